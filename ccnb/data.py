@@ -1,0 +1,748 @@
+"""Sources -> validated transactions, customers and survey, with every excluded row accounted for.
+
+Implements DESIGN.md's Data contract and bad input: each row that cannot be used is counted under
+a reason and kept, with that reason, for ``rejected_rows.csv``; rows read always equal rows used
+plus rows rejected. Transaction work is written as Ibis expressions run in the engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import hashlib
+import html
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from ccnb import datasets, engine
+from ccnb.params import CustomersSource, Params, SurveySource, TransactionsSource
+
+__all__ = [
+    "TRANSACTION_COLUMNS",
+    "ClientData",
+    "DataError",
+    "DataQuality",
+    "SourceQuality",
+    "load_client",
+    "load_customers",
+    "load_survey",
+    "load_transactions",
+]
+
+TRANSACTION_COLUMNS = ("customer_id", "date", "amount", "order_id", "channel")
+_ROW = "_ccnb_row"
+_REASON = "reason"
+# Share of rows with a customer id whose date fails to parse above which the mapping or the
+# date format is wrong rather than a few rows being bad.
+_BAD_DATE_LIMIT = 0.5
+
+
+class DataError(ValueError):
+    """A source cannot be used as mapped; the message names the file, the problem and the fix."""
+
+
+@dataclass(frozen=True)
+class SourceQuality:
+    """Row accounting for one source (transactions, customers or survey)."""
+
+    source: str
+    file: str
+    rows_read: int
+    rows_used: int
+    rejected: dict[str, int]
+    customers: int
+    first_date: dt.date | None = None
+    last_date: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        if self.rows_read != self.rows_used + sum(self.rejected.values()):
+            raise AssertionError(f"row accounting of {self.source} does not add up: {self}")
+
+
+@dataclass(frozen=True)
+class DataQuality:
+    """Data-quality report of one client: rows read, used and rejected by reason, per source.
+
+    Attributes
+    ----------
+    sources
+        One `SourceQuality` per loaded source, transactions first.
+    rejected_rows
+        Every excluded row: ``source``, ``row`` (1-based position in the source as read),
+        ``reason``, and the row's mapped values as text.
+    """
+
+    sources: tuple[SourceQuality, ...]
+    rejected_rows: pd.DataFrame = field(repr=False)
+
+    @property
+    def transactions(self) -> SourceQuality:
+        """The transactions source's accounting."""
+        return self.sources[0]
+
+    @property
+    def rows_read(self) -> int:
+        """Transaction rows read."""
+        return self.transactions.rows_read
+
+    @property
+    def rows_used(self) -> int:
+        """Transaction rows used."""
+        return self.transactions.rows_used
+
+    @property
+    def rejected(self) -> dict[str, int]:
+        """Transaction rows rejected, by reason."""
+        return self.transactions.rejected
+
+    def table(self) -> pd.DataFrame:
+        """One row per source: file, rows read, used, rejected by reason, dates, customers."""
+        records = []
+        for quality in self.sources:
+            records.append(
+                {
+                    "source": quality.source,
+                    "file": quality.file,
+                    "rows_read": quality.rows_read,
+                    "rows_used": quality.rows_used,
+                    "rows_rejected": sum(quality.rejected.values()),
+                    "rejected_by_reason": ", ".join(
+                        f"{reason}: {count:,}" for reason, count in sorted(quality.rejected.items())
+                    )
+                    or "none",
+                    "first_date": quality.first_date,
+                    "last_date": quality.last_date,
+                    "customers": quality.customers,
+                }
+            )
+        return pd.DataFrame.from_records(records)
+
+    def counts(self) -> pd.DataFrame:
+        """Tidy counts: ``source``, ``outcome`` ('used' or a rejection reason), ``rows``."""
+        records = []
+        for quality in self.sources:
+            records.append({"source": quality.source, "outcome": "used", "rows": quality.rows_used})
+            for reason, count in sorted(quality.rejected.items()):
+                records.append({"source": quality.source, "outcome": reason, "rows": count})
+        return pd.DataFrame.from_records(records)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready summary for run.json."""
+        return {
+            quality.source: {
+                "file": quality.file,
+                "rows_read": quality.rows_read,
+                "rows_used": quality.rows_used,
+                "rejected": dict(sorted(quality.rejected.items())),
+                "customers": quality.customers,
+                "first_date": quality.first_date and quality.first_date.isoformat(),
+                "last_date": quality.last_date and quality.last_date.isoformat(),
+            }
+            for quality in self.sources
+        }
+
+    def _lines(self) -> list[str]:
+        lines = []
+        for quality in self.sources:
+            rejected = sum(quality.rejected.values())
+            span = (
+                f", {quality.first_date} to {quality.last_date}"
+                if quality.first_date is not None
+                else ""
+            )
+            lines.append(
+                f"{quality.source}: {quality.rows_read:,} rows read, {quality.rows_used:,} used, "
+                f"{rejected:,} rejected; {quality.customers:,} customers{span}"
+            )
+            lines.extend(
+                f"  - {reason}: {count:,}" for reason, count in sorted(quality.rejected.items())
+            )
+        return lines
+
+    def __repr__(self) -> str:
+        return "DataQuality\n" + "\n".join(self._lines())
+
+    def _repr_html_(self) -> str:
+        rows = []
+        for quality in self.sources:
+            reasons = (
+                "<br>".join(
+                    f"{html.escape(reason)}: {count:,}"
+                    for reason, count in sorted(quality.rejected.items())
+                )
+                or "none"
+            )
+            span = (
+                f"{quality.first_date} to {quality.last_date}" if quality.first_date else "&ndash;"
+            )
+            rows.append(
+                f"<tr><td>{html.escape(quality.source)}</td><td>{quality.rows_read:,}</td>"
+                f"<td>{quality.rows_used:,}</td><td>{reasons}</td><td>{span}</td>"
+                f"<td>{quality.customers:,}</td></tr>"
+            )
+        return (
+            '<table class="ccnb-quality"><thead><tr><th>source</th><th>rows read</th>'
+            "<th>rows used</th><th>rejected (by reason)</th><th>dates</th><th>customers</th>"
+            "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+        )
+
+
+@dataclass
+class ClientData:
+    """Everything loaded for one client.
+
+    Attributes
+    ----------
+    transactions
+        Validated transactions as an Ibis table in the engine, columns
+        ``customer_id, date, amount, order_id, channel`` (see `TRANSACTION_COLUMNS`).
+    customers
+        Customers table (``customer_id, acquisition_channel, acquisition_cost``) or None.
+    survey
+        Survey answers (``customer_id, date, nps, csat``) or None.
+    quality
+        The data-quality report.
+    observation_end
+        The date everything is measured at (from the params, else the last transaction).
+    connection
+        The engine connection holding ``transactions``.
+    """
+
+    transactions: ir.Table
+    customers: pd.DataFrame | None
+    survey: pd.DataFrame | None
+    quality: DataQuality
+    observation_end: dt.date
+    connection: ibis.BaseBackend = field(repr=False)
+
+
+# --- reading and mapping -------------------------------------------------------------------
+
+
+def _read(
+    connection: ibis.BaseBackend, source: TransactionsSource | CustomersSource | SurveySource, name
+) -> tuple[ir.Table, str]:
+    """Raw table of a source and a label for messages."""
+    if source.path.startswith("builtin:"):
+        dataset = source.path.removeprefix("builtin:")
+        frame = datasets.builtin_frame(dataset, table=name)  # raises for unknown names
+        return engine.register_frame(connection, frame, name=f"raw_{name}"), source.path
+    try:
+        raw = engine.read_table(
+            connection,
+            source.path,
+            name=f"raw_{name}",
+            table=source.table,
+            sheet=source.sheet,
+            delimiter=source.delimiter,
+        )
+    except FileNotFoundError as error:
+        raise DataError(str(error)) from None
+    return raw, Path(source.path).name
+
+
+def _check_columns(raw: ir.Table, mapping: dict[str, str | None], label: str) -> None:
+    present = list(raw.columns)
+    lowered = {column.lower(): column for column in present}
+    for field_name, column in mapping.items():
+        if column is None or column in present:
+            continue
+        close = difflib.get_close_matches(column.lower(), list(lowered), n=1, cutoff=0.5)
+        hint = f"; did you mean {lowered[close[0]]!r}?" if close else ""
+        raise DataError(
+            f"column {column!r} (mapped as {field_name}) not found in {label}; "
+            f"columns are {present}{hint}"
+        )
+
+
+def _text(column: ir.Value) -> ir.StringValue:
+    """A column as trimmed text, NULL when empty."""
+    text = column.cast("string").strip()
+    return ibis.cases((text == "", ibis.null("string")), else_=text)
+
+
+def _number(column: ir.Value, *, decimal: str, thousands: str) -> ir.FloatingValue:
+    """Parse amounts like ``1.234,50 EUR`` or ``$1,234.50`` per the separators; NULL if unsure."""
+    if column.type().is_numeric():
+        return column.cast("float64")
+    text = _text(column)
+    # Currency symbols and codes around the number, and spaces used as separators.
+    text = text.re_replace(r"^[\p{Sc}A-Za-z\s]+|[\p{Sc}A-Za-z\s]+$", "")
+    negative = text.re_search(r"^\(.*\)$")
+    text = text.re_replace(r"^\((.*)\)$", r"\1")
+    if thousands == " ":
+        text = text.re_replace(r"\s", "")
+        thousands = ""
+    dec = re.escape(decimal)
+    grouped = rf"\d{{1,3}}(?:{re.escape(thousands)}\d{{3}})+" if thousands else None
+    integer = rf"(?:{grouped}|\d+)" if grouped else r"\d+"
+    pattern = rf"^[+-]?{integer}(?:{dec}\d+)?$"
+    plain = text.replace(thousands, "") if thousands else text
+    plain = plain.replace(decimal, ".") if decimal != "." else plain
+    value = ibis.cases((text.re_search(pattern), plain.try_cast("float64")), else_=ibis.null())
+    return ibis.cases((negative, -value), else_=value)
+
+
+def _date(column: ir.Value, *, date_format: str | None) -> ir.DateValue:
+    if column.type().is_temporal():
+        return column.cast("date")
+    return engine.parse_date_text(_text(column), date_format=date_format)
+
+
+def _rejected_frame(
+    table: ir.Table, source: str, columns: dict[str, str | None], raw_columns: list[str]
+) -> pd.DataFrame:
+    """Excluded rows with their reason and the mapped raw values as text."""
+    mapped = [column for column in dict.fromkeys(columns.values()) if column is not None]
+    kept = [column for column in raw_columns if column in mapped]
+    rejected = (
+        table.filter(table[_REASON].notnull())
+        .select(
+            row=table[_ROW] + 1,
+            reason=table[_REASON],
+            **{column: table[column].cast("string") for column in kept},
+        )
+        .order_by("row")
+        .execute()
+    )
+    rejected.insert(0, "source", source)
+    return rejected
+
+
+_PARSED = "_ccnb_parsed_"
+
+
+def _parsed(**columns: ir.Value) -> dict[str, ir.Value]:
+    """Parsed values under internal names, so the raw columns stay for rejected_rows."""
+    return {_PARSED + name: value for name, value in columns.items()}
+
+
+def _unparsed(table: ir.Table, names) -> ir.Table:
+    """The parsed columns under their contract names."""
+    return table.select(**{name: table[_PARSED + name] for name in names})
+
+
+def _accounting(table: ir.Table) -> dict[str, int]:
+    counts = table.group_by(_REASON).agg(rows=table.count()).execute()
+    return {
+        (reason if isinstance(reason, str) else "used"): int(rows)
+        for reason, rows in zip(counts[_REASON], counts["rows"], strict=True)
+    }
+
+
+def _pseudonym(column: ir.StringValue, salt: str) -> ir.StringValue:
+    return (ibis.literal(f"{salt}:") + column).hexdigest("sha256").substr(0, 16)
+
+
+def pseudonymize(ids: pd.Series, *, salt: str) -> pd.Series:
+    """Salted SHA-256 pseudonyms (16 hex characters), the same as the engine computes."""
+    return ids.map(
+        lambda value: hashlib.sha256(f"{salt}:{value}".encode()).hexdigest()[:16],
+        na_action="ignore",
+    )
+
+
+# --- transactions --------------------------------------------------------------------------
+
+
+def load_transactions(
+    source: TransactionsSource,
+    *,
+    connection: ibis.BaseBackend,
+    observation_end: dt.date | None = None,
+    returns: str = "net",
+    pseudonym_salt: str | None = None,
+) -> tuple[ir.Table, SourceQuality, pd.DataFrame]:
+    """Read, map and validate transactions; count and keep every excluded row.
+
+    Parameters
+    ----------
+    source
+        The params' ``transactions`` section.
+    connection
+        The engine (see `ccnb.engine.connect`).
+    observation_end
+        Rows dated later are excluded as ``after_observation_end``; no cut when None.
+    returns
+        ``"net"`` keeps negative amounts (returns) to net them into revenue; ``"exclude"``
+        drops them as ``return``.
+    pseudonym_salt
+        When given, customer ids are replaced by salted SHA-256 pseudonyms.
+
+    Returns
+    -------
+    transactions : ibis.expr.types.Table
+        Validated rows, columns ``customer_id, date, amount, order_id, channel``, materialised
+        in the engine.
+    quality : SourceQuality
+        Row accounting; ``rows_read == rows_used + sum(rejected.values())``.
+    rejected : pandas.DataFrame
+        Excluded rows: ``source, row, reason`` and the mapped raw values.
+
+    Raises
+    ------
+    DataError
+        When a mapped column is missing, or most dates fail to parse.
+    """
+    raw, label = _read(connection, source, "transactions")
+    mapping = source.columns.model_dump()
+    _check_columns(raw, mapping, label)
+    raw_columns = list(raw.columns)
+    raw = raw.mutate(**{_ROW: ibis.row_number()})
+
+    customer_id = _text(raw[mapping["customer_id"]])
+    date = _date(raw[mapping["date"]], date_format=source.date_format)
+    parse = {"decimal": source.decimal, "thousands": source.thousands}
+    if mapping["amount"] is not None:
+        amount = _number(raw[mapping["amount"]], **parse)
+    else:
+        amount = _number(raw[mapping["quantity"]], **parse) * _number(
+            raw[mapping["unit_price"]], **parse
+        )
+    order_id = _text(raw[mapping["order_id"]]) if mapping["order_id"] else ibis.null("string")
+    channel = _text(raw[mapping["channel"]]) if mapping["channel"] else ibis.null("string")
+
+    checks = [
+        (customer_id.isnull(), "missing_customer_id"),
+        (date.isnull(), "bad_date"),
+        (amount.isnull() | amount.isnan() | amount.isinf(), "bad_amount"),
+    ]
+    if observation_end is not None:
+        checks.append((date > ibis.literal(observation_end), "after_observation_end"))
+    if returns == "exclude":
+        checks.append((amount < 0, "return"))
+    parsed = raw.mutate(
+        **_parsed(
+            customer_id=customer_id, date=date, amount=amount, order_id=order_id, channel=channel
+        ),
+        **{_REASON: ibis.cases(*checks, else_=ibis.null("string"))},
+    ).cache()
+    if mapping["order_id"] is not None:
+        # Exact duplicates (every source column equal) are only recognisable with an order id;
+        # without one, two identical lines may be two real purchases.
+        copy_number = ibis.row_number().over(
+            group_by=[parsed[column] for column in raw_columns], order_by=parsed[_ROW]
+        )
+        parsed = parsed.mutate(
+            **{
+                _REASON: ibis.cases(
+                    (parsed[_REASON].isnull() & (copy_number > 0), "duplicate"),
+                    else_=parsed[_REASON],
+                )
+            }
+        ).cache()
+
+    counts = _accounting(parsed)
+    rows_used = counts.pop("used", 0)
+    _check_dates(counts, rows_used, label, source.columns.date, parsed)
+
+    valid = _unparsed(parsed.filter(parsed[_REASON].isnull()), TRANSACTION_COLUMNS)
+    if pseudonym_salt is not None:
+        valid = valid.mutate(customer_id=_pseudonym(valid.customer_id, pseudonym_salt))
+    transactions = valid.order_by(["customer_id", "date"]).cache()
+    span = transactions.agg(
+        first=transactions.date.min(),
+        last=transactions.date.max(),
+        customers=transactions.customer_id.nunique(),
+    ).execute()
+    quality = SourceQuality(
+        source="transactions",
+        file=label,
+        rows_read=rows_used + sum(counts.values()),
+        rows_used=rows_used,
+        rejected=counts,
+        customers=int(span["customers"].iloc[0]),
+        first_date=_as_date(span["first"].iloc[0]),
+        last_date=_as_date(span["last"].iloc[0]),
+    )
+    rejected = _rejected_frame(parsed, "transactions", mapping, raw_columns)
+    return transactions, quality, rejected
+
+
+def _as_date(value) -> dt.date | None:
+    return None if pd.isna(value) else pd.Timestamp(value).date()
+
+
+def _check_dates(counts: dict[str, int], used: int, label: str, column: str, parsed) -> None:
+    bad = counts.get("bad_date", 0)
+    dated = used + sum(n for reason, n in counts.items() if reason != "missing_customer_id")
+    if dated and bad / dated > _BAD_DATE_LIMIT:
+        examples = (
+            parsed.filter(parsed[_REASON] == "bad_date")
+            .select(value=parsed[column].cast("string"))
+            .limit(3)
+            .execute()["value"]
+            .tolist()
+        )
+        raise DataError(
+            f"{bad:,} of {dated:,} dates in column {column!r} of {label} do not parse "
+            f"(e.g. {examples}); check the column mapping or set `date_format` "
+            "(e.g. '%d/%m/%Y') in the params file"
+        )
+
+
+# --- customers and survey ------------------------------------------------------------------
+
+
+def _finish_small_source(
+    parsed: ir.Table,
+    *,
+    source: str,
+    label: str,
+    columns: dict[str, str | None],
+    raw_columns: list[str],
+    keep: list[str],
+    pseudonym_salt: str | None,
+) -> tuple[pd.DataFrame, SourceQuality, pd.DataFrame]:
+    counts = _accounting(parsed)
+    used = counts.pop("used", 0)
+    frame = _unparsed(parsed.filter(parsed[_REASON].isnull()).order_by(_ROW), keep).execute()
+    if pseudonym_salt is not None:
+        frame["customer_id"] = pseudonymize(frame["customer_id"], salt=pseudonym_salt)
+    dates = frame["date"] if "date" in frame else pd.Series(dtype="datetime64[ns]")
+    quality = SourceQuality(
+        source=source,
+        file=label,
+        rows_read=used + sum(counts.values()),
+        rows_used=used,
+        rejected=counts,
+        customers=int(frame["customer_id"].nunique()),
+        first_date=_as_date(dates.min()),
+        last_date=_as_date(dates.max()),
+    )
+    return frame, quality, _rejected_frame(parsed, source, columns, raw_columns)
+
+
+def load_customers(
+    source: CustomersSource,
+    *,
+    connection: ibis.BaseBackend,
+    pseudonym_salt: str | None = None,
+) -> tuple[pd.DataFrame, SourceQuality, pd.DataFrame]:
+    """Read the customers table: acquisition channel and cost per customer.
+
+    Parameters
+    ----------
+    source
+        The params' ``customers`` section.
+    connection
+        The engine.
+    pseudonym_salt
+        When given, customer ids are replaced by the same pseudonyms as the transactions'.
+
+    Returns
+    -------
+    customers : pandas.DataFrame
+        ``customer_id`` (text), ``acquisition_channel`` (text, "unknown" when blank),
+        ``acquisition_cost`` (float, NaN when unknown). One row per customer.
+    quality : SourceQuality
+        Row accounting. Reasons: ``missing_customer_id``, ``bad_amount`` (cost that does not
+        parse), ``duplicate_customer`` (a later row for a customer already listed).
+    rejected : pandas.DataFrame
+        Excluded rows with their reason.
+    """
+    raw, label = _read(connection, source, "customers")
+    mapping = source.columns.model_dump()
+    _check_columns(raw, mapping, label)
+    raw_columns = list(raw.columns)
+    raw = raw.mutate(**{_ROW: ibis.row_number()})
+    customer_id = _text(raw[mapping["customer_id"]])
+    channel = (
+        _text(raw[mapping["acquisition_channel"]]).fill_null("unknown")
+        if mapping["acquisition_channel"]
+        else ibis.literal("unknown")
+    )
+    cost_text = _text(raw[mapping["acquisition_cost"]]) if mapping["acquisition_cost"] else None
+    cost = (
+        _number(raw[mapping["acquisition_cost"]], decimal=".", thousands=",")
+        if cost_text is not None
+        else ibis.null("float64")
+    )
+    bad_cost = cost_text.notnull() & cost.isnull() if cost_text is not None else ibis.literal(False)
+    parsed = raw.mutate(
+        **_parsed(customer_id=customer_id, acquisition_channel=channel, acquisition_cost=cost),
+        **{
+            _REASON: ibis.cases(
+                (customer_id.isnull(), "missing_customer_id"),
+                (bad_cost, "bad_amount"),
+                else_=ibis.null("string"),
+            )
+        },
+    )
+    copy_number = ibis.row_number().over(
+        group_by=parsed[_PARSED + "customer_id"], order_by=parsed[_ROW]
+    )
+    parsed = parsed.mutate(
+        **{
+            _REASON: ibis.cases(
+                (parsed[_REASON].isnull() & (copy_number > 0), "duplicate_customer"),
+                else_=parsed[_REASON],
+            )
+        }
+    ).cache()
+    return _finish_small_source(
+        parsed,
+        source="customers",
+        label=label,
+        columns=mapping,
+        raw_columns=raw_columns,
+        keep=["customer_id", "acquisition_channel", "acquisition_cost"],
+        pseudonym_salt=pseudonym_salt,
+    )
+
+
+def load_survey(
+    source: SurveySource,
+    *,
+    connection: ibis.BaseBackend,
+    observation_end: dt.date | None = None,
+    pseudonym_salt: str | None = None,
+) -> tuple[pd.DataFrame, SourceQuality, pd.DataFrame]:
+    """Read NPS (0-10) and CSAT (1-5) answers.
+
+    Parameters
+    ----------
+    source
+        The params' ``survey`` section.
+    connection
+        The engine.
+    observation_end
+        Answers dated later are excluded as ``after_observation_end``.
+    pseudonym_salt
+        When given, customer ids are replaced by the same pseudonyms as the transactions'.
+
+    Returns
+    -------
+    survey : pandas.DataFrame
+        ``customer_id`` (text), ``date`` (datetime, NaT when not mapped), ``nps`` and ``csat``
+        (nullable integers).
+    quality : SourceQuality
+        Row accounting. Reasons: ``missing_customer_id``, ``bad_date``,
+        ``after_observation_end``, ``nps_out_of_range`` (not an integer 0-10),
+        ``csat_out_of_range`` (not an integer 1-5), ``no_score`` (neither answered).
+    rejected : pandas.DataFrame
+        Excluded rows with their reason.
+    """
+    raw, label = _read(connection, source, "survey")
+    mapping = source.columns.model_dump()
+    _check_columns(raw, mapping, label)
+    raw_columns = list(raw.columns)
+    raw = raw.mutate(**{_ROW: ibis.row_number()})
+    customer_id = _text(raw[mapping["customer_id"]])
+    date = (
+        _date(raw[mapping["date"]], date_format=source.date_format)
+        if mapping["date"]
+        else ibis.null("date")
+    )
+
+    def score(name: str, low: int, high: int) -> tuple[ir.Value, ir.BooleanValue]:
+        if mapping[name] is None:
+            return ibis.null("int64"), ibis.literal(False)
+        text = _text(raw[mapping[name]])
+        value = _number(raw[mapping[name]], decimal=".", thousands="")
+        out_of_range = text.notnull() & (
+            value.isnull() | (value != value.round()) | (value < low) | (value > high)
+        )
+        valid = ibis.cases((out_of_range, ibis.null("int64")), else_=value.round().cast("int64"))
+        return valid, out_of_range
+
+    nps, bad_nps = score("nps", 0, 10)
+    csat, bad_csat = score("csat", 1, 5)
+    checks = [(customer_id.isnull(), "missing_customer_id")]
+    if mapping["date"]:
+        raw_date = _text(raw[mapping["date"]])
+        checks.append((raw_date.notnull() & date.isnull(), "bad_date"))
+        if observation_end is not None:
+            checks.append((date > ibis.literal(observation_end), "after_observation_end"))
+    checks += [
+        (bad_nps, "nps_out_of_range"),
+        (bad_csat, "csat_out_of_range"),
+        (nps.isnull() & csat.isnull(), "no_score"),
+    ]
+    parsed = raw.mutate(
+        **_parsed(customer_id=customer_id, date=date, nps=nps, csat=csat),
+        **{_REASON: ibis.cases(*checks, else_=ibis.null("string"))},
+    ).cache()
+    survey, quality, rejected = _finish_small_source(
+        parsed,
+        source="survey",
+        label=label,
+        columns=mapping,
+        raw_columns=raw_columns,
+        keep=["customer_id", "date", "nps", "csat"],
+        pseudonym_salt=pseudonym_salt,
+    )
+    survey["date"] = pd.to_datetime(survey["date"])
+    survey[["nps", "csat"]] = survey[["nps", "csat"]].astype("Int64")
+    return survey, quality, rejected
+
+
+# --- one client ----------------------------------------------------------------------------
+
+
+def load_client(params: Params, *, connection: ibis.BaseBackend | None = None) -> ClientData:
+    """Load and validate every source of a client.
+
+    Parameters
+    ----------
+    params
+        The client's validated params (see `ccnb.load_params`).
+    connection
+        The engine; opened from ``params.engine`` when None.
+
+    Returns
+    -------
+    ClientData
+        Validated transactions (in the engine), customers and survey (pandas), the
+        data-quality report, and the observation end.
+    """
+    connection = connection or engine.connect(params.engine)
+    salt = params.slug if params.pseudonymize_ids else None
+    transactions, transaction_quality, rejected = load_transactions(
+        params.transactions,
+        connection=connection,
+        observation_end=params.observation_end,
+        returns=params.returns,
+        pseudonym_salt=salt,
+    )
+    if transaction_quality.rows_used == 0:
+        raise DataError(
+            f"no usable transactions in {transaction_quality.file}: "
+            f"rejected {transaction_quality.rejected}"
+        )
+    observation_end = params.observation_end or transaction_quality.last_date
+    sources = [transaction_quality]
+    rejected_frames = [rejected]
+    customers = survey = None
+    if params.customers is not None:
+        customers, quality, rejected = load_customers(
+            params.customers, connection=connection, pseudonym_salt=salt
+        )
+        sources.append(quality)
+        rejected_frames.append(rejected)
+    if params.survey is not None:
+        survey, quality, rejected = load_survey(
+            params.survey,
+            connection=connection,
+            observation_end=observation_end,
+            pseudonym_salt=salt,
+        )
+        sources.append(quality)
+        rejected_frames.append(rejected)
+    rejected_rows = pd.concat(
+        [frame for frame in rejected_frames if not frame.empty] or [rejected_frames[0]],
+        ignore_index=True,
+    )
+    return ClientData(
+        transactions=transactions,
+        customers=customers,
+        survey=survey,
+        quality=DataQuality(sources=tuple(sources), rejected_rows=rejected_rows),
+        observation_end=observation_end,
+        connection=connection,
+    )

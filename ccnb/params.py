@@ -1,0 +1,425 @@
+"""Parameter schema for one client and `load_params`, the only way notebooks read it.
+
+Implements DESIGN.md's Parameters section: a pydantic model with ``extra="forbid"`` (a typo
+fails with the closest valid key), documented defaults, paths resolved from the params file's
+directory, and overrides validated exactly like the file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "BudgetSettings",
+    "ColumnMapping",
+    "CustomersSource",
+    "EngineSettings",
+    "Params",
+    "ParamsError",
+    "RfmSettings",
+    "SurveySource",
+    "TransactionsSource",
+    "load_params",
+]
+
+
+class ParamsError(ValueError):
+    """A params file or override is invalid; the message says what and how to fix it."""
+
+
+def _as_text(value: Any) -> Any:
+    """Accept unquoted YAML scalars (numbers, dates) where the schema wants text."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float | dt.date):
+        return str(value)
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_as_text)]
+OptionalText = Annotated[str | None, BeforeValidator(_as_text)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ColumnMapping(_Model):
+    """Which column of the transactions file holds each field of the transaction contract."""
+
+    customer_id: Text = Field("customer_id", description="Column with the customer id.")
+    date: Text = Field("date", description="Column with the order date.")
+    amount: OptionalText = Field(
+        "amount",
+        description="Column with the net revenue of the row (negative = return). "
+        "Set to null and map `quantity` and `unit_price` to derive it.",
+    )
+    order_id: OptionalText = Field(None, description="Column with the order id, if any.")
+    channel: OptionalText = Field(None, description="Column with the order channel, if any.")
+    quantity: OptionalText = Field(None, description="Column with the quantity, if any.")
+    unit_price: OptionalText = Field(
+        None, description="Column with the unit price; amount = quantity x unit_price."
+    )
+
+    @model_validator(mode="after")
+    def _amount_is_derivable(self) -> ColumnMapping:
+        if self.amount is None and (self.quantity is None or self.unit_price is None):
+            raise ValueError("map `amount`, or map both `quantity` and `unit_price` to derive it")
+        return self
+
+
+class _FileSource(_Model):
+    path: Text = Field(
+        description="A csv, parquet or xlsx file (relative to the params file), "
+        "`builtin:NAME` for a dataset shipped with ccnb, or a DuckDB database file "
+        "together with `table`."
+    )
+    table: OptionalText = Field(None, description="Table name when `path` is a DuckDB database.")
+    sheet: OptionalText = Field(None, description="Sheet name when `path` is an xlsx workbook.")
+    delimiter: OptionalText = Field(None, description="CSV delimiter; detected when null.")
+    date_format: OptionalText = Field(
+        None,
+        description="strftime format of text dates, e.g. '%d/%m/%Y'; ISO dates when null.",
+    )
+
+
+class TransactionsSource(_FileSource):
+    """Where the transactions come from and how their columns map to the contract."""
+
+    columns: ColumnMapping = Field(default_factory=ColumnMapping, description="Column mapping.")
+    decimal: Literal[".", ","] = Field(".", description="Decimal separator of text amounts.")
+    thousands: Literal[",", ".", " ", "'", ""] = Field(
+        ",", description="Thousands separator of text amounts ('' for none)."
+    )
+
+    @model_validator(mode="after")
+    def _separators_differ(self) -> TransactionsSource:
+        if self.decimal == self.thousands:
+            raise ValueError(f"decimal and thousands separators are both {self.decimal!r}")
+        return self
+
+
+class CustomerColumns(_Model):
+    """Column mapping of the customers table."""
+
+    customer_id: Text = Field("customer_id", description="Column with the customer id.")
+    acquisition_channel: OptionalText = Field(
+        "acquisition_channel", description="Column with the acquisition channel."
+    )
+    acquisition_cost: OptionalText = Field(
+        "acquisition_cost", description="Column with the acquisition cost per customer."
+    )
+
+
+class CustomersSource(_FileSource):
+    """Optional customers table: acquisition channel and cost per customer."""
+
+    columns: CustomerColumns = Field(default_factory=CustomerColumns, description="Columns.")
+
+
+class SurveyColumns(_Model):
+    """Column mapping of the survey table."""
+
+    customer_id: Text = Field("customer_id", description="Column with the customer id.")
+    date: OptionalText = Field("date", description="Column with the answer date.")
+    nps: OptionalText = Field("nps", description="Column with the 0-10 recommend score.")
+    csat: OptionalText = Field("csat", description="Column with the 1-5 satisfaction score.")
+
+
+class SurveySource(_FileSource):
+    """Optional NPS/CSAT survey answers."""
+
+    columns: SurveyColumns = Field(default_factory=SurveyColumns, description="Columns.")
+
+
+class RfmSettings(_Model):
+    """RFM scoring and segmentation."""
+
+    bins: int = Field(5, ge=2, le=10, description="Number of score levels per dimension.")
+    scheme: Literal["value_tiers", "rfm_grid", "custom"] = Field(
+        "value_tiers",
+        description="Segment scheme: the brief's four value tiers, the standard R x F grid, "
+        "or `custom` with `rules`.",
+    )
+    rules: list[dict[str, Any]] | None = Field(
+        None,
+        description="Ordered custom rules (scheme: custom), each a name, description, tactic "
+        "and inclusive score ranges, e.g. {name: Stars, R: [4, 5], F: [5, 5]}; the first "
+        "matching rule wins and the last catches everyone else.",
+    )
+
+    @model_validator(mode="after")
+    def _rules_match_scheme(self) -> RfmSettings:
+        if self.scheme == "custom" and not self.rules:
+            raise ValueError("scheme 'custom' needs a non-empty `rules` list")
+        if self.scheme != "custom" and self.rules:
+            raise ValueError("`rules` are only used with scheme: custom")
+        if self.rules:
+            from ccnb.rfm import rules_from_params  # validates names, keys and ranges
+
+            rules_from_params(self.rules, bins=self.bins)
+        return self
+
+
+class BudgetSettings(_Model):
+    """Budget allocation assumptions (shown as assumptions in the reports)."""
+
+    total: float = Field(50_000.0, gt=0, description="Retention budget to allocate (currency).")
+    response_curve: Literal["exponential", "hill"] = Field(
+        "exponential", description="Response of added value to spend per customer."
+    )
+    max_lift: float = Field(
+        0.2, gt=0, le=5, description="Largest share of rCLV that spending can add."
+    )
+    spend_scale: float = Field(
+        20.0, gt=0, description="Spend (currency) at which ~63% of the max lift is reached."
+    )
+    hill_shape: float = Field(1.0, gt=0, le=1, description="Shape of the Hill curve (<= 1).")
+    target_ltv_cac: float = Field(3.0, gt=0, description="Target ratio of CLV to CAC.")
+    tier_spend: dict[str, float] | None = Field(
+        None, description="Spend per head by segment for the tiered plan (scaled to `total`)."
+    )
+    new_customer_budget: float | None = Field(
+        None, ge=0, description="Acquisition budget to split across channels."
+    )
+    channel_capacity: dict[str, float] | None = Field(
+        None, description="Maximum new customers per channel for the acquisition plan."
+    )
+    test_lift: float = Field(
+        0.05, gt=0, description="Relative revenue lift per customer the test must detect."
+    )
+    test_alpha: float = Field(0.05, gt=0, lt=1, description="Test significance level.")
+    test_power: float = Field(0.8, gt=0, lt=1, description="Test power.")
+    holdout_share: float = Field(0.1, gt=0, lt=1, description="Share of customers held out.")
+
+
+class EngineSettings(_Model):
+    """Where transaction-level work runs."""
+
+    backend: Literal["duckdb"] = Field("duckdb", description="Engine: DuckDB in-process.")
+    database: OptionalText = Field(
+        None, description="DuckDB database file for the engine; in-memory when null."
+    )
+
+
+_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class Params(_Model):
+    """Everything a run for one client may change; defaults are the documented ones."""
+
+    client: Text = Field(description="Client name shown in reports.")
+    slug: OptionalText = Field(
+        None,
+        description="Folder name for the client's outputs; derived from `client` when null. "
+        "Letters, digits, '-', '_' and '.', no path separators.",
+    )
+    currency: Text = Field("EUR", description="ISO currency code used to format money.")
+    transactions: TransactionsSource = Field(description="The transaction export.")
+    customers: CustomersSource | None = Field(None, description="Optional customers table.")
+    survey: SurveySource | None = Field(None, description="Optional NPS/CSAT survey.")
+    observation_end: dt.date | None = Field(
+        None,
+        description="Date at which everything is measured; later rows are excluded. "
+        "The last transaction date when null.",
+    )
+    calibration_end: dt.date | None = Field(
+        None,
+        description="End of the model calibration period; the rest is the holdout. "
+        "When null, the last third of the observed history is held out.",
+    )
+    time_unit: Literal["D", "W", "M"] = Field("W", description="BTYD period: day, week, month.")
+    bucket: Literal["day", "period"] = Field(
+        "day",
+        description="Count purchases once per day (default, Fader-Hardie) or once per period.",
+    )
+    returns: Literal["net", "exclude"] = Field(
+        "net", description="Net returns into revenue, or exclude negative rows."
+    )
+    gross_margin: float = Field(0.3, gt=0, le=1, description="Gross margin on revenue.")
+    discount_rate_annual: float = Field(0.1, ge=0, lt=1, description="Annual discount rate.")
+    horizon_months: int = Field(36, gt=0, le=240, description="CLV horizon in months.")
+    churn_window_days: int = Field(
+        365, gt=0, description="Days without a purchase after which a customer counts as lost."
+    )
+    early_repeat_days: int = Field(
+        90, gt=0, description="Window for the early repeat rate, in days."
+    )
+    rfm: RfmSettings = Field(default_factory=RfmSettings, description="RFM settings.")
+    budget: BudgetSettings = Field(default_factory=BudgetSettings, description="Budget settings.")
+    engine: EngineSettings = Field(default_factory=EngineSettings, description="Engine.")
+    pseudonymize_ids: bool = Field(
+        False, description="Replace customer ids by salted hashes in every output."
+    )
+    seed: int = Field(42, description="Seed for every random draw (intervals, test groups).")
+    source_file: Path | None = Field(
+        None, exclude=True, description="The params file this was loaded from (set by ccnb)."
+    )
+
+    @field_validator("slug")
+    @classmethod
+    def _safe_slug(cls, slug: str | None) -> str | None:
+        if slug is not None and (not _SLUG.match(slug) or ".." in slug):
+            raise ValueError(
+                f"slug {slug!r} is not a safe folder name: use letters, digits, '-', '_' "
+                "and '.', no path separators and no '..'"
+            )
+        return slug
+
+    @model_validator(mode="after")
+    def _derive_slug_and_check_dates(self) -> Params:
+        if self.slug is None:
+            derived = re.sub(r"[^a-z0-9]+", "-", self.client.lower()).strip("-")
+            object.__setattr__(self, "slug", derived or "client")
+        if (
+            self.calibration_end is not None
+            and self.observation_end is not None
+            and self.calibration_end >= self.observation_end
+        ):
+            raise ValueError(
+                f"calibration_end {self.calibration_end} must be before "
+                f"observation_end {self.observation_end}"
+            )
+        return self
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """SafeLoader without YAML 1.1 surprises: `no`/`on` stay text, `0123` stays text."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+# YAML 1.1 reads 0123 as octal 83 and 1:20 as sexagesimal 80: keep such scalars as text.
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [
+        (tag, regexp)
+        for tag, regexp in resolvers
+        if tag != "tag:yaml.org,2002:int" or first not in "0123456789+-_"
+    ]
+    for first, resolvers in _Yaml12Loader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9_]*)$"), list("-+0123456789")
+)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ParamsError(f"params file {path} not found") from None
+    try:
+        data = yaml.load(text, Loader=_Yaml12Loader)
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path} is not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ParamsError(f"{path} must hold a mapping of parameters, got {type(data).__name__}")
+    return data
+
+
+def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge overrides into base: nested mappings merge, everything else replaces."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _model_at(location: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model that owns the field at an error location, for suggestions."""
+    model: type[BaseModel] | None = Params
+    for part in location[:-1]:
+        if model is None or not isinstance(part, str) or part not in model.model_fields:
+            return None
+        annotation = model.model_fields[part].annotation
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        model = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+    return model
+
+
+def _describe(error: ValidationError, origin: str) -> str:
+    lines = [f"invalid parameters in {origin}:"]
+    for problem in error.errors():
+        location = tuple(problem["loc"])
+        where = ".".join(str(part) for part in location) or "(top level)"
+        if problem["type"] == "extra_forbidden":
+            model = _model_at(location)
+            valid = sorted(model.model_fields) if model else []
+            valid = [name for name in valid if name != "source_file"]
+            close = difflib.get_close_matches(str(location[-1]), valid, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            lines.append(f"- unknown key {where!r}{hint} (valid keys: {', '.join(valid)})")
+        else:
+            lines.append(f"- {where}: {problem['msg']} (got {problem.get('input')!r})")
+    return "\n".join(lines)
+
+
+def _resolve_paths(params: Params, directory: Path) -> None:
+    """Make source paths absolute, relative to the params file's directory."""
+    for source in (params.transactions, params.customers, params.survey):
+        if source is None or source.path.startswith("builtin:"):
+            continue
+        path = Path(source.path).expanduser()
+        if not path.is_absolute():
+            source.path = str((directory / path).resolve())
+    if params.engine.database and not Path(params.engine.database).is_absolute():
+        params.engine.database = str((directory / params.engine.database).resolve())
+
+
+def load_params(path: str | Path, /, **overrides: Any) -> Params:
+    """Read a client's params file, apply overrides, and validate both.
+
+    Parameters
+    ----------
+    path
+        The YAML params file. Relative paths inside it resolve from its directory.
+    **overrides
+        Keys of the file to change for this run, validated like the file. Nested
+        sections merge: ``budget={"total": 1000}`` keeps the other budget settings.
+
+    Returns
+    -------
+    Params
+        The validated parameters, with absolute source paths and ``source_file`` set.
+
+    Raises
+    ------
+    ParamsError
+        When the file is missing, is not YAML, or a value is invalid; unknown keys name
+        the closest valid key.
+    """
+    params_path = Path(path).expanduser().resolve()
+    raw = _merge(_read_yaml(params_path), overrides)
+    try:
+        params = Params.model_validate(raw)
+    except ValidationError as error:
+        origin = str(params_path) + (" with overrides" if overrides else "")
+        raise ParamsError(_describe(error, origin)) from None
+    _resolve_paths(params, params_path.parent)
+    params.source_file = params_path
+    return params

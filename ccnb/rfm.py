@@ -1,0 +1,921 @@
+"""RFM scores, segment schemes with a tactic per segment, and revenue concentration.
+
+Implements the DESIGN.md definitions "RFM inputs", "RFM scores" and "Segment schemes"
+(``value_tiers`` and ``rfm_grid``); the exact score rule is in :func:`score`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+__all__ = [
+    "RFM_GRID",
+    "VALUE_TIERS",
+    "SegmentRule",
+    "SegmentScheme",
+    "builtin_scheme",
+    "revenue_concentration",
+    "rules_from_params",
+    "score",
+    "segment",
+    "segment_summary",
+    "top_share",
+    "value_tiers_scheme",
+]
+
+#: Customer-summary columns the scores are computed from.
+RFM_INPUTS = ("days_since_last", "orders", "revenue")
+#: Score columns, in the order they appear in ``rfm_cell``.
+SCORE_COLUMNS = ("R", "F", "M")
+
+_BINS_ATTR = "rfm_bins"
+_SCHEME_ATTR = "rfm_scheme"
+_RULE_KEYS = ("name", "description", "tactic", "R", "F", "M", "orders")
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_bins(bins: Any) -> int:
+    if isinstance(bins, bool) or not isinstance(bins, int | np.integer) or bins < 2:
+        raise ValueError(f"bins must be a whole number of at least 2, got {bins!r}")
+    return int(bins)
+
+
+def _require_columns(frame: Any, columns: Sequence[str], *, what: str) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{what} must be a pandas DataFrame, got {type(frame).__name__}")
+    present = [str(column) for column in frame.columns]
+    for column in columns:
+        if column not in frame.columns:
+            raise ValueError(
+                f"{what} is missing column {column!r}; columns are {present}"
+                f"{_did_you_mean(column, present)}"
+            )
+
+
+def _require_numeric(frame: pd.DataFrame, column: str, *, what: str) -> None:
+    values = frame[column]
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        raise ValueError(f"{what} column {column!r} must be numeric, got dtype {values.dtype}")
+    missing = int(values.isna().sum())
+    if missing:
+        raise ValueError(f"{what} column {column!r} has {missing} missing values")
+
+
+def _did_you_mean(word: str, options: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1)
+    if not close:
+        close = [option for option in options if option.lower() == word.lower()][:1]
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+# --------------------------------------------------------------------------- scores
+
+
+def score(summary: pd.DataFrame, *, bins: int = 5) -> pd.DataFrame:
+    """Score every customer 1..`bins` on recency, frequency and monetary value.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        One row per customer with columns ``customer_id``, ``days_since_last``,
+        ``orders`` and ``revenue`` (the customer summary; other columns are ignored).
+    bins : int, default 5
+        Number of score levels (at least 2). Scores run from 1 (worst) to `bins` (best).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same index and row order as `summary`, with columns:
+
+        - ``customer_id``: as in `summary`.
+        - ``days_since_last``, ``orders``, ``revenue``: the RFM inputs, unchanged.
+        - ``R``: recency score (int); fewer days since the last purchase scores higher.
+        - ``F``: frequency score (int) from ``orders``.
+        - ``M``: monetary score (int) from net ``revenue``.
+        - ``rfm_cell``: the scores as text ``"R-F-M"``, e.g. ``"5-3-4"`` (categorical
+          over every possible cell).
+        - ``rfm_score``: ``R + F + M`` (3 .. 3 * `bins`).
+
+        ``attrs["rfm_bins"]`` records `bins` for :func:`segment`.
+
+    Raises
+    ------
+    ValueError
+        If a column is missing, not numeric or has missing values, if a customer id
+        appears twice, if `summary` has no rows, or if `bins` is below 2.
+
+    Notes
+    -----
+    Each of R, F and M comes from a percentile rank in which tied customers share the
+    rank of the lowest-placed member of their group (``rank(method="min")``)::
+
+        worse = number of customers with a strictly worse value
+        score = ceil(bins * (worse + 1) / n)
+
+    "Worse" means more days since the last purchase for R, fewer orders for F and less
+    net revenue for M. The worst value always scores 1 (when ``n >= bins``) and equal
+    values always share a score. Heavy ties collapse onto one score and leave others
+    unused: when 6 of 10 customers have one order they all score F = 1 and the next
+    customer up scores ``ceil(5 * 7 / 10) = 4``, so nobody scores F = 2 or 3. Likewise a
+    tie at the top can keep everyone below `bins`. Customers whose net revenue is zero
+    or negative (returns only) are kept and score the lowest M.
+    """
+    bins = _check_bins(bins)
+    _require_columns(summary, ("customer_id", *RFM_INPUTS), what="summary")
+    if len(summary) == 0:
+        raise ValueError("summary has no customers; RFM scores need at least one row")
+    for column in RFM_INPUTS:
+        _require_numeric(summary, column, what="summary")
+    duplicated = summary["customer_id"].duplicated()
+    if duplicated.any():
+        examples = summary.loc[duplicated, "customer_id"].unique()[:5].tolist()
+        raise ValueError(
+            f"summary must have one row per customer; {int(duplicated.sum())} customer ids "
+            f"repeat, e.g. {examples}. Aggregate transactions with ccnb.summary first."
+        )
+
+    scores = summary[["customer_id", *RFM_INPUTS]].copy()
+    scores["R"] = _percentile_score(summary["days_since_last"], bins=bins, lower_is_better=True)
+    scores["F"] = _percentile_score(summary["orders"], bins=bins)
+    scores["M"] = _percentile_score(summary["revenue"], bins=bins)
+    scores["rfm_cell"] = _cell_labels(scores, bins=bins)
+    scores["rfm_score"] = scores["R"] + scores["F"] + scores["M"]
+    scores.attrs[_BINS_ATTR] = bins
+    return scores
+
+
+def _percentile_score(values: pd.Series, *, bins: int, lower_is_better: bool = False) -> np.ndarray:
+    # rank(method="min") gives tied values the position of the first of them, so
+    # rank - 1 is the number of strictly worse customers. Integer ceiling division
+    # keeps exact boundaries (rank / n == k / bins) from drifting up a score.
+    n = len(values)
+    worst_first = values.rank(method="min", ascending=not lower_is_better)
+    ranks = worst_first.to_numpy(dtype=np.int64)
+    return (ranks * bins + n - 1) // n
+
+
+def _cell_labels(scores: pd.DataFrame, *, bins: int) -> pd.Categorical:
+    # A categorical over the bins**3 possible cells rather than one string per customer:
+    # compares equal to "5-3-4" all the same, and is far faster on large bases.
+    levels = range(1, bins + 1)
+    cells = [f"{r}-{f}-{m}" for r in levels for f in levels for m in levels]
+    position = ((scores["R"] - 1) * bins + (scores["F"] - 1)) * bins + (scores["M"] - 1)
+    return pd.Categorical.from_codes(position.to_numpy(), categories=cells)
+
+
+# --------------------------------------------------------------------------- rules
+
+
+class SegmentRule(BaseModel):
+    """One named segment and the score ranges that select it.
+
+    A customer matches when every given range contains their value; a rule with no
+    ranges matches everyone. Ranges are inclusive ``[low, high]`` pairs; a single
+    number ``n`` means ``[n, n]``.
+
+    Attributes
+    ----------
+    name : str
+        Segment name shown in tables and exports (unique within a scheme).
+    description : str
+        Who the customers in the segment are, in one sentence.
+    tactic : str
+        What to do with them.
+    R, F, M : tuple of (int, int), optional
+        Inclusive score ranges within 1..bins.
+    orders : tuple of (int, int or None), optional
+        Inclusive range of the raw order count; ``None`` as the upper bound means no
+        limit, e.g. ``[2, None]`` for repeat buyers, ``1`` for one-time buyers.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str = ""
+    tactic: str = ""
+    R: tuple[int, int] | None = None
+    F: tuple[int, int] | None = None
+    M: tuple[int, int] | None = None
+    orders: tuple[int, int | None] | None = None
+
+    @field_validator("R", "F", "M", "orders", mode="before")
+    @classmethod
+    def _number_means_exact_range(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return (value, value)
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_blank(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("segment name must not be empty")
+        return value
+
+    @model_validator(mode="after")
+    def _ranges_are_ordered(self) -> SegmentRule:
+        for key in SCORE_COLUMNS:
+            bounds = getattr(self, key)
+            if bounds is None:
+                continue
+            low, high = bounds
+            if low < 1:
+                raise ValueError(f"{key} range {list(bounds)} starts below 1; scores start at 1")
+            if low > high:
+                raise ValueError(f"{key} range {list(bounds)} has its low end above its high end")
+        if self.orders is not None:
+            low, high = self.orders
+            if low < 0:
+                raise ValueError(f"orders range {list(self.orders)} starts below 0")
+            if high is not None and low > high:
+                raise ValueError(
+                    f"orders range {list(self.orders)} has its low end above its high end"
+                )
+        return self
+
+    def matches(self, scores: pd.DataFrame) -> np.ndarray:
+        """Return a boolean array: which rows of `scores` this rule selects.
+
+        Parameters
+        ----------
+        scores : pandas.DataFrame
+            Output of :func:`score` (needs ``orders`` only if the rule uses it).
+
+        Returns
+        -------
+        numpy.ndarray of bool
+            One entry per row of `scores`.
+        """
+        selected = np.ones(len(scores), dtype=bool)
+        for key in SCORE_COLUMNS:
+            bounds = getattr(self, key)
+            if bounds is not None:
+                values = scores[key].to_numpy()
+                selected &= (values >= bounds[0]) & (values <= bounds[1])
+        if self.orders is not None:
+            values = scores["orders"].to_numpy()
+            selected &= values >= self.orders[0]
+            if self.orders[1] is not None:
+                selected &= values <= self.orders[1]
+        return selected
+
+
+class SegmentScheme(BaseModel):
+    """An ordered list of segment rules: the first rule a customer matches wins.
+
+    Customers matching no rule go to the `fallback` segment, so everyone lands in
+    exactly one segment. The rule order is also the order of segments in tables.
+
+    Attributes
+    ----------
+    name : str
+        Scheme name, e.g. ``"value_tiers"``.
+    bins : int
+        The score scale the ranges are written for (scores 1..bins).
+    rules : tuple of SegmentRule
+        Rules in matching (and display) order; names unique.
+    fallback : str, optional
+        Name of the rule whose segment takes unmatched customers; defaults to the last
+        rule.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "custom"
+    bins: int = 5
+    rules: tuple[SegmentRule, ...]
+    fallback: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SegmentScheme:
+        if self.bins < 2:
+            raise ValueError(f"bins must be at least 2, got {self.bins}")
+        if not self.rules:
+            raise ValueError("a segment scheme needs at least one rule")
+        seen: set[str] = set()
+        for rule in self.rules:
+            if rule.name in seen:
+                raise ValueError(f"segment name {rule.name!r} is used by more than one rule")
+            seen.add(rule.name)
+            for key in SCORE_COLUMNS:
+                bounds = getattr(rule, key)
+                if bounds is not None and bounds[1] > self.bins:
+                    raise ValueError(
+                        f"segment {rule.name!r}: {key} range {list(bounds)} goes above "
+                        f"bins={self.bins}; scores run 1..{self.bins}"
+                    )
+        if self.fallback is not None and self.fallback not in seen:
+            raise ValueError(
+                f"fallback {self.fallback!r} is not one of the segments {sorted(seen)}"
+            )
+        return self
+
+    @property
+    def segment_names(self) -> list[str]:
+        """Segment names in scheme order."""
+        return [rule.name for rule in self.rules]
+
+    @property
+    def fallback_name(self) -> str:
+        """Name of the segment that takes customers matching no rule."""
+        return self.fallback if self.fallback is not None else self.rules[-1].name
+
+
+def value_tiers_scheme(*, bins: int = 5) -> SegmentScheme:
+    """Build the ``value_tiers`` scheme (the brief's four tiers) for a score scale.
+
+    With ``bins=5`` ("top" = scores 4-5, "not long ago" = R 3-5):
+
+    1. High-Value: R 4-5 and F 4-5, two or more orders.
+    2. Medium-Value: R 3-5, two or more orders, not High-Value.
+    3. Low-Value: R 1-2 (roughly the 40% whose last purchase is longest ago), any F;
+       also the fallback.
+    4. First-Time: R 3-5 and exactly one order.
+
+    One-time buyers therefore split on recency alone: First-Time if R >= 3,
+    Low-Value otherwise. For other `bins` "top" is ``R, F >= floor(0.6 * bins) + 1``
+    and "not long ago" is ``R >= floor(0.4 * bins) + 1``.
+
+    Parameters
+    ----------
+    bins : int, default 5
+        Score scale of the scores to segment (at least 3).
+
+    Returns
+    -------
+    SegmentScheme
+        The four tiers with descriptions and tactics.
+    """
+    bins = _check_bins(bins)
+    if bins < 3:
+        raise ValueError(f"value_tiers needs at least 3 score levels, got bins={bins}")
+    top = math.floor(0.6 * bins) + 1
+    recent = math.floor(0.4 * bins) + 1
+    rules = [
+        SegmentRule(
+            name="High-Value",
+            description="Bought recently and often: the customers the business leans on.",
+            tactic=(
+                "Recognise and reward them: privileges such as early access to new "
+                "products or an invitation to the company; keep in regular personal "
+                "contact rather than sending discounts."
+            ),
+            R=(top, bins),
+            F=(top, bins),
+            orders=(2, None),
+        ),
+        SegmentRule(
+            name="Medium-Value",
+            description="Repeat buyers, not long ago, who are not yet among the best.",
+            tactic=(
+                "Move them up a tier: propose a larger or premium package, a bundle "
+                "or a subscription, and cross-sell related products."
+            ),
+            R=(recent, bins),
+            orders=(2, None),
+        ),
+        SegmentRule(
+            name="Low-Value",
+            description="Last purchase long ago, usually after few orders.",
+            tactic=(
+                "Spend little: leave them out of paid acquisition and retargeting "
+                "audiences and keep in touch through low-cost e-mail."
+            ),
+            R=(1, recent - 1),
+        ),
+        SegmentRule(
+            name="First-Time",
+            description="One purchase so far, not long ago.",
+            tactic=(
+                "Onboard them towards a second purchase: a welcome series that helps "
+                "them get value from what they bought and gives a reason to return."
+            ),
+            R=(recent, bins),
+            orders=(1, 1),
+        ),
+    ]
+    return SegmentScheme(name="value_tiers", bins=bins, rules=tuple(rules), fallback="Low-Value")
+
+
+def _grid_rule(name: str, recency: tuple[int, int], frequency: tuple[int, int], **text: str):
+    return SegmentRule(name=name, R=recency, F=frequency, **text)
+
+
+#: The default scheme for 1..5 scores (see :func:`value_tiers_scheme`).
+VALUE_TIERS = value_tiers_scheme(bins=5)
+
+#: The 5 x 5 R x F grid. Each segment is one rectangle of (R, F) cells; together they
+#: cover all 25 cells exactly once. This is the widely used ten-segment R-F map with its
+#: bottom-left "Hibernating" block (R 1-2, F 1-2) split into Lost (R 1) and
+#: Hibernating (R 2).
+RFM_GRID = SegmentScheme(
+    name="rfm_grid",
+    bins=5,
+    fallback="Lost",
+    rules=(
+        _grid_rule(
+            "Champions",
+            (5, 5),
+            (4, 5),
+            description="Bought very recently and buy often.",
+            tactic="Reward and involve them: early access, loyalty perks, reviews, referrals.",
+        ),
+        _grid_rule(
+            "Loyal Customers",
+            (3, 4),
+            (4, 5),
+            description="Buy often; last purchase fairly recent.",
+            tactic="Keep them close with membership benefits; offer higher-value products.",
+        ),
+        _grid_rule(
+            "Potential Loyalists",
+            (4, 5),
+            (2, 3),
+            description="Recent customers with a few purchases behind them.",
+            tactic="Make them regulars: loyalty programme sign-up, tailored recommendations.",
+        ),
+        _grid_rule(
+            "New Customers",
+            (5, 5),
+            (1, 1),
+            description="Bought very recently, rarely so far: mostly first purchases.",
+            tactic="Onboard them: welcome series, early help, a reason for a second order.",
+        ),
+        _grid_rule(
+            "Promising",
+            (4, 4),
+            (1, 1),
+            description="Fairly recent, few purchases so far.",
+            tactic="Build the relationship: brand story, a modest incentive for the next order.",
+        ),
+        _grid_rule(
+            "Need Attention",
+            (3, 3),
+            (3, 3),
+            description="Middling recency and frequency.",
+            tactic="Reactivate with a limited-time offer based on what they bought before.",
+        ),
+        _grid_rule(
+            "About to Sleep",
+            (3, 3),
+            (1, 2),
+            description="Middling recency, low frequency: interest is fading.",
+            tactic="Remind them with popular products before they lapse; keep contact cheap.",
+        ),
+        _grid_rule(
+            "At Risk",
+            (1, 2),
+            (3, 4),
+            description="Bought fairly often, but not for a long time.",
+            tactic="Win them back with personal e-mail and a relevant offer; ask what changed.",
+        ),
+        _grid_rule(
+            "Can't Lose Them",
+            (1, 2),
+            (5, 5),
+            description="Were among the most frequent buyers; silent for a long time.",
+            tactic="Contact them personally with a strong win-back offer and ask for feedback.",
+        ),
+        _grid_rule(
+            "Hibernating",
+            (2, 2),
+            (1, 2),
+            description="Bought rarely, and long ago.",
+            tactic="Low-cost reactivation only: occasional e-mail, no paid media.",
+        ),
+        _grid_rule(
+            "Lost",
+            (1, 1),
+            (1, 2),
+            description="Lowest recency and frequency: most likely gone.",
+            tactic="At most one cheap win-back attempt; exclude from paid campaigns.",
+        ),
+    ),
+)
+
+
+def builtin_scheme(name: str, *, bins: int = 5) -> SegmentScheme:
+    """Return a built-in segment scheme by name.
+
+    Parameters
+    ----------
+    name : {"value_tiers", "rfm_grid"}
+        Scheme name.
+    bins : int, default 5
+        Score scale of the scores to segment. ``rfm_grid`` exists only for 5.
+
+    Returns
+    -------
+    SegmentScheme
+        The scheme, written for `bins`.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, or ``rfm_grid`` with `bins` other than 5.
+    """
+    if name == "value_tiers":
+        return value_tiers_scheme(bins=bins)
+    if name == "rfm_grid":
+        if bins != 5:
+            raise ValueError(
+                f"the rfm_grid scheme is defined on 1..5 scores, but bins={bins}; "
+                "score with bins=5 or use the value_tiers scheme or custom rules"
+            )
+        return RFM_GRID
+    raise ValueError(
+        f"unknown segment scheme {name!r}; built-in schemes are 'value_tiers' and "
+        "'rfm_grid', or pass a list of rules"
+    )
+
+
+def rules_from_params(
+    rules: Sequence[Mapping[str, Any]] | Mapping[str, Any], *, bins: int = 5
+) -> SegmentScheme:
+    """Build a segment scheme from rules written in a params file.
+
+    Parameters
+    ----------
+    rules : list of dict, or dict
+        Either a list of rule dicts, e.g.
+        ``[{"name": "Best", "R": [4, 5], "F": [4, 5], "tactic": "..."}, {"name": "Rest"}]``,
+        where the last rule is the fallback, or a dict
+        ``{"rules": [...], "fallback": "Rest", "name": "my_scheme"}``.
+        Rule keys: ``name`` (required), ``description``, ``tactic``, ``R``, ``F``,
+        ``M`` (inclusive ``[low, high]`` score ranges or a single score) and
+        ``orders`` (``[low, high]`` raw order count, ``high`` may be null).
+    bins : int, default 5
+        Score scale the ranges must lie within.
+
+    Returns
+    -------
+    SegmentScheme
+        The validated scheme.
+
+    Raises
+    ------
+    ValueError
+        Naming the rule and the problem: unknown key (with the closest allowed key),
+        missing or duplicate name, a range outside 1..`bins` or reversed, or an
+        unknown fallback.
+    """
+    bins = _check_bins(bins)
+    if isinstance(rules, Mapping):
+        unknown = sorted(set(rules) - {"name", "rules", "fallback"})
+        if unknown:
+            raise ValueError(
+                f"segment scheme has unknown keys {unknown}; allowed keys are "
+                "'name', 'rules' and 'fallback'"
+            )
+        if "rules" not in rules:
+            raise ValueError("segment scheme needs a 'rules' list")
+        scheme_name = rules.get("name", "custom")
+        fallback = rules.get("fallback")
+        rule_list = rules["rules"]
+    else:
+        scheme_name, fallback, rule_list = "custom", None, rules
+    if isinstance(rule_list, str | bytes) or not isinstance(rule_list, Sequence):
+        raise ValueError(f"segment rules must be a list of dicts, got {type(rule_list).__name__}")
+    if not rule_list:
+        raise ValueError("segment rules are empty; give at least one rule (the fallback)")
+
+    parsed = []
+    for position, raw in enumerate(rule_list, start=1):
+        label = f"segment rule {position}"
+        if not isinstance(raw, Mapping):
+            raise ValueError(f"{label} must be a dict, got {type(raw).__name__}: {raw!r}")
+        if "name" in raw:
+            label += f" ({raw['name']!r})"
+        for key in raw:
+            if key not in _RULE_KEYS:
+                raise ValueError(
+                    f"{label}: unknown key {key!r}{_did_you_mean(str(key), _RULE_KEYS)}; "
+                    f"allowed keys are {list(_RULE_KEYS)}"
+                )
+        if "name" not in raw:
+            raise ValueError(f"{label} has no 'name'")
+        try:
+            parsed.append(SegmentRule.model_validate(dict(raw)))
+        except ValidationError as error:
+            raise ValueError(f"{label}: {_describe(error)}") from None
+    try:
+        return SegmentScheme(name=scheme_name, bins=bins, rules=tuple(parsed), fallback=fallback)
+    except ValidationError as error:
+        raise ValueError(f"segment scheme {scheme_name!r}: {_describe(error)}") from None
+
+
+def _resolve_scheme(scheme: Any, *, bins: int) -> SegmentScheme:
+    if isinstance(scheme, SegmentScheme):
+        if scheme.bins != bins:
+            raise ValueError(
+                f"segment scheme {scheme.name!r} is written for 1..{scheme.bins} scores, "
+                f"but the scores use bins={bins}; re-score with bins={scheme.bins} or "
+                "use a scheme written for these scores"
+            )
+        return scheme
+    if isinstance(scheme, str):
+        return builtin_scheme(scheme, bins=bins)
+    if isinstance(scheme, Mapping | Sequence):
+        return rules_from_params(scheme, bins=bins)
+    raise TypeError(
+        "scheme must be 'value_tiers', 'rfm_grid', a SegmentScheme or a list of rule "
+        f"dicts, got {type(scheme).__name__}"
+    )
+
+
+# --------------------------------------------------------------------------- segments
+
+
+def segment(
+    scores: pd.DataFrame,
+    *,
+    scheme: str | SegmentScheme | Sequence[Mapping[str, Any]] | Mapping[str, Any] = "value_tiers",
+    bins: int | None = None,
+) -> pd.DataFrame:
+    """Assign every scored customer to exactly one segment.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        Output of :func:`score`: needs ``R``, ``F``, ``M`` and, when a rule uses
+        it, ``orders``.
+    scheme : {"value_tiers", "rfm_grid"}, SegmentScheme, list of dict or dict
+        Segment rules: a built-in name (see :func:`value_tiers_scheme` and
+        ``RFM_GRID``), a scheme, or rules as accepted by :func:`rules_from_params`.
+        Rules are tried in order; the first match wins; unmatched customers go to the
+        fallback segment.
+    bins : int, optional
+        Score scale of `scores`. Defaults to ``scores.attrs["rfm_bins"]`` (set by
+        :func:`score`), else 5.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of `scores` with three more columns:
+
+        - ``segment``: ordered categorical; categories are every segment of the scheme
+          in scheme order, including segments nobody falls into.
+        - ``segment_description``: who the segment's customers are (categorical text).
+        - ``tactic``: what to do with them (categorical text).
+
+        ``attrs["rfm_scheme"]`` holds the scheme as a dict for :func:`segment_summary`.
+
+    Raises
+    ------
+    ValueError
+        If a needed column is missing, scores lie outside 1..`bins`, or the scheme is
+        invalid or written for another score scale (``rfm_grid`` needs bins=5).
+    """
+    if bins is None:
+        bins = int(scores.attrs.get(_BINS_ATTR, 5))
+    bins = _check_bins(bins)
+    resolved = _resolve_scheme(scheme, bins=bins)
+    needed = list(SCORE_COLUMNS)
+    if any(rule.orders is not None for rule in resolved.rules):
+        needed.append("orders")
+    _require_columns(scores, needed, what="scores")
+    for key in SCORE_COLUMNS:
+        values = scores[key]
+        outside = values.isna() | (values < 1) | (values > bins)
+        if outside.any():
+            examples = values[outside].unique()[:5].tolist()
+            raise ValueError(
+                f"scores column {key!r} must hold scores 1..{bins}; found {examples}. "
+                "Pass bins= if the scores were made with another number of bins."
+            )
+
+    names = resolved.segment_names
+    conditions = [rule.matches(scores) for rule in resolved.rules]
+    # np.select takes the first true condition: first match wins.
+    codes = np.select(
+        conditions, np.arange(len(names)), default=names.index(resolved.fallback_name)
+    )
+    segments = scores.copy()
+    segments["segment"] = pd.Categorical.from_codes(codes, categories=names, ordered=True)
+    for column, texts in [
+        ("segment_description", [rule.description for rule in resolved.rules]),
+        ("tactic", [rule.tactic for rule in resolved.rules]),
+    ]:
+        # Texts may repeat across rules; categories must be unique.
+        categories = list(dict.fromkeys(texts))
+        lookup = np.array([categories.index(text) for text in texts], dtype=np.int64)
+        segments[column] = pd.Categorical.from_codes(lookup[codes], categories=categories)
+    segments.attrs[_BINS_ATTR] = bins
+    segments.attrs[_SCHEME_ATTR] = resolved.model_dump()
+    return segments
+
+
+def segment_summary(
+    segments: pd.DataFrame,
+    *,
+    scheme: SegmentScheme | None = None,
+    currency: str | None = None,
+) -> pd.DataFrame:
+    """Summarise each segment: size, revenue, typical customer and tactic.
+
+    Parameters
+    ----------
+    segments : pandas.DataFrame
+        Output of :func:`segment` (columns ``segment``, ``days_since_last``,
+        ``orders``, ``revenue``).
+    scheme : SegmentScheme, optional
+        Scheme that made `segments`; by default the one :func:`segment` stored in
+        ``segments.attrs``. Gives the order of rows and the text of empty segments.
+        Without either, the categories of ``segment`` (or sorted names) are used.
+    currency : str, optional
+        Currency code of ``revenue``, e.g. ``"EUR"``. Stored in ``attrs["currency"]``
+        for display; values are not converted.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per segment in scheme order, segments without customers included
+        (zero counts, missing medians) so tables line up across clients. Columns:
+
+        - ``segment``: segment name (ordered categorical).
+        - ``customers``: number of customers (int).
+        - ``share``: ``customers`` / all customers; sums to 1.
+        - ``revenue``: net revenue of the segment.
+        - ``revenue_share``: ``revenue`` / total net revenue; sums to 1. Can be
+          negative for a segment of net returners; missing if the total is not positive.
+        - ``median_days_since_last``, ``median_orders``, ``median_revenue``: medians
+          over the segment's customers.
+        - ``description``, ``tactic``: the segment's text from the scheme.
+    """
+    _require_columns(segments, ("segment", *RFM_INPUTS), what="segments")
+    names, text = _segment_names_and_text(segments, scheme)
+    codes = _segment_codes(segments["segment"], names)
+
+    customers = np.bincount(codes, minlength=len(names))
+    revenue = np.bincount(codes, weights=segments["revenue"].to_numpy(float), minlength=len(names))
+    total_customers = customers.sum()
+    total_revenue = revenue.sum()
+    medians = (
+        segments[list(RFM_INPUTS)]
+        .groupby(codes)
+        .median()
+        .reindex(range(len(names)))
+        .astype(float)
+        .to_numpy()
+    )
+    summary = pd.DataFrame(
+        {
+            "segment": pd.Categorical(names, categories=names, ordered=True),
+            "customers": customers.astype(np.int64),
+            "share": customers / total_customers if total_customers else np.nan,
+            "revenue": revenue,
+            "revenue_share": revenue / total_revenue if total_revenue > 0 else np.nan,
+            "median_days_since_last": medians[:, 0],
+            "median_orders": medians[:, 1],
+            "median_revenue": medians[:, 2],
+            "description": [text.get(name, ("", ""))[0] for name in names],
+            "tactic": [text.get(name, ("", ""))[1] for name in names],
+        }
+    )
+    if currency is not None:
+        summary.attrs["currency"] = currency
+    return summary
+
+
+def _segment_names_and_text(
+    segments: pd.DataFrame, scheme: SegmentScheme | None
+) -> tuple[list[str], dict[str, tuple[str, str]]]:
+    if scheme is None and _SCHEME_ATTR in segments.attrs:
+        scheme = SegmentScheme.model_validate(segments.attrs[_SCHEME_ATTR])
+    if scheme is not None:
+        names = scheme.segment_names
+        text = {rule.name: (rule.description, rule.tactic) for rule in scheme.rules}
+    else:
+        column = segments["segment"]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            names = [str(name) for name in column.cat.categories]
+        else:
+            names = sorted(column.dropna().astype(str).unique())
+        text = {}
+        if {"segment_description", "tactic"} <= set(segments.columns):
+            firsts = segments.drop_duplicates("segment")
+            for label, description, tactic in zip(
+                firsts["segment"], firsts["segment_description"], firsts["tactic"], strict=True
+            ):
+                text[str(label)] = (description, tactic)
+    return names, text
+
+
+def _segment_codes(labels: pd.Series, names: list[str]) -> np.ndarray:
+    if labels.isna().any():
+        raise ValueError(
+            f"{int(labels.isna().sum())} customers have no segment; run ccnb.rfm.segment"
+        )
+    if isinstance(labels.dtype, pd.CategoricalDtype):
+        categories = [str(name) for name in labels.cat.categories]
+        used = labels.cat.codes.to_numpy()
+        position = {name: i for i, name in enumerate(names)}
+        unknown = sorted({categories[code] for code in np.unique(used)} - set(names))
+        if not unknown:
+            lookup = np.array([position.get(name, -1) for name in categories], dtype=np.int64)
+            return lookup[used]
+    else:
+        unknown = sorted(set(labels.astype(str).unique()) - set(names))
+    if unknown:
+        raise ValueError(
+            f"segments {unknown} are not in the scheme's segments {names}; "
+            "pass the scheme that produced them"
+        )
+    return pd.Categorical(labels.astype(str), categories=names).codes.astype(np.int64)
+
+
+# --------------------------------------------------------------------------- concentration
+
+
+def revenue_concentration(summary: pd.DataFrame) -> pd.DataFrame:
+    """Cumulative share of revenue against share of customers, best customers first.
+
+    This is the Pareto (Lorenz-type) curve: how much of the revenue the top x% of
+    customers bring. Customers with zero or negative net revenue are kept, at the end,
+    so the curve can rise above 1 before coming back to exactly 1.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        One row per customer with ``customer_id`` and ``revenue`` (the customer
+        summary, scores or segments).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer, sorted by revenue descending (ties by ``customer_id``),
+        with a fresh RangeIndex and columns:
+
+        - ``customer_id``, ``revenue``: as in `summary`.
+        - ``customer_share``: rank / number of customers (1/n .. 1).
+        - ``revenue_share``: cumulative revenue of customers up to this rank / total
+          net revenue (ends at 1).
+
+        The curve starts at (0, 0); that point is not a row.
+
+    Raises
+    ------
+    ValueError
+        If a column is missing, `summary` is empty, or total net revenue is not
+        positive.
+    """
+    _require_columns(summary, ("customer_id", "revenue"), what="summary")
+    _require_numeric(summary, "revenue", what="summary")
+    total = float(summary["revenue"].sum())
+    if len(summary) == 0 or total <= 0:
+        raise ValueError(
+            f"revenue concentration needs positive total revenue; got {total:g} over "
+            f"{len(summary)} customers"
+        )
+    ordered = summary[["customer_id", "revenue"]].sort_values(
+        ["revenue", "customer_id"], ascending=[False, True], kind="mergesort"
+    )
+    ordered = ordered.reset_index(drop=True)
+    ordered["customer_share"] = np.arange(1, len(ordered) + 1) / len(ordered)
+    ordered["revenue_share"] = ordered["revenue"].cumsum() / total
+    return ordered
+
+
+def top_share(summary: pd.DataFrame, *, top: float = 0.2) -> float:
+    """Share of total net revenue that comes from the top `top` share of customers.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        One row per customer with ``customer_id`` and ``revenue``.
+    top : float, default 0.2
+        Share of customers, best first, in (0, 1]. When ``top * n`` is not a whole
+        number the boundary customer counts pro rata (linear interpolation on the
+        curve of :func:`revenue_concentration`, starting from (0, 0)).
+
+    Returns
+    -------
+    float
+        Revenue of the top customers / total net revenue, e.g. 0.8 for "80% of
+        revenue from the top 20% of customers".
+    """
+    if not 0 < top <= 1:
+        raise ValueError(f"top must be a share of customers in (0, 1], got {top}")
+    curve = revenue_concentration(summary)
+    customer_share = np.concatenate([[0.0], curve["customer_share"].to_numpy()])
+    revenue_share = np.concatenate([[0.0], curve["revenue_share"].to_numpy()])
+    return float(np.interp(top, customer_share, revenue_share))

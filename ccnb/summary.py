@@ -1,0 +1,325 @@
+"""Transactions -> one row per customer (RFM and BTYD inputs), and the calibration/holdout split.
+
+Implements DESIGN.md's Definitions "Customer summary" and "RFM inputs". The reduction is one Ibis
+expression executed in the engine; only the per-customer result comes back as pandas.
+
+A *purchase day* is a day with at least one row that is not a return (amount >= 0): several
+orders on one day are one purchase, and a day with only returns is not a purchase. BTYD columns
+count purchase days and value them at the day's net revenue; returns made on a later day reduce
+``revenue`` (RFM) but not the spend of the purchase day. This equals lifetimes'
+``summary_data_from_transaction_data(..., freq="D", freq_multiplier=k)`` fed the transactions
+without the return-only days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+__all__ = [
+    "DAYS_PER_UNIT",
+    "calibration_holdout",
+    "customer_summary",
+    "repeat_purchases_by_period",
+]
+
+TimeUnit = Literal["D", "W", "M"]
+Bucket = Literal["day", "period"]
+
+DAYS_PER_UNIT: dict[str, float] = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}
+"""Length of each BTYD time unit in days."""
+
+_EPOCH_MONDAY_OFFSET = 3  # 1970-01-01 was a Thursday; weeks start on Monday as in pandas 'W'.
+
+
+def _check_unit(time_unit: str, bucket: str) -> None:
+    if time_unit not in DAYS_PER_UNIT:
+        raise ValueError(f"time_unit must be one of D, W, M; got {time_unit!r}")
+    if bucket not in ("day", "period"):
+        raise ValueError(f"bucket must be 'day' or 'period'; got {bucket!r}")
+
+
+def _period_number(date: ir.DateValue, time_unit: str, bucket: str) -> ir.IntegerValue:
+    """Integer index of the purchase bucket a date falls in (days, or calendar periods)."""
+    days = date.epoch_days()
+    if bucket == "day" or time_unit == "D":
+        return days
+    if time_unit == "W":
+        return ((days + _EPOCH_MONDAY_OFFSET) / 7).floor().cast("int64")
+    return date.year() * 12 + date.month() - 1
+
+
+def _scalar_period(day: dt.date, time_unit: str, bucket: str) -> float:
+    """The same index as `_period_number` for one Python date."""
+    days = (day - dt.date(1970, 1, 1)).days
+    if bucket == "day" or time_unit == "D":
+        return days
+    if time_unit == "W":
+        return (days + _EPOCH_MONDAY_OFFSET) // 7
+    return day.year * 12 + day.month - 1
+
+
+def _units(time_unit: str, bucket: str) -> float:
+    """Divisor turning bucket-index differences into time units."""
+    return DAYS_PER_UNIT[time_unit] if bucket == "day" else 1.0
+
+
+def _purchase_buckets(transactions: ir.Table, time_unit: str, bucket: str) -> ir.Table:
+    """One row per customer and purchase bucket (a bucket with a row that is not a return)."""
+    t = transactions.mutate(bucket=_period_number(transactions.date, time_unit, bucket))
+    buckets = t.group_by(["customer_id", "bucket"]).agg(
+        value=t.amount.sum(), purchase_rows=(t.amount >= 0).sum()
+    )
+    return buckets.filter(buckets.purchase_rows > 0).drop("purchase_rows")
+
+
+def _btyd(purchases: ir.Table, *, end_bucket: float, units: float) -> ir.Table:
+    """frequency, recency, T and monetary_value per customer from purchase buckets."""
+    per_customer = purchases.group_by("customer_id").agg(
+        first_bucket=purchases.bucket.min(),
+        last_bucket=purchases.bucket.max(),
+        purchase_buckets=purchases.count(),
+        total_value=purchases.value.sum(),
+        first_value=purchases.value.argmin(purchases.bucket),
+    )
+    frequency = per_customer.purchase_buckets - 1
+    return per_customer.select(
+        "customer_id",
+        "first_bucket",
+        "last_bucket",
+        frequency=frequency.cast("float64"),
+        recency=(per_customer.last_bucket - per_customer.first_bucket).cast("float64") / units,
+        T=(ibis.literal(end_bucket) - per_customer.first_bucket).cast("float64") / units,
+        monetary_value=ibis.cases(
+            (frequency > 0, (per_customer.total_value - per_customer.first_value) / frequency),
+            else_=0.0,
+        ),
+    )
+
+
+def customer_summary(
+    transactions: ir.Table,
+    *,
+    observation_end: dt.date,
+    time_unit: TimeUnit = "W",
+    bucket: Bucket = "day",
+    customers: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One row per customer with the BTYD and the RFM inputs, measured at ``observation_end``.
+
+    Parameters
+    ----------
+    transactions
+        Validated transactions (Ibis table, columns ``customer_id, date, amount, order_id``).
+    observation_end
+        The date everything is measured at; later rows are ignored.
+    time_unit
+        BTYD period: ``"D"`` days, ``"W"`` weeks (days / 7), ``"M"`` months
+        (days / (365.25 / 12)).
+    bucket
+        ``"day"`` (default) counts purchases once per day; ``"period"`` once per calendar
+        period of ``time_unit`` (lifetimes' ``freq="W"``), never the default.
+    customers
+        Optional customers table; adds ``acquisition_channel``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Sorted by ``customer_id``, columns:
+
+        - ``customer_id``: text;
+        - ``frequency``: repeat purchase days (purchase days after the first), float;
+        - ``recency``: age at the last purchase (last - first purchase), in ``time_unit``;
+        - ``T``: age at ``observation_end`` (end - first purchase), in ``time_unit``;
+        - ``monetary_value``: mean net revenue of the repeat purchase days, 0 without repeats;
+        - ``days_since_last``: days from the last purchase to ``observation_end`` (RFM
+          recency, lower is better);
+        - ``orders``: distinct order ids of purchase rows (amount >= 0), else purchase days;
+        - ``revenue``: net revenue, returns included;
+        - ``first_purchase``, ``last_purchase``: dates of the first and last purchase days;
+        - ``acquisition_channel``: when ``customers`` is given ("unknown" when not listed).
+
+        A customer whose rows are all returns has no purchase day: kept (RFM counts them) with
+        ``frequency`` 0, ``recency`` 0 and dates of their first and last rows.
+    """
+    _check_unit(time_unit, bucket)
+    cut = transactions.filter(transactions.date <= ibis.literal(observation_end))
+    units = _units(time_unit, bucket)
+    end_bucket = _scalar_period(observation_end, time_unit, bucket)
+    btyd = _btyd(_purchase_buckets(cut, time_unit, bucket), end_bucket=end_bucket, units=units)
+
+    is_purchase = cut.amount >= 0
+    purchase_order = ibis.cases((is_purchase, cut.order_id), else_=ibis.null("string"))
+    purchase_date = ibis.cases((is_purchase, cut.date), else_=ibis.null("date"))
+    rfm = cut.group_by("customer_id").agg(
+        revenue=cut.amount.sum(),
+        order_ids=purchase_order.nunique(),
+        purchase_days=purchase_date.nunique(),
+        first_purchase=ibis.coalesce(purchase_date.min(), cut.date.min()),
+        last_purchase=ibis.coalesce(purchase_date.max(), cut.date.max()),
+    )
+    joined = rfm.left_join(btyd, rfm.customer_id == btyd.customer_id)
+    days_since_last = ibis.literal(observation_end).delta(joined.last_purchase, unit="day")
+    # Customers with returns only have no purchase day: age them from their first row.
+    age_from_first_row = (
+        ibis.literal(end_bucket) - _period_number(joined.first_purchase, time_unit, bucket)
+    ).cast("float64") / units
+    summary = joined.select(
+        customer_id=rfm.customer_id,
+        frequency=joined.frequency.fill_null(0.0),
+        recency=joined.recency.fill_null(0.0),
+        T=joined.T.fill_null(age_from_first_row),
+        monetary_value=joined.monetary_value.fill_null(0.0),
+        days_since_last=days_since_last.cast("int64"),
+        orders=ibis.cases(
+            (joined.order_ids > 0, joined.order_ids), else_=joined.purchase_days
+        ).cast("int64"),
+        revenue=joined.revenue.cast("float64"),
+        first_purchase=joined.first_purchase,
+        last_purchase=joined.last_purchase,
+    ).order_by("customer_id")
+    result = summary.execute()
+    for column in ("first_purchase", "last_purchase"):
+        result[column] = pd.to_datetime(result[column])
+    if customers is not None:
+        result = _with_channel(result, customers)
+    return result.reset_index(drop=True)
+
+
+def _with_channel(summary: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
+    channels = customers.set_index("customer_id")["acquisition_channel"]
+    summary["acquisition_channel"] = (
+        summary["customer_id"].map(channels).fillna("unknown").astype("string")
+    )
+    return summary
+
+
+def calibration_holdout(
+    transactions: ir.Table,
+    *,
+    calibration_end: dt.date,
+    observation_end: dt.date,
+    time_unit: TimeUnit = "W",
+    bucket: Bucket = "day",
+) -> pd.DataFrame:
+    """Calibration-period BTYD inputs and holdout-period outcomes, per customer.
+
+    Customers are those with a purchase on or before ``calibration_end``; the holdout is
+    ``calibration_end < date <= observation_end``. Works without spend data too (monetary
+    columns are then 0), unlike lifetimes' own function on this stack.
+
+    Parameters
+    ----------
+    transactions
+        Validated transactions (Ibis table).
+    calibration_end
+        Last day of the calibration period (inclusive).
+    observation_end
+        Last day of the holdout period (inclusive).
+    time_unit
+        BTYD period (``"D"``, ``"W"``, ``"M"``).
+    bucket
+        Purchase counting, as in `customer_summary`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``customer_id`` (sorted), columns as lifetimes'
+        ``calibration_and_holdout_data``: ``frequency_cal``, ``recency_cal``, ``T_cal``,
+        ``monetary_value_cal`` (as in `customer_summary`, measured at ``calibration_end``),
+        ``frequency_holdout`` (purchase days in the holdout), ``monetary_value_holdout`` (mean
+        net revenue of the holdout purchase days, 0 when none), ``duration_holdout`` (holdout
+        length in ``time_unit``).
+    """
+    _check_unit(time_unit, bucket)
+    if calibration_end >= observation_end:
+        raise ValueError(
+            f"calibration_end {calibration_end} must be before observation_end {observation_end}"
+        )
+    units = _units(time_unit, bucket)
+    cal_bucket = _scalar_period(calibration_end, time_unit, bucket)
+    end_bucket = _scalar_period(observation_end, time_unit, bucket)
+    calibration = transactions.filter(transactions.date <= ibis.literal(calibration_end))
+    holdout = transactions.filter(
+        (transactions.date > ibis.literal(calibration_end))
+        & (transactions.date <= ibis.literal(observation_end))
+    )
+    cal = _btyd(
+        _purchase_buckets(calibration, time_unit, bucket), end_bucket=cal_bucket, units=units
+    )
+    held = _purchase_buckets(holdout, time_unit, bucket)
+    held = held.group_by("customer_id").agg(
+        frequency_holdout=held.count().cast("float64"), monetary_value_holdout=held.value.mean()
+    )
+    joined = cal.left_join(held, cal.customer_id == held.customer_id)
+    result = (
+        joined.select(
+            customer_id=cal.customer_id,
+            frequency_cal=joined.frequency,
+            recency_cal=joined.recency,
+            T_cal=joined.T,
+            monetary_value_cal=joined.monetary_value,
+            frequency_holdout=joined.frequency_holdout.fill_null(0.0),
+            monetary_value_holdout=joined.monetary_value_holdout.fill_null(0.0),
+        )
+        .order_by("customer_id")
+        .execute()
+        .set_index("customer_id")
+    )
+    result["duration_holdout"] = (end_bucket - cal_bucket) / units
+    return result
+
+
+def repeat_purchases_by_period(
+    transactions: ir.Table,
+    *,
+    calibration_end: dt.date,
+    observation_end: dt.date,
+    time_unit: TimeUnit = "W",
+) -> pd.Series:
+    """Repeat purchase days per period of the calibration cohort, for the tracking plot.
+
+    The cohort is every customer with a purchase on or before ``calibration_end``; a repeat
+    purchase is any purchase day after the customer's first. Periods are counted from the
+    first purchase day in the data (period 1 covers its first ``time_unit``).
+
+    Parameters
+    ----------
+    transactions
+        Validated transactions (Ibis table).
+    calibration_end
+        End of the calibration period (defines the cohort).
+    observation_end
+        End of the holdout period.
+    time_unit
+        Period length (``"D"``, ``"W"``, ``"M"``).
+
+    Returns
+    -------
+    pandas.Series
+        ``repeat_purchases`` indexed by ``period`` (1..n, every period present, 0 when none);
+        the attribute ``attrs["start"]`` holds the date period 1 starts on.
+    """
+    _check_unit(time_unit, "day")
+    cut = transactions.filter(transactions.date <= ibis.literal(observation_end))
+    days = _purchase_buckets(cut, "D", "day")
+    first = days.group_by("customer_id").agg(first_day=days.bucket.min())
+    cohort = first.filter(first.first_day <= _scalar_period(calibration_end, "D", "day"))
+    start_day = cohort.first_day.min().execute()
+    joined = days.join(cohort, "customer_id")
+    repeats = joined.filter(joined.bucket > joined.first_day)
+    per_day = repeats.group_by("bucket").agg(purchases=repeats.count()).execute()
+    length = DAYS_PER_UNIT[time_unit]
+    period = ((per_day["bucket"] - start_day) // length + 1).astype("int64")
+    end_day = _scalar_period(observation_end, "D", "day")
+    n_periods = int((end_day - start_day) // length + 1)
+    counts = per_day.groupby(period)["purchases"].sum()
+    result = counts.reindex(range(1, n_periods + 1), fill_value=0).astype("int64")
+    result.index.name = "period"
+    result.name = "repeat_purchases"
+    result.attrs["start"] = dt.date(1970, 1, 1) + dt.timedelta(days=int(start_day))
+    return result

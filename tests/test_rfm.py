@@ -1,0 +1,439 @@
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ccnb import rfm
+
+# Ten customers, hand-made. 60% bought once (heavy tie on orders), two share the worst
+# recency, two share revenue 20, one has only returns (revenue -5).
+CUSTOMERS = pd.DataFrame(
+    {
+        "customer_id": list("abcdefghij"),
+        "days_since_last": [5, 10, 10, 40, 80, 200, 300, 300, 20, 1],
+        "orders": [1, 1, 1, 1, 1, 1, 2, 2, 3, 5],
+        "revenue": [10.0, 20.0, 20.0, 0.0, -5.0, 50.0, 60.0, 70.0, 100.0, 400.0],
+        "acquisition_channel": ["web"] * 10,
+    }
+)
+
+
+def by_customer(frame, column):
+    return dict(zip(frame["customer_id"], frame[column], strict=True))
+
+
+def reference_score(values, *, bins, lower_is_better=False):
+    """The documented rule written out literally: ceil(bins * (worse + 1) / n)."""
+    n = len(values)
+    scores = []
+    for value in values:
+        if lower_is_better:
+            worse = sum(other > value for other in values)
+        else:
+            worse = sum(other < value for other in values)
+        scores.append(math.ceil(bins * (worse + 1) / n))
+    return scores
+
+
+# ----------------------------------------------------------------------------- score
+
+
+def test_scores_match_hand_worked_rule():
+    scores = rfm.score(CUSTOMERS)
+    # R: worse = customers with more days. j (1 day): 9 worse -> ceil(5*10/10) = 5;
+    # a (5): 8 -> ceil(4.5) = 5; b, c (10): 6 -> ceil(3.5) = 4; i (20): 5 -> 3;
+    # d (40): 4 -> ceil(2.5) = 3; e (80): 3 -> 2; f (200): 2 -> ceil(1.5) = 2;
+    # g, h (300): 0 -> ceil(0.5) = 1.
+    assert by_customer(scores, "R") == dict(a=5, b=4, c=4, d=3, e=2, f=2, g=1, h=1, i=3, j=5)
+    # F: the six one-time buyers (60%) all score 1; the two 2-order customers have 6
+    # worse -> ceil(3.5) = 4; nobody scores 2 or 3. i (3): 8 -> 5; j (5): 9 -> 5.
+    assert by_customer(scores, "F") == dict(a=1, b=1, c=1, d=1, e=1, f=1, g=4, h=4, i=5, j=5)
+    # M: e (-5, returns only) has 0 worse -> 1; d (0): 1 -> ceil(1.0) = 1; a (10): 2 -> 2;
+    # b, c (20): 3 -> ceil(2.0) = 2 (exact boundary); f (50): 5 -> 3; g (60): 6 -> 4;
+    # h (70): 7 -> 4; i, j: 5.
+    assert by_customer(scores, "M") == dict(a=2, b=2, c=2, d=1, e=1, f=3, g=4, h=4, i=5, j=5)
+    assert by_customer(scores, "rfm_cell")["j"] == "5-5-5"
+    assert by_customer(scores, "rfm_cell")["g"] == "1-4-4"
+    assert by_customer(scores, "rfm_score")["f"] == 2 + 1 + 3
+
+
+def test_score_output_columns_and_attrs():
+    scores = rfm.score(CUSTOMERS)
+    assert list(scores.columns) == [
+        "customer_id",
+        "days_since_last",
+        "orders",
+        "revenue",
+        "R",
+        "F",
+        "M",
+        "rfm_cell",
+        "rfm_score",
+    ]
+    assert scores["R"].dtype == np.int64
+    assert scores["revenue"].tolist() == CUSTOMERS["revenue"].tolist()
+    assert scores.index.equals(CUSTOMERS.index)
+    assert scores.attrs["rfm_bins"] == 5
+
+
+def test_distinct_values_fill_equal_quintiles():
+    # 15 distinct values: exactly 3 customers per score, no boundary drift.
+    summary = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(15)],
+            "days_since_last": np.arange(15),
+            "orders": np.arange(1, 16),
+            "revenue": np.linspace(1.0, 15.0, 15),
+        }
+    )
+    scores = rfm.score(summary)
+    for column in ("R", "F", "M"):
+        assert scores[column].value_counts().sort_index().tolist() == [3, 3, 3, 3, 3]
+    assert scores["F"].tolist() == [1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5]
+    assert scores["R"].tolist() == [5, 5, 5, 4, 4, 4, 3, 3, 3, 2, 2, 2, 1, 1, 1]
+
+
+@pytest.mark.parametrize("bins", [3, 4, 5, 10])
+def test_scores_equal_literal_rule_with_many_ties(bins):
+    rng = np.random.default_rng(7)
+    summary = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(53)],
+            "days_since_last": rng.integers(0, 12, 53),
+            "orders": rng.choice([1, 1, 1, 1, 2, 2, 3, 7], 53),
+            "revenue": rng.choice([-10.0, 0.0, 25.0, 25.0, 80.0, 300.0], 53),
+        }
+    )
+    scores = rfm.score(summary, bins=bins)
+    assert scores["R"].tolist() == reference_score(
+        summary["days_since_last"].tolist(), bins=bins, lower_is_better=True
+    )
+    assert scores["F"].tolist() == reference_score(summary["orders"].tolist(), bins=bins)
+    assert scores["M"].tolist() == reference_score(summary["revenue"].tolist(), bins=bins)
+    for value_column, score_column in [("orders", "F"), ("revenue", "M")]:
+        # Equal values always share a score, and better values never score lower.
+        assert (scores.groupby(value_column)[score_column].nunique() == 1).all()
+        ordered = scores.sort_values(value_column)[score_column]
+        assert ordered.is_monotonic_increasing
+    assert scores[["R", "F", "M"]].min().min() >= 1
+    assert scores[["R", "F", "M"]].max().max() <= bins
+
+
+def test_score_rejects_bad_input():
+    with pytest.raises(ValueError, match=r"missing column 'orders'.*did you mean 'order'"):
+        rfm.score(CUSTOMERS.rename(columns={"orders": "order"}))
+    with pytest.raises(ValueError, match="one row per customer"):
+        rfm.score(pd.concat([CUSTOMERS, CUSTOMERS.head(1)]))
+    with pytest.raises(ValueError, match="'revenue' has 1 missing"):
+        rfm.score(CUSTOMERS.assign(revenue=[np.nan] + [1.0] * 9))
+    with pytest.raises(ValueError, match="bins must be"):
+        rfm.score(CUSTOMERS, bins=1)
+    with pytest.raises(ValueError, match="no customers"):
+        rfm.score(CUSTOMERS.iloc[0:0])
+
+
+# ----------------------------------------------------------------------------- value tiers
+
+
+def grid_scores(orders_values=(1, 2, 5)):
+    """Every (R, F, M, orders) combination on 1..5 scores."""
+    rows = [
+        {"R": r, "F": f, "M": m, "orders": orders}
+        for r in range(1, 6)
+        for f in range(1, 6)
+        for m in range(1, 6)
+        for orders in orders_values
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_value_tiers_on_hand_made_customers():
+    segments = rfm.segment(rfm.score(CUSTOMERS))
+    assert by_customer(segments, "segment") == {
+        "a": "First-Time",  # one order, R 5
+        "b": "First-Time",  # one order, R 4
+        "c": "First-Time",
+        "d": "First-Time",  # one order, R 3
+        "e": "Low-Value",  # one order long ago (R 2): not First-Time
+        "f": "Low-Value",
+        "g": "Low-Value",  # R 1: bought long ago
+        "h": "Low-Value",
+        "i": "Medium-Value",  # R 3, F 5: not recent enough for High-Value
+        "j": "High-Value",  # R 5, F 5
+    }
+    assert list(segments["segment"].cat.categories) == [
+        "High-Value",
+        "Medium-Value",
+        "Low-Value",
+        "First-Time",
+    ]
+    assert segments["segment"].cat.ordered
+    assert by_customer(segments, "tactic")["j"] == rfm.VALUE_TIERS.rules[0].tactic
+    assert "e-mail" in by_customer(segments, "tactic")["e"]
+
+
+def test_value_tiers_ranges_cover_every_customer_once():
+    combos = grid_scores()
+    segments = rfm.segment(combos, scheme="value_tiers", bins=5)
+    assert segments["segment"].notna().all()
+    expected = []
+    for r, f, orders in zip(combos["R"], combos["F"], combos["orders"], strict=True):
+        if r <= 2:
+            expected.append("Low-Value")
+        elif orders == 1:
+            expected.append("First-Time")
+        elif r >= 4 and f >= 4:
+            expected.append("High-Value")
+        else:
+            expected.append("Medium-Value")
+    assert segments["segment"].astype(str).tolist() == expected
+    # The explicit ranges alone already partition the space: no customer needs the fallback.
+    matches = np.vstack([rule.matches(combos) for rule in rfm.VALUE_TIERS.rules])
+    high, medium, low, first = matches
+    assert not (low & (high | medium | first)).any()
+    assert not (first & (high | medium)).any()
+    assert (high | medium | low | first).all()
+
+
+def test_value_tiers_for_other_bins():
+    scheme = rfm.value_tiers_scheme(bins=10)
+    ranges = {rule.name: (rule.R, rule.F) for rule in scheme.rules}
+    assert ranges["High-Value"] == ((7, 10), (7, 10))
+    assert ranges["Low-Value"] == ((1, 4), None)
+    with pytest.raises(ValueError, match="at least 3"):
+        rfm.value_tiers_scheme(bins=2)
+
+
+# ----------------------------------------------------------------------------- rfm grid
+
+# The widely used ten-segment R-F map (R digit then F digit), with its bottom-left
+# hibernating block split: R 1 -> Lost, R 2 -> Hibernating.
+REFERENCE_GRID = {
+    r"[1-2][1-2]": "Hibernating",
+    r"[1-2][3-4]": "At Risk",
+    r"[1-2]5": "Can't Lose Them",
+    r"3[1-2]": "About to Sleep",
+    r"33": "Need Attention",
+    r"[3-4][4-5]": "Loyal Customers",
+    r"41": "Promising",
+    r"51": "New Customers",
+    r"[4-5][2-3]": "Potential Loyalists",
+    r"5[4-5]": "Champions",
+}
+
+
+def reference_grid_segment(r, f):
+    names = [name for pattern, name in REFERENCE_GRID.items() if re.fullmatch(pattern, f"{r}{f}")]
+    assert len(names) == 1
+    return "Lost" if names[0] == "Hibernating" and r == 1 else names[0]
+
+
+def test_rfm_grid_partitions_the_5x5_grid():
+    for r in range(1, 6):
+        for f in range(1, 6):
+            cell = pd.DataFrame({"R": [r], "F": [f], "M": [3]})
+            owners = [rule.name for rule in rfm.RFM_GRID.rules if rule.matches(cell)[0]]
+            assert len(owners) == 1, (r, f, owners)
+            assert owners[0] == reference_grid_segment(r, f)
+
+
+def test_rfm_grid_segments_and_names():
+    combos = grid_scores(orders_values=(1,))
+    segments = rfm.segment(combos, scheme="rfm_grid", bins=5)
+    expected = [reference_grid_segment(r, f) for r, f in zip(combos["R"], combos["F"], strict=True)]
+    assert segments["segment"].astype(str).tolist() == expected
+    assert list(segments["segment"].cat.categories) == [
+        "Champions",
+        "Loyal Customers",
+        "Potential Loyalists",
+        "New Customers",
+        "Promising",
+        "Need Attention",
+        "About to Sleep",
+        "At Risk",
+        "Can't Lose Them",
+        "Hibernating",
+        "Lost",
+    ]
+    assert all(rule.description and rule.tactic for rule in rfm.RFM_GRID.rules)
+
+
+def test_rfm_grid_needs_five_bins():
+    scores = rfm.score(CUSTOMERS, bins=4)
+    with pytest.raises(ValueError, match="rfm_grid.*bins=4"):
+        rfm.segment(scores, scheme="rfm_grid")
+    with pytest.raises(ValueError, match="written for 1..5.*bins=4"):
+        rfm.segment(scores, scheme=rfm.RFM_GRID)
+
+
+# ----------------------------------------------------------------------------- custom rules
+
+
+def test_custom_rules_first_match_wins_and_fallback():
+    rules = [
+        {"name": "Best", "R": [5, 5], "F": [4, 5], "tactic": "thank them"},
+        {"name": "Recent", "R": [4, 5], "description": "bought lately"},
+        {"name": "Once", "orders": 1},
+        {"name": "Everyone else"},
+    ]
+    segments = rfm.segment(rfm.score(CUSTOMERS), scheme=rules)
+    assert by_customer(segments, "segment") == {
+        "a": "Recent",  # R 5 but F 1
+        "b": "Recent",
+        "c": "Recent",
+        "d": "Once",
+        "e": "Once",
+        "f": "Once",
+        "g": "Everyone else",
+        "h": "Everyone else",
+        "i": "Everyone else",
+        "j": "Best",
+    }
+    assert by_customer(segments, "tactic")["j"] == "thank them"
+
+
+def test_rules_from_params_with_named_fallback():
+    scheme = rfm.rules_from_params(
+        {
+            "name": "two_tiers",
+            "rules": [{"name": "Other"}, {"name": "Top", "M": [5, 5], "orders": [2, None]}],
+            "fallback": "Other",
+        }
+    )
+    assert scheme.fallback_name == "Other"
+    assert scheme.rules[1].orders == (2, None)
+    # "Other" has no ranges, so it matches everyone first: Top is unreachable by design.
+    segments = rfm.segment(rfm.score(CUSTOMERS), scheme=scheme)
+    assert set(segments["segment"].astype(str)) == {"Other"}
+    assert list(segments["segment"].cat.categories) == ["Other", "Top"]
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        ([{"name": "A", "Rr": [1, 2]}, {"name": "B"}], r"rule 1 \('A'\): unknown key 'Rr'"),
+        ([{"name": "A", "r": [1, 2]}], r"unknown key 'r'.*did you mean 'R'"),
+        ([{"name": "A", "F": [4, 6]}], r"'A'.*F range \[4, 6\].*bins=5"),
+        ([{"name": "A", "F": [4, 2]}], r"low end above its high end"),
+        ([{"name": "A", "M": [0, 2]}], r"starts below 1"),
+        ([{"name": "A", "R": [1.5, 2]}], r"rule 1 \('A'\): R\.0"),
+        ([{"name": "A"}, {"name": "A"}], r"'A' is used by more than one rule"),
+        ([{"name": " "}], r"name must not be empty"),
+        ([{"R": [1, 2]}], r"rule 1 has no 'name'"),
+        ([], r"empty"),
+        ({"rules": [{"name": "A"}], "fallback": "Z"}, r"fallback 'Z' is not one of"),
+        ({"rules": [{"name": "A"}], "fallbak": "A"}, r"unknown keys \['fallbak'\]"),
+    ],
+)
+def test_rules_from_params_rejects_bad_rules(rules, message):
+    with pytest.raises(ValueError, match=message):
+        rfm.rules_from_params(rules)
+
+
+def test_unknown_scheme_name():
+    with pytest.raises(ValueError, match="unknown segment scheme 'tiers'"):
+        rfm.segment(rfm.score(CUSTOMERS), scheme="tiers")
+
+
+def test_segment_checks_score_range():
+    scores = rfm.score(CUSTOMERS, bins=10)
+    scores.attrs.clear()  # bins no longer known: default 5, and scores above 5 are caught
+    with pytest.raises(ValueError, match="'R' must hold scores 1..5"):
+        rfm.segment(scores)
+
+
+# ----------------------------------------------------------------------------- summary
+
+
+def test_segment_summary_value_tiers_by_hand():
+    segments = rfm.segment(rfm.score(CUSTOMERS))
+    table = rfm.segment_summary(segments, currency="EUR")
+    assert table["segment"].tolist() == ["High-Value", "Medium-Value", "Low-Value", "First-Time"]
+    assert table["customers"].tolist() == [1, 1, 4, 4]
+    assert table["share"].tolist() == pytest.approx([0.1, 0.1, 0.4, 0.4])
+    # Total net revenue 725 = 10 + 20 + 20 + 0 - 5 + 50 + 60 + 70 + 100 + 400.
+    assert table["revenue"].tolist() == pytest.approx([400.0, 100.0, 175.0, 50.0])
+    assert table["revenue_share"].tolist() == pytest.approx(
+        [400 / 725, 100 / 725, 175 / 725, 50 / 725]
+    )
+    assert table["share"].sum() == pytest.approx(1.0)
+    assert table["revenue_share"].sum() == pytest.approx(1.0)
+    low = table.set_index("segment").loc["Low-Value"]
+    assert low["median_days_since_last"] == 250.0  # median of 80, 200, 300, 300
+    assert low["median_orders"] == 1.5  # median of 1, 1, 2, 2
+    assert low["median_revenue"] == 55.0  # median of -5, 50, 60, 70
+    assert low["tactic"] == rfm.VALUE_TIERS.rules[2].tactic
+    assert table.attrs["currency"] == "EUR"
+    assert list(table.columns) == [
+        "segment",
+        "customers",
+        "share",
+        "revenue",
+        "revenue_share",
+        "median_days_since_last",
+        "median_orders",
+        "median_revenue",
+        "description",
+        "tactic",
+    ]
+
+
+def test_segment_summary_keeps_empty_segments():
+    segments = rfm.segment(rfm.score(CUSTOMERS), scheme="rfm_grid")
+    table = rfm.segment_summary(segments)
+    assert table["segment"].tolist() == rfm.RFM_GRID.segment_names
+    empty = table.set_index("segment").loc["Can't Lose Them"]
+    assert empty["customers"] == 0
+    assert empty["share"] == 0
+    assert empty["revenue"] == 0
+    assert np.isnan(empty["median_orders"])
+    assert empty["tactic"] == rfm.RFM_GRID.rules[8].tactic
+    assert table["customers"].sum() == len(CUSTOMERS)
+    assert table["share"].sum() == pytest.approx(1.0)
+
+
+def test_segment_summary_without_attrs_uses_passed_scheme():
+    segments = rfm.segment(rfm.score(CUSTOMERS), scheme="rfm_grid")
+    segments.attrs.clear()
+    table = rfm.segment_summary(segments, scheme=rfm.RFM_GRID)
+    assert len(table) == 11
+    assert table.set_index("segment").loc["Lost", "description"] != ""
+    # Without scheme or attrs the categories still give every segment, in order.
+    fallback_table = rfm.segment_summary(segments)
+    assert fallback_table["segment"].tolist() == rfm.RFM_GRID.segment_names
+    assert fallback_table["customers"].tolist() == table["customers"].tolist()
+
+
+# ----------------------------------------------------------------------------- concentration
+
+
+def test_revenue_concentration_curve():
+    curve = rfm.revenue_concentration(CUSTOMERS)
+    assert curve["customer_id"].tolist() == list("jihgfbcade")
+    assert curve["customer_share"].tolist() == pytest.approx([i / 10 for i in range(1, 11)])
+    cumulative = np.cumsum([400, 100, 70, 60, 50, 20, 20, 10, 0, -5]) / 725
+    assert curve["revenue_share"].to_numpy() == pytest.approx(cumulative)
+    # The returns-only customer is last and brings the curve back down to exactly 1.
+    assert curve["revenue_share"].max() > 1
+    assert curve["revenue_share"].iloc[-1] == pytest.approx(1.0)
+
+
+def test_top_share():
+    assert rfm.top_share(CUSTOMERS) == pytest.approx(500 / 725)  # j and i
+    assert rfm.top_share(CUSTOMERS, top=0.15) == pytest.approx((400 + 0.5 * 100) / 725)
+    assert rfm.top_share(CUSTOMERS, top=1.0) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match=r"\(0, 1\]"):
+        rfm.top_share(CUSTOMERS, top=20)
+
+
+def test_concentration_needs_positive_revenue():
+    with pytest.raises(ValueError, match="positive total revenue"):
+        rfm.revenue_concentration(CUSTOMERS.assign(revenue=-1.0))
+
+
+def test_segment_summary_rejects_segments_outside_the_scheme():
+    segments = rfm.segment(rfm.score(CUSTOMERS))
+    with pytest.raises(ValueError, match=r"segments \['First-Time', 'High-Value'"):
+        rfm.segment_summary(segments, scheme=rfm.RFM_GRID)
