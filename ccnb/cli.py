@@ -21,6 +21,12 @@ console = Console(highlight=False)
 error_console = Console(stderr=True, highlight=False)
 
 
+@app.callback()
+def main() -> None:
+    """Customer-centric marketing notebooks: check client data, run the reports."""
+
+
+
 def _quality_table(client: str, quality: DataQuality) -> Table:
     table = Table(title=f"Data quality: {client}", title_justify="left")
     for column in (

@@ -292,3 +292,28 @@ def test_quality_report_renders(tmp_path):
     table = quality.table()
     assert table.loc[0, "rows_rejected"] == 5
     assert quality.to_dict()["transactions"]["rejected"]["duplicate"] == 1
+
+
+PARAMS_DIR = Path(__file__).resolve().parents[1] / "params"
+
+
+def test_demo_dataset_accounting_matches_the_generator():
+    from ccnb.datasets import DEMO_BAD_ROWS, DEMO_BAD_SURVEY_ROWS
+
+    client = load_client(load_params(PARAMS_DIR / "demo.yaml"))
+    assert client.quality.rejected == DEMO_BAD_ROWS
+    by_source = {source.source: source for source in client.quality.sources}
+    assert by_source["survey"].rejected == DEMO_BAD_SURVEY_ROWS
+    assert by_source["customers"].rejected == {}
+    assert by_source["customers"].rows_used == 5000
+    assert client.observation_end == dt.date(2025, 12, 31)
+    assert_accounted(client)
+
+
+def test_cdnow_dataset_accounting():
+    client = load_client(load_params(PARAMS_DIR / "cdnow.yaml"))
+    quality = client.quality
+    assert (quality.rows_read, quality.rows_used, quality.rejected) == (6919, 6919, {})
+    assert quality.transactions.customers == 2357
+    assert client.customers is None and client.survey is None
+    assert_accounted(client)
