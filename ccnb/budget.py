@@ -1,0 +1,969 @@
+"""Budget allocation: customer-focused vs customer-centric spend, sensitivity and test plan.
+
+Implements DESIGN.md "Budget allocation" (response curve, focused / optimal / tiered
+strategies, per-strategy report, CLV deciles, sensitivity, power analysis and holdout
+assignment) and the acquisition side of "CAC ceiling" (fund channels whose CLV beats CAC).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import numbers
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from ccnb._response import (
+    ExponentialResponse,
+    HillResponse,
+    ResponseCurve,
+    equal_marginal_spend,
+)
+
+__all__ = [
+    "ExponentialResponse",
+    "HillResponse",
+    "ResponseCurve",
+    "allocate_acquisition",
+    "allocation_by_decile",
+    "assign_holdout",
+    "break_even_budget",
+    "centric_gain",
+    "compare",
+    "customer_centric",
+    "customer_focused",
+    "sensitivity",
+    "test_plan",
+    "tiered",
+    "tiers_from_optimum",
+]
+
+ALLOCATION_COLUMNS = ("spend", "added_value", "marginal_value")
+
+# Parameter and return descriptions shared by several functions; spliced into their
+# docstrings by ``_shared_doc`` so every function documents them the same way.
+_SHARED_DOCS = {
+    "{customers}": """customers : pandas.DataFrame
+        One row per customer: ``customer_id`` (unique) and ``rclv`` (residual CLV in
+        currency). Negative rCLV is treated as 0 (no value to gain) and said so in
+        ``attrs["notes"]``; missing rCLV is an error. Other columns (``segment``,
+        ``revenue``, ``p_alive`` ...) are passed through unchanged.""",
+    "{budget}": """budget : float
+        Total budget to spend, in currency, >= 0.""",
+    "{curve}": """curve : ResponseCurve
+        Response curve, e.g. ``ExponentialResponse(spend_scale=50)``.""",
+    "{max_lift}": """max_lift : float
+        Share of a customer's rCLV that spending can add at saturation (> 0): the
+        response curve's ``base`` is ``rclv * max_lift``.""",
+    "{allocation}": """pandas.DataFrame
+        The input rows (same index, same columns) plus
+
+        - ``spend``: spend on the customer, currency; the column sums to ``budget``;
+        - ``added_value``: expected value added by that spend,
+          ``curve.value(rclv * max_lift, spend)``, currency;
+        - ``marginal_value``: value added by one more unit of spend,
+          ``curve.marginal(rclv * max_lift, spend)`` (infinite at zero spend for a
+          Hill curve with ``shape < 1``).
+
+        ``attrs`` holds ``strategy``, ``budget``, ``max_lift``, ``curve`` and
+        ``notes`` (list of str: data issues and caveats a reader should see).""",
+}
+
+
+def _shared_doc(function: Callable) -> Callable:
+    doc = function.__doc__ or ""
+    for placeholder, text in _SHARED_DOCS.items():
+        doc = doc.replace(placeholder, text)
+    function.__doc__ = doc
+    return function
+
+
+# --------------------------------------------------------------------------- allocators
+
+
+@_shared_doc
+def customer_focused(
+    customers: pd.DataFrame, *, budget: float, curve: ResponseCurve, max_lift: float
+) -> pd.DataFrame:
+    """Customer-focused allocation: the same spend ``budget / N`` for every customer.
+
+    Every row of ``customers`` counts as an active customer; filter the frame first
+    (e.g. on ``p_alive``) to spread the budget over a narrower base.
+
+    Parameters
+    ----------
+    {customers}
+    {budget}
+    {curve}
+    {max_lift}
+
+    Returns
+    -------
+    {allocation}
+    """
+    rclv, notes = _customer_rclv(customers, allocating=True)
+    _check_allocation_options(budget=budget, curve=curve, max_lift=max_lift)
+    spend = np.full(len(rclv), budget / len(rclv))
+    return _allocation_frame(
+        customers,
+        rclv,
+        spend,
+        strategy="customer_focused",
+        budget=budget,
+        curve=curve,
+        max_lift=max_lift,
+        notes=notes,
+    )
+
+
+@_shared_doc
+def customer_centric(
+    customers: pd.DataFrame, *, budget: float, curve: ResponseCurve, max_lift: float
+) -> pd.DataFrame:
+    """Customer-centric (optimal) allocation: maximise total added value for the budget.
+
+    Solves ``max sum value(rclv_i * max_lift, s_i)`` subject to ``sum s_i = budget``,
+    ``s_i >= 0`` exactly: at the optimum every funded customer has the same marginal
+    value ``lam`` (the shadow price of the budget) and every unfunded customer's
+    marginal value at zero spend is at most ``lam``. For the exponential curve that is
+    ``s_i = spend_scale * ln(rclv_i * max_lift / (spend_scale * lam))`` where positive.
+    ``lam`` is found by bisection to adjacent floating-point numbers and the spend is
+    interpolated between them, so the budget is used exactly (no generic optimiser).
+
+    The whole budget is always spent. When the shadow price is below 1 the last unit
+    of budget returns less than it costs (see :func:`break_even_budget`); a note says so.
+
+    Parameters
+    ----------
+    {customers}
+    {budget}
+    {curve}
+    {max_lift}
+
+    Returns
+    -------
+    {allocation}
+
+        ``attrs["shadow_price"]`` is ``lam``: the value added by the last unit of budget.
+
+    Raises
+    ------
+    ValueError
+        If no customer has a positive rCLV (nothing to optimise) and ``budget > 0``.
+    """
+    rclv, notes = _customer_rclv(customers, allocating=True)
+    _check_allocation_options(budget=budget, curve=curve, max_lift=max_lift)
+    spend, shadow_price = equal_marginal_spend(rclv * max_lift, budget, curve)
+    if budget > 0 and shadow_price < 1:
+        notes.append(
+            f"the last unit of budget adds {shadow_price:.3g} in value (< 1): the budget "
+            "is larger than the break-even budget, so its last part loses money"
+        )
+    allocation = _allocation_frame(
+        customers,
+        rclv,
+        spend,
+        strategy="customer_centric",
+        budget=budget,
+        curve=curve,
+        max_lift=max_lift,
+        notes=notes,
+    )
+    allocation.attrs["shadow_price"] = shadow_price
+    return allocation
+
+
+@_shared_doc
+def tiered(
+    customers: pd.DataFrame,
+    *,
+    budget: float,
+    spend_per_head: Mapping[str, float] | pd.Series,
+    curve: ResponseCurve,
+    max_lift: float,
+    by: str = "segment",
+) -> pd.DataFrame:
+    """Customer-centric (tiered) allocation: a spend per head for each segment.
+
+    The operational rule a CRM team can run ("spend 100 to make a 1000 customer feel
+    the love, not on a 10 customer"). The per-head amounts set the *ratios* between
+    segments; they are all multiplied by one factor so the total is exactly
+    ``budget``. A segment missing from ``spend_per_head`` (or a customer with no
+    segment) gets no spend, and a note names it; keys for segments absent from the
+    data are ignored.
+
+    Parameters
+    ----------
+    {customers}
+        Needs the ``by`` column.
+    {budget}
+    spend_per_head : mapping or pandas.Series
+        Spend per customer for each segment (>= 0), e.g. the ``spend_per_head``
+        column of :func:`tiers_from_optimum`.
+    {curve}
+    {max_lift}
+    by : str, default "segment"
+        Column holding the segment.
+
+    Returns
+    -------
+    {allocation}
+
+        ``attrs["scale_factor"]`` is the factor applied to ``spend_per_head``.
+
+    Raises
+    ------
+    ValueError
+        If a per-head amount is negative or no customer belongs to a segment with a
+        positive per-head amount.
+    """
+    rclv, notes = _customer_rclv(customers, allocating=True)
+    _require_columns(customers, [by], what="customers")
+    _check_allocation_options(budget=budget, curve=curve, max_lift=max_lift)
+    per_head = {key: float(value) for key, value in dict(spend_per_head).items()}
+    negative = {key: value for key, value in per_head.items() if not value >= 0}
+    if negative:
+        raise ValueError(f"spend_per_head must be >= 0; got {negative}")
+
+    codes, segments = pd.factorize(customers[by])
+    segment_weight = np.array([per_head.get(segment, 0.0) for segment in segments] + [0.0])
+    weights = segment_weight[codes]  # code -1 (no segment) picks the trailing 0
+    segment_sizes = np.bincount(codes[codes >= 0], minlength=len(segments))
+    for segment, size in zip(segments, segment_sizes, strict=True):
+        if segment not in per_head:
+            notes.append(f"segment {segment!r} ({size} customers) has no spend_per_head: 0 spend")
+    if np.any(codes < 0):
+        notes.append(f"{int(np.sum(codes < 0))} customers have no {by}: 0 spend")
+
+    total_weight = float(weights.sum())
+    if total_weight <= 0:
+        raise ValueError(
+            f"no customer is in a segment with a positive spend_per_head; segments in the "
+            f"data are {list(segments)}, spend_per_head has {per_head}"
+        )
+    scale_factor = budget / total_weight
+    allocation = _allocation_frame(
+        customers,
+        rclv,
+        weights * scale_factor,
+        strategy="tiered",
+        budget=budget,
+        curve=curve,
+        max_lift=max_lift,
+        notes=notes,
+    )
+    allocation.attrs["scale_factor"] = scale_factor
+    return allocation
+
+
+def tiers_from_optimum(
+    centric_allocation: pd.DataFrame, *, round_to: float | None = 5, by: str = "segment"
+) -> pd.DataFrame:
+    """Spend per head for each segment from the optimal allocation, rounded.
+
+    Turns the customer-level optimum into the rule a CRM team can run: the mean
+    optimal spend in each segment (unfunded customers count as 0), rounded to the
+    nearest multiple of ``round_to`` (halves round up). Feed the ``spend_per_head``
+    column to :func:`tiered`.
+
+    Parameters
+    ----------
+    centric_allocation : pandas.DataFrame
+        Output of :func:`customer_centric` (needs ``spend`` and the ``by`` column).
+    round_to : float or None, default 5
+        Rounding step in currency (> 0); None keeps the exact means.
+    by : str, default "segment"
+        Column holding the segment; customers without one are left out.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by segment, highest mean spend first, with columns
+
+        - ``customers``: customers in the segment;
+        - ``funded_customers``: customers with positive optimal spend;
+        - ``mean_spend``: mean optimal spend per customer, currency;
+        - ``spend_per_head``: ``mean_spend`` rounded to ``round_to``.
+    """
+    _require_columns(centric_allocation, ["spend", by], what="centric_allocation")
+    if round_to is not None and not (_is_real(round_to) and round_to > 0):
+        raise ValueError(f"round_to must be > 0 or None, got {round_to!r}")
+    spend = centric_allocation["spend"]
+    tiers = (
+        pd.DataFrame({by: centric_allocation[by], "spend": spend, "funded": spend > 0})
+        .groupby(by, observed=True)
+        .agg(
+            customers=("spend", "size"),
+            funded_customers=("funded", "sum"),
+            mean_spend=("spend", "mean"),
+        )
+    )
+    tiers["funded_customers"] = tiers["funded_customers"].astype(int)
+    if round_to is None:
+        tiers["spend_per_head"] = tiers["mean_spend"]
+    else:
+        tiers["spend_per_head"] = round_to * np.floor(tiers["mean_spend"] / round_to + 0.5)
+    return tiers.sort_values("mean_spend", ascending=False, kind="stable")
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+def compare(allocations: Mapping[str, pd.DataFrame], *, budget: float) -> pd.DataFrame:
+    """One row per strategy: spend, reach, added value and return on the spend.
+
+    Added value is in the unit of rCLV (margin, discounted), so ``roi`` compares
+    margin gained with money spent.
+
+    Parameters
+    ----------
+    allocations : mapping of str to pandas.DataFrame
+        Strategy name -> allocation (output of an allocator: ``spend``, ``added_value``).
+    budget : float
+        The budget the strategies were given, to report what was left unspent.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per strategy, in the mapping's order, with columns
+
+        - ``strategy``: the mapping's key;
+        - ``customers``: rows in the allocation;
+        - ``customers_reached``: customers with positive spend;
+        - ``spend``: total spend, currency;
+        - ``unspent``: ``budget - spend``;
+        - ``added_value``: total expected added value, currency;
+        - ``roi``: ``(added_value - spend) / spend`` (NaN when nothing is spent);
+        - ``value_per_unit``: ``added_value / spend``.
+    """
+    rows = []
+    for strategy, allocation in allocations.items():
+        _require_columns(allocation, ["spend", "added_value"], what=f"allocation {strategy!r}")
+        spend = float(allocation["spend"].sum())
+        added_value = float(allocation["added_value"].sum())
+        rows.append(
+            {
+                "strategy": strategy,
+                "customers": len(allocation),
+                "customers_reached": int((allocation["spend"] > 0).sum()),
+                "spend": spend,
+                "unspent": budget - spend,
+                "added_value": added_value,
+                "roi": (added_value - spend) / spend if spend > 0 else np.nan,
+                "value_per_unit": added_value / spend if spend > 0 else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def allocation_by_decile(
+    customers: pd.DataFrame, allocations: Mapping[str, pd.DataFrame]
+) -> pd.DataFrame:
+    """Share of each strategy's budget per rCLV decile, next to that decile's share of equity.
+
+    Deciles are by rank of rCLV, highest first: decile 1 is the top 10% of customers by
+    rCLV, decile 10 the bottom 10%. Customers are ranked by rCLV (negative counted as
+    0), ties in the order of ``customers``, and cut into ten groups of equal size
+    (within one customer), so tied customers can fall on both sides of a cut. With
+    fewer than 10 customers some deciles are empty and left out.
+
+    Parameters
+    ----------
+    customers : pandas.DataFrame
+        One row per customer with ``customer_id`` and ``rclv``.
+    allocations : mapping of str to pandas.DataFrame
+        Strategy name -> allocation with ``customer_id``, ``spend`` and ``added_value``;
+        customers missing from an allocation count as 0 spend.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy, one row per decile and strategy, with columns
+
+        - ``decile``: 1 (top rCLV) to 10;
+        - ``customers``: customers in the decile;
+        - ``rclv_min``, ``rclv_max``: range of rCLV in the decile;
+        - ``equity_share``: the decile's share of customer equity (sum of rCLV);
+        - ``strategy``: the allocation's key;
+        - ``spend``: the strategy's spend in the decile, currency;
+        - ``budget_share``: ``spend`` / the strategy's total spend;
+        - ``added_value``: the strategy's expected added value in the decile.
+    """
+    rclv, _ = _customer_rclv(customers)
+    count = len(rclv)
+    position = np.empty(count, dtype=int)
+    position[np.argsort(-rclv, kind="stable")] = np.arange(count)
+    deciles = pd.DataFrame({"decile": position * 10 // count + 1, "rclv": rclv})
+    summary = deciles.groupby("decile").agg(
+        customers=("rclv", "size"),
+        rclv_min=("rclv", "min"),
+        rclv_max=("rclv", "max"),
+        equity=("rclv", "sum"),
+    )
+    equity = summary.pop("equity")
+    summary["equity_share"] = equity / equity.sum() if equity.sum() > 0 else np.nan
+
+    customer_ids = pd.Index(customers["customer_id"])
+    tables = []
+    for strategy, allocation in allocations.items():
+        aligned = _align_allocation(allocation, customer_ids, strategy=strategy)
+        by_decile = aligned.groupby(deciles["decile"].to_numpy()).sum()
+        total_spend = by_decile["spend"].sum()
+        table = summary.assign(
+            strategy=strategy,
+            spend=by_decile["spend"],
+            budget_share=by_decile["spend"] / total_spend if total_spend > 0 else np.nan,
+            added_value=by_decile["added_value"],
+        )
+        tables.append(table.reset_index())
+    if not tables:
+        raise ValueError("allocations is empty: pass at least one strategy")
+    result = pd.concat(tables, ignore_index=True)
+    return result.sort_values("decile", kind="stable").reset_index(drop=True)
+
+
+def centric_gain(focused: pd.DataFrame, centric: pd.DataFrame) -> pd.Series:
+    """Value gained by the customer-centric allocation over the customer-focused one.
+
+    Parameters
+    ----------
+    focused : pandas.DataFrame
+        Output of :func:`customer_focused`.
+    centric : pandas.DataFrame
+        Output of :func:`customer_centric` (or :func:`tiered`) for the same budget.
+
+    Returns
+    -------
+    pandas.Series
+        ``focused_value`` and ``centric_value`` (total expected added value, currency),
+        ``gain`` (``centric_value - focused_value``, currency) and ``gain_pct``
+        (``100 * gain / focused_value``, percent; NaN when ``focused_value`` is 0).
+
+    Raises
+    ------
+    ValueError
+        If the two allocations do not spend the same total.
+    """
+    for name, allocation in {"focused": focused, "centric": centric}.items():
+        _require_columns(allocation, ["spend", "added_value"], what=name)
+    focused_spend, centric_spend = focused["spend"].sum(), centric["spend"].sum()
+    if not math.isclose(focused_spend, centric_spend, rel_tol=1e-9, abs_tol=1e-9):
+        raise ValueError(
+            f"the allocations spend different totals ({focused_spend:.6g} vs "
+            f"{centric_spend:.6g}); compare allocations of the same budget"
+        )
+    return _gain(float(focused["added_value"].sum()), float(centric["added_value"].sum()))
+
+
+# --------------------------------------------------------------------------- sensitivity
+
+
+def sensitivity(
+    customers: pd.DataFrame,
+    *,
+    budget: float,
+    max_lifts: Iterable[float],
+    spend_scales: Iterable[float],
+    budgets: Iterable[float] | None = None,
+    curve: str | Callable[[float], ResponseCurve] = "exponential",
+) -> pd.DataFrame:
+    """Centric-vs-focused value gap over a grid of assumptions, for a heatmap.
+
+    Every combination of ``max_lifts`` x ``spend_scales`` x budgets is solved exactly
+    (same solver as :func:`customer_centric`) on numpy arrays, without building
+    per-customer tables.
+
+    Parameters
+    ----------
+    customers : pandas.DataFrame
+        One row per customer with ``customer_id`` and ``rclv``.
+    budget : float
+        Budget of the plan (always part of the grid).
+    max_lifts : iterable of float
+        Values of ``max_lift`` to try (> 0).
+    spend_scales : iterable of float
+        Values of the curve's ``spend_scale`` to try (> 0).
+    budgets : iterable of float, optional
+        Further budgets to try; the grid's budgets are the sorted distinct values of
+        ``budget`` and ``budgets``.
+    curve : {"exponential", "hill"} or callable, default "exponential"
+        Response curve family: ``ExponentialResponse(spend_scale)``, ``HillResponse(
+        spend_scale)`` (shape 1), or a function ``spend_scale -> ResponseCurve`` such as
+        ``lambda scale: HillResponse(scale, shape=0.7)``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per grid point with columns
+
+        - ``max_lift``, ``spend_scale``, ``budget``: the assumptions;
+        - ``focused_value``: total added value of the customer-focused split, currency;
+        - ``centric_value``: total added value of the optimal split, currency;
+        - ``gain``: ``centric_value - focused_value``, currency (never negative);
+        - ``gain_pct``: ``100 * gain / focused_value``, percent;
+        - ``shadow_price``: marginal value of the last unit of budget in the optimum.
+    """
+    rclv, _ = _customer_rclv(customers)
+    make_curve = _curve_family(curve)
+    grid_budgets = sorted({float(budget), *(float(value) for value in budgets or ())})
+    for value in grid_budgets:
+        _check_budget(value)
+    max_lifts, spend_scales = list(max_lifts), list(spend_scales)
+    rows = []
+    for spend_scale in spend_scales:
+        response = make_curve(spend_scale)
+        for max_lift in max_lifts:
+            _check_allocation_options(budget=0.0, curve=response, max_lift=max_lift)
+            base = rclv * max_lift
+            for grid_budget in grid_budgets:
+                spend, shadow_price = equal_marginal_spend(base, grid_budget, response)
+                even_spend = grid_budget / len(rclv)
+                gain = _gain(
+                    float(response.value(base, even_spend).sum()),
+                    float(response.value(base, spend).sum()),
+                )
+                rows.append(
+                    {
+                        "max_lift": max_lift,
+                        "spend_scale": spend_scale,
+                        "budget": grid_budget,
+                        **gain.to_dict(),
+                        "shadow_price": shadow_price,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+@_shared_doc
+def break_even_budget(customers: pd.DataFrame, *, curve: ResponseCurve, max_lift: float) -> float:
+    """Total budget at which the optimal allocation's marginal return falls to 1.
+
+    Below it, the last unit spent (optimally) adds more than one unit of value; above
+    it, less. It is the optimal allocation's total at shadow price ``lam = 1``:
+    ``sum_i curve.inverse_marginal(rclv_i * max_lift, 1)``. For the exponential curve
+    that is ``sum over customers with base_i / spend_scale > 1 of spend_scale *
+    ln(base_i / spend_scale)``.
+
+    Parameters
+    ----------
+    {customers}
+    {curve}
+    {max_lift}
+
+    Returns
+    -------
+    float
+        Break-even budget, currency (0 when no customer's first unit returns 1).
+    """
+    rclv, _ = _customer_rclv(customers)
+    _check_allocation_options(budget=0.0, curve=curve, max_lift=max_lift)
+    return float(np.sum(curve.inverse_marginal(rclv * max_lift, 1.0)))
+
+
+# --------------------------------------------------------------------------- test plan
+
+
+def test_plan(
+    customers: pd.DataFrame,
+    *,
+    lift: float,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    holdout_share: float | None = None,
+    by: str | None = "segment",
+) -> pd.DataFrame:
+    """Holdout size per tier needed to detect the assumed lift in revenue per customer.
+
+    Two-sample, two-sided z test of the difference in mean revenue per customer
+    between treatment and holdout (normal approximation; identical to a t test for
+    the sizes that matter here and to statsmodels' ``NormalIndPower`` up to the
+    negligible far tail). ``lift`` is relative: the absolute lift to detect in a tier
+    is ``delta = lift * mean_revenue``. With ``z = z_(1-alpha/2) + z_(power)`` and
+    ``sd`` the tier's standard deviation of revenue per customer, the holdout needs
+
+    ``n_holdout = z**2 * sd**2 * (1 + 1/r) / delta**2``, ``r = n_treatment / n_holdout``,
+
+    i.e. ``2 * z**2 * sd**2 / delta**2`` per group for equal groups (``holdout_share``
+    None or 0.5), and in general ``z**2 * sd**2 / ((1 - h) * delta**2)`` holdout and
+    ``n_holdout * (1 - h) / h`` treatment customers for a holdout share ``h``. Counts are
+    rounded up. ``revenue`` should cover a period comparable to the test's (historical
+    net revenue is a proxy: its spread is larger than a short test period's).
+
+    Parameters
+    ----------
+    customers : pandas.DataFrame
+        One row per customer with ``revenue`` and, unless ``by`` is None, the ``by``
+        column.
+    lift : float
+        Relative lift in revenue per customer to detect, e.g. 0.05 for 5%.
+    alpha : float, default 0.05
+        Significance level (two-sided).
+    power : float, default 0.8
+        Probability of detecting the lift when it is real.
+    holdout_share : float, optional
+        Share of each tier held out (0 < h < 1); None for equal groups (0.5).
+    by : str or None, default "segment"
+        Column defining the tiers; None for one tier called "all".
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per tier with columns
+
+        - ``<by>`` (or ``tier``): the tier;
+        - ``customers``: customers in the tier;
+        - ``mean_revenue``, ``sd_revenue``: observed mean and standard deviation
+          (``ddof=1``) of revenue per customer;
+        - ``lift``: the relative lift; ``absolute_lift``: ``lift * mean_revenue``;
+        - ``holdout_needed``, ``treatment_needed``, ``total_needed``: customers needed
+          (Int64; missing when the tier has one customer or no positive mean revenue);
+        - ``holdout_size``: holdout this tier gets from :func:`assign_holdout`
+          (``round(customers * h)``, halves up);
+        - ``big_enough``: both groups of the tier reach the needed sizes;
+        - ``min_detectable_lift``: smallest relative lift detectable with the tier's
+          actual groups, ``z * sd * sqrt(1/n_holdout + 1/n_treatment) / mean_revenue``.
+    """
+    _check_probability("alpha", alpha)
+    _check_probability("power", power)
+    if holdout_share is not None:
+        _check_probability("holdout_share", holdout_share)
+    if not (_is_real(lift) and lift > 0):
+        raise ValueError(f"lift must be a relative lift > 0 (0.05 = 5%), got {lift!r}")
+    tier_column = by if by is not None else "tier"
+    _require_columns(customers, ["revenue"] + ([by] if by is not None else []), what="customers")
+    revenue = customers["revenue"].to_numpy(dtype=float, na_value=np.nan)
+    if np.isnan(revenue).any():
+        raise ValueError(
+            f"revenue is missing for {int(np.isnan(revenue).sum())} customers; fill with 0 "
+            "(no purchase) or drop them before planning the test"
+        )
+    tiers = customers[by] if by is not None else pd.Series("all", index=customers.index)
+    stats = (
+        pd.DataFrame({tier_column: tiers.to_numpy(), "revenue": revenue})
+        .groupby(tier_column, observed=True, sort=True)["revenue"]
+        .agg(customers="size", mean_revenue="mean", sd_revenue="std")
+        .reset_index()
+    )
+    share = 0.5 if holdout_share is None else float(holdout_share)
+    z = norm.ppf(1 - alpha / 2) + norm.ppf(power)
+    absolute_lift = lift * stats["mean_revenue"]
+    defined = (stats["mean_revenue"] > 0) & stats["sd_revenue"].notna()
+    holdout_exact = (z * stats["sd_revenue"] / absolute_lift) ** 2 / (1 - share)
+    holdout_needed = _ceil_counts(holdout_exact.where(defined))
+    treatment_needed = _ceil_counts((holdout_exact * (1 - share) / share).where(defined))
+    holdout_size = np.floor(stats["customers"] * share + 0.5).astype(int)
+    treatment_size = stats["customers"] - holdout_size
+    with np.errstate(divide="ignore"):  # an empty group: nothing is detectable
+        detectable = z * stats["sd_revenue"] * np.sqrt(1 / holdout_size + 1 / treatment_size)
+    plan = stats.assign(
+        lift=lift,
+        absolute_lift=absolute_lift,
+        holdout_needed=holdout_needed,
+        treatment_needed=treatment_needed,
+        total_needed=holdout_needed + treatment_needed,
+        holdout_size=holdout_size,
+        big_enough=((holdout_size >= holdout_needed) & (treatment_size >= treatment_needed))
+        .fillna(False)
+        .astype(bool),
+        min_detectable_lift=(detectable / stats["mean_revenue"]).where(defined),
+    )
+    return plan
+
+
+test_plan.__test__ = False  # a planning function, not a test: keep pytest from collecting it
+
+
+def assign_holdout(
+    customers: pd.DataFrame, *, holdout_share: float, seed: int, by: str | None = "segment"
+) -> pd.DataFrame:
+    """Seeded, stratified random split of customers into treatment and holdout.
+
+    In each stratum of ``n`` customers exactly ``round(n * holdout_share)`` (halves
+    round up) are held out. The draw depends only on the seed and on the set of
+    (customer, stratum) pairs, not on row order: customers are put in ``customer_id``
+    order, each gets a uniform random key from ``numpy.random.default_rng(seed)``, and
+    the smallest keys of each stratum form its holdout. Customers with a missing
+    stratum form a stratum of their own.
+
+    Parameters
+    ----------
+    customers : pandas.DataFrame
+        One row per customer with ``customer_id`` and, unless ``by`` is None, ``by``.
+    holdout_share : float
+        Share of each stratum held out, 0 < h < 1.
+    seed : int
+        Seed of the random generator; the same seed gives the same split.
+    by : str or None, default "segment"
+        Column to stratify on; None for a simple random split of exact size.
+
+    Returns
+    -------
+    pandas.DataFrame
+        In the order of ``customers`` (RangeIndex): ``customer_id``, the ``by`` column
+        (unless None) and ``group`` ("treatment" or "holdout"); ready for CSV export.
+    """
+    _check_probability("holdout_share", holdout_share)
+    _require_columns(customers, ["customer_id"] + ([by] if by else []), what="customers")
+    _check_unique_ids(customers)
+    count = len(customers)
+    strata = customers[by] if by else pd.Series(0, index=customers.index)
+    codes, _ = pd.factorize(strata, use_na_sentinel=False)
+
+    keys = np.empty(count)
+    id_order = np.argsort(customers["customer_id"].astype(str).to_numpy(), kind="stable")
+    keys[id_order] = np.random.default_rng(seed).random(count)
+    rank_in_stratum = pd.Series(keys).groupby(codes).rank(method="first").to_numpy()
+    stratum_sizes = np.bincount(codes)
+    holdout_sizes = np.floor(stratum_sizes * holdout_share + 0.5)
+    is_holdout = rank_in_stratum <= holdout_sizes[codes]
+
+    result = {"customer_id": customers["customer_id"].to_numpy()}
+    if by:
+        result[by] = customers[by].to_numpy()
+    result["group"] = np.where(is_holdout, "holdout", "treatment")
+    return pd.DataFrame(result)
+
+
+# --------------------------------------------------------------------------- acquisition
+
+
+def allocate_acquisition(
+    channels: pd.DataFrame, *, budget: float, min_value_per_cost: float = 1.0
+) -> pd.DataFrame:
+    """Split an acquisition budget over channels, best CLV per unit of CAC first.
+
+    Channels are funded in order of ``mean_clv / cac`` (highest first), each up to its
+    capacity (``capacity * cac``), until the budget runs out. Only channels whose value
+    ratio exceeds ``min_value_per_cost`` get anything: with the default 1, a channel
+    gets spend only when a new customer is worth more than they cost to acquire (set
+    it to the target LTV:CAC, e.g. 3, for a stricter rule). Whatever cannot be spent
+    profitably is left unspent. New customers are expected counts (fractional).
+
+    Parameters
+    ----------
+    channels : pandas.DataFrame
+        One row per acquisition channel with ``channel``, ``mean_clv`` (predicted CLV of
+        a new customer from it), ``cac`` (acquisition cost per new customer, > 0) and
+        optionally ``capacity`` (max new customers in the period; NaN or absent =
+        unlimited).
+    budget : float
+        Acquisition budget, currency, >= 0.
+    min_value_per_cost : float, default 1.0
+        A channel is funded only when ``mean_clv / cac`` is strictly above this.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per channel in funding order (highest ``value_per_cost`` first, ties in
+        input order) with columns ``channel``, ``mean_clv``, ``cac``, ``capacity``,
+        ``value_per_cost`` (``mean_clv / cac``), ``spend`` (currency),
+        ``new_customers`` (``spend / cac``), ``expected_value``
+        (``new_customers * mean_clv``) and ``net_value`` (``expected_value - spend``).
+        ``attrs["unspent"]`` is the budget left over, ``attrs["budget"]`` the budget.
+    """
+    _check_budget(budget)
+    _require_columns(channels, ["channel", "mean_clv", "cac"], what="channels")
+    mean_clv = channels["mean_clv"].to_numpy(dtype=float, na_value=np.nan)
+    cac = channels["cac"].to_numpy(dtype=float, na_value=np.nan)
+    capacity = (
+        channels["capacity"].to_numpy(dtype=float, na_value=np.nan)
+        if "capacity" in channels.columns
+        else np.full(len(channels), np.nan)
+    )
+    if not np.all(np.isfinite(mean_clv)):
+        raise ValueError("mean_clv must be a finite number for every channel")
+    if not np.all(np.isfinite(cac) & (cac > 0)):
+        raise ValueError(
+            f"cac must be > 0 for every channel (a free channel has no CAC); got {cac}"
+        )
+    if np.any(capacity < 0):
+        raise ValueError("capacity must be >= 0 (or NaN for unlimited)")
+
+    value_per_cost = mean_clv / cac
+    order = np.argsort(-value_per_cost, kind="stable")
+    spend = np.zeros(len(channels))
+    remaining = float(budget)
+    for channel in order:
+        if value_per_cost[channel] <= min_value_per_cost or remaining <= 0:
+            continue
+        limit = capacity[channel] * cac[channel] if np.isfinite(capacity[channel]) else np.inf
+        spend[channel] = min(remaining, limit)
+        remaining -= spend[channel]
+
+    new_customers = spend / cac
+    plan = pd.DataFrame(
+        {
+            "channel": channels["channel"].to_numpy(),
+            "mean_clv": mean_clv,
+            "cac": cac,
+            "capacity": capacity,
+            "value_per_cost": value_per_cost,
+            "spend": spend,
+            "new_customers": new_customers,
+            "expected_value": new_customers * mean_clv,
+            "net_value": new_customers * mean_clv - spend,
+        }
+    ).iloc[order]
+    plan = plan.reset_index(drop=True)
+    plan.attrs = {"budget": float(budget), "unspent": float(remaining)}
+    return plan
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _allocation_frame(
+    customers: pd.DataFrame,
+    rclv: np.ndarray,
+    spend: np.ndarray,
+    *,
+    strategy: str,
+    budget: float,
+    curve: ResponseCurve,
+    max_lift: float,
+    notes: list[str],
+) -> pd.DataFrame:
+    base = rclv * max_lift
+    allocation = customers.copy()
+    allocation["spend"] = spend
+    allocation["added_value"] = curve.value(base, spend)
+    allocation["marginal_value"] = curve.marginal(base, spend)
+    allocation.attrs = {
+        "strategy": strategy,
+        "budget": float(budget),
+        "max_lift": float(max_lift),
+        "curve": curve,
+        "notes": notes,
+    }
+    return allocation
+
+
+def _customer_rclv(customers: pd.DataFrame, *, allocating: bool = False):
+    """Return validated rCLV per customer (negatives -> 0) and notes for the reader."""
+    _require_columns(customers, ["customer_id", "rclv"], what="customers")
+    if customers.empty:
+        raise ValueError("customers is empty: there is nobody to allocate a budget to")
+    _check_unique_ids(customers)
+    if allocating:
+        clashing = [column for column in ALLOCATION_COLUMNS if column in customers.columns]
+        if clashing:
+            raise ValueError(
+                f"customers already has column(s) {clashing} (is it an allocation?); "
+                "pass the per-customer CLV table"
+            )
+    rclv = customers["rclv"].to_numpy(dtype=float, na_value=np.nan)
+    if not np.all(np.isfinite(rclv)):
+        bad = customers.loc[~np.isfinite(rclv), "customer_id"]
+        raise ValueError(
+            f"rclv is missing or infinite for {len(bad)} customers (e.g. "
+            f"{list(bad[:3])}); fill it (0 for customers the model cannot score) or drop them"
+        )
+    notes = []
+    negative = rclv < 0
+    if negative.any():
+        notes.append(
+            f"{int(negative.sum())} customers have negative rCLV (lowest {rclv.min():.2f}); "
+            "treated as 0: spend adds no value for them"
+        )
+        rclv = np.maximum(rclv, 0.0)
+    return rclv, notes
+
+
+def _align_allocation(
+    allocation: pd.DataFrame, customer_ids: pd.Index, *, strategy: str
+) -> pd.DataFrame:
+    """Spend and added value of an allocation in the order of ``customer_ids``."""
+    _require_columns(
+        allocation, ["customer_id", "spend", "added_value"], what=f"allocation {strategy!r}"
+    )
+    indexed = allocation.set_index("customer_id")[["spend", "added_value"]]
+    if indexed.index.has_duplicates:
+        raise ValueError(f"allocation {strategy!r} has duplicated customer_id values")
+    unknown = indexed.index.difference(customer_ids)
+    if len(unknown):
+        raise ValueError(
+            f"allocation {strategy!r} has {len(unknown)} customers not in customers "
+            f"(e.g. {list(unknown[:3])}); allocate on the same customer table"
+        )
+    return indexed.reindex(customer_ids, fill_value=0.0).reset_index(drop=True)
+
+
+def _gain(focused_value: float, centric_value: float) -> pd.Series:
+    gain = centric_value - focused_value
+    return pd.Series(
+        {
+            "focused_value": focused_value,
+            "centric_value": centric_value,
+            "gain": gain,
+            "gain_pct": 100 * gain / focused_value if focused_value > 0 else np.nan,
+        }
+    )
+
+
+def _curve_family(curve: str | Callable[[float], ResponseCurve]) -> Callable:
+    families = {"exponential": ExponentialResponse, "hill": HillResponse}
+    if callable(curve):
+        return curve
+    if curve in families:
+        return families[curve]
+    raise ValueError(
+        f"curve must be one of {sorted(families)} or a function spend_scale -> ResponseCurve; "
+        f"got {curve!r}"
+    )
+
+
+def _ceil_counts(values: pd.Series) -> pd.Series:
+    # round first so 392.00000000000006 (float noise) is 392, not 393
+    return np.ceil(values.round(9)).astype("Int64")
+
+
+def _require_columns(frame: pd.DataFrame, columns: Sequence[str], *, what: str) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{what} must be a pandas DataFrame, got {type(frame).__name__}")
+    present = [str(column) for column in frame.columns]
+    for column in columns:
+        if column not in frame.columns:
+            by_lower = {name.lower(): name for name in present}
+            close = difflib.get_close_matches(column.lower(), list(by_lower), n=1)
+            hint = f"; did you mean {by_lower[close[0]]!r}?" if close else ""
+            raise ValueError(f"column {column!r} not found in {what}; columns are {present}{hint}")
+
+
+def _check_unique_ids(customers: pd.DataFrame) -> None:
+    ids = customers["customer_id"]
+    if ids.isna().any():
+        raise ValueError(f"customer_id is missing in {int(ids.isna().sum())} rows")
+    duplicated = ids[ids.duplicated()]
+    if len(duplicated):
+        raise ValueError(
+            f"customer_id must be unique, {len(duplicated)} rows repeat one "
+            f"(e.g. {list(duplicated.unique()[:3])}); aggregate to one row per customer first"
+        )
+
+
+def _check_allocation_options(*, budget: float, curve: ResponseCurve, max_lift: float) -> None:
+    _check_budget(budget)
+    if not isinstance(curve, ResponseCurve):
+        raise TypeError(
+            f"curve must be a ResponseCurve (value, marginal, inverse_marginal), e.g. "
+            f"ExponentialResponse(spend_scale=50); got {curve!r}"
+        )
+    if not (_is_real(max_lift) and math.isfinite(max_lift) and max_lift > 0):
+        raise ValueError(f"max_lift must be a finite number > 0, got {max_lift!r}")
+
+
+def _check_budget(budget: float) -> None:
+    if not (_is_real(budget) and math.isfinite(budget) and budget >= 0):
+        raise ValueError(f"budget must be a finite number >= 0, got {budget!r}")
+
+
+def _check_probability(name: str, value: float) -> None:
+    if not (_is_real(value) and 0 < value < 1):
+        raise ValueError(f"{name} must be strictly between 0 and 1, got {value!r}")
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
