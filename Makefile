@@ -23,8 +23,14 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --ignore=tests/fixtures
+
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(NBVAL) tests notebooks
+
+# Re-execute the notebooks with params/demo.yaml and store their outputs (what nbval compares).
+notebooks: install
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace notebooks/[0-9][0-9]_*.ipynb
 
 lab: install
 	$(BIN)/jupyter lab notebooks/

@@ -329,10 +329,11 @@ def _unparsed(table: ir.Table, names) -> ir.Table:
 
 def _accounting(table: ir.Table) -> dict[str, int]:
     counts = table.group_by(_REASON).agg(rows=table.count()).execute()
-    return {
+    by_reason = {
         (reason if isinstance(reason, str) else "used"): int(rows)
         for reason, rows in zip(counts[_REASON], counts["rows"], strict=True)
     }
+    return dict(sorted(by_reason.items()))  # the engine returns groups in any order
 
 
 def _pseudonym(column: ir.StringValue, salt: str) -> ir.StringValue:

@@ -21,15 +21,13 @@ def currency_symbol(currency: str | None) -> str:
     return _SYMBOLS.get(currency.upper(), f"{currency.upper()} ")
 
 
-def _compact(value: float) -> str:
-    magnitude = abs(value)
+def _compact(magnitude: float) -> str:
+    """Three significant digits with a k/M/B/T suffix: 1250 -> '1.25k', 850 -> '850'."""
+    magnitude = float(f"{magnitude:.3g}")
     for threshold, suffix in _SUFFIXES:
         if magnitude >= threshold:
-            scaled = magnitude / threshold
-            digits = 0 if scaled >= 100 else 1
-            text = f"{scaled:.{digits}f}".removesuffix(".0")
-            return f"{text}{suffix}"
-    return f"{magnitude:,.0f}" if magnitude >= 100 else f"{magnitude:,.2f}".removesuffix(".00")
+            return f"{magnitude / threshold:.2f}".rstrip("0").rstrip(".") + suffix
+    return f"{magnitude:.2f}".rstrip("0").rstrip(".")
 
 
 def money(value: float, currency: str | None = None, *, compact: bool = False) -> str:
@@ -42,7 +40,8 @@ def money(value: float, currency: str | None = None, *, compact: bool = False) -
     currency
         ISO code; common codes get their symbol.
     compact
-        Abbreviate large amounts: '€1.2M', '€12k', '€350'.
+        Three significant digits with a k/M/B suffix, for chart axes and labels: '€1.25M',
+        '€12k', '€350' (neighbouring ticks stay distinct).
 
     Returns
     -------
@@ -52,7 +51,7 @@ def money(value: float, currency: str | None = None, *, compact: bool = False) -
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     sign = "-" if value < 0 else ""
-    body = _compact(value) if compact else f"{abs(value):,.2f}"
+    body = _compact(abs(value)) if compact else f"{abs(value):,.2f}"
     if not compact and abs(value) >= 1000:
         body = f"{abs(value):,.0f}"
     return f"{sign}{currency_symbol(currency)}{body}"

@@ -1,0 +1,392 @@
+"""One client's analysis: every table the notebooks show, computed once, on first use.
+
+The notebooks share tables (segments feed the CLV cuts and the budget tiers; the CLV feeds the
+budget), so the pipeline that builds them lives here rather than in copied cells. Each
+property calls one public ccnb function with the client's parameters; a table that cannot be
+built for this client (no survey, no channel data, too few repeat buyers) raises `Unavailable`
+with a sentence saying why, which the report shows instead of the section.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cached_property
+
+import pandas as pd
+
+from ccnb import budget, churn, clv, cohorts, kpi, rfm, summary
+from ccnb.data import ClientData, DataQuality, load_client
+from ccnb.params import Params
+
+__all__ = ["ClientAnalysis", "Unavailable", "default_calibration_end"]
+
+
+class Unavailable(RuntimeError):
+    """A section cannot be computed for this client; the message is one reader-facing sentence."""
+
+
+def default_calibration_end(first_date: dt.date, observation_end: dt.date) -> dt.date:
+    """Hold out the last third of the observed history (used when params give no date)."""
+    span = (observation_end - first_date).days
+    return first_date + dt.timedelta(days=span - span // 3)
+
+
+class ClientAnalysis:
+    """Lazily computed tables of one client, in the order the notebooks need them.
+
+    Parameters
+    ----------
+    params
+        The client's validated parameters (see `ccnb.load_params`).
+    """
+
+    def __init__(self, params: Params) -> None:
+        self.params = params
+
+    # --- data -------------------------------------------------------------------------------
+
+    @cached_property
+    def data(self) -> ClientData:
+        """Validated transactions, customers and survey."""
+        return load_client(self.params)
+
+    @property
+    def quality(self) -> DataQuality:
+        """The data-quality report."""
+        return self.data.quality
+
+    @property
+    def observation_end(self) -> dt.date:
+        """Date everything is measured at."""
+        return self.data.observation_end
+
+    @cached_property
+    def calibration_end(self) -> dt.date:
+        """End of the calibration period (params, else the last third is held out)."""
+        first = self.quality.transactions.first_date
+        return self.params.calibration_end or default_calibration_end(first, self.observation_end)
+
+    @property
+    def currency(self) -> str:
+        """The client's currency code."""
+        return self.params.currency
+
+    def _require_customers(self) -> pd.DataFrame:
+        if self.data.customers is None:
+            raise Unavailable(
+                "This client has no customers table with acquisition channels, so this view "
+                "cannot be shown."
+            )
+        return self.data.customers
+
+    def _require_survey(self) -> pd.DataFrame:
+        if self.data.survey is None or self.data.survey.empty:
+            raise Unavailable("This client has no NPS/CSAT survey, so this view cannot be shown.")
+        return self.data.survey
+
+    # --- customers and segments -----------------------------------------------------------
+
+    @cached_property
+    def summary(self) -> pd.DataFrame:
+        """One row per customer: RFM and BTYD inputs (see `ccnb.summary.customer_summary`)."""
+        return summary.customer_summary(
+            self.data.transactions,
+            observation_end=self.observation_end,
+            time_unit=self.params.time_unit,
+            bucket=self.params.bucket,
+            customers=self.data.customers,
+        )
+
+    @cached_property
+    def segments(self) -> pd.DataFrame:
+        """RFM scores with segment, description and tactic per customer."""
+        settings = self.params.rfm
+        scheme = settings.rules if settings.scheme == "custom" else settings.scheme
+        scores = rfm.score(self.summary, bins=settings.bins)
+        return rfm.segment(scores, scheme=scheme)
+
+    @cached_property
+    def segment_summary(self) -> pd.DataFrame:
+        """Segment sizes, revenue shares, medians and tactics."""
+        return rfm.segment_summary(self.segments, currency=self.currency)
+
+    @cached_property
+    def survey_with_segments(self) -> pd.DataFrame:
+        """Survey answers joined to each customer's segment and channel."""
+        survey = self._require_survey()
+        columns = ["customer_id", "segment"]
+        joined = survey.merge(self.segments[columns], on="customer_id", how="left")
+        if "acquisition_channel" in self.summary:
+            channels = self.summary[["customer_id", "acquisition_channel"]]
+            joined = joined.merge(channels, on="customer_id", how="left")
+        return joined
+
+    # --- KPIs, churn and cohorts ------------------------------------------------------------
+
+    @cached_property
+    def kpis(self) -> pd.DataFrame:
+        """Headline KPIs for the last two full years (see `ccnb.kpi.kpi_overview`)."""
+        return kpi.kpi_overview(
+            self.data.transactions,
+            observation_end=self.observation_end,
+            churn_window_days=self.params.churn_window_days,
+            early_repeat_days=self.params.early_repeat_days,
+            survey=self.data.survey,
+        )
+
+    def _window(self) -> dict:
+        return {
+            "observation_end": self.observation_end,
+            "churn_window_days": self.params.churn_window_days,
+        }
+
+    @cached_property
+    def active_base(self) -> pd.DataFrame:
+        """Active base, acquisitions, losses and revenue per quarter."""
+        return churn.active_base(self.data.transactions, **self._window(), freq="Q")
+
+    @cached_property
+    def churn_by_quarter(self) -> pd.DataFrame:
+        """Churn rate per quarter."""
+        return churn.churn_rate(self.data.transactions, **self._window(), freq="Q")
+
+    @cached_property
+    def leaky_bucket(self) -> pd.DataFrame:
+        """Acquired vs lost customers per quarter."""
+        return churn.leaky_bucket(self.data.transactions, **self._window(), freq="Q")
+
+    @cached_property
+    def early_repeat_by_channel(self) -> pd.DataFrame:
+        """Early repeat rate per acquisition channel."""
+        return churn.early_repeat_rate(
+            self.data.transactions,
+            observation_end=self.observation_end,
+            early_repeat_days=self.params.early_repeat_days,
+            by="channel",
+            customers=self._require_customers(),
+        )
+
+    @cached_property
+    def early_repeat_by_cohort(self) -> pd.DataFrame:
+        """Early repeat rate per quarterly acquisition cohort."""
+        return churn.early_repeat_rate(
+            self.data.transactions,
+            observation_end=self.observation_end,
+            early_repeat_days=self.params.early_repeat_days,
+            by="cohort",
+            period="Q",
+        )
+
+    @cached_property
+    def retention(self) -> pd.DataFrame:
+        """Monthly retention triangle (tidy)."""
+        return cohorts.retention_triangle(
+            self.data.transactions, observation_end=self.observation_end, period="M"
+        )
+
+    @cached_property
+    def quarterly_retention(self) -> pd.DataFrame:
+        """Quarterly retention triangle (tidy), readable for long histories."""
+        return cohorts.retention_triangle(
+            self.data.transactions, observation_end=self.observation_end, period="Q"
+        )
+
+    @cached_property
+    def revenue_cohorts(self) -> pd.DataFrame:
+        """Quarterly revenue triangle with cumulative revenue per acquired customer."""
+        return cohorts.revenue_triangle(
+            self.data.transactions, observation_end=self.observation_end, period="Q"
+        )
+
+    @cached_property
+    def layer_cake(self) -> pd.DataFrame:
+        """Revenue per quarter by acquisition year."""
+        return cohorts.layer_cake(
+            self.data.transactions, observation_end=self.observation_end, period="Q"
+        )
+
+    @cached_property
+    def seasonal_cohorts(self) -> pd.DataFrame:
+        """The last three holiday (Nov-Dec) cohorts followed for a year, on the same ages."""
+        first_year = self.quality.transactions.first_date.year
+        followed_for_a_year = [
+            year
+            for year in range(first_year, self.observation_end.year + 1)
+            if dt.date(year + 1, 12, 31) <= self.observation_end
+        ][-3:]
+        if len(followed_for_a_year) < 2:
+            raise Unavailable(
+                "The history holds fewer than two holiday seasons followed for a full year "
+                "afterwards, so there is no earlier season to compare with."
+            )
+        return cohorts.seasonal_cohorts(
+            self.data.transactions,
+            observation_end=self.observation_end,
+            season_months=(11, 12),
+            years=followed_for_a_year,
+        )
+
+    @cached_property
+    def cohort_by_channel(self) -> pd.DataFrame:
+        """First-year repeat share and revenue per customer by acquisition channel."""
+        return cohorts.cohort_by_channel(
+            self.data.transactions,
+            self._require_customers(),
+            observation_end=self.observation_end,
+            period=None,
+        )
+
+    # --- CLV models ---------------------------------------------------------------------------
+
+    @cached_property
+    def calibration(self) -> pd.DataFrame:
+        """Calibration-period inputs and holdout outcomes per customer."""
+        return summary.calibration_holdout(
+            self.data.transactions,
+            calibration_end=self.calibration_end,
+            observation_end=self.observation_end,
+            time_unit=self.params.time_unit,
+            bucket=self.params.bucket,
+        )
+
+    @cached_property
+    def repeat_purchases(self) -> pd.Series:
+        """Actual repeat purchases per period of the calibration cohort."""
+        return summary.repeat_purchases_by_period(
+            self.data.transactions,
+            calibration_end=self.calibration_end,
+            observation_end=self.observation_end,
+            time_unit=self.params.time_unit,
+        )
+
+    @cached_property
+    def validation(self) -> clv.ValidationResult:
+        """Every purchase model fitted on the calibration period and scored on the holdout."""
+        try:
+            return clv.validate(
+                self.calibration,
+                actual_repeat_by_period=self.repeat_purchases,
+                seed=self.params.seed,
+            )
+        except (clv.InsufficientDataError, clv.FitError) as error:
+            raise Unavailable(f"The purchase models cannot be validated: {error}") from None
+
+    @cached_property
+    def purchase_model(self) -> clv.FittedModel:
+        """The chosen purchase model refitted on the whole history."""
+        try:
+            return clv.fit_purchases(
+                self.summary, model=self.validation.chosen, seed=self.params.seed
+            )
+        except (clv.InsufficientDataError, clv.FitError) as error:
+            raise Unavailable(f"The purchase model cannot be fitted: {error}") from None
+
+    @cached_property
+    def spend_model(self) -> clv.FittedModel:
+        """Gamma-Gamma spend model on repeat buyers."""
+        try:
+            return clv.fit_spend(self.summary, seed=self.params.seed)
+        except (clv.InsufficientDataError, clv.FitError) as error:
+            raise Unavailable(f"The spend model cannot be fitted: {error}") from None
+
+    @cached_property
+    def predictions(self) -> pd.DataFrame:
+        """P(alive), expected purchases and spend, rCLV with interval, per customer."""
+        return clv.predict(
+            self.summary,
+            purchases=self.purchase_model,
+            spend=self.spend_model,
+            gross_margin=self.params.gross_margin,
+            discount_rate_annual=self.params.discount_rate_annual,
+            horizon_months=self.params.horizon_months,
+            time_unit=self.params.time_unit,
+            seed=self.params.seed,
+        )
+
+    @cached_property
+    def customer_equity(self) -> clv.CustomerEquity:
+        """Sum of rCLV with its interval."""
+        return clv.customer_equity(self.predictions)
+
+    @cached_property
+    def clv_by_segment(self) -> pd.DataFrame:
+        """Residual CLV per RFM segment with intervals."""
+        return clv.clv_by(self.predictions, by="segment", segments=self.segments)
+
+    @cached_property
+    def cac_ceiling(self) -> pd.DataFrame:
+        """CAC ceiling per acquisition channel next to the actual acquisition cost."""
+        return clv.cac_ceiling(
+            self.predictions,
+            self._require_customers(),
+            target_ltv_cac=self.params.budget.target_ltv_cac,
+        )
+
+    @cached_property
+    def iso_value(self) -> pd.DataFrame:
+        """Residual CLV over a frequency x recency grid at the median customer age."""
+        age = float(self.summary["T"].median())
+        return clv.iso_value(
+            self.purchase_model,
+            self.spend_model,
+            max_frequency=int(min(self.summary["frequency"].quantile(0.99), 30)),
+            max_recency=age,
+            T=age,
+            recency_step=max(age / 40, 1.0),
+            gross_margin=self.params.gross_margin,
+            discount_rate_annual=self.params.discount_rate_annual,
+            horizon_months=self.params.horizon_months,
+            time_unit=self.params.time_unit,
+        )
+
+    @cached_property
+    def activation(self) -> pd.DataFrame:
+        """Per-customer CLV table for CRM activation."""
+        return clv.activation_table(self.predictions, self.segments)
+
+    # --- budget ------------------------------------------------------------------------------
+
+    @cached_property
+    def curve(self) -> budget.ResponseCurve:
+        """The response curve from the budget assumptions."""
+        settings = self.params.budget
+        if settings.response_curve == "hill":
+            return budget.HillResponse(settings.spend_scale, settings.hill_shape)
+        return budget.ExponentialResponse(settings.spend_scale)
+
+    @cached_property
+    def budget_customers(self) -> pd.DataFrame:
+        """Active customers (bought within the churn window) with rCLV, segment and revenue."""
+        active = self.summary["days_since_last"] < self.params.churn_window_days
+        table = self.summary.loc[active, ["customer_id", "revenue"]]
+        table = table.merge(self.segments[["customer_id", "segment"]], on="customer_id")
+        table = table.merge(self.predictions[["customer_id", "rclv", "p_alive"]], on="customer_id")
+        return table.reset_index(drop=True)
+
+    def _allocate(self, allocator, **options) -> pd.DataFrame:
+        settings = self.params.budget
+        return allocator(
+            self.budget_customers,
+            budget=settings.total,
+            curve=self.curve,
+            max_lift=settings.max_lift,
+            **options,
+        )
+
+    @cached_property
+    def allocations(self) -> dict[str, pd.DataFrame]:
+        """Per-customer spend and added value for each strategy."""
+        result = {
+            "customer-focused": self._allocate(budget.customer_focused),
+            "customer-centric (optimal)": self._allocate(budget.customer_centric),
+        }
+        tier_spend = (
+            self.params.budget.tier_spend
+            or budget.tiers_from_optimum(result["customer-centric (optimal)"])[
+                "spend_per_head"
+            ].to_dict()
+        )
+        result["customer-centric (tiered)"] = self._allocate(
+            budget.tiered, spend_per_head=tier_spend
+        )
+        return result

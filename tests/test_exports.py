@@ -1,0 +1,42 @@
+import pandas as pd
+import pytest
+
+from ccnb.exports import EXPORT_DIR_VARIABLE, export
+
+
+@pytest.fixture
+def frame():
+    return pd.DataFrame({"customer_id": ["C1", "C2"], "segment": ["Gold", "Low, Value"]})
+
+
+def test_export_does_nothing_outside_a_batch_run(frame, monkeypatch, tmp_path):
+    monkeypatch.delenv(EXPORT_DIR_VARIABLE, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert export(frame, "segments") is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_writes_csv_into_the_run_folder(frame, monkeypatch, tmp_path):
+    monkeypatch.setenv(EXPORT_DIR_VARIABLE, str(tmp_path / "exports"))
+    path = export(frame, "segments")
+    assert path == tmp_path / "exports" / "segments.csv"
+    # Quoted where needed, no index column, one line per row.
+    assert path.read_text() == 'customer_id,segment\nC1,Gold\nC2,"Low, Value"\n'
+    assert pd.read_csv(path).equals(frame)
+
+
+def test_export_keeps_the_index_when_asked(frame, monkeypatch, tmp_path):
+    monkeypatch.setenv(EXPORT_DIR_VARIABLE, str(tmp_path))
+    path = export(frame.set_index("customer_id"), "clv", index=True)
+    assert path.read_text().splitlines()[0] == "customer_id,segment"
+
+
+@pytest.mark.parametrize("name", ["../evil", "segments.csv", "", "a/b", ".hidden"])
+def test_export_refuses_names_that_are_not_plain_file_names(frame, name):
+    with pytest.raises(ValueError, match="plain file name"):
+        export(frame, name)
+
+
+def test_export_needs_a_dataframe():
+    with pytest.raises(TypeError, match="DataFrame"):
+        export([1, 2], "kpis")

@@ -1,0 +1,36 @@
+import pytest
+
+from ccnb.formatting import count, currency_symbol, money, percent, signed_percent
+
+
+@pytest.mark.parametrize(
+    ("value", "currency", "expected"),
+    [
+        (12_000, "EUR", "€12k"),
+        (1_200_000, "USD", "$1.2M"),
+        (12_000, "CHF", "CHF 12k"),
+        (12_000, "chf", "CHF 12k"),
+        (1_250, "GBP", "£1.25k"),
+        (-12_000, "EUR", "-€12k"),
+        (850, "EUR", "€850"),
+        (0.5, "EUR", "€0.5"),
+        (0, "EUR", "€0"),
+        (999_999, "EUR", "€1M"),  # rounds up into the next suffix, not "€1000k"
+        (2.5e9, "USD", "$2.5B"),
+        (15_556.64, None, "15.6k"),
+        (float("nan"), "EUR", "–"),
+    ],
+)
+def test_compact_money(value, currency, expected):
+    assert money(value, currency, compact=True) == expected
+
+
+def test_full_money_and_shares():
+    assert money(1234.5, "EUR") == "€1,234"
+    assert money(12.5, "USD") == "$12.50"
+    assert money(-7, "CHF") == "-CHF 7.00"
+    assert money(float("nan"), "EUR") == "–"
+    assert currency_symbol("eur") == "€" and currency_symbol(None) == ""
+    assert percent(0.256) == "26%" and percent(0.256, digits=1) == "25.6%"
+    assert signed_percent(0.05) == "+5%" and signed_percent(-0.123, digits=1) == "-12.3%"
+    assert count(12345.0) == "12,345"
