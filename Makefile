@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 
 install: $(STAMP)
 
+# Validate and run every notebook for the two demo clients; ends with the path of the index.
 demo: install
 	$(BIN)/ccnb check params/demo.yaml params/cdnow.yaml
+	$(BIN)/ccnb run params/demo.yaml params/cdnow.yaml
 
 lint: install
 	$(BIN)/ruff check .

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.live import Live
 from rich.table import Table
 
 from ccnb.data import DataError, DataQuality, load_client
 from ccnb.params import ParamsError, load_params
+from ccnb.runner import DEFAULT_TIMEOUT, ClientRun, RunEvent, run_clients, summary_lines
+from ccnb.scaffold import Scaffold, scaffold_params
 
 app = typer.Typer(
     help="Customer-centric marketing notebooks: check client data, run the reports.",
@@ -24,7 +28,6 @@ error_console = Console(stderr=True, highlight=False)
 @app.callback()
 def main() -> None:
     """Customer-centric marketing notebooks: check client data, run the reports."""
-
 
 
 def _quality_table(client: str, quality: DataQuality) -> Table:
@@ -79,3 +82,188 @@ def check(
             + ", ".join(str(path) for path in failed)
         )
         raise typer.Exit(code=1)
+
+
+# --- ccnb run ------------------------------------------------------------------------------
+
+_STATUS_STYLE = {"ok": "green", "failed": "red", "running": "yellow", "waiting": "dim"}
+
+
+class _RunProgress:
+    """Clients x notebooks with status and timings: live on a terminal, a line log otherwise."""
+
+    def __init__(self, *, live: bool) -> None:
+        self.live = live
+        self.clients: list[tuple[str, str]] = []
+        self.notebooks: list[str] = []
+        self.cells: dict[tuple[str, str | None], tuple[str, float]] = {}
+        self.display: Live | None = None
+
+    def start(self, clients: list[tuple[str, str]], notebooks: list[str]) -> None:
+        self.clients, self.notebooks = clients, notebooks
+        if self.live:
+            self.display = Live(get_renderable=self.table, console=console, refresh_per_second=4)
+            self.display.start()
+        else:
+            console.print(
+                f"running {len(notebooks)} notebook(s) for {len(clients)} client(s): "
+                + ", ".join(folder for folder, _ in clients),
+                markup=False,
+            )
+
+    def event(self, event: RunEvent) -> None:
+        key = (event.folder, event.notebook)
+        value = event.seconds if event.seconds is not None else time.monotonic()
+        self.cells[key] = (event.status, value)
+        if self.live:
+            return
+        where = f"{event.folder} / {event.notebook}" if event.notebook else event.folder
+        timing = f" ({event.seconds:.1f} s)" if event.seconds is not None else ""
+        message = f": {event.message}" if event.message and event.status == "failed" else ""
+        console.print(f"{where}: {event.status}{timing}{message}", markup=False, soft_wrap=True)
+
+    def _cell(self, folder: str, notebook: str | None) -> str:
+        status, value = self.cells.get((folder, notebook), ("waiting", 0.0))
+        style = _STATUS_STYLE.get(status, "")
+        if status == "running":
+            return f"[{style}]running {time.monotonic() - value:.0f} s[/{style}]"
+        if status == "waiting":
+            return f"[{style}]waiting[/{style}]"
+        return f"[{style}]{status} {value:.1f} s[/{style}]"
+
+    def table(self) -> Table:
+        table = Table(title="ccnb run", title_justify="left")
+        table.add_column("client")
+        for notebook in self.notebooks:
+            table.add_column(notebook)
+        table.add_column("client status")
+        for folder, _ in self.clients:
+            cells = [self._cell(folder, notebook) for notebook in self.notebooks]
+            table.add_row(folder, *cells, self._cell(folder, None))
+        return table
+
+    def stop(self) -> None:
+        if self.display is not None:
+            self.display.stop()
+
+
+def _split_selection(notebooks: str | None) -> list[str] | None:
+    if not notebooks:
+        return None
+    return [part.strip() for part in notebooks.split(",") if part.strip()]
+
+
+def _print_summary(runs: list[ClientRun], output_dir: Path) -> None:
+    table = Table(title="Summary", title_justify="left")
+    for column in ("client", "status", "notebooks", "time", "outputs"):
+        table.add_column(column, justify="right" if column == "time" else "left")
+    for run in runs:
+        succeeded = sum(not notebook.failed for notebook in run.notebooks)
+        style = _STATUS_STYLE["ok" if not run.failed else "failed"]
+        where = output_dir / run.folder / ("failed" if run.failed else "")
+        table.add_row(
+            f"{run.client} ({run.params_file})",
+            f"[{style}]{run.status}[/{style}]",
+            f"{succeeded}/{len(run.notebooks)} ok",
+            f"{run.seconds:.1f} s",
+            str(where),
+        )
+    console.print(table)
+    for line in [line for client_run in runs for line in client_run.warnings()]:
+        error_console.print(f"warning: {line}", markup=False, style="yellow", soft_wrap=True)
+    failures = summary_lines(runs)
+    if failures:
+        error_console.print(f"[red]{len(failures)} failure(s):[/red]")
+        for line in failures:
+            error_console.print(f"  {line}", markup=False, style="red", soft_wrap=True)
+
+
+@app.command()
+def run(
+    params_files: Annotated[
+        list[Path], typer.Argument(help="Client params files (YAML).", show_default=False)
+    ],
+    notebooks: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated notebook prefixes to run, e.g. 01,03 (default all)."),
+    ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(min=1, help="Clients run in parallel (default: min(cores, clients))."),
+    ] = None,
+    output_dir: Annotated[Path, typer.Option(help="Where outputs/<client>/ go.")] = Path("outputs"),
+    timeout: Annotated[
+        float, typer.Option(min=1, help="Seconds a notebook cell may run before it is stopped.")
+    ] = DEFAULT_TIMEOUT,
+    notebook_dir: Annotated[
+        Path, typer.Option(help="Folder with the NN_*.ipynb notebooks.")
+    ] = Path("notebooks"),
+) -> None:
+    """Run the notebooks for each client: executed notebooks, HTML reports, exports, run.json."""
+    progress = _RunProgress(live=console.is_terminal)
+    try:
+        runs = run_clients(
+            params_files,
+            notebook_dir=notebook_dir,
+            notebooks=_split_selection(notebooks),
+            output_dir=output_dir,
+            jobs=jobs,
+            timeout=timeout,
+            on_event=progress.event,
+            on_start=progress.start,
+        )
+    except (FileNotFoundError, ValueError) as error:
+        error_console.print(str(error), markup=False, style="red", soft_wrap=True)
+        raise typer.Exit(code=2) from None
+    finally:
+        progress.stop()
+    _print_summary(runs, output_dir)
+    console.print(f"Reports: {(output_dir / 'index.html').resolve()}", markup=False, soft_wrap=True)
+    if any(client_run.failed for client_run in runs):
+        raise typer.Exit(code=1)
+
+
+# --- ccnb new ------------------------------------------------------------------------------
+
+
+def _guess_table(scaffold: Scaffold) -> Table:
+    table = Table(title=f"Guessed from the first rows of the file ({scaffold.path})")
+    table.add_column("field")
+    table.add_column("column")
+    table.add_column("first value")
+    for field_name, column in scaffold.guess.columns.items():
+        example = scaffold.guess.examples.get(field_name, "")
+        table.add_row(field_name, column or "[dim]-[/dim]", example)
+    guess = scaffold.guess
+    table.add_row("date format", guess.date_format or "ISO", "")
+    table.add_row("decimal / thousands", f"{guess.decimal!r} / {guess.thousands!r}", "")
+    if guess.delimiter:
+        table.add_row("delimiter", repr(guess.delimiter), "")
+    table.add_row("currency", guess.currency, "")
+    return table
+
+
+@app.command()
+def new(
+    name: Annotated[str, typer.Argument(help="Client slug: letters, digits, '-' and '_'.")],
+    transactions: Annotated[
+        Path, typer.Option(help="The client's transaction export (csv, xlsx, parquet).")
+    ],
+    params_dir: Annotated[Path, typer.Option(help="Folder for the params file.")] = Path("params"),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing params file.")] = False,
+) -> None:
+    """Scaffold params/NAME.yaml from a transaction export, then check it like `ccnb check`."""
+    try:
+        scaffold = scaffold_params(name, transactions, params_dir=params_dir, force=force)
+    except (ValueError, FileExistsError, FileNotFoundError) as error:
+        error_console.print(str(error), markup=False, style="red", soft_wrap=True)
+        raise typer.Exit(code=2) from None
+    console.print(_guess_table(scaffold))
+    for note in scaffold.guess.notes:
+        console.print(f"check: {note}", markup=False, style="yellow", soft_wrap=True)
+    console.print(
+        f"wrote {scaffold.path}: review the lines marked CHECK (client name, currency, "
+        "gross margin, date format, separators)\n",
+        markup=False,
+    )
+    check([scaffold.path])

@@ -1,0 +1,33 @@
+"""The chosen model on the demo data, whose generating process is known (issue: CLV acceptance)."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+import ccnb
+from ccnb.analysis import ClientAnalysis
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return ClientAnalysis(ccnb.load_params(ROOT / "params" / "demo.yaml"))
+
+
+def test_holdout_aggregate_repeat_purchases_within_ten_percent(demo):
+    chosen = demo.validation.table.loc[demo.validation.chosen]
+    assert abs(chosen["holdout_predicted"] / chosen["holdout_actual"] - 1) <= 0.10
+
+
+def test_next_year_revenue_is_close_to_the_truth(demo):
+    spec = importlib.util.spec_from_file_location(
+        "recovery", ROOT / "benchmarks" / "demo_recovery.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.recovery(demo)
+    # The truth is the simulated process's own expectation; the model is fitted on 5 years.
+    assert result["predicted_total"] == pytest.approx(result["true_total"], rel=0.2)
+    assert 0.0 <= result["customer_coverage"] <= 1.0
