@@ -37,5 +37,9 @@ notebooks: install
 lab: install
 	$(BIN)/jupyter lab notebooks/
 
+# Time ccnb against lifetimes and the kernel floor on seeded synthetic data; prints the table.
+bench: install
+	$(BIN)/python benchmarks/run_all.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache outputs/*/

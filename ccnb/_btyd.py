@@ -35,6 +35,9 @@ GRADIENT_TOLERANCE = 1e-5
 #: the Hessian counts as positive definite when its smallest eigenvalue exceeds this fraction
 #: of its largest (smaller ratios mean a direction of the likelihood is flat: not identified)
 HESSIAN_CONDITION_LIMIT = 1e-10
+#: above this many distinct rows the starts are searched on a seeded subsample of this many
+#: rows, and the best optimum is then refined on every row (see :func:`estimate`)
+SUBSAMPLE_ROWS = 20_000
 
 
 @dataclass(frozen=True)
@@ -120,12 +123,23 @@ PURCHASE_MODELS = ("bgnbd", "mbgnbd", "paretonbd")
 def condense(columns: dict[str, np.ndarray]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Unique rows of ``columns`` with their counts and the row of each input.
 
-    Returns ``(unique, counts, inverse)`` with ``unique.iloc[inverse]`` equal to the input.
+    Returns ``(unique, counts, inverse)`` with ``unique.iloc[inverse]`` equal to the input; the
+    unique rows are sorted lexicographically (as ``numpy.unique(..., axis=0)``, which is an
+    order of magnitude slower on a million rows).
     """
     names = list(columns)
     stacked = np.column_stack([np.asarray(columns[name], dtype=float) for name in names])
-    unique, inverse, counts = np.unique(stacked, axis=0, return_inverse=True, return_counts=True)
-    return pd.DataFrame(unique, columns=names), counts.astype(float), inverse.reshape(-1)
+    if len(stacked) == 0:
+        return pd.DataFrame(stacked, columns=names), np.zeros(0), np.zeros(0, dtype=np.intp)
+    order = np.lexsort(stacked.T[::-1])
+    ordered = stacked[order]
+    starts = np.ones(len(ordered), dtype=bool)
+    starts[1:] = np.any(ordered[1:] != ordered[:-1], axis=1)
+    group = np.cumsum(starts) - 1
+    inverse = np.empty(len(ordered), dtype=np.intp)
+    inverse[order] = group
+    counts = np.bincount(group).astype(float)
+    return pd.DataFrame(ordered[starts], columns=names), counts, inverse
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,6 +168,10 @@ class Objective:
         self.n_customers = float(self.weights.sum())
         self.n_rows = len(self.weights)
         self.n_evaluations = 0
+
+    def subset(self, rows: np.ndarray, weights: np.ndarray) -> Objective:
+        """The same objective on ``rows`` of the data with new ``weights``."""
+        return Objective(self.spec, tuple(d[rows] for d in self.data), weights, self.penalizer)
 
     def _raw(self, theta, penalizer):
         spec = self.spec
@@ -209,6 +227,24 @@ class Objective:
                 matrix = autograd.hessian(lambda t: self._raw(t, self.penalizer))(theta)
             return np.asarray(matrix, dtype=float)
         return central_hessian(self.value, theta)
+
+    def hessian_from_gradients(self, theta: np.ndarray, gradient: np.ndarray) -> np.ndarray:
+        """Hessian by forward differences of the autograd gradient (``k`` gradients).
+
+        Used on large data, where autograd's forward-over-reverse Hessian costs about fifteen
+        gradients; the error (about 1e-6 relative) is far below the standard errors' own.
+        Without autograd this is :meth:`hessian`.
+        """
+        if not self.spec.has_autograd:
+            return self.hessian(theta)
+        theta = np.asarray(theta, dtype=float)
+        step = 1e-6
+        columns = [
+            (self.value_and_gradient(theta + step * unit)[1] - gradient) / step
+            for unit in np.eye(len(theta))
+        ]
+        matrix = np.column_stack(columns)
+        return (matrix + matrix.T) / 2
 
 
 def central_gradient(function: Callable, x: np.ndarray, step: float = 1e-5) -> np.ndarray:
@@ -358,6 +394,116 @@ def _diagnose(spec: ModelSpec, theta, max_gradient, hessian, message) -> list[st
 
 
 def estimate(objective: Objective, *, n_starts: int, seed: int, extra_starts: int = 3) -> Estimate:
+    """Minimise ``objective`` (see :func:`_estimate_all_rows`), via a subsample on large data.
+
+    With more than ``SUBSAMPLE_ROWS`` distinct rows the whole search (every start, polish,
+    checks) runs on a seeded subsample, which lands within sampling error of the optimum, and
+    :func:`_refine` then finishes on every row with Newton steps that use the subsample's
+    Hessian, so the full data is evaluated a handful of times instead of once per optimiser
+    iteration. The optimum is the same (to the optimiser's tolerance) as a search on every row;
+    if the refinement fails a check, the search is repeated on every row.
+    """
+    if objective.n_rows <= SUBSAMPLE_ROWS:
+        return _estimate_all_rows(
+            objective, n_starts=n_starts, seed=seed, extra_starts=extra_starts
+        )
+    rows, weights = _subsample(objective.weights, SUBSAMPLE_ROWS, seed)
+    sample = _estimate_all_rows(
+        objective.subset(rows, weights), n_starts=n_starts, seed=seed, extra_starts=extra_starts
+    )
+    if np.all(np.isfinite(sample.hessian)) and np.isfinite(sample.objective_value):
+        theta, value, gradient, hessian = _refine(objective, sample.theta, sample.hessian)
+        max_gradient = float(np.max(np.abs(gradient)))
+        problems = _diagnose(objective.spec, theta, max_gradient, hessian, "Newton refinement")
+        if not problems:
+            starts = sample.starts.copy()
+            best = next(row for row, start in enumerate(starts["theta"]) if start is sample.theta)
+            starts.at[best, "theta"] = theta
+            starts.at[best, "max_gradient"] = max_gradient
+            starts.at[best, "optimizer_message"] = "refined on every row"
+            return Estimate(
+                spec=objective.spec,
+                theta=theta,
+                objective_value=value,
+                gradient=gradient,
+                hessian=hessian,
+                converged=True,
+                problems=[],
+                message="converged",
+                starts=starts,
+                n_customers=objective.n_customers,
+                n_rows=objective.n_rows,
+                n_evaluations=objective.n_evaluations + sample.n_evaluations,
+            )
+    return _estimate_all_rows(objective, n_starts=n_starts, seed=seed, extra_starts=extra_starts)
+
+
+def _subsample(weights: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded row subsample whose weighted objective estimates the full one without bias.
+
+    Rows shared by several customers (e.g. every one-time buyer of a day) are few and heavy:
+    they are all kept with their weights; the single-customer rows are sampled uniformly and
+    their weights scaled up by the inverse sampling fraction.
+    """
+    rng = np.random.default_rng([seed, 20_000])
+    heavy = np.flatnonzero(weights > 1)
+    if len(heavy) > size // 2:
+        heavy = np.zeros(0, dtype=np.intp)
+    is_light = np.ones(len(weights), dtype=bool)
+    is_light[heavy] = False
+    light = np.flatnonzero(is_light)
+    picked = np.sort(rng.choice(light, size=min(size - len(heavy), len(light)), replace=False))
+    rows = np.concatenate([heavy, picked])
+    sampled = np.concatenate(
+        [weights[heavy], weights[picked] * (weights[light].sum() / weights[picked].sum())]
+    )
+    return rows, sampled
+
+
+def _refine(objective: Objective, theta: np.ndarray, hessian: np.ndarray, iterations: int = 20):
+    """Quasi-Newton steps on every row from a subsample's optimum, then the exact Hessian.
+
+    Returns ``(theta, value, gradient, hessian)``. The steps start from the subsample's
+    Hessian (a few per cent off the full one) and sharpen it with BFGS updates, so a handful
+    of full-data gradients reach a gradient below 1e-8; the Hessian on every row is computed
+    once, at the end.
+    """
+    approximate = np.array(hessian, dtype=float)
+    value, gradient = objective.value_and_gradient(theta)
+    for _ in range(iterations):
+        if not np.isfinite(value) or np.max(np.abs(gradient)) < 1e-8:
+            break
+        try:
+            step = -np.linalg.solve(approximate, gradient)
+        except np.linalg.LinAlgError:
+            break
+        if not np.all(np.isfinite(step)) or gradient @ step >= 0:
+            break
+        for shrink in (1.0, 0.5, 0.25, 0.125):
+            candidate = np.clip(theta + shrink * step, -LOG_PARAM_BOUND, LOG_PARAM_BOUND)
+            candidate_value, candidate_gradient = objective.value_and_gradient(candidate)
+            if candidate_value <= value + 1e-15 * abs(value):
+                break
+        else:
+            break
+        moved, change = candidate - theta, candidate_gradient - gradient
+        theta, value, gradient = candidate, candidate_value, candidate_gradient
+        if np.max(np.abs(moved)) < 1e-10:
+            break
+        curvature = moved @ change
+        if curvature > 0:  # BFGS update of the Hessian approximation
+            projected = approximate @ moved
+            approximate = (
+                approximate
+                + np.outer(change, change) / curvature
+                - np.outer(projected, projected) / (moved @ projected)
+            )
+    return theta, value, gradient, objective.hessian_from_gradients(theta, gradient)
+
+
+def _estimate_all_rows(
+    objective: Objective, *, n_starts: int, seed: int, extra_starts: int = 3
+) -> Estimate:
     """Minimise ``objective`` from ``n_starts`` seeded starts; diagnose the best optimum.
 
     Start 1 is lifetimes' own starting point, searched precisely; the others are drawn

@@ -101,6 +101,25 @@ def _btyd(purchases: ir.Table, *, end_bucket: float, units: float) -> ir.Table:
     )
 
 
+@ibis.udf.agg.builtin(name="arg_min")
+def _duckdb_arg_min(arg: float, key: dt.date) -> float:  # pragma: no cover - runs in DuckDB
+    """DuckDB's ``arg_min``: ``arg`` at the smallest ``key``."""
+
+
+def _first_value(
+    table: ir.Table, value: ir.FloatingColumn, key: ir.DateColumn, *, where: ir.BooleanValue
+) -> ir.FloatingScalar:
+    """Value of each customer's first purchase bucket.
+
+    Ibis compiles ``argmin`` to an ordered ``FIRST`` aggregate, which DuckDB evaluates by
+    sorting every group; DuckDB's own ``arg_min`` is a streaming aggregate and several times
+    faster. Other engines keep the portable expression.
+    """
+    if table._find_backend(use_default=True).name == "duckdb":
+        return _duckdb_arg_min(value, key, where=where)
+    return value.argmin(key, where=where)
+
+
 def customer_summary(
     transactions: ir.Table,
     *,
@@ -150,34 +169,66 @@ def customer_summary(
     cut = transactions.filter(transactions.date <= ibis.literal(observation_end))
     units = _units(time_unit, bucket)
     end_bucket = _scalar_period(observation_end, time_unit, bucket)
-    btyd = _btyd(_purchase_buckets(cut, time_unit, bucket), end_bucket=end_bucket, units=units)
-
-    is_purchase = cut.amount >= 0
-    purchase_order = ibis.cases((is_purchase, cut.order_id), else_=ibis.null("string"))
-    purchase_date = ibis.cases((is_purchase, cut.date), else_=ibis.null("date"))
-    rfm = cut.group_by("customer_id").agg(
-        revenue=cut.amount.sum(),
-        order_ids=purchase_order.nunique(),
-        purchase_days=purchase_date.nunique(),
-        first_purchase=ibis.coalesce(purchase_date.min(), cut.date.min()),
-        last_purchase=ibis.coalesce(purchase_date.max(), cut.date.max()),
+    # The expensive step is the high-cardinality aggregate per customer and bucket, so
+    # everything (BTYD and RFM) is derived from it and one small aggregate per customer; only
+    # the distinct order ids need the rows themselves.
+    days_are_buckets = bucket == "day" or time_unit == "D"
+    row_is_purchase = cut.amount >= 0
+    if days_are_buckets:  # a bucket is a date: its first and last rows are on that date
+        buckets = cut.group_by(["customer_id", "date"]).agg(
+            value=cut.amount.sum(), is_purchase=row_is_purchase.any()
+        )
+        first_purchase = last_purchase = first_row = last_row = buckets.date
+    else:
+        t = cut.mutate(bucket=_period_number(cut.date, time_unit, bucket))
+        buckets = t.group_by(["customer_id", "bucket"]).agg(
+            value=t.amount.sum(),
+            is_purchase=(t.amount >= 0).any(),
+            first_purchase=t.date.min(where=t.amount >= 0),
+            last_purchase=t.date.max(where=t.amount >= 0),
+            first_row=t.date.min(),
+            last_row=t.date.max(),
+        )
+        first_purchase, last_purchase = buckets.first_purchase, buckets.last_purchase
+        first_row, last_row = buckets.first_row, buckets.last_row
+    purchase = buckets.is_purchase
+    per_customer = buckets.group_by("customer_id").agg(
+        revenue=buckets.value.sum(),
+        purchase_buckets=purchase.sum(),
+        total_value=buckets.value.sum(where=purchase),
+        # purchase buckets are ordered as their first purchase dates
+        first_value=_first_value(buckets, buckets.value, first_purchase, where=purchase),
+        first_purchase=ibis.coalesce(first_purchase.min(where=purchase), first_row.min()),
+        last_purchase=ibis.coalesce(last_purchase.max(where=purchase), last_row.max()),
     )
-    joined = rfm.left_join(btyd, rfm.customer_id == btyd.customer_id)
+    order_counts = {"order_ids": cut.order_id.nunique(where=row_is_purchase)}
+    if not days_are_buckets:  # buckets are calendar periods: count the purchase days themselves
+        order_counts["purchase_days"] = cut.date.nunique(where=row_is_purchase)
+    orders = cut.group_by("customer_id").agg(**order_counts)
+    joined = per_customer.left_join(orders, per_customer.customer_id == orders.customer_id)
+    purchase_days = joined.purchase_buckets if days_are_buckets else joined.purchase_days
+    frequency = joined.purchase_buckets - 1
+    has_purchase = joined.purchase_buckets > 0
+    first_bucket = _period_number(joined.first_purchase, time_unit, bucket)
+    last_bucket = _period_number(joined.last_purchase, time_unit, bucket)
     days_since_last = ibis.literal(observation_end).delta(joined.last_purchase, unit="day")
-    # Customers with returns only have no purchase day: age them from their first row.
-    age_from_first_row = (
-        ibis.literal(end_bucket) - _period_number(joined.first_purchase, time_unit, bucket)
-    ).cast("float64") / units
+    # Customers with returns only have no purchase day: first_purchase is their first row.
+    age = (ibis.literal(end_bucket) - first_bucket).cast("float64") / units
     summary = joined.select(
-        customer_id=rfm.customer_id,
-        frequency=joined.frequency.fill_null(0.0),
-        recency=joined.recency.fill_null(0.0),
-        T=joined.T.fill_null(age_from_first_row),
-        monetary_value=joined.monetary_value.fill_null(0.0),
+        customer_id=per_customer.customer_id,
+        frequency=ibis.cases((has_purchase, frequency.cast("float64")), else_=0.0),
+        recency=ibis.cases(
+            (has_purchase, (last_bucket - first_bucket).cast("float64") / units),
+            else_=0.0,
+        ),
+        T=age,
+        monetary_value=ibis.cases(
+            (frequency > 0, (joined.total_value - joined.first_value) / frequency), else_=0.0
+        ),
         days_since_last=days_since_last.cast("int64"),
-        orders=ibis.cases(
-            (joined.order_ids > 0, joined.order_ids), else_=joined.purchase_days
-        ).cast("int64"),
+        orders=ibis.cases((joined.order_ids > 0, joined.order_ids), else_=purchase_days).cast(
+            "int64"
+        ),
         revenue=joined.revenue.cast("float64"),
         first_purchase=joined.first_purchase,
         last_purchase=joined.last_purchase,

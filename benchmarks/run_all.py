@@ -1,0 +1,491 @@
+"""ccnb's performance harness: every comparison measured in one run, printed as one table.
+
+Each row times ccnb against the alternative on the same seeded synthetic data (the demo
+generator) in the same process run, after asserting that both give the same answer, and prints
+the median of N wall-clock times, the ratio (alternative / ccnb) and the process' peak RSS so
+far. Nothing is hard-coded: every ratio comes from the run that prints it.
+
+Run: ``make bench`` or ``.venv/bin/python benchmarks/run_all.py [--quick] [--only NAME ...]``
+(sections: summary, fits, predict, batch, parquet). ``--quick`` uses small sizes (a smoke test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import warnings
+from pathlib import Path
+
+import ibis
+import nbformat
+import numpy as np
+import pandas as pd
+import yaml
+
+from ccnb import clv
+from ccnb.datasets._demo_generator import generate_transactions
+from ccnb.summary import customer_summary
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import lifetimes
+    from lifetimes.utils import summary_data_from_transaction_data
+
+ROOT = Path(__file__).resolve().parents[1]
+ROWS: list[dict] = []
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed(function, repeats: int) -> tuple[float, object]:
+    """Median wall-clock seconds of ``repeats`` calls and the last result."""
+    times, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def quietly(function, *args):
+    """Call a lifetimes function with its warnings silenced (it emits many on import/fit)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return function(*args)
+
+
+def record(task: str, size: str, ours: float, theirs: float | None, alternative: str, n: int):
+    row = {
+        "task": task,
+        "size": size,
+        "ccnb_s": ours,
+        "alternative": alternative,
+        "alternative_s": theirs,
+        "ratio": (theirs / ours) if theirs else None,
+        "repeats": n,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    ROWS.append(row)
+    ratio = f"{row['ratio']:.1f}x" if row["ratio"] else "-"
+    other = f"{theirs:.2f}" if theirs is not None else "-"
+    print(
+        f"  {task:<34} {size:<26} ccnb {ours:8.2f} s  {alternative:<22} {other:>8} s  "
+        f"ratio {ratio:>7}  (median of {n}, peak RSS {row['peak_rss_mb']:.0f} MB)",
+        flush=True,
+    )
+
+
+def transactions(n_rows: int, n_customers: int) -> pd.DataFrame:
+    """Seeded demo-generator transactions without the return rows.
+
+    lifetimes counts a day with only returns as a purchase day and ccnb does not (see
+    ``ccnb.summary``); without returns both definitions agree, so outputs can be compared.
+    """
+    frame = generate_transactions(n_customers=n_customers, n_transactions_target=n_rows, seed=0)
+    return frame[frame["amount"] >= 0].reset_index(drop=True)
+
+
+def engine_table(frame: pd.DataFrame):
+    connection = ibis.duckdb.connect()
+    table = connection.create_table("transactions", ibis.memtable(frame))
+    return table.mutate(date=table.date.cast("date"))
+
+
+def lifetimes_summary(frame: pd.DataFrame, end: dt.date) -> pd.DataFrame:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return summary_data_from_transaction_data(
+            frame,
+            "customer_id",
+            "date",
+            monetary_value_col="amount",
+            observation_period_end=pd.Timestamp(end),
+            freq="D",
+            freq_multiplier=7,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def bench_summary(sizes, summaries: dict) -> None:
+    print("customer summary: ccnb.summary.customer_summary vs lifetimes", flush=True)
+    for n_rows, n_customers, repeats, their_repeats in sizes:
+        _bench_summary_size(n_rows, n_customers, repeats, their_repeats, summaries)
+
+
+def _bench_summary_size(n_rows, n_customers, repeats, their_repeats, summaries) -> None:
+    frame = transactions(n_rows, n_customers)
+    end = frame["date"].max().date()
+    table = engine_table(frame)
+    ours = customer_summary(table, observation_end=end)
+    theirs = lifetimes_summary(frame, end)
+    columns = ["frequency", "recency", "T", "monetary_value"]
+    pd.testing.assert_frame_equal(
+        ours.set_index("customer_id")[columns],
+        theirs[columns].rename_axis("customer_id"),
+        check_exact=False,
+        rtol=1e-9,
+        check_index_type=False,
+    )
+    ours_s, _ = timed(lambda: customer_summary(table, observation_end=end), repeats)
+    theirs_s, _ = timed(lambda: lifetimes_summary(frame, end), their_repeats)
+    record(
+        "customer summary",
+        f"{len(frame):,} tx / {len(ours):,} cust",
+        ours_s,
+        theirs_s,
+        "lifetimes",
+        repeats,
+    )
+    summaries[len(ours)] = ours
+
+
+def _close(ours: pd.Series, theirs: pd.Series, what: str) -> float:
+    relative = float((ours / theirs.reindex(ours.index) - 1).abs().max())
+    if not relative <= 1e-4:
+        raise AssertionError(f"{what}: parameters differ by {relative:.2g} relative")
+    return relative
+
+
+def _scaled_log_likelihood(summary: pd.DataFrame, params: pd.Series) -> float:
+    """Pareto/NBD log-likelihood with lifetimes' own function in lifetimes' scaled time.
+
+    In weeks lifetimes' Pareto/NBD likelihood overflows for long histories; lifetimes fits
+    (and ccnb compares) in time scaled so the largest T is 1, where both are finite.
+    """
+    spec = clv._btyd.MODEL_SPECS["paretonbd"]
+    scale = 1.0 / summary["T"].max()
+    data = (
+        summary["frequency"].to_numpy(int),
+        summary["recency"].to_numpy(float) * scale,
+        summary["T"].to_numpy(float) * scale,
+    )
+    values = params[list(spec.param_names)].to_numpy(float).copy()
+    for position, name in enumerate(spec.param_names):
+        if name in spec.time_params:
+            values[position] *= scale
+    objective = clv._btyd.Objective(spec, data, np.ones(len(summary)), 0.0)
+    return -objective.value(np.log(values)) * len(summary)
+
+
+def _pareto_note(summary: pd.DataFrame, fitted, reference) -> str:
+    """Check ccnb's Pareto/NBD optimum is at least as good as lifetimes' (Nelder-Mead)."""
+    ours = _scaled_log_likelihood(summary, fitted.params_)
+    theirs = _scaled_log_likelihood(summary, reference.params_)
+    if ours < theirs - 1e-9 * abs(theirs):
+        raise AssertionError(f"Pareto/NBD: ccnb log-likelihood {ours} < lifetimes {theirs}")
+    relative = float((fitted.params_ / reference.params_ - 1).abs().max())
+    return (
+        f"Pareto/NBD log-likelihood (scaled time) ccnb {ours:.4f} vs lifetimes {theirs:.4f}; "
+        f"largest relative parameter difference {relative:.1g}"
+    )
+
+
+def bench_fits(summaries: dict, repeats_for, pareto_max: int) -> None:
+    print("model fits: ccnb.clv vs lifetimes fitters on every row", flush=True)
+    for n_customers in sorted(summaries):
+        _bench_fits_size(
+            summaries[n_customers],
+            *repeats_for(n_customers),
+            lifetimes_pareto=n_customers <= pareto_max,
+        )
+
+
+def _bench_fits_size(
+    summary: pd.DataFrame, repeats: int, their_repeats: int, *, lifetimes_pareto: bool
+) -> None:
+    size = f"{len(summary):,} customers"
+    spenders = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
+
+    def ours_bgnbd():
+        return clv.fit_purchases(summary)
+
+    def theirs_bgnbd():
+        return quietly(
+            lifetimes.BetaGeoFitter().fit, summary["frequency"], summary["recency"], summary["T"]
+        )
+
+    def ours_spend():
+        return clv.fit_spend(summary)
+
+    def theirs_spend():
+        return quietly(
+            lifetimes.GammaGammaFitter().fit, spenders["frequency"], spenders["monetary_value"]
+        )
+
+    def ours_pareto():
+        return clv.fit_purchases(summary, model="paretonbd")
+
+    def theirs_pareto():
+        return quietly(
+            lifetimes.ParetoNBDFitter().fit, summary["frequency"], summary["recency"], summary["T"]
+        )
+
+    results = {}
+    for name, ours, theirs in (
+        ("BG/NBD", ours_bgnbd, theirs_bgnbd),
+        ("Gamma-Gamma", ours_spend, theirs_spend),
+        ("Pareto/NBD", ours_pareto, theirs_pareto),
+    ):
+        ours_s, fitted = timed(ours, repeats)
+        if name == "Pareto/NBD" and not lifetimes_pareto:
+            # lifetimes' Nelder-Mead Pareto/NBD takes hours here (measured at small sizes)
+            record(f"fit {name}", size, ours_s, None, "lifetimes not run", repeats)
+            continue
+        # lifetimes' Pareto/NBD (Nelder-Mead) takes a minute even on 10,000 customers: once
+        theirs_s, reference = timed(theirs, 1 if name == "Pareto/NBD" else their_repeats)
+        note = ""
+        if name == "Pareto/NBD":
+            note = _pareto_note(summary, fitted, reference)
+        else:
+            _close(fitted.params_, reference.params_, name)
+        results[name] = (ours_s, theirs_s)
+        record(f"fit {name}", size, ours_s, theirs_s, "lifetimes", repeats)
+        if note:
+            print("   " + note, flush=True)
+    ours_s = results["BG/NBD"][0] + results["Gamma-Gamma"][0]
+    theirs_s = results["BG/NBD"][1] + results["Gamma-Gamma"][1]
+    record("fit BG/NBD + Gamma-Gamma", size, ours_s, theirs_s, "lifetimes", repeats)
+
+
+def bench_predict(summaries: dict, n_draws: int) -> None:
+    print(f"CLV prediction for all customers ({n_draws} parameter draws)", flush=True)
+    for n_customers in sorted(summaries):
+        summary = summaries[n_customers]
+        purchases, spend = clv.fit_purchases(summary), clv.fit_spend(summary)
+        ours_s, _ = timed(
+            lambda summary=summary, purchases=purchases, spend=spend: clv.predict(
+                summary,
+                purchases=purchases,
+                spend=spend,
+                gross_margin=0.3,
+                discount_rate_annual=0.1,
+                horizon_months=12,
+                time_unit="W",
+                n_draws=n_draws,
+            ),
+            1,
+        )
+        record("predict rCLV", f"{n_customers:,} customers", ours_s, None, "-", 1)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _empty_notebooks(folder: Path, count: int) -> None:
+    """Notebooks with only the parameters cell: starting the kernel is all they cost."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for number in range(count):
+        notebook = nbformat.v4.new_notebook()
+        cell = nbformat.v4.new_code_cell('params_file = "../params/demo.yaml"\noverrides = {}')
+        cell.metadata["tags"] = ["parameters"]
+        notebook.cells = [cell]
+        notebook.metadata["kernelspec"] = json.loads(
+            (ROOT / "notebooks" / "00_kpi_overview.ipynb").read_text()
+        )["metadata"]["kernelspec"]
+        nbformat.write(notebook, folder / f"{number:02d}_empty.ipynb")
+
+
+def _client_params(folder: Path, count: int) -> list[Path]:
+    source = yaml.safe_load((ROOT / "params" / "demo.yaml").read_text())
+    paths = []
+    for number in range(count):
+        params = dict(source, slug=f"bench{number}", client=f"Bench {number}")
+        path = folder / f"bench{number}.yaml"
+        path.write_text(yaml.safe_dump(params))
+        paths.append(path)
+    return paths
+
+
+def _run_batch(params, notebook_dir, jobs) -> float:
+    from ccnb.runner import run_clients
+
+    with tempfile.TemporaryDirectory() as output:
+        start = time.perf_counter()
+        runs = run_clients(
+            [str(path) for path in params], notebook_dir=notebook_dir, output_dir=output, jobs=jobs
+        )
+        seconds = time.perf_counter() - start
+        failed = [run for run in runs if run.status != "ok"]
+        if failed:
+            raise AssertionError(f"batch failed: {failed}")
+    return seconds
+
+
+def bench_batch(four_clients: bool) -> None:
+    print("batch: ccnb run (papermill) vs the floor of a kernel per notebook", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="ccnb-bench-"))
+    try:
+        empty = work / "empty"
+        _empty_notebooks(empty, 5)
+        params = _client_params(work, 4)
+        floor = _run_batch(params[:1], empty, 1)
+        full = _run_batch(params[:1], ROOT / "notebooks", 1)
+        record("batch 5 notebooks, 1 client", "demo", full, floor, "empty-kernel floor", 1)
+        print(f"   5-notebook batch = {full / floor:.1f}x the kernel floor (target <= 2x)")
+        if four_clients:
+            one = _run_batch(params, ROOT / "notebooks", 1)
+            two = _run_batch(params, ROOT / "notebooks", 2)
+            record("batch 4 clients --jobs 2", "demo", two, one, "--jobs 1", 1)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+
+_PARQUET_CHILD = textwrap.dedent(
+    """
+    import datetime as dt, json, resource, sys, time
+    import ibis
+    from ccnb.engine import read_table
+    from ccnb.summary import customer_summary
+    path, end, temp = sys.argv[1], dt.date.fromisoformat(sys.argv[2]), sys.argv[3]
+    connection = ibis.duckdb.connect(temp_directory=temp, memory_limit="2GB")
+    table = read_table(connection, path, name="transactions")
+    table = table.mutate(date=table.date.cast("date"))
+    start = time.perf_counter()
+    summary = customer_summary(table, observation_end=end)
+    seconds = time.perf_counter() - start
+    print(json.dumps({"seconds": seconds, "customers": len(summary),
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    """
+)
+
+
+def bench_parquet(n_rows: int) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    print(f"summary of a {n_rows:,}-row parquet file (DuckDB streaming, subprocess)", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="ccnb-bench-parquet-"))
+    try:
+        path = work / "transactions.parquet"
+        chunk_rows, chunk_customers = 5_000_000, 500_000
+        writer, end = None, None
+        for chunk in range(max(1, n_rows // chunk_rows)):
+            frame = generate_transactions(
+                n_customers=chunk_customers, n_transactions_target=chunk_rows, seed=chunk
+            )
+            # distinct customers per chunk: each chunk is its own population
+            frame["customer_id"] = f"K{chunk:02d}-" + frame["customer_id"].astype(str)
+            frame["order_id"] = f"K{chunk:02d}-" + frame["order_id"].astype(str)
+            chunk_end = frame["date"].max().date()
+            end = chunk_end if end is None else max(end, chunk_end)
+            batch = pa.Table.from_pandas(frame, preserve_index=False)
+            writer = writer or pq.ParquetWriter(path, batch.schema)
+            writer.write_table(batch)
+            del frame, batch
+        writer.close()
+        rows = pq.ParquetFile(path).metadata.num_rows
+        child = subprocess.run(
+            [sys.executable, "-c", _PARQUET_CHILD, str(path), end.isoformat(), str(work / "spill")],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        result = json.loads(child.stdout.strip().splitlines()[-1])
+        child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(
+            f"  customer summary {rows:,} rows parquet -> {result['customers']:,} customers: "
+            f"{result['seconds']:.1f} s, child peak RSS {child_peak:.0f} MB "
+            f"({'<' if child_peak < 4096 else '>='} 4 GB)",
+            flush=True,
+        )
+        ROWS.append(
+            {
+                "task": "parquet summary",
+                "size": f"{rows:,} rows",
+                "ccnb_s": result["seconds"],
+                "peak_rss_mb": child_peak,
+            }
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    load = os.getloadavg()[0]
+    return (
+        f"{platform.node()}: {os.cpu_count()} cores ({cpu}), {memory:.0f} GB RAM, "
+        f"Python {platform.python_version()}, load average at start {load:.1f}"
+    )
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
+    parser.add_argument("--only", nargs="*", default=None, help="sections to run")
+    parser.add_argument("--four-clients", action="store_true", help="also 4 clients --jobs 1/2")
+    parser.add_argument("--parquet-rows", type=int, default=50_000_000)
+    parser.add_argument(
+        "--pareto-max",
+        type=int,
+        default=10_000,
+        help="largest customer count for lifetimes' Pareto/NBD (Nelder-Mead, slow)",
+    )
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    args = parser.parse_args(argv)
+    sections = set(args.only or ["summary", "fits", "predict", "batch", "parquet"])
+    print(machine(), flush=True)
+    started = time.perf_counter()
+    if args.quick:
+        sizes = [(100_000, 10_000, 3, 3)]
+        repeats_for = lambda n: (3, 1)  # noqa: E731
+        n_draws, parquet_rows = 20, 5_000_000
+    else:
+        sizes = [(100_000, 10_000, 3, 3), (1_000_000, 100_000, 3, 1), (3_000_000, 1_000_000, 3, 1)]
+        repeats_for = lambda n: (3, 3) if n <= 10_000 else (1, 1)  # noqa: E731
+        n_draws, parquet_rows = 200, args.parquet_rows
+    summaries: dict[int, pd.DataFrame] = {}
+    if sections & {"summary", "fits", "predict"}:
+        if "summary" in sections:
+            bench_summary(sizes, summaries)
+        else:
+            for n_rows, n_customers, *_ in sizes:
+                frame = transactions(n_rows, n_customers)
+                summary = customer_summary(
+                    engine_table(frame), observation_end=frame["date"].max().date()
+                )
+                summaries[len(summary)] = summary
+    if "fits" in sections:
+        bench_fits(summaries, repeats_for, args.pareto_max)
+    if "predict" in sections:
+        bench_predict({n: s for n, s in summaries.items() if n <= 100_000}, n_draws)
+    if "batch" in sections:
+        bench_batch(args.four_clients)
+    if "parquet" in sections:
+        bench_parquet(parquet_rows)
+    print(f"total {time.perf_counter() - started:.0f} s", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(ROWS, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
