@@ -228,7 +228,7 @@ def _read(
     connection: ibis.BaseBackend, source: TransactionsSource | CustomersSource | SurveySource, name
 ) -> tuple[ir.Table, str]:
     """Raw table of a source and a label for messages."""
-    if source.path.startswith("builtin:"):
+    if source.path is not None and source.path.startswith("builtin:"):
         dataset = source.path.removeprefix("builtin:")
         frame = datasets.builtin_frame(dataset, table=name)  # raises for unknown names
         return engine.register_frame(connection, frame, name=f"raw_{name}"), source.path
@@ -243,7 +243,7 @@ def _read(
         )
     except FileNotFoundError as error:
         raise DataError(str(error)) from None
-    return raw, Path(source.path).name
+    return raw, Path(source.path).name if source.path is not None else f"table {source.table}"
 
 
 def _check_columns(raw: ir.Table, mapping: dict[str, str | None], label: str) -> None:
@@ -274,7 +274,8 @@ def _number(column: ir.Value, *, decimal: str, thousands: str) -> ir.FloatingVal
     # Currency symbols and codes around the number, and spaces used as separators.
     text = text.re_replace(r"^[\p{Sc}A-Za-z\s]+|[\p{Sc}A-Za-z\s]+$", "")
     negative = text.re_search(r"^\(.*\)$")
-    text = text.re_replace(r"^\((.*)\)$", r"\1")
+    # Without a regex back-reference: DuckDB writes it \1, Spark $1.
+    text = ibis.cases((negative, text.substr(1, text.length() - 2)), else_=text)
     if thousands == " ":
         text = text.re_replace(r"\s", "")
         thousands = ""
@@ -288,10 +289,12 @@ def _number(column: ir.Value, *, decimal: str, thousands: str) -> ir.FloatingVal
     return ibis.cases((negative, -value), else_=value)
 
 
-def _date(column: ir.Value, *, date_format: str | None) -> ir.DateValue:
+def _date(
+    column: ir.Value, *, date_format: str | None, connection: ibis.BaseBackend
+) -> ir.DateValue:
     if column.type().is_temporal():
         return column.cast("date")
-    return engine.parse_date_text(_text(column), date_format=date_format)
+    return engine.parse_date_text(_text(column), date_format=date_format, connection=connection)
 
 
 def _rejected_frame(
@@ -394,10 +397,10 @@ def load_transactions(
     mapping = source.columns.model_dump()
     _check_columns(raw, mapping, label)
     raw_columns = list(raw.columns)
-    raw = raw.mutate(**{_ROW: ibis.row_number()})
+    raw = raw.mutate(**{_ROW: engine.row_position(raw, connection=connection)})
 
     customer_id = _text(raw[mapping["customer_id"]])
-    date = _date(raw[mapping["date"]], date_format=source.date_format)
+    date = _date(raw[mapping["date"]], date_format=source.date_format, connection=connection)
     parse = {"decimal": source.decimal, "thousands": source.thousands}
     if mapping["amount"] is not None:
         amount = _number(raw[mapping["amount"]], **parse)
@@ -551,7 +554,7 @@ def load_customers(
     mapping = source.columns.model_dump()
     _check_columns(raw, mapping, label)
     raw_columns = list(raw.columns)
-    raw = raw.mutate(**{_ROW: ibis.row_number()})
+    raw = raw.mutate(**{_ROW: engine.row_position(raw, connection=connection)})
     customer_id = _text(raw[mapping["customer_id"]])
     channel = (
         _text(raw[mapping["acquisition_channel"]]).fill_null("unknown")
@@ -633,10 +636,10 @@ def load_survey(
     mapping = source.columns.model_dump()
     _check_columns(raw, mapping, label)
     raw_columns = list(raw.columns)
-    raw = raw.mutate(**{_ROW: ibis.row_number()})
+    raw = raw.mutate(**{_ROW: engine.row_position(raw, connection=connection)})
     customer_id = _text(raw[mapping["customer_id"]])
     date = (
-        _date(raw[mapping["date"]], date_format=source.date_format)
+        _date(raw[mapping["date"]], date_format=source.date_format, connection=connection)
         if mapping["date"]
         else ibis.null("date")
     )

@@ -1,12 +1,19 @@
 """The engine boundary: the backend that runs transaction-level work, and reading sources into it.
 
-Everything engine-specific (file readers, text-to-date parsing with a format) lives here; the
-rest of ccnb writes portable Ibis expressions (DESIGN.md, Data flow).
+Everything engine-specific (opening DuckDB or Spark, file readers, row positions, text-to-date
+parsing with a format) lives here; the rest of ccnb writes portable Ibis expressions (DESIGN.md,
+Data flow). PySpark is optional (``pip install ccnb[spark]``) and imported only when selected.
 """
 
 from __future__ import annotations
 
 import datetime
+import importlib.util
+import os
+import re
+import sys
+import tempfile
+import warnings
 from pathlib import Path
 
 import ibis
@@ -15,10 +22,31 @@ import pandas as pd
 
 from ccnb.params import EngineSettings
 
-__all__ = ["connect", "parse_date_text", "read_table", "register_frame"]
+__all__ = [
+    "EngineError",
+    "connect",
+    "parse_date_text",
+    "read_table",
+    "register_frame",
+    "row_position",
+    "spark_session",
+    "value_at_first",
+]
 
 _CSV_SUFFIXES = (".csv", ".txt", ".tsv", ".csv.gz", ".txt.gz", ".tsv.gz")
 _DUCKDB_SUFFIXES = (".duckdb", ".ddb", ".db")
+_SPARK = "pyspark"  # Ibis' name of the Spark backend
+
+# Small-data defaults for a Spark session ccnb starts itself; `engine.config` overrides them.
+_SPARK_DEFAULTS = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.log.level": "ERROR",
+}
+
+
+class EngineError(OSError):
+    """The engine named in the params cannot start here (extra or Java missing); says the fix."""
 
 
 def connect(settings: EngineSettings | None = None) -> ibis.BaseBackend:
@@ -33,27 +61,111 @@ def connect(settings: EngineSettings | None = None) -> ibis.BaseBackend:
     -------
     ibis.BaseBackend
         An Ibis connection.
+
+    Raises
+    ------
+    EngineError
+        When Spark is selected but PySpark is not installed.
     """
     settings = settings or EngineSettings()
+    if settings.backend == "spark":
+        return ibis.pyspark.connect(spark_session(settings))
     return ibis.duckdb.connect(settings.database or ":memory:")
+
+
+def spark_session(settings: EngineSettings):
+    """The Spark session for ``settings``: the active one, else a new one on ``master``.
+
+    Parameters
+    ----------
+    settings
+        The params' ``engine`` section (``backend: spark``).
+
+    Returns
+    -------
+    pyspark.sql.SparkSession
+        The session; ``settings.config`` entries are set on it.
+    """
+    if importlib.util.find_spec("pyspark") is None:
+        raise EngineError(
+            "the params select `engine: {backend: spark}` but PySpark is not installed; "
+            "install the Spark extra with `pip install 'ccnb[spark]'` (it also needs Java 17, "
+            "e.g. `apt-get install openjdk-17-jre-headless`), or use `backend: duckdb`"
+        )
+    from pyspark.sql import SparkSession
+
+    # PySpark 4.0's toPandas passes astype(copy=False), deprecated in pandas 3: harmless, and
+    # not ours to fix; ignored for pyspark's calls only.
+    warnings.filterwarnings(
+        "ignore", message="The copy keyword is deprecated", category=Warning, module="pyspark"
+    )
+    config = {**_SPARK_DEFAULTS, **settings.config}
+    session = SparkSession.getActiveSession()
+    if session is None:
+        master = settings.master or "local[*]"
+        builder = SparkSession.builder.appName("ccnb").master(master)
+        for key, value in config.items():
+            builder = builder.config(key, value)
+        session = _start_quietly(builder, master)
+    else:
+        # A running session (a notebook on a cluster) keeps its static settings.
+        for key, value in settings.config.items():
+            if session.conf.isModifiable(key):
+                session.conf.set(key, value)
+    return session
+
+
+def _start_quietly(builder, master: str):
+    """Start Spark with the JVM's console output in a log file, not in notebooks and reports."""
+    log = tempfile.NamedTemporaryFile(prefix="ccnb-spark-", suffix=".log", delete=False)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    # The JVM inherits the process' stdout and stderr when it starts and keeps them.
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    try:
+        return builder.getOrCreate()
+    except Exception as error:
+        raise EngineError(
+            f"Spark did not start on master {master!r}; its log is {log.name} "
+            "(Java 17 must be installed, or JAVA_HOME set)"
+        ) from error
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for descriptor in saved:
+            os.close(descriptor)
+        log.close()
+
+
+def _is_spark(connection: ibis.BaseBackend | None) -> bool:
+    return connection is not None and connection.name == _SPARK
 
 
 def register_frame(connection: ibis.BaseBackend, frame: pd.DataFrame, *, name: str) -> ir.Table:
     """Hand a pandas frame to the engine as a table."""
     # Through a memtable: ibis 12 mis-quotes the temporary view when given the frame itself.
+    if _is_spark(connection):
+        # A temporary view: a Spark "table" would be written to the warehouse directory.
+        return connection.create_view(name, ibis.memtable(frame), overwrite=True)
     return connection.create_table(name, ibis.memtable(frame), overwrite=True)
+
+
+def _is_url(path: str) -> bool:
+    return "://" in path
 
 
 def read_table(
     connection: ibis.BaseBackend,
-    path: str,
+    path: str | None,
     *,
     name: str,
     table: str | None = None,
     sheet: str | None = None,
     delimiter: str | None = None,
 ) -> ir.Table:
-    """Read a csv, parquet, xlsx or DuckDB table into the engine, text columns as text.
+    """Read a csv, parquet, xlsx file or an engine table, text columns as text.
 
     CSV and xlsx are read with every column as text so that ccnb, not the reader, decides
     which values are bad (and counts them); parquet and database tables keep their types.
@@ -63,11 +175,13 @@ def read_table(
     connection
         The engine.
     path
-        File path (already resolved to absolute by ``load_params``).
+        File path (already resolved to absolute by ``load_params``) or a URL the engine reads;
+        None for a table of the engine itself.
     name
         Name to give the table in the engine.
     table
-        Table name inside a DuckDB database file.
+        Table name inside a DuckDB database file, or of the engine when ``path`` is None
+        (``'db.table'`` names the database too).
     sheet
         Sheet of an xlsx workbook (the first when None).
     delimiter
@@ -78,25 +192,41 @@ def read_table(
     ibis.expr.types.Table
         The raw table.
     """
+    if path is None:
+        if table is None:
+            raise ValueError("a source needs a `path` or a `table`")
+        *database, table_name = table.split(".")
+        return connection.table(table_name, database=".".join(database) or None)
     file = Path(path)
     lower = file.name.lower()
-    if not file.exists():
+    if not _is_url(path) and not file.exists():
         raise FileNotFoundError(f"data file {file} not found")
+    spark = _is_spark(connection)
     if table is not None or lower.endswith(_DUCKDB_SUFFIXES):
         if table is None:
             raise ValueError(f"{file} is a DuckDB database: name the table with `table:`")
+        if spark:
+            raise ValueError(
+                f"{file} is a DuckDB database, which Spark cannot read: export the table to "
+                "parquet, or name a table of Spark's catalog with `table:` and no `path`"
+            )
         alias = f"src_{name}"
         connection.attach(str(file), name=alias, read_only=True)
         return connection.table(table, database=(alias, "main"))
     if lower.endswith(_CSV_SUFFIXES):
+        if lower.endswith((".tsv", ".tsv.gz")) and not delimiter:
+            delimiter = "\t"
+        if spark:
+            options = {"inferSchema": False, "header": True}
+            if delimiter:
+                options["sep"] = delimiter
+            return connection.read_csv(path, table_name=name, **options)
         options = {"all_varchar": True, "header": True}
         if delimiter:
             options["delim"] = delimiter
-        elif lower.endswith((".tsv", ".tsv.gz")):
-            options["delim"] = "\t"
         return connection.read_csv(str(file), table_name=name, **options)
-    if lower.endswith(".parquet") or file.is_dir():
-        return connection.read_parquet(str(file), table_name=name)
+    if lower.endswith(".parquet") or _is_url(path) or file.is_dir():
+        return connection.read_parquet(path if spark else str(file), table_name=name)
     if lower.endswith((".xlsx", ".xlsm")):
         frame = pd.read_excel(file, sheet_name=sheet or 0, dtype=str, keep_default_na=False)
         return register_frame(connection, frame.replace("", None), name=name)
@@ -106,12 +236,116 @@ def read_table(
     )
 
 
+@ibis.udf.scalar.builtin(name="monotonically_increasing_id")
+def _spark_row_id() -> int:
+    """Spark's row id: increasing in file order (partition index, then position in it)."""
+
+
+def row_position(table: ir.Table, *, connection: ibis.BaseBackend | None = None) -> ir.IntegerValue:
+    """A 0-based row position in source order, as a window expression over ``table``.
+
+    Parameters
+    ----------
+    table
+        The raw table as read.
+    connection
+        The engine holding ``table``.
+
+    Returns
+    -------
+    ibis.expr.types.IntegerColumn
+        The position of each row in the source as read.
+    """
+    if _is_spark(connection):
+        # Spark numbers rows only in an explicit order; its row id follows the file order.
+        return ibis.row_number().over(order_by=_spark_row_id())
+    return ibis.row_number()
+
+
+@ibis.udf.agg.builtin(name="arg_min")
+def _duckdb_arg_min(arg: float, key: datetime.date) -> float:  # pragma: no cover - in DuckDB
+    """DuckDB's ``arg_min``: ``arg`` at the smallest ``key``."""
+
+
+def value_at_first(
+    value: ir.FloatingColumn, key: ir.Column, *, where: ir.BooleanValue | None = None
+) -> ir.FloatingScalar:
+    """Aggregate: ``value`` at the row with the smallest ``key`` (e.g. first purchase's value).
+
+    Ibis compiles ``argmin`` to an ordered ``FIRST`` aggregate, which DuckDB evaluates by
+    sorting every group; DuckDB's own ``arg_min`` streams and is several times faster. Other
+    engines get the portable expression.
+    """
+    if value._find_backend(use_default=True).name == "duckdb":
+        return _duckdb_arg_min(value, key, where=where)
+    return value.argmin(key, where=where)
+
+
 @ibis.udf.scalar.builtin(name="try_strptime")
 def _try_strptime(text: str, format: str) -> datetime.datetime:
     """DuckDB's try_strptime: NULL instead of an error when the text does not match."""
 
 
-def parse_date_text(text: ir.StringValue, *, date_format: str | None) -> ir.DateValue:
+@ibis.udf.scalar.builtin(name="try_to_timestamp")
+def _spark_try_to_timestamp(text: str, format: str) -> datetime.datetime:
+    """Spark's try_to_timestamp: NULL instead of an error when the text does not match."""
+
+
+# strftime directives -> Spark (java.time) pattern letters. Numeric fields use the one-letter
+# form, which like strptime accepts values with or without a leading zero.
+_JAVA_PATTERN = {
+    "d": "d",
+    "m": "M",
+    "Y": "yyyy",
+    "y": "yy",
+    "H": "H",
+    "I": "h",
+    "M": "m",
+    "S": "s",
+    "f": "SSSSSS",
+    "p": "a",
+    "b": "MMM",
+    "B": "MMMM",
+    "a": "EEE",
+    "A": "EEEE",
+    "j": "D",
+    "%": "%",
+}
+
+
+def spark_date_pattern(date_format: str) -> str:
+    """Translate a strftime format (``'%d/%m/%Y'``) into a Spark datetime pattern (``'d/M/yyyy'``).
+
+    Raises
+    ------
+    ValueError
+        For a directive Spark has no equivalent for.
+    """
+    pieces = []
+    for literal, directive in re.findall(r"([^%]*)(?:%(.))?", date_format):
+        if literal:
+            # Letters are pattern symbols in Spark: quote them ('' is a literal quote).
+            pieces.append(
+                "'" + literal.replace("'", "''") + "'"
+                if re.search("[A-Za-z']", literal)
+                else literal
+            )
+        if directive:
+            if directive not in _JAVA_PATTERN:
+                raise ValueError(
+                    f"date_format {date_format!r}: %{directive} has no Spark equivalent; use "
+                    f"{', '.join('%' + key for key in _JAVA_PATTERN)}"
+                )
+            pieces.append(_JAVA_PATTERN[directive])
+    return "".join(pieces)
+
+
+def parse_date_text(
+    text: ir.StringValue,
+    *,
+    date_format: str | None,
+    connection: ibis.BaseBackend | None = None,
+) -> ir.DateValue:
     """Parse text dates: ISO dates and timestamps, or the given strftime format.
 
     Parameters
@@ -120,12 +354,20 @@ def parse_date_text(text: ir.StringValue, *, date_format: str | None) -> ir.Date
         A text column.
     date_format
         strftime format such as ``'%d/%m/%Y'``; ISO when None.
+    connection
+        The engine holding ``text`` (DuckDB when None).
 
     Returns
     -------
     ibis.expr.types.DateValue
         The date, NULL where the text does not parse.
     """
+    if _is_spark(connection):
+        if date_format:
+            return _spark_try_to_timestamp(text, spark_date_pattern(date_format)).date()
+        # Spark casts '2024' and '2024-05' to dates too; DuckDB (and ccnb) want a full date.
+        iso = text.re_search(r"^\d{4}-\d{1,2}-\d{1,2}(?:$|[T ])")
+        return ibis.cases((iso, text.try_cast("timestamp").date()), else_=ibis.null("date"))
     if date_format:
         return _try_strptime(text, date_format).date()
     return ibis.coalesce(text.try_cast("date"), text.try_cast("timestamp").date())

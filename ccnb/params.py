@@ -84,18 +84,31 @@ class ColumnMapping(_Model):
 
 
 class _FileSource(_Model):
-    path: Text = Field(
-        description="A csv, parquet or xlsx file (relative to the params file), "
-        "`builtin:NAME` for a dataset shipped with ccnb, or a DuckDB database file "
-        "together with `table`."
+    path: OptionalText = Field(
+        None,
+        description="A csv, parquet or xlsx file (relative to the params file) or a URL the "
+        "engine reads (e.g. 's3a://bucket/sales.parquet' with Spark), `builtin:NAME` for a "
+        "dataset shipped with ccnb, or a DuckDB database file together with `table`. Null when "
+        "`table` names a table of the engine itself.",
     )
-    table: OptionalText = Field(None, description="Table name when `path` is a DuckDB database.")
+    table: OptionalText = Field(
+        None,
+        description="Table name: inside the DuckDB database `path`, or, without `path`, a table "
+        "of the engine (e.g. 'sales' or 'lake.sales' in Spark's catalog, or a table of the "
+        "engine's DuckDB `database`).",
+    )
     sheet: OptionalText = Field(None, description="Sheet name when `path` is an xlsx workbook.")
     delimiter: OptionalText = Field(None, description="CSV delimiter; detected when null.")
     date_format: OptionalText = Field(
         None,
         description="strftime format of text dates, e.g. '%d/%m/%Y'; ISO dates when null.",
     )
+
+    @model_validator(mode="after")
+    def _path_or_table(self) -> _FileSource:
+        if self.path is None and self.table is None:
+            raise ValueError("give the source a `path` (file or builtin:NAME) or a `table`")
+        return self
 
 
 class TransactionsSource(_FileSource):
@@ -208,13 +221,46 @@ class BudgetSettings(_Model):
     holdout_share: float = Field(0.1, gt=0, lt=1, description="Share of customers held out.")
 
 
-class EngineSettings(_Model):
-    """Where transaction-level work runs."""
+def _spark_value(value: Any) -> Any:
+    """Spark config values are text; YAML's true/false become 'true'/'false'."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return _as_text(value)
 
-    backend: Literal["duckdb"] = Field("duckdb", description="Engine: DuckDB in-process.")
+
+SparkValue = Annotated[str, BeforeValidator(_spark_value)]
+
+
+class EngineSettings(_Model):
+    """Where transaction-level work runs: DuckDB in-process (default) or a Spark cluster."""
+
+    backend: Literal["duckdb", "spark"] = Field(
+        "duckdb",
+        description="Engine: `duckdb` in-process, or `spark` (needs `pip install ccnb[spark]` "
+        "and Java 17).",
+    )
     database: OptionalText = Field(
         None, description="DuckDB database file for the engine; in-memory when null."
     )
+    master: OptionalText = Field(
+        None,
+        description="Spark master, e.g. 'local[2]' or 'spark://host:7077'; 'local[*]' when null "
+        "(an already running Spark session is reused as it is).",
+    )
+    config: dict[str, SparkValue] = Field(
+        default_factory=dict,
+        description="Spark config entries, e.g. {spark.sql.shuffle.partitions: 8}.",
+    )
+
+    @model_validator(mode="after")
+    def _options_match_backend(self) -> EngineSettings:
+        if self.backend == "duckdb" and (self.master is not None or self.config):
+            raise ValueError("`master` and `config` are Spark settings: set `backend: spark`")
+        if self.backend == "spark" and self.database is not None:
+            raise ValueError(
+                "`database` is a DuckDB file; with Spark name tables as `table:` in the sources"
+            )
+        return self
 
 
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -382,7 +428,9 @@ def _describe(error: ValidationError, origin: str) -> str:
 def _resolve_paths(params: Params, directory: Path) -> None:
     """Make source paths absolute, relative to the params file's directory."""
     for source in (params.transactions, params.customers, params.survey):
-        if source is None or source.path.startswith("builtin:"):
+        if source is None or source.path is None or source.path.startswith("builtin:"):
+            continue
+        if "://" in source.path:  # a URL the engine reads (s3a://, hdfs://, file://)
             continue
         path = Path(source.path).expanduser()
         if not path.is_absolute():

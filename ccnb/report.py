@@ -982,7 +982,22 @@ def sensitivity(analysis: ClientAnalysis) -> Section:
         f"Across every combination of assumptions tried, the customer-centric plan gains "
         f"between {percent(grid['gain_pct'].min() / 100)} and "
         f"{percent(grid['gain_pct'].max() / 100)} over "
-        f"the customer-focused one. Under the base assumptions, spending more stops paying "
+        f"the customer-focused one. "
+        + (
+            "The percentage does not depend on the assumed maximum lift, which scales both "
+            "plans alike; it grows with the spend scale, the spend needed before returns "
+            "flatten. "
+            if bool(
+                (
+                    grid.groupby("spend_scale")["gain_pct"].agg(
+                        lambda gain: gain.max() - gain.min()
+                    )
+                    < 1e-6
+                ).all()
+            )
+            else ""
+        )
+        + f"Under the base assumptions, spending more stops paying "
         f"(the last unit returns less than it costs) beyond a budget of "
         f"{money(break_even, analysis.currency)}."
     )
@@ -1011,8 +1026,14 @@ def test_plan(analysis: ClientAnalysis) -> Section:
         f"random and compare revenue per customer. To detect a "
         f"{percent(settings.test_lift)} lift at {percent(1 - settings.test_alpha)} confidence "
         f"and {percent(settings.test_power)} power, the segments large enough today are: "
-        f"{', '.join(escape_md(name) for name in ready) or 'none'}; for the others, test a "
-        "larger lift or pool segments."
+        f"{', '.join(escape_md(name) for name in ready) or 'none'}. The smallest lift each "
+        "segment's groups can detect: "
+        + ", ".join(
+            f"{escape_md(row.segment)} {percent(row.min_detectable_lift)}"
+            for row in plan.itertuples()
+            if not pd.isna(row.min_detectable_lift)
+        )
+        + "; for smaller effects, hold out more customers or pool segments."
     )
     styled = _styled(
         plan[

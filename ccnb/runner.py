@@ -323,6 +323,16 @@ def input_files(params: Any) -> list[dict[str, Any]]:
         source = getattr(params, role)
         if source is None:
             continue
+        if source.path is None:  # a table of the engine (Spark catalog, DuckDB database)
+            entries.append(
+                {
+                    "role": role,
+                    "source": f"table:{source.table}",
+                    "sha256": None,
+                    "note": "engine table: not hashed",
+                }
+            )
+            continue
         if source.path.startswith("builtin:"):
             try:
                 path = dataset_path(source.path.removeprefix("builtin:"), table=role)

@@ -20,6 +20,8 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from ccnb import engine
+
 __all__ = [
     "DAYS_PER_UNIT",
     "calibration_holdout",
@@ -101,25 +103,6 @@ def _btyd(purchases: ir.Table, *, end_bucket: float, units: float) -> ir.Table:
     )
 
 
-@ibis.udf.agg.builtin(name="arg_min")
-def _duckdb_arg_min(arg: float, key: dt.date) -> float:  # pragma: no cover - runs in DuckDB
-    """DuckDB's ``arg_min``: ``arg`` at the smallest ``key``."""
-
-
-def _first_value(
-    table: ir.Table, value: ir.FloatingColumn, key: ir.DateColumn, *, where: ir.BooleanValue
-) -> ir.FloatingScalar:
-    """Value of each customer's first purchase bucket.
-
-    Ibis compiles ``argmin`` to an ordered ``FIRST`` aggregate, which DuckDB evaluates by
-    sorting every group; DuckDB's own ``arg_min`` is a streaming aggregate and several times
-    faster. Other engines keep the portable expression.
-    """
-    if table._find_backend(use_default=True).name == "duckdb":
-        return _duckdb_arg_min(value, key, where=where)
-    return value.argmin(key, where=where)
-
-
 def customer_summary(
     transactions: ir.Table,
     *,
@@ -197,7 +180,7 @@ def customer_summary(
         purchase_buckets=purchase.sum(),
         total_value=buckets.value.sum(where=purchase),
         # purchase buckets are ordered as their first purchase dates
-        first_value=_first_value(buckets, buckets.value, first_purchase, where=purchase),
+        first_value=engine.value_at_first(buckets.value, first_purchase, where=purchase),
         first_purchase=ibis.coalesce(first_purchase.min(where=purchase), first_row.min()),
         last_purchase=ibis.coalesce(last_purchase.max(where=purchase), last_row.max()),
     )

@@ -1,0 +1,344 @@
+"""Tests for the Spark engine: every transaction-level table equals DuckDB's, on the demo and CDNOW.
+
+One local Spark session serves the whole module (starting the JVM takes seconds). Without PySpark
+or Java the Spark tests skip, except under CI, where they fail: CI installs ``ccnb[spark]``.
+"""
+
+import datetime as dt
+import importlib.util
+import os
+import shutil
+
+import pandas as pd
+import pytest
+
+from ccnb import churn, cohorts, data, engine, kpi, load_params, summary
+from ccnb.params import EngineSettings, Params, ParamsError
+
+pytestmark = [
+    # PySpark 4.0's toPandas calls astype(copy=False), deprecated in pandas 3.
+    pytest.mark.filterwarnings(
+        "ignore:The copy keyword is deprecated:pandas.errors.Pandas4Warning:pyspark"
+    ),
+    # PySpark leaves the socket of a collected result to the garbage collector.
+    pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning"),
+]
+
+PARAMS = {"demo": "params/demo.yaml", "cdnow": "params/cdnow.yaml"}
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _spark_missing() -> str | None:
+    if importlib.util.find_spec("pyspark") is None:
+        return "PySpark is not installed (pip install 'ccnb[spark]')"
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        return "Java is not installed (apt-get install openjdk-17-jre-headless)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def spark(tmp_path_factory):
+    """An Ibis connection to a local Spark session, shared by the module."""
+    missing = _spark_missing()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the Spark tests: {missing}")
+        pytest.skip(missing)
+    warehouse = tmp_path_factory.mktemp("spark-warehouse")
+    settings = EngineSettings(
+        backend="spark",
+        master="local[2]",
+        config={
+            "spark.sql.shuffle.partitions": "2",
+            "spark.default.parallelism": "2",
+            "spark.ui.enabled": "false",
+            "spark.sql.warehouse.dir": str(warehouse),
+            "spark.driver.extraJavaOptions": f"-Dderby.system.home={warehouse}",
+        },
+    )
+    connection = engine.connect(settings)
+    yield connection
+    connection.disconnect()
+
+
+@pytest.fixture(scope="module", params=sorted(PARAMS))
+def both(request, spark) -> tuple[Params, data.ClientData, data.ClientData]:
+    """The params and the client loaded on Spark and on DuckDB."""
+    params = load_params(os.path.join(ROOT, PARAMS[request.param]))
+    return params, data.load_client(params, connection=spark), data.load_client(params)
+
+
+def _same(on_spark: pd.DataFrame, on_duckdb: pd.DataFrame) -> None:
+    # Aggregates of floats may be summed in another order: equal up to rounding.
+    pd.testing.assert_frame_equal(on_spark, on_duckdb, check_exact=False, rtol=1e-9)
+
+
+# --- settings and errors (no Spark needed) --------------------------------------------------
+
+
+def test_spark_settings_are_validated():
+    settings = EngineSettings(backend="spark", config={"spark.ui.enabled": False, "x": 2})
+    assert settings.config == {"spark.ui.enabled": "false", "x": "2"}
+    with pytest.raises(ValueError, match="set `backend: spark`"):
+        EngineSettings(master="local[2]")
+    with pytest.raises(ValueError, match="`database` is a DuckDB file"):
+        EngineSettings(backend="spark", database="sales.duckdb")
+
+
+def test_demo_spark_params_are_the_demo_on_spark():
+    on_spark = load_params(os.path.join(ROOT, "params/demo-spark.yaml"))
+    on_duckdb = load_params(os.path.join(ROOT, "params/demo.yaml"))
+    assert on_spark.engine.backend == "spark"
+    assert on_spark.engine.master == "local[2]"
+    differs = {"engine", "slug", "source_file"}
+    assert on_spark.model_dump(exclude=differs) == on_duckdb.model_dump(exclude=differs)
+
+
+def test_a_source_may_be_an_engine_table(tmp_path):
+    params_file = tmp_path / "lake.yaml"
+    params_file.write_text(
+        "client: Lake\nengine: {backend: spark}\ntransactions: {table: lake.sales}\n"
+    )
+    params = load_params(params_file)
+    assert params.transactions.path is None
+    assert params.transactions.table == "lake.sales"
+    params_file.write_text("client: Lake\ntransactions: {sheet: x}\n")
+    with pytest.raises(ParamsError, match="`path`.*or a `table`"):
+        load_params(params_file)
+
+
+def test_spark_without_pyspark_names_the_extra(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "pyspark" else real(name, *args),
+    )
+    with pytest.raises(engine.EngineError, match=r"pip install 'ccnb\[spark\]'"):
+        engine.connect(EngineSettings(backend="spark"))
+
+
+@pytest.mark.parametrize(
+    ("strftime", "pattern"),
+    [
+        ("%d/%m/%Y", "d/M/yyyy"),
+        ("%Y%m%d", "yyyyMd"),
+        ("%d.%m.%y %H:%M", "d.M.yy H:m"),
+        ("%Y-%m-%dT%H:%M:%S", "yyyy-M-d'T'H:m:s"),
+        ("%d %b %Y", "d MMM yyyy"),
+    ],
+)
+def test_strftime_formats_translate_to_spark_patterns(strftime, pattern):
+    assert engine.spark_date_pattern(strftime) == pattern
+
+
+def test_a_strftime_directive_without_spark_equivalent_is_named():
+    with pytest.raises(ValueError, match="%U has no Spark equivalent"):
+        engine.spark_date_pattern("%Y-%U")
+
+
+# --- the same numbers on both engines -------------------------------------------------------
+
+
+def test_data_quality_is_the_same(both):
+    _, on_spark, on_duckdb = both
+    assert on_spark.connection.name == "pyspark"
+    assert on_spark.quality.to_dict() == on_duckdb.quality.to_dict()
+    pd.testing.assert_frame_equal(on_spark.quality.rejected_rows, on_duckdb.quality.rejected_rows)
+    assert on_spark.observation_end == on_duckdb.observation_end
+    for table in ("customers", "survey"):
+        if getattr(on_duckdb, table) is None:
+            assert getattr(on_spark, table) is None
+        else:
+            pd.testing.assert_frame_equal(getattr(on_spark, table), getattr(on_duckdb, table))
+
+
+def test_validated_transactions_are_the_same(both):
+    _, on_spark, on_duckdb = both
+    order = ["customer_id", "date", "amount", "order_id"]
+    rows = [
+        client.transactions.execute().sort_values(order, ignore_index=True)
+        for client in (on_spark, on_duckdb)
+    ]
+    assert len(rows[1]) == on_duckdb.quality.rows_used
+    _same(*rows)
+
+
+@pytest.mark.parametrize(("time_unit", "bucket"), [("W", "day"), ("M", "period")])
+def test_customer_summary_is_the_same(both, time_unit, bucket):
+    params, on_spark, on_duckdb = both
+    summaries = [
+        summary.customer_summary(
+            client.transactions,
+            observation_end=client.observation_end,
+            time_unit=time_unit,
+            bucket=bucket,
+            customers=client.customers,
+        )
+        for client in (on_spark, on_duckdb)
+    ]
+    assert len(summaries[1]) == on_duckdb.quality.transactions.customers
+    _same(*summaries)
+
+
+def test_calibration_holdout_is_the_same(both):
+    params, on_spark, on_duckdb = both
+    splits = [
+        summary.calibration_holdout(
+            client.transactions,
+            calibration_end=params.calibration_end,
+            observation_end=client.observation_end,
+            time_unit=params.time_unit,
+        )
+        for client in (on_spark, on_duckdb)
+    ]
+    assert splits[1]["frequency_holdout"].sum() > 0
+    _same(*splits)
+    tracking = [
+        summary.repeat_purchases_by_period(
+            client.transactions,
+            calibration_end=params.calibration_end,
+            observation_end=client.observation_end,
+            time_unit=params.time_unit,
+        )
+        for client in (on_spark, on_duckdb)
+    ]
+    pd.testing.assert_series_equal(*tracking)
+    assert tracking[0].attrs == tracking[1].attrs
+
+
+def _cohort_tables(client: data.ClientData, params: Params) -> dict[str, pd.DataFrame]:
+    tx, end = client.transactions, client.observation_end
+    tables = {
+        "assign_cohorts": cohorts.assign_cohorts(tx, observation_end=end),
+        "retention_triangle": cohorts.retention_triangle(tx, observation_end=end),
+        "revenue_triangle": cohorts.revenue_triangle(tx, observation_end=end, period="Q"),
+        "seasonal_cohorts": cohorts.seasonal_cohorts(
+            tx, observation_end=end, season_months=(1, 2, 3)
+        ),
+        "layer_cake": cohorts.layer_cake(tx, observation_end=end),
+    }
+    if client.customers is not None:
+        tables["cohort_by_channel"] = cohorts.cohort_by_channel(
+            tx, client.customers, observation_end=end
+        )
+    return tables
+
+
+def test_cohort_tables_are_the_same(both):
+    params, on_spark, on_duckdb = both
+    spark_tables = _cohort_tables(on_spark, params)
+    duckdb_tables = _cohort_tables(on_duckdb, params)
+    assert spark_tables.keys() == duckdb_tables.keys()
+    for name, table in duckdb_tables.items():
+        assert not table.empty, name
+        _same(spark_tables[name], table)
+
+
+def _churn_tables(client: data.ClientData, params: Params) -> dict[str, pd.DataFrame]:
+    tx, end = client.transactions, client.observation_end
+    window = {"churn_window_days": params.churn_window_days}
+    tables = {
+        "active_base": churn.active_base(tx, observation_end=end, **window),
+        "churn_rate": churn.churn_rate(tx, observation_end=end, **window),
+        "leaky_bucket": churn.leaky_bucket(tx, observation_end=end, **window),
+        "early_repeat_rate": churn.early_repeat_rate(
+            tx, observation_end=end, early_repeat_days=params.early_repeat_days
+        ),
+        "kpi_overview": kpi.kpi_overview(
+            tx,
+            observation_end=end,
+            churn_window_days=params.churn_window_days,
+            early_repeat_days=params.early_repeat_days,
+            survey=client.survey,
+        ),
+    }
+    if client.customers is not None:
+        tables["early_repeat_by_channel"] = churn.early_repeat_rate(
+            tx,
+            observation_end=end,
+            early_repeat_days=params.early_repeat_days,
+            by="channel",
+            customers=client.customers,
+        )
+    return tables
+
+
+def test_churn_and_kpi_tables_are_the_same(both):
+    params, on_spark, on_duckdb = both
+    spark_tables = _churn_tables(on_spark, params)
+    duckdb_tables = _churn_tables(on_duckdb, params)
+    for name, table in duckdb_tables.items():
+        assert not table.empty, name
+        _same(spark_tables[name], table)
+
+
+# --- reading sources on Spark ---------------------------------------------------------------
+
+CSV = """order,customer,day,total
+1,A,03/02/2024,"1,200.50"
+2,B,4/2/2024,(15.00)
+3,,05/02/2024,9.99
+4,C,31/02/2024,10
+5,C,06/02/2024,EUR 7.5
+"""
+
+
+def _client_on_both(spark, params_file) -> tuple[data.ClientData, data.ClientData]:
+    params = load_params(params_file)
+    return data.load_client(params, connection=spark), data.load_client(params)
+
+
+def test_a_csv_with_a_date_format_reads_the_same(spark, tmp_path):
+    (tmp_path / "sales.csv").write_text(CSV)
+    params_file = tmp_path / "shop.yaml"
+    params_file.write_text(
+        "client: Shop\ntransactions:\n  path: sales.csv\n  date_format: '%d/%m/%Y'\n"
+        "  columns: {customer_id: customer, date: day, amount: total, order_id: order}\n"
+    )
+    on_spark, on_duckdb = _client_on_both(spark, params_file)
+    assert on_duckdb.quality.rejected == {"bad_date": 1, "missing_customer_id": 1}
+    assert on_spark.quality.to_dict() == on_duckdb.quality.to_dict()
+    pd.testing.assert_frame_equal(on_spark.quality.rejected_rows, on_duckdb.quality.rejected_rows)
+    frames = [c.transactions.order_by("order_id").execute() for c in (on_spark, on_duckdb)]
+    _same(*frames)
+    assert frames[0]["amount"].tolist() == [1200.5, -15.0, 7.5]
+    days = pd.to_datetime(frames[0]["date"]).dt.date.tolist()
+    assert days == [dt.date(2024, 2, 3), dt.date(2024, 2, 4), dt.date(2024, 2, 6)]
+
+
+def test_parquet_and_catalog_tables_read_the_same(spark, tmp_path):
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["A", "A", "B", None],
+            "date": pd.to_datetime(["2024-01-05", "2024-03-01", "2024-02-10", "2024-02-11"]),
+            "amount": [10.0, 20.0, 5.0, 1.0],
+        }
+    )
+    frame.to_parquet(tmp_path / "sales.parquet")
+    params_file = tmp_path / "lake.yaml"
+    params_file.write_text("client: Lake\ntransactions: {path: sales.parquet}\n")
+    on_spark, on_duckdb = _client_on_both(spark, params_file)
+    assert on_spark.quality.to_dict() == on_duckdb.quality.to_dict()
+    assert on_spark.quality.rejected == {"missing_customer_id": 1}
+
+    spark._session.read.parquet(str(tmp_path / "sales.parquet")).createOrReplaceTempView("sales")
+    params = load_params(params_file, transactions={"path": None, "table": "sales"})
+    from_catalog = data.load_client(params, connection=spark)
+    assert from_catalog.quality.transactions.file == "table sales"
+    assert from_catalog.quality.rows_used == 3
+    _same(
+        from_catalog.transactions.execute().sort_values(["customer_id", "date"], ignore_index=True),
+        on_duckdb.transactions.execute().sort_values(["customer_id", "date"], ignore_index=True),
+    )
+
+
+def test_engine_reads_keep_the_source_row_order(spark, tmp_path):
+    frame = pd.DataFrame({"value": [str(n) for n in range(2000, 0, -1)]})
+    path = tmp_path / "rows.csv"
+    frame.to_csv(path, index=False)
+    raw = engine.read_table(spark, str(path), name="rows")
+    ordered = raw.mutate(row=engine.row_position(raw, connection=spark)).execute()
+    ordered = ordered.sort_values("row", ignore_index=True)
+    assert ordered["row"].tolist() == list(range(2000))
+    assert ordered["value"].tolist() == frame["value"].tolist()
