@@ -71,7 +71,6 @@ def export(frame: pd.DataFrame, name: str, *, index: bool = False) -> Path | Non
         return None
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.csv"
-    # 12 significant digits: the same on every engine (sums added in another order differ in
-    # the last bits) and far beyond what a CRM needs.
+    # 12 significant digits: far beyond what a CRM needs, and no float noise in the files.
     frame.to_csv(path, index=index, encoding="utf-8", lineterminator="\n", float_format="%.12g")
     return path

@@ -80,7 +80,7 @@ def _purchase_buckets(transactions: ir.Table, time_unit: str, bucket: str) -> ir
 
 
 def _btyd(purchases: ir.Table, *, end_bucket: float, units: float) -> ir.Table:
-    """frequency, recency, T and monetary_value per customer from purchase buckets."""
+    """frequency, recency, T and the repeat buckets' total value per customer."""
     per_customer = purchases.group_by("customer_id").agg(
         first_bucket=purchases.bucket.min(),
         last_bucket=purchases.bucket.max(),
@@ -96,11 +96,28 @@ def _btyd(purchases: ir.Table, *, end_bucket: float, units: float) -> ir.Table:
         frequency=frequency.cast("float64"),
         recency=(per_customer.last_bucket - per_customer.first_bucket).cast("float64") / units,
         T=(ibis.literal(end_bucket) - per_customer.first_bucket).cast("float64") / units,
-        monetary_value=ibis.cases(
-            (frequency > 0, (per_customer.total_value - per_customer.first_value) / frequency),
-            else_=0.0,
-        ),
+        repeat_value=per_customer.total_value - per_customer.first_value,
     )
+
+
+MONEY_DECIMALS = 6
+"""Money sums are rounded to a millionth of the currency unit when they leave the engine."""
+
+
+def _settle_money(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Round money sums so that every engine returns the same numbers.
+
+    Engines add floating-point values in different orders, which changes the last bits of a
+    sum; rounding the sums (not the means) far below a cent makes the per-customer tables, and
+    everything computed from them (fits, CLV, exports), identical on DuckDB and Spark.
+    """
+    frame[columns] = frame[columns].round(MONEY_DECIMALS)
+    return frame
+
+
+def _mean_or_zero(total: pd.Series, count: pd.Series) -> pd.Series:
+    """Mean value per purchase: total / count, 0 without purchases (as lifetimes)."""
+    return (total / count.where(count > 0)).fillna(0.0)
 
 
 def customer_summary(
@@ -205,8 +222,8 @@ def customer_summary(
             else_=0.0,
         ),
         T=age,
-        monetary_value=ibis.cases(
-            (frequency > 0, (joined.total_value - joined.first_value) / frequency), else_=0.0
+        repeat_value=ibis.cases(
+            (frequency > 0, joined.total_value - joined.first_value), else_=0.0
         ),
         days_since_last=days_since_last.cast("int64"),
         orders=ibis.cases((joined.order_ids > 0, joined.order_ids), else_=purchase_days).cast(
@@ -216,7 +233,12 @@ def customer_summary(
         first_purchase=joined.first_purchase,
         last_purchase=joined.last_purchase,
     ).order_by("customer_id")
-    result = summary.execute()
+    result = _settle_money(summary.execute(), ["repeat_value", "revenue"])
+    result.insert(
+        result.columns.get_loc("repeat_value"),
+        "monetary_value",
+        _mean_or_zero(result.pop("repeat_value"), result["frequency"]),
+    )
     for column in ("first_purchase", "last_purchase"):
         result[column] = pd.to_datetime(result[column])
     if customers is not None:
@@ -287,7 +309,7 @@ def calibration_holdout(
     )
     held = _purchase_buckets(holdout, time_unit, bucket)
     held = held.group_by("customer_id").agg(
-        frequency_holdout=held.count().cast("float64"), monetary_value_holdout=held.value.mean()
+        frequency_holdout=held.count().cast("float64"), holdout_value=held.value.sum()
     )
     joined = cal.left_join(held, cal.customer_id == held.customer_id)
     result = (
@@ -296,13 +318,22 @@ def calibration_holdout(
             frequency_cal=joined.frequency,
             recency_cal=joined.recency,
             T_cal=joined.T,
-            monetary_value_cal=joined.monetary_value,
+            repeat_value=joined.repeat_value,
             frequency_holdout=joined.frequency_holdout.fill_null(0.0),
-            monetary_value_holdout=joined.monetary_value_holdout.fill_null(0.0),
+            holdout_value=joined.holdout_value.fill_null(0.0),
         )
         .order_by("customer_id")
         .execute()
         .set_index("customer_id")
+    )
+    result = _settle_money(result, ["repeat_value", "holdout_value"])
+    result.insert(
+        3,
+        "monetary_value_cal",
+        _mean_or_zero(result.pop("repeat_value"), result["frequency_cal"]),
+    )
+    result["monetary_value_holdout"] = _mean_or_zero(
+        result.pop("holdout_value"), result["frequency_holdout"]
     )
     result["duration_holdout"] = (end_bucket - cal_bucket) / units
     return result

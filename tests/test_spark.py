@@ -178,7 +178,9 @@ def test_customer_summary_is_the_same(both, time_unit, bucket):
         for client in (on_spark, on_duckdb)
     ]
     assert len(summaries[1]) == on_duckdb.quality.transactions.customers
-    _same(*summaries)
+    # Money sums are settled in ccnb.summary, so the per-customer table is exactly equal: the
+    # models, CLV and exports computed from it are then equal on both engines too.
+    pd.testing.assert_frame_equal(*summaries, check_exact=True)
 
 
 def test_calibration_holdout_is_the_same(both):
@@ -193,7 +195,7 @@ def test_calibration_holdout_is_the_same(both):
         for client in (on_spark, on_duckdb)
     ]
     assert splits[1]["frequency_holdout"].sum() > 0
-    _same(*splits)
+    pd.testing.assert_frame_equal(*splits, check_exact=True)
     tracking = [
         summary.repeat_purchases_by_period(
             client.transactions,
