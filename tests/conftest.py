@@ -2,6 +2,7 @@ import os
 from pathlib import Path
 
 import ibis
+import ibis.config
 import lifetimes.datasets
 import pandas as pd
 import pytest
@@ -27,3 +28,26 @@ def cdnow_master():
     )
     table = ibis.duckdb.connect().create_table("cdnow", ibis.memtable(engine_frame))
     return frame, table.mutate(date=table.date.cast("date"))
+
+
+class _SparkOptions(ibis.config.Config):
+    # Stand-in for the options the PySpark backend registers on import, so that expressions can
+    # be compiled to Spark SQL without pyspark (and a JVM) installed.
+    treat_nan_as_null: bool = False
+
+
+@pytest.fixture
+def compile_for_pyspark(monkeypatch):
+    """Make ``module._execute`` compile each expression for PySpark before running it."""
+    monkeypatch.setattr(ibis.options, "pyspark", _SparkOptions())
+
+    def apply(module):
+        run = module._execute
+
+        def compile_then_run(expr):
+            ibis.to_sql(expr, dialect="pyspark")
+            return run(expr)
+
+        monkeypatch.setattr(module, "_execute", compile_then_run)
+
+    return apply

@@ -1,7 +1,6 @@
 """Tests for ccnb.churn: hand-worked fixtures plus a seeded synthetic frame vs day-by-day pandas."""
 
 import ibis
-import ibis.config
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,23 +10,10 @@ from ccnb import churn
 NAN = np.nan
 
 
-class _SparkOptions(ibis.config.Config):
-    # Stand-in for the options the PySpark backend registers on import, so that expressions can
-    # be compiled to Spark SQL without pyspark (and a JVM) installed.
-    treat_nan_as_null: bool = False
-
-
 @pytest.fixture(autouse=True)
-def every_expression_compiles_for_pyspark(monkeypatch):
+def every_expression_compiles_for_pyspark(compile_for_pyspark):
     """Each expression a function executes must also compile for the PySpark backend."""
-    monkeypatch.setattr(ibis.options, "pyspark", _SparkOptions())
-    run = churn._execute
-
-    def compile_then_run(expr):
-        ibis.to_sql(expr, dialect="pyspark")
-        return run(expr)
-
-    monkeypatch.setattr(churn, "_execute", compile_then_run)
+    compile_for_pyspark(churn)
 
 
 def transactions_table(rows):
