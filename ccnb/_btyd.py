@@ -731,8 +731,8 @@ class PurchasePath:
         self.pair_recency = np.where(self.pair_frequency > 0, self.pair_age, 0.0)
         self.pair_of_row = inverse.reshape(-1)
 
-    def cumulative(self, fitter) -> np.ndarray:
-        """Expected cumulative purchases, shape (len(edges), rows)."""
+    def factors(self, fitter) -> tuple[np.ndarray, np.ndarray]:
+        """P(alive) per row, shape (rows,), and G per pair and edge, shape (len(edges), pairs)."""
         alive = probability_alive(fitter, self.frequency, self.recency, self.age)
         pair_alive = probability_alive(
             fitter, self.pair_frequency, self.pair_recency, self.pair_age
@@ -742,17 +742,95 @@ class PurchasePath:
         )
         with np.errstate(all="ignore"):
             given_alive = pair_path / pair_alive
+        return alive, given_alive
+
+    def combine(self, alive: np.ndarray, given_alive: np.ndarray) -> np.ndarray:
+        """Expected cumulative purchases from the two factors, shape (len(edges), rows)."""
         return alive[None, :] * given_alive[:, self.pair_of_row]
+
+    def cumulative(self, fitter) -> np.ndarray:
+        """Expected cumulative purchases, shape (len(edges), rows)."""
+        return self.combine(*self.factors(fitter))
 
     def per_period(self, fitter) -> np.ndarray:
         """Expected purchases between consecutive edges (from 0), shape (len(edges), rows)."""
         return np.diff(self.cumulative(fitter), axis=0, prepend=0.0)
 
 
+def _expansion_points(k: int) -> np.ndarray:
+    """0, +-e_i, +-2 e_i and e_i + e_j (i < j): 1 + 4k + k(k - 1) / 2 points."""
+    eye = np.eye(k)
+    pairs = [eye[i] + eye[j] for i in range(k) for j in range(i + 1, k)]
+    return np.vstack([np.zeros((1, k)), eye, -eye, 2 * eye, -2 * eye, *pairs])
+
+
+def _expansion_features(z: np.ndarray) -> np.ndarray:
+    """Monomials 1, z_i ** p (p = 1..4) and z_i * z_j (i < j) of each row of ``z``."""
+    z = np.atleast_2d(z)
+    upper_i, upper_j = np.triu_indices(z.shape[1], k=1)
+    return np.column_stack([np.ones(len(z)), z, z**2, z**3, z**4, z[:, upper_i] * z[:, upper_j]])
+
+
+class PathExpansion:
+    """The purchase path under parameter draws, from a quadratic in the draws' coordinates.
+
+    Draws are ``exp(theta + chol @ z)`` with ``z`` standard normal (see
+    :func:`draw_log_params`). Rather than evaluating lifetimes' hypergeometric expectations
+    for every draw, ``log P(alive)`` of every row and ``log G`` of every pair and edge (see
+    :class:`PurchasePath`) are evaluated exactly at the (k + 1)(k + 2) / 2 points ``z`` = 0,
+    +-e_i, e_i + e_j (one standard deviation along each axis of the draws' distribution) and
+    interpolated by the quadratic through them. The error is of third order in ``z``: on the
+    CDNOW and demo fits the draws' interval bounds agree with exact per-draw evaluation to
+    well under the Monte Carlo error of 200 draws (see the tests). ``usable`` is False when an
+    evaluation point leaves the region where the expectation is finite and positive (a
+    parameter near its singularity, e.g. a = 1); evaluate each draw exactly then.
+    """
+
+    def __init__(self, path: PurchasePath, fitter, params: pd.Series, covariance: pd.DataFrame):
+        self.path = path
+        theta = np.log(params.to_numpy(float))
+        chol = np.linalg.cholesky(covariance.to_numpy(float))
+        points = _expansion_points(len(theta))
+        logs = []
+        for z in points:
+            alive, given_alive = path.factors(
+                with_params(fitter, np.exp(theta + chol @ z), params.index)
+            )
+            # log-odds of P(alive), clipped so that 0 and 1 stay finite (and constant)
+            alive = np.clip(alive, 1e-300, 1 - 2**-53)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                logs.append(
+                    np.concatenate([np.log(alive / (1 - alive)), np.log(given_alive).ravel()])
+                )
+        logs = np.asarray(logs)
+        self.usable = bool(np.all(np.isfinite(logs)))
+        self.coefficients = (
+            np.linalg.solve(_expansion_features(points), logs) if self.usable else None
+        )
+        self.n_rows = len(path.frequency)
+
+    def cumulative(self, z: np.ndarray) -> np.ndarray:
+        """Expected cumulative purchases at the draw with coordinates ``z`` (edges, rows)."""
+        values = np.exp(_expansion_features(z)[0] @ self.coefficients)
+        with np.errstate(over="ignore"):
+            alive = 1 / (1 + 1 / values[: self.n_rows])
+        given_alive = values[self.n_rows :].reshape(len(self.path.edges), -1)
+        return self.path.combine(alive, given_alive)
+
+    def per_period(self, z: np.ndarray) -> np.ndarray:
+        """Expected purchases between consecutive edges at the draw ``z`` (edges, rows)."""
+        return np.diff(self.cumulative(z), axis=0, prepend=0.0)
+
+
 def draw_log_params(
     params: pd.Series, covariance: pd.DataFrame, n_draws: int, rng: np.random.Generator
-) -> np.ndarray:
-    """Parameter sets from the asymptotic normal of the log-parameters (shape (n_draws, k))."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Parameter sets from the asymptotic normal of the log-parameters.
+
+    Returns the standard normal coordinates ``z`` (n_draws, k) and the parameter sets
+    ``exp(theta + z @ chol.T)`` (n_draws, k), ``chol`` the Cholesky factor of ``covariance``.
+    """
     theta = np.log(params.to_numpy(float))
     chol = np.linalg.cholesky(covariance.to_numpy(float))
-    return np.exp(theta + rng.standard_normal((n_draws, len(theta))) @ chol.T)
+    z = rng.standard_normal((n_draws, len(theta)))
+    return z, np.exp(theta + z @ chol.T)

@@ -1299,15 +1299,24 @@ class _ClvInputs:
 
 
 def _rclv_draws(inputs, purchases, spend, expected_spend, mean_spend, *, n_draws, seed):
-    """Residual CLV per parameter draw (draws x customers, float32), invalid draws dropped."""
+    """Residual CLV per parameter draw (draws x customers, float32), invalid draws dropped.
+
+    The purchase path of each draw comes from :class:`ccnb._btyd.PathExpansion` (exact
+    evaluation at 15 points instead of one per draw) unless an expansion point is invalid;
+    spend and the new-customer value are evaluated exactly for every draw, and a draw whose
+    new-customer value is not finite (a parameter past a singularity) is dropped.
+    """
     rng = np.random.default_rng(seed)
-    purchase_draws = _btyd.draw_log_params(
+    purchase_z, purchase_draws = _btyd.draw_log_params(
         purchases.params_, purchases.log_params_covariance_, n_draws, rng
     )
     if spend is not None:
-        spend_draws = _btyd.draw_log_params(
+        _, spend_draws = _btyd.draw_log_params(
             spend.params_, spend.log_params_covariance_, n_draws, rng
         )
+    expansion = _btyd.PathExpansion(
+        inputs.path, purchases.fitter, purchases.params_, purchases.log_params_covariance_
+    )
     draws = np.empty((n_draws, len(inputs.row_of_customer)), dtype=np.float32)
     new_customer = np.empty(n_draws)
     valid = np.ones(n_draws, dtype=bool)
@@ -1317,10 +1326,14 @@ def _rclv_draws(inputs, purchases, spend, expected_spend, mean_spend, *, n_draws
         if spend is not None:
             spend_fitter = _btyd.with_params(spend.fitter, spend_draws[d], spend.params_.index)
             spend_d, mean_spend_d = inputs.spend(spend_fitter)
-        values = inputs.rclv(inputs.path.per_period(fitter), spend_d)
+        if expansion.usable:
+            monthly = expansion.per_period(purchase_z[d])
+        else:
+            monthly = inputs.path.per_period(fitter)
+        values = inputs.rclv(monthly, spend_d)
         new_customer[d] = inputs.new_customer_value(fitter, mean_spend_d)
         valid[d] = bool(np.all(np.isfinite(values)) and np.all(values >= -1e-9))
-        valid[d] &= bool(np.isfinite(new_customer[d]))
+        valid[d] &= bool(np.isfinite(new_customer[d]) and new_customer[d] >= 0)
         draws[d] = values
     return draws[valid], new_customer[valid]
 
