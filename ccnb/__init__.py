@@ -1,53 +1,52 @@
 """ccnb: parameterised notebooks for customer-centric marketing analysis.
 
 The public API is re-exported here: ``ccnb.load_params``, ``ccnb.load_client``,
-``ccnb.customer_summary`` and the metric modules (``ccnb.rfm``, ``ccnb.nps``, ...).
+``ccnb.customer_summary`` and the metric modules (``ccnb.rfm``, ``ccnb.nps``, ...). They are
+imported on first use, so ``import ccnb`` is cheap and a notebook only pays for what it uses.
 """
 
-from ccnb import (
-    budget,
-    churn,
-    clv,
-    cohorts,
-    datasets,
-    exports,
-    kpi,
-    nps,
-    plots,
-    report,
-    rfm,
-    summary,
-)
-from ccnb.analysis import ClientAnalysis, Unavailable
-from ccnb.data import ClientData, DataError, DataQuality, load_client
-from ccnb.params import Params, ParamsError, load_params
-from ccnb.summary import calibration_holdout, customer_summary
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ClientAnalysis",
-    "ClientData",
-    "DataError",
-    "DataQuality",
-    "Params",
-    "ParamsError",
-    "Unavailable",
-    "__version__",
+_SUBMODULES = {
     "budget",
     "churn",
     "clv",
     "cohorts",
+    "datasets",
     "exports",
     "kpi",
+    "nps",
     "plots",
     "report",
-    "calibration_holdout",
-    "customer_summary",
-    "datasets",
-    "load_client",
-    "load_params",
-    "nps",
     "rfm",
     "summary",
-]
+}
+_NAMES = {
+    "ClientAnalysis": "ccnb.analysis",
+    "Unavailable": "ccnb.analysis",
+    "ClientData": "ccnb.data",
+    "DataError": "ccnb.data",
+    "DataQuality": "ccnb.data",
+    "load_client": "ccnb.data",
+    "Params": "ccnb.params",
+    "ParamsError": "ccnb.params",
+    "load_params": "ccnb.params",
+    "calibration_holdout": "ccnb.summary",
+    "customer_summary": "ccnb.summary",
+}
+
+__all__ = ["__version__", *sorted(_SUBMODULES), *sorted(_NAMES)]
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"ccnb.{name}")
+    if name in _NAMES:
+        return getattr(importlib.import_module(_NAMES[name]), name)
+    raise AttributeError(f"module 'ccnb' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -5,20 +5,49 @@ budget), so the pipeline that builds them lives here rather than in copied cells
 property calls one public ccnb function with the client's parameters; a table that cannot be
 built for this client (no survey, no channel data, too few repeat buyers) raises `Unavailable`
 with a sentence saying why, which the report shows instead of the section.
+
+With a cache folder (``cache_dir``, else the ``CCNB_CACHE_DIR`` environment variable that
+``ccnb run`` sets for its kernels) every table is also kept on disk, keyed by the parameters,
+the input files and the ccnb version, so the notebooks of one batch run compute each table
+once: ``ccnb run`` calls :meth:`ClientAnalysis.precompute` before starting the kernels.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import hashlib
+import json
+import os
+import pickle
+import tempfile
+import time
 from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ccnb import budget, churn, clv, cohorts, kpi, rfm, summary
-from ccnb.data import ClientData, DataQuality, load_client
+from ccnb import budget, rfm
+from ccnb._lazy import lazy_module
 from ccnb.params import Params
 
-__all__ = ["ClientAnalysis", "Unavailable", "default_calibration_end"]
+if TYPE_CHECKING:
+    from ccnb.data import ClientData, DataQuality
+
+# Ibis/DuckDB and lifetimes load only when a table is computed, not when it is read from the
+# cache (see ccnb._lazy).
+churn = lazy_module("ccnb.churn")
+clv = lazy_module("ccnb.clv")
+cohorts = lazy_module("ccnb.cohorts")
+kpi = lazy_module("ccnb.kpi")
+summary = lazy_module("ccnb.summary")
+_data = lazy_module("ccnb.data")
+
+__all__ = ["CACHE_DIR_VARIABLE", "ClientAnalysis", "Unavailable", "default_calibration_end"]
+
+#: environment variable naming the folder where `ClientAnalysis` keeps its tables
+CACHE_DIR_VARIABLE = "CCNB_CACHE_DIR"
 
 
 class Unavailable(RuntimeError):
@@ -31,6 +60,113 @@ def default_calibration_end(first_date: dt.date, observation_end: dt.date) -> dt
     return first_date + dt.timedelta(days=span - span // 3)
 
 
+class _Missing(Unavailable):
+    """Pickled in place of a table this client cannot have; raised again when loaded."""
+
+
+def _input_fingerprints(params: Params) -> list:
+    """Path, size and modification time of each input file (builtin and engine tables: name)."""
+    fingerprints = []
+    for role in ("transactions", "customers", "survey"):
+        source = getattr(params, role)
+        if source is None or source.path is None or source.path.startswith("builtin:"):
+            fingerprints.append([role, None if source is None else source.path or source.table])
+            continue
+        path = Path(source.path)
+        stat = path.stat() if path.is_file() else None
+        fingerprints.append([role, source.path, stat and stat.st_size, stat and stat.st_mtime_ns])
+    return fingerprints
+
+
+def cache_key(params: Params) -> str:
+    """Hex key of an analysis: parameters (not the params file's location), inputs, version."""
+    from ccnb import __version__
+
+    described = {
+        "params": params.model_dump(mode="json", exclude={"source_file"}),
+        "inputs": _input_fingerprints(params),
+        "version": __version__,
+    }
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:24]
+
+
+class _TableStore:
+    """Pickled tables of one analysis in ``<folder>/<key>/`` (no folder: nothing is kept).
+
+    The folder must be trusted (pickles are code): ``ccnb run`` uses a fresh temporary folder
+    per client run. While :meth:`computing_every_table` holds its marker file, another
+    process that misses a table waits for it instead of computing it a second time.
+    """
+
+    #: seconds between two looks for a table another process is computing
+    POLL_SECONDS = 0.02
+
+    def __init__(self, folder: str | Path | None, key: str) -> None:
+        self.folder = None if folder is None else Path(folder) / key
+        self._computing_here = False
+
+    @property
+    def _marker(self) -> Path:
+        return self.folder / ".computing"
+
+    @contextlib.contextmanager
+    def computing_every_table(self):
+        """Mark the folder as being filled by this process, for the duration of the block."""
+        if self.folder is None:
+            yield
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._marker.touch()
+        self._computing_here = True
+        try:
+            yield
+        finally:
+            self._computing_here = False
+            self._marker.unlink(missing_ok=True)
+
+    def get(self, name: str, compute):
+        """The stored table ``name``, else ``compute()`` stored (an `Unavailable` too)."""
+        if self.folder is None:
+            return compute()
+        path = self.folder / f"{name}.pickle"
+        while not self._computing_here and not path.exists() and self._marker.exists():
+            time.sleep(self.POLL_SECONDS)
+        if path.exists():
+            with path.open("rb") as handle:
+                value = pickle.load(handle)
+            if isinstance(value, _Missing):
+                raise Unavailable(str(value))
+            return value
+        try:
+            value = compute()
+        except Unavailable as error:
+            self._write(path, _Missing(str(error)))
+            raise
+        self._write(path, value)
+        return value
+
+    def _write(self, path: Path, value) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # written aside and renamed: a notebook never reads a half-written table
+        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".part")
+        with os.fdopen(handle, "wb") as stream:
+            pickle.dump(value, stream, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(temporary, path)
+
+
+class _stored_table(cached_property):
+    """A `functools.cached_property` that is also kept in the analysis' table store."""
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        if self.attrname in instance.__dict__:
+            return instance.__dict__[self.attrname]
+        value = instance._store.get(self.attrname, lambda: self.func(instance))
+        instance.__dict__[self.attrname] = value
+        return value
+
+
 class ClientAnalysis:
     """Lazily computed tables of one client, in the order the notebooks need them.
 
@@ -38,24 +174,54 @@ class ClientAnalysis:
     ----------
     params
         The client's validated parameters (see `ccnb.load_params`).
+    cache_dir
+        Folder where each table is kept once computed (see the module docstring); default
+        the ``CCNB_CACHE_DIR`` environment variable, else tables live in memory only.
     """
 
-    def __init__(self, params: Params) -> None:
+    def __init__(self, params: Params, *, cache_dir: str | Path | None = None) -> None:
         self.params = params
+        folder = cache_dir if cache_dir is not None else os.environ.get(CACHE_DIR_VARIABLE) or None
+        self._store = _TableStore(folder, cache_key(params) if folder is not None else "")
+
+    @classmethod
+    def table_names(cls) -> list[str]:
+        """Names of the tables, in the order :meth:`precompute` computes them."""
+        return [name for name, value in vars(cls).items() if isinstance(value, _stored_table)]
+
+    def precompute(self) -> dict[str, str]:
+        """Compute every table now (and keep it in the cache folder when there is one).
+
+        Other processes reading the same cache folder meanwhile wait for a table they miss
+        rather than compute it too; if this call fails, they compute what is left themselves.
+
+        Returns
+        -------
+        dict of str to str
+            The tables this client cannot have, each with the sentence saying why.
+        """
+        unavailable = {}
+        with self._store.computing_every_table():
+            for name in self.table_names():
+                try:
+                    getattr(self, name)
+                except Unavailable as error:
+                    unavailable[name] = str(error)
+        return unavailable
 
     # --- data -------------------------------------------------------------------------------
 
     @cached_property
     def data(self) -> ClientData:
-        """Validated transactions, customers and survey."""
-        return load_client(self.params)
+        """Validated transactions, customers and survey (an engine connection: never stored)."""
+        return _data.load_client(self.params)
 
-    @property
+    @_stored_table
     def quality(self) -> DataQuality:
         """The data-quality report."""
         return self.data.quality
 
-    @property
+    @_stored_table
     def observation_end(self) -> dt.date:
         """Date everything is measured at."""
         return self.data.observation_end
@@ -86,7 +252,7 @@ class ClientAnalysis:
 
     # --- customers and segments -----------------------------------------------------------
 
-    @cached_property
+    @_stored_table
     def summary(self) -> pd.DataFrame:
         """One row per customer: RFM and BTYD inputs (see `ccnb.summary.customer_summary`)."""
         return summary.customer_summary(
@@ -97,7 +263,7 @@ class ClientAnalysis:
             customers=self.data.customers,
         )
 
-    @cached_property
+    @_stored_table
     def segments(self) -> pd.DataFrame:
         """RFM scores with segment, description and tactic per customer."""
         settings = self.params.rfm
@@ -105,12 +271,12 @@ class ClientAnalysis:
         scores = rfm.score(self.summary, bins=settings.bins)
         return rfm.segment(scores, scheme=scheme)
 
-    @cached_property
+    @_stored_table
     def segment_summary(self) -> pd.DataFrame:
         """Segment sizes, revenue shares, medians and tactics."""
         return rfm.segment_summary(self.segments, currency=self.currency)
 
-    @cached_property
+    @_stored_table
     def survey_with_segments(self) -> pd.DataFrame:
         """Survey answers joined to each customer's segment and channel."""
         survey = self._require_survey()
@@ -123,7 +289,7 @@ class ClientAnalysis:
 
     # --- KPIs, churn and cohorts ------------------------------------------------------------
 
-    @cached_property
+    @_stored_table
     def kpis(self) -> pd.DataFrame:
         """Headline KPIs for the last two full years (see `ccnb.kpi.kpi_overview`)."""
         return kpi.kpi_overview(
@@ -140,22 +306,22 @@ class ClientAnalysis:
             "churn_window_days": self.params.churn_window_days,
         }
 
-    @cached_property
+    @_stored_table
     def active_base(self) -> pd.DataFrame:
         """Active base, acquisitions, losses and revenue per quarter."""
         return churn.active_base(self.data.transactions, **self._window(), freq="Q")
 
-    @cached_property
+    @_stored_table
     def churn_by_quarter(self) -> pd.DataFrame:
         """Churn rate per quarter."""
         return churn.churn_rate(self.data.transactions, **self._window(), freq="Q")
 
-    @cached_property
+    @_stored_table
     def leaky_bucket(self) -> pd.DataFrame:
         """Acquired vs lost customers per quarter."""
         return churn.leaky_bucket(self.data.transactions, **self._window(), freq="Q")
 
-    @cached_property
+    @_stored_table
     def early_repeat_by_channel(self) -> pd.DataFrame:
         """Early repeat rate per acquisition channel."""
         return churn.early_repeat_rate(
@@ -166,7 +332,7 @@ class ClientAnalysis:
             customers=self._require_customers(),
         )
 
-    @cached_property
+    @_stored_table
     def early_repeat_by_cohort(self) -> pd.DataFrame:
         """Early repeat rate per quarterly acquisition cohort."""
         return churn.early_repeat_rate(
@@ -177,35 +343,35 @@ class ClientAnalysis:
             period="Q",
         )
 
-    @cached_property
+    @_stored_table
     def retention(self) -> pd.DataFrame:
         """Monthly retention triangle (tidy)."""
         return cohorts.retention_triangle(
             self.data.transactions, observation_end=self.observation_end, period="M"
         )
 
-    @cached_property
+    @_stored_table
     def quarterly_retention(self) -> pd.DataFrame:
         """Quarterly retention triangle (tidy), readable for long histories."""
         return cohorts.retention_triangle(
             self.data.transactions, observation_end=self.observation_end, period="Q"
         )
 
-    @cached_property
+    @_stored_table
     def revenue_cohorts(self) -> pd.DataFrame:
         """Quarterly revenue triangle with cumulative revenue per acquired customer."""
         return cohorts.revenue_triangle(
             self.data.transactions, observation_end=self.observation_end, period="Q"
         )
 
-    @cached_property
+    @_stored_table
     def layer_cake(self) -> pd.DataFrame:
         """Revenue per quarter by acquisition year."""
         return cohorts.layer_cake(
             self.data.transactions, observation_end=self.observation_end, period="Q"
         )
 
-    @cached_property
+    @_stored_table
     def seasonal_cohorts(self) -> pd.DataFrame:
         """The last three holiday (Nov-Dec) cohorts followed for a year, on the same ages."""
         first_year = self.quality.transactions.first_date.year
@@ -226,7 +392,7 @@ class ClientAnalysis:
             years=followed_for_a_year,
         )
 
-    @cached_property
+    @_stored_table
     def cohort_by_channel(self) -> pd.DataFrame:
         """First-year repeat share and revenue per customer by acquisition channel."""
         return cohorts.cohort_by_channel(
@@ -238,7 +404,7 @@ class ClientAnalysis:
 
     # --- CLV models ---------------------------------------------------------------------------
 
-    @cached_property
+    @_stored_table
     def calibration(self) -> pd.DataFrame:
         """Calibration-period inputs and holdout outcomes per customer."""
         return summary.calibration_holdout(
@@ -249,7 +415,7 @@ class ClientAnalysis:
             bucket=self.params.bucket,
         )
 
-    @cached_property
+    @_stored_table
     def repeat_purchases(self) -> pd.Series:
         """Actual repeat purchases per period of the calibration cohort."""
         return summary.repeat_purchases_by_period(
@@ -259,7 +425,7 @@ class ClientAnalysis:
             time_unit=self.params.time_unit,
         )
 
-    @cached_property
+    @_stored_table
     def validation(self) -> clv.ValidationResult:
         """Every purchase model fitted on the calibration period and scored on the holdout."""
         try:
@@ -271,7 +437,7 @@ class ClientAnalysis:
         except (clv.InsufficientDataError, clv.FitError) as error:
             raise Unavailable(f"The purchase models cannot be validated: {error}") from None
 
-    @cached_property
+    @_stored_table
     def purchase_model(self) -> clv.FittedModel:
         """The chosen purchase model refitted on the whole history."""
         try:
@@ -281,7 +447,7 @@ class ClientAnalysis:
         except (clv.InsufficientDataError, clv.FitError) as error:
             raise Unavailable(f"The purchase model cannot be fitted: {error}") from None
 
-    @cached_property
+    @_stored_table
     def spend_model(self) -> clv.FittedModel:
         """Gamma-Gamma spend model on repeat buyers."""
         try:
@@ -289,7 +455,7 @@ class ClientAnalysis:
         except (clv.InsufficientDataError, clv.FitError) as error:
             raise Unavailable(f"The spend model cannot be fitted: {error}") from None
 
-    @cached_property
+    @_stored_table
     def predictions(self) -> pd.DataFrame:
         """P(alive), expected purchases and spend, rCLV with interval, per customer."""
         return clv.predict(
@@ -303,17 +469,17 @@ class ClientAnalysis:
             seed=self.params.seed,
         )
 
-    @cached_property
+    @_stored_table
     def customer_equity(self) -> clv.CustomerEquity:
         """Sum of rCLV with its interval."""
         return clv.customer_equity(self.predictions)
 
-    @cached_property
+    @_stored_table
     def clv_by_segment(self) -> pd.DataFrame:
         """Residual CLV per RFM segment with intervals."""
         return clv.clv_by(self.predictions, by="segment", segments=self.segments)
 
-    @cached_property
+    @_stored_table
     def cac_ceiling(self) -> pd.DataFrame:
         """CAC ceiling per acquisition channel next to the actual acquisition cost."""
         return clv.cac_ceiling(
@@ -322,7 +488,7 @@ class ClientAnalysis:
             target_ltv_cac=self.params.budget.target_ltv_cac,
         )
 
-    @cached_property
+    @_stored_table
     def iso_value(self) -> pd.DataFrame:
         """Residual CLV over a frequency x recency grid at the median customer age."""
         age = float(self.summary["T"].median())
@@ -339,14 +505,14 @@ class ClientAnalysis:
             time_unit=self.params.time_unit,
         )
 
-    @cached_property
+    @_stored_table
     def activation(self) -> pd.DataFrame:
         """Per-customer CLV table for CRM activation."""
         return clv.activation_table(self.predictions, self.segments)
 
     # --- budget ------------------------------------------------------------------------------
 
-    @cached_property
+    @_stored_table
     def curve(self) -> budget.ResponseCurve:
         """The response curve from the budget assumptions."""
         settings = self.params.budget
@@ -354,7 +520,7 @@ class ClientAnalysis:
             return budget.HillResponse(settings.spend_scale, settings.hill_shape)
         return budget.ExponentialResponse(settings.spend_scale)
 
-    @cached_property
+    @_stored_table
     def budget_customers(self) -> pd.DataFrame:
         """Active customers (bought within the churn window) with rCLV, segment and revenue."""
         active = self.summary["days_since_last"] < self.params.churn_window_days
@@ -373,7 +539,7 @@ class ClientAnalysis:
             **options,
         )
 
-    @cached_property
+    @_stored_table
     def allocations(self) -> dict[str, pd.DataFrame]:
         """Per-customer spend and added value for each strategy."""
         result = {

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
+from scipy.special import ndtri
 
 from ccnb._response import (
     ExponentialResponse,
@@ -648,7 +648,7 @@ def test_plan(
         .reset_index()
     )
     share = 0.5 if holdout_share is None else float(holdout_share)
-    z = norm.ppf(1 - alpha / 2) + norm.ppf(power)
+    z = ndtri(1 - alpha / 2) + ndtri(power)
     absolute_lift = lift * stats["mean_revenue"]
     defined = (stats["mean_revenue"] > 0) & stats["sd_revenue"].notna()
     holdout_exact = (z * stats["sd_revenue"] / absolute_lift) ** 2 / (1 - share)

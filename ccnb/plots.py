@@ -19,7 +19,6 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from cycler import cycler
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -63,8 +62,60 @@ __all__ = [
     "theme",
 ]
 
-#: Colour-blind-safe qualitative palette (seaborn "colorblind", an Okabe-Ito variant).
-PALETTE: tuple[str, ...] = tuple(sns.color_palette("colorblind").as_hex())
+#: Colour-blind-safe qualitative palette (seaborn's "colorblind", an Okabe-Ito variant).
+PALETTE: tuple[str, ...] = (
+    "#0173b2",
+    "#de8f05",
+    "#029e73",
+    "#d55e00",
+    "#cc78bc",
+    "#ca9161",
+    "#fbafe4",
+    "#949494",
+    "#ece133",
+    "#56b4e9",
+)
+# seaborn's "ticks" style and "notebook" context at font_scale=1.2, written out: importing
+# seaborn imports scipy.stats, a second of every kernel's start for two dictionaries.
+_SEABORN_TICKS_NOTEBOOK = {
+    "figure.facecolor": "white",
+    "axes.labelcolor": ".15",
+    "xtick.direction": "out",
+    "ytick.direction": "out",
+    "xtick.color": ".15",
+    "ytick.color": ".15",
+    "axes.axisbelow": True,
+    "grid.linestyle": "-",
+    "text.color": ".15",
+    "lines.solid_capstyle": "round",
+    "patch.edgecolor": "w",
+    "patch.force_edgecolor": True,
+    "xtick.top": False,
+    "ytick.right": False,
+    "axes.grid": False,
+    "axes.facecolor": "white",
+    "axes.edgecolor": ".15",
+    "grid.color": ".8",
+    "axes.spines.left": True,
+    "axes.spines.bottom": True,
+    "axes.spines.right": True,
+    "axes.spines.top": True,
+    "xtick.bottom": True,
+    "ytick.left": True,
+    "axes.linewidth": 1.25,
+    "grid.linewidth": 1,
+    "lines.linewidth": 1.5,
+    "lines.markersize": 6,
+    "patch.linewidth": 1,
+    "xtick.major.width": 1.25,
+    "ytick.major.width": 1.25,
+    "xtick.minor.width": 1,
+    "ytick.minor.width": 1,
+    "xtick.major.size": 6,
+    "ytick.major.size": 6,
+    "xtick.minor.size": 4,
+    "ytick.minor.size": 4,
+}
 
 _BLUE, _ORANGE, _GREEN, _RED, _PURPLE = PALETTE[:5]
 _GREY = "#9a9a9a"
@@ -105,9 +156,7 @@ _DOCS = {
 
 @functools.cache
 def _theme_rc() -> dict[str, Any]:
-    rc: dict[str, Any] = {}
-    rc.update(sns.axes_style("ticks"))
-    rc.update(sns.plotting_context("notebook", font_scale=1.2))
+    rc: dict[str, Any] = dict(_SEABORN_TICKS_NOTEBOOK)
     rc.update(
         {
             # DejaVu Sans ships with matplotlib: same glyphs (€, £, −) on every machine.
@@ -339,7 +388,10 @@ def _colours(count: int) -> list[Any]:
     """Distinct colours for `count` series: the palette, or a sequential map beyond it."""
     if count <= len(PALETTE):
         return list(PALETTE[:count])
-    return list(sns.color_palette("viridis", count))
+    # evenly spaced inside viridis, ends excluded (as seaborn's color_palette("viridis", n))
+    return [
+        mpl.colors.to_hex(c) for c in mpl.colormaps["viridis"](np.linspace(0, 1, count + 2)[1:-1])
+    ]
 
 
 def _legend(ax: Axes, *, force: bool = False, below: bool = False, **kwargs: Any) -> None:
@@ -386,27 +438,61 @@ def _annotated_heatmap(
     if vmax <= vmin:
         vmax = vmin + 1.0
     annotate = labels is not None
-    sns.heatmap(
-        grid.astype(float),
-        ax=ax,
-        mask=~np.isfinite(values),
-        annot=labels if annotate else False,
-        fmt="",
+    mesh = ax.pcolormesh(
+        np.ma.masked_invalid(values),
         cmap=cmap,
         vmin=vmin,
         vmax=vmax,
-        linewidths=0.5 if annotate else 0.0,
-        linecolor="white",
-        cbar_kws={"label": colorbar_label, "format": colorbar_formatter},
-        annot_kws={"fontsize": 12.5},
-        xticklabels="auto",
-        yticklabels="auto",
+        edgecolors="white" if annotate else "face",
+        linewidth=0.5 if annotate else 0.0,
     )
+    ax.set(xlim=(0, values.shape[1]), ylim=(0, values.shape[0]))
+    ax.invert_yaxis()  # first row on top, as in a table
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    bar = ax.figure.colorbar(mesh, ax=ax, label=colorbar_label, format=colorbar_formatter)
+    bar.outline.set_linewidth(0)
+    _heatmap_ticks(ax.xaxis, grid.columns, size=ax.get_window_extent().width)
+    _heatmap_ticks(ax.yaxis, grid.index, size=ax.get_window_extent().height)
+    ax.set(xlabel=grid.columns.name or "", ylabel=grid.index.name or "")
+    if annotate:
+        for (row, column), value in np.ndenumerate(values):
+            if np.isfinite(value):
+                dark = _relative_luminance(mesh.cmap(mesh.norm(value))) <= 0.408
+                ax.text(
+                    column + 0.5,
+                    row + 0.5,
+                    labels[row, column],
+                    color="white" if dark else _INK,
+                    ha="center",
+                    va="center",
+                    fontsize=12.5,
+                )
     ax.grid(False)
     ax.tick_params(axis="both", length=0)
     ax.tick_params(axis="y", rotation=0)
     ax.tick_params(axis="x", rotation=0)
-    return ax.collections[0]
+    return mesh
+
+
+def _heatmap_ticks(axis: Any, labels: pd.Index, *, size: float) -> None:
+    """Ticks at cell centres, every k-th label so that labels do not overlap (as seaborn)."""
+    font_points = mpl.rcParams[f"{axis.axis_name}tick.labelsize"]
+    font_points = mpl.font_manager.FontProperties(size=font_points).get_size_in_points()
+    fitting = int(size / axis.figure.dpi // (font_points / 72))
+    if fitting < 1:
+        axis.set_ticks([])
+        return
+    every = len(labels) // fitting + 1
+    positions = np.arange(0, len(labels), every)
+    axis.set_ticks(positions + 0.5, [str(label) for label in labels[positions]])
+
+
+def _relative_luminance(colour: Any) -> float:
+    """WCAG relative luminance of a colour (dark cells get white numbers)."""
+    rgb = np.asarray(mpl.colors.to_rgb(colour))
+    rgb = np.where(rgb <= 0.03928, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    return float(rgb @ [0.2126, 0.7152, 0.0722])
 
 
 def _cell_labels(values: np.ndarray, formatter: Callable[[float], str]) -> np.ndarray:

@@ -19,10 +19,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ccnb import budget, clv, exports, nps, plots, rfm
+from ccnb import budget, exports, nps, plots, rfm
+from ccnb._lazy import lazy_module
 from ccnb.analysis import ClientAnalysis, Unavailable
 from ccnb.formatting import count, money, percent, signed_percent
 from ccnb.render import escape_md
+
+# lifetimes loads only where a CLV table is used (see ccnb._lazy)
+clv = lazy_module("ccnb.clv")
 
 __all__ = [
     "Section",

@@ -20,6 +20,8 @@ import queue
 import re
 import shutil
 import sys
+import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -30,6 +32,7 @@ from typing import Any
 
 import ccnb
 from ccnb import render
+from ccnb.analysis import CACHE_DIR_VARIABLE, ClientAnalysis
 from ccnb.exports import EXPORT_DIR_VARIABLE
 
 __all__ = [
@@ -682,6 +685,7 @@ def _base_record(params_file: Path, folder: str, started: dt.datetime) -> dict[s
         "notebooks": [],
         "errors": [],
         "data_quality": None,
+        "tables": {"seconds": None, "unavailable": {}, "error": None},
         "exports": [],
     }
 
@@ -728,9 +732,10 @@ def _emit(events: EventCallback | None, event: RunEvent) -> None:
         events(event)
 
 
-def _prepare_kernel_environment(exports: Path) -> None:
-    """Environment the kernels inherit: where exports go and inline figures."""
+def _prepare_kernel_environment(exports: Path, cache: Path) -> None:
+    """Environment the kernels inherit: where exports and tables go, inline figures."""
     os.environ[EXPORT_DIR_VARIABLE] = str(exports)
+    os.environ[CACHE_DIR_VARIABLE] = str(cache)
     # Inline PNGs even when the caller set another backend (tests set MPLBACKEND=Agg).
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     # Quiets the debugger's frozen-modules notice that every kernel prints on start.
@@ -780,12 +785,14 @@ def run_client(
     folder = _safe_folder(params_file.stem)
     record = _base_record(params_file, folder, started)
     run = ClientRun(params_file=str(params_file), folder=folder, client=folder)
-    staging = None
+    staging = tables = None
+    cache = Path(tempfile.mkdtemp(prefix="ccnb-tables-"))
     try:
         try:
             params = _load_params(params_file, overrides, run=run, record=record)
             staging = output_dir / f".{params.slug}.tmp-{os.getpid()}"
-            _stage_data(params, staging, record=record)
+            analysis = _stage_data(params, staging, cache, record=record)
+            tables = _compute_tables(analysis, record=record)
             parameters = {"params_file": str(params_file.resolve())}
             if overrides:
                 parameters["overrides"] = overrides
@@ -808,11 +815,16 @@ def run_client(
             run.error = f"{type(error).__name__}: {_first_line(str(error))}"
             expected = type(error).__name__ in ("ParamsError", "DataError")
             record["error_details"] = str(error) if expected else traceback.format_exc()
+        if tables is not None:
+            tables.join()  # its timing goes into run.json
         run.status = "failed" if run.error or any(nb.failed for nb in run.notebooks) else "ok"
         run.seconds = time.perf_counter() - clock
         _finish_record(record, run)
         _publish(run, record, staging, output_dir / run.folder)
     finally:
+        if tables is not None:
+            tables.join()  # before its folder goes
+        shutil.rmtree(cache, ignore_errors=True)
         if staging is not None and staging.exists():  # not swapped in: failed or interrupted
             shutil.rmtree(staging, ignore_errors=True)
     _emit(events, RunEvent(run.folder, None, run.status, run.seconds, run.error))
@@ -835,18 +847,41 @@ def _load_params(
     return params
 
 
-def _stage_data(params: Any, staging: Path, *, record: dict[str, Any]) -> None:
-    """Create the staging folder with the data-quality report and rejected rows."""
-    from ccnb.data import load_client
-
+def _stage_data(
+    params: Any, staging: Path, cache: Path, *, record: dict[str, Any]
+) -> ClientAnalysis:
+    """Stage the data-quality report and rejected rows; data errors fail the client here."""
     shutil.rmtree(staging, ignore_errors=True)
     (staging / _EXPORTS).mkdir(parents=True)
-    quality = load_client(params).quality
+    analysis = ClientAnalysis(params, cache_dir=cache)
+    quality = analysis.quality
     record["data_quality"] = quality.to_dict()
     quality.rejected_rows.to_csv(
         staging / _EXPORTS / "rejected_rows.csv", index=False, lineterminator="\n"
     )
-    _prepare_kernel_environment((staging / _EXPORTS).resolve())
+    _prepare_kernel_environment((staging / _EXPORTS).resolve(), cache.resolve())
+    return analysis
+
+
+def _compute_tables(analysis: ClientAnalysis, *, record: dict[str, Any]) -> threading.Thread:
+    """Compute every table of the client once, in a thread, while the first kernel starts.
+
+    The kernels wait for a table still being computed (see `ClientAnalysis.precompute`).
+    An error is recorded and left to the notebook that needs the table, which then computes
+    it itself and shows the error in its cell.
+    """
+
+    def compute() -> None:
+        start = time.perf_counter()
+        try:
+            record["tables"]["unavailable"] = analysis.precompute()
+        except Exception as error:  # reported by the notebook that needs the table
+            record["tables"]["error"] = f"{type(error).__name__}: {_first_line(str(error))}"
+        record["tables"]["seconds"] = round(time.perf_counter() - start, 2)
+
+    thread = threading.Thread(target=compute, name="ccnb-tables", daemon=True)
+    thread.start()
+    return thread
 
 
 def _publish(run: ClientRun, record: dict[str, Any], staging: Path | None, target: Path) -> None:

@@ -3,6 +3,7 @@ import json
 import re
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -447,3 +448,31 @@ def test_removed_active_content_is_reported_as_a_warning():
         "escape client text with ccnb.render.escape_md"
     ]
     assert run.failures() == [] and not run.failed
+
+
+def test_tables_are_computed_once_before_the_kernels_start(workspace, tmp_path, monkeypatch):
+    """The notebooks read the tables `ClientAnalysis.precompute` stored; the cache goes away."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    notebooks = notebook_dir(tmp_path / "notebooks", **{"01_cached": "cached.ipynb"})
+    run = runner.run_client(
+        workspace["acme"],
+        notebooks=[notebooks / "01_cached.ipynb"],
+        output_dir=tmp_path / "outputs",
+    )
+    assert run.status == "ok", run
+    record = json.loads((tmp_path / "outputs" / "acme" / "run.json").read_text())
+    tables = record["tables"]
+    assert tables["error"] is None and tables["seconds"] >= 0
+    # the acme sample has no customers table, no survey and too few repeat buyers
+    assert {"cac_ceiling", "survey_with_segments", "validation", "predictions"} <= set(
+        tables["unavailable"]
+    )
+    assert "summary" not in tables["unavailable"]
+    executed = nbformat.read(tmp_path / "outputs" / "acme" / "01_cached.ipynb", as_version=4)
+    printed = "".join(output.get("text", "") for output in executed.cells[-1].outputs)
+    customers = load_client(load_params(workspace["acme"])).quality.transactions.customers
+    assert f"customers: {customers}\n" in printed, printed
+    assert "data loaded in this kernel: False" in printed, printed
+    assert list(temporary.iterdir()) == []

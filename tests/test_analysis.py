@@ -1,0 +1,83 @@
+"""ClientAnalysis: tables kept in a cache folder are the same tables, computed once."""
+
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+import ccnb
+from ccnb.analysis import CACHE_DIR_VARIABLE, ClientAnalysis, Unavailable, cache_key
+
+
+@pytest.fixture(scope="module")
+def cdnow_params():
+    return ccnb.load_params("params/cdnow.yaml")
+
+
+def test_cached_tables_equal_computed_ones_and_need_no_data(cdnow_params, tmp_path):
+    first = ClientAnalysis(cdnow_params, cache_dir=tmp_path)
+    unavailable = first.precompute()
+    again = ClientAnalysis(cdnow_params, cache_dir=tmp_path)
+    pd.testing.assert_frame_equal(again.summary, first.summary)
+    pd.testing.assert_frame_equal(again.predictions, first.predictions)
+    assert again.predictions.attrs.keys() == first.predictions.attrs.keys()
+    assert again.quality.to_dict() == first.quality.to_dict()
+    assert again.observation_end == first.observation_end
+    assert again.validation.chosen == first.validation.chosen
+    assert "data" not in again.__dict__  # nothing was loaded or recomputed
+    # tables this client cannot have come back as the same sentence
+    assert "cac_ceiling" in unavailable
+    with pytest.raises(Unavailable) as raised:
+        _ = again.cac_ceiling
+    assert str(raised.value) == unavailable["cac_ceiling"]
+    assert "data" not in again.__dict__
+
+
+def test_every_table_is_listed_once_and_stored_in_one_folder(cdnow_params, tmp_path):
+    analysis = ClientAnalysis(cdnow_params, cache_dir=tmp_path)
+    names = ClientAnalysis.table_names()
+    assert len(names) == len(set(names))
+    assert {"quality", "summary", "predictions", "allocations"} <= set(names)
+    assert "data" not in names  # an engine connection: never stored
+    _ = analysis.kpis
+    (folder,) = tmp_path.iterdir()
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "kpis.pickle",
+        "observation_end.pickle",
+    ]
+
+
+def test_changed_parameters_get_their_own_tables(cdnow_params, tmp_path):
+    changed = ccnb.load_params(
+        "params/cdnow.yaml", churn_window_days=cdnow_params.churn_window_days + 30
+    )
+    assert cache_key(changed) != cache_key(cdnow_params)
+    _ = ClientAnalysis(cdnow_params, cache_dir=tmp_path).churn_by_quarter
+    fresh = ClientAnalysis(changed, cache_dir=tmp_path).churn_by_quarter
+    expected = ClientAnalysis(changed).churn_by_quarter
+    pd.testing.assert_frame_equal(fresh, expected)
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_the_environment_variable_names_the_folder(cdnow_params, tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_DIR_VARIABLE, str(tmp_path))
+    _ = ClientAnalysis(cdnow_params).kpis
+    assert (tmp_path / cache_key(cdnow_params) / "kpis.pickle").exists()
+    monkeypatch.setenv(CACHE_DIR_VARIABLE, "")
+    assert ClientAnalysis(cdnow_params)._store.folder is None
+
+
+def test_a_reader_waits_for_the_table_another_analysis_is_computing(cdnow_params, tmp_path):
+    writer = ClientAnalysis(cdnow_params, cache_dir=tmp_path)
+    reader = ClientAnalysis(cdnow_params, cache_dir=tmp_path)
+    marker = tmp_path / cache_key(cdnow_params) / ".computing"
+    thread = threading.Thread(target=writer.precompute)
+    thread.start()
+    while not marker.exists() and thread.is_alive():
+        time.sleep(0.001)
+    allocation = reader.allocations["customer-focused"]
+    assert "data" not in reader.__dict__  # waited for the writer instead of computing
+    thread.join()
+    pd.testing.assert_frame_equal(allocation, writer.allocations["customer-focused"])
+    assert not marker.exists()
