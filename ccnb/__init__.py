@@ -28,7 +28,7 @@ _NAMES = {
     "Unavailable": "ccnb.analysis",
     "ClientData": "ccnb.data",
     "DataError": "ccnb.data",
-    "DataQuality": "ccnb.data",
+    "DataQuality": "ccnb.quality",
     "load_client": "ccnb.data",
     "Params": "ccnb.params",
     "ParamsError": "ccnb.params",

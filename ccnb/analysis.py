@@ -33,7 +33,8 @@ from ccnb._lazy import lazy_module
 from ccnb.params import Params
 
 if TYPE_CHECKING:
-    from ccnb.data import ClientData, DataQuality
+    from ccnb.data import ClientData
+    from ccnb.quality import DataQuality
 
 # Ibis/DuckDB and lifetimes load only when a table is computed, not when it is read from the
 # cache (see ccnb._lazy).

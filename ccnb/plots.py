@@ -31,6 +31,7 @@ from matplotlib.ticker import (
     PercentFormatter,
 )
 
+from ccnb._grids import to_triangle
 from ccnb.formatting import money
 
 __all__ = [
@@ -1056,7 +1057,6 @@ def _wide_triangle(triangle: pd.DataFrame, value: str, what: str) -> pd.DataFram
             "Select one, e.g. triangle[triangle.acquisition_channel == 'Referral']"
         )
     _require(triangle, ["cohort", "age", value], what=what, source="ccnb.cohorts triangle")
-    from ccnb.cohorts import to_triangle  # reshaping only; one pivot for every cohort chart
 
     return to_triangle(triangle, value=value)
 

@@ -1,5 +1,8 @@
 """ClientAnalysis: tables kept in a cache folder are the same tables, computed once."""
 
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -81,3 +84,24 @@ def test_a_reader_waits_for_the_table_another_analysis_is_computing(cdnow_params
     thread.join()
     pd.testing.assert_frame_equal(allocation, writer.allocations["customer-focused"])
     assert not marker.exists()
+
+
+def test_reading_stored_tables_imports_neither_the_engine_nor_lifetimes(cdnow_params, tmp_path):
+    """What makes a batch kernel start fast: no Ibis/DuckDB, lifetimes or seaborn to import."""
+    ClientAnalysis(cdnow_params, cache_dir=tmp_path).precompute()
+    script = (
+        "import sys, ccnb\n"
+        "from ccnb import report\n"
+        "params = ccnb.load_params('params/cdnow.yaml')\n"
+        f"analysis = ccnb.ClientAnalysis(params, cache_dir={str(tmp_path)!r})\n"
+        "report.data_quality(analysis); report.segments(analysis); report.retention(analysis)\n"
+        "print(sorted(m for m in ('ibis', 'duckdb', 'lifetimes', 'seaborn') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
+    assert result.stdout.strip() == "[]", result.stderr

@@ -1,0 +1,161 @@
+"""Row accounting of a client's sources: what was read, used and rejected, and why.
+
+Kept apart from ``ccnb.data`` (which loads the sources with Ibis) so that reading a stored
+report needs no engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+__all__ = ["DataQuality", "SourceQuality"]
+
+
+@dataclass(frozen=True)
+class SourceQuality:
+    """Row accounting for one source (transactions, customers or survey)."""
+
+    source: str
+    file: str
+    rows_read: int
+    rows_used: int
+    rejected: dict[str, int]
+    customers: int
+    first_date: dt.date | None = None
+    last_date: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        if self.rows_read != self.rows_used + sum(self.rejected.values()):
+            raise AssertionError(f"row accounting of {self.source} does not add up: {self}")
+
+
+@dataclass(frozen=True)
+class DataQuality:
+    """Data-quality report of one client: rows read, used and rejected by reason, per source.
+
+    Attributes
+    ----------
+    sources
+        One `SourceQuality` per loaded source, transactions first.
+    rejected_rows
+        Every excluded row: ``source``, ``row`` (1-based position in the source as read),
+        ``reason``, and the row's mapped values as text.
+    """
+
+    sources: tuple[SourceQuality, ...]
+    rejected_rows: pd.DataFrame = field(repr=False)
+
+    @property
+    def transactions(self) -> SourceQuality:
+        """The transactions source's accounting."""
+        return self.sources[0]
+
+    @property
+    def rows_read(self) -> int:
+        """Transaction rows read."""
+        return self.transactions.rows_read
+
+    @property
+    def rows_used(self) -> int:
+        """Transaction rows used."""
+        return self.transactions.rows_used
+
+    @property
+    def rejected(self) -> dict[str, int]:
+        """Transaction rows rejected, by reason."""
+        return self.transactions.rejected
+
+    def table(self) -> pd.DataFrame:
+        """One row per source: file, rows read, used, rejected by reason, dates, customers."""
+        records = []
+        for quality in self.sources:
+            records.append(
+                {
+                    "source": quality.source,
+                    "file": quality.file,
+                    "rows_read": quality.rows_read,
+                    "rows_used": quality.rows_used,
+                    "rows_rejected": sum(quality.rejected.values()),
+                    "rejected_by_reason": ", ".join(
+                        f"{reason}: {count:,}" for reason, count in sorted(quality.rejected.items())
+                    )
+                    or "none",
+                    "first_date": quality.first_date,
+                    "last_date": quality.last_date,
+                    "customers": quality.customers,
+                }
+            )
+        return pd.DataFrame.from_records(records)
+
+    def counts(self) -> pd.DataFrame:
+        """Tidy counts: ``source``, ``outcome`` ('used' or a rejection reason), ``rows``."""
+        records = []
+        for quality in self.sources:
+            records.append({"source": quality.source, "outcome": "used", "rows": quality.rows_used})
+            for reason, count in sorted(quality.rejected.items()):
+                records.append({"source": quality.source, "outcome": reason, "rows": count})
+        return pd.DataFrame.from_records(records)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready summary for run.json."""
+        return {
+            quality.source: {
+                "file": quality.file,
+                "rows_read": quality.rows_read,
+                "rows_used": quality.rows_used,
+                "rejected": dict(sorted(quality.rejected.items())),
+                "customers": quality.customers,
+                "first_date": quality.first_date and quality.first_date.isoformat(),
+                "last_date": quality.last_date and quality.last_date.isoformat(),
+            }
+            for quality in self.sources
+        }
+
+    def _lines(self) -> list[str]:
+        lines = []
+        for quality in self.sources:
+            rejected = sum(quality.rejected.values())
+            span = (
+                f", {quality.first_date} to {quality.last_date}"
+                if quality.first_date is not None
+                else ""
+            )
+            lines.append(
+                f"{quality.source}: {quality.rows_read:,} rows read, {quality.rows_used:,} used, "
+                f"{rejected:,} rejected; {quality.customers:,} customers{span}"
+            )
+            lines.extend(
+                f"  - {reason}: {count:,}" for reason, count in sorted(quality.rejected.items())
+            )
+        return lines
+
+    def __repr__(self) -> str:
+        return "DataQuality\n" + "\n".join(self._lines())
+
+    def _repr_html_(self) -> str:
+        rows = []
+        for quality in self.sources:
+            reasons = (
+                "<br>".join(
+                    f"{html.escape(reason)}: {count:,}"
+                    for reason, count in sorted(quality.rejected.items())
+                )
+                or "none"
+            )
+            span = (
+                f"{quality.first_date} to {quality.last_date}" if quality.first_date else "&ndash;"
+            )
+            rows.append(
+                f"<tr><td>{html.escape(quality.source)}</td><td>{quality.rows_read:,}</td>"
+                f"<td>{quality.rows_used:,}</td><td>{reasons}</td><td>{span}</td>"
+                f"<td>{quality.customers:,}</td></tr>"
+            )
+        return (
+            '<table class="ccnb-quality"><thead><tr><th>source</th><th>rows read</th>'
+            "<th>rows used</th><th>rejected (by reason)</th><th>dates</th><th>customers</th>"
+            "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+        )
