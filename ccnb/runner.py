@@ -25,7 +25,13 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -489,16 +495,10 @@ def _execute(notebook: Path, output: Path, *, parameters: dict[str, Any], timeou
             time.sleep(1.0)
 
 
-def _run_notebook(
-    notebook: Path,
-    staging: Path,
-    *,
-    parameters: dict[str, Any],
-    timeout: float,
-    client: str,
-    run_date: dt.datetime,
-) -> NotebookRun:
-    """Execute and render one notebook into the staging folder; never raises."""
+def _execute_notebook(
+    notebook: Path, staging: Path, *, parameters: dict[str, Any], timeout: float
+) -> NotebookRun | None:
+    """Execute one notebook into the staging folder: None when it ran, else the failure."""
     from nbclient.exceptions import CellTimeoutError
     from papermill.exceptions import PapermillExecutionError
 
@@ -540,6 +540,14 @@ def _run_notebook(
             error=f"{type(error).__name__}: {_first_line(str(error))}",
             details=traceback.format_exc(),
         )
+    return None
+
+
+def _render_notebook(
+    executed: Path, *, started: float, client: str, run_date: dt.datetime
+) -> NotebookRun:
+    """Render an executed notebook to the reader's HTML next to it; never raises."""
+    name = executed.stem
     try:
         report = render.write_report(
             executed, executed.with_suffix(".html"), client=client, run_date=run_date
@@ -548,17 +556,63 @@ def _run_notebook(
         return NotebookRun(
             name=name,
             status="failed",
-            seconds=time.perf_counter() - start,
+            seconds=time.perf_counter() - started,
             error=f"rendering HTML failed: {type(error).__name__}: {_first_line(str(error))}",
             details=traceback.format_exc(),
         )
     return NotebookRun(
         name=name,
         status="ok",
-        seconds=time.perf_counter() - start,
+        seconds=time.perf_counter() - started,
         title=report.title,
         removed_elements=report.removed_elements,
     )
+
+
+def _run_notebooks(
+    notebooks: Sequence[Path],
+    staging: Path,
+    *,
+    parameters: dict[str, Any],
+    timeout: float,
+    client: str,
+    run_date: dt.datetime,
+    folder: str,
+    events: EventCallback | None,
+) -> list[NotebookRun]:
+    """Execute the notebooks in order; each renders to HTML in a thread while the next runs."""
+    runs: list[NotebookRun] = []
+    done: list[Future] = []
+
+    def report_finished() -> None:
+        while done and done[0].done():
+            result = done.pop(0).result()
+            runs.append(result)
+            _emit(
+                events, RunEvent(folder, result.name, result.status, result.seconds, result.error)
+            )
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ccnb-render") as renderer:
+        for notebook in notebooks:
+            _emit(events, RunEvent(folder, notebook.stem, "running"))
+            started = time.perf_counter()
+            failure = _execute_notebook(notebook, staging, parameters=parameters, timeout=timeout)
+            if failure is None:
+                outcome = renderer.submit(
+                    _render_notebook,
+                    staging / notebook.name,
+                    started=started,
+                    client=client,
+                    run_date=run_date,
+                )
+            else:
+                outcome = Future()
+                outcome.set_result(failure)
+            done.append(outcome)
+            report_finished()
+        wait(done)
+        report_finished()
+    return runs
 
 
 # --- one client ----------------------------------------------------------------------------
@@ -796,21 +850,16 @@ def run_client(
             parameters = {"params_file": str(params_file.resolve())}
             if overrides:
                 parameters["overrides"] = overrides
-            for notebook in map(Path, notebooks):
-                _emit(events, RunEvent(run.folder, notebook.stem, "running"))
-                result = _run_notebook(
-                    notebook.resolve(),
-                    staging,
-                    parameters=parameters,
-                    timeout=timeout,
-                    client=params.client,
-                    run_date=started,
-                )
-                run.notebooks.append(result)
-                _emit(
-                    events,
-                    RunEvent(run.folder, result.name, result.status, result.seconds, result.error),
-                )
+            run.notebooks = _run_notebooks(
+                [Path(notebook).resolve() for notebook in notebooks],
+                staging,
+                parameters=parameters,
+                timeout=timeout,
+                client=params.client,
+                run_date=started,
+                folder=run.folder,
+                events=events,
+            )
         except Exception as error:  # params, data, anything: this client failed, others go on
             run.error = f"{type(error).__name__}: {_first_line(str(error))}"
             expected = type(error).__name__ in ("ParamsError", "DataError")
