@@ -369,28 +369,35 @@ _PARQUET_CHILD = textwrap.dedent(
 
 def bench_parquet(n_rows: int) -> None:
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     print(f"summary of a {n_rows:,}-row parquet file (DuckDB streaming, subprocess)", flush=True)
     work = Path(tempfile.mkdtemp(prefix="ccnb-bench-parquet-"))
     try:
         path = work / "transactions.parquet"
-        chunk_rows, chunk_customers = 5_000_000, 500_000
-        writer, end = None, None
-        for chunk in range(max(1, n_rows // chunk_rows)):
-            frame = generate_transactions(
-                n_customers=chunk_customers, n_transactions_target=chunk_rows, seed=chunk
-            )
-            # distinct customers per chunk: each chunk is its own population
-            frame["customer_id"] = f"K{chunk:02d}-" + frame["customer_id"].astype(str)
-            frame["order_id"] = f"K{chunk:02d}-" + frame["order_id"].astype(str)
-            chunk_end = frame["date"].max().date()
-            end = chunk_end if end is None else max(end, chunk_end)
-            batch = pa.Table.from_pandas(frame, preserve_index=False)
-            writer = writer or pq.ParquetWriter(path, batch.schema)
-            writer.write_table(batch)
-            del frame, batch
-        writer.close()
+        chunk_rows = min(n_rows, 5_000_000)
+        frame = generate_transactions(
+            n_customers=chunk_rows // 10, n_transactions_target=chunk_rows, seed=0
+        )
+        end = frame["date"].max().date()
+        chunk = pa.Table.from_pandas(frame, preserve_index=False)
+        del frame
+        # The generated chunk written n_rows / chunk_rows times, each time with its own
+        # customers (ids prefixed): the file holds that many populations of the same retailer.
+        with pq.ParquetWriter(path, chunk.schema) as writer:
+            for copy in range(max(1, round(n_rows / chunk_rows))):
+                prefixed = chunk
+                for column in ("customer_id", "order_id"):
+                    kind = chunk[column].type
+                    ids = pc.binary_join_element_wise(
+                        pa.scalar(f"K{copy:02d}-", kind), chunk[column], pa.scalar("", kind)
+                    )
+                    prefixed = prefixed.set_column(
+                        prefixed.schema.get_field_index(column), column, ids
+                    )
+                writer.write_table(prefixed)
+        del chunk
         rows = pq.ParquetFile(path).metadata.num_rows
         child = subprocess.run(
             [sys.executable, "-c", _PARQUET_CHILD, str(path), end.isoformat(), str(work / "spill")],
