@@ -101,9 +101,12 @@ def _btyd(purchases: ir.Table, *, end_bucket: float, units: float) -> ir.Table:
 
 
 def _days(rows: ir.Table) -> ir.Table:
-    """One row per customer and day with rows: the day's net value and whether it has a purchase."""
+    """One row per customer and day with rows: net value, purchase or not, order-id lines."""
+    purchase = rows.amount >= 0
     return rows.group_by(["customer_id", "date"]).agg(
-        value=rows.amount.sum(), is_purchase=(rows.amount >= 0).any()
+        value=rows.amount.sum(),
+        is_purchase=purchase.any(),
+        order_lines=rows.order_id.count(where=purchase),
     )
 
 
@@ -115,6 +118,7 @@ def _periods(days: ir.Table, time_unit: str) -> ir.Table:
         value=t.value.sum(),
         is_purchase=purchase.any(),
         purchase_days=purchase.sum(),
+        order_lines=t.order_lines.sum(),
         first_purchase=t.date.min(where=purchase),
         last_purchase=t.date.max(where=purchase),
         first_row=t.date.min(),
@@ -122,15 +126,16 @@ def _periods(days: ir.Table, time_unit: str) -> ir.Table:
     )
 
 
-def _order_counts(rows: ir.Table) -> ir.Table:
-    """Distinct order ids of purchase rows per customer; customers without any are absent."""
-    # Distinct pairs, then a plain count: DuckDB's COUNT(DISTINCT ...) per group is slower.
-    pairs = (
-        rows.filter((rows.amount >= 0) & rows.order_id.notnull())
-        .select("customer_id", "order_id")
-        .distinct()
-    )
-    return pairs.group_by("customer_id").agg(order_ids=pairs.count())
+def _repeated_lines(rows: ir.Table) -> ir.Table:
+    """Per customer, purchase rows repeating the order id of another (more lines of one order).
+
+    Distinct order ids = rows with an order id - repeated lines. Only customers with repeats
+    are listed, so joining this small table is cheaper than counting distinct ids per customer.
+    """
+    lines = rows.filter((rows.amount >= 0) & rows.order_id.notnull())
+    orders = lines.group_by(["customer_id", "order_id"]).agg(lines=lines.count())
+    repeated = orders.filter(orders.lines > 1)
+    return repeated.group_by("customer_id").agg(repeated_lines=(repeated.lines - 1).sum())
 
 
 MONEY_DECIMALS = 6
@@ -217,8 +222,8 @@ def customer_summary(
     units = _units(time_unit, bucket)
     end_bucket = _scalar_period(observation_end, time_unit, bucket)
     # The expensive steps are the high-cardinality aggregates per customer and day and per
-    # customer and order id, so everything else (BTYD and RFM) is derived from them and one
-    # small aggregate per customer.
+    # customer and order id, so everything (BTYD and RFM) is derived from the first, one
+    # aggregate per customer, and the few order ids that have several lines.
     days = _days(cut)
     days_are_buckets = bucket == "day" or time_unit == "D"
     if days_are_buckets:  # a bucket is a date: its first and last rows are on that date
@@ -239,10 +244,12 @@ def customer_summary(
         first_value=engine.value_at_first(buckets.value, first_purchase, where=purchase),
         first_purchase=ibis.coalesce(first_purchase.min(where=purchase), first_row.min()),
         last_purchase=ibis.coalesce(last_purchase.max(where=purchase), last_row.max()),
+        order_lines=buckets.order_lines.sum(),
         **counts,
     )
-    orders = _order_counts(cut)
-    joined = per_customer.left_join(orders, per_customer.customer_id == orders.customer_id)
+    repeats = _repeated_lines(cut)
+    joined = per_customer.left_join(repeats, per_customer.customer_id == repeats.customer_id)
+    order_ids = joined.order_lines - joined.repeated_lines.fill_null(0)
     purchase_days = joined.purchase_buckets if days_are_buckets else joined.purchase_days
     frequency = joined.purchase_buckets - 1
     has_purchase = joined.purchase_buckets > 0
@@ -263,8 +270,7 @@ def customer_summary(
             (frequency > 0, joined.total_value - joined.first_value), else_=0.0
         ),
         days_since_last=days_since_last.cast("int64"),
-        # customers without order ids have no row in `orders`: count their purchase days
-        orders=ibis.coalesce(joined.order_ids, purchase_days).cast("int64"),
+        orders=ibis.cases((order_ids > 0, order_ids), else_=purchase_days).cast("int64"),
         revenue=joined.revenue.cast("float64"),
         first_purchase=joined.first_purchase,
         last_purchase=joined.last_purchase,
