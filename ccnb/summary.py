@@ -156,9 +156,9 @@ def _settle_money(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 def _sorted_frame(table: ir.Table) -> pd.DataFrame:
     """Execute ``table`` into pandas sorted by ``customer_id``, dates as ``datetime64[s]``.
 
-    For a million customers, sorting in the engine (every column of the result) and Ibis'
-    column-by-column ``execute`` take longer than the aggregates; Arrow's conversion and a
-    pandas sort of the result give the same frame several times faster.
+    Ibis' ``execute`` converts column by column (about a second for a million customers);
+    Arrow's conversion takes milliseconds. Sorting the frame costs no more than the engine's
+    ``ORDER BY`` and spares Spark a global sort.
     """
     frame = table.to_pyarrow().to_pandas(date_as_object=False)
     for column, dtype in frame.dtypes.items():
