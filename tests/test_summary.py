@@ -87,6 +87,30 @@ def test_observation_end_cuts_later_rows(tiny):
     assert set(summary["customer_id"]) == {"A"}
 
 
+@pytest.mark.parametrize("bucket", ["day", "period"])
+def test_orders_are_distinct_order_ids_of_purchase_rows(bucket):
+    # D: order o1 has two lines on Jan 1, o2 a line on Jan 2 and one on Jan 3, r1 is a
+    # return and one purchase row has no order id; F reuses the id o1; E has no order ids.
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["D"] * 6 + ["E"] * 4 + ["F"],
+            "date": pd.to_datetime(
+                ["2024-01-01", "2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"]
+                + ["2024-01-05", "2024-01-01", "2024-01-01", "2024-01-09", "2024-01-12"]
+                + ["2024-01-02"]
+            ),
+            "amount": [10.0, 5.0, 20.0, 4.0, -5.0, 7.0, 1.0, 2.0, 3.0, 4.0, 6.0],
+            "order_id": ["o1", "o1", "o2", "o2", "r1", None, None, None, None, None, "o1"],
+        }
+    )
+    frame["order_id"] = frame["order_id"].astype("string")
+    summary = customer_summary(
+        engine_table(frame), observation_end=dt.date(2024, 1, 31), time_unit="W", bucket=bucket
+    ).set_index("customer_id")
+    # D: ids o1 and o2; E: none, so its purchase days (Jan 1, 9, 12) count; F: o1.
+    assert summary["orders"].to_dict() == {"D": 2, "E": 3, "F": 1}
+
+
 def test_acquisition_channel_is_joined(tiny):
     customers = pd.DataFrame({"customer_id": ["A"], "acquisition_channel": ["Referral"]})
     summary = customer_summary(
