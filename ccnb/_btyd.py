@@ -1,12 +1,14 @@
 """Estimation core for the BTYD and Gamma-Gamma models behind ``ccnb.clv``.
 
-Private: fits lifetimes' own likelihoods on condensed (unique-row, weighted) data with a
-multi-start quasi-Newton optimiser, computes Hessians, convergence diagnostics, predictions on
-unique rows and parameter draws. ``ccnb.clv`` turns the results into the public objects.
+Private: fits lifetimes' likelihoods (ccnb's implementations with analytic derivatives,
+``ccnb._likelihoods``) on condensed (unique-row, weighted) data with a multi-start quasi-Newton
+optimiser, computes Hessians, convergence diagnostics, predictions on unique rows and parameter
+draws. ``ccnb.clv`` turns the results into the public objects.
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,11 +17,12 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
+from ccnb import _likelihoods
+
 with warnings.catch_warnings():
     # lifetimes 0.11.3 sets pandas' removed 'mode.chained_assignment' option on import and
     # switches FutureWarning off process-wide; catch_warnings restores the caller's filters.
     warnings.filterwarnings("ignore", message="The 'mode.chained_assignment' option")
-    import autograd
     from lifetimes import (
         BetaGeoFitter,
         GammaGammaFitter,
@@ -44,10 +47,9 @@ SUBSAMPLE_ROWS = 20_000
 class ModelSpec:
     """How one lifetimes fitter is estimated.
 
-    ``nll_on_log_params``: lifetimes' ``_negative_log_likelihood`` takes log-parameters
-    (BG/NBD, MBG/NBD, Gamma-Gamma) rather than the parameters (Pareto/NBD).
-    ``penalizer_on_total``: lifetimes' fitter penalises the summed log-likelihood (Pareto/NBD)
-    rather than the mean per customer (all others).
+    ``likelihood`` builds the log-likelihood (``ccnb._likelihoods``) from the data columns and
+    weights. ``penalizer_on_total``: lifetimes' fitter penalises the summed log-likelihood
+    (Pareto/NBD) rather than the mean per customer (all others).
     """
 
     name: str
@@ -55,9 +57,8 @@ class ModelSpec:
     fitter_class: type
     param_names: tuple[str, ...]
     time_params: tuple[str, ...]
-    nll_on_log_params: bool
+    likelihood: Callable
     penalizer_on_total: bool
-    has_autograd: bool
     simplicity: int
     start: float  # lifetimes' own starting log-parameter for every parameter
 
@@ -69,9 +70,8 @@ MODEL_SPECS: dict[str, ModelSpec] = {
         fitter_class=BetaGeoFitter,
         param_names=("r", "alpha", "a", "b"),
         time_params=("alpha",),
-        nll_on_log_params=True,
+        likelihood=_likelihoods.BetaGeo,
         penalizer_on_total=False,
-        has_autograd=True,
         simplicity=0,
         start=0.1,
     ),
@@ -81,9 +81,8 @@ MODEL_SPECS: dict[str, ModelSpec] = {
         fitter_class=ModifiedBetaGeoFitter,
         param_names=("r", "alpha", "a", "b"),
         time_params=("alpha",),
-        nll_on_log_params=True,
+        likelihood=functools.partial(_likelihoods.BetaGeo, modified=True),
         penalizer_on_total=False,
-        has_autograd=True,
         simplicity=1,
         start=0.1,
     ),
@@ -93,9 +92,8 @@ MODEL_SPECS: dict[str, ModelSpec] = {
         fitter_class=ParetoNBDFitter,
         param_names=("r", "alpha", "s", "beta"),
         time_params=("alpha", "beta"),
-        nll_on_log_params=False,
+        likelihood=_likelihoods.ParetoNBD,
         penalizer_on_total=True,
-        has_autograd=False,
         simplicity=2,
         start=0.0,
     ),
@@ -105,9 +103,8 @@ MODEL_SPECS: dict[str, ModelSpec] = {
         fitter_class=GammaGammaFitter,
         param_names=("p", "q", "v"),
         time_params=(),
-        nll_on_log_params=True,
+        likelihood=_likelihoods.GammaGamma,
         penalizer_on_total=False,
-        has_autograd=True,
         simplicity=0,
         start=0.1,
     ),
@@ -149,9 +146,10 @@ def condense(columns: dict[str, np.ndarray]) -> tuple[pd.DataFrame, np.ndarray, 
 class Objective:
     """Per-customer negative log-likelihood of a lifetimes model on weighted rows.
 
-    The value is lifetimes' own ``_negative_log_likelihood`` (time scaled so the largest T is 1,
-    as lifetimes does), expressed per customer, with lifetimes' penalizer semantics: a weighted
-    fit minimises exactly the function lifetimes minimises when fitting every row unweighted.
+    The log-likelihood is lifetimes' (time scaled so the largest T is 1, as lifetimes does),
+    expressed per customer, with lifetimes' penalizer semantics: a weighted fit minimises
+    exactly the function lifetimes minimises when fitting every row unweighted. Gradients and
+    Hessians are analytic (``ccnb._likelihoods``).
     """
 
     def __init__(
@@ -168,124 +166,49 @@ class Objective:
         self.n_customers = float(self.weights.sum())
         self.n_rows = len(self.weights)
         self.n_evaluations = 0
+        self.likelihood = spec.likelihood(*data, self.weights)
+        # lifetimes penalises the per-customer mean, or for the Pareto/NBD the total
+        self.penalty_scale = self.penalizer / (self.n_customers if spec.penalizer_on_total else 1.0)
 
     def subset(self, rows: np.ndarray, weights: np.ndarray) -> Objective:
         """The same objective on ``rows`` of the data with new ``weights``."""
         return Objective(self.spec, tuple(d[rows] for d in self.data), weights, self.penalizer)
 
-    def _raw(self, theta, penalizer):
-        spec = self.spec
-        if spec.nll_on_log_params:
-            return spec.fitter_class._negative_log_likelihood(
-                theta, *self.data, self.weights, penalizer
-            )
-        # Pareto/NBD: lifetimes returns -sum(w * ll) / mean(w) and penalises that total
-        total = spec.fitter_class._negative_log_likelihood(
-            np.exp(theta), *self.data, self.weights, 0.0
-        )
-        return total / self.n_rows + penalizer * np.sum(np.exp(theta) ** 2) / self.n_customers
+    def evaluate(self, theta: np.ndarray, order: int) -> tuple:
+        """Value, gradient (``order >= 1``) and Hessian (``order == 2``) at ``theta``.
+
+        A value that is not finite (the optimiser probes extreme parameters, where terms
+        overflow) is returned as ``inf`` with zero derivatives.
+        """
+        self.n_evaluations += 1
+        theta = np.asarray(theta, dtype=float)
+        # overflow and log(0) at extreme trial parameters end in a non-finite value, handled below
+        with np.errstate(all="ignore"):
+            value, gradient, hessian = self.likelihood.evaluate(theta, order=order)
+            squares = np.exp(2 * theta)
+        scale = -1.0 / self.n_customers
+        value = scale * value + self.penalty_scale * squares.sum()
+        results = [value]
+        if order >= 1:
+            results.append(scale * gradient + 2 * self.penalty_scale * squares)
+        if order >= 2:
+            results.append(scale * hessian + np.diag(4 * self.penalty_scale * squares))
+        if not all(np.all(np.isfinite(item)) for item in results):
+            return (np.inf, *(np.zeros_like(item) for item in results[1:]))
+        return tuple(results)
 
     def value(self, theta: np.ndarray) -> float:
         """Per-customer penalised negative log-likelihood at log-parameters ``theta``."""
-        self.n_evaluations += 1
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            value = float(self._raw(np.asarray(theta, dtype=float), self.penalizer))
-        return value if np.isfinite(value) else np.inf
+        return float(self.evaluate(theta, 0)[0])
 
-    def value_and_gradient(
-        self, theta: np.ndarray, *, accurate: bool = True
-    ) -> tuple[float, np.ndarray]:
-        """Value and gradient (autograd where lifetimes' likelihood supports it).
-
-        Without autograd the gradient is a central difference, or with ``accurate=False`` a
-        cheaper forward difference (used while searching; the optimum is then polished with
-        central differences).
-        """
-        theta = np.asarray(theta, dtype=float)
-        if self.spec.has_autograd:
-            self.n_evaluations += 1
-            with warnings.catch_warnings(), np.errstate(all="ignore"):
-                value, gradient = autograd.value_and_grad(lambda t: self._raw(t, self.penalizer))(
-                    theta
-                )
-            value, gradient = float(value), np.asarray(gradient, dtype=float)
-        else:
-            value = self.value(theta)
-            if accurate:
-                gradient = central_gradient(self.value, theta)
-            else:
-                gradient = forward_gradient(self.value, theta, value)
-        if not (np.isfinite(value) and np.all(np.isfinite(gradient))):
-            return np.inf, np.zeros_like(theta)
-        return value, gradient
+    def value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """Value and gradient."""
+        value, gradient = self.evaluate(theta, 1)
+        return float(value), gradient
 
     def hessian(self, theta: np.ndarray) -> np.ndarray:
-        """Hessian of the per-customer objective (autograd, else central differences)."""
-        theta = np.asarray(theta, dtype=float)
-        if self.spec.has_autograd:
-            with warnings.catch_warnings(), np.errstate(all="ignore"):
-                matrix = autograd.hessian(lambda t: self._raw(t, self.penalizer))(theta)
-            return np.asarray(matrix, dtype=float)
-        return central_hessian(self.value, theta)
-
-    def hessian_from_gradients(self, theta: np.ndarray, gradient: np.ndarray) -> np.ndarray:
-        """Hessian by forward differences of the autograd gradient (``k`` gradients).
-
-        Used on large data, where autograd's forward-over-reverse Hessian costs about fifteen
-        gradients; the error (about 1e-6 relative) is far below the standard errors' own.
-        Without autograd this is :meth:`hessian`.
-        """
-        if not self.spec.has_autograd:
-            return self.hessian(theta)
-        theta = np.asarray(theta, dtype=float)
-        step = 1e-6
-        columns = [
-            (self.value_and_gradient(theta + step * unit)[1] - gradient) / step
-            for unit in np.eye(len(theta))
-        ]
-        matrix = np.column_stack(columns)
-        return (matrix + matrix.T) / 2
-
-
-def central_gradient(function: Callable, x: np.ndarray, step: float = 1e-5) -> np.ndarray:
-    """Central finite-difference gradient."""
-    gradient = np.empty_like(x)
-    for i in range(len(x)):
-        shift = np.zeros_like(x)
-        shift[i] = step
-        gradient[i] = (function(x + shift) - function(x - shift)) / (2 * step)
-    return gradient
-
-
-def forward_gradient(
-    function: Callable, x: np.ndarray, value: float, step: float = 1e-7
-) -> np.ndarray:
-    """Forward finite-difference gradient (accurate to about 1e-7; for the search phase)."""
-    gradient = np.empty_like(x)
-    for i in range(len(x)):
-        shift = np.zeros_like(x)
-        shift[i] = step
-        gradient[i] = (function(x + shift) - value) / step
-    return gradient
-
-
-def central_hessian(function: Callable, x: np.ndarray, step: float = 1e-4) -> np.ndarray:
-    """Central finite-difference Hessian (error O(step**2) plus rounding of order eps/step**2)."""
-    k = len(x)
-    centre = function(x)
-    matrix = np.empty((k, k))
-    unit = np.eye(k) * step
-    for i in range(k):
-        matrix[i, i] = (function(x + unit[i]) - 2 * centre + function(x - unit[i])) / step**2
-        for j in range(i):
-            value = (
-                function(x + unit[i] + unit[j])
-                - function(x + unit[i] - unit[j])
-                - function(x - unit[i] + unit[j])
-                + function(x - unit[i] - unit[j])
-            ) / (4 * step**2)
-            matrix[i, j] = matrix[j, i] = value
-    return matrix
+        """Hessian of the per-customer objective."""
+        return self.evaluate(theta, 2)[2]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,10 +266,10 @@ def _newton_polish(objective: Objective, theta: np.ndarray, iterations: int = 4)
 
 
 def _search(objective: Objective, theta0: np.ndarray, number: int, *, precise: bool) -> dict:
-    """One L-BFGS-B run on the log-parameters (forward-difference gradient without autograd)."""
+    """One L-BFGS-B run on the log-parameters."""
     k = len(theta0)
     result = minimize(
-        lambda theta: objective.value_and_gradient(theta, accurate=False),
+        objective.value_and_gradient,
         theta0,
         jac=True,
         method="L-BFGS-B",
@@ -498,7 +421,7 @@ def _refine(objective: Objective, theta: np.ndarray, hessian: np.ndarray, iterat
                 + np.outer(change, change) / curvature
                 - np.outer(projected, projected) / (moved @ projected)
             )
-    return theta, value, gradient, objective.hessian_from_gradients(theta, gradient)
+    return theta, value, gradient, objective.hessian(theta)
 
 
 def _estimate_all_rows(

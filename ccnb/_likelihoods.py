@@ -19,6 +19,15 @@ TANH_SINH_STEP = 0.1
 TANH_SINH_HALF_WIDTH = 32
 
 
+def _dot(weights, values):
+    """Weighted sum over rows (of a vector or of each column of a matrix).
+
+    ``numpy.einsum`` rather than ``@``: a matrix product on long vectors wakes OpenBLAS' worker
+    threads, which then spin and stall the fit when the cores are shared with other work.
+    """
+    return np.einsum("i,i...->...", weights, values)
+
+
 def _trigamma(values):
     return polygamma(1, values)
 
@@ -116,7 +125,7 @@ class BetaGeo:
         share[has] = 1.0 / (1.0 + np.exp(alive[has] - dropout[has]))
         row = alive.copy()
         row[has] = np.logaddexp(alive[has], dropout[has])
-        value = w @ row
+        value = _dot(w, row)
         if order < 1:
             return value, None, None
         ratio_age, ratio_recency = alpha / (alpha + self.age), alpha / (alpha + self.recency)
@@ -130,7 +139,7 @@ class BetaGeo:
             share,
             -share * b_ratio,
         ]
-        gradient = np.array([w @ column for column in mixed])
+        gradient = np.array([_dot(w, column) for column in mixed])
         if order < 2:
             return value, gradient, None
         difference = [
@@ -140,16 +149,16 @@ class BetaGeo:
             -b_ratio,
         ]
         spread = w * share * (1 - share)
-        hessian = np.array([[spread @ (di * dj) for dj in difference] for di in difference])
+        hessian = np.array([[_dot(spread, di * dj) for dj in difference] for di in difference])
         component = {
-            (0, 0): w @ ((1 - share) * -r * log_age + share * -r * log_recency),
-            (0, 1): w @ ((1 - share) * -r * ratio_age + share * -r * ratio_recency),
-            (1, 1): w
-            @ (
+            (0, 0): _dot(w, (1 - share) * -r * log_age + share * -r * log_recency),
+            (0, 1): _dot(w, (1 - share) * -r * ratio_age + share * -r * ratio_recency),
+            (1, 1): _dot(
+                w,
                 (1 - share) * -rx * ratio_age * (1 - ratio_age)
-                + share * -rx * ratio_recency * (1 - ratio_recency)
+                + share * -rx * ratio_recency * (1 - ratio_recency),
             ),
-            (3, 3): (w * share) @ (-b_ratio * (1 - b_ratio)),
+            (3, 3): _dot(w * share, -b_ratio * (1 - b_ratio)),
         }
         return value, gradient, hessian + _symmetric(component, 4)
 
@@ -180,7 +189,7 @@ class GammaGamma:
         x, weight, total = self.levels, self.level_weights, self.total
         px = p * x
         log_total = np.log(self.frequency * self.spend + v)
-        wx_log, w_log = self.weighted_frequency @ log_total, self.weights @ log_total
+        wx_log, w_log = _dot(self.weighted_frequency, log_total), _dot(self.weights, log_total)
         value = (
             weight @ (gammaln(px + q) - gammaln(px) + px * np.log(x))
             + p * (x @ self.level_log_spend)
@@ -192,7 +201,7 @@ class GammaGamma:
         if order < 1:
             return value, None, None
         share = v / (self.frequency * self.spend + v)
-        wx_share, w_share = self.weighted_frequency @ share, self.weights @ share
+        wx_share, w_share = _dot(self.weighted_frequency, share), _dot(self.weights, share)
         d_p = digamma(px + q) - digamma(px) + np.log(x)
         d_q = digamma(px + q)
         grad_p = p * (weight @ (x * d_p)) + p * (x @ self.level_log_spend) - p * wx_log
@@ -209,7 +218,9 @@ class GammaGamma:
                 (0, 2): -p * wx_share,
                 (1, 1): grad_q + q**2 * (weight @ t_pq - total * _trigamma(q)),
                 (1, 2): total * q - q * w_share,
-                (2, 2): -(p * (self.weighted_frequency @ spread) + q * (self.weights @ spread)),
+                (2, 2): -(
+                    p * _dot(self.weighted_frequency, spread) + q * _dot(self.weights, spread)
+                ),
             },
             3,
         )
@@ -325,7 +336,7 @@ class ParetoNBD:
             return log_g, None
         share = mass / total[:, None]
         # moments over the death time tau: E log(M + tau), E log(m + tau), E M/(M + tau), ...
-        log_large_tau = log_large - (share @ self.log_nodes) / n
+        log_large_tau = log_large - np.einsum("ij,j->i", share, self.log_nodes) / n
         log_small_tau = log_large_tau + log_eps + np.sum(share * log_rise, axis=1)
         y = np.exp(log_y)
         ratio_large = large / (large + t) * np.sum(share * y, axis=1)
@@ -354,23 +365,23 @@ class ParetoNBD:
         log_integral = np.full_like(alive, -np.inf)
         log_integral[opened] = np.log(s) + log_g_recency + np.log(-np.expm1(gap))
         row = np.logaddexp(alive, log_integral)
-        value = w @ row
+        value = _dot(w, row)
         if order < 1:
             return value, None
         alive_share = np.exp(alive - row)
         gradient = np.array(
             [
-                w @ (alive_share * -r * log_alpha_age),
-                w @ (alive_share * -(r + x) * alpha / (alpha + age)),
-                w @ (alive_share * -s * log_beta_age),
-                w @ (alive_share * -s * beta / (beta + age)),
+                _dot(w, alive_share * -r * log_alpha_age),
+                _dot(w, alive_share * -(r + x) * alpha / (alpha + age)),
+                _dot(w, alive_share * -s * log_beta_age),
+                _dot(w, alive_share * -s * beta / (beta + age)),
             ]
         )
         # the integral's share: s G(x, t_x) / L times its log-gradient minus the same at T
         w_open, row_open = w[opened], row[opened]
         upper = w_open * np.exp(np.log(s) + log_g_recency - row_open)
         lower = w_open * np.exp(np.log(s) + log_g_age - row_open)
-        gradient += upper @ grad_log_g[self.at_recency[opened]]
-        gradient -= lower @ grad_log_g[self.at_age[opened]]
+        gradient += _dot(upper, grad_log_g[self.at_recency[opened]])
+        gradient -= _dot(lower, grad_log_g[self.at_age[opened]])
         gradient[2] += upper.sum() - lower.sum()
         return value, gradient
