@@ -122,21 +122,20 @@ def condense(columns: dict[str, np.ndarray]) -> tuple[pd.DataFrame, np.ndarray, 
 
     Returns ``(unique, counts, inverse)`` with ``unique.iloc[inverse]`` equal to the input; the
     unique rows are sorted lexicographically (as ``numpy.unique(..., axis=0)``, which is an
-    order of magnitude slower on a million rows).
+    order of magnitude slower on a million rows). Each column is coded by its sorted distinct
+    values (a hash table, no sort of every row) and the codes are combined column by column;
+    re-coding after each step keeps the combined codes below the number of rows.
     """
     names = list(columns)
-    stacked = np.column_stack([np.asarray(columns[name], dtype=float) for name in names])
-    if len(stacked) == 0:
-        return pd.DataFrame(stacked, columns=names), np.zeros(0), np.zeros(0, dtype=np.intp)
-    order = np.lexsort(stacked.T[::-1])
-    ordered = stacked[order]
-    starts = np.ones(len(ordered), dtype=bool)
-    starts[1:] = np.any(ordered[1:] != ordered[:-1], axis=1)
-    group = np.cumsum(starts) - 1
-    inverse = np.empty(len(ordered), dtype=np.intp)
-    inverse[order] = group
-    counts = np.bincount(group).astype(float)
-    return pd.DataFrame(ordered[starts], columns=names), counts, inverse
+    values = [np.asarray(columns[name], dtype=float) for name in names]
+    group, distinct = pd.factorize(values[0], sort=True)
+    rows = [distinct]
+    for column in values[1:]:
+        codes, uniques = pd.factorize(column, sort=True)
+        group, keys = pd.factorize(group.astype(np.int64) * len(uniques) + codes, sort=True)
+        rows = [row[keys // len(uniques)] for row in rows] + [uniques[keys % len(uniques)]]
+    unique = pd.DataFrame(dict(zip(names, rows, strict=True)))
+    return unique, np.bincount(group).astype(float), group.astype(np.intp)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,19 +232,17 @@ class Estimate:
     n_evaluations: int
 
 
-def _newton_polish(objective: Objective, theta: np.ndarray, iterations: int = 4):
-    """Safeguarded Newton steps from a quasi-Newton optimum (sharpens it to ~1e-10).
+def _newton_polish(objective: Objective, theta: np.ndarray, iterations: int = 8):
+    """Safeguarded Newton steps with exact Hessians (sharpens an optimum to ~1e-11).
 
-    Returns ``(theta, value, gradient, hessian)``; the Hessian is recomputed only after a step
-    larger than 1e-6 in the log-parameters, since it is also what the standard errors use.
+    Starts from a quasi-Newton optimum, or a subsample's optimum on every row. Returns
+    ``(theta, value, gradient, hessian)`` at the last accepted point; the Hessian is also what
+    the standard errors use.
     """
-    value, gradient = objective.value_and_gradient(theta)
-    hessian, hessian_at = objective.hessian(theta), theta
+    value, gradient, hessian = objective.evaluate(theta, 2)
     for _ in range(iterations):
         if not np.isfinite(value) or np.max(np.abs(gradient)) < 1e-11:
             break
-        if np.max(np.abs(theta - hessian_at)) > 1e-6:
-            hessian, hessian_at = objective.hessian(theta), theta
         try:
             step = -np.linalg.solve(hessian, gradient)
         except np.linalg.LinAlgError:
@@ -254,15 +251,16 @@ def _newton_polish(objective: Objective, theta: np.ndarray, iterations: int = 4)
             break
         for shrink in (1.0, 0.5, 0.25, 0.125):
             candidate = np.clip(theta + shrink * step, -LOG_PARAM_BOUND, LOG_PARAM_BOUND)
-            candidate_value, candidate_gradient = objective.value_and_gradient(candidate)
+            candidate_value, candidate_gradient, candidate_hessian = objective.evaluate(
+                candidate, 2
+            )
             if candidate_value <= value + 1e-15 * abs(value):
-                theta, value, gradient = candidate, candidate_value, candidate_gradient
+                theta, value = candidate, candidate_value
+                gradient, hessian = candidate_gradient, candidate_hessian
                 break
         else:
             break
-    if np.max(np.abs(theta - hessian_at)) > 1e-6:
-        hessian = objective.hessian(theta)
-    return theta, value, gradient, hessian
+    return theta, float(value), gradient, hessian
 
 
 def _search(objective: Objective, theta0: np.ndarray, number: int, *, precise: bool) -> dict:
@@ -321,10 +319,10 @@ def estimate(objective: Objective, *, n_starts: int, seed: int, extra_starts: in
 
     With more than ``SUBSAMPLE_ROWS`` distinct rows the whole search (every start, polish,
     checks) runs on a seeded subsample, which lands within sampling error of the optimum, and
-    :func:`_refine` then finishes on every row with Newton steps that use the subsample's
-    Hessian, so the full data is evaluated a handful of times instead of once per optimiser
-    iteration. The optimum is the same (to the optimiser's tolerance) as a search on every row;
-    if the refinement fails a check, the search is repeated on every row.
+    Newton steps with exact Hessians (:func:`_newton_polish`) then finish on every row, so the
+    full data is evaluated a handful of times instead of once per optimiser iteration. The
+    optimum is the same (to the optimiser's tolerance) as a search on every row; if the
+    refinement fails a check, the search is repeated on every row.
     """
     if objective.n_rows <= SUBSAMPLE_ROWS:
         return _estimate_all_rows(
@@ -335,7 +333,7 @@ def estimate(objective: Objective, *, n_starts: int, seed: int, extra_starts: in
         objective.subset(rows, weights), n_starts=n_starts, seed=seed, extra_starts=extra_starts
     )
     if np.all(np.isfinite(sample.hessian)) and np.isfinite(sample.objective_value):
-        theta, value, gradient, hessian = _refine(objective, sample.theta, sample.hessian)
+        theta, value, gradient, hessian = _newton_polish(objective, sample.theta)
         max_gradient = float(np.max(np.abs(gradient)))
         problems = _diagnose(objective.spec, theta, max_gradient, hessian, "Newton refinement")
         if not problems:
@@ -381,47 +379,6 @@ def _subsample(weights: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, n
         [weights[heavy], weights[picked] * (weights[light].sum() / weights[picked].sum())]
     )
     return rows, sampled
-
-
-def _refine(objective: Objective, theta: np.ndarray, hessian: np.ndarray, iterations: int = 20):
-    """Quasi-Newton steps on every row from a subsample's optimum, then the exact Hessian.
-
-    Returns ``(theta, value, gradient, hessian)``. The steps start from the subsample's
-    Hessian (a few per cent off the full one) and sharpen it with BFGS updates, so a handful
-    of full-data gradients reach a gradient below 1e-8; the Hessian on every row is computed
-    once, at the end.
-    """
-    approximate = np.array(hessian, dtype=float)
-    value, gradient = objective.value_and_gradient(theta)
-    for _ in range(iterations):
-        if not np.isfinite(value) or np.max(np.abs(gradient)) < 1e-8:
-            break
-        try:
-            step = -np.linalg.solve(approximate, gradient)
-        except np.linalg.LinAlgError:
-            break
-        if not np.all(np.isfinite(step)) or gradient @ step >= 0:
-            break
-        for shrink in (1.0, 0.5, 0.25, 0.125):
-            candidate = np.clip(theta + shrink * step, -LOG_PARAM_BOUND, LOG_PARAM_BOUND)
-            candidate_value, candidate_gradient = objective.value_and_gradient(candidate)
-            if candidate_value <= value + 1e-15 * abs(value):
-                break
-        else:
-            break
-        moved, change = candidate - theta, candidate_gradient - gradient
-        theta, value, gradient = candidate, candidate_value, candidate_gradient
-        if np.max(np.abs(moved)) < 1e-10:
-            break
-        curvature = moved @ change
-        if curvature > 0:  # BFGS update of the Hessian approximation
-            projected = approximate @ moved
-            approximate = (
-                approximate
-                + np.outer(change, change) / curvature
-                - np.outer(projected, projected) / (moved @ projected)
-            )
-    return theta, value, gradient, objective.hessian(theta)
 
 
 def _estimate_all_rows(
@@ -510,6 +467,24 @@ def _time_shift(spec: ModelSpec, scale: float) -> np.ndarray:
     )
 
 
+def _data_unit_log_likelihoods(objective: Objective, thetas, best, scale: float) -> list[float]:
+    """Unpenalised log-likelihoods at scaled log-parameters ``thetas`` and ``best``, in data units.
+
+    Measuring time in units ``1 / scale`` times longer multiplies each customer's likelihood
+    (a density of x purchase times) by ``scale^x``, whatever the model, so the data-unit value
+    is the scaled one plus ``log(scale)`` times the total frequency. Non-finite values are -inf.
+    """
+    shift = np.log(scale) * float((objective.weights * objective.data[0]).sum())
+    values = {}
+    for theta in [*thetas, best]:
+        key = np.asarray(theta, dtype=float).tobytes()
+        if key not in values:
+            with np.errstate(all="ignore"):  # extreme start values may overflow: -inf below
+                value = objective.likelihood.evaluate(theta, order=0)[0] + shift
+            values[key] = float(value) if np.isfinite(value) else -np.inf
+    return [values[np.asarray(theta, dtype=float).tobytes()] for theta in [*thetas, best]]
+
+
 def fit_model(
     spec: ModelSpec,
     data: pd.DataFrame,
@@ -553,16 +528,14 @@ def fit_model(
         covariance, index=params.index, columns=params.index, dtype=float
     )
     # log-likelihood in the data's own time unit, without the penalty
-    unpenalised = Objective(spec, unscaled, weights, 0.0)
-    log_likelihood = -unpenalised.value(theta) * n_customers
+    log_likelihoods = _data_unit_log_likelihoods(
+        objective, result.starts["theta"].to_list(), result.theta, scale
+    )
+    log_likelihood = log_likelihoods[-1]
     shift = _time_shift(spec, scale)
     start_params = np.exp(np.vstack(result.starts["theta"].to_list()) + shift)
     starts = result.starts.drop(columns="theta")
-    starts.insert(
-        1,
-        "log_likelihood",
-        [-unpenalised.value(np.log(row)) * n_customers for row in start_params],
-    )
+    starts.insert(1, "log_likelihood", log_likelihoods[:-1])
     for position, name in enumerate(spec.param_names, start=2):
         starts.insert(position, name, start_params[:, position - 2])
     result.starts = starts

@@ -10,6 +10,7 @@ Values equal lifetimes' ``_negative_log_likelihood`` (to rounding; tests/test_li
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy.special import digamma, gammaln, polygamma
 
 #: tanh-sinh rule on (0, 1) for the Pareto/NBD integral: step and half-width in nodes. With
@@ -61,10 +62,14 @@ class BetaGeo:
         self.age = np.asarray(age, dtype=float)
         self.weights = np.asarray(weights, dtype=float)
         self.shift = 1.0 if modified else 0.0  # MBG/NBD: b + x where the BG/NBD has b + x - 1
-        self.has_dropout_term = (
-            np.ones(len(self.frequency), dtype=bool) if modified else self.frequency > 0
+        # added to A4: -inf drops it where the BG/NBD has none (no repeat purchase)
+        self.dropout_offset = np.where(modified | (self.frequency > 0), 0.0, -np.inf)
+        self.levels, self.at_level, self.level_weights = _frequency_groups(
+            self.frequency, self.weights
         )
-        self.levels, _, self.level_weights = _frequency_groups(self.frequency, self.weights)
+        # logs of alpha + time are taken once per distinct time and gathered
+        self.at_age, self.ages = pd.factorize(self.age)
+        self.at_recency, self.recencies = pd.factorize(self.recency)
 
     def evaluate(self, log_params, *, order: int = 1):
         """Weighted log-likelihood, its gradient (``order >= 1``) and Hessian (``order == 2``)."""
@@ -115,52 +120,62 @@ class BetaGeo:
         """log(exp(A3) + exp(A4)) per row: a two-component log-sum-exp with derivatives."""
         x, w = self.frequency, self.weights
         rx = r + x
-        log_age, log_recency = np.log(alpha + self.age), np.log(alpha + self.recency)
-        denominator = b + np.maximum(x + self.shift, 1.0) - 1.0
+        log_age = np.log(alpha + self.ages)[self.at_age]
+        log_recency = np.log(alpha + self.recencies)[self.at_recency]
+        level_denominator = b + np.maximum(self.levels + self.shift, 1.0) - 1.0
         alive = -rx * log_age
-        dropout = np.log(a) - np.log(denominator) - rx * log_recency
-        # share of the dropout component; exactly 0 where the BG/NBD has no A4
-        share = np.zeros_like(alive)
-        has = self.has_dropout_term
-        share[has] = 1.0 / (1.0 + np.exp(alive[has] - dropout[has]))
-        row = alive.copy()
-        row[has] = np.logaddexp(alive[has], dropout[has])
-        value = _dot(w, row)
+        dropout = (
+            np.log(a) - np.log(level_denominator)[self.at_level] - rx * log_recency
+        ) + self.dropout_offset
+        share, softplus = _softplus(dropout - alive)  # share of A4; log(1 + exp(A4 - A3))
+        value = _dot(w, alive + softplus)
         if order < 1:
             return value, None, None
-        ratio_age, ratio_recency = alpha / (alpha + self.age), alpha / (alpha + self.recency)
-        b_ratio = b / denominator
-        # gradient of each component: d/dlog r, d/dlog alpha, d/dlog a, d/dlog b
-        alive_grad = (-r * log_age, -rx * ratio_age)
-        dropout_grad = (-r * log_recency, -rx * ratio_recency, 1.0, -b_ratio)
-        mixed = [
-            (1 - share) * alive_grad[0] + share * dropout_grad[0],
-            (1 - share) * alive_grad[1] + share * dropout_grad[1],
-            share,
-            -share * b_ratio,
-        ]
-        gradient = np.array([_dot(w, column) for column in mixed])
+        ratio_age = (alpha / (alpha + self.ages))[self.at_age]
+        ratio_recency = (alpha / (alpha + self.recencies))[self.at_recency]
+        b_ratio = (b / level_denominator)[self.at_level]
+        # gradients of A4 - A3: d/dlog r, d/dlog alpha, d/dlog a (1), d/dlog b
+        difference = (-r * (log_recency - log_age), -rx * (ratio_recency - ratio_age), -b_ratio)
+        weighted_share = w * share
+        gradient = np.array(
+            [
+                -r * _dot(w, log_age) + _dot(weighted_share, difference[0]),
+                -_dot(w, rx * ratio_age) + _dot(weighted_share, difference[1]),
+                weighted_share.sum(),
+                _dot(weighted_share, difference[2]),
+            ]
+        )
         if order < 2:
             return value, gradient, None
-        difference = [
-            dropout_grad[0] - alive_grad[0],
-            dropout_grad[1] - alive_grad[1],
-            np.where(has, 1.0, 0.0),
-            -b_ratio,
-        ]
-        spread = w * share * (1 - share)
-        hessian = np.array([[_dot(spread, di * dj) for dj in difference] for di in difference])
-        component = {
-            (0, 0): _dot(w, (1 - share) * -r * log_age + share * -r * log_recency),
-            (0, 1): _dot(w, (1 - share) * -r * ratio_age + share * -r * ratio_recency),
-            (1, 1): _dot(
-                w,
-                (1 - share) * -rx * ratio_age * (1 - ratio_age)
-                + share * -rx * ratio_recency * (1 - ratio_recency),
-            ),
-            (3, 3): _dot(w * share, -b_ratio * (1 - b_ratio)),
-        }
-        return value, gradient, hessian + _symmetric(component, 4)
+        spread = weighted_share * (1 - share)
+        products = {(0, 0): difference[0] ** 2, (0, 1): difference[0] * difference[1]}
+        products.update({(1, 1): difference[1] ** 2, (3, 3): difference[2] ** 2})
+        products.update({(0, 3): difference[0] * difference[2]})
+        products.update({(1, 3): difference[1] * difference[2]})
+        hessian = {key: _dot(spread, product) for key, product in products.items()}
+        hessian[(0, 2)] = _dot(spread, difference[0])
+        hessian[(1, 2)] = _dot(spread, difference[1])
+        hessian[(2, 2)] = spread.sum()
+        hessian[(2, 3)] = _dot(spread, difference[2])
+        # each component's own Hessian, mixed by the shares
+        alive_curvature = ratio_age * (1 - ratio_age)
+        dropout_curvature = ratio_recency * (1 - ratio_recency)
+        hessian[(0, 0)] += gradient[0]
+        hessian[(0, 1)] = hessian[(0, 1)] - r * (
+            _dot(w, ratio_age) + _dot(weighted_share, ratio_recency - ratio_age)
+        )
+        hessian[(1, 1)] -= _dot(w, rx * alive_curvature) + _dot(
+            weighted_share, rx * (dropout_curvature - alive_curvature)
+        )
+        hessian[(3, 3)] -= _dot(weighted_share, b_ratio * (1 - b_ratio))
+        return value, gradient, _symmetric(hessian, 4)
+
+
+def _softplus(difference):
+    """``sigmoid(d)`` and ``log(1 + exp(d))``, stable for any ``d`` including -inf."""
+    small = np.exp(-np.abs(difference))
+    share = np.where(difference > 0, 1.0, small) / (1.0 + small)
+    return share, np.maximum(difference, 0.0) + np.log1p(small)
 
 
 class GammaGamma:
@@ -276,89 +291,117 @@ class ParetoNBD:
         self.log_nodes, self.node_weights = _tanh_sinh_rule(TANH_SINH_STEP, TANH_SINH_HALF_WIDTH)
 
     def evaluate(self, log_params, *, order: int = 1):
-        """Weighted log-likelihood, its gradient (``order >= 1``) and Hessian (``order == 2``).
-
-        The Hessian is the central difference of the analytic gradient (step 1e-5 in the
-        log-parameters, error about 1e-10 relative).
-        """
-        log_params = np.asarray(log_params, dtype=float)
-        value, gradient = self._value_and_gradient(log_params, order)
-        if order < 2:
-            return value, gradient, None
-        step = 1e-5
-        columns = [
-            (
-                self._value_and_gradient(log_params + step * unit, 1)[1]
-                - self._value_and_gradient(log_params - step * unit, 1)[1]
-            )
-            / (2 * step)
-            for unit in np.eye(self.n_params)
-        ]
-        hessian = np.column_stack(columns)
-        return value, gradient, (hessian + hessian.T) / 2
-
-    def _value_and_gradient(self, log_params, order):
-        r, alpha, s, beta = np.exp(log_params)
-        value, gradient = self._frequency_terms(r, alpha, s, beta)
-        log_g, grad_log_g = self._tail_integrals(r, alpha, s, beta, order)
-        row_value, row_gradient = self._row_terms(r, alpha, s, beta, log_g, grad_log_g, order)
-        if order < 1:
-            return value + row_value, None
-        return value + row_value, gradient + row_gradient
+        """Weighted log-likelihood, its gradient (``order >= 1``) and Hessian (``order == 2``)."""
+        r, alpha, s, beta = np.exp(np.asarray(log_params, dtype=float))
+        value, gradient, hessian = self._frequency_terms(r, alpha, s, beta)
+        tails = self._tail_integrals(r, alpha, s, beta, order)
+        row_value, row_gradient, row_hessian = self._row_terms(r, alpha, s, beta, tails, order)
+        return (
+            value + row_value,
+            gradient + row_gradient if order >= 1 else None,
+            hessian + row_hessian if order >= 2 else None,
+        )
 
     def _frequency_terms(self, r, alpha, s, beta):
+        """log(Gamma(r + x) alpha^r beta^s / Gamma(r)) summed per distinct frequency."""
         x, weight = self.levels, self.level_weights
         total = weight.sum()
-        value = weight @ (gammaln(r + x) - gammaln(r)) + total * (
+        value = _dot(weight, gammaln(r + x) - gammaln(r)) + total * (
             r * np.log(alpha) + s * np.log(beta)
         )
-        d_r = r * (weight @ (digamma(r + x) - digamma(r)) + total * np.log(alpha))
-        return value, np.array([d_r, r * total, s * total * np.log(beta), s * total])
+        d_log_r = r * (_dot(weight, digamma(r + x) - digamma(r)) + total * np.log(alpha))
+        d_log_s = s * total * np.log(beta)
+        gradient = np.array([d_log_r, r * total, d_log_s, s * total])
+        t_r = r**2 * _dot(weight, _trigamma(r + x) - _trigamma(r))
+        hessian = _symmetric(
+            {(0, 0): d_log_r + t_r, (0, 1): r * total, (2, 2): d_log_s, (2, 3): s * total}, 4
+        )
+        return value, gradient, hessian
 
     def _tail_integrals(self, r, alpha, s, beta, order):
-        """Log G(x, t) per distinct pair and, with ``order >= 1``, its gradient (pairs x 4)."""
+        """Per distinct pair: log G(x, t) and, by ``order``, grad G / G and Hessian G / G.
+
+        Nodes are death times ``tau``; ``log(M + tau)``, ``log(m + tau)``, ``M / (M + tau)``
+        and ``m / (m + tau)`` are affine in four node features (``-log y``, ``log`` of the
+        rise of the smaller-parameter factor, ``y`` and ``y`` over that rise), so the
+        derivatives need only the features' first and second moments over the nodes.
+        """
         x, t = self.pair_frequency, self.pair_time
         n = r + s + x
         alpha_larger = alpha >= beta
         large, small = (alpha, beta) if alpha_larger else (beta, alpha)
-        small_exponent = np.full_like(x, s + 1.0) if alpha_larger else r + x
+        small_exponent = np.full(len(x), s + 1.0) if alpha_larger else r + x
         log_large = np.log(large + t)
         log_eps = np.log(small + t) - log_large  # eps = (m + t) / (M + t) in (0, 1]
-        slope = (large - small) / (small + t)  # c / eps
-        # tau at node v: (M + t) / (M + tau) = y = v^(1/n); eta = 1 - y
-        log_y = self.log_nodes[None, :] / n[:, None]
-        eta = -np.expm1(log_y)
-        log_rise = np.log1p(eta * slope[:, None])  # log((eps + c * eta) / eps)
+        # node v = y^n with y = (M + t) / (M + tau); eta = 1 - y
+        depth = -self.log_nodes[None, :] / n[:, None]
+        eta = -np.expm1(-depth)
+        rise = (
+            1.0 + eta * ((large - small) / (small + t))[:, None]
+        )  # (m + tau)(M + t)/(M + tau)(m + t)
+        log_rise = np.log(rise)
         mass = self.node_weights * np.exp(-small_exponent[:, None] * log_rise)
         total = mass.sum(axis=1)
         log_g = -n * log_large - np.log(n) - small_exponent * log_eps + np.log(total)
         if order < 1:
-            return log_g, None
-        share = mass / total[:, None]
-        # moments over the death time tau: E log(M + tau), E log(m + tau), E M/(M + tau), ...
-        log_large_tau = log_large - np.einsum("ij,j->i", share, self.log_nodes) / n
-        log_small_tau = log_large_tau + log_eps + np.sum(share * log_rise, axis=1)
-        y = np.exp(log_y)
-        ratio_large = large / (large + t) * np.sum(share * y, axis=1)
-        # m / (m + tau) = m / (m + t) * y * (eps / (eps + c * eta))
-        ratio_small = small / (small + t) * np.sum(share * y * np.exp(-log_rise), axis=1)
-        large_moments, small_moments = (log_large_tau, ratio_large), (log_small_tau, ratio_small)
-        alpha_moments, beta_moments = (
-            (large_moments, small_moments) if alpha_larger else (small_moments, large_moments)
+            return log_g, None, None
+        y = 1.0 - eta
+        features = (depth, log_rise, y, y / rise)
+        first = np.column_stack([np.einsum("ij,ij->i", mass, f) for f in features]) / total[:, None]
+        # node functions u = (log(alpha + tau), alpha / (alpha + tau), log(beta + tau),
+        # beta / (beta + tau)) = offset + slope @ features
+        size = len(x)
+        offset_large, offset_small = log_large, log_large + log_eps
+        ratio_large, ratio_small = large / (large + t), small / (small + t)
+        offset = np.zeros((size, 4))
+        slope = np.zeros((size, 4, 4))
+        log_slot, ratio_slot = (0, 1) if alpha_larger else (2, 3)  # M's slots
+        other_log, other_ratio = (2, 3) if alpha_larger else (0, 1)
+        offset[:, log_slot], offset[:, other_log] = offset_large, offset_small
+        slope[:, log_slot, 0] = 1.0
+        slope[:, other_log, 0] = slope[:, other_log, 1] = 1.0
+        slope[:, ratio_slot, 2], slope[:, other_ratio, 3] = ratio_large, ratio_small
+        mean_u = offset + np.einsum("pij,pj->pi", slope, first)
+        coefficient = np.column_stack(
+            [np.full(size, -r), -(r + x), np.full(size, -s), np.full(size, -(s + 1))]
         )
-        (log_alpha, ratio_alpha), (log_beta, ratio_beta) = alpha_moments, beta_moments
-        gradient = np.column_stack(
-            [-r * log_alpha, -(r + x) * ratio_alpha, -s * log_beta, -(s + 1) * ratio_beta]
+        gradient = coefficient * mean_u  # d log h / d log-parameters, averaged
+        if order < 2:
+            return log_g, gradient, None
+        second_f = np.empty((size, 4, 4))
+        for i, fi in enumerate(features):
+            for j in range(i + 1):
+                second_f[:, i, j] = second_f[:, j, i] = np.einsum(
+                    "ij,ij->i", mass, fi * features[j]
+                )
+        second_f /= total[:, None, None]
+        sloped_first = np.einsum("pij,pj->pi", slope, first)
+        second_u = (
+            offset[:, :, None] * offset[:, None, :]
+            + offset[:, :, None] * sloped_first[:, None, :]
+            + sloped_first[:, :, None] * offset[:, None, :]
+            + np.einsum("pia,pab,pjb->pij", slope, second_f, slope)
         )
-        return log_g, gradient
+        second = coefficient[:, :, None] * coefficient[:, None, :] * second_u
+        # plus the mean Hessian of log h over the nodes
+        second[:, 0, 0] += -r * mean_u[:, 0]
+        second[:, 0, 1] += -r * mean_u[:, 1]
+        second[:, 1, 0] += -r * mean_u[:, 1]
+        second[:, 1, 1] += -(r + x) * (mean_u[:, 1] - second_u[:, 1, 1])
+        second[:, 2, 2] += -s * mean_u[:, 2]
+        second[:, 2, 3] += -s * mean_u[:, 3]
+        second[:, 3, 2] += -s * mean_u[:, 3]
+        second[:, 3, 3] += -(s + 1) * (mean_u[:, 3] - second_u[:, 3, 3])
+        return log_g, gradient, second
 
-    def _row_terms(self, r, alpha, s, beta, log_g, grad_log_g, order):
+    def _row_terms(self, r, alpha, s, beta, tails, order):
+        """log(E + s * I) per row, with derivatives from the pairs' ``G`` and moments."""
+        log_g, pair_gradient, pair_hessian = tails
         x, w, age = self.frequency, self.weights, self.age
         log_alpha_age, log_beta_age = np.log(alpha + age), np.log(beta + age)
         alive = -(r + x) * log_alpha_age - s * log_beta_age
-        opened = self.open
-        log_g_recency = log_g[self.at_recency[opened]]
-        log_g_age = log_g[self.at_age[opened]]
+        opened, at_recency, at_age = self.open, self.at_recency[self.open], self.at_age[self.open]
+        log_g_recency, log_g_age = log_g[at_recency], log_g[at_age]
         # quadrature rounding must not make G(x, T) >= G(x, t_x); where T - t_x is that small
         # the integral is negligible next to the alive term anyway
         gap = np.minimum(log_g_age - log_g_recency, -1e-15)
@@ -367,21 +410,50 @@ class ParetoNBD:
         row = np.logaddexp(alive, log_integral)
         value = _dot(w, row)
         if order < 1:
-            return value, None
+            return value, None, None
         alive_share = np.exp(alive - row)
-        gradient = np.array(
-            [
-                _dot(w, alive_share * -r * log_alpha_age),
-                _dot(w, alive_share * -(r + x) * alpha / (alpha + age)),
-                _dot(w, alive_share * -s * log_beta_age),
-                _dot(w, alive_share * -s * beta / (beta + age)),
-            ]
+        ratio_alpha, ratio_beta = alpha / (alpha + age), beta / (beta + age)
+        alive_gradient = np.column_stack(
+            [-r * log_alpha_age, -(r + x) * ratio_alpha, -s * log_beta_age, -s * ratio_beta]
         )
-        # the integral's share: s G(x, t_x) / L times its log-gradient minus the same at T
-        w_open, row_open = w[opened], row[opened]
-        upper = w_open * np.exp(np.log(s) + log_g_recency - row_open)
-        lower = w_open * np.exp(np.log(s) + log_g_age - row_open)
-        gradient += _dot(upper, grad_log_g[self.at_recency[opened]])
-        gradient -= _dot(lower, grad_log_g[self.at_age[opened]])
-        gradient[2] += upper.sum() - lower.sum()
-        return value, gradient
+        # shares of s G(x, t_x) and s G(x, T) in the row's likelihood
+        upper = np.exp(np.log(s) + log_g_recency - row[opened])
+        lower = np.exp(np.log(s) + log_g_age - row[opened])
+        n_pairs = len(log_g)
+        pair_weight = np.bincount(at_recency, w[opened] * upper, n_pairs) - np.bincount(
+            at_age, w[opened] * lower, n_pairs
+        )
+        unit_s = np.array([0.0, 0.0, 1.0, 0.0])
+        gradient = (
+            _dot(w * alive_share, alive_gradient)
+            + _dot(pair_weight, pair_gradient)
+            + pair_weight.sum() * unit_s
+        )
+        if order < 2:
+            return value, gradient, None
+        row_gradient = alive_share[:, None] * alive_gradient
+        row_gradient[opened] += (
+            upper[:, None] * pair_gradient[at_recency]
+            - lower[:, None] * pair_gradient[at_age]
+            + (upper - lower)[:, None] * unit_s
+        )
+        alive_weight = w * alive_share
+        hessian = np.einsum("i,ij,ik->jk", alive_weight, alive_gradient, alive_gradient)
+        hessian += _symmetric(
+            {
+                (0, 0): _dot(alive_weight, -r * log_alpha_age),
+                (0, 1): _dot(alive_weight, -r * ratio_alpha),
+                (1, 1): _dot(alive_weight, -(r + x) * ratio_alpha * (1 - ratio_alpha)),
+                (2, 2): _dot(alive_weight, -s * log_beta_age),
+                (2, 3): _dot(alive_weight, -s * ratio_beta),
+                (3, 3): _dot(alive_weight, -s * ratio_beta * (1 - ratio_beta)),
+            },
+            4,
+        )
+        # Hessian of s G / (s G) = Hessian G / G + e_s grad^T + grad e_s^T + e_s e_s^T
+        pair_terms = pair_hessian + np.einsum("i,pj->pij", unit_s, pair_gradient)
+        pair_terms += np.einsum("pi,j->pij", pair_gradient, unit_s)
+        pair_terms += np.outer(unit_s, unit_s)
+        hessian += np.einsum("p,pij->ij", pair_weight, pair_terms)
+        hessian -= np.einsum("i,ij,ik->jk", w, row_gradient, row_gradient)
+        return value, gradient, hessian
