@@ -287,6 +287,8 @@ class ParetoNBD:
         self.pair_frequency, self.pair_time, self.at_recency, self.at_age = _distinct_pairs(
             self.frequency, self.recency, self.age
         )
+        self.pair_level = np.searchsorted(self.levels, self.pair_frequency)
+        self.age_code, self.distinct_ages = pd.factorize(self.age)
         self.open = self.recency < self.age  # rows whose death-time integral is not empty
         self.log_nodes, self.node_weights = _tanh_sinh_rule(TANH_SINH_STEP, TANH_SINH_HALF_WIDTH)
 
@@ -333,21 +335,33 @@ class ParetoNBD:
         small_exponent = np.full(len(x), s + 1.0) if alpha_larger else r + x
         log_large = np.log(large + t)
         log_eps = np.log(small + t) - log_large  # eps = (m + t) / (M + t) in (0, 1]
-        # node v = y^n with y = (M + t) / (M + tau); eta = 1 - y
-        depth = -self.log_nodes[None, :] / n[:, None]
-        eta = -np.expm1(-depth)
-        rise = (
-            1.0 + eta * ((large - small) / (small + t))[:, None]
-        )  # (m + tau)(M + t)/(M + tau)(m + t)
+        # node v = y^n with y = (M + t) / (M + tau); eta = 1 - y depends on x through n only, so
+        # it is computed per distinct frequency. Arrays are pairs x nodes, updated in place:
+        # this is the fit's inner loop.
+        level_log_y = np.multiply.outer(1.0 / (r + s + self.levels), self.log_nodes)
+        level_eta = -np.expm1(level_log_y)
+        eta = level_eta[self.pair_level]
+        rise = eta * ((large - small) / (small + t))[:, None]
+        rise += 1.0
         log_rise = np.log(rise)
-        mass = self.node_weights * np.exp(-small_exponent[:, None] * log_rise)
+        mass = log_rise * -small_exponent[:, None]
+        np.exp(mass, out=mass)
+        mass *= self.node_weights
         total = mass.sum(axis=1)
         log_g = -n * log_large - np.log(n) - small_exponent * log_eps + np.log(total)
         if order < 1:
             return log_g, None, None
         y = 1.0 - eta
-        features = (depth, log_rise, y, y / rise)
-        first = np.column_stack([np.einsum("ij,ij->i", mass, f) for f in features]) / total[:, None]
+        over_rise = y / rise
+        # features: -log y (linear in the nodes' logs), log rise, y, y / rise
+        features = (-level_log_y[self.pair_level], log_rise, y, over_rise)
+        first = np.column_stack(
+            [
+                -np.einsum("ij,j->i", mass, self.log_nodes) / n,
+                *(np.einsum("ij,ij->i", mass, f) for f in features[1:]),
+            ]
+        )
+        first /= total[:, None]
         # node functions u = (log(alpha + tau), alpha / (alpha + tau), log(beta + tau),
         # beta / (beta + tau)) = offset + slope @ features
         size = len(x)
@@ -397,8 +411,8 @@ class ParetoNBD:
     def _row_terms(self, r, alpha, s, beta, tails, order):
         """log(E + s * I) per row, with derivatives from the pairs' ``G`` and moments."""
         log_g, pair_gradient, pair_hessian = tails
-        x, w, age = self.frequency, self.weights, self.age
-        log_alpha_age, log_beta_age = np.log(alpha + age), np.log(beta + age)
+        x, w, ages, code = self.frequency, self.weights, self.distinct_ages, self.age_code
+        log_alpha_age, log_beta_age = np.log(alpha + ages)[code], np.log(beta + ages)[code]
         alive = -(r + x) * log_alpha_age - s * log_beta_age
         opened, at_recency, at_age = self.open, self.at_recency[self.open], self.at_age[self.open]
         log_g_recency, log_g_age = log_g[at_recency], log_g[at_age]
@@ -407,12 +421,13 @@ class ParetoNBD:
         gap = np.minimum(log_g_age - log_g_recency, -1e-15)
         log_integral = np.full_like(alive, -np.inf)
         log_integral[opened] = np.log(s) + log_g_recency + np.log(-np.expm1(gap))
-        row = np.logaddexp(alive, log_integral)
+        integral_share, softplus = _softplus(log_integral - alive)
+        row = alive + softplus
         value = _dot(w, row)
         if order < 1:
             return value, None, None
-        alive_share = np.exp(alive - row)
-        ratio_alpha, ratio_beta = alpha / (alpha + age), beta / (beta + age)
+        alive_share = 1.0 - integral_share
+        ratio_alpha, ratio_beta = (alpha / (alpha + ages))[code], (beta / (beta + ages))[code]
         alive_gradient = np.column_stack(
             [-r * log_alpha_age, -(r + x) * ratio_alpha, -s * log_beta_age, -s * ratio_beta]
         )
