@@ -48,8 +48,10 @@ class ModelSpec:
     """How one lifetimes fitter is estimated.
 
     ``likelihood`` builds the log-likelihood (``ccnb._likelihoods``) from the data columns and
-    weights. ``penalizer_on_total``: lifetimes' fitter penalises the summed log-likelihood
-    (Pareto/NBD) rather than the mean per customer (all others).
+    weights; ``search_likelihood``, if given, a cheaper approximation used on the subsample of a
+    large fit, whose optimum is then refined with ``likelihood`` on every row.
+    ``penalizer_on_total``: lifetimes' fitter penalises the summed log-likelihood (Pareto/NBD)
+    rather than the mean per customer (all others).
     """
 
     name: str
@@ -61,6 +63,7 @@ class ModelSpec:
     penalizer_on_total: bool
     simplicity: int
     start: float  # lifetimes' own starting log-parameter for every parameter
+    search_likelihood: Callable | None = None
 
 
 MODEL_SPECS: dict[str, ModelSpec] = {
@@ -96,6 +99,7 @@ MODEL_SPECS: dict[str, ModelSpec] = {
         penalizer_on_total=True,
         simplicity=2,
         start=0.0,
+        search_likelihood=functools.partial(_likelihoods.ParetoNBD, coarse=True),
     ),
     "gammagamma": ModelSpec(
         name="gammagamma",
@@ -157,6 +161,8 @@ class Objective:
         data: tuple[np.ndarray, ...],
         weights: np.ndarray,
         penalizer: float,
+        *,
+        likelihood: Callable | None = None,
     ):
         self.spec = spec
         self.data = data
@@ -165,13 +171,22 @@ class Objective:
         self.n_customers = float(self.weights.sum())
         self.n_rows = len(self.weights)
         self.n_evaluations = 0
-        self.likelihood = spec.likelihood(*data, self.weights)
+        self.likelihood = (likelihood or spec.likelihood)(*data, self.weights)
         # lifetimes penalises the per-customer mean, or for the Pareto/NBD the total
         self.penalty_scale = self.penalizer / (self.n_customers if spec.penalizer_on_total else 1.0)
 
-    def subset(self, rows: np.ndarray, weights: np.ndarray) -> Objective:
-        """The same objective on ``rows`` of the data with new ``weights``."""
-        return Objective(self.spec, tuple(d[rows] for d in self.data), weights, self.penalizer)
+    def subsample(self, rows: np.ndarray, weights: np.ndarray) -> Objective:
+        """The objective on ``rows`` of the data with new ``weights``, for a search.
+
+        Uses the model's ``search_likelihood`` where it has one.
+        """
+        return Objective(
+            self.spec,
+            tuple(d[rows] for d in self.data),
+            weights,
+            self.penalizer,
+            likelihood=self.spec.search_likelihood,
+        )
 
     def evaluate(self, theta: np.ndarray, order: int) -> tuple:
         """Value, gradient (``order >= 1``) and Hessian (``order == 2``) at ``theta``.
@@ -330,7 +345,7 @@ def estimate(objective: Objective, *, n_starts: int, seed: int, extra_starts: in
         )
     rows, weights = _subsample(objective.weights, SUBSAMPLE_ROWS, seed)
     sample = _estimate_all_rows(
-        objective.subset(rows, weights), n_starts=n_starts, seed=seed, extra_starts=extra_starts
+        objective.subsample(rows, weights), n_starts=n_starts, seed=seed, extra_starts=extra_starts
     )
     if np.all(np.isfinite(sample.hessian)) and np.isfinite(sample.objective_value):
         theta, value, gradient, hessian = _newton_polish(objective, sample.theta)
