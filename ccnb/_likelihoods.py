@@ -290,7 +290,8 @@ class ParetoNBD:
         )
         self.pair_level = np.searchsorted(self.levels, self.pair_frequency)
         self.age_code, self.distinct_ages = pd.factorize(self.age)
-        self.open = self.recency < self.age  # rows whose death-time integral is not empty
+        # added to the log of the death-time integral: -inf where it is empty (t_x = T)
+        self.closed_offset = np.where(self.recency < self.age, 0.0, -np.inf)
         rule = COARSE_TANH_SINH_RULE if coarse else TANH_SINH_RULE
         self.log_nodes, self.node_weights = _tanh_sinh_rule(*rule)
 
@@ -416,61 +417,64 @@ class ParetoNBD:
         x, w, ages, code = self.frequency, self.weights, self.distinct_ages, self.age_code
         log_alpha_age, log_beta_age = np.log(alpha + ages)[code], np.log(beta + ages)[code]
         alive = -(r + x) * log_alpha_age - s * log_beta_age
-        opened, at_recency, at_age = self.open, self.at_recency[self.open], self.at_age[self.open]
-        log_g_recency, log_g_age = log_g[at_recency], log_g[at_age]
+        log_g_recency, log_g_age = log_g[self.at_recency], log_g[self.at_age]
         # quadrature rounding must not make G(x, T) >= G(x, t_x); where T - t_x is that small
         # the integral is negligible next to the alive term anyway
         gap = np.minimum(log_g_age - log_g_recency, -1e-15)
-        log_integral = np.full_like(alive, -np.inf)
-        log_integral[opened] = np.log(s) + log_g_recency + np.log(-np.expm1(gap))
-        integral_share, softplus = _softplus(log_integral - alive)
+        log_upper = np.log(s) + log_g_recency + self.closed_offset
+        integral_share, softplus = _softplus(log_upper + np.log(-np.expm1(gap)) - alive)
         row = alive + softplus
         value = _dot(w, row)
         if order < 1:
             return value, None, None
         alive_share = 1.0 - integral_share
         ratio_alpha, ratio_beta = (alpha / (alpha + ages))[code], (beta / (beta + ages))[code]
-        alive_gradient = np.column_stack(
-            [-r * log_alpha_age, -(r + x) * ratio_alpha, -s * log_beta_age, -s * ratio_beta]
+        alive_gradient = (
+            -r * log_alpha_age,
+            -(r + x) * ratio_alpha,
+            -s * log_beta_age,
+            -s * ratio_beta,
         )
         # shares of s G(x, t_x) and s G(x, T) in the row's likelihood
-        upper = np.exp(np.log(s) + log_g_recency - row[opened])
-        lower = np.exp(np.log(s) + log_g_age - row[opened])
+        upper = np.exp(log_upper - row)
+        lower = np.exp(log_upper + gap - row)
         n_pairs = len(log_g)
-        pair_weight = np.bincount(at_recency, w[opened] * upper, n_pairs) - np.bincount(
-            at_age, w[opened] * lower, n_pairs
-        )
-        unit_s = np.array([0.0, 0.0, 1.0, 0.0])
-        gradient = (
-            _dot(w * alive_share, alive_gradient)
-            + _dot(pair_weight, pair_gradient)
-            + pair_weight.sum() * unit_s
-        )
+        pair_weight = np.bincount(self.at_recency, w * upper, n_pairs)
+        pair_weight -= np.bincount(self.at_age, w * lower, n_pairs)
+        alive_weight = w * alive_share
+        gradient = np.array([_dot(alive_weight, column) for column in alive_gradient])
+        gradient += _dot(pair_weight, pair_gradient)
+        gradient[2] += pair_weight.sum()
         if order < 2:
             return value, gradient, None
-        row_gradient = alive_share[:, None] * alive_gradient
-        row_gradient[opened] += (
-            upper[:, None] * pair_gradient[at_recency]
-            - lower[:, None] * pair_gradient[at_age]
-            + (upper - lower)[:, None] * unit_s
-        )
-        alive_weight = w * alive_share
-        hessian = np.einsum("i,ij,ik->jk", alive_weight, alive_gradient, alive_gradient)
+        # per-row gradient: alive share times its gradient plus the integral's
+        row_gradient = [
+            alive_share * alive_gradient[k]
+            + upper * pair_gradient[self.at_recency, k]
+            - lower * pair_gradient[self.at_age, k]
+            for k in range(4)
+        ]
+        row_gradient[2] += upper - lower
+        hessian = np.empty((4, 4))
+        for j in range(4):
+            for k in range(j + 1):
+                hessian[j, k] = hessian[k, j] = _dot(
+                    alive_weight * alive_gradient[j], alive_gradient[k]
+                ) - _dot(w * row_gradient[j], row_gradient[k])
         hessian += _symmetric(
             {
-                (0, 0): _dot(alive_weight, -r * log_alpha_age),
-                (0, 1): _dot(alive_weight, -r * ratio_alpha),
-                (1, 1): _dot(alive_weight, -(r + x) * ratio_alpha * (1 - ratio_alpha)),
-                (2, 2): _dot(alive_weight, -s * log_beta_age),
-                (2, 3): _dot(alive_weight, -s * ratio_beta),
-                (3, 3): _dot(alive_weight, -s * ratio_beta * (1 - ratio_beta)),
+                (0, 0): _dot(alive_weight, alive_gradient[0]),
+                (0, 1): -r * _dot(alive_weight, ratio_alpha),
+                (1, 1): _dot(alive_weight, alive_gradient[1] * (1 - ratio_alpha)),
+                (2, 2): _dot(alive_weight, alive_gradient[2]),
+                (2, 3): _dot(alive_weight, alive_gradient[3]),
+                (3, 3): _dot(alive_weight, alive_gradient[3] * (1 - ratio_beta)),
             },
             4,
         )
         # Hessian of s G / (s G) = Hessian G / G + e_s grad^T + grad e_s^T + e_s e_s^T
-        pair_terms = pair_hessian + np.einsum("i,pj->pij", unit_s, pair_gradient)
-        pair_terms += np.einsum("pi,j->pij", pair_gradient, unit_s)
-        pair_terms += np.outer(unit_s, unit_s)
-        hessian += np.einsum("p,pij->ij", pair_weight, pair_terms)
-        hessian -= np.einsum("i,ij,ik->jk", w, row_gradient, row_gradient)
-        return value, gradient, hessian
+        pair_terms = np.einsum("p,pij->ij", pair_weight, pair_hessian)
+        pair_terms[2, :] += _dot(pair_weight, pair_gradient)
+        pair_terms[:, 2] += _dot(pair_weight, pair_gradient)
+        pair_terms[2, 2] += pair_weight.sum()
+        return value, gradient, hessian + pair_terms
