@@ -40,7 +40,7 @@ GRADIENT_TOLERANCE = 1e-5
 HESSIAN_CONDITION_LIMIT = 1e-10
 #: above this many distinct rows the starts are searched on a seeded subsample of this many
 #: rows, and the best optimum is then refined on every row (see :func:`estimate`)
-SUBSAMPLE_ROWS = 20_000
+SUBSAMPLE_ROWS = 5_000
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,8 @@ class ModelSpec:
     """How one lifetimes fitter is estimated.
 
     ``likelihood`` builds the log-likelihood (``ccnb._likelihoods``) from the data columns and
-    weights; ``search_likelihood``, if given, a cheaper approximation used on the subsample of a
-    large fit, whose optimum is then refined with ``likelihood`` on every row.
+    weights; ``search_likelihood``, if given, a cheaper approximation for the optimiser's
+    search, whose best optimum is then polished with ``likelihood``.
     ``penalizer_on_total``: lifetimes' fitter penalises the summed log-likelihood (Pareto/NBD)
     rather than the mean per customer (all others).
     """
@@ -175,15 +175,18 @@ class Objective:
         # lifetimes penalises the per-customer mean, or for the Pareto/NBD the total
         self.penalty_scale = self.penalizer / (self.n_customers if spec.penalizer_on_total else 1.0)
 
-    def subsample(self, rows: np.ndarray, weights: np.ndarray) -> Objective:
-        """The objective on ``rows`` of the data with new ``weights``, for a search.
+    def subset(self, rows: np.ndarray, weights: np.ndarray) -> Objective:
+        """The same objective on ``rows`` of the data with new ``weights``."""
+        return Objective(self.spec, tuple(d[rows] for d in self.data), weights, self.penalizer)
 
-        Uses the model's ``search_likelihood`` where it has one.
-        """
+    def for_search(self) -> Objective:
+        """The objective with the model's cheaper ``search_likelihood``, if it has one."""
+        if self.spec.search_likelihood is None:
+            return self
         return Objective(
             self.spec,
-            tuple(d[rows] for d in self.data),
-            weights,
+            self.data,
+            self.weights,
             self.penalizer,
             likelihood=self.spec.search_likelihood,
         )
@@ -350,7 +353,7 @@ def estimate(objective: Objective, *, n_starts: int, seed: int, extra_starts: in
         )
     rows, weights = _subsample(objective.weights, SUBSAMPLE_ROWS, seed)
     sample = _estimate_all_rows(
-        objective.subsample(rows, weights), n_starts=n_starts, seed=seed, extra_starts=extra_starts
+        objective.subset(rows, weights), n_starts=n_starts, seed=seed, extra_starts=extra_starts
     )
     if np.all(np.isfinite(sample.hessian)) and np.isfinite(sample.objective_value):
         theta, value, gradient, hessian = _newton_polish(objective, sample.theta)
@@ -409,16 +412,18 @@ def _estimate_all_rows(
     Start 1 is lifetimes' own starting point, searched precisely; the others are drawn
     uniformly in [-2, 2] on the log-parameters (scaled time) from
     ``numpy.random.default_rng(seed)`` and searched to a looser tolerance (they only have to
-    show whether a better basin exists). The best is polished by Newton steps and checked.
-    When it fails a check, up to ``extra_starts`` further seeded starts are tried before
+    show whether a better basin exists); searches use the model's ``search_likelihood`` where
+    it has one. The best is polished by Newton steps on ``objective`` and checked. When it
+    fails a check, up to ``extra_starts`` further seeded starts are tried before
     giving up.
     """
     spec = objective.spec
     k = len(spec.param_names)
     rng = np.random.default_rng(seed)
-    results = [_search(objective, np.full(k, spec.start), 1, precise=True)]
+    searcher = objective.for_search()
+    results = [_search(searcher, np.full(k, spec.start), 1, precise=True)]
     results += [
-        _search(objective, rng.uniform(-2.0, 2.0, k), number, precise=False)
+        _search(searcher, rng.uniform(-2.0, 2.0, k), number, precise=False)
         for number in range(2, n_starts + 1)
     ]
     polished: dict[int, tuple] = {}
@@ -438,7 +443,7 @@ def _estimate_all_rows(
         if not problems or len(results) >= n_starts + extra_starts:
             break
         results.append(
-            _search(objective, rng.uniform(-2.0, 2.0, k), len(results) + 1, precise=False)
+            _search(searcher, rng.uniform(-2.0, 2.0, k), len(results) + 1, precise=False)
         )
     starts_table = pd.DataFrame(
         {
@@ -460,7 +465,8 @@ def _estimate_all_rows(
         starts=starts_table,
         n_customers=objective.n_customers,
         n_rows=objective.n_rows,
-        n_evaluations=objective.n_evaluations,
+        n_evaluations=objective.n_evaluations
+        + (searcher.n_evaluations if searcher is not objective else 0),
     )
 
 

@@ -530,7 +530,6 @@ def _btyd_inputs(frame: pd.DataFrame, where: str) -> tuple[np.ndarray, np.ndarra
 
 
 def _check_btyd(frame, frequency, recency, age, names) -> None:
-    ids = _customer_ids(frame)
     checks = [
         (~np.isfinite(frequency) | ~np.isfinite(recency) | ~np.isfinite(age), "missing values"),
         (frequency < 0, f"negative {names[0]}"),
@@ -541,6 +540,7 @@ def _check_btyd(frame, frequency, recency, age, names) -> None:
     ]
     for bad, problem in checks:
         if np.any(bad):
+            ids = _customer_ids(frame)  # only on failure: strings are slow to convert
             raise ValueError(
                 f"{int(bad.sum())} customer(s) with {problem} (e.g. {ids[bad][:3].tolist()}); "
                 "BTYD inputs follow lifetimes' conventions (see ccnb.summary)"
