@@ -214,10 +214,6 @@ class Objective:
             return (np.inf, *(np.zeros_like(item) for item in results[1:]))
         return tuple(results)
 
-    def value(self, theta: np.ndarray) -> float:
-        """Per-customer penalised negative log-likelihood at log-parameters ``theta``."""
-        return float(self.evaluate(theta, 0)[0])
-
     def value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Value and gradient."""
         value, gradient = self.evaluate(theta, 1)
