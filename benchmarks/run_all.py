@@ -44,6 +44,8 @@ with warnings.catch_warnings():
 
 ROOT = Path(__file__).resolve().parents[1]
 ROWS: list[dict] = []
+#: issue 9's target for Pareto/NBD: lifetimes' fit is stopped at this multiple of ccnb's time
+PARETO_TARGET = 30
 
 
 def peak_rss_mb() -> float:
@@ -68,7 +70,17 @@ def quietly(function, *args):
         return function(*args)
 
 
-def record(task: str, size: str, ours: float, theirs: float | None, alternative: str, n: int):
+def record(
+    task: str,
+    size: str,
+    ours: float,
+    theirs: float | None,
+    alternative: str,
+    n: int,
+    *,
+    stopped: bool = False,
+):
+    """Print and keep one row; ``stopped``: the alternative was stopped after ``theirs`` s."""
     row = {
         "task": task,
         "size": size,
@@ -76,11 +88,12 @@ def record(task: str, size: str, ours: float, theirs: float | None, alternative:
         "alternative": alternative,
         "alternative_s": theirs,
         "ratio": (theirs / ours) if theirs else None,
+        "ratio_is_lower_bound": stopped,
         "repeats": n,
         "peak_rss_mb": peak_rss_mb(),
     }
     ROWS.append(row)
-    ratio = f"{row['ratio']:.1f}x" if row["ratio"] else "-"
+    ratio = f"{'> ' if stopped else ''}{row['ratio']:.1f}x" if row["ratio"] else "-"
     other = f"{theirs:.2f}" if theirs is not None else "-"
     print(
         f"  {task:<34} {size:<26} ccnb {ours:8.2f} s  {alternative:<22} {other:>8} s  "
@@ -162,52 +175,135 @@ def _close(ours: pd.Series, theirs: pd.Series, what: str) -> float:
     return relative
 
 
-def _scaled_log_likelihood(summary: pd.DataFrame, params: pd.Series) -> float:
-    """Pareto/NBD log-likelihood with lifetimes' own function in lifetimes' scaled time.
+def _scaled_pareto(summary: pd.DataFrame, params: pd.Series):
+    """Condensed rows, weights and parameters in lifetimes' scaled time (largest T = 1).
 
-    In weeks lifetimes' Pareto/NBD likelihood overflows for long histories; lifetimes fits
-    (and ccnb compares) in time scaled so the largest T is 1, where both are finite.
+    In weeks lifetimes' Pareto/NBD likelihood fails (nan) for long histories; lifetimes fits
+    (and the checks below compare) in scaled time, where it is finite.
     """
     spec = clv._btyd.MODEL_SPECS["paretonbd"]
-    scale = 1.0 / summary["T"].max()
-    data = (
-        summary["frequency"].to_numpy(int),
-        summary["recency"].to_numpy(float) * scale,
-        summary["T"].to_numpy(float) * scale,
+    rows, weights, _ = clv._btyd.condense(
+        {name: summary[name].to_numpy(float) for name in ("frequency", "recency", "T")}
     )
+    scale = 1.0 / rows["T"].max()
+    data = (rows["frequency"].to_numpy(), rows["recency"].to_numpy() * scale)
+    data += (rows["T"].to_numpy() * scale,)
     values = params[list(spec.param_names)].to_numpy(float).copy()
     for position, name in enumerate(spec.param_names):
         if name in spec.time_params:
             values[position] *= scale
-    objective = clv._btyd.Objective(spec, data, np.ones(len(summary)), 0.0)
-    return -objective.value(np.log(values)) * len(summary)
+    return data, weights, values
+
+
+def _lifetimes_pareto_total(log_params, data, weights) -> float:
+    """lifetimes' own Pareto/NBD log-likelihood, summed over customers."""
+    nll = quietly(
+        lifetimes.ParetoNBDFitter._negative_log_likelihood,
+        np.exp(log_params),
+        *data,
+        weights,
+        0.0,
+    )
+    return -nll * weights.mean()
 
 
 def _pareto_note(summary: pd.DataFrame, fitted, reference) -> str:
     """Check ccnb's Pareto/NBD optimum is at least as good as lifetimes' (Nelder-Mead)."""
-    ours = _scaled_log_likelihood(summary, fitted.params_)
-    theirs = _scaled_log_likelihood(summary, reference.params_)
+    data, weights, ours_params = _scaled_pareto(summary, fitted.params_)
+    *_, their_params = _scaled_pareto(summary, reference.params_)
+    ours = _lifetimes_pareto_total(np.log(ours_params), data, weights)
+    theirs = _lifetimes_pareto_total(np.log(their_params), data, weights)
     if ours < theirs - 1e-9 * abs(theirs):
         raise AssertionError(f"Pareto/NBD: ccnb log-likelihood {ours} < lifetimes {theirs}")
     relative = float((fitted.params_ / reference.params_ - 1).abs().max())
     return (
-        f"Pareto/NBD log-likelihood (scaled time) ccnb {ours:.4f} vs lifetimes {theirs:.4f}; "
-        f"largest relative parameter difference {relative:.1g}"
+        f"Pareto/NBD log-likelihood (lifetimes' function, scaled time) ccnb {ours:.4f} vs "
+        f"lifetimes {theirs:.4f}; largest relative parameter difference {relative:.1g}"
     )
 
 
-def bench_fits(summaries: dict, repeats_for, pareto_max: int) -> None:
+def _pareto_stationarity_note(summary: pd.DataFrame, fitted) -> str:
+    """Check ccnb's Pareto/NBD optimum is stationary under lifetimes' own likelihood.
+
+    Central differences (step 1e-5 in the log-parameters) of lifetimes' function; the largest
+    gradient component per customer must be below 1e-6 (a point 1e-3 away gives about 1e-4).
+    """
+    data, weights, params = _scaled_pareto(summary, fitted.params_)
+    theta, step = np.log(params), 1e-5
+    gradient = [
+        (
+            _lifetimes_pareto_total(theta + step * unit, data, weights)
+            - _lifetimes_pareto_total(theta - step * unit, data, weights)
+        )
+        / (2 * step)
+        / weights.sum()
+        for unit in np.eye(len(theta))
+    ]
+    largest = float(np.max(np.abs(gradient)))
+    if not largest < 1e-6:
+        raise AssertionError(f"Pareto/NBD: ccnb optimum not stationary ({largest:.2g})")
+    return (
+        "Pareto/NBD optimum stationary under lifetimes' function (scaled time): largest "
+        f"gradient per customer {largest:.1g}"
+    )
+
+
+_PARETO_CHILD = textwrap.dedent(
+    """
+    import sys, time, warnings
+    import numpy as np
+    warnings.simplefilter("ignore")
+    import lifetimes
+    frequency, recency, age = np.load(sys.argv[1])
+    print("ready", flush=True)
+    start = time.perf_counter()
+    fitter = lifetimes.ParetoNBDFitter().fit(frequency, recency, age)
+    print(time.perf_counter() - start, flush=True)
+    """
+)
+
+
+def _lifetimes_pareto_with_timeout(summary: pd.DataFrame, timeout: float) -> float | None:
+    """Seconds of lifetimes' Pareto/NBD fit in a subprocess, or None if stopped at ``timeout``.
+
+    The clock starts once the child has imported lifetimes and loaded the data.
+    """
+    with tempfile.TemporaryDirectory() as work:
+        path = Path(work) / "summary.npy"
+        np.save(path, summary[["frequency", "recency", "T"]].to_numpy(float).T)
+        child = subprocess.Popen(
+            [sys.executable, "-c", _PARETO_CHILD, str(path)], stdout=subprocess.PIPE, text=True
+        )
+        with child:
+            child.stdout.readline()  # "ready"
+            try:
+                child.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                return None
+            if child.returncode != 0:
+                raise AssertionError(f"lifetimes' Pareto/NBD child failed ({child.returncode})")
+            return float(child.stdout.read().split()[-1])
+
+
+def bench_fits(summaries: dict, repeats_for, pareto_max: int, pareto_timeout_min: int) -> None:
     print("model fits: ccnb.clv vs lifetimes fitters on every row", flush=True)
     for n_customers in sorted(summaries):
         _bench_fits_size(
             summaries[n_customers],
             *repeats_for(n_customers),
             lifetimes_pareto=n_customers <= pareto_max,
+            pareto_timeout=n_customers >= pareto_timeout_min,
         )
 
 
 def _bench_fits_size(
-    summary: pd.DataFrame, repeats: int, their_repeats: int, *, lifetimes_pareto: bool
+    summary: pd.DataFrame,
+    repeats: int,
+    their_repeats: int,
+    *,
+    lifetimes_pareto: bool,
+    pareto_timeout: bool,
 ) -> None:
     size = f"{len(summary):,} customers"
     spenders = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
@@ -244,8 +340,7 @@ def _bench_fits_size(
     ):
         ours_s, fitted = timed(ours, repeats)
         if name == "Pareto/NBD" and not lifetimes_pareto:
-            # lifetimes' Nelder-Mead Pareto/NBD takes hours here (measured at small sizes)
-            record(f"fit {name}", size, ours_s, None, "lifetimes not run", repeats)
+            _bench_pareto_timeout(summary, size, ours_s, fitted, repeats, run=pareto_timeout)
             continue
         # lifetimes' Pareto/NBD (Nelder-Mead) takes a minute even on 10,000 customers: once
         theirs_s, reference = timed(theirs, 1 if name == "Pareto/NBD" else their_repeats)
@@ -261,6 +356,20 @@ def _bench_fits_size(
     ours_s = results["BG/NBD"][0] + results["Gamma-Gamma"][0]
     theirs_s = results["BG/NBD"][1] + results["Gamma-Gamma"][1]
     record("fit BG/NBD + Gamma-Gamma", size, ours_s, theirs_s, "lifetimes", repeats)
+
+
+def _bench_pareto_timeout(summary, size, ours_s, fitted, repeats, *, run: bool) -> None:
+    """lifetimes' Pareto/NBD (hours here) in a subprocess stopped at 30x ccnb's time."""
+    if not run:
+        record("fit Pareto/NBD", size, ours_s, None, "lifetimes not run", repeats)
+        return
+    print("   " + _pareto_stationarity_note(summary, fitted), flush=True)
+    budget = PARETO_TARGET * ours_s
+    theirs_s = _lifetimes_pareto_with_timeout(summary, budget)
+    if theirs_s is None:
+        record("fit Pareto/NBD", size, ours_s, budget, "lifetimes (stopped)", repeats, stopped=True)
+    else:
+        record("fit Pareto/NBD", size, ours_s, theirs_s, "lifetimes", repeats)
 
 
 def bench_predict(summaries: dict, n_draws: int) -> None:
@@ -457,6 +566,13 @@ def main(argv=None) -> None:
         default=10_000,
         help="largest customer count for lifetimes' Pareto/NBD (Nelder-Mead, slow)",
     )
+    parser.add_argument(
+        "--pareto-timeout-min",
+        type=int,
+        default=1_000_000,
+        help=f"from this customer count, lifetimes' Pareto/NBD runs in a subprocess stopped at "
+        f"{PARETO_TARGET}x ccnb's time",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args(argv)
     sections = set(args.only or ["summary", "fits", "predict", "batch", "parquet"])
@@ -482,7 +598,7 @@ def main(argv=None) -> None:
                 )
                 summaries[len(summary)] = summary
     if "fits" in sections:
-        bench_fits(summaries, repeats_for, args.pareto_max)
+        bench_fits(summaries, repeats_for, args.pareto_max, args.pareto_timeout_min)
     if "predict" in sections:
         bench_predict({n: s for n, s in summaries.items() if n <= 100_000}, n_draws)
     if "batch" in sections:

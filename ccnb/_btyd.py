@@ -1,12 +1,14 @@
 """Estimation core for the BTYD and Gamma-Gamma models behind ``ccnb.clv``.
 
-Private: fits lifetimes' own likelihoods on condensed (unique-row, weighted) data with a
-multi-start quasi-Newton optimiser, computes Hessians, convergence diagnostics, predictions on
-unique rows and parameter draws. ``ccnb.clv`` turns the results into the public objects.
+Private: fits lifetimes' likelihoods (ccnb's implementations with analytic derivatives,
+``ccnb._likelihoods``) on condensed (unique-row, weighted) data with a multi-start quasi-Newton
+optimiser, computes Hessians, convergence diagnostics, predictions on unique rows and parameter
+draws. ``ccnb.clv`` turns the results into the public objects.
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,11 +17,12 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
+from ccnb import _likelihoods
+
 with warnings.catch_warnings():
     # lifetimes 0.11.3 sets pandas' removed 'mode.chained_assignment' option on import and
     # switches FutureWarning off process-wide; catch_warnings restores the caller's filters.
     warnings.filterwarnings("ignore", message="The 'mode.chained_assignment' option")
-    import autograd
     from lifetimes import (
         BetaGeoFitter,
         GammaGammaFitter,
@@ -37,15 +40,16 @@ GRADIENT_TOLERANCE = 1e-5
 HESSIAN_CONDITION_LIMIT = 1e-10
 #: above this many distinct rows the starts are searched on a seeded subsample of this many
 #: rows, and the best optimum is then refined on every row (see :func:`estimate`)
-SUBSAMPLE_ROWS = 20_000
+SUBSAMPLE_ROWS = 5_000
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     """How one lifetimes fitter is estimated.
 
-    ``nll_on_log_params``: lifetimes' ``_negative_log_likelihood`` takes log-parameters
-    (BG/NBD, MBG/NBD, Gamma-Gamma) rather than the parameters (Pareto/NBD).
+    ``likelihood`` builds the log-likelihood (``ccnb._likelihoods``) from the data columns and
+    weights; ``search_likelihood``, if given, a cheaper approximation for the optimiser's
+    search, whose best optimum is then polished with ``likelihood``.
     ``penalizer_on_total``: lifetimes' fitter penalises the summed log-likelihood (Pareto/NBD)
     rather than the mean per customer (all others).
     """
@@ -55,11 +59,11 @@ class ModelSpec:
     fitter_class: type
     param_names: tuple[str, ...]
     time_params: tuple[str, ...]
-    nll_on_log_params: bool
+    likelihood: Callable
     penalizer_on_total: bool
-    has_autograd: bool
     simplicity: int
     start: float  # lifetimes' own starting log-parameter for every parameter
+    search_likelihood: Callable | None = None
 
 
 MODEL_SPECS: dict[str, ModelSpec] = {
@@ -69,9 +73,8 @@ MODEL_SPECS: dict[str, ModelSpec] = {
         fitter_class=BetaGeoFitter,
         param_names=("r", "alpha", "a", "b"),
         time_params=("alpha",),
-        nll_on_log_params=True,
+        likelihood=_likelihoods.BetaGeo,
         penalizer_on_total=False,
-        has_autograd=True,
         simplicity=0,
         start=0.1,
     ),
@@ -81,9 +84,8 @@ MODEL_SPECS: dict[str, ModelSpec] = {
         fitter_class=ModifiedBetaGeoFitter,
         param_names=("r", "alpha", "a", "b"),
         time_params=("alpha",),
-        nll_on_log_params=True,
+        likelihood=functools.partial(_likelihoods.BetaGeo, modified=True),
         penalizer_on_total=False,
-        has_autograd=True,
         simplicity=1,
         start=0.1,
     ),
@@ -93,11 +95,11 @@ MODEL_SPECS: dict[str, ModelSpec] = {
         fitter_class=ParetoNBDFitter,
         param_names=("r", "alpha", "s", "beta"),
         time_params=("alpha", "beta"),
-        nll_on_log_params=False,
+        likelihood=_likelihoods.ParetoNBD,
         penalizer_on_total=True,
-        has_autograd=False,
         simplicity=2,
         start=0.0,
+        search_likelihood=functools.partial(_likelihoods.ParetoNBD, coarse=True),
     ),
     "gammagamma": ModelSpec(
         name="gammagamma",
@@ -105,9 +107,8 @@ MODEL_SPECS: dict[str, ModelSpec] = {
         fitter_class=GammaGammaFitter,
         param_names=("p", "q", "v"),
         time_params=(),
-        nll_on_log_params=True,
+        likelihood=_likelihoods.GammaGamma,
         penalizer_on_total=False,
-        has_autograd=True,
         simplicity=0,
         start=0.1,
     ),
@@ -125,21 +126,20 @@ def condense(columns: dict[str, np.ndarray]) -> tuple[pd.DataFrame, np.ndarray, 
 
     Returns ``(unique, counts, inverse)`` with ``unique.iloc[inverse]`` equal to the input; the
     unique rows are sorted lexicographically (as ``numpy.unique(..., axis=0)``, which is an
-    order of magnitude slower on a million rows).
+    order of magnitude slower on a million rows). Each column is coded by its sorted distinct
+    values (a hash table, no sort of every row) and the codes are combined column by column;
+    re-coding after each step keeps the combined codes below the number of rows.
     """
     names = list(columns)
-    stacked = np.column_stack([np.asarray(columns[name], dtype=float) for name in names])
-    if len(stacked) == 0:
-        return pd.DataFrame(stacked, columns=names), np.zeros(0), np.zeros(0, dtype=np.intp)
-    order = np.lexsort(stacked.T[::-1])
-    ordered = stacked[order]
-    starts = np.ones(len(ordered), dtype=bool)
-    starts[1:] = np.any(ordered[1:] != ordered[:-1], axis=1)
-    group = np.cumsum(starts) - 1
-    inverse = np.empty(len(ordered), dtype=np.intp)
-    inverse[order] = group
-    counts = np.bincount(group).astype(float)
-    return pd.DataFrame(ordered[starts], columns=names), counts, inverse
+    values = [np.asarray(columns[name], dtype=float) for name in names]
+    group, distinct = pd.factorize(values[0], sort=True)
+    rows = [distinct]
+    for column in values[1:]:
+        codes, uniques = pd.factorize(column, sort=True)
+        group, keys = pd.factorize(group.astype(np.int64) * len(uniques) + codes, sort=True)
+        rows = [row[keys // len(uniques)] for row in rows] + [uniques[keys % len(uniques)]]
+    unique = pd.DataFrame(dict(zip(names, rows, strict=True)))
+    return unique, np.bincount(group).astype(float), group.astype(np.intp)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,9 +149,10 @@ def condense(columns: dict[str, np.ndarray]) -> tuple[pd.DataFrame, np.ndarray, 
 class Objective:
     """Per-customer negative log-likelihood of a lifetimes model on weighted rows.
 
-    The value is lifetimes' own ``_negative_log_likelihood`` (time scaled so the largest T is 1,
-    as lifetimes does), expressed per customer, with lifetimes' penalizer semantics: a weighted
-    fit minimises exactly the function lifetimes minimises when fitting every row unweighted.
+    The log-likelihood is lifetimes' (time scaled so the largest T is 1, as lifetimes does),
+    expressed per customer, with lifetimes' penalizer semantics: a weighted fit minimises
+    exactly the function lifetimes minimises when fitting every row unweighted. Gradients and
+    Hessians are analytic (``ccnb._likelihoods``).
     """
 
     def __init__(
@@ -160,6 +161,8 @@ class Objective:
         data: tuple[np.ndarray, ...],
         weights: np.ndarray,
         penalizer: float,
+        *,
+        likelihood: Callable | None = None,
     ):
         self.spec = spec
         self.data = data
@@ -168,124 +171,57 @@ class Objective:
         self.n_customers = float(self.weights.sum())
         self.n_rows = len(self.weights)
         self.n_evaluations = 0
+        self.likelihood = (likelihood or spec.likelihood)(*data, self.weights)
+        # lifetimes penalises the per-customer mean, or for the Pareto/NBD the total
+        self.penalty_scale = self.penalizer / (self.n_customers if spec.penalizer_on_total else 1.0)
 
     def subset(self, rows: np.ndarray, weights: np.ndarray) -> Objective:
         """The same objective on ``rows`` of the data with new ``weights``."""
         return Objective(self.spec, tuple(d[rows] for d in self.data), weights, self.penalizer)
 
-    def _raw(self, theta, penalizer):
-        spec = self.spec
-        if spec.nll_on_log_params:
-            return spec.fitter_class._negative_log_likelihood(
-                theta, *self.data, self.weights, penalizer
-            )
-        # Pareto/NBD: lifetimes returns -sum(w * ll) / mean(w) and penalises that total
-        total = spec.fitter_class._negative_log_likelihood(
-            np.exp(theta), *self.data, self.weights, 0.0
+    def for_search(self) -> Objective:
+        """The objective with the model's cheaper ``search_likelihood``, if it has one."""
+        if self.spec.search_likelihood is None:
+            return self
+        return Objective(
+            self.spec,
+            self.data,
+            self.weights,
+            self.penalizer,
+            likelihood=self.spec.search_likelihood,
         )
-        return total / self.n_rows + penalizer * np.sum(np.exp(theta) ** 2) / self.n_customers
 
-    def value(self, theta: np.ndarray) -> float:
-        """Per-customer penalised negative log-likelihood at log-parameters ``theta``."""
-        self.n_evaluations += 1
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            value = float(self._raw(np.asarray(theta, dtype=float), self.penalizer))
-        return value if np.isfinite(value) else np.inf
+    def evaluate(self, theta: np.ndarray, order: int) -> tuple:
+        """Value, gradient (``order >= 1``) and Hessian (``order == 2``) at ``theta``.
 
-    def value_and_gradient(
-        self, theta: np.ndarray, *, accurate: bool = True
-    ) -> tuple[float, np.ndarray]:
-        """Value and gradient (autograd where lifetimes' likelihood supports it).
-
-        Without autograd the gradient is a central difference, or with ``accurate=False`` a
-        cheaper forward difference (used while searching; the optimum is then polished with
-        central differences).
+        A value that is not finite (the optimiser probes extreme parameters, where terms
+        overflow) is returned as ``inf`` with zero derivatives.
         """
+        self.n_evaluations += 1
         theta = np.asarray(theta, dtype=float)
-        if self.spec.has_autograd:
-            self.n_evaluations += 1
-            with warnings.catch_warnings(), np.errstate(all="ignore"):
-                value, gradient = autograd.value_and_grad(lambda t: self._raw(t, self.penalizer))(
-                    theta
-                )
-            value, gradient = float(value), np.asarray(gradient, dtype=float)
-        else:
-            value = self.value(theta)
-            if accurate:
-                gradient = central_gradient(self.value, theta)
-            else:
-                gradient = forward_gradient(self.value, theta, value)
-        if not (np.isfinite(value) and np.all(np.isfinite(gradient))):
-            return np.inf, np.zeros_like(theta)
-        return value, gradient
+        # overflow and log(0) at extreme trial parameters end in a non-finite value, handled below
+        with np.errstate(all="ignore"):
+            value, gradient, hessian = self.likelihood.evaluate(theta, order=order)
+            squares = np.exp(2 * theta)
+        scale = -1.0 / self.n_customers
+        value = scale * value + self.penalty_scale * squares.sum()
+        results = [value]
+        if order >= 1:
+            results.append(scale * gradient + 2 * self.penalty_scale * squares)
+        if order >= 2:
+            results.append(scale * hessian + np.diag(4 * self.penalty_scale * squares))
+        if not all(np.all(np.isfinite(item)) for item in results):
+            return (np.inf, *(np.zeros_like(item) for item in results[1:]))
+        return tuple(results)
+
+    def value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """Value and gradient."""
+        value, gradient = self.evaluate(theta, 1)
+        return float(value), gradient
 
     def hessian(self, theta: np.ndarray) -> np.ndarray:
-        """Hessian of the per-customer objective (autograd, else central differences)."""
-        theta = np.asarray(theta, dtype=float)
-        if self.spec.has_autograd:
-            with warnings.catch_warnings(), np.errstate(all="ignore"):
-                matrix = autograd.hessian(lambda t: self._raw(t, self.penalizer))(theta)
-            return np.asarray(matrix, dtype=float)
-        return central_hessian(self.value, theta)
-
-    def hessian_from_gradients(self, theta: np.ndarray, gradient: np.ndarray) -> np.ndarray:
-        """Hessian by forward differences of the autograd gradient (``k`` gradients).
-
-        Used on large data, where autograd's forward-over-reverse Hessian costs about fifteen
-        gradients; the error (about 1e-6 relative) is far below the standard errors' own.
-        Without autograd this is :meth:`hessian`.
-        """
-        if not self.spec.has_autograd:
-            return self.hessian(theta)
-        theta = np.asarray(theta, dtype=float)
-        step = 1e-6
-        columns = [
-            (self.value_and_gradient(theta + step * unit)[1] - gradient) / step
-            for unit in np.eye(len(theta))
-        ]
-        matrix = np.column_stack(columns)
-        return (matrix + matrix.T) / 2
-
-
-def central_gradient(function: Callable, x: np.ndarray, step: float = 1e-5) -> np.ndarray:
-    """Central finite-difference gradient."""
-    gradient = np.empty_like(x)
-    for i in range(len(x)):
-        shift = np.zeros_like(x)
-        shift[i] = step
-        gradient[i] = (function(x + shift) - function(x - shift)) / (2 * step)
-    return gradient
-
-
-def forward_gradient(
-    function: Callable, x: np.ndarray, value: float, step: float = 1e-7
-) -> np.ndarray:
-    """Forward finite-difference gradient (accurate to about 1e-7; for the search phase)."""
-    gradient = np.empty_like(x)
-    for i in range(len(x)):
-        shift = np.zeros_like(x)
-        shift[i] = step
-        gradient[i] = (function(x + shift) - value) / step
-    return gradient
-
-
-def central_hessian(function: Callable, x: np.ndarray, step: float = 1e-4) -> np.ndarray:
-    """Central finite-difference Hessian (error O(step**2) plus rounding of order eps/step**2)."""
-    k = len(x)
-    centre = function(x)
-    matrix = np.empty((k, k))
-    unit = np.eye(k) * step
-    for i in range(k):
-        matrix[i, i] = (function(x + unit[i]) - 2 * centre + function(x - unit[i])) / step**2
-        for j in range(i):
-            value = (
-                function(x + unit[i] + unit[j])
-                - function(x + unit[i] - unit[j])
-                - function(x - unit[i] + unit[j])
-                + function(x - unit[i] - unit[j])
-            ) / (4 * step**2)
-            matrix[i, j] = matrix[j, i] = value
-    return matrix
+        """Hessian of the per-customer objective."""
+        return self.evaluate(theta, 2)[2]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -310,19 +246,20 @@ class Estimate:
     n_evaluations: int
 
 
-def _newton_polish(objective: Objective, theta: np.ndarray, iterations: int = 4):
-    """Safeguarded Newton steps from a quasi-Newton optimum (sharpens it to ~1e-10).
+def _newton_polish(objective: Objective, theta: np.ndarray, iterations: int = 8):
+    """Safeguarded Newton steps with exact Hessians (sharpens an optimum to ~1e-11).
 
-    Returns ``(theta, value, gradient, hessian)``; the Hessian is recomputed only after a step
-    larger than 1e-6 in the log-parameters, since it is also what the standard errors use.
+    Starts from a quasi-Newton optimum, or a subsample's optimum on every row. Returns
+    ``(theta, value, gradient, hessian)`` at the last accepted point. The Hessian (also what
+    the standard errors use) is recomputed only where a step moved the log-parameters by more
+    than ``1e-6``: closer than that it agrees to about 1e-6, far below the standard errors' own
+    precision, and the Newton steps still converge.
     """
-    value, gradient = objective.value_and_gradient(theta)
-    hessian, hessian_at = objective.hessian(theta), theta
+    value, gradient, hessian = objective.evaluate(theta, 2)
+    hessian_at = theta
     for _ in range(iterations):
         if not np.isfinite(value) or np.max(np.abs(gradient)) < 1e-11:
             break
-        if np.max(np.abs(theta - hessian_at)) > 1e-6:
-            hessian, hessian_at = objective.hessian(theta), theta
         try:
             step = -np.linalg.solve(hessian, gradient)
         except np.linalg.LinAlgError:
@@ -331,22 +268,25 @@ def _newton_polish(objective: Objective, theta: np.ndarray, iterations: int = 4)
             break
         for shrink in (1.0, 0.5, 0.25, 0.125):
             candidate = np.clip(theta + shrink * step, -LOG_PARAM_BOUND, LOG_PARAM_BOUND)
-            candidate_value, candidate_gradient = objective.value_and_gradient(candidate)
+            order = 2 if np.max(np.abs(candidate - hessian_at)) > 1e-6 else 1
+            candidate_value, candidate_gradient, *candidate_hessian = objective.evaluate(
+                candidate, order
+            )
             if candidate_value <= value + 1e-15 * abs(value):
                 theta, value, gradient = candidate, candidate_value, candidate_gradient
+                if candidate_hessian:
+                    hessian, hessian_at = candidate_hessian[0], candidate
                 break
         else:
             break
-    if np.max(np.abs(theta - hessian_at)) > 1e-6:
-        hessian = objective.hessian(theta)
-    return theta, value, gradient, hessian
+    return theta, float(value), gradient, hessian
 
 
 def _search(objective: Objective, theta0: np.ndarray, number: int, *, precise: bool) -> dict:
-    """One L-BFGS-B run on the log-parameters (forward-difference gradient without autograd)."""
+    """One L-BFGS-B run on the log-parameters."""
     k = len(theta0)
     result = minimize(
-        lambda theta: objective.value_and_gradient(theta, accurate=False),
+        objective.value_and_gradient,
         theta0,
         jac=True,
         method="L-BFGS-B",
@@ -398,10 +338,10 @@ def estimate(objective: Objective, *, n_starts: int, seed: int, extra_starts: in
 
     With more than ``SUBSAMPLE_ROWS`` distinct rows the whole search (every start, polish,
     checks) runs on a seeded subsample, which lands within sampling error of the optimum, and
-    :func:`_refine` then finishes on every row with Newton steps that use the subsample's
-    Hessian, so the full data is evaluated a handful of times instead of once per optimiser
-    iteration. The optimum is the same (to the optimiser's tolerance) as a search on every row;
-    if the refinement fails a check, the search is repeated on every row.
+    Newton steps with exact Hessians (:func:`_newton_polish`) then finish on every row, so the
+    full data is evaluated a handful of times instead of once per optimiser iteration. The
+    optimum is the same (to the optimiser's tolerance) as a search on every row; if the
+    refinement fails a check, the search is repeated on every row.
     """
     if objective.n_rows <= SUBSAMPLE_ROWS:
         return _estimate_all_rows(
@@ -412,7 +352,7 @@ def estimate(objective: Objective, *, n_starts: int, seed: int, extra_starts: in
         objective.subset(rows, weights), n_starts=n_starts, seed=seed, extra_starts=extra_starts
     )
     if np.all(np.isfinite(sample.hessian)) and np.isfinite(sample.objective_value):
-        theta, value, gradient, hessian = _refine(objective, sample.theta, sample.hessian)
+        theta, value, gradient, hessian = _newton_polish(objective, sample.theta)
         max_gradient = float(np.max(np.abs(gradient)))
         problems = _diagnose(objective.spec, theta, max_gradient, hessian, "Newton refinement")
         if not problems:
@@ -460,47 +400,6 @@ def _subsample(weights: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, n
     return rows, sampled
 
 
-def _refine(objective: Objective, theta: np.ndarray, hessian: np.ndarray, iterations: int = 20):
-    """Quasi-Newton steps on every row from a subsample's optimum, then the exact Hessian.
-
-    Returns ``(theta, value, gradient, hessian)``. The steps start from the subsample's
-    Hessian (a few per cent off the full one) and sharpen it with BFGS updates, so a handful
-    of full-data gradients reach a gradient below 1e-8; the Hessian on every row is computed
-    once, at the end.
-    """
-    approximate = np.array(hessian, dtype=float)
-    value, gradient = objective.value_and_gradient(theta)
-    for _ in range(iterations):
-        if not np.isfinite(value) or np.max(np.abs(gradient)) < 1e-8:
-            break
-        try:
-            step = -np.linalg.solve(approximate, gradient)
-        except np.linalg.LinAlgError:
-            break
-        if not np.all(np.isfinite(step)) or gradient @ step >= 0:
-            break
-        for shrink in (1.0, 0.5, 0.25, 0.125):
-            candidate = np.clip(theta + shrink * step, -LOG_PARAM_BOUND, LOG_PARAM_BOUND)
-            candidate_value, candidate_gradient = objective.value_and_gradient(candidate)
-            if candidate_value <= value + 1e-15 * abs(value):
-                break
-        else:
-            break
-        moved, change = candidate - theta, candidate_gradient - gradient
-        theta, value, gradient = candidate, candidate_value, candidate_gradient
-        if np.max(np.abs(moved)) < 1e-10:
-            break
-        curvature = moved @ change
-        if curvature > 0:  # BFGS update of the Hessian approximation
-            projected = approximate @ moved
-            approximate = (
-                approximate
-                + np.outer(change, change) / curvature
-                - np.outer(projected, projected) / (moved @ projected)
-            )
-    return theta, value, gradient, objective.hessian_from_gradients(theta, gradient)
-
-
 def _estimate_all_rows(
     objective: Objective, *, n_starts: int, seed: int, extra_starts: int = 3
 ) -> Estimate:
@@ -509,16 +408,18 @@ def _estimate_all_rows(
     Start 1 is lifetimes' own starting point, searched precisely; the others are drawn
     uniformly in [-2, 2] on the log-parameters (scaled time) from
     ``numpy.random.default_rng(seed)`` and searched to a looser tolerance (they only have to
-    show whether a better basin exists). The best is polished by Newton steps and checked.
-    When it fails a check, up to ``extra_starts`` further seeded starts are tried before
+    show whether a better basin exists); searches use the model's ``search_likelihood`` where
+    it has one. The best is polished by Newton steps on ``objective`` and checked. When it
+    fails a check, up to ``extra_starts`` further seeded starts are tried before
     giving up.
     """
     spec = objective.spec
     k = len(spec.param_names)
     rng = np.random.default_rng(seed)
-    results = [_search(objective, np.full(k, spec.start), 1, precise=True)]
+    searcher = objective.for_search()
+    results = [_search(searcher, np.full(k, spec.start), 1, precise=True)]
     results += [
-        _search(objective, rng.uniform(-2.0, 2.0, k), number, precise=False)
+        _search(searcher, rng.uniform(-2.0, 2.0, k), number, precise=False)
         for number in range(2, n_starts + 1)
     ]
     polished: dict[int, tuple] = {}
@@ -538,7 +439,7 @@ def _estimate_all_rows(
         if not problems or len(results) >= n_starts + extra_starts:
             break
         results.append(
-            _search(objective, rng.uniform(-2.0, 2.0, k), len(results) + 1, precise=False)
+            _search(searcher, rng.uniform(-2.0, 2.0, k), len(results) + 1, precise=False)
         )
     starts_table = pd.DataFrame(
         {
@@ -560,7 +461,8 @@ def _estimate_all_rows(
         starts=starts_table,
         n_customers=objective.n_customers,
         n_rows=objective.n_rows,
-        n_evaluations=objective.n_evaluations,
+        n_evaluations=objective.n_evaluations
+        + (searcher.n_evaluations if searcher is not objective else 0),
     )
 
 
@@ -585,6 +487,24 @@ def _time_shift(spec: ModelSpec, scale: float) -> np.ndarray:
     return np.array(
         [-np.log(scale) if name in spec.time_params else 0.0 for name in spec.param_names]
     )
+
+
+def _data_unit_log_likelihoods(objective: Objective, thetas, best, scale: float) -> list[float]:
+    """Unpenalised log-likelihoods at scaled log-parameters ``thetas`` and ``best``, in data units.
+
+    Measuring time in units ``1 / scale`` times longer multiplies each customer's likelihood
+    (a density of x purchase times) by ``scale^x``, whatever the model, so the data-unit value
+    is the scaled one plus ``log(scale)`` times the total frequency. Non-finite values are -inf.
+    """
+    shift = np.log(scale) * float((objective.weights * objective.data[0]).sum())
+    values = {}
+    for theta in [*thetas, best]:
+        key = np.asarray(theta, dtype=float).tobytes()
+        if key not in values:
+            with np.errstate(all="ignore"):  # extreme start values may overflow: -inf below
+                value = objective.likelihood.evaluate(theta, order=0)[0] + shift
+            values[key] = float(value) if np.isfinite(value) else -np.inf
+    return [values[np.asarray(theta, dtype=float).tobytes()] for theta in [*thetas, best]]
 
 
 def fit_model(
@@ -630,16 +550,14 @@ def fit_model(
         covariance, index=params.index, columns=params.index, dtype=float
     )
     # log-likelihood in the data's own time unit, without the penalty
-    unpenalised = Objective(spec, unscaled, weights, 0.0)
-    log_likelihood = -unpenalised.value(theta) * n_customers
+    log_likelihoods = _data_unit_log_likelihoods(
+        objective, result.starts["theta"].to_list(), result.theta, scale
+    )
+    log_likelihood = log_likelihoods[-1]
     shift = _time_shift(spec, scale)
     start_params = np.exp(np.vstack(result.starts["theta"].to_list()) + shift)
     starts = result.starts.drop(columns="theta")
-    starts.insert(
-        1,
-        "log_likelihood",
-        [-unpenalised.value(np.log(row)) * n_customers for row in start_params],
-    )
+    starts.insert(1, "log_likelihood", log_likelihoods[:-1])
     for position, name in enumerate(spec.param_names, start=2):
         starts.insert(position, name, start_params[:, position - 2])
     result.starts = starts

@@ -530,7 +530,6 @@ def _btyd_inputs(frame: pd.DataFrame, where: str) -> tuple[np.ndarray, np.ndarra
 
 
 def _check_btyd(frame, frequency, recency, age, names) -> None:
-    ids = _customer_ids(frame)
     checks = [
         (~np.isfinite(frequency) | ~np.isfinite(recency) | ~np.isfinite(age), "missing values"),
         (frequency < 0, f"negative {names[0]}"),
@@ -541,6 +540,7 @@ def _check_btyd(frame, frequency, recency, age, names) -> None:
     ]
     for bad, problem in checks:
         if np.any(bad):
+            ids = _customer_ids(frame)  # only on failure: strings are slow to convert
             raise ValueError(
                 f"{int(bad.sum())} customer(s) with {problem} (e.g. {ids[bad][:3].tolist()}); "
                 "BTYD inputs follow lifetimes' conventions (see ccnb.summary)"
@@ -594,11 +594,12 @@ def fit_purchases(
 ) -> FittedModel:
     """Fit a purchase model (BG/NBD, MBG/NBD or Pareto/NBD) with lifetimes' likelihood.
 
-    The likelihood is lifetimes' own, evaluated once per distinct (frequency, recency, T)
-    with the number of customers sharing it as weight (customers with one purchase and the same
-    first day are one row), which gives the estimates of a fit on every row in a fraction of
-    the time. The optimiser (L-BFGS-B on the log-parameters from ``n_starts`` seeded starts, the
-    best polished by Newton steps) keeps the best log-likelihood and checks the optimum:
+    The likelihood is lifetimes' (ccnb's implementation with analytic derivatives, equal to
+    lifetimes' function), evaluated once per distinct (frequency, recency, T) with the number
+    of customers sharing it as weight (customers with one purchase and the same first day are
+    one row), which gives the estimates of a fit on every row in a fraction of the time. The
+    optimiser (L-BFGS-B on the log-parameters from ``n_starts`` seeded starts, the best
+    polished by Newton steps) keeps the best log-likelihood and checks the optimum:
     gradient near zero, parameters inside the search bounds, Hessian positive definite. When
     the best optimum fails a check, up to three more seeded starts are tried before
     :class:`FitError` is raised. ``starts_`` lists every start's log-likelihood.
