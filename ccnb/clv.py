@@ -881,7 +881,10 @@ def tracking(
     births, counts = np.unique(calibration_length - age, return_counts=True)
     ends = np.arange(1, n_periods + 1) * period_length
     ages = np.maximum(ends[:, None] - births[None, :], 0.0)
-    expected_cumulative = _btyd.unconditional_expected_purchases(fitted.fitter, ages) @ counts
+    # births fall on the data's day grid, so the ages repeat: evaluate each distinct one once
+    distinct_ages, positions = np.unique(ages, return_inverse=True)
+    expected = _btyd.unconditional_expected_purchases(fitted.fitter, distinct_ages)
+    expected_cumulative = expected[positions.reshape(ages.shape)] @ counts
     return pd.DataFrame(
         {
             "period": np.arange(1, n_periods + 1),
@@ -1318,6 +1321,7 @@ def _rclv_draws(inputs, purchases, spend, expected_spend, mean_spend, *, n_draws
     expansion = _btyd.PathExpansion(
         inputs.path, purchases.fitter, purchases.params_, purchases.log_params_covariance_
     )
+    paths = expansion.per_period_draws(purchase_z) if expansion.usable else None
     draws = np.empty((n_draws, len(inputs.row_of_customer)), dtype=np.float32)
     new_customer = np.empty(n_draws)
     valid = np.ones(n_draws, dtype=bool)
@@ -1327,10 +1331,7 @@ def _rclv_draws(inputs, purchases, spend, expected_spend, mean_spend, *, n_draws
         if spend is not None:
             spend_fitter = _btyd.with_params(spend.fitter, spend_draws[d], spend.params_.index)
             spend_d, mean_spend_d = inputs.spend(spend_fitter)
-        if expansion.usable:
-            monthly = expansion.per_period(purchase_z[d])
-        else:
-            monthly = inputs.path.per_period(fitter)
+        monthly = next(paths) if paths is not None else inputs.path.per_period(fitter)
         values = inputs.rclv(monthly, spend_d)
         new_customer[d] = inputs.new_customer_value(fitter, mean_spend_d)
         valid[d] = bool(np.all(np.isfinite(values)) and np.all(values >= -1e-9))
