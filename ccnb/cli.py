@@ -198,6 +198,13 @@ def run(
     notebook_dir: Annotated[
         Path, typer.Option(help="Folder with the NN_*.ipynb notebooks.")
     ] = Path("notebooks"),
+    precompute: Annotated[
+        bool,
+        typer.Option(
+            help="Compute each client's tables once for all its notebooks (off for notebooks "
+            "that do not use ccnb.ClientAnalysis)."
+        ),
+    ] = True,
 ) -> None:
     """Run the notebooks for each client: executed notebooks, HTML reports, exports, run.json."""
     progress = _RunProgress(live=console.is_terminal)
@@ -209,6 +216,7 @@ def run(
             output_dir=output_dir,
             jobs=jobs,
             timeout=timeout,
+            precompute=precompute,
             on_event=progress.event,
             on_start=progress.start,
         )

@@ -803,6 +803,7 @@ def run_client(
     output_dir: str | Path = "outputs",
     timeout: float = DEFAULT_TIMEOUT,
     overrides: dict[str, Any] | None = None,
+    precompute: bool = True,
     events: EventCallback | None = None,
 ) -> ClientRun:
     """Run the notebooks for one client and publish the outputs, or keep the failure.
@@ -825,6 +826,10 @@ def run_client(
         Seconds a cell may run before the notebook is stopped (papermill's execution_timeout).
     overrides
         Params keys to change for this run, injected into the notebooks as ``overrides``.
+    precompute
+        Compute every table of `ccnb.ClientAnalysis` once, in a thread, while the first
+        kernel starts; the kernels read them from a temporary cache folder
+        (``CCNB_CACHE_DIR``) and wait for one still being computed.
     events
         Called with a `RunEvent` when a notebook starts and ends.
 
@@ -846,7 +851,7 @@ def run_client(
             params = _load_params(params_file, overrides, run=run, record=record)
             staging = output_dir / f".{params.slug}.tmp-{os.getpid()}"
             analysis = _stage_data(params, staging, cache, record=record)
-            tables = _compute_tables(analysis, record=record)
+            tables = _compute_tables(analysis, record=record) if precompute else None
             parameters = {"params_file": str(params_file.resolve())}
             if overrides:
                 parameters["overrides"] = overrides
@@ -1019,6 +1024,7 @@ def run_clients(
     jobs: int | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     overrides: dict[str, Any] | None = None,
+    precompute: bool = True,
     on_event: EventCallback | None = None,
     on_start: Callable[[list[tuple[str, str]], list[str]], None] | None = None,
 ) -> list[ClientRun]:
@@ -1041,6 +1047,10 @@ def run_clients(
         Seconds a cell may run before its notebook is stopped and reported as failed.
     overrides
         Params keys to change for every client in this run.
+    precompute
+        Compute each client's tables once while its first kernel starts, for the notebooks
+        to read (see `run_client`); turn off for notebooks that do not use
+        `ccnb.ClientAnalysis`.
     on_event
         Called in this process with each `RunEvent` (progress display).
     on_start
@@ -1060,6 +1070,7 @@ def run_clients(
         "output_dir": str(output_dir.resolve()),
         "timeout": timeout,
         "overrides": dict(overrides or {}),
+        "precompute": precompute,
     }
     runnable, rejected = _preflight(paths, options)
     if on_start is not None:
