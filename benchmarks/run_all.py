@@ -440,7 +440,7 @@ def _run_batch(params, notebook_dir, jobs, *, precompute=True) -> float:
     return seconds
 
 
-def bench_batch(four_clients: bool) -> None:
+def bench_batch(*, four_clients: bool) -> None:
     print("batch: ccnb run (papermill) vs the floor of a kernel per notebook", flush=True)
     work = Path(tempfile.mkdtemp(prefix="ccnb-bench-"))
     try:
@@ -563,7 +563,9 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     parser.add_argument("--only", nargs="*", default=None, help="sections to run")
-    parser.add_argument("--four-clients", action="store_true", help="also 4 clients --jobs 1/2")
+    parser.add_argument(
+        "--one-client", action="store_true", help="skip the 4 clients, --jobs 1 vs --jobs 2"
+    )
     parser.add_argument("--parquet-rows", type=int, default=50_000_000)
     parser.add_argument(
         "--pareto-max",
@@ -607,7 +609,7 @@ def main(argv=None) -> None:
     if "predict" in sections:
         bench_predict({n: s for n, s in summaries.items() if n <= 100_000}, n_draws)
     if "batch" in sections:
-        bench_batch(args.four_clients)
+        bench_batch(four_clients=not args.one_client)
     if "parquet" in sections:
         bench_parquet(parquet_rows)
     print(f"total {time.perf_counter() - started:.0f} s", flush=True)
