@@ -1132,7 +1132,11 @@ def predict(
     rCLV is nonlinear in the parameters, so for some customer it could fall outside (on the
     CDNOW data every customer's estimate lies inside, see the tests). Draws that give a
     non-finite or negative value (e.g. Gamma-Gamma q <= 1) are dropped whole;
-    ``attrs["ccnb.clv"].settings["n_draws"]`` says how many were used.
+    ``attrs["ccnb.clv"].settings["n_draws"]`` says how many were used. Spend is evaluated
+    exactly per draw; the expected purchases per draw come from a polynomial in the draws'
+    coordinates fitted to exact evaluations at 23 parameter points (``ccnb._btyd.PathExpansion``;
+    exact per draw where the expansion cannot be built), which moves the bounds by a small
+    fraction of the interval's width (see the tests).
 
     The draws (float32, ``4 * n_draws`` bytes per customer), the expected monthly margin per
     customer (``4 * horizon_months`` bytes) and the settings are attached in
