@@ -95,8 +95,9 @@ class _TableStore:
     """Pickled tables of one analysis in ``<folder>/<key>/`` (no folder: nothing is kept).
 
     The folder must be trusted (pickles are code): ``ccnb run`` uses a fresh temporary folder
-    per client run. While :meth:`computing_every_table` holds its marker file, another
-    process that misses a table waits for it instead of computing it a second time.
+    per client run. While :meth:`computing_every_table` holds its marker file (naming its
+    process), another process that misses a table waits for it instead of computing it a
+    second time; a marker whose process no longer runs (a killed run) is ignored.
     """
 
     #: seconds between two looks for a table another process is computing
@@ -117,7 +118,7 @@ class _TableStore:
             yield
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._marker.touch()
+        self._marker.write_text(str(os.getpid()))
         self._computing_here = True
         try:
             yield
@@ -130,7 +131,7 @@ class _TableStore:
         if self.folder is None:
             return compute()
         path = self.folder / f"{name}.pickle"
-        while not self._computing_here and not path.exists() and self._marker.exists():
+        while not self._computing_here and not path.exists() and self._another_is_computing():
             time.sleep(self.POLL_SECONDS)
         if path.exists():
             with path.open("rb") as handle:
@@ -145,6 +146,20 @@ class _TableStore:
             raise
         self._write(path, value)
         return value
+
+    def _another_is_computing(self) -> bool:
+        """A live process holds the marker (a marker left by a killed process is ignored)."""
+        try:
+            pid = int(self._marker.read_text())
+        except (FileNotFoundError, ValueError):
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # alive, another user's
+            return True
+        return True
 
     def _write(self, path: Path, value) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

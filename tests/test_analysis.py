@@ -107,3 +107,18 @@ def test_reading_stored_tables_imports_neither_the_engine_nor_lifetimes(cdnow_pa
         env={**os.environ, "MPLBACKEND": "Agg"},
     )
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_a_marker_left_by_a_dead_process_is_not_waited_for(cdnow_params, tmp_path):
+    """A run killed while computing leaves its marker; readers compute rather than hang."""
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    folder = tmp_path / cache_key(cdnow_params)
+    folder.mkdir()
+    (folder / ".computing").write_text(dead.stdout.strip())
+    kpis = ClientAnalysis(cdnow_params, cache_dir=tmp_path).kpis
+    pd.testing.assert_frame_equal(kpis, ClientAnalysis(cdnow_params).kpis)
