@@ -717,8 +717,7 @@ class PathExpansion:
 
     def __init__(self, path: PurchasePath, fitter, params: pd.Series, covariance: pd.DataFrame):
         self.path = path
-        theta = np.log(params.to_numpy(float))
-        chol = np.linalg.cholesky(covariance.to_numpy(float))
+        theta, chol = _log_normal(params, covariance)
         points = _expansion_points(len(theta))
         logs = []
         for z in points:
@@ -776,7 +775,11 @@ def draw_log_params(
     Returns the standard normal coordinates ``z`` (n_draws, k) and the parameter sets
     ``exp(theta + z @ chol.T)`` (n_draws, k), ``chol`` the Cholesky factor of ``covariance``.
     """
-    theta = np.log(params.to_numpy(float))
-    chol = np.linalg.cholesky(covariance.to_numpy(float))
+    theta, chol = _log_normal(params, covariance)
     z = rng.standard_normal((n_draws, len(theta)))
     return z, np.exp(theta + z @ chol.T)
+
+
+def _log_normal(params: pd.Series, covariance: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (log-parameters) and Cholesky factor of the draws' normal: their coordinates."""
+    return np.log(params.to_numpy(float)), np.linalg.cholesky(covariance.to_numpy(float))

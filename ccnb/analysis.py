@@ -9,7 +9,8 @@ with a sentence saying why, which the report shows instead of the section.
 With a cache folder (``cache_dir``, else the ``CCNB_CACHE_DIR`` environment variable that
 ``ccnb run`` sets for its kernels) every table is also kept on disk, keyed by the parameters,
 the input files and the ccnb version, so the notebooks of one batch run compute each table
-once: ``ccnb run`` calls :meth:`ClientAnalysis.precompute` before starting the kernels.
+once: ``ccnb run`` calls :meth:`ClientAnalysis.precompute` in a thread while the first kernel
+starts, and a kernel waits for a table still being computed.
 """
 
 from __future__ import annotations
@@ -158,7 +159,7 @@ class _TableStore:
         except ProcessLookupError:
             return False
         except PermissionError:  # alive, another user's
-            return True
+            pass
         return True
 
     def _write(self, path: Path, value) -> None:
@@ -176,8 +177,7 @@ class _stored_table(cached_property):
     def __get__(self, instance, owner=None):
         if instance is None:
             return self
-        if self.attrname in instance.__dict__:
-            return instance.__dict__[self.attrname]
+        # once stored in the instance's __dict__, that value shadows this (non-data) descriptor
         value = instance._store.get(self.attrname, lambda: self.func(instance))
         instance.__dict__[self.attrname] = value
         return value

@@ -1310,7 +1310,7 @@ def _rclv_draws(inputs, purchases, spend, expected_spend, mean_spend, *, n_draws
     """Residual CLV per parameter draw (draws x customers, float32), invalid draws dropped.
 
     The purchase path of each draw comes from :class:`ccnb._btyd.PathExpansion` (exact
-    evaluation at 15 points instead of one per draw) unless an expansion point is invalid;
+    evaluation at 23 points instead of one per draw) unless an expansion point is invalid;
     spend and the new-customer value are evaluated exactly for every draw, and a draw whose
     new-customer value is not finite (a parameter past a singularity) is dropped.
     """
