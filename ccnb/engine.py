@@ -11,6 +11,7 @@ import datetime
 import importlib.util
 import os
 import re
+import shutil
 import sys
 import tempfile
 import warnings
@@ -69,7 +70,14 @@ def connect(settings: EngineSettings | None = None) -> ibis.BaseBackend:
     """
     settings = settings or EngineSettings()
     if settings.backend == "spark":
-        return ibis.pyspark.connect(spark_session(settings))
+        session = spark_session(settings)
+        try:
+            backend = ibis.pyspark  # Ibis loads its PySpark backend on first access
+        except ImportError as error:
+            raise EngineError(
+                _missing_pyspark(f"Ibis could not load its PySpark backend ({error})")
+            ) from error
+        return backend.connect(session)
     return ibis.duckdb.connect(settings.database or ":memory:")
 
 
@@ -87,12 +95,11 @@ def spark_session(settings: EngineSettings):
         The session; ``settings.config`` entries are set on it.
     """
     if importlib.util.find_spec("pyspark") is None:
-        raise EngineError(
-            "the params select `engine: {backend: spark}` but PySpark is not installed; "
-            "install the Spark extra with `pip install 'ccnb[spark]'` (it also needs Java 17, "
-            "e.g. `apt-get install openjdk-17-jre-headless`), or use `backend: duckdb`"
-        )
-    from pyspark.sql import SparkSession
+        raise EngineError(_missing_pyspark("PySpark is not installed"))
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as error:
+        raise EngineError(_missing_pyspark(f"PySpark does not import ({error})")) from error
 
     # PySpark 4.0's toPandas passes astype(copy=False), deprecated in pandas 3: harmless, and
     # not ours to fix; ignored for pyspark's calls only.
@@ -102,6 +109,12 @@ def spark_session(settings: EngineSettings):
     config = {**_SPARK_DEFAULTS, **settings.config}
     session = SparkSession.getActiveSession()
     if session is None:
+        if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+            raise EngineError(
+                "the params select `engine: {backend: spark}` but Java is not installed (no "
+                "`java` on PATH and JAVA_HOME unset); Spark needs Java 17, e.g. "
+                "`apt-get install openjdk-17-jre-headless`"
+            )
         master = settings.master or "local[*]"
         builder = SparkSession.builder.appName("ccnb").master(master)
         for key, value in config.items():
@@ -113,6 +126,15 @@ def spark_session(settings: EngineSettings):
             if session.conf.isModifiable(key):
                 session.conf.set(key, value)
     return session
+
+
+def _missing_pyspark(reason: str) -> str:
+    """The message for a Spark client on an installation without a working Spark extra."""
+    return (
+        f"the params select `engine: {{backend: spark}}` but {reason}; install the Spark extra "
+        "with `pip install 'ccnb[spark]'` (it also needs Java 17, e.g. "
+        "`apt-get install openjdk-17-jre-headless`), or use `backend: duckdb`"
+    )
 
 
 def _start_quietly(builder, master: str):
