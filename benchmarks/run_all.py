@@ -422,7 +422,7 @@ def _client_params(folder: Path, count: int) -> list[Path]:
 
 
 def _run_batch(params, notebook_dir, jobs, *, precompute=True) -> float:
-    from ccnb.runner import run_clients
+    from ccnb.batch.parallel import run_clients
 
     with tempfile.TemporaryDirectory() as output:
         start = time.perf_counter()

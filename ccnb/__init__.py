@@ -10,14 +10,18 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = {
+    "analysis",
+    "batch",
     "budget",
     "churn",
     "clv",
     "cohorts",
+    "data",
     "datasets",
-    "exports",
+    "errors",
     "kpi",
     "nps",
+    "params",
     "plots",
     "report",
     "rfm",
@@ -25,13 +29,14 @@ _SUBMODULES = {
 }
 _NAMES = {
     "ClientAnalysis": "ccnb.analysis",
-    "Unavailable": "ccnb.analysis",
+    "CcnbError": "ccnb.errors",
+    "Unavailable": "ccnb.errors",
     "ClientData": "ccnb.data",
-    "DataError": "ccnb.data",
+    "DataError": "ccnb.errors",
     "DataQuality": "ccnb.quality",
     "load_client": "ccnb.data",
     "Params": "ccnb.params",
-    "ParamsError": "ccnb.params",
+    "ParamsError": "ccnb.errors",
     "load_params": "ccnb.params",
     "calibration_holdout": "ccnb.summary",
     "customer_summary": "ccnb.summary",

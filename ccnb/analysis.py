@@ -31,6 +31,7 @@ import pandas as pd
 
 from ccnb import budget, rfm
 from ccnb._lazy import lazy_module
+from ccnb.errors import Unavailable
 from ccnb.params import Params
 
 if TYPE_CHECKING:
@@ -50,10 +51,6 @@ __all__ = ["CACHE_DIR_VARIABLE", "ClientAnalysis", "Unavailable", "default_calib
 
 #: environment variable naming the folder where `ClientAnalysis` keeps its tables
 CACHE_DIR_VARIABLE = "CCNB_CACHE_DIR"
-
-
-class Unavailable(RuntimeError):
-    """A section cannot be computed for this client; the message is one reader-facing sentence."""
 
 
 def default_calibration_end(first_date: dt.date, observation_end: dt.date) -> dt.date:

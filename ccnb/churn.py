@@ -27,23 +27,8 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from ccnb.cohorts import (
-    _check_days,
-    _check_period,
-    _date_literal,
-    _empty,
-    _ends,
-    _execute,
-    _first_purchases,
-    _last_index,
-    _observation_end,
-    _period_index,
-    _ratio,
-    _share_docs,
-    _starts,
-    _transactions,
-    _with_channel,
-)
+from ccnb import _periods
+from ccnb.cohorts import _share_docs
 
 __all__ = ["active_base", "churn_rate", "early_repeat_rate", "leaky_bucket"]
 
@@ -73,19 +58,19 @@ def _base_events(tx: ir.Table, *, end: pd.Timestamp, window_days: int, freq: str
     window = ibis.interval(days=window_days)
     lapse = days.date + window
     acquired = days.filter(days.previous_date.isnull()).select(
-        kind=ibis.literal("acquired"), period_index=_period_index(days.date, freq)
+        kind=ibis.literal("acquired"), period_index=_periods.period_index(days.date, freq)
     )
     lost = days.filter(
-        (days.next_date.isnull() | (days.next_date > lapse)) & (lapse <= _date_literal(end))
-    ).select(kind=ibis.literal("lost"), period_index=_period_index(lapse, freq))
+        (days.next_date.isnull() | (days.next_date > lapse)) & (lapse <= _periods.date_literal(end))
+    ).select(kind=ibis.literal("lost"), period_index=_periods.period_index(lapse, freq))
     reactivated = days.filter(
         days.previous_date.notnull() & (days.date > days.previous_date + window)
-    ).select(kind=ibis.literal("reactivated"), period_index=_period_index(days.date, freq))
+    ).select(kind=ibis.literal("reactivated"), period_index=_periods.period_index(days.date, freq))
     events = ibis.union(acquired, lost, reactivated)
     counts = events.group_by(["kind", "period_index"]).aggregate(
         value=events.count().cast("float64")
     )
-    revenue = tx.group_by(period_index=_period_index(tx.date, freq)).aggregate(
+    revenue = tx.group_by(period_index=_periods.period_index(tx.date, freq)).aggregate(
         value=tx.amount.sum()
     )
     revenue = revenue.select(
@@ -103,14 +88,14 @@ def _base_table(
     complete_only: bool,
 ) -> pd.DataFrame:
     """Per period: dates, active_start, acquired, reactivated, lost, active, revenue."""
-    _check_period(freq, name="freq")
-    window_days = _check_days(churn_window_days, name="churn_window_days")
-    end = _observation_end(observation_end)
-    tx = _transactions(transactions, end)
-    events = _execute(_base_events(tx, end=end, window_days=window_days, freq=freq))
-    last = _last_index(end, freq, complete_only=complete_only)
+    _periods.check_period(freq, name="freq")
+    window_days = _periods.check_days(churn_window_days, name="churn_window_days")
+    end = _periods.observation_end_stamp(observation_end)
+    tx = _periods.transactions_table(transactions, end)
+    events = _periods.execute(_base_events(tx, end=end, window_days=window_days, freq=freq))
+    last = _periods.last_index(end, freq, complete_only=complete_only)
     if events.empty or events["period_index"].min() > last:
-        return _empty(_BASE_COLUMNS)
+        return _periods.empty_frame(_BASE_COLUMNS)
     wide = events.pivot_table(
         index="period_index", columns="kind", values="value", aggfunc="sum", fill_value=0.0
     )
@@ -126,8 +111,8 @@ def _base_table(
     # each reactivation, so the base at a period end is the running sum of those events.
     table["active"] = (table["acquired"] + table["reactivated"] - table["lost"]).cumsum()
     table["active_start"] = table["active"].shift(1, fill_value=0).astype("int64")
-    table["period"] = _starts(indexes, freq)
-    table["period_end"] = _ends(indexes, freq)
+    table["period"] = _periods.period_starts(indexes, freq)
+    table["period_end"] = _periods.period_ends(indexes, freq)
     # The current, partial period is measured as of observation_end.
     table.loc[table["period_end"] > end, "period_end"] = end
     return table[list(_BASE_COLUMNS)].astype(_BASE_COLUMNS)
@@ -239,7 +224,7 @@ def churn_rate(
         divisor = (base["active_start"] + base["active_end"]) / 2
     else:
         divisor = base["active_start"]
-    rate = pd.Series(_ratio(base["lost"], divisor), index=base.index)
+    rate = pd.Series(_periods.ratio(base["lost"], divisor), index=base.index)
     base["churn_rate"] = rate.where(base["active_start"] > 0)
     columns = ["period", "period_end", "active_start", "active_end", "acquired", "lost"]
     return base[[*columns, "churn_rate"]]
@@ -289,7 +274,7 @@ def leaky_bucket(
         freq=freq,
         complete_only=complete_only,
     )
-    base["ratio"] = _ratio(base["lost"], base["acquired"])
+    base["ratio"] = _periods.ratio(base["lost"], base["acquired"])
     base["net_change"] = (base["acquired"] - base["lost"]).astype("int64")
     return base[["period", "period_end", "acquired", "lost", "ratio", "net_change"]]
 
@@ -348,15 +333,15 @@ def early_repeat_rate(
     if by == "channel" and customers is None:
         raise ValueError("by='channel' needs the customers table (acquisition_channel)")
     if by == "cohort":
-        _check_period(period)
-    window_days = _check_days(early_repeat_days, name="early_repeat_days")
-    end = _observation_end(observation_end)
-    tx = _transactions(transactions, end)
-    firsts = _first_purchases(tx)
+        _periods.check_period(period)
+    window_days = _periods.check_days(early_repeat_days, name="early_repeat_days")
+    end = _periods.observation_end_stamp(observation_end)
+    tx = _periods.transactions_table(transactions, end)
+    firsts = _periods.first_purchases(tx)
     if by == "cohort":
-        firsts = firsts.mutate(group=_period_index(firsts.first_purchase, period))
+        firsts = firsts.mutate(group=_periods.period_index(firsts.first_purchase, period))
     elif by == "channel":
-        firsts = _with_channel(firsts, customers)
+        firsts = _periods.with_channel(firsts, customers)
         firsts = firsts.mutate(group=firsts.acquisition_channel)
     else:
         firsts = firsts.mutate(group=ibis.literal("all"))
@@ -367,23 +352,23 @@ def early_repeat_rate(
     per_customer = rows.group_by(["customer_id", "first_purchase", "group"]).aggregate(
         repeat=repeat.cast("int64").max()
     )
-    eligible = (per_customer.first_purchase + window <= _date_literal(end)).cast("int64")
+    eligible = (per_customer.first_purchase + window <= _periods.date_literal(end)).cast("int64")
     per_customer = per_customer.mutate(eligible=eligible)
     summary = per_customer.group_by("group").aggregate(
         acquired=per_customer.count(),
         eligible=per_customer.eligible.sum(),
         repeaters=(per_customer.eligible * per_customer.repeat).sum(),
     )
-    result = _execute(summary)
+    result = _periods.execute(summary)
     group_dtype = "datetime64[ns]" if by == "cohort" else "str"
     if by == "cohort":
-        last = _last_index(end, period, complete_only=complete_only)
+        last = _periods.last_index(end, period, complete_only=complete_only)
         result = result[result["group"] <= last]
-        result = result.assign(group=_starts(result["group"], period).to_numpy())
+        result = result.assign(group=_periods.period_starts(result["group"], period).to_numpy())
     for column in ("acquired", "eligible", "repeaters"):
         result[column] = result[column].fillna(0).astype("int64")
     result["censored"] = result["acquired"] - result["eligible"]
-    result["early_repeat_rate"] = _ratio(result["repeaters"], result["eligible"])
+    result["early_repeat_rate"] = _periods.ratio(result["repeaters"], result["eligible"])
     columns = {
         "group": group_dtype,
         "acquired": "int64",

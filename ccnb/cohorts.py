@@ -24,10 +24,10 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import ibis
-import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from ccnb import _periods
 from ccnb._grids import to_triangle
 
 __all__ = [
@@ -41,8 +41,8 @@ __all__ = [
 ]
 
 Period = Literal["M", "Q", "Y"]
-PERIODS: tuple[str, ...] = ("M", "Q", "Y")
-UNKNOWN_CHANNEL = "unknown"
+PERIODS = _periods.PERIODS
+UNKNOWN_CHANNEL = _periods.UNKNOWN_CHANNEL
 _MONTH_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 # Docstring pieces shared by the functions of this module and ccnb.churn.
@@ -75,210 +75,6 @@ def _share_docs(func: Callable[..., Any]) -> Callable[..., Any]:
 # ---------------------------------------------------------------------------------------------
 # Private core shared with ccnb.churn: input checks, period arithmetic, engine expressions.
 # ---------------------------------------------------------------------------------------------
-
-
-def _check_period(value: str, *, name: str = "period") -> str:
-    if value not in PERIODS:
-        raise ValueError(f"{name} must be one of {list(PERIODS)}; got {value!r}")
-    return value
-
-
-def _check_days(value: int, *, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive whole number of days; got {value!r}")
-    return int(value)
-
-
-def _observation_end(value: Any) -> pd.Timestamp:
-    if value is None:
-        raise ValueError("observation_end is required (the day the analysis is run as of)")
-    try:
-        stamp = pd.Timestamp(value)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"observation_end is not a date: {value!r} ({error})") from None
-    if pd.isna(stamp):
-        raise ValueError(f"observation_end is not a date: {value!r}")
-    return stamp.normalize()
-
-
-def _date_literal(stamp: pd.Timestamp) -> ir.DateScalar:
-    return ibis.literal(stamp.date(), type="date")
-
-
-def _transactions(transactions: Any, observation_end: pd.Timestamp | None) -> ir.Table:
-    """Select customer_id, date (date), amount (float64) up to observation_end, as Ibis."""
-    if isinstance(transactions, pd.DataFrame):
-        table = ibis.memtable(transactions)
-    elif isinstance(transactions, ir.Table):
-        table = transactions
-    else:
-        raise TypeError(
-            "transactions must be an Ibis table or a pandas DataFrame; "
-            f"got {type(transactions).__name__}"
-        )
-    missing = [
-        column for column in ("customer_id", "date", "amount") if column not in table.columns
-    ]
-    if missing:
-        raise ValueError(
-            f"transactions lack column(s) {missing}; columns are {list(table.columns)}; "
-            "pass the validated transactions from ccnb.data (customer_id, date, amount)"
-        )
-    customer_id = table.customer_id
-    if not customer_id.type().is_string():
-        customer_id = customer_id.cast("string")
-    date = table.date
-    if not date.type().is_date():
-        date = date.cast("date")
-    amount = table.amount
-    if not amount.type().is_float64():
-        amount = amount.cast("float64")
-    table = table.select(customer_id=customer_id, date=date, amount=amount)
-    if observation_end is not None:
-        table = table.filter(table.date <= _date_literal(observation_end))
-    return table
-
-
-def _period_index(date: ir.DateValue, period: str) -> ir.IntegerValue:
-    """Consecutive integer per calendar period (months since year 0, quarters, or the year)."""
-    year = date.year().cast("int64")
-    if period == "M":
-        return year * 12 + date.month().cast("int64") - 1
-    if period == "Q":
-        return year * 4 + date.quarter().cast("int64") - 1
-    return year
-
-
-def _first_purchases(tx: ir.Table) -> ir.Table:
-    """One row per customer with a purchase: customer_id, first_purchase."""
-    purchases = tx.filter(tx.amount >= 0)
-    return purchases.group_by("customer_id").aggregate(first_purchase=purchases.date.min())
-
-
-def _customers_table(customers: Any) -> ir.Table:
-    """Customers as Ibis: customer_key, acquisition_channel, acquisition_cost (float64)."""
-    if isinstance(customers, pd.DataFrame):
-        missing = [c for c in ("customer_id", "acquisition_channel") if c not in customers]
-        if missing:
-            raise ValueError(
-                f"customers lack column(s) {missing}; columns are {list(customers.columns)}; "
-                "pass the customers table from ccnb.data"
-            )
-        duplicated = customers["customer_id"][customers["customer_id"].duplicated()]
-        if len(duplicated):
-            raise ValueError(
-                f"customers has {duplicated.nunique()} customer_id(s) on more than one row "
-                f"(e.g. {list(duplicated.astype(str).unique()[:3])}); keep one row per customer"
-            )
-        cost = (
-            customers["acquisition_cost"]
-            if "acquisition_cost" in customers
-            else pd.Series(np.nan, index=customers.index)
-        )
-        frame = pd.DataFrame(
-            {
-                "customer_key": customers["customer_id"].astype(str).to_numpy(),
-                "acquisition_channel": customers["acquisition_channel"].astype("string"),
-                "acquisition_cost": pd.to_numeric(cost).astype("float64").to_numpy(),
-            }
-        )
-        schema = {
-            "customer_key": "string",
-            "acquisition_channel": "string",
-            "acquisition_cost": "float64",
-        }
-        return ibis.memtable(frame, schema=schema)
-    if isinstance(customers, ir.Table):
-        missing = [c for c in ("customer_id", "acquisition_channel") if c not in customers.columns]
-        if missing:
-            raise ValueError(
-                f"customers lack column(s) {missing}; columns are {list(customers.columns)}"
-            )
-        cost = (
-            customers.acquisition_cost.cast("float64")
-            if "acquisition_cost" in customers.columns
-            else ibis.null("float64")
-        )
-        return customers.select(
-            customer_key=customers.customer_id.cast("string"),
-            acquisition_channel=customers.acquisition_channel.cast("string"),
-            acquisition_cost=cost,
-        )
-    raise TypeError(
-        f"customers must be a pandas DataFrame or an Ibis table; got {type(customers).__name__}"
-    )
-
-
-def _with_channel(firsts: ir.Table, customers: Any, *, cost: bool = False) -> ir.Table:
-    """Add acquisition_channel ("unknown" when missing) and optionally acquisition_cost."""
-    table = _customers_table(customers)
-    joined = firsts.left_join(table, firsts.customer_id == table.customer_key)
-    columns = {name: joined[name] for name in firsts.columns}
-    columns["acquisition_channel"] = joined.acquisition_channel.fill_null(UNKNOWN_CHANNEL)
-    if cost:
-        columns["acquisition_cost"] = joined.acquisition_cost
-    return joined.select(**columns)
-
-
-def _execute(expr: ir.Table) -> pd.DataFrame:
-    """Run an expression in its engine and return the (small) result as pandas."""
-    return expr.to_pandas()
-
-
-def _index_of(stamp: pd.Timestamp, period: str) -> int:
-    if period == "M":
-        return stamp.year * 12 + stamp.month - 1
-    if period == "Q":
-        return stamp.year * 4 + (stamp.month - 1) // 3
-    return stamp.year
-
-
-def _start_of(index: int, period: str) -> pd.Timestamp:
-    index = int(index)
-    if period == "M":
-        return pd.Timestamp(year=index // 12, month=index % 12 + 1, day=1)
-    if period == "Q":
-        return pd.Timestamp(year=index // 4, month=(index % 4) * 3 + 1, day=1)
-    return pd.Timestamp(year=index, month=1, day=1)
-
-
-def _end_of(index: int, period: str) -> pd.Timestamp:
-    return _start_of(int(index) + 1, period) - pd.Timedelta(days=1)
-
-
-def _last_index(observation_end: pd.Timestamp, period: str, *, complete_only: bool) -> int:
-    """Index of the last period to report: the last complete one, or the current one."""
-    index = _index_of(observation_end, period)
-    if complete_only and _end_of(index, period) > observation_end:
-        index -= 1
-    return index
-
-
-def _starts(indexes: Any, period: str) -> pd.Series:
-    """Period start dates (datetime64[ns]) for an array of period indexes."""
-    values = [_start_of(index, period) for index in np.asarray(indexes, dtype="int64")]
-    return pd.Series(pd.DatetimeIndex(values, dtype="datetime64[ns]"))
-
-
-def _ends(indexes: Any, period: str) -> pd.Series:
-    return _starts(np.asarray(indexes, dtype="int64") + 1, period) - pd.Timedelta(days=1)
-
-
-def _as_datetime(values: Any) -> pd.Series:
-    return pd.Series(pd.to_datetime(values)).astype("datetime64[ns]")
-
-
-def _empty(dtypes: dict[str, str]) -> pd.DataFrame:
-    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
-
-
-def _ratio(numerator: Any, denominator: Any) -> np.ndarray:
-    """Divide as float64, with NaN where the denominator is 0 or NaN."""
-    numerator = np.asarray(numerator, dtype="float64")
-    denominator = np.asarray(denominator, dtype="float64")
-    out = np.full(numerator.shape, np.nan)
-    np.divide(numerator, denominator, out=out, where=denominator > 0)
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,15 +111,15 @@ def assign_cohorts(
         - ``acquisition_channel`` (str): only when ``customers`` is given; ``"unknown"`` for
           customers missing from it or with no channel.
     """
-    _check_period(period)
-    end = None if observation_end is None else _observation_end(observation_end)
-    firsts = _first_purchases(_transactions(transactions, end))
+    _periods.check_period(period)
+    end = None if observation_end is None else _periods.observation_end_stamp(observation_end)
+    firsts = _periods.first_purchases(_periods.transactions_table(transactions, end))
     firsts = firsts.mutate(cohort=firsts.first_purchase.truncate(period))
     if customers is not None:
-        firsts = _with_channel(firsts, customers)
-    result = _execute(firsts)
-    result["first_purchase"] = _as_datetime(result["first_purchase"])
-    result["cohort"] = _as_datetime(result["cohort"])
+        firsts = _periods.with_channel(firsts, customers)
+    result = _periods.execute(firsts)
+    result["first_purchase"] = _periods.as_datetime(result["first_purchase"])
+    result["cohort"] = _periods.as_datetime(result["cohort"])
     result = result.sort_values(["cohort", "customer_id"], ignore_index=True)
     columns = ["customer_id", "first_purchase", "cohort"]
     if customers is not None:
@@ -340,34 +136,34 @@ def _cohort_cells(
     complete_only: bool,
 ) -> pd.DataFrame:
     """Cohort x age grid: cohort_size, active, revenue; NaN where not observable."""
-    _check_period(period)
-    end = _observation_end(observation_end)
-    tx = _transactions(transactions, end)
-    firsts = _first_purchases(tx)
-    firsts = firsts.mutate(cohort_index=_period_index(firsts.first_purchase, period))
+    _periods.check_period(period)
+    end = _periods.observation_end_stamp(observation_end)
+    tx = _periods.transactions_table(transactions, end)
+    firsts = _periods.first_purchases(tx)
+    firsts = firsts.mutate(cohort_index=_periods.period_index(firsts.first_purchase, period))
     keys = ["cohort_index"]
     if customers is not None:
-        firsts = _with_channel(firsts, customers)
+        firsts = _periods.with_channel(firsts, customers)
         keys.append("acquisition_channel")
     rows = tx.join(firsts, "customer_id")
     # A return dated before the first purchase has no age; it is left out.
     rows = rows.filter(rows.date >= rows.first_purchase)
-    rows = rows.mutate(age=_period_index(rows.date, period) - rows.cohort_index)
+    rows = rows.mutate(age=_periods.period_index(rows.date, period) - rows.cohort_index)
     cells = rows.group_by([*keys, "age"]).aggregate(
         active=rows.customer_id.nunique(where=rows.amount >= 0),
         revenue=rows.amount.sum(),
     )
-    cells = _execute(cells)
+    cells = _periods.execute(cells)
 
     # Every customer buys in their acquisition period, so age-0 activity is the cohort size.
     sizes = cells.loc[cells["age"] == 0, [*keys, "active"]].rename(
         columns={"active": "cohort_size"}
     )
-    last = _last_index(end, period, complete_only=complete_only)
+    last = _periods.last_index(end, period, complete_only=complete_only)
     sizes = sizes[sizes["cohort_index"] <= last]
     output_keys = ["cohort", *keys[1:]]
     if sizes.empty:
-        return _empty(
+        return _periods.empty_frame(
             {
                 "cohort": "datetime64[ns]",
                 **{key: "str" for key in keys[1:]},
@@ -383,8 +179,8 @@ def _cohort_cells(
     observable = (grid["cohort_index"] + grid["age"] <= last).to_numpy()
     grid["active"] = np.where(observable, grid["active"].fillna(0), np.nan).astype("float64")
     grid["revenue"] = np.where(observable, grid["revenue"].fillna(0.0), np.nan).astype("float64")
-    grid["cohort"] = _starts(grid["cohort_index"], period).to_numpy()
-    grid["period"] = _starts(grid["cohort_index"] + grid["age"], period).to_numpy()
+    grid["cohort"] = _periods.period_starts(grid["cohort_index"], period).to_numpy()
+    grid["period"] = _periods.period_starts(grid["cohort_index"] + grid["age"], period).to_numpy()
     grid["age"] = grid["age"].astype("int64")
     grid["cohort_size"] = grid["cohort_size"].astype("int64")
     grid = grid.sort_values([*output_keys, "age"], ignore_index=True)
@@ -445,7 +241,7 @@ def retention_triangle(
         customers=customers,
         complete_only=complete_only,
     )
-    cells["retention"] = _ratio(cells["active"], cells["cohort_size"])
+    cells["retention"] = _periods.ratio(cells["active"], cells["cohort_size"])
     return cells.drop(columns="revenue")
 
 
@@ -563,14 +359,14 @@ def cohort_by_channel(
           customers who have one; NaN when none has.
     """
     if period is not None:
-        _check_period(period)
-    horizon_days = _check_days(horizon_days, name="horizon_days")
-    end = _observation_end(observation_end)
-    tx = _transactions(transactions, end)
-    firsts = _with_channel(_first_purchases(tx), customers, cost=True)
+        _periods.check_period(period)
+    horizon_days = _periods.check_days(horizon_days, name="horizon_days")
+    end = _periods.observation_end_stamp(observation_end)
+    tx = _periods.transactions_table(transactions, end)
+    firsts = _periods.with_channel(_periods.first_purchases(tx), customers, cost=True)
     keys = ["acquisition_channel"]
     if period is not None:
-        firsts = firsts.mutate(cohort_index=_period_index(firsts.first_purchase, period))
+        firsts = firsts.mutate(cohort_index=_periods.period_index(firsts.first_purchase, period))
         keys = ["cohort_index", *keys]
     horizon = ibis.interval(days=horizon_days)
     rows = tx.join(firsts, "customer_id")
@@ -584,7 +380,7 @@ def cohort_by_channel(
         repeat_to_date=repeat.cast("int64").max(),
         acquisition_cost=rows.acquisition_cost.max(),
     )
-    eligible = per_customer.first_purchase + horizon <= _date_literal(end)
+    eligible = per_customer.first_purchase + horizon <= _periods.date_literal(end)
     per_customer = per_customer.mutate(eligible=eligible.cast("int64"))
     summary = per_customer.group_by(keys).aggregate(
         customers=per_customer.count(),
@@ -597,17 +393,21 @@ def cohort_by_channel(
         revenue_to_date=per_customer.revenue_to_date.sum(),
         acquisition_cost_per_customer=per_customer.acquisition_cost.mean(),
     )
-    result = _execute(summary)
+    result = _periods.execute(summary)
     if period is not None:
-        last = _last_index(end, period, complete_only=complete_only)
+        last = _periods.last_index(end, period, complete_only=complete_only)
         result = result[result["cohort_index"] <= last].copy()
-        result["cohort"] = _starts(result["cohort_index"], period).to_numpy()
+        result["cohort"] = _periods.period_starts(result["cohort_index"], period).to_numpy()
     for column in ("customers", "eligible", "repeaters", "repeaters_to_date"):
         result[column] = result[column].fillna(0).astype("int64")
-    result["repeat_share"] = _ratio(result["repeaters"], result["eligible"])
-    result["revenue_per_customer"] = _ratio(result["revenue_horizon"], result["eligible"])
-    result["repeat_share_to_date"] = _ratio(result["repeaters_to_date"], result["customers"])
-    result["revenue_per_customer_to_date"] = _ratio(result["revenue_to_date"], result["customers"])
+    result["repeat_share"] = _periods.ratio(result["repeaters"], result["eligible"])
+    result["revenue_per_customer"] = _periods.ratio(result["revenue_horizon"], result["eligible"])
+    result["repeat_share_to_date"] = _periods.ratio(
+        result["repeaters_to_date"], result["customers"]
+    )
+    result["revenue_per_customer_to_date"] = _periods.ratio(
+        result["revenue_to_date"], result["customers"]
+    )
     result["acquisition_cost_per_customer"] = result["acquisition_cost_per_customer"].astype(
         "float64"
     )
@@ -705,9 +505,9 @@ def seasonal_cohorts(
           to the end of age ``age`` per customer; NaN when not observed.
     """
     months = _check_season(season_months)
-    end = _observation_end(observation_end)
-    tx = _transactions(transactions, end)
-    firsts = _first_purchases(tx)
+    end = _periods.observation_end_stamp(observation_end)
+    tx = _periods.transactions_table(transactions, end)
+    firsts = _periods.first_purchases(tx)
     first_month = firsts.first_purchase.month()
     # Months before the season's first month belong to the season that began the year before.
     season_year = firsts.first_purchase.year().cast("int64") - ibis.ifelse(
@@ -715,24 +515,26 @@ def seasonal_cohorts(
     ).cast("int64")
     acquired = firsts.filter(first_month.isin(months)).mutate(
         season_year=season_year,
-        first_month_index=_period_index(firsts.first_purchase, "M"),
+        first_month_index=_periods.period_index(firsts.first_purchase, "M"),
     )
     rows = tx.join(acquired, "customer_id")
     rows = rows.filter(rows.date >= rows.first_purchase)
-    rows = rows.mutate(age=_period_index(rows.date, "M") - rows.first_month_index)
-    revenue = _execute(rows.group_by(["season_year", "age"]).aggregate(revenue=rows.amount.sum()))
+    rows = rows.mutate(age=_periods.period_index(rows.date, "M") - rows.first_month_index)
+    revenue = _periods.execute(
+        rows.group_by(["season_year", "age"]).aggregate(revenue=rows.amount.sum())
+    )
     repeats = rows.filter((rows.date > rows.first_purchase) & (rows.amount >= 0))
     first_repeat = repeats.group_by(["customer_id", "season_year"]).aggregate(
         first_repeat_age=repeats.age.min()
     )
-    repeat_ages = _execute(
+    repeat_ages = _periods.execute(
         first_repeat.group_by(["season_year", "first_repeat_age"]).aggregate(
             repeaters=first_repeat.count()
         )
     )
-    sizes = _execute(acquired.group_by("season_year").aggregate(customers=acquired.count()))
+    sizes = _periods.execute(acquired.group_by("season_year").aggregate(customers=acquired.count()))
 
-    last_month = _last_index(end, "M", complete_only=True)
+    last_month = _periods.last_index(end, "M", complete_only=True)
     sizes["season_end"] = sizes["season_year"] * 12 + (months[0] - 1) + (len(months) - 1)
     sizes["observed_ages"] = last_month - sizes["season_end"]
     complete = sizes[sizes["observed_ages"] >= 0]
@@ -758,7 +560,7 @@ def seasonal_cohorts(
         "cumulative_revenue_per_customer": "float64",
     }
     if chosen.empty:
-        return _empty(columns)
+        return _periods.empty_frame(columns)
     if max_age is None:
         max_age = int(chosen["observed_ages"].min())
     elif isinstance(max_age, bool) or not isinstance(max_age, int | np.integer) or max_age < 0:
@@ -777,7 +579,7 @@ def seasonal_cohorts(
     grid["cumulative_revenue"] = by_year["revenue"].cumsum()
     grid["repeaters"] = np.where(observed, by_year["repeaters"].cumsum(), np.nan)
     customers_count = grid["customers"].to_numpy(dtype="float64")
-    grid["repeat_rate"] = _ratio(grid["repeaters"], customers_count)
+    grid["repeat_rate"] = _periods.ratio(grid["repeaters"], customers_count)
     grid["revenue_per_customer"] = np.where(observed, grid["revenue"] / customers_count, np.nan)
     grid["cumulative_revenue_per_customer"] = np.where(
         observed, grid["cumulative_revenue"] / customers_count, np.nan
@@ -824,16 +626,16 @@ def layer_cake(
 
         Returns of customers without any purchase belong to no cohort and are not included.
     """
-    _check_period(period)
-    _check_period(cohort_period, name="cohort_period")
-    end = _observation_end(observation_end)
-    tx = _transactions(transactions, end)
-    firsts = _first_purchases(tx)
-    firsts = firsts.mutate(cohort_index=_period_index(firsts.first_purchase, cohort_period))
+    _periods.check_period(period)
+    _periods.check_period(cohort_period, name="cohort_period")
+    end = _periods.observation_end_stamp(observation_end)
+    tx = _periods.transactions_table(transactions, end)
+    firsts = _periods.first_purchases(tx)
+    firsts = firsts.mutate(cohort_index=_periods.period_index(firsts.first_purchase, cohort_period))
     rows = tx.join(firsts, "customer_id")
     rows = rows.filter(rows.date >= rows.first_purchase)
-    rows = rows.mutate(period_index=_period_index(rows.date, period))
-    cells = _execute(
+    rows = rows.mutate(period_index=_periods.period_index(rows.date, period))
+    cells = _periods.execute(
         rows.group_by(["period_index", "cohort_index"]).aggregate(
             customers=rows.customer_id.nunique(where=rows.amount >= 0),
             revenue=rows.amount.sum(),
@@ -845,17 +647,17 @@ def layer_cake(
         "customers": "int64",
         "revenue": "float64",
     }
-    last = _last_index(end, period, complete_only=complete_only)
+    last = _periods.last_index(end, period, complete_only=complete_only)
     cells = cells[cells["period_index"] <= last]
     if cells.empty:
-        return _empty(columns)
+        return _periods.empty_frame(columns)
     periods = pd.DataFrame(
         {"period_index": np.arange(cells["period_index"].min(), last + 1, dtype="int64")}
     )
-    periods["period"] = _starts(periods["period_index"], period)
-    periods["period_end"] = _ends(periods["period_index"], period)
+    periods["period"] = _periods.period_starts(periods["period_index"], period)
+    periods["period_end"] = _periods.period_ends(periods["period_index"], period)
     cohorts = pd.DataFrame({"cohort_index": np.sort(cells["cohort_index"].unique())})
-    cohorts["cohort"] = _starts(cohorts["cohort_index"], cohort_period)
+    cohorts["cohort"] = _periods.period_starts(cohorts["cohort_index"], cohort_period)
     grid = periods.merge(cohorts, how="cross")
     grid = grid[grid["cohort"] <= grid["period_end"]]
     grid = grid.merge(cells, on=["period_index", "cohort_index"], how="left")

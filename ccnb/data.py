@@ -19,6 +19,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from ccnb import datasets, engine
+from ccnb.errors import DataError
 from ccnb.params import CustomersSource, Params, SurveySource, TransactionsSource
 from ccnb.quality import DataQuality, SourceQuality
 
@@ -40,10 +41,6 @@ _REASON = "reason"
 # Share of rows with a customer id whose date fails to parse above which the mapping or the
 # date format is wrong rather than a few rows being bad.
 _BAD_DATE_LIMIT = 0.5
-
-
-class DataError(ValueError):
-    """A source cannot be used as mapped; the message names the file, the problem and the fix."""
 
 
 @dataclass

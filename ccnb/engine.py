@@ -21,6 +21,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from ccnb.errors import EngineError
 from ccnb.params import EngineSettings
 
 __all__ = [
@@ -44,10 +45,6 @@ _SPARK_DEFAULTS = {
     "spark.ui.showConsoleProgress": "false",
     "spark.log.level": "ERROR",
 }
-
-
-class EngineError(OSError):
-    """The engine named in the params cannot start here (extra or Java missing); says the fix."""
 
 
 def connect(settings: EngineSettings | None = None) -> ibis.BaseBackend:

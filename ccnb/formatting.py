@@ -7,8 +7,9 @@ so a number reads the same everywhere in a report.
 from __future__ import annotations
 
 import math
+import string
 
-__all__ = ["count", "currency_symbol", "money", "percent", "signed_percent"]
+__all__ = ["count", "currency_symbol", "escape_md", "money", "percent", "signed_percent"]
 
 _SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "INR": "₹"}
 _SUFFIXES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k"))
@@ -76,3 +77,38 @@ def count(value: float) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     return f"{value:,.0f}"
+
+
+# Every ASCII punctuation character can start Markdown or HTML syntax somewhere (`*`, `_`, `#`,
+# `[`, `<`, `|`, `$` for math, `1.` for lists, ...): as numeric character references they are
+# shown as themselves and never parsed.
+_MARKDOWN_ACTIVE = frozenset(string.punctuation)
+
+
+def escape_md(value: object) -> str:
+    """Make client text safe to put into Markdown shown with ``IPython.display.Markdown``.
+
+    Markdown outputs are rendered as HTML, so a segment or customer name such as
+    ``<script>alert(1)</script>`` or ``**Gold**`` would become markup. Every ASCII punctuation
+    character becomes a numeric character reference (shown as itself, never parsed) and
+    whitespace runs, newlines included, become one space, so the text cannot start a heading,
+    list or code block either. Use it for text inside a sentence, a heading or a table cell,
+    not inside backtick code spans.
+
+    Parameters
+    ----------
+    value
+        Any value; converted with ``str``.
+
+    Returns
+    -------
+    str
+        Markdown source that renders as exactly the original text.
+
+    Examples
+    --------
+    >>> escape_md("<b>Gold</b> & *VIP*")
+    '&#60;b&#62;Gold&#60;&#47;b&#62; &#38; &#42;VIP&#42;'
+    """
+    text = " ".join(str(value).split())
+    return "".join(f"&#{ord(char)};" if char in _MARKDOWN_ACTIVE else char for char in text)

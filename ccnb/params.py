@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from ccnb.errors import ParamsError
+
 __all__ = [
     "BudgetSettings",
     "ColumnMapping",
@@ -36,10 +38,6 @@ __all__ = [
     "TransactionsSource",
     "load_params",
 ]
-
-
-class ParamsError(ValueError):
-    """A params file or override is invalid; the message says what and how to fix it."""
 
 
 def _as_text(value: Any) -> Any:

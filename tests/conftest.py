@@ -44,6 +44,58 @@ def cdnow_master():
     return frame, table.mutate(date=table.date.cast("date"))
 
 
+# The hand-worked shop shared by the cohort and churn tests: six customers, observed until
+# 2023-06-30 (the expected values in those tests are worked by hand from these rows).
+#   A: 01-10 (10), 01-20 (5), 03-05 (20)    cohort Jan
+#   B: 01-25 (30), 02-14 (-5, a return)     cohort Jan; the return is revenue, not activity
+#   C: 02-03 (40), 06-30 (10)               cohort Feb
+#   D: 03-15 (15)                           cohort Mar
+#   E: 07-02 (99)                           after observation_end: ignored entirely
+#   F: 06-10 (8)                            cohort Jun
+#   G: 02-20 (-7)                           only a return: never acquired, in no cohort
+SHOP_ROWS = [
+    ("A", "2023-01-10", 10.0),
+    ("A", "2023-01-20", 5.0),
+    ("A", "2023-03-05", 20.0),
+    ("B", "2023-01-25", 30.0),
+    ("B", "2023-02-14", -5.0),
+    ("C", "2023-02-03", 40.0),
+    ("C", "2023-06-30", 10.0),
+    ("D", "2023-03-15", 15.0),
+    ("E", "2023-07-02", 99.0),
+    ("F", "2023-06-10", 8.0),
+    ("G", "2023-02-20", -7.0),
+]
+
+
+@pytest.fixture
+def shop_frame():
+    """The shop's transactions as pandas, with the engine's empty order id and channel."""
+    frame = pd.DataFrame(SHOP_ROWS, columns=["customer_id", "date", "amount"])
+    frame["date"] = pd.to_datetime(frame["date"])
+    frame["order_id"] = pd.Series([None] * len(frame), dtype="string")
+    frame["channel"] = pd.Series([None] * len(frame), dtype="string")
+    return frame
+
+
+@pytest.fixture
+def shop(shop_frame):
+    """The shop's transactions as an Ibis table."""
+    return ibis.memtable(shop_frame)
+
+
+@pytest.fixture
+def shop_customers():
+    """A search, B social, C listed without a channel, D and F missing from the table."""
+    return pd.DataFrame(
+        {
+            "customer_id": ["A", "B", "C"],
+            "acquisition_channel": ["search", "social", None],
+            "acquisition_cost": [10.0, None, 5.0],
+        }
+    )
+
+
 class _SparkOptions(ibis.config.Config):
     # Stand-in for the options the PySpark backend registers on import, so that expressions can
     # be compiled to Spark SQL without pyspark (and a JVM) installed.
@@ -52,16 +104,14 @@ class _SparkOptions(ibis.config.Config):
 
 @pytest.fixture
 def compile_for_pyspark(monkeypatch):
-    """Make ``module._execute`` compile each expression for PySpark before running it."""
+    """Compile each cohort and churn expression for PySpark before running it (in DuckDB)."""
+    from ccnb import _periods
+
     monkeypatch.setattr(ibis.options, "pyspark", _SparkOptions())
+    run = _periods.execute
 
-    def apply(module):
-        run = module._execute
+    def compile_then_run(expr):
+        ibis.to_sql(expr, dialect="pyspark")
+        return run(expr)
 
-        def compile_then_run(expr):
-            ibis.to_sql(expr, dialect="pyspark")
-            return run(expr)
-
-        monkeypatch.setattr(module, "_execute", compile_then_run)
-
-    return apply
+    monkeypatch.setattr(_periods, "execute", compile_then_run)

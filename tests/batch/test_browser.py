@@ -11,7 +11,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from PIL import Image
 
-from ccnb.render import escape_md, render_report
+from ccnb.batch.render import render_report
+from ccnb.formatting import escape_md
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -110,7 +111,7 @@ def test_the_clv_report_shows_its_charts_offline(tmp_path):
     """The stored 03_clv_modelling notebook (executed with params/demo.yaml), as readers get it."""
     import nbformat
 
-    stored = Path(__file__).resolve().parents[1] / "notebooks" / "03_clv_modelling.ipynb"
+    stored = Path(__file__).resolve().parents[2] / "notebooks" / "03_clv_modelling.ipynb"
     report = render_report(
         nbformat.read(stored, as_version=4), client="Demo Retail", run_date="2025-12-31"
     )

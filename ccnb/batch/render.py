@@ -13,7 +13,6 @@ import datetime as dt
 import html
 import logging
 import re
-import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,8 +22,8 @@ if TYPE_CHECKING:
     from bs4 import BeautifulSoup
     from nbconvert import HTMLExporter
 
-# nbconvert, nbformat and bs4 are imported where they are used: notebooks import this module
-# for `escape_md`, and importing nbformat alone takes seconds (jsonschema format checkers).
+# nbconvert, nbformat and bs4 are imported where they are used: importing nbformat alone takes
+# seconds (jsonschema format checkers).
 
 __all__ = [
     "REPORT_CSS",
@@ -32,47 +31,11 @@ __all__ = [
     "RenderedReport",
     "SiteEntry",
     "client_index_html",
-    "escape_md",
     "format_kpi",
     "render_report",
     "site_index_html",
     "write_report",
 ]
-
-# Every ASCII punctuation character can start Markdown or HTML syntax somewhere (`*`, `_`, `#`,
-# `[`, `<`, `|`, `$` for math, `1.` for lists, ...): as numeric character references they are
-# shown as themselves and never parsed.
-_MARKDOWN_ACTIVE = frozenset(string.punctuation)
-
-
-def escape_md(value: object) -> str:
-    """Make client text safe to put into Markdown shown with ``IPython.display.Markdown``.
-
-    Markdown outputs are rendered as HTML, so a segment or customer name such as
-    ``<script>alert(1)</script>`` or ``**Gold**`` would become markup. Every ASCII punctuation
-    character becomes a numeric character reference (shown as itself, never parsed) and
-    whitespace runs, newlines included, become one space, so the text cannot start a heading,
-    list or code block either. Use it for text inside a sentence, a heading or a table cell,
-    not inside backtick code spans.
-
-    Parameters
-    ----------
-    value
-        Any value; converted with ``str``.
-
-    Returns
-    -------
-    str
-        Markdown source that renders as exactly the original text.
-
-    Examples
-    --------
-    >>> escape_md("<b>Gold</b> & *VIP*")
-    '&#60;b&#62;Gold&#60;&#47;b&#62; &#38; &#42;VIP&#42;'
-    """
-    text = " ".join(str(value).split())
-    return "".join(f"&#{ord(char)};" if char in _MARKDOWN_ACTIVE else char for char in text)
-
 
 REPORT_CSS = """
 :root { --ccnb-accent: #1f4e79; --ccnb-muted: #5f6b7a; --ccnb-line: #d9dee5; }

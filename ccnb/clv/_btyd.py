@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
-from ccnb import _likelihoods
+from ccnb.clv import _likelihoods
 
 
 @functools.cache

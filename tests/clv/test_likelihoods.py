@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ccnb import _btyd, _likelihoods
+from ccnb.clv import _btyd, _likelihoods
 
 
 def quietly(function, *args):

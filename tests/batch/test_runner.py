@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from ccnb import runner
-from ccnb.cli import app
+from ccnb.batch import client_run, execute, inputs, records
+from ccnb.batch.cli import app
 from ccnb.data import load_client
 from ccnb.datasets import dataset_path
 from ccnb.params import load_params
 
-FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "notebooks"
 
 ACME_SALES = """\
 order_id,customer_id,date,amount,channel
@@ -183,8 +183,8 @@ def test_notebooks_run_on_the_project_interpreter(first_run):
 
 
 def test_builtin_sources_hash_the_shipped_files():
-    params = load_params(Path(__file__).parents[1] / "params" / "demo.yaml")
-    hashes = {entry["role"]: entry["sha256"] for entry in runner.input_files(params)}
+    params = load_params(Path(__file__).parents[2] / "params" / "demo.yaml")
+    hashes = {entry["role"]: entry["sha256"] for entry in inputs.input_files(params)}
     for table in ("transactions", "customers", "survey"):
         expected = hashlib.sha256(dataset_path("demo", table=table).read_bytes()).hexdigest()
         assert hashes[table] == expected
@@ -366,20 +366,20 @@ def test_discover_notebooks_selects_by_prefix(tmp_path):
         **{name: "01_overview.ipynb" for name in ("00_kpi", "01_segments", "03_clv")},
     )
     (tmp_path / "scratch.ipynb").write_text("{}")
-    assert [p.stem for p in runner.discover_notebooks(folder)] == [
+    assert [p.stem for p in inputs.discover_notebooks(folder)] == [
         "00_kpi",
         "01_segments",
         "03_clv",
     ]
-    assert [p.stem for p in runner.discover_notebooks(folder, select=["03", "01"])] == [
+    assert [p.stem for p in inputs.discover_notebooks(folder, select=["03", "01"])] == [
         "01_segments",
         "03_clv",
     ]
-    assert [p.stem for p in runner.discover_notebooks(folder, select=["03_clv"])] == ["03_clv"]
+    assert [p.stem for p in inputs.discover_notebooks(folder, select=["03_clv"])] == ["03_clv"]
     with pytest.raises(ValueError, match="no notebook matches '02'.*00_kpi, 01_segments, 03_clv"):
-        runner.discover_notebooks(folder, select=["02"])
+        inputs.discover_notebooks(folder, select=["02"])
     with pytest.raises(FileNotFoundError, match="--notebook-dir"):
-        runner.discover_notebooks(tmp_path / "missing")
+        inputs.discover_notebooks(tmp_path / "missing")
 
 
 def test_bad_options_exit_with_usage_errors(workspace, tmp_path):
@@ -403,8 +403,8 @@ def test_kernel_start_failures_are_retried_once(monkeypatch, tmp_path):
             raise RuntimeError("Kernel didn't respond in 60 seconds")
 
     monkeypatch.setattr(papermill, "execute_notebook", flaky)
-    monkeypatch.setattr(runner.time, "sleep", lambda seconds: None)
-    runner._execute(tmp_path / "a.ipynb", tmp_path / "b.ipynb", parameters={}, timeout=5)
+    monkeypatch.setattr(execute.time, "sleep", lambda seconds: None)
+    execute._execute(tmp_path / "a.ipynb", tmp_path / "b.ipynb", parameters={}, timeout=5)
     assert calls == ["python3", "python3"]
 
     def broken(*args, **kwargs):
@@ -414,7 +414,7 @@ def test_kernel_start_failures_are_retried_once(monkeypatch, tmp_path):
     monkeypatch.setattr(papermill, "execute_notebook", broken)
     calls.clear()
     with pytest.raises(RuntimeError, match="didn't respond"):
-        runner._execute(tmp_path / "a.ipynb", tmp_path / "b.ipynb", parameters={}, timeout=5)
+        execute._execute(tmp_path / "a.ipynb", tmp_path / "b.ipynb", parameters={}, timeout=5)
     assert calls == ["again", "again"]  # one retry, then the error is reported
 
 
@@ -429,23 +429,23 @@ def test_errors_in_cells_are_not_retried(monkeypatch, tmp_path):
 
     monkeypatch.setattr(papermill, "execute_notebook", fails)
     with pytest.raises(ValueError):
-        runner._execute(tmp_path / "a.ipynb", tmp_path / "b.ipynb", parameters={}, timeout=5)
+        execute._execute(tmp_path / "a.ipynb", tmp_path / "b.ipynb", parameters={}, timeout=5)
     assert calls == [1]
 
 
 def test_removed_active_content_is_reported_as_a_warning():
-    run = runner.ClientRun(
+    run = records.ClientRun(
         params_file="acme.yaml",
         folder="acme",
         client="Acme",
         notebooks=[
-            runner.NotebookRun(name="01_segments", status="ok", removed_elements=2),
-            runner.NotebookRun(name="02_clv", status="ok"),
+            records.NotebookRun(name="01_segments", status="ok", removed_elements=2),
+            records.NotebookRun(name="02_clv", status="ok"),
         ],
     )
     assert run.warnings() == [
         "acme / 01_segments: removed 2 script or event-handler element(s) from the outputs; "
-        "escape client text with ccnb.render.escape_md"
+        "escape client text with ccnb.formatting.escape_md"
     ]
     assert run.failures() == [] and not run.failed
 
@@ -456,7 +456,7 @@ def test_tables_are_computed_once_before_the_kernels_start(workspace, tmp_path, 
     temporary.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temporary))
     notebooks = notebook_dir(tmp_path / "notebooks", **{"01_cached": "cached.ipynb"})
-    run = runner.run_client(
+    run = client_run.run_client(
         workspace["acme"],
         notebooks=[notebooks / "01_cached.ipynb"],
         output_dir=tmp_path / "outputs",

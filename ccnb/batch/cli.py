@@ -11,10 +11,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from ccnb.batch.execute import DEFAULT_TIMEOUT
+from ccnb.batch.index_pages import summary_lines
+from ccnb.batch.parallel import run_clients
+from ccnb.batch.records import ClientRun, RunEvent
+from ccnb.batch.scaffold import Scaffold, scaffold_params
 from ccnb.data import DataError, DataQuality, load_client
 from ccnb.params import ParamsError, load_params
-from ccnb.runner import DEFAULT_TIMEOUT, ClientRun, RunEvent, run_clients, summary_lines
-from ccnb.scaffold import Scaffold, scaffold_params
 
 app = typer.Typer(
     help="Customer-centric marketing notebooks: check client data, run the reports.",

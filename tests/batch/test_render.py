@@ -9,15 +9,15 @@ import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from ccnb.render import (
+from ccnb.batch.render import (
     SiteEntry,
     client_index_html,
-    escape_md,
     format_kpi,
     render_report,
     site_index_html,
     write_report,
 )
+from ccnb.formatting import escape_md
 
 HOSTILE = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"

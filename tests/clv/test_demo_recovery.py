@@ -8,7 +8,7 @@ import pytest
 import ccnb
 from ccnb.analysis import ClientAnalysis
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from ccnb.exports import EXPORT_DIR_VARIABLE, export
+from ccnb.batch.exports import EXPORT_DIR_VARIABLE, export
 
 
 @pytest.fixture

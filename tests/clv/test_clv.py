@@ -22,7 +22,8 @@ from lifetimes.utils import (
     summary_data_from_transaction_data,
 )
 
-from ccnb import _btyd, clv
+from ccnb import clv
+from ccnb.clv import _btyd
 
 CALIBRATION_END = "1997-09-30"
 OBSERVATION_END = "1998-06-30"

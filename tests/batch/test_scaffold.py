@@ -4,10 +4,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from ccnb.cli import app
-from ccnb.data import load_client
-from ccnb.params import load_params
-from ccnb.scaffold import (
+from ccnb.batch.cli import app
+from ccnb.batch.scaffold import (
     guess,
     guess_columns,
     guess_date_format,
@@ -15,6 +13,8 @@ from ccnb.scaffold import (
     read_sample,
     scaffold_params,
 )
+from ccnb.data import load_client
+from ccnb.params import load_params
 
 DUTCH = """\
 Klantnummer;Besteldatum;Bedrag;Bestelnummer;Kanaal

@@ -1,0 +1,226 @@
+"""Calendar periods and transaction tables shared by ``ccnb.cohorts`` and ``ccnb.churn``.
+
+The conventions (docs/methodology.md, Cohorts): a purchase is a row with ``amount >= 0``;
+periods are calendar months ``"M"``, quarters ``"Q"`` or years ``"Y"`` indexed by a single
+integer (``year * 12 + month - 1`` for months); rows after ``observation_end`` are ignored; a
+period is complete when its last day is on or before ``observation_end``. Transaction-level
+work is portable Ibis; :func:`execute` is the one place an expression becomes pandas.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+#: calendar periods: month, quarter, year
+PERIODS: tuple[str, ...] = ("M", "Q", "Y")
+#: channel of customers the customers table does not name
+UNKNOWN_CHANNEL = "unknown"
+
+
+def check_period(value: str, *, name: str = "period") -> str:
+    if value not in PERIODS:
+        raise ValueError(f"{name} must be one of {list(PERIODS)}; got {value!r}")
+    return value
+
+
+def check_days(value: int, *, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be a positive whole number of days; got {value!r}")
+    return int(value)
+
+
+def observation_end_stamp(value: Any) -> pd.Timestamp:
+    if value is None:
+        raise ValueError("observation_end is required (the day the analysis is run as of)")
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"observation_end is not a date: {value!r} ({error})") from None
+    if pd.isna(stamp):
+        raise ValueError(f"observation_end is not a date: {value!r}")
+    return stamp.normalize()
+
+
+def date_literal(stamp: pd.Timestamp) -> ir.DateScalar:
+    return ibis.literal(stamp.date(), type="date")
+
+
+def transactions_table(transactions: Any, observation_end: pd.Timestamp | None) -> ir.Table:
+    """Select customer_id, date (date), amount (float64) up to observation_end, as Ibis."""
+    if isinstance(transactions, pd.DataFrame):
+        table = ibis.memtable(transactions)
+    elif isinstance(transactions, ir.Table):
+        table = transactions
+    else:
+        raise TypeError(
+            "transactions must be an Ibis table or a pandas DataFrame; "
+            f"got {type(transactions).__name__}"
+        )
+    missing = [
+        column for column in ("customer_id", "date", "amount") if column not in table.columns
+    ]
+    if missing:
+        raise ValueError(
+            f"transactions lack column(s) {missing}; columns are {list(table.columns)}; "
+            "pass the validated transactions from ccnb.data (customer_id, date, amount)"
+        )
+    customer_id = table.customer_id
+    if not customer_id.type().is_string():
+        customer_id = customer_id.cast("string")
+    date = table.date
+    if not date.type().is_date():
+        date = date.cast("date")
+    amount = table.amount
+    if not amount.type().is_float64():
+        amount = amount.cast("float64")
+    table = table.select(customer_id=customer_id, date=date, amount=amount)
+    if observation_end is not None:
+        table = table.filter(table.date <= date_literal(observation_end))
+    return table
+
+
+def period_index(date: ir.DateValue, period: str) -> ir.IntegerValue:
+    """Consecutive integer per calendar period (months since year 0, quarters, or the year)."""
+    year = date.year().cast("int64")
+    if period == "M":
+        return year * 12 + date.month().cast("int64") - 1
+    if period == "Q":
+        return year * 4 + date.quarter().cast("int64") - 1
+    return year
+
+
+def first_purchases(tx: ir.Table) -> ir.Table:
+    """One row per customer with a purchase: customer_id, first_purchase."""
+    purchases = tx.filter(tx.amount >= 0)
+    return purchases.group_by("customer_id").aggregate(first_purchase=purchases.date.min())
+
+
+def customers_table(customers: Any) -> ir.Table:
+    """Customers as Ibis: customer_key, acquisition_channel, acquisition_cost (float64)."""
+    if isinstance(customers, pd.DataFrame):
+        missing = [c for c in ("customer_id", "acquisition_channel") if c not in customers]
+        if missing:
+            raise ValueError(
+                f"customers lack column(s) {missing}; columns are {list(customers.columns)}; "
+                "pass the customers table from ccnb.data"
+            )
+        duplicated = customers["customer_id"][customers["customer_id"].duplicated()]
+        if len(duplicated):
+            raise ValueError(
+                f"customers has {duplicated.nunique()} customer_id(s) on more than one row "
+                f"(e.g. {list(duplicated.astype(str).unique()[:3])}); keep one row per customer"
+            )
+        cost = (
+            customers["acquisition_cost"]
+            if "acquisition_cost" in customers
+            else pd.Series(np.nan, index=customers.index)
+        )
+        frame = pd.DataFrame(
+            {
+                "customer_key": customers["customer_id"].astype(str).to_numpy(),
+                "acquisition_channel": customers["acquisition_channel"].astype("string"),
+                "acquisition_cost": pd.to_numeric(cost).astype("float64").to_numpy(),
+            }
+        )
+        schema = {
+            "customer_key": "string",
+            "acquisition_channel": "string",
+            "acquisition_cost": "float64",
+        }
+        return ibis.memtable(frame, schema=schema)
+    if isinstance(customers, ir.Table):
+        missing = [c for c in ("customer_id", "acquisition_channel") if c not in customers.columns]
+        if missing:
+            raise ValueError(
+                f"customers lack column(s) {missing}; columns are {list(customers.columns)}"
+            )
+        cost = (
+            customers.acquisition_cost.cast("float64")
+            if "acquisition_cost" in customers.columns
+            else ibis.null("float64")
+        )
+        return customers.select(
+            customer_key=customers.customer_id.cast("string"),
+            acquisition_channel=customers.acquisition_channel.cast("string"),
+            acquisition_cost=cost,
+        )
+    raise TypeError(
+        f"customers must be a pandas DataFrame or an Ibis table; got {type(customers).__name__}"
+    )
+
+
+def with_channel(firsts: ir.Table, customers: Any, *, cost: bool = False) -> ir.Table:
+    """Add acquisition_channel ("unknown" when missing) and optionally acquisition_cost."""
+    table = customers_table(customers)
+    joined = firsts.left_join(table, firsts.customer_id == table.customer_key)
+    columns = {name: joined[name] for name in firsts.columns}
+    columns["acquisition_channel"] = joined.acquisition_channel.fill_null(UNKNOWN_CHANNEL)
+    if cost:
+        columns["acquisition_cost"] = joined.acquisition_cost
+    return joined.select(**columns)
+
+
+def execute(expr: ir.Table) -> pd.DataFrame:
+    """Run an expression in its engine and return the (small) result as pandas."""
+    return expr.to_pandas()
+
+
+def index_of(stamp: pd.Timestamp, period: str) -> int:
+    if period == "M":
+        return stamp.year * 12 + stamp.month - 1
+    if period == "Q":
+        return stamp.year * 4 + (stamp.month - 1) // 3
+    return stamp.year
+
+
+def start_of(index: int, period: str) -> pd.Timestamp:
+    index = int(index)
+    if period == "M":
+        return pd.Timestamp(year=index // 12, month=index % 12 + 1, day=1)
+    if period == "Q":
+        return pd.Timestamp(year=index // 4, month=(index % 4) * 3 + 1, day=1)
+    return pd.Timestamp(year=index, month=1, day=1)
+
+
+def end_of(index: int, period: str) -> pd.Timestamp:
+    return start_of(int(index) + 1, period) - pd.Timedelta(days=1)
+
+
+def last_index(observation_end: pd.Timestamp, period: str, *, complete_only: bool) -> int:
+    """Index of the last period to report: the last complete one, or the current one."""
+    index = index_of(observation_end, period)
+    if complete_only and end_of(index, period) > observation_end:
+        index -= 1
+    return index
+
+
+def period_starts(indexes: Any, period: str) -> pd.Series:
+    """Period start dates (datetime64[ns]) for an array of period indexes."""
+    values = [start_of(index, period) for index in np.asarray(indexes, dtype="int64")]
+    return pd.Series(pd.DatetimeIndex(values, dtype="datetime64[ns]"))
+
+
+def period_ends(indexes: Any, period: str) -> pd.Series:
+    return period_starts(np.asarray(indexes, dtype="int64") + 1, period) - pd.Timedelta(days=1)
+
+
+def as_datetime(values: Any) -> pd.Series:
+    return pd.Series(pd.to_datetime(values)).astype("datetime64[ns]")
+
+
+def empty_frame(dtypes: dict[str, str]) -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
+
+
+def ratio(numerator: Any, denominator: Any) -> np.ndarray:
+    """Divide as float64, with NaN where the denominator is 0 or NaN."""
+    numerator = np.asarray(numerator, dtype="float64")
+    denominator = np.asarray(denominator, dtype="float64")
+    out = np.full(numerator.shape, np.nan)
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
+    return out

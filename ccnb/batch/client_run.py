@@ -1,0 +1,342 @@
+"""One client's run: staged, tables precomputed, published only when every notebook succeeded.
+
+A run writes into a temporary folder and replaces ``outputs/<client>/`` only when every notebook
+succeeded; otherwise the previous good outputs stay and the failed notebook is kept under
+``outputs/<client>/failed/`` with ``error.txt``. ``run.json`` records the provenance.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import platform
+import shutil
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import ccnb
+from ccnb.analysis import CACHE_DIR_VARIABLE, ClientAnalysis
+from ccnb.batch._layout import (
+    _EXPORTS,
+    _FAILED,
+    _RUN_FILE,
+    _read_json,
+    _replace_dir,
+    _safe_folder,
+    _write_json,
+    _write_text,
+)
+from ccnb.batch.execute import DEFAULT_TIMEOUT, KERNEL_NAME, _run_notebooks
+from ccnb.batch.exports import EXPORT_DIR_VARIABLE
+from ccnb.batch.index_pages import write_client_index
+from ccnb.batch.inputs import _kernel_executable, _library_versions, _now, input_files
+from ccnb.batch.records import ClientRun, EventCallback, RunEvent, _emit, _first_line
+from ccnb.errors import InputError
+
+__all__ = ["run_client"]
+
+
+def _export_listing(exports: Path) -> list[dict[str, Any]]:
+    listing = []
+    for path in sorted(exports.glob("*.csv")):
+        with open(path, encoding="utf-8", newline="") as handle:
+            rows = max(sum(1 for _ in csv.reader(handle)) - 1, 0)
+        listing.append(
+            {"file": f"{_EXPORTS}/{path.name}", "rows": rows, "bytes": path.stat().st_size}
+        )
+    return listing
+
+
+def _carry_over(previous: Path, staging: Path, record: dict[str, Any]) -> None:
+    """Keep the reports and exports of notebooks this run did not select (``--notebooks``)."""
+    previous_record = _read_json(previous / _RUN_FILE)
+    if previous_record is None:
+        return
+    ran = {notebook["name"] for notebook in record["notebooks"]}
+    for notebook in previous_record.get("notebooks", []):
+        if notebook["name"] in ran:
+            continue
+        for name in (notebook.get("ipynb"), notebook.get("html")):
+            if name and (previous / name).exists():
+                shutil.copy2(previous / name, staging / name)
+        record["notebooks"].append(
+            {**notebook, "from_run": notebook.get("from_run") or previous_record.get("started")}
+        )
+    record["notebooks"].sort(key=lambda notebook: notebook["name"])
+    for export in sorted((previous / _EXPORTS).glob("*.csv")):
+        if not (staging / _EXPORTS / export.name).exists():
+            shutil.copy2(export, staging / _EXPORTS / export.name)
+
+
+def _error_report(run: ClientRun, record: dict[str, Any]) -> str:
+    lines = [
+        f"ccnb run failed for {run.client} ({run.params_file})",
+        f"started {record.get('started')}, finished {record.get('finished')}",
+        "",
+    ]
+    if run.error:
+        lines += [f"client: {run.error}", "", record.get("error_details") or "", ""]
+    for notebook in run.notebooks:
+        if not notebook.failed:
+            continue
+        where = f" at {notebook.where()}" if notebook.where() else ""
+        lines += [
+            f"{notebook.name}{where}: {notebook.error}",
+            f"  executed notebook: {_FAILED}/{notebook.name}.ipynb",
+            "",
+            notebook.details or "",
+            "",
+        ]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _keep_failure(
+    run: ClientRun, record: dict[str, Any], staging: Path | None, target: Path
+) -> None:
+    """Write ``<client>/failed/`` (failed notebooks, error.txt, run.json); keep the rest."""
+    failed = target.parent / f".{target.name}.failed-{os.getpid()}"
+    shutil.rmtree(failed, ignore_errors=True)
+    failed.mkdir(parents=True)
+    for notebook in run.notebooks:
+        executed = staging / f"{notebook.name}.ipynb" if staging else None
+        if notebook.failed and executed is not None and executed.exists():
+            shutil.copy2(executed, failed / executed.name)
+    _write_text(failed / "error.txt", _error_report(run, record))
+    _write_json(failed / _RUN_FILE, record)
+    target.mkdir(parents=True, exist_ok=True)
+    _replace_dir(failed, target / _FAILED)
+    write_client_index(target)
+
+
+def _base_record(params_file: Path, folder: str, started: dt.datetime) -> dict[str, Any]:
+    return {
+        "ccnb_version": ccnb.__version__,
+        "status": "failed",
+        "client": folder,
+        "slug": folder,
+        "params_file": str(params_file.resolve()),
+        "started": started.isoformat(),
+        "finished": None,
+        "seconds": None,
+        "environment": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "kernel": {"name": KERNEL_NAME, "executable": _kernel_executable(KERNEL_NAME)},
+            "libraries": _library_versions(),
+        },
+        "params": None,
+        "overrides": {},
+        "inputs": [],
+        "notebooks": [],
+        "errors": [],
+        "data_quality": None,
+        "tables": {"seconds": None, "unavailable": {}, "error": None},
+        "exports": [],
+    }
+
+
+def _finish_record(record: dict[str, Any], run: ClientRun) -> None:
+    finished = _now()
+    record.update(
+        status=run.status,
+        client=run.client,
+        finished=finished.isoformat(),
+        seconds=round(run.seconds, 2),
+        notebooks=[
+            {
+                "name": notebook.name,
+                "status": notebook.status,
+                "seconds": round(notebook.seconds, 2),
+                "title": notebook.title,
+                "ipynb": f"{notebook.name}.ipynb",
+                "html": f"{notebook.name}.html" if not notebook.failed else None,
+                "removed_active_elements": notebook.removed_elements,
+            }
+            for notebook in run.notebooks
+        ],
+        errors=[
+            {
+                "notebook": notebook.name,
+                "cell": notebook.cell,
+                "execution_count": notebook.execution_count,
+                "error": notebook.error,
+            }
+            for notebook in run.notebooks
+            if notebook.failed
+        ]
+        + (
+            [{"notebook": None, "cell": None, "execution_count": None, "error": run.error}]
+            if run.error
+            else []
+        ),
+    )
+
+
+def _prepare_kernel_environment(exports: Path, cache: Path) -> None:
+    """Environment the kernels inherit: where exports and tables go, inline figures."""
+    os.environ[EXPORT_DIR_VARIABLE] = str(exports)
+    os.environ[CACHE_DIR_VARIABLE] = str(cache)
+    # Inline PNGs even when the caller set another backend (tests set MPLBACKEND=Agg).
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    # Quiets the debugger's frozen-modules notice that every kernel prints on start.
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+
+
+def run_client(
+    params_file: str | Path,
+    *,
+    notebooks: Sequence[str | Path],
+    output_dir: str | Path = "outputs",
+    timeout: float = DEFAULT_TIMEOUT,
+    overrides: dict[str, Any] | None = None,
+    precompute: bool = True,
+    events: EventCallback | None = None,
+) -> ClientRun:
+    """Run the notebooks for one client and publish the outputs, or keep the failure.
+
+    The run writes into ``<output_dir>/.<slug>.tmp-<pid>`` and replaces ``<output_dir>/<slug>``
+    only when every notebook succeeded. Otherwise the previous outputs stay, and
+    ``<output_dir>/<slug>/failed/`` holds the failed notebooks as executed up to the failing
+    cell, ``error.txt`` and ``run.json``. Sets ``CCNB_EXPORT_DIR`` and ``MPLBACKEND`` in this
+    process's environment for the kernels, so `run_clients` calls it in worker processes.
+
+    Parameters
+    ----------
+    params_file
+        The client's params file.
+    notebooks
+        Notebooks to run, in order (see `discover_notebooks`).
+    output_dir
+        Root of the outputs.
+    timeout
+        Seconds a cell may run before the notebook is stopped (papermill's execution_timeout).
+    overrides
+        Params keys to change for this run, injected into the notebooks as ``overrides``.
+    precompute
+        Compute every table of `ccnb.ClientAnalysis` once, in a thread, while the first
+        kernel starts; the kernels read them from a temporary cache folder
+        (``CCNB_CACHE_DIR``) and wait for one still being computed.
+    events
+        Called with a `RunEvent` when a notebook starts and ends.
+
+    Returns
+    -------
+    ClientRun
+        What ran and what failed; never raises for a failing client.
+    """
+    params_file, output_dir = Path(params_file), Path(output_dir)
+    overrides = dict(overrides or {})
+    started, clock = _now(), time.perf_counter()
+    folder = _safe_folder(params_file.stem)
+    record = _base_record(params_file, folder, started)
+    run = ClientRun(params_file=str(params_file), folder=folder, client=folder)
+    staging = tables = None
+    cache = Path(tempfile.mkdtemp(prefix="ccnb-tables-"))
+    try:
+        try:
+            params = _load_params(params_file, overrides, run=run, record=record)
+            staging = output_dir / f".{params.slug}.tmp-{os.getpid()}"
+            analysis = _stage_data(params, staging, cache, record=record)
+            tables = _compute_tables(analysis, record=record) if precompute else None
+            parameters = {"params_file": str(params_file.resolve())}
+            if overrides:
+                parameters["overrides"] = overrides
+            run.notebooks = _run_notebooks(
+                [Path(notebook).resolve() for notebook in notebooks],
+                staging,
+                parameters=parameters,
+                timeout=timeout,
+                client=params.client,
+                run_date=started,
+                folder=run.folder,
+                events=events,
+            )
+        except Exception as error:  # params, data, anything: this client failed, others go on
+            run.error = f"{type(error).__name__}: {_first_line(str(error))}"
+            expected = isinstance(error, InputError)
+            record["error_details"] = str(error) if expected else traceback.format_exc()
+        if tables is not None:
+            tables.join()  # its timing goes into run.json
+        run.status = "failed" if run.error or any(nb.failed for nb in run.notebooks) else "ok"
+        run.seconds = time.perf_counter() - clock
+        _finish_record(record, run)
+        _publish(run, record, staging, output_dir / run.folder)
+    finally:
+        if tables is not None:
+            tables.join()  # before its folder goes
+        shutil.rmtree(cache, ignore_errors=True)
+        if staging is not None and staging.exists():  # not swapped in: failed or interrupted
+            shutil.rmtree(staging, ignore_errors=True)
+    _emit(events, RunEvent(run.folder, None, run.status, run.seconds, run.error))
+    return run
+
+
+def _load_params(
+    params_file: Path, overrides: dict[str, Any], *, run: ClientRun, record: dict[str, Any]
+) -> Any:
+    from ccnb.params import load_params
+
+    params = load_params(params_file, **overrides)
+    run.folder, run.client = params.slug, params.client
+    record.update(
+        slug=params.slug,
+        params=params.model_dump(mode="json"),
+        overrides=overrides,
+        inputs=input_files(params),
+    )
+    return params
+
+
+def _stage_data(
+    params: Any, staging: Path, cache: Path, *, record: dict[str, Any]
+) -> ClientAnalysis:
+    """Stage the data-quality report and rejected rows; data errors fail the client here."""
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / _EXPORTS).mkdir(parents=True)
+    analysis = ClientAnalysis(params, cache_dir=cache)
+    quality = analysis.quality
+    record["data_quality"] = quality.to_dict()
+    quality.rejected_rows.to_csv(
+        staging / _EXPORTS / "rejected_rows.csv", index=False, lineterminator="\n"
+    )
+    _prepare_kernel_environment((staging / _EXPORTS).resolve(), cache.resolve())
+    return analysis
+
+
+def _compute_tables(analysis: ClientAnalysis, *, record: dict[str, Any]) -> threading.Thread:
+    """Compute every table of the client once, in a thread, while the first kernel starts.
+
+    The kernels wait for a table still being computed (see `ClientAnalysis.precompute`).
+    An error is recorded and left to the notebook that needs the table, which then computes
+    it itself and shows the error in its cell.
+    """
+
+    def compute() -> None:
+        start = time.perf_counter()
+        try:
+            record["tables"]["unavailable"] = analysis.precompute()
+        except Exception as error:  # reported by the notebook that needs the table
+            record["tables"]["error"] = f"{type(error).__name__}: {_first_line(str(error))}"
+        record["tables"]["seconds"] = round(time.perf_counter() - start, 2)
+
+    thread = threading.Thread(target=compute, name="ccnb-tables", daemon=True)
+    thread.start()
+    return thread
+
+
+def _publish(run: ClientRun, record: dict[str, Any], staging: Path | None, target: Path) -> None:
+    """Swap a successful run in, or keep a failed one under ``failed/``."""
+    if run.failed:
+        _keep_failure(run, record, staging, target)
+        return
+    _carry_over(target, staging, record)
+    record["exports"] = _export_listing(staging / _EXPORTS)
+    _write_json(staging / _RUN_FILE, record)
+    _replace_dir(staging, target)
+    write_client_index(target)

@@ -1,0 +1,260 @@
+"""Executing notebooks: papermill, one retry when the kernel fails to start, HTML rendering.
+
+A failure is located by the cell that was running (numbered as in the source notebook); each
+notebook renders to HTML in a thread while the next one executes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import traceback
+from collections.abc import Sequence
+from concurrent.futures import (
+    Future,
+    ThreadPoolExecutor,
+    wait,
+)
+from pathlib import Path
+from typing import Any
+
+from ccnb.batch import render
+from ccnb.batch.records import EventCallback, NotebookRun, RunEvent, _emit, _first_line
+
+__all__ = ["DEFAULT_TIMEOUT", "KERNEL_NAME"]
+
+
+KERNEL_NAME = "python3"
+"""Kernel the notebooks run on: jupyter_client starts ``python3`` with the running interpreter."""
+
+
+DEFAULT_TIMEOUT = 1200
+"""Seconds a single cell may run before the notebook is stopped and reported as failed."""
+
+
+# Cells papermill adds to an executed notebook; skipped when numbering cells as in the source.
+_PAPERMILL_TAGS = {"injected-parameters", "papermill-error-cell-tag"}
+
+
+_KERNEL_START_ERRORS = ("Kernel didn't respond", "Kernel died before replying")
+
+
+def _source_cell_number(notebook: Any, index: int) -> int:
+    """1-based number of executed cell ``index`` in the source notebook."""
+    skipped = sum(
+        1
+        for cell in notebook.cells[:index]
+        if _PAPERMILL_TAGS & set(cell.get("metadata", {}).get("tags", []))
+    )
+    return index - skipped + 1
+
+
+def _failure_from_notebook(name: str, path: Path, *, seconds: float) -> NotebookRun | None:
+    """The failing cell of an executed notebook (an error output or a papermill exception)."""
+    import nbformat
+
+    if not path.exists():
+        return None
+    notebook = nbformat.read(path, as_version=4)
+    for index, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            if output.output_type == "error":
+                from papermill.exceptions import strip_color
+
+                error_line = f"{output.ename}: {_first_line(output.evalue)}".rstrip(": ")
+                return NotebookRun(
+                    name=name,
+                    status="failed",
+                    seconds=seconds,
+                    cell=_source_cell_number(notebook, index),
+                    execution_count=cell.get("execution_count"),
+                    error=error_line,
+                    details=strip_color("\n".join(output.traceback)),
+                )
+    return None
+
+
+def _running_cell(path: Path) -> tuple[int | None, int | None, str]:
+    """Source number, ``In [n]`` and first line of the cell that was running when stopped."""
+    import nbformat
+
+    if not path.exists():
+        return None, None, ""
+    notebook = nbformat.read(path, as_version=4)
+    started = [
+        index
+        for index, cell in enumerate(notebook.cells)
+        if cell.get("metadata", {}).get("papermill", {}).get("start_time")
+    ]
+    if not started:
+        return None, None, ""
+    index = started[-1]
+    cell = notebook.cells[index]
+    return (
+        _source_cell_number(notebook, index),
+        cell.get("execution_count"),
+        _first_line(cell.source),
+    )
+
+
+def _any_cell_started(path: Path) -> bool:
+    return _running_cell(path)[0] is not None
+
+
+def _is_kernel_start_failure(error: BaseException) -> bool:
+    import zmq
+
+    if isinstance(error, zmq.error.ZMQError):
+        return True
+    return isinstance(error, RuntimeError) and any(
+        text in str(error) for text in _KERNEL_START_ERRORS
+    )
+
+
+def _execute(notebook: Path, output: Path, *, parameters: dict[str, Any], timeout: float) -> None:
+    """Run a notebook with papermill, retrying once when its kernel fails to start."""
+    import papermill
+
+    for attempt in (1, 2):
+        try:
+            papermill.execute_notebook(
+                str(notebook),
+                str(output),
+                parameters=parameters,
+                kernel_name=KERNEL_NAME,
+                progress_bar=False,
+                log_output=False,
+                cwd=str(notebook.parent),
+                execution_timeout=timeout,
+                shutdown_kernel="immediate",
+                # Every kernel warns that it talks TCP on localhost unencrypted: noise per start.
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            )
+            return
+        except Exception as error:
+            # Parallel kernels can collide on start-up (ports, ZMQ): that is worth one retry,
+            # an error in a cell is not.
+            if attempt == 2 or not _is_kernel_start_failure(error) or _any_cell_started(output):
+                raise
+            output.unlink(missing_ok=True)
+            time.sleep(1.0)
+
+
+def _execute_notebook(
+    notebook: Path, staging: Path, *, parameters: dict[str, Any], timeout: float
+) -> NotebookRun | None:
+    """Execute one notebook into the staging folder: None when it ran, else the failure."""
+    from nbclient.exceptions import CellTimeoutError
+    from papermill.exceptions import PapermillExecutionError
+
+    name = notebook.stem
+    executed = staging / notebook.name
+    start = time.perf_counter()
+    try:
+        _execute(notebook, executed, parameters=parameters, timeout=timeout)
+    except PapermillExecutionError as error:
+        seconds = time.perf_counter() - start
+        found = _failure_from_notebook(name, executed, seconds=seconds)
+        return found or NotebookRun(
+            name=name,
+            status="failed",
+            seconds=seconds,
+            execution_count=error.exec_count,
+            error=f"{error.ename}: {_first_line(error.evalue)}",
+            details=str(error),
+        )
+    except CellTimeoutError as error:
+        cell, count, source = _running_cell(executed)
+        return NotebookRun(
+            name=name,
+            status="failed",
+            seconds=time.perf_counter() - start,
+            cell=cell,
+            execution_count=count,
+            error=f"timed out: the cell ran longer than {timeout:g} s (--timeout)",
+            details=f"{source}\n\n{error}",
+        )
+    except Exception as error:  # the kernel died or did not start, papermill failed, ...
+        cell, count, _ = _running_cell(executed)
+        return NotebookRun(
+            name=name,
+            status="failed",
+            seconds=time.perf_counter() - start,
+            cell=cell,
+            execution_count=count,
+            error=f"{type(error).__name__}: {_first_line(str(error))}",
+            details=traceback.format_exc(),
+        )
+    return None
+
+
+def _render_notebook(
+    executed: Path, *, started: float, client: str, run_date: dt.datetime
+) -> NotebookRun:
+    """Render an executed notebook to the reader's HTML next to it; never raises."""
+    name = executed.stem
+    try:
+        report = render.write_report(
+            executed, executed.with_suffix(".html"), client=client, run_date=run_date
+        )
+    except Exception as error:
+        return NotebookRun(
+            name=name,
+            status="failed",
+            seconds=time.perf_counter() - started,
+            error=f"rendering HTML failed: {type(error).__name__}: {_first_line(str(error))}",
+            details=traceback.format_exc(),
+        )
+    return NotebookRun(
+        name=name,
+        status="ok",
+        seconds=time.perf_counter() - started,
+        title=report.title,
+        removed_elements=report.removed_elements,
+    )
+
+
+def _run_notebooks(
+    notebooks: Sequence[Path],
+    staging: Path,
+    *,
+    parameters: dict[str, Any],
+    timeout: float,
+    client: str,
+    run_date: dt.datetime,
+    folder: str,
+    events: EventCallback | None,
+) -> list[NotebookRun]:
+    """Execute the notebooks in order; each renders to HTML in a thread while the next runs."""
+    runs: list[NotebookRun] = []
+    done: list[Future] = []
+
+    def report_finished() -> None:
+        while done and done[0].done():
+            result = done.pop(0).result()
+            runs.append(result)
+            _emit(
+                events, RunEvent(folder, result.name, result.status, result.seconds, result.error)
+            )
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ccnb-render") as renderer:
+        for notebook in notebooks:
+            _emit(events, RunEvent(folder, notebook.stem, "running"))
+            started = time.perf_counter()
+            failure = _execute_notebook(notebook, staging, parameters=parameters, timeout=timeout)
+            if failure is None:
+                outcome = renderer.submit(
+                    _render_notebook,
+                    staging / notebook.name,
+                    started=started,
+                    client=client,
+                    run_date=run_date,
+                )
+            else:
+                outcome = Future()
+                outcome.set_result(failure)
+            done.append(outcome)
+            report_finished()
+        wait(done)
+        report_finished()
+    return runs

@@ -1,0 +1,69 @@
+"""Customer lifetime value: simple CLV, the BTYD and Gamma-Gamma models, validation, rCLV.
+
+One module per concern; everything public is re-exported here, so ``ccnb.clv.predict`` and
+``from ccnb.clv import fit_purchases`` work as they always did. Definitions and formulas are in
+docs/methodology.md (Simple CLV, BG/NBD, MBG/NBD, Pareto/NBD, Gamma-Gamma, Predictive CLV,
+Intervals, Model choice, CAC ceiling, Iso-value curves).
+
+=====================  ==============================================================
+``simple``             simple and naive CLV (margin x lifespan), before any model
+``fitting``            purchase and spend models fitted on distinct customer patterns
+``validation``         holdout validation, tracking, conditional expectations, model choice
+``prediction``         P(alive), expected purchases and spend, rCLV with parameter draws
+``cuts``               customer equity, CLV by group, CAC ceiling, iso-value curves
+``activation``         the per-customer table for CRM activation
+``results``            the result objects (fitted model, validation, predictions, equity)
+``_btyd``              estimation core: distinct rows, starts, optimiser, draws (private)
+``_likelihoods``       log-likelihoods with analytic gradients and Hessians (private)
+=====================  ==============================================================
+"""
+
+from ccnb.clv.activation import activation_table
+from ccnb.clv.cuts import cac_ceiling, clv_by, customer_equity, iso_value
+from ccnb.clv.fitting import (
+    INDEPENDENCE_THRESHOLD,
+    MIN_CUSTOMERS,
+    MIN_REPEAT_BUYERS,
+    MIN_SPEND_CUSTOMERS,
+    fit_purchases,
+    fit_spend,
+    refit,
+)
+from ccnb.clv.prediction import UNITS_PER_MONTH, expected_purchases, predict
+from ccnb.clv.results import (
+    CustomerEquity,
+    FitError,
+    FittedModel,
+    InsufficientDataError,
+    ValidationResult,
+)
+from ccnb.clv.simple import naive_clv, simple_clv
+from ccnb.clv.validation import conditional_expectations, tracking, validate
+
+__all__ = [
+    "INDEPENDENCE_THRESHOLD",
+    "MIN_CUSTOMERS",
+    "MIN_REPEAT_BUYERS",
+    "MIN_SPEND_CUSTOMERS",
+    "UNITS_PER_MONTH",
+    "CustomerEquity",
+    "FitError",
+    "FittedModel",
+    "InsufficientDataError",
+    "ValidationResult",
+    "activation_table",
+    "cac_ceiling",
+    "clv_by",
+    "conditional_expectations",
+    "customer_equity",
+    "expected_purchases",
+    "fit_purchases",
+    "fit_spend",
+    "iso_value",
+    "naive_clv",
+    "predict",
+    "refit",
+    "simple_clv",
+    "tracking",
+    "validate",
+]

@@ -1,0 +1,44 @@
+"""The activation table: one row per customer for the CRM, with the CLV and its decile."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ccnb.clv.cuts import _with_groups
+
+__all__ = ["activation_table"]
+
+
+def activation_table(
+    predictions: pd.DataFrame,
+    segments: pd.DataFrame,
+    *,
+    segment_col: str = "segment",
+) -> pd.DataFrame:
+    """Per-customer CLV table for CRM activation, highest rCLV first.
+
+    Parameters
+    ----------
+    predictions : pandas.DataFrame
+        Output of :func:`predict`.
+    segments : pandas.DataFrame
+        ``customer_id`` (column or index) and ``segment_col``.
+    segment_col : str
+        Segment column in ``segments``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id``, ``segment`` (NaN when the customer has none), ``p_alive``,
+        ``expected_purchases``, ``expected_spend``, ``rclv``, ``rclv_low``, ``rclv_high``,
+        ``decile``; sorted by rclv descending then customer_id, with a fresh RangeIndex
+        (write with ``to_csv(index=False)``).
+    """
+    frame = _with_groups(predictions, segment_col, segments, "activation_table")
+    frame = frame.rename(columns={segment_col: "segment"})
+    columns = ["customer_id", "segment", "p_alive", "expected_purchases", "expected_spend"]
+    columns += ["rclv", "rclv_low", "rclv_high", "decile"]
+    table = frame[columns].sort_values(["rclv", "customer_id"], ascending=[False, True])
+    table = table.reset_index(drop=True)
+    table.attrs = {}
+    return table

@@ -1,0 +1,364 @@
+"""Cuts of the predictions: customer equity, CLV by group, CAC ceiling, iso-value curves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ccnb.clv import _btyd
+from ccnb.clv.fitting import _require_columns
+from ccnb.clv.prediction import (
+    _CONTEXT_KEY,
+    _deciles,
+    _month_edges,
+    _monthly_discount,
+    _spend_model_mean,
+)
+from ccnb.clv.results import CustomerEquity, FittedModel, _PredictionContext
+
+__all__ = ["cac_ceiling", "clv_by", "customer_equity", "iso_value"]
+
+
+def _context(predictions: pd.DataFrame, where: str) -> _PredictionContext | None:
+    """The draws predict() attached, or None when predict ran without draws.
+
+    Raises when the predictions carry interval bounds but the draws were lost (pandas drops
+    ``attrs`` in merge/join), because group intervals cannot be rebuilt from per-customer
+    bounds.
+    """
+    context = predictions.attrs.get(_CONTEXT_KEY)
+    if not isinstance(context, _PredictionContext):  # absent, or emptied by a file round trip
+        context = None
+    if context is None and "rclv_low" in predictions and predictions["rclv_low"].notna().any():
+        raise ValueError(
+            f"{where}: the parameter draws predict() attached to its output are missing "
+            "(pandas drops DataFrame.attrs in merge/join and file round trips). Pass the "
+            "predict() output unchanged (filtering, sorting and assign() keep them) and give "
+            "segment or channel tables as arguments instead of merging them in."
+        )
+    return context
+
+
+def _quantiles(values: np.ndarray, interval: float) -> tuple[float, float]:
+    if len(values) == 0:
+        return np.nan, np.nan
+    low, high = np.quantile(values, [(1 - interval) / 2, (1 + interval) / 2])
+    return float(low), float(high)
+
+
+def customer_equity(
+    predictions: pd.DataFrame,
+    *,
+    new_customers_per_period=None,
+    new_customer_clv: float | None = None,
+) -> CustomerEquity:
+    """Customer equity: sum of rCLV plus, optionally, the value of expected new customers.
+
+    New customers: ``new_customers_per_period`` acquisitions per month (the period of the
+    horizon) in months 1..horizon_months, each worth ``new_customer_clv`` at acquisition,
+    discounted to today with the monthly rate of :func:`predict`. Without
+    ``new_customer_clv`` the model's value of a new customer is used: the discounted expected
+    repeat-purchase margin over the horizon of a customer just acquired (the first purchase's
+    margin is not included, so this is conservative). The interval sums each parameter draw
+    over customers (shared parameters make customers' values move together).
+
+    Parameters
+    ----------
+    predictions : pandas.DataFrame
+        Output of :func:`predict` (possibly filtered).
+    new_customers_per_period : float or sequence of float, optional
+        Expected acquisitions per month; a sequence gives one value per month.
+    new_customer_clv : float, optional
+        Value of one new customer at acquisition (e.g. from a CAC analysis); fixed, no
+        uncertainty.
+
+    Returns
+    -------
+    CustomerEquity
+        Value, interval, components and ``top_decile_share``.
+    """
+    context = _context(predictions, "customer_equity")
+    interval = context.settings["interval"] if context else 0.9
+    rclv = predictions["rclv"].to_numpy(float)
+    existing = float(rclv.sum())
+    if context is not None and len(context.rclv_draws):
+        draws = context.rclv_draws[:, context.positions(predictions["customer_id"])]
+        existing_draws = draws.sum(axis=1, dtype=float)
+    else:
+        existing_draws = np.empty(0)
+    new_value, new_draws = 0.0, np.zeros(len(existing_draws))
+    if new_customers_per_period is not None:
+        if context is None:
+            raise ValueError("customer_equity needs predict() output to value new customers")
+        horizon = context.settings["horizon_months"]
+        volumes = np.broadcast_to(np.asarray(new_customers_per_period, dtype=float), (horizon,))
+        weight = float(
+            volumes @ _monthly_discount(horizon, context.settings["discount_rate_annual"])
+        )
+        if new_customer_clv is not None:
+            new_value = weight * float(new_customer_clv)
+            new_draws = np.full(len(existing_draws), new_value)
+        else:
+            point, per_draw = context.new_customer
+            new_value = weight * point
+            new_draws = weight * per_draw
+    existing_low, existing_high = _quantiles(existing_draws, interval)
+    new_low, new_high = _quantiles(new_draws, interval) if len(new_draws) else (np.nan, np.nan)
+    total_low, total_high = _quantiles(existing_draws + new_draws, interval)
+    top = _deciles(rclv) == 1
+    return CustomerEquity(
+        value=float(existing + new_value),
+        low=total_low,
+        high=total_high,
+        existing_customers=existing,
+        existing_low=existing_low,
+        existing_high=existing_high,
+        new_customers=float(new_value),
+        new_low=new_low,
+        new_high=new_high,
+        top_decile_share=float(rclv[top].sum() / existing) if existing > 0 else np.nan,
+        n_customers=len(rclv),
+        interval=interval,
+    )
+
+
+def _with_groups(predictions, by, table, where) -> pd.DataFrame:
+    """Predictions with the ``by`` columns, looked up by customer_id in ``table`` if given."""
+    by_columns = [by] if isinstance(by, str) else list(by)
+    if table is None:
+        _require_columns(predictions, by_columns, where)
+        return predictions
+    if "customer_id" not in table.columns:
+        table = table.reset_index()
+    _require_columns(table, ["customer_id", *by_columns], where)
+    lookup = table.drop_duplicates("customer_id").set_index("customer_id")[by_columns]
+    found = lookup.reindex(predictions["customer_id"].to_numpy())
+    return predictions.assign(**{column: found[column].to_numpy() for column in by_columns})
+
+
+def clv_by(
+    predictions: pd.DataFrame,
+    *,
+    by,
+    segments: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Mean, median and total rCLV per group with intervals from the parameter draws.
+
+    Parameters
+    ----------
+    predictions : pandas.DataFrame
+        Output of :func:`predict`, optionally with the ``by`` column(s) added by ``assign``.
+    by : str or list of str
+        Grouping column(s), e.g. ``"segment"`` or ``"acquisition_channel"``.
+    segments : pandas.DataFrame, optional
+        Table with ``customer_id`` and the ``by`` column(s), looked up per customer (keeps
+        the draws, unlike merging it into ``predictions``). Customers not in it form the
+        group NaN.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group: the ``by`` column(s), ``n_customers``, ``rclv_mean``,
+        ``rclv_mean_low``, ``rclv_mean_high``, ``rclv_median``, ``rclv_median_low``,
+        ``rclv_median_high``, ``rclv_sum``, ``rclv_sum_low``, ``rclv_sum_high``,
+        ``share_of_equity`` (group sum / total sum). Bounds are quantiles over the draws of
+        the group statistic (NaN when predict ran without draws).
+    """
+    context = _context(predictions, "clv_by")
+    frame = _with_groups(predictions, by, segments, "clv_by")
+    by_columns = [by] if isinstance(by, str) else list(by)
+    has_draws = context is not None and len(context.rclv_draws) > 0
+    positions = context.positions(frame["customer_id"]) if has_draws else None
+    interval = context.settings["interval"] if context else 0.9
+    total = frame["rclv"].sum()
+    records = []
+    grouped = frame.groupby(by_columns, dropna=False, sort=True)
+    for key, members in grouped.indices.items():
+        key = key if isinstance(key, tuple) else (key,)
+        values = frame["rclv"].to_numpy(float)[members]
+        record = dict(zip(by_columns, key, strict=True))
+        record.update(
+            n_customers=len(members),
+            rclv_mean=values.mean(),
+            rclv_median=float(np.median(values)),
+            rclv_sum=values.sum(),
+            share_of_equity=values.sum() / total if total > 0 else np.nan,
+        )
+        if has_draws:
+            draws = context.rclv_draws[:, positions[members]]
+            sums = draws.sum(axis=1, dtype=float)
+            for name, statistic in (
+                ("rclv_mean", sums / len(members)),
+                ("rclv_median", np.median(draws, axis=1).astype(float)),
+                ("rclv_sum", sums),
+            ):
+                record[f"{name}_low"], record[f"{name}_high"] = _quantiles(statistic, interval)
+        records.append(record)
+    columns = by_columns + ["n_customers"]
+    for name in ("rclv_mean", "rclv_median", "rclv_sum"):
+        columns += [name, f"{name}_low", f"{name}_high"]
+    columns += ["share_of_equity"]
+    return pd.DataFrame.from_records(records).reindex(columns=columns)
+
+
+def _payback_months(cumulative_margin: np.ndarray, cost: float) -> float:
+    """Months (linear within a month) until cumulative margin reaches ``cost``."""
+    if not np.isfinite(cost):
+        return np.nan
+    if cost <= 0:
+        return 0.0
+    reached = np.nonzero(cumulative_margin >= cost)[0]
+    if len(reached) == 0:
+        return np.inf
+    month = reached[0]
+    before = cumulative_margin[month - 1] if month > 0 else 0.0
+    return float(month + (cost - before) / (cumulative_margin[month] - before))
+
+
+def cac_ceiling(
+    predictions: pd.DataFrame,
+    customers: pd.DataFrame,
+    *,
+    target_ltv_cac: float = 3.0,
+) -> pd.DataFrame:
+    """CAC ceiling per acquisition channel: mean predicted CLV / target LTV:CAC ratio.
+
+    Payback: months until the channel's mean cumulative expected gross margin per customer
+    (undiscounted, from the prediction date, ``gross_margin * expected_spend * expected
+    purchases`` month by month as in :func:`predict`) reaches the channel's mean actual
+    acquisition cost, interpolated linearly within the month; ``inf`` when not reached within
+    the horizon, NaN when the cost is unknown. The CLV used is the residual CLV of the
+    channel's current customers (future value only), a conservative stand-in for the value of
+    a newly acquired one.
+
+    Parameters
+    ----------
+    predictions : pandas.DataFrame
+        Output of :func:`predict`.
+    customers : pandas.DataFrame
+        ``customer_id``, ``acquisition_channel`` and optionally ``acquisition_cost``
+        (nullable). Customers without a channel form the group ``"unknown"``.
+    target_ltv_cac : float
+        Target LTV:CAC ratio (default 3).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per channel: ``acquisition_channel``, ``n_customers``, ``mean_clv``,
+        ``mean_clv_low``, ``mean_clv_high``, ``cac_ceiling`` (= mean_clv / target_ltv_cac),
+        ``cac_ceiling_low``, ``cac_ceiling_high``, ``mean_acquisition_cost`` (mean of the
+        known costs, NaN if none), ``n_with_cost``, ``ltv_cac_ratio`` (mean_clv /
+        mean_acquisition_cost), ``payback_months``.
+    """
+    if target_ltv_cac <= 0:
+        raise ValueError(f"target_ltv_cac must be > 0, got {target_ltv_cac}")
+    context = _context(predictions, "cac_ceiling")
+    columns = ["acquisition_channel"]
+    if "acquisition_cost" in customers.columns:
+        columns.append("acquisition_cost")
+    frame = _with_groups(predictions, columns, customers, "cac_ceiling")
+    frame = frame.assign(
+        acquisition_channel=frame["acquisition_channel"].astype(object).fillna("unknown")
+    )
+    if "acquisition_cost" not in frame:
+        frame = frame.assign(acquisition_cost=np.nan)
+    by_channel = clv_by(frame, by="acquisition_channel")
+    has_margin = context is not None
+    positions = context.positions(frame["customer_id"]) if has_margin else None
+    records = []
+    for row in by_channel.itertuples(index=False):
+        in_channel = (frame["acquisition_channel"] == row.acquisition_channel).to_numpy()
+        costs = frame.loc[in_channel, "acquisition_cost"].astype(float)
+        mean_cost = float(costs.mean()) if costs.notna().any() else np.nan
+        payback = np.nan
+        if has_margin:
+            margin = context.monthly_margin[positions[in_channel]].astype(float).mean(axis=0)
+            payback = _payback_months(np.cumsum(margin), mean_cost)
+        records.append(
+            {
+                "acquisition_channel": row.acquisition_channel,
+                "n_customers": row.n_customers,
+                "mean_clv": row.rclv_mean,
+                "mean_clv_low": row.rclv_mean_low,
+                "mean_clv_high": row.rclv_mean_high,
+                "cac_ceiling": row.rclv_mean / target_ltv_cac,
+                "cac_ceiling_low": row.rclv_mean_low / target_ltv_cac,
+                "cac_ceiling_high": row.rclv_mean_high / target_ltv_cac,
+                "mean_acquisition_cost": mean_cost,
+                "n_with_cost": int(costs.notna().sum()),
+                "ltv_cac_ratio": row.rclv_mean / mean_cost if mean_cost > 0 else np.nan,
+                "payback_months": payback,
+            }
+        )
+    return pd.DataFrame.from_records(records)
+
+
+def iso_value(
+    fitted_purchases: FittedModel,
+    spend_mean: float | FittedModel,
+    *,
+    max_frequency: int,
+    max_recency: float,
+    T: float,
+    recency_step: float = 1.0,
+    gross_margin: float = 1.0,
+    discount_rate_annual: float = 0.0,
+    horizon_months: int = 12,
+    time_unit: str = "W",
+) -> pd.DataFrame:
+    """Residual CLV over a frequency x recency grid at a fixed age T (iso-value curves).
+
+    Each cell is :func:`predict`'s rCLV for a customer with that history and spend
+    ``spend_mean`` (Fader, Hardie & Lee 2005, "RFM and CLV: using iso-value curves").
+
+    Parameters
+    ----------
+    fitted_purchases : FittedModel
+        Purchase model.
+    spend_mean : float or FittedModel
+        Expected spend per purchase; a Gamma-Gamma model gives its population mean.
+    max_frequency : int
+        Frequencies 0..max_frequency.
+    max_recency : float
+        Recencies 0, recency_step, ..., max_recency (model time units, <= T).
+    T : float
+        Age of the customers (model time units).
+    recency_step : float
+        Grid step of recency.
+    gross_margin, discount_rate_annual, horizon_months, time_unit
+        As in :func:`predict`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        rCLV with index ``recency`` (grid values) and columns ``frequency`` (0..max);
+        impossible cells (frequency 0 with recency > 0) are NaN.
+    """
+    if max_recency > T:
+        raise ValueError(f"max_recency ({max_recency}) cannot exceed T ({T})")
+    if isinstance(spend_mean, FittedModel):
+        spend_mean = _spend_model_mean(spend_mean.params_.to_numpy())
+    if recency_step <= 0:
+        raise ValueError(f"recency_step must be > 0, got {recency_step}")
+    recencies = np.arange(0.0, max_recency + recency_step / 2, recency_step)
+    recencies = recencies[recencies <= max_recency + 1e-9]
+    frequencies = np.arange(0, int(max_frequency) + 1)
+    grid_frequency, grid_recency = (a.ravel() for a in np.meshgrid(frequencies, recencies))
+    valid = (grid_frequency > 0) | (grid_recency == 0)
+    edges = _month_edges(horizon_months, time_unit)
+    discount = _monthly_discount(horizon_months, discount_rate_annual)
+    path = _btyd.PurchasePath(
+        edges,
+        grid_frequency[valid].astype(float),
+        grid_recency[valid],
+        np.full(valid.sum(), float(T)),
+    )
+    monthly = path.per_period(fitted_purchases.fitter)
+    values = np.full(len(grid_frequency), np.nan)
+    values[valid] = gross_margin * float(spend_mean) * (discount @ monthly)
+    table = pd.DataFrame(
+        values.reshape(len(recencies), len(frequencies)),
+        index=pd.Index(recencies, name="recency"),
+        columns=pd.Index(frequencies, name="frequency"),
+    )
+    return table

@@ -1,0 +1,506 @@
+"""Figures of 03_clv_modelling: tracking, conditional expectations, P(alive), rCLV, iso-value."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.ticker import (
+    FuncFormatter,
+    MaxNLocator,
+    NullFormatter,
+)
+
+from ccnb.plots._axes import (
+    _TIME_UNIT_NOUN,
+    _label,
+    _legend,
+    _money,
+    _new_axes,
+    _percent,
+    _require,
+    _value_axis,
+)
+from ccnb.plots._theme import (
+    _BLUE,
+    _GREY,
+    _INK,
+    _RED,
+    _SEQUENTIAL,
+    PALETTE,
+    _money_label,
+    _money_text,
+    _themed,
+    money_formatter,
+)
+
+__all__ = [
+    "clv_by_group",
+    "clv_distribution",
+    "conditional_expectations",
+    "holdout_tracking",
+    "iso_value",
+    "p_alive_hist",
+]
+
+
+_MODEL_LABELS = {"bgnbd": "BG/NBD", "mbgnbd": "MBG/NBD", "paretonbd": "Pareto/NBD"}
+
+
+def _by_model(tables: pd.DataFrame | Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    if isinstance(tables, pd.DataFrame):
+        return {"model": tables}
+    if not tables:
+        raise ValueError("no model tables given; pass a DataFrame or a mapping name -> table")
+    return {_MODEL_LABELS.get(str(name), str(name)): table for name, table in tables.items()}
+
+
+@_themed
+def holdout_tracking(
+    tracking: pd.DataFrame | Mapping[str, pd.DataFrame],
+    *,
+    time_unit: str = "W",
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Cumulative repeat purchases, actual vs model(s), with the calibration end marked.
+
+    Parameters
+    ----------
+    tracking : pandas.DataFrame or mapping of str to pandas.DataFrame
+        ``ccnb.clv.tracking`` output (``period``, ``actual_cumulative``,
+        ``expected_cumulative``, ``in_calibration``), or several of them by model
+        (``ValidationResult.tracking``); model keys such as ``"bgnbd"`` are shown as
+        ``"BG/NBD"``. The actual line is taken from the first table.
+    time_unit : {"D", "W", "M"}
+        Time unit of the periods (``Params.time_unit``), for the axis label.
+    {title}
+    {ax}
+
+    Returns
+    -------
+    {returns_ax}
+    """
+    tables = _by_model(tracking)
+    for table in tables.values():
+        _require(
+            table,
+            ["period", "actual_cumulative", "expected_cumulative", "in_calibration"],
+            what="holdout_tracking",
+            source="ccnb.clv.tracking",
+        )
+    ax = _new_axes(ax)
+    first = next(iter(tables.values()))
+    ax.plot(first["period"], first["actual_cumulative"], color=_INK, label="actual")
+    styles = ["--", "-.", ":", (0, (5, 1))]
+    for index, (name, table) in enumerate(tables.items()):
+        ax.plot(
+            table["period"],
+            table["expected_cumulative"],
+            color=PALETTE[index % len(PALETTE)],
+            linestyle=styles[index % len(styles)],
+            label=name if len(tables) > 1 else "model",
+        )
+    in_calibration = first.loc[first["in_calibration"].astype(bool), "period"]
+    if len(in_calibration) and len(in_calibration) < len(first):
+        end = float(in_calibration.max())
+        ax.axvline(end, color=_GREY, linestyle="-", linewidth=1.5)
+        ax.annotate(
+            "calibration | holdout",
+            xy=(end, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(0, -4),
+            textcoords="offset points",
+            ha="center",
+            va="top",
+            fontsize=12,
+            color=_INK,
+            backgroundcolor="white",
+        )
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    ax.legend(loc="lower right")
+    unit = _TIME_UNIT_NOUN.get(time_unit, "periods")
+    _label(
+        ax,
+        title=title or "Repeat purchases: actual vs model, calibration and holdout",
+        xlabel=f"Time since the first purchase in the data ({unit})",
+        ylabel="Cumulative repeat purchases",
+    )
+    return ax
+
+
+@_themed
+def conditional_expectations(
+    table: pd.DataFrame | Mapping[str, pd.DataFrame],
+    *,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Mean holdout purchases, actual vs predicted, by repeat purchases in calibration.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame or mapping of str to pandas.DataFrame
+        ``ccnb.clv.conditional_expectations`` output (``frequency_cal`` bucket label,
+        ``n_customers``, ``actual``, ``predicted``), or several by model
+        (``ValidationResult.conditional_expectations``). Actual values and customer
+        counts come from the first table.
+    {title}
+    {ax}
+
+    Returns
+    -------
+    {returns_ax}
+    """
+    tables = _by_model(table)
+    for frame in tables.values():
+        _require(
+            frame,
+            ["frequency_cal", "n_customers", "actual", "predicted"],
+            what="conditional_expectations",
+            source="ccnb.clv.conditional_expectations",
+        )
+    first = next(iter(tables.values()))
+    ax = _new_axes(ax)
+    positions = np.arange(len(first))
+    ax.plot(positions, first["actual"], color=_INK, marker="o", label="actual")
+    markers = ["s", "^", "D", "v"]
+    for index, (name, frame) in enumerate(tables.items()):
+        ax.plot(
+            positions,
+            frame["predicted"],
+            color=PALETTE[index % len(PALETTE)],
+            linestyle="--",
+            marker=markers[index % len(markers)],
+            label=name if len(tables) > 1 else "model",
+        )
+    ax.set_xticks(
+        positions,
+        [
+            f"{bucket}\n{int(n):,}"
+            for bucket, n in zip(first["frequency_cal"], first["n_customers"], strict=True)
+        ],
+    )
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="upper left")
+    _label(
+        ax,
+        title=title or "Holdout purchases by calibration purchases: actual vs predicted",
+        xlabel="Repeat purchases in the calibration period (customers below)",
+        ylabel="Mean repeat purchases in holdout",
+    )
+    return ax
+
+
+@_themed
+def p_alive_hist(
+    predictions: pd.DataFrame,
+    *,
+    bins: int = 20,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Histogram of P(alive), the model's probability that a customer is still active.
+
+    Parameters
+    ----------
+    predictions : pandas.DataFrame
+        ``ccnb.clv.predict`` output: one row per customer with ``p_alive`` (0..1).
+    bins : int, default 20
+        Number of equal-width bins between 0% and 100%.
+    {title}
+    {ax}
+
+    Returns
+    -------
+    {returns_ax}
+    """
+    frame = _require(predictions, ["p_alive"], what="p_alive_hist", source="ccnb.clv.predict")
+    ax = _new_axes(ax)
+    ax.hist(
+        frame["p_alive"].dropna().to_numpy(dtype=float),
+        bins=np.linspace(0.0, 1.0, bins + 1),
+        color=_BLUE,
+        edgecolor="white",
+    )
+    ax.set_xlim(0, 1)
+    _percent(ax, "x")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    _label(
+        ax,
+        title=title or "Probability that each customer is still active",
+        xlabel="P(alive): probability the customer is still active (%)",
+        ylabel="Customers",
+    )
+    return ax
+
+
+@_themed
+def clv_distribution(
+    predictions: pd.DataFrame,
+    *,
+    currency: str | None = None,
+    log: bool | None = None,
+    bins: int = 40,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Histogram of residual CLV per customer, on a log axis when it is skewed.
+
+    On a log axis the smallest values (below 1/10,000 of the largest) are counted in
+    the first bar, and a note says how many.
+
+    Parameters
+    ----------
+    predictions : pandas.DataFrame
+        ``ccnb.clv.predict`` output: one row per customer with ``rclv``.
+    {currency}
+    log : bool, optional
+        Log-scaled value axis; by default when the values are positive and the 99th
+        percentile is more than 10 times the median.
+    bins : int, default 40
+        Number of bins.
+    {title}
+    {ax}
+
+    Returns
+    -------
+    {returns_ax}
+    """
+    frame = _require(predictions, ["rclv"], what="clv_distribution", source="ccnb.clv.predict")
+    values = frame["rclv"].dropna().to_numpy(dtype=float)
+    if len(values) == 0:
+        raise ValueError("clv_distribution needs at least one customer with an rclv value")
+    positive = values[values > 0]
+    if log is None:
+        log = len(positive) == len(values) and bool(
+            np.quantile(values, 0.99) > 10 * np.median(values)
+        )
+    ax = _new_axes(ax)
+    if log:
+        if len(positive) == 0:
+            raise ValueError("clv_distribution(log=True) needs positive rclv values")
+        high = float(positive.max())
+        low = max(float(positive.min()), high / 1e4)
+        if low >= high:
+            low = high / 10
+        below = int((values < low).sum())
+        edges = np.geomspace(low, high, bins + 1)
+        # Display only: tiny values are stacked into the first bar so the axis stays readable.
+        _, _, patches = ax.hist(
+            np.clip(values, low, None), bins=edges, color=_BLUE, edgecolor="white"
+        )
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        if below:
+            patches[0].set_facecolor(_GREY)
+            ax.text(
+                0.01,
+                0.97,
+                f"{below:,} customers below {_money_text(low, currency)} "
+                "are counted in the first (grey) bar",
+                transform=ax.transAxes,
+                va="top",
+                fontsize=11.5,
+                color=_INK,
+            )
+    else:
+        ax.hist(values, bins=bins, color=_BLUE, edgecolor="white")
+    _money(ax, "x", currency)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    scale = ", log scale" if log else ""
+    unit = f" ({currency.upper()}{scale})" if currency else (f" ({scale[2:]})" if log else "")
+    _label(
+        ax,
+        title=title or "Residual CLV per customer",
+        xlabel=f"Residual CLV per customer{unit}",
+        ylabel="Customers",
+    )
+    return ax
+
+
+@_themed
+def clv_by_group(
+    table: pd.DataFrame,
+    *,
+    currency: str | None = None,
+    interval: float | None = 0.9,
+    sort: bool = True,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Mean residual CLV per group with its interval; with CAC markers for channels.
+
+    Given ``ccnb.clv.cac_ceiling`` output, each channel also shows its CAC ceiling and
+    its actual mean acquisition cost, so channels whose cost is above the ceiling stand
+    out.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``ccnb.clv.clv_by`` output (group column first, ``n_customers``,
+        ``rclv_mean``, ``rclv_mean_low``, ``rclv_mean_high``) or ``ccnb.clv.cac_ceiling``
+        output (``acquisition_channel``, ``n_customers``, ``mean_clv``, ``mean_clv_low``,
+        ``mean_clv_high``, ``cac_ceiling``, ``mean_acquisition_cost``).
+    {currency}
+    interval : float, optional
+        Coverage of the interval in the table (``predict(interval=...)``), for the
+        legend; None leaves it out.
+    sort : bool, default True
+        Order groups by mean CLV, highest first; False keeps the table's order.
+    {title}
+    {ax}
+
+    Returns
+    -------
+    {returns_ax}
+    """
+    if isinstance(table, pd.DataFrame) and "cac_ceiling" in table.columns:
+        columns = ["mean_clv", "mean_clv_low", "mean_clv_high"]
+        frame = _require(
+            table,
+            ["acquisition_channel", "n_customers", *columns, "cac_ceiling"],
+            what="clv_by_group",
+            source="ccnb.clv.cac_ceiling",
+        )
+        group = "acquisition_channel"
+    else:
+        columns = ["rclv_mean", "rclv_mean_low", "rclv_mean_high"]
+        frame = _require(
+            table, ["n_customers", *columns], what="clv_by_group", source="ccnb.clv.clv_by"
+        )
+        group = frame.columns[0]
+    mean, low, high = columns
+    if sort:
+        frame = frame.sort_values(mean, ascending=False, kind="mergesort")
+    frame = frame.reset_index(drop=True)
+    ax = _new_axes(ax, figsize=(9.0, max(3.5, 1.6 + 0.65 * len(frame))))
+    positions = np.arange(len(frame))
+    values = frame[mean].to_numpy(dtype=float)
+    errors = np.vstack(
+        [values - frame[low].to_numpy(dtype=float), frame[high].to_numpy(dtype=float) - values]
+    )
+    has_interval = bool(np.isfinite(errors).any())
+    coverage = f" ({interval:.0%} interval)" if interval and has_interval else ""
+    has_cac = "cac_ceiling" in frame.columns
+    ax.barh(
+        positions,
+        values,
+        height=0.6,
+        color=PALETTE[9] if has_cac else _BLUE,
+        label=f"mean rCLV{coverage}",
+    )
+    if has_interval:
+        ax.errorbar(
+            values, positions, xerr=np.nan_to_num(errors), fmt="none", ecolor=_INK, capsize=5, lw=2
+        )
+    furthest = np.nanmax(np.vstack([values, frame[high].to_numpy(dtype=float)]), axis=0)
+    if has_cac:
+        ax.plot(
+            frame["cac_ceiling"],
+            positions,
+            linestyle="none",
+            marker="|",
+            ms=30,
+            mew=4,
+            color=_INK,
+            label="CAC ceiling = mean CLV / target LTV:CAC",
+        )
+        if "mean_acquisition_cost" in frame.columns:
+            cost = frame["mean_acquisition_cost"].to_numpy(dtype=float)
+            if np.isfinite(cost).any():
+                ax.plot(
+                    cost,
+                    positions,
+                    linestyle="none",
+                    marker="D",
+                    ms=10,
+                    color=_RED,
+                    markeredgecolor="white",
+                    label="actual CAC (mean)",
+                )
+                furthest = np.fmax(furthest, cost)
+    for position, value, right in zip(positions, values, furthest, strict=True):
+        ax.annotate(
+            _money_text(value, currency),
+            xy=(right, position),
+            xytext=(8, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=12,
+        )
+    ax.set_yticks(
+        positions,
+        [
+            f"{name}\n(n={int(n):,})"
+            for name, n in zip(frame[group], frame["n_customers"], strict=True)
+        ],
+    )
+    ax.invert_yaxis()
+    ax.set_xlim(left=min(0.0, float(np.nanmin(values))))
+    ax.margins(x=0.15)
+    _money(ax, "x", currency)
+    _value_axis(ax, "x")
+    _legend(ax, below=True, force=True)
+    what = str(group).replace("_", " ")
+    _label(
+        ax,
+        title=title or f"Residual CLV per customer by {what}",
+        xlabel=_money_label("Mean residual CLV per customer", currency),
+        ylabel=what.capitalize(),
+    )
+    return ax
+
+
+@_themed
+def iso_value(
+    grid: pd.DataFrame,
+    *,
+    currency: str | None = None,
+    time_unit: str = "W",
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Iso-value curves: residual CLV over recency (x) and frequency (y), with labelled contours.
+
+    Parameters
+    ----------
+    grid : pandas.DataFrame
+        ``ccnb.clv.iso_value`` output: rCLV with index ``recency`` and columns
+        ``frequency``; impossible cells (no repeat purchase, recency > 0) are NaN and
+        left blank.
+    {currency}
+    time_unit : {"D", "W", "M"}
+        Time unit of recency (``Params.time_unit``), for the axis label.
+    {title}
+    {ax}
+
+    Returns
+    -------
+    {returns_ax}
+    """
+    if not isinstance(grid, pd.DataFrame) or grid.empty:
+        raise ValueError("iso_value needs the ccnb.clv.iso_value grid (recency x frequency)")
+    recency = np.asarray(grid.index, dtype=float)
+    frequency = np.asarray(grid.columns, dtype=float)
+    values = np.ma.masked_invalid(grid.to_numpy(dtype=float).T)
+    ax = _new_axes(ax)
+    filled = ax.contourf(recency, frequency, values, levels=10, cmap=_SEQUENTIAL)
+    lines = ax.contour(recency, frequency, values, levels=filled.levels, colors=_INK, linewidths=1)
+    ax.clabel(lines, lines.levels[1::2], fmt=lambda v: _money_text(v, currency), fontsize=11)
+    colorbar = ax.figure.colorbar(filled, ax=ax, format=money_formatter(currency))
+    colorbar.set_label(_money_label("Residual CLV per customer", currency))
+    ax.grid(False)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    unit = _TIME_UNIT_NOUN.get(time_unit, "periods")
+    _label(
+        ax,
+        title=title or "Iso-value curves: residual CLV by purchase history",
+        xlabel=f"Recency: time from first to last purchase ({unit})",
+        ylabel="Frequency: repeat purchases",
+    )
+    return ax

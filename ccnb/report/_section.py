@@ -1,0 +1,111 @@
+"""The section core: what a notebook cell shows (`Section`) and reader-ready tables."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ccnb.analysis import Unavailable
+from ccnb.formatting import count, money, percent
+
+__all__ = ["Section"]
+
+
+@dataclass
+class Section:
+    """What a notebook cell shows: a sentence, then a figure and/or a table.
+
+    Attributes
+    ----------
+    text
+        Markdown generated from the client's numbers.
+    figure
+        A matplotlib figure (closed once shown).
+    table
+        A DataFrame or Styler shown below the figure.
+    note
+        When set, the section is unavailable and only this sentence is shown.
+    """
+
+    text: str = ""
+    figure: Figure | None = None
+    table: Any = None
+    note: str | None = None
+    extra: list[Any] = field(default_factory=list)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import HTML, Markdown, display
+
+        if self.note is not None:
+            display(Markdown(f"*{self.note}*"))
+            return
+        if self.text:
+            display(Markdown(self.text))
+        if self.figure is not None:
+            display(self.figure)
+            plt.close(self.figure)
+        if self.table is not None:
+            # As plain HTML: a Styler's text form carries its memory address, which varies.
+            html = self.table.to_html() if hasattr(self.table, "to_html") else self.table
+            display(HTML(html))
+        for item in self.extra:
+            display(item)
+
+
+def _section(function: Callable[..., Section]) -> Callable[..., Section]:
+    """Turn `Unavailable` (and too-little-data errors) into a one-sentence section."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Section:
+        try:
+            return function(*args, **kwargs)
+        except Unavailable as reason:
+            plt.close("all")
+            return Section(note=str(reason))
+
+    return wrapper
+
+
+def _figure(drawn: Any) -> Figure:
+    return drawn if isinstance(drawn, Figure) else drawn.figure
+
+
+def _styled(
+    frame: pd.DataFrame,
+    *,
+    name: str,
+    currency: str | None = None,
+    money_columns: tuple[str, ...] = (),
+    percent_columns: tuple[str, ...] = (),
+    count_columns: tuple[str, ...] = (),
+    decimals: Mapping[str, int] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> Any:
+    """A reader-ready table: formatted numbers, escaped text, no index, stable HTML ids."""
+    formats: dict[str, Callable[[Any], str]] = {}
+    for column in money_columns:
+        formats[column] = functools.partial(money, currency=currency)
+    for column in percent_columns:
+        formats[column] = functools.partial(percent, digits=1)
+    for column in count_columns:
+        formats[column] = count
+    for column, digits in (decimals or {}).items():
+        formats[column] = lambda value, digits=digits: (
+            "–" if pd.isna(value) else f"{value:.{digits}f}"
+        )
+    shown = frame.rename(columns=dict(labels or {}))
+    formats = {(labels or {}).get(column, column): f for column, f in formats.items()}
+    styler = shown.style.format(formats, escape="html", na_rep="–").hide(axis="index")
+    digest = hashlib.sha256(f"{name}:{frame.shape}".encode()).hexdigest()[:8]
+    return styler.set_uuid(f"ccnb-{name}-{digest}").set_table_attributes('class="ccnb-table"')
+
+
+def _bullets(lines: list[str]) -> str:
+    return "\n".join(f"- {line}" for line in lines)

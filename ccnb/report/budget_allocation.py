@@ -1,0 +1,352 @@
+"""Sections of 04_budget_allocation: strategies, tiers, sensitivity, test plan, acquisition."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ccnb import budget, plots
+from ccnb.analysis import ClientAnalysis, Unavailable
+from ccnb.batch import exports
+from ccnb.formatting import count, escape_md, money, percent, signed_percent
+from ccnb.report._section import Section, _bullets, _figure, _section, _styled
+
+__all__ = [
+    "acquisition",
+    "allocation_deciles",
+    "budget_assumptions",
+    "budget_export",
+    "next_steps_budget",
+    "sensitivity",
+    "strategies",
+    "test_plan",
+    "tiered_plan",
+]
+
+
+@_section
+def budget_assumptions(analysis: ClientAnalysis) -> Section:
+    """The assumptions the allocation rests on."""
+    settings = analysis.params.budget
+    customers = analysis.budget_customers
+    rows = [
+        ["Budget", money(settings.total, analysis.currency)],
+        ["Active customers (bought in the churn window)", count(len(customers))],
+        ["Response curve", settings.response_curve],
+        ["Largest lift (share of rCLV spending can add)", percent(settings.max_lift)],
+        [
+            "Spend per customer reaching 63% of that lift",
+            money(settings.spend_scale, analysis.currency),
+        ],
+    ]
+    table = pd.DataFrame(rows, columns=["assumption", "value"])
+    text = (
+        f"The allocation spreads {money(settings.total, analysis.currency)} over "
+        f"{count(len(customers))} active customers. Spending on a customer is assumed to add "
+        f"at most {percent(settings.max_lift)} of their residual CLV, with diminishing "
+        "returns; these are assumptions to test, not measurements."
+    )
+    return Section(text=text, table=_styled(table, name="assumptions"))
+
+
+@_section
+def strategies(analysis: ClientAnalysis) -> Section:
+    """Customer-focused vs customer-centric (optimal and tiered)."""
+    allocations = analysis.allocations
+    table = budget.compare(allocations, budget=analysis.params.budget.total)
+    gain = budget.centric_gain(
+        allocations["customer-focused"], allocations["customer-centric (optimal)"]
+    )
+    text = (
+        f"Spending the same {money(analysis.params.budget.total, analysis.currency)} where the "
+        f"predicted value is (customer-centric) instead of evenly (customer-focused) adds "
+        f"{money(gain['gain'], analysis.currency)} more expected value "
+        f"({signed_percent(gain['gain_pct'] / 100, digits=1)}): "
+        f"{money(gain['centric_value'], analysis.currency)} against "
+        f"{money(gain['focused_value'], analysis.currency)}."
+    )
+    break_even = budget.break_even_budget(
+        analysis.budget_customers, curve=analysis.curve, max_lift=analysis.params.budget.max_lift
+    )
+    if analysis.params.budget.total > break_even:
+        text += (
+            f" Under these assumptions the budget is larger than what pays back: beyond "
+            f"{money(break_even, analysis.currency)} the last unit spent returns less than it "
+            "costs, however it is allocated."
+        )
+    shown = table[
+        ["strategy", "customers_reached", "spend", "added_value", "roi", "value_per_unit"]
+    ]
+    styled = _styled(
+        shown,
+        name="strategies",
+        currency=analysis.currency,
+        money_columns=("spend", "added_value"),
+        percent_columns=("roi",),
+        count_columns=("customers_reached",),
+        decimals={"value_per_unit": 2},
+        labels={
+            "customers_reached": "customers reached",
+            "added_value": "expected added value",
+            "value_per_unit": "value per unit spent",
+            "roi": "ROI",
+        },
+    )
+    figure = _figure(plots.strategy_comparison(table, currency=analysis.currency))
+    return Section(text=text, figure=figure, table=styled)
+
+
+@_section
+def allocation_deciles(analysis: ClientAnalysis) -> Section:
+    """Budget share per rCLV decile by strategy vs share of customer equity."""
+    table = budget.allocation_by_decile(analysis.budget_customers, analysis.allocations)
+    centric = table[table["strategy"] == "customer-centric (optimal)"]
+    top = centric[centric["decile"] == 1].iloc[0]
+    text = (
+        f"The customer-centric plan puts {percent(top['budget_share'])} of the budget on the "
+        f"top 10% of customers by residual CLV, who hold {percent(top['equity_share'])} of "
+        "customer equity; the customer-focused plan gives every decile 10%."
+    )
+    return Section(text=text, figure=_figure(plots.allocation_by_decile(table)))
+
+
+@_section
+def tiered_plan(analysis: ClientAnalysis) -> Section:
+    """Spend per head by segment: the operational rule, from params and from the optimum."""
+    optimum = budget.tiers_from_optimum(analysis.allocations["customer-centric (optimal)"])
+    tiered = analysis.allocations["customer-centric (tiered)"]
+    per_head = tiered.groupby("segment", observed=True)["spend"].mean()
+    frame = optimum.reset_index()[["segment", "customers", "mean_spend", "spend_per_head"]]
+    frame["tiered_spend_per_head"] = frame["segment"].map(per_head)
+    source = "the params file" if analysis.params.budget.tier_spend else "the optimum"
+    best = frame.iloc[0]
+    text = (
+        f"A rule a CRM team can run: a fixed spend per head for each segment. The optimum "
+        f"works out at {money(best['spend_per_head'], analysis.currency)} per "
+        f"{escape_md(best['segment'])} customer; the tiered plan below uses the amounts from "
+        f"{source}, scaled to the budget."
+    )
+    styled = _styled(
+        frame,
+        name="tiers",
+        currency=analysis.currency,
+        money_columns=("mean_spend", "spend_per_head", "tiered_spend_per_head"),
+        count_columns=("customers",),
+        labels={
+            "mean_spend": "mean optimal spend",
+            "spend_per_head": "optimal, rounded",
+            "tiered_spend_per_head": "tiered plan",
+        },
+    )
+    return Section(text=text, table=styled)
+
+
+@_section
+def sensitivity(analysis: ClientAnalysis) -> Section:
+    """Gain of centric over focused across assumptions, and the break-even budget."""
+    settings = analysis.params.budget
+    lifts = sorted(
+        {settings.max_lift, *np.round(settings.max_lift * np.array([0.25, 0.5, 2, 3]), 4)}
+    )
+    scales = sorted(
+        {settings.spend_scale, *np.round(settings.spend_scale * np.array([0.25, 0.5, 2, 4]), 2)}
+    )
+    grid = budget.sensitivity(
+        analysis.budget_customers,
+        budget=settings.total,
+        max_lifts=lifts,
+        spend_scales=scales,
+        curve=settings.response_curve,
+    )
+    break_even = budget.break_even_budget(
+        analysis.budget_customers, curve=analysis.curve, max_lift=settings.max_lift
+    )
+    text = (
+        f"Across every combination of assumptions tried, the customer-centric plan gains "
+        f"between {percent(grid['gain_pct'].min() / 100)} and "
+        f"{percent(grid['gain_pct'].max() / 100)} over "
+        f"the customer-focused one. "
+        + (
+            "The percentage does not depend on the assumed maximum lift, which scales both "
+            "plans alike; it grows with the spend scale, the spend needed before returns "
+            "flatten. "
+            if bool(
+                (
+                    grid.groupby("spend_scale")["gain_pct"].agg(
+                        lambda gain: gain.max() - gain.min()
+                    )
+                    < 1e-6
+                ).all()
+            )
+            else ""
+        )
+        + f"Under the base assumptions, spending more stops paying "
+        f"(the last unit returns less than it costs) beyond a budget of "
+        f"{money(break_even, analysis.currency)}."
+    )
+    figure = _figure(
+        plots.sensitivity_heatmap(
+            grid, highlight=(settings.max_lift, settings.spend_scale), currency=analysis.currency
+        )
+    )
+    return Section(text=text, figure=figure)
+
+
+@_section
+def test_plan(analysis: ClientAnalysis) -> Section:
+    """Holdout size per tier to detect the assumed lift, and the seeded assignment."""
+    settings = analysis.params.budget
+    plan = budget.test_plan(
+        analysis.budget_customers,
+        lift=settings.test_lift,
+        alpha=settings.test_alpha,
+        power=settings.test_power,
+        holdout_share=settings.holdout_share,
+    )
+    ready = plan[plan["big_enough"].fillna(False).astype(bool)]["segment"].tolist()
+    text = (
+        f"Before rolling out, hold back {percent(settings.holdout_share)} of each segment at "
+        f"random and compare revenue per customer. To detect a "
+        f"{percent(settings.test_lift)} lift at {percent(1 - settings.test_alpha)} confidence "
+        f"and {percent(settings.test_power)} power, the segments large enough today are: "
+        f"{', '.join(escape_md(name) for name in ready) or 'none'}. The smallest lift each "
+        "segment's groups can detect: "
+        + ", ".join(
+            f"{escape_md(row.segment)} {percent(row.min_detectable_lift)}"
+            for row in plan.itertuples()
+            if not pd.isna(row.min_detectable_lift)
+        )
+        + "; for smaller effects, hold out more customers or pool segments."
+    )
+    styled = _styled(
+        plan[
+            [
+                "segment",
+                "customers",
+                "mean_revenue",
+                "sd_revenue",
+                "absolute_lift",
+                "holdout_needed",
+                "holdout_size",
+                "min_detectable_lift",
+                "big_enough",
+            ]
+        ],
+        name="test-plan",
+        currency=analysis.currency,
+        money_columns=("mean_revenue", "sd_revenue", "absolute_lift"),
+        percent_columns=("min_detectable_lift",),
+        count_columns=("customers",),
+        labels={
+            "mean_revenue": "mean revenue",
+            "sd_revenue": "sd revenue",
+            "absolute_lift": "lift to detect",
+            "holdout_needed": "holdout needed",
+            "holdout_size": "holdout planned",
+            "min_detectable_lift": "smallest detectable lift",
+            "big_enough": "big enough",
+        },
+    )
+    return Section(text=text, table=styled)
+
+
+@_section
+def acquisition(analysis: ClientAnalysis) -> Section:
+    """Acquisition budget across channels, best CLV per unit of CAC first."""
+    settings = analysis.params.budget
+    if not settings.new_customer_budget:
+        raise Unavailable("No acquisition budget is set (`budget.new_customer_budget`).")
+    ceilings = analysis.cac_ceiling.dropna(subset=["mean_acquisition_cost"])
+    capacity = settings.channel_capacity or {}
+    channels = pd.DataFrame(
+        {
+            "channel": ceilings["acquisition_channel"],
+            "mean_clv": ceilings["mean_clv"],
+            "cac": ceilings["mean_acquisition_cost"],
+            "capacity": ceilings["acquisition_channel"].map(capacity).astype("float64"),
+        }
+    )
+    plan = budget.allocate_acquisition(
+        channels, budget=settings.new_customer_budget, min_value_per_cost=settings.target_ltv_cac
+    )
+    funded = plan[plan["spend"] > 0]
+    text = (
+        f"The {money(settings.new_customer_budget, analysis.currency)} acquisition budget goes "
+        f"to channels in order of CLV per unit of acquisition cost, only where a new customer is "
+        f"worth at least {settings.target_ltv_cac:g} times their cost: "
+        + (
+            ", ".join(
+                f"{escape_md(row.channel)} {money(row.spend, analysis.currency)}"
+                for row in funded.itertuples()
+            )
+            or "no channel qualifies"
+        )
+        + f"; {money(plan.attrs['unspent'], analysis.currency)} is left unspent."
+    )
+    styled = _styled(
+        plan[
+            [
+                "channel",
+                "mean_clv",
+                "cac",
+                "value_per_cost",
+                "spend",
+                "new_customers",
+                "expected_value",
+            ]
+        ],
+        name="acquisition",
+        currency=analysis.currency,
+        money_columns=("mean_clv", "cac", "spend", "expected_value"),
+        decimals={"value_per_cost": 2, "new_customers": 0},
+        labels={
+            "mean_clv": "CLV per customer",
+            "cac": "acquisition cost",
+            "value_per_cost": "CLV / cost",
+            "new_customers": "new customers",
+            "expected_value": "expected value",
+        },
+    )
+    return Section(text=text, table=styled)
+
+
+@_section
+def budget_export(analysis: ClientAnalysis) -> Section:
+    """Write the allocation and the test assignment for activation."""
+    settings = analysis.params.budget
+    centric = analysis.allocations["customer-centric (optimal)"]
+    exports.export(
+        centric[["customer_id", "segment", "rclv", "spend", "added_value"]], "allocation"
+    )
+    assignment = budget.assign_holdout(
+        analysis.budget_customers, holdout_share=settings.holdout_share, seed=analysis.params.seed
+    )
+    exports.export(assignment, "test_assignment")
+    held = int((assignment["group"] == "holdout").sum())
+    return Section(
+        text=f"The optimal spend per customer is exported as `allocation.csv`, and a seeded "
+        f"random assignment ({count(held)} customers held out) as `test_assignment.csv`."
+    )
+
+
+@_section
+def next_steps_budget(analysis: ClientAnalysis) -> Section:
+    """Roll-out advice from the allocation and the test plan."""
+    allocations = analysis.allocations
+    gain = budget.centric_gain(
+        allocations["customer-focused"], allocations["customer-centric (optimal)"]
+    )
+    tiers = budget.tiers_from_optimum(allocations["customer-centric (optimal)"])
+    rule = ", ".join(
+        f"{escape_md(segment)} {money(row.spend_per_head, analysis.currency)}"
+        for segment, row in tiers.iterrows()
+    )
+    lines = [
+        f"Test the value-led plan before rolling it out: the model expects "
+        f"{signed_percent(gain['gain_pct'] / 100, digits=1)} more value for the same budget.",
+        f"Run it as a spend per head by segment ({rule}) and keep the holdout group from "
+        "`test_assignment.csv` untouched.",
+        "Measure revenue per customer in treatment and holdout after one purchase cycle; "
+        "adjust the assumed lift to what the test shows and re-run this notebook.",
+    ]
+    return Section(text=_bullets(lines))

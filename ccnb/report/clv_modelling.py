@@ -1,0 +1,294 @@
+"""Sections of 03_clv_modelling: validation, P(alive), rCLV, CLV by segment, CAC ceiling."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ccnb import plots
+from ccnb._lazy import lazy_module
+from ccnb.analysis import ClientAnalysis, Unavailable
+from ccnb.batch import exports
+from ccnb.formatting import count, escape_md, money, percent, signed_percent
+from ccnb.report._section import Section, _bullets, _figure, _section, _styled
+
+__all__ = [
+    "cac_ceiling",
+    "clv_by_segment",
+    "clv_distribution",
+    "clv_export",
+    "conditional_expectations",
+    "iso_value",
+    "model_parameters",
+    "model_validation",
+    "naive_versus_model",
+    "next_steps_clv",
+    "p_alive",
+    "tracking",
+]
+
+
+# lifetimes loads only where a CLV table is used (see ccnb._lazy)
+clv = lazy_module("ccnb.clv")
+
+
+@_section
+def model_validation(analysis: ClientAnalysis) -> Section:
+    """Each purchase model scored on the holdout, and the one chosen."""
+    result = analysis.validation
+    table = result.table
+    chosen = table.loc[result.chosen]
+    text = (
+        f"Each model was fitted on purchases up to {analysis.calibration_end:%d %b %Y} and asked "
+        f"to predict the {count(chosen['holdout_actual'])} repeat purchases that followed up to "
+        f"{analysis.observation_end:%d %b %Y}. The chosen model, "
+        f"**{escape_md(chosen['label'])}** (smallest holdout error per customer; models within "
+        "1% of it count as tied and the smaller total error decides), predicted "
+        f"{count(chosen['holdout_predicted'])} "
+        f"({signed_percent(chosen['aggregate_error_pct'] / 100, digits=1)}), with a mean "
+        f"absolute error of {chosen['mae']:.2f} purchases per customer."
+    )
+    shown = table[
+        [
+            "label",
+            "log_likelihood",
+            "aic",
+            "mae",
+            "rmse",
+            "holdout_predicted",
+            "holdout_actual",
+            "aggregate_error_pct",
+        ]
+    ]
+    styled = _styled(
+        shown,
+        name="validation",
+        decimals={
+            "log_likelihood": 1,
+            "aic": 1,
+            "mae": 3,
+            "rmse": 3,
+            "holdout_predicted": 0,
+            "holdout_actual": 0,
+            "aggregate_error_pct": 1,
+        },
+        labels={
+            "label": "model",
+            "log_likelihood": "log-likelihood",
+            "aic": "AIC",
+            "mae": "holdout MAE per customer",
+            "rmse": "holdout RMSE",
+            "holdout_predicted": "holdout purchases predicted",
+            "holdout_actual": "actual",
+            "aggregate_error_pct": "error (%)",
+        },
+    )
+    return Section(text=text, table=styled)
+
+
+@_section
+def tracking(analysis: ClientAnalysis) -> Section:
+    """Cumulative repeat purchases, actual vs models, across calibration and holdout."""
+    result = analysis.validation
+    chosen = result.tracking[result.chosen]
+    last = chosen.iloc[-1]
+    text = (
+        f"Cumulative repeat purchases of the customers acquired before the calibration end: by "
+        f"the end of the holdout the chosen model expected {count(last['expected_cumulative'])} "
+        f"against {count(last['actual_cumulative'])} actual. Lines that stay together after "
+        "the dashed calibration end mean the model forecasts well."
+    )
+    figure = _figure(plots.holdout_tracking(result.tracking, time_unit=analysis.params.time_unit))
+    return Section(text=text, figure=figure)
+
+
+@_section
+def conditional_expectations(analysis: ClientAnalysis) -> Section:
+    """Actual vs predicted holdout purchases by calibration frequency."""
+    result = analysis.validation
+    text = (
+        "For customers grouped by how often they repeated during calibration, the mean number "
+        "of holdout purchases against the model's conditional expectation (the Fader-Hardie "
+        "check): points near the actual line mean the model ranks customers well."
+    )
+    figure = _figure(plots.conditional_expectations(result.conditional_expectations))
+    return Section(text=text, figure=figure)
+
+
+@_section
+def model_parameters(analysis: ClientAnalysis) -> Section:
+    """The refitted purchase model's and the spend model's parameters with standard errors."""
+    purchases, spend = analysis.purchase_model, analysis.spend_model
+    independence = (
+        "spend and frequency are close to independent, as the Gamma-Gamma model assumes"
+        if spend.independence_ok_
+        else "spend and frequency are correlated, which breaks the Gamma-Gamma model's "
+        "independence assumption: read spend predictions with care"
+    )
+    no_repeat = spend.excluded_.get("no_repeat_purchase", 0)
+    returns_only = spend.excluded_.get("non_positive_spend", 0)
+    text = (
+        f"The {escape_md(purchases.label)} model refitted on the whole history, and the "
+        f"Gamma-Gamma spend model fitted on {count(spend.n_customers_)} repeat buyers (left "
+        f"out: {count(no_repeat)} customers without a repeat purchase and {count(returns_only)} "
+        "whose repeat purchases net to zero or less after returns). The correlation between "
+        f"purchase frequency and spend is {spend.correlation_:+.2f}: {independence}."
+    )
+    tables = []
+    for model in (purchases, spend):
+        frame = model.summary.reset_index().rename(columns={"index": "parameter"})
+        frame.insert(0, "model", model.label)
+        tables.append(frame)
+    combined = pd.concat(tables, ignore_index=True)
+    numeric = [column for column in combined.columns if column not in ("model", "parameter")]
+    styled = _styled(combined, name="parameters", decimals=dict.fromkeys(numeric, 4))
+    return Section(text=text, table=styled)
+
+
+@_section
+def p_alive(analysis: ClientAnalysis) -> Section:
+    """Distribution of P(alive)."""
+    predictions = analysis.predictions
+    likely = (predictions["p_alive"] >= 0.5).mean()
+    text = (
+        f"The model puts {percent(likely)} of customers at a 50% or better chance of still "
+        f"being active; the model-based churn (1 - P(alive)) of the whole base is "
+        f"{percent(1 - predictions['p_alive'].mean())}."
+    )
+    return Section(text=text, figure=_figure(plots.p_alive_hist(predictions)))
+
+
+@_section
+def clv_distribution(analysis: ClientAnalysis) -> Section:
+    """Residual CLV per customer and customer equity."""
+    predictions = analysis.predictions
+    equity = analysis.customer_equity
+    text = (
+        f"Residual CLV (margin of future purchases over {analysis.params.horizon_months} "
+        f"months, discounted) ranges from {money(predictions['rclv'].min(), analysis.currency)} "
+        f"to {money(predictions['rclv'].max(), analysis.currency)}, median "
+        f"{money(predictions['rclv'].median(), analysis.currency)}. Together the customers are "
+        f"worth {money(equity.value, analysis.currency)} (90% interval "
+        f"{money(equity.low, analysis.currency)} to {money(equity.high, analysis.currency)}), "
+        f"{percent(equity.top_decile_share)} of it in the top 10%."
+    )
+    figure = _figure(plots.clv_distribution(predictions, currency=analysis.currency))
+    return Section(text=text, figure=figure)
+
+
+@_section
+def clv_by_segment(analysis: ClientAnalysis) -> Section:
+    """Mean rCLV per segment with intervals."""
+    table = analysis.clv_by_segment.dropna(subset=["segment"])
+    top = table.loc[table["rclv_mean"].idxmax()]
+    text = (
+        f"{escape_md(top['segment'])} customers are worth "
+        f"{money(top['rclv_mean'], analysis.currency)} each on average from here on and hold "
+        f"{percent(top['share_of_equity'])} of customer equity."
+    )
+    figure = _figure(plots.clv_by_group(table, currency=analysis.currency))
+    return Section(text=text, figure=figure)
+
+
+@_section
+def cac_ceiling(analysis: ClientAnalysis) -> Section:
+    """CAC ceiling per acquisition channel next to the actual cost."""
+    table = analysis.cac_ceiling
+    lines = []
+    for row in table.itertuples():
+        verdict = (
+            "within the ceiling"
+            if row.mean_acquisition_cost <= row.cac_ceiling
+            else "above the ceiling"
+        )
+        lines.append(
+            f"{escape_md(row.acquisition_channel)}: ceiling "
+            f"{money(row.cac_ceiling, analysis.currency)}, actual cost "
+            f"{money(row.mean_acquisition_cost, analysis.currency)} ({verdict})"
+        )
+    text = (
+        f"The most a channel's new customer is worth paying for, at the target "
+        f"{analysis.params.budget.target_ltv_cac:g}:1 ratio of CLV to acquisition cost:\n\n"
+        + _bullets(lines)
+    )
+    figure = _figure(plots.clv_by_group(table, currency=analysis.currency))
+    return Section(text=text, figure=figure)
+
+
+@_section
+def iso_value(analysis: ClientAnalysis) -> Section:
+    """Iso-value curves over frequency and recency."""
+    text = (
+        "Customers on the same curve are worth the same: a customer who bought often but not "
+        "recently can be worth less than an occasional buyer who bought last week, because "
+        "the model reads a long silence from a frequent buyer as a sign they have left."
+    )
+    figure = _figure(
+        plots.iso_value(
+            analysis.iso_value, currency=analysis.currency, time_unit=analysis.params.time_unit
+        )
+    )
+    return Section(text=text, figure=figure)
+
+
+@_section
+def naive_versus_model(analysis: ClientAnalysis) -> Section:
+    """The brief's simple CLV next to the model-based value."""
+    kpis = analysis.kpis.pivot(index="kpi", columns="year", values="value")
+    churn_rate = kpis.loc["churn_rate"].dropna()
+    if churn_rate.empty:
+        raise Unavailable("No full year with an opening base, so no observed churn rate.")
+    rate = float(churn_rate.iloc[-1])
+    naive = clv.naive_clv(
+        analysis.summary, annual_churn_rate=rate, observation_end=analysis.observation_end
+    )
+    mean_naive = naive["naive_clv"].mean()
+    text = (
+        f"The simple formula (annual revenue x expected lifespan, with a lifespan of "
+        f"1 / churn rate = {1 / rate:.1f} years) gives {money(mean_naive, analysis.currency)} "
+        f"of revenue per customer; the model's residual CLV, which counts margin only, "
+        f"discounts and lets customers lapse, is "
+        f"{money(analysis.predictions['rclv'].mean(), analysis.currency)}. Use the simple "
+        "number for a first conversation, the model for decisions."
+    )
+    return Section(text=text)
+
+
+@_section
+def clv_export(analysis: ClientAnalysis) -> Section:
+    """Write the per-customer CLV table for CRM activation."""
+    exports.export(analysis.activation, "clv")
+    return Section(
+        text=f"P(alive), expected purchases and residual CLV with its interval for "
+        f"{count(len(analysis.activation))} customers are exported as `clv.csv`."
+    )
+
+
+@_section
+def next_steps_clv(analysis: ClientAnalysis) -> Section:
+    """CAC ceilings and where the value sits."""
+    equity = analysis.customer_equity
+    lines = [
+        f"The top 10% of customers hold {percent(equity.top_decile_share)} of customer equity: "
+        "give them the attention the segments notebook recommends for High-Value customers."
+    ]
+    try:
+        table = analysis.cac_ceiling
+        for row in table.itertuples():
+            if pd.isna(row.mean_acquisition_cost):
+                continue
+            action = (
+                "cut or renegotiate"
+                if row.mean_acquisition_cost > row.cac_ceiling
+                else "room to grow"
+            )
+            lines.append(
+                f"{escape_md(row.acquisition_channel)}: pay at most "
+                f"{money(row.cac_ceiling, analysis.currency)} per new customer (today "
+                f"{money(row.mean_acquisition_cost, analysis.currency)}: {action})."
+            )
+    except Unavailable:
+        lines.append(
+            "With acquisition channels and costs per customer, this notebook would give each "
+            "channel its CAC ceiling."
+        )
+    return Section(text=_bullets(lines))

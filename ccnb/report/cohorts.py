@@ -1,0 +1,151 @@
+"""Sections of 02_cohorts: retention, cumulative revenue, layer cake, seasonal, channels."""
+
+from __future__ import annotations
+
+from ccnb import plots
+from ccnb.analysis import ClientAnalysis, Unavailable
+from ccnb.formatting import escape_md, money, percent
+from ccnb.report._section import Section, _bullets, _figure, _section, _styled
+
+__all__ = [
+    "channel_cohorts",
+    "cumulative_revenue",
+    "layer_cake",
+    "next_steps_cohorts",
+    "retention",
+    "seasonal",
+]
+
+
+@_section
+def retention(analysis: ClientAnalysis) -> Section:
+    """Quarterly retention triangle."""
+    tidy = analysis.quarterly_retention
+    year_on = tidy[tidy["age"] == 4].dropna(subset=["retention"])
+    text = "Each row is a quarter's new customers; each cell the share still buying that quarter."
+    if not year_on.empty:
+        recent = year_on.tail(4)
+        retained = recent["active"].sum() / recent["cohort_size"].sum()
+        text += (
+            f" A year after their first quarter, {percent(retained)} "
+            "of the last four measurable cohorts bought again in that quarter. Blank cells "
+            "are not observed yet."
+        )
+    return Section(text=text, figure=_figure(plots.retention_heatmap(tidy)))
+
+
+@_section
+def cumulative_revenue(analysis: ClientAnalysis) -> Section:
+    """Cumulative revenue per acquired customer by cohort."""
+    tidy = analysis.revenue_cohorts
+    at_one_year = tidy[tidy["age"] == 3].dropna(subset=["cumulative_revenue_per_customer"])
+    text = "Cumulative net revenue per acquired customer, by quarter of acquisition."
+    if len(at_one_year) >= 2:
+        first, last = at_one_year.iloc[0], at_one_year.iloc[-1]
+        text += (
+            f" After their first year, customers acquired in {last['cohort']:%b %Y} had "
+            f"brought {money(last['cumulative_revenue_per_customer'], analysis.currency)} each, "
+            f"against {money(first['cumulative_revenue_per_customer'], analysis.currency)} for "
+            f"those acquired in {first['cohort']:%b %Y}."
+        )
+    figure = _figure(plots.cumulative_revenue_curves(tidy, currency=analysis.currency))
+    return Section(text=text, figure=figure)
+
+
+@_section
+def layer_cake(analysis: ClientAnalysis) -> Section:
+    """Revenue per quarter by acquisition year."""
+    layers = analysis.layer_cake
+    last_period = layers["period"].max()
+    latest = layers[layers["period"] == last_period]
+    newest = latest.loc[latest["cohort"].idxmax()]
+    share_new = newest["revenue"] / latest["revenue"].sum()
+    text = (
+        f"Each layer is the revenue from one year's new customers. In the quarter starting "
+        f"{last_period:%b %Y}, customers acquired in {newest['cohort']:%Y} brought "
+        f"{percent(share_new)} of revenue"
+        + ("; the rest came from earlier years' customers." if share_new < 1 else ".")
+    )
+    figure = _figure(plots.layer_cake(layers, currency=analysis.currency))
+    return Section(text=text, figure=figure)
+
+
+@_section
+def seasonal(analysis: ClientAnalysis) -> Section:
+    """Same-season (holiday) cohorts across years on the same ages."""
+    table = analysis.seasonal_cohorts
+    last_age = table["age"].max()
+    end = table[table["age"] == last_age].sort_values("season_year")
+    latest, earlier = end.iloc[-1], end.iloc[-2]
+    text = (
+        f"Holiday buyers (first purchase in November or December) compared year on year: "
+        f"{last_age} months on, the {escape_md(latest['season'])} customers had brought "
+        f"{money(latest['cumulative_revenue_per_customer'], analysis.currency)} each, against "
+        f"{money(earlier['cumulative_revenue_per_customer'], analysis.currency)} for "
+        f"{escape_md(earlier['season'])}; {percent(latest['repeat_rate'])} of them had bought "
+        f"again (vs {percent(earlier['repeat_rate'])})."
+    )
+    figure = _figure(plots.seasonal_cohorts(table, currency=analysis.currency))
+    return Section(text=text, figure=figure)
+
+
+@_section
+def channel_cohorts(analysis: ClientAnalysis) -> Section:
+    """First-year repeat share and revenue per customer by acquisition channel."""
+    table = analysis.cohort_by_channel
+    best = table.loc[table["repeat_share"].idxmax()]
+    worst = table.loc[table["repeat_share"].idxmin()]
+    text = (
+        f"Within a year of their first purchase, {percent(best['repeat_share'])} of customers "
+        f"won through {escape_md(best['acquisition_channel'])} bought again, against "
+        f"{percent(worst['repeat_share'])} through {escape_md(worst['acquisition_channel'])}, "
+        "the channel that brings the most one-and-done customers."
+    )
+    shown = table[
+        [
+            "acquisition_channel",
+            "customers",
+            "repeat_share",
+            "revenue_per_customer",
+            "acquisition_cost_per_customer",
+        ]
+    ]
+    styled = _styled(
+        shown,
+        name="channel-cohorts",
+        currency=analysis.currency,
+        money_columns=("revenue_per_customer", "acquisition_cost_per_customer"),
+        percent_columns=("repeat_share",),
+        count_columns=("customers",),
+        labels={
+            "acquisition_channel": "channel",
+            "repeat_share": "repeat within a year",
+            "revenue_per_customer": "first-year revenue per customer",
+            "acquisition_cost_per_customer": "acquisition cost per customer",
+        },
+    )
+    return Section(text=text, table=styled)
+
+
+@_section
+def next_steps_cohorts(analysis: ClientAnalysis) -> Section:
+    """Actions from the cohort views."""
+    lines = []
+    try:
+        table = analysis.cohort_by_channel
+        worst = table.loc[table["repeat_share"].idxmin()]
+        lines.append(
+            f"Find out why customers from {escape_md(worst['acquisition_channel'])} rarely "
+            f"return ({percent(worst['repeat_share'])} repeat within a year) before buying more "
+            "of them: test a follow-up message timed to their first weeks."
+        )
+    except Unavailable:
+        lines.append(
+            "Add the acquisition channel of each customer (a customers table) to see which "
+            "channels bring customers who stay."
+        )
+    lines.append(
+        "Watch the newest cohorts' first-year revenue per customer each quarter: a drop is "
+        "the earliest sign that acquisition is bringing in less valuable customers."
+    )
+    return Section(text=_bullets(lines))

@@ -1,0 +1,180 @@
+"""Sections of 01_segmentation: RFM grid, segments and tactics, concentration, NPS."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ccnb import nps, plots, rfm
+from ccnb.analysis import ClientAnalysis
+from ccnb.batch import exports
+from ccnb.formatting import count, escape_md, money, percent
+from ccnb.report._section import Section, _bullets, _figure, _section, _styled
+
+__all__ = [
+    "concentration",
+    "next_steps_segments",
+    "nps_by_segment",
+    "rfm_grid",
+    "segment_export",
+    "segments",
+]
+
+
+@_section
+def rfm_grid(analysis: ClientAnalysis, *, value: str = "customers") -> Section:
+    """The R x F grid of customers or revenue."""
+    scores = analysis.segments
+    if value == "customers":
+        best = scores[(scores["R"] >= 4) & (scores["F"] >= 4)]
+        text = (
+            f"Each cell counts the customers with that recency (R) and frequency (F) score, 5 "
+            f"being the most recent or most frequent. {percent(len(best) / len(scores))} of "
+            "customers sit in the top-right corner (R and F of 4 or 5)."
+        )
+    else:
+        best = scores[(scores["R"] >= 4) & (scores["F"] >= 4)]
+        share = best["revenue"].sum() / scores["revenue"].sum()
+        text = (
+            f"The same grid by net revenue: the top-right corner brought "
+            f"{percent(share)} of all revenue."
+        )
+    figure = _figure(plots.rfm_heatmap(scores, value=value, currency=analysis.currency))
+    return Section(text=text, figure=figure)
+
+
+@_section
+def segments(analysis: ClientAnalysis) -> Section:
+    """Segment sizes, revenue shares and tactics."""
+    table = analysis.segment_summary
+    ranked = table.sort_values("revenue_share", ascending=False)
+    top = ranked.iloc[0]
+    lines = [
+        f"**{escape_md(row.segment)}** ({percent(row.share)} of customers, "
+        f"{percent(row.revenue_share)} of revenue): {escape_md(row.tactic)}"
+        for row in table.itertuples()
+        if row.customers > 0
+    ]
+    text = (
+        f"{escape_md(top['segment'])} customers are {percent(top['share'])} of the base and "
+        f"bring {percent(top['revenue_share'])} of net revenue. What to do with each segment:"
+        "\n\n" + _bullets(lines)
+    )
+    shown = table[
+        [
+            "segment",
+            "customers",
+            "share",
+            "revenue",
+            "revenue_share",
+            "median_days_since_last",
+            "median_orders",
+            "median_revenue",
+        ]
+    ]
+    styled = _styled(
+        shown,
+        name="segments",
+        currency=analysis.currency,
+        money_columns=("revenue", "median_revenue"),
+        percent_columns=("share", "revenue_share"),
+        count_columns=("customers",),
+        decimals={"median_days_since_last": 0, "median_orders": 0},
+        labels={
+            "median_days_since_last": "median days since last",
+            "median_orders": "median orders",
+            "median_revenue": "median revenue",
+            "revenue_share": "revenue share",
+        },
+    )
+    figure = _figure(plots.segment_share_bars(table))
+    return Section(text=text, figure=figure, table=styled)
+
+
+@_section
+def concentration(analysis: ClientAnalysis) -> Section:
+    """Revenue concentration (Pareto curve)."""
+    top = rfm.top_share(analysis.summary, top=0.2)
+    text = (
+        f"The best 20% of customers brought {percent(top)} of net revenue; the steeper the "
+        "curve above the diagonal, the more the business depends on a few customers."
+    )
+    curve = rfm.revenue_concentration(analysis.summary)
+    return Section(text=text, figure=_figure(plots.revenue_concentration(curve)))
+
+
+@_section
+def nps_by_segment(analysis: ClientAnalysis) -> Section:
+    """NPS per segment with 95% intervals; small groups flagged."""
+    table = nps.nps_by(analysis.survey_with_segments, by="segment")
+    groups = table[(table["segment"] != "All") & table["reliable"]]
+    best, worst = groups.loc[groups["nps"].idxmax()], groups.loc[groups["nps"].idxmin()]
+    text = (
+        f"{escape_md(best['segment'])} customers are the most likely to recommend the business "
+        f"(NPS {best['nps']:+.0f}), {escape_md(worst['segment'])} the least "
+        f"({worst['nps']:+.0f}). Groups with fewer than 30 answers are greyed out."
+    )
+    return Section(text=text, figure=_figure(plots.nps_by_segment(table)))
+
+
+@_section
+def segment_export(analysis: ClientAnalysis) -> Section:
+    """Write the per-customer segments for CRM activation."""
+    columns = [
+        "customer_id",
+        "segment",
+        "R",
+        "F",
+        "M",
+        "rfm_cell",
+        "days_since_last",
+        "orders",
+        "revenue",
+        "tactic",
+    ]
+    exports.export(analysis.segments[columns], "segments")
+    return Section(
+        text=f"The segment of each of the {count(len(analysis.segments))} customers is exported "
+        "as `segments.csv` for CRM activation."
+    )
+
+
+def _segment_row(analysis: ClientAnalysis, name: str) -> pd.Series | None:
+    table = analysis.segment_summary.set_index("segment")
+    if name not in table.index or table.loc[name, "customers"] == 0:
+        return None
+    return table.loc[name]
+
+
+@_section
+def next_steps_segments(analysis: ClientAnalysis) -> Section:
+    """Which segment to move first, and how."""
+    lines = []
+    medium = _segment_row(analysis, "Medium-Value")
+    if medium is not None:
+        lines.append(
+            f"Move the {count(medium['customers'])} Medium-Value customers first: they buy "
+            f"but are not yet among the best (median revenue "
+            f"{money(medium['median_revenue'], analysis.currency)}); an upgrade offer to each "
+            "is the largest upside."
+        )
+    high = _segment_row(analysis, "High-Value")
+    if high is not None:
+        lines.append(
+            f"Protect the {count(high['customers'])} High-Value customers "
+            f"({percent(high['revenue_share'])} of revenue) with recognition, not discounts."
+        )
+    first = _segment_row(analysis, "First-Time")
+    if first is not None:
+        lines.append(
+            f"Onboard the {count(first['customers'])} First-Time customers towards a second "
+            "purchase."
+        )
+    low = _segment_row(analysis, "Low-Value")
+    if low is not None:
+        lines.append(
+            f"Take the {count(low['customers'])} Low-Value customers out of paid audiences and "
+            "reach them by e-mail only."
+        )
+    if not lines:
+        lines.append("Act on the largest segments in the table above, each with its tactic.")
+    return Section(text=_bullets(lines))
