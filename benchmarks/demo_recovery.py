@@ -32,7 +32,7 @@ def recovery(analysis: ClientAnalysis) -> dict[str, float]:
     )
     equity = clv.customer_equity(predictions)
     truth = simulate().truth.set_index("customer_id")
-    predictions = predictions.set_index("customer_id")
+    predictions = predictions.table.set_index("customer_id")
     true_value = (truth["expected_purchases_next_52_weeks"] * truth["mean_spend"]).reindex(
         predictions.index
     )

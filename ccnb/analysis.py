@@ -290,18 +290,24 @@ class ClientAnalysis:
             customers=self.data.customers,
         )
 
+    @property
+    def segment_scheme(self) -> rfm.SegmentScheme:
+        """The segment rules of the params (built-in scheme or the client's own rules)."""
+        settings = self.params.rfm
+        scheme = settings.rules if settings.scheme == "custom" else settings.scheme
+        return rfm.resolve_scheme(scheme, bins=settings.bins)
+
     @_stored_table
     def segments(self) -> pd.DataFrame:
         """RFM scores with segment, description and tactic per customer."""
-        settings = self.params.rfm
-        scheme = settings.rules if settings.scheme == "custom" else settings.scheme
-        scores = rfm.score(self.summary, bins=settings.bins)
-        return rfm.segment(scores, scheme=scheme)
+        bins = self.params.rfm.bins
+        scores = rfm.score(self.summary, bins=bins)
+        return rfm.segment(scores, scheme=self.segment_scheme, bins=bins)
 
     @_stored_table
     def segment_summary(self) -> pd.DataFrame:
         """Segment sizes, revenue shares, medians and tactics."""
-        return rfm.segment_summary(self.segments, currency=self.currency)
+        return rfm.segment_summary(self.segments, scheme=self.segment_scheme)
 
     @_stored_table
     def survey_with_segments(self) -> pd.DataFrame:
@@ -443,7 +449,7 @@ class ClientAnalysis:
         )
 
     @_stored_table
-    def repeat_purchases(self) -> pd.Series:
+    def repeat_purchases(self) -> pd.DataFrame:
         """Actual repeat purchases per period of the calibration cohort."""
         return summary.repeat_purchases_by_period(
             self.data.transactions,
@@ -458,7 +464,7 @@ class ClientAnalysis:
         try:
             return clv.validate(
                 self.calibration,
-                actual_repeat_by_period=self.repeat_purchases,
+                actual_repeat_by_period=self.repeat_purchases["repeat_purchases"],
                 seed=self.params.seed,
             )
         except (clv.InsufficientDataError, clv.FitError) as error:
@@ -483,8 +489,8 @@ class ClientAnalysis:
             raise Unavailable(f"The spend model cannot be fitted: {error}") from None
 
     @_stored_table
-    def predictions(self) -> pd.DataFrame:
-        """P(alive), expected purchases and spend, rCLV with interval, per customer."""
+    def predictions(self) -> clv.Predictions:
+        """P(alive), expected purchases and spend, rCLV with interval, and the draws behind it."""
         return clv.predict(
             self.summary,
             purchases=self.purchase_model,
@@ -553,10 +559,12 @@ class ClientAnalysis:
         active = self.summary["days_since_last"] < self.params.churn_window_days
         table = self.summary.loc[active, ["customer_id", "revenue"]]
         table = table.merge(self.segments[["customer_id", "segment"]], on="customer_id")
-        table = table.merge(self.predictions[["customer_id", "rclv", "p_alive"]], on="customer_id")
+        table = table.merge(
+            self.predictions.table[["customer_id", "rclv", "p_alive"]], on="customer_id"
+        )
         return table.reset_index(drop=True)
 
-    def _allocate(self, allocator, **options) -> pd.DataFrame:
+    def _allocate(self, allocator, **options) -> budget.Allocation:
         settings = self.params.budget
         return allocator(
             self.budget_customers,
@@ -567,7 +575,7 @@ class ClientAnalysis:
         )
 
     @_stored_table
-    def allocations(self) -> dict[str, pd.DataFrame]:
+    def allocations(self) -> dict[str, budget.Allocation]:
         """Per-customer spend and added value for each strategy."""
         result = {
             "customer-focused": self._allocate(budget.customer_focused),

@@ -11,6 +11,7 @@ import difflib
 import math
 import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
@@ -27,6 +28,8 @@ from ccnb._response import (
 _NORMAL = NormalDist()
 
 __all__ = [
+    "AcquisitionPlan",
+    "Allocation",
     "ExponentialResponse",
     "HillResponse",
     "ResponseCurve",
@@ -46,13 +49,89 @@ __all__ = [
 
 ALLOCATION_COLUMNS = ("spend", "added_value", "marginal_value")
 
+
+@dataclass(frozen=True, eq=False)
+class Allocation:
+    """One strategy's budget plan: the per-customer table and what the allocator found.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        The input rows (same index, same columns) plus ``spend`` (currency; sums to
+        ``budget``), ``added_value`` (``curve.value(rclv * max_lift, spend)``) and
+        ``marginal_value`` (value added by one more unit of spend; infinite at zero spend
+        for a Hill curve with ``shape < 1``).
+    strategy : str
+        ``"customer_focused"``, ``"customer_centric"`` or ``"tiered"``.
+    budget : float
+        The budget allocated.
+    max_lift : float
+        Share of rCLV that spending can add at saturation.
+    curve : ResponseCurve
+        The response curve used.
+    notes : tuple of str
+        Data issues and caveats a reader should see (e.g. negative rCLV treated as 0).
+    shadow_price : float
+        Customer-centric only (else NaN): the value added by the last unit of budget.
+    scale_factor : float
+        Tiered only (else NaN): the factor applied to ``spend_per_head``.
+    """
+
+    table: pd.DataFrame
+    strategy: str
+    budget: float
+    max_lift: float
+    curve: ResponseCurve
+    notes: tuple[str, ...] = ()
+    shadow_price: float = math.nan
+    scale_factor: float = math.nan
+
+    def __repr__(self) -> str:
+        return (
+            f"<Allocation {self.strategy}: {len(self.table)} customers, budget "
+            f"{self.budget:.6g}, added value {self.table['added_value'].sum():.6g}>"
+        )
+
+    def _repr_html_(self) -> str:
+        return self.table._repr_html_()
+
+
+@dataclass(frozen=True, eq=False)
+class AcquisitionPlan:
+    """An acquisition budget split over channels (:func:`allocate_acquisition`).
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per channel in funding order: ``channel``, ``mean_clv``, ``cac``,
+        ``capacity``, ``value_per_cost``, ``spend``, ``new_customers``,
+        ``expected_value``, ``net_value``.
+    budget : float
+        The acquisition budget.
+    unspent : float
+        What could not be spent profitably (or beyond the channels' capacity).
+    """
+
+    table: pd.DataFrame
+    budget: float
+    unspent: float
+
+    def _repr_html_(self) -> str:
+        return self.table._repr_html_()
+
+
+def _table(allocation: Allocation | pd.DataFrame) -> pd.DataFrame:
+    """The per-customer table of an allocation (an `Allocation` or a plain frame)."""
+    return allocation.table if isinstance(allocation, Allocation) else allocation
+
+
 # Parameter and return descriptions shared by several functions; spliced into their
 # docstrings by ``_shared_doc`` so every function documents them the same way.
 _SHARED_DOCS = {
     "{customers}": """customers : pandas.DataFrame
         One row per customer: ``customer_id`` (unique) and ``rclv`` (residual CLV in
         currency). Negative rCLV is treated as 0 (no value to gain) and said so in
-        ``attrs["notes"]``; missing rCLV is an error. Other columns (``segment``,
+        the allocation's ``notes``; missing rCLV is an error. Other columns (``segment``,
         ``revenue``, ``p_alive`` ...) are passed through unchanged.""",
     "{budget}": """budget : float
         Total budget to spend, in currency, >= 0.""",
@@ -61,18 +140,10 @@ _SHARED_DOCS = {
     "{max_lift}": """max_lift : float
         Share of a customer's rCLV that spending can add at saturation (> 0): the
         response curve's ``base`` is ``rclv * max_lift``.""",
-    "{allocation}": """pandas.DataFrame
-        The input rows (same index, same columns) plus
-
-        - ``spend``: spend on the customer, currency; the column sums to ``budget``;
-        - ``added_value``: expected value added by that spend,
-          ``curve.value(rclv * max_lift, spend)``, currency;
-        - ``marginal_value``: value added by one more unit of spend,
-          ``curve.marginal(rclv * max_lift, spend)`` (infinite at zero spend for a
-          Hill curve with ``shape < 1``).
-
-        ``attrs`` holds ``strategy``, ``budget``, ``max_lift``, ``curve`` and
-        ``notes`` (list of str: data issues and caveats a reader should see).""",
+    "{allocation}": """Allocation
+        ``table``: the input rows plus ``spend`` (sums to ``budget``), ``added_value``
+        and ``marginal_value``; with the strategy, budget, curve and ``notes`` (data
+        issues and caveats a reader should see).""",
 }
 
 
@@ -90,7 +161,7 @@ def _shared_doc(function: Callable) -> Callable:
 @_shared_doc
 def customer_focused(
     customers: pd.DataFrame, *, budget: float, curve: ResponseCurve, max_lift: float
-) -> pd.DataFrame:
+) -> Allocation:
     """Customer-focused allocation: the same spend ``budget / N`` for every customer.
 
     Every row of ``customers`` counts as an active customer; filter the frame first
@@ -110,7 +181,7 @@ def customer_focused(
     rclv, notes = _customer_rclv(customers, allocating=True)
     _check_allocation_options(budget=budget, curve=curve, max_lift=max_lift)
     spend = np.full(len(rclv), budget / len(rclv))
-    return _allocation_frame(
+    return _allocation(
         customers,
         rclv,
         spend,
@@ -125,7 +196,7 @@ def customer_focused(
 @_shared_doc
 def customer_centric(
     customers: pd.DataFrame, *, budget: float, curve: ResponseCurve, max_lift: float
-) -> pd.DataFrame:
+) -> Allocation:
     """Customer-centric (optimal) allocation: maximise total added value for the budget.
 
     Solves ``max sum value(rclv_i * max_lift, s_i)`` subject to ``sum s_i = budget``,
@@ -150,7 +221,7 @@ def customer_centric(
     -------
     {allocation}
 
-        ``attrs["shadow_price"]`` is ``lam``: the value added by the last unit of budget.
+        ``shadow_price`` is ``lam``: the value added by the last unit of budget.
 
     Raises
     ------
@@ -165,7 +236,7 @@ def customer_centric(
             f"the last unit of budget adds {shadow_price:.3g} in value (< 1): the budget "
             "is larger than the break-even budget, so its last part loses money"
         )
-    allocation = _allocation_frame(
+    return _allocation(
         customers,
         rclv,
         spend,
@@ -174,9 +245,8 @@ def customer_centric(
         curve=curve,
         max_lift=max_lift,
         notes=notes,
+        shadow_price=shadow_price,
     )
-    allocation.attrs["shadow_price"] = shadow_price
-    return allocation
 
 
 @_shared_doc
@@ -188,7 +258,7 @@ def tiered(
     curve: ResponseCurve,
     max_lift: float,
     by: str = "segment",
-) -> pd.DataFrame:
+) -> Allocation:
     """Customer-centric (tiered) allocation: a spend per head for each segment.
 
     The operational rule a CRM team can run ("spend 100 to make a 1000 customer feel
@@ -215,7 +285,7 @@ def tiered(
     -------
     {allocation}
 
-        ``attrs["scale_factor"]`` is the factor applied to ``spend_per_head``.
+        ``scale_factor`` is the factor applied to ``spend_per_head``.
 
     Raises
     ------
@@ -248,7 +318,7 @@ def tiered(
             f"data are {list(segments)}, spend_per_head has {per_head}"
         )
     scale_factor = budget / total_weight
-    allocation = _allocation_frame(
+    return _allocation(
         customers,
         rclv,
         weights * scale_factor,
@@ -257,13 +327,15 @@ def tiered(
         curve=curve,
         max_lift=max_lift,
         notes=notes,
+        scale_factor=scale_factor,
     )
-    allocation.attrs["scale_factor"] = scale_factor
-    return allocation
 
 
 def tiers_from_optimum(
-    centric_allocation: pd.DataFrame, *, round_to: float | None = 5, by: str = "segment"
+    centric_allocation: Allocation | pd.DataFrame,
+    *,
+    round_to: float | None = 5,
+    by: str = "segment",
 ) -> pd.DataFrame:
     """Spend per head for each segment from the optimal allocation, rounded.
 
@@ -274,8 +346,9 @@ def tiers_from_optimum(
 
     Parameters
     ----------
-    centric_allocation : pandas.DataFrame
-        Output of :func:`customer_centric` (needs ``spend`` and the ``by`` column).
+    centric_allocation : Allocation or pandas.DataFrame
+        Output of :func:`customer_centric`, or its table (needs ``spend`` and the ``by``
+        column).
     round_to : float or None, default 5
         Rounding step in currency (> 0); None keeps the exact means.
     by : str, default "segment"
@@ -291,6 +364,7 @@ def tiers_from_optimum(
         - ``mean_spend``: mean optimal spend per customer, currency;
         - ``spend_per_head``: ``mean_spend`` rounded to ``round_to``.
     """
+    centric_allocation = _table(centric_allocation)
     _require_columns(centric_allocation, ["spend", by], what="centric_allocation")
     if round_to is not None and not (_is_real(round_to) and round_to > 0):
         raise ValueError(f"round_to must be > 0 or None, got {round_to!r}")
@@ -315,7 +389,7 @@ def tiers_from_optimum(
 # --------------------------------------------------------------------------- comparison
 
 
-def compare(allocations: Mapping[str, pd.DataFrame], *, budget: float) -> pd.DataFrame:
+def compare(allocations: Mapping[str, Allocation | pd.DataFrame], *, budget: float) -> pd.DataFrame:
     """One row per strategy: spend, reach, added value and return on the spend.
 
     Added value is in the unit of rCLV (margin, discounted), so ``roi`` compares
@@ -323,8 +397,9 @@ def compare(allocations: Mapping[str, pd.DataFrame], *, budget: float) -> pd.Dat
 
     Parameters
     ----------
-    allocations : mapping of str to pandas.DataFrame
-        Strategy name -> allocation (output of an allocator: ``spend``, ``added_value``).
+    allocations : mapping of str to Allocation or pandas.DataFrame
+        Strategy name -> allocation (output of an allocator, or a table with ``spend``
+        and ``added_value``).
     budget : float
         The budget the strategies were given, to report what was left unspent.
 
@@ -344,6 +419,7 @@ def compare(allocations: Mapping[str, pd.DataFrame], *, budget: float) -> pd.Dat
     """
     rows = []
     for strategy, allocation in allocations.items():
+        allocation = _table(allocation)
         _require_columns(allocation, ["spend", "added_value"], what=f"allocation {strategy!r}")
         spend = float(allocation["spend"].sum())
         added_value = float(allocation["added_value"].sum())
@@ -363,7 +439,7 @@ def compare(allocations: Mapping[str, pd.DataFrame], *, budget: float) -> pd.Dat
 
 
 def allocation_by_decile(
-    customers: pd.DataFrame, allocations: Mapping[str, pd.DataFrame]
+    customers: pd.DataFrame, allocations: Mapping[str, Allocation | pd.DataFrame]
 ) -> pd.DataFrame:
     """Share of each strategy's budget per rCLV decile, next to that decile's share of equity.
 
@@ -377,9 +453,9 @@ def allocation_by_decile(
     ----------
     customers : pandas.DataFrame
         One row per customer with ``customer_id`` and ``rclv``.
-    allocations : mapping of str to pandas.DataFrame
-        Strategy name -> allocation with ``customer_id``, ``spend`` and ``added_value``;
-        customers missing from an allocation count as 0 spend.
+    allocations : mapping of str to Allocation or pandas.DataFrame
+        Strategy name -> allocation (or a table with ``customer_id``, ``spend`` and
+        ``added_value``); customers missing from an allocation count as 0 spend.
 
     Returns
     -------
@@ -412,7 +488,7 @@ def allocation_by_decile(
     customer_ids = pd.Index(customers["customer_id"])
     tables = []
     for strategy, allocation in allocations.items():
-        aligned = _align_allocation(allocation, customer_ids, strategy=strategy)
+        aligned = _align_allocation(_table(allocation), customer_ids, strategy=strategy)
         by_decile = aligned.groupby(deciles["decile"].to_numpy()).sum()
         total_spend = by_decile["spend"].sum()
         table = summary.assign(
@@ -428,14 +504,16 @@ def allocation_by_decile(
     return result.sort_values("decile", kind="stable").reset_index(drop=True)
 
 
-def centric_gain(focused: pd.DataFrame, centric: pd.DataFrame) -> pd.Series:
+def centric_gain(
+    focused: Allocation | pd.DataFrame, centric: Allocation | pd.DataFrame
+) -> pd.Series:
     """Value gained by the customer-centric allocation over the customer-focused one.
 
     Parameters
     ----------
-    focused : pandas.DataFrame
-        Output of :func:`customer_focused`.
-    centric : pandas.DataFrame
+    focused : Allocation or pandas.DataFrame
+        Output of :func:`customer_focused` (or its table).
+    centric : Allocation or pandas.DataFrame
         Output of :func:`customer_centric` (or :func:`tiered`) for the same budget.
 
     Returns
@@ -450,6 +528,7 @@ def centric_gain(focused: pd.DataFrame, centric: pd.DataFrame) -> pd.Series:
     ValueError
         If the two allocations do not spend the same total.
     """
+    focused, centric = _table(focused), _table(centric)
     for name, allocation in {"focused": focused, "centric": centric}.items():
         _require_columns(allocation, ["spend", "added_value"], what=name)
     focused_spend, centric_spend = focused["spend"].sum(), centric["spend"].sum()
@@ -735,7 +814,7 @@ def assign_holdout(
 
 def allocate_acquisition(
     channels: pd.DataFrame, *, budget: float, min_value_per_cost: float = 1.0
-) -> pd.DataFrame:
+) -> AcquisitionPlan:
     """Split an acquisition budget over channels, best CLV per unit of CAC first.
 
     Channels are funded in order of ``mean_clv / cac`` (highest first), each up to its
@@ -759,13 +838,13 @@ def allocate_acquisition(
 
     Returns
     -------
-    pandas.DataFrame
-        One row per channel in funding order (highest ``value_per_cost`` first, ties in
-        input order) with columns ``channel``, ``mean_clv``, ``cac``, ``capacity``,
-        ``value_per_cost`` (``mean_clv / cac``), ``spend`` (currency),
+    AcquisitionPlan
+        ``table``: one row per channel in funding order (highest ``value_per_cost``
+        first, ties in input order) with columns ``channel``, ``mean_clv``, ``cac``,
+        ``capacity``, ``value_per_cost`` (``mean_clv / cac``), ``spend`` (currency),
         ``new_customers`` (``spend / cac``), ``expected_value``
-        (``new_customers * mean_clv``) and ``net_value`` (``expected_value - spend``).
-        ``attrs["unspent"]`` is the budget left over, ``attrs["budget"]`` the budget.
+        (``new_customers * mean_clv``) and ``net_value`` (``expected_value - spend``);
+        ``unspent``: the budget left over; ``budget``: the budget.
     """
     _check_budget(budget)
     _require_columns(channels, ["channel", "mean_clv", "cac"], what="channels")
@@ -810,15 +889,15 @@ def allocate_acquisition(
             "net_value": new_customers * mean_clv - spend,
         }
     ).iloc[order]
-    plan = plan.reset_index(drop=True)
-    plan.attrs = {"budget": float(budget), "unspent": float(remaining)}
-    return plan
+    return AcquisitionPlan(
+        table=plan.reset_index(drop=True), budget=float(budget), unspent=float(remaining)
+    )
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _allocation_frame(
+def _allocation(
     customers: pd.DataFrame,
     rclv: np.ndarray,
     spend: np.ndarray,
@@ -828,20 +907,24 @@ def _allocation_frame(
     curve: ResponseCurve,
     max_lift: float,
     notes: list[str],
-) -> pd.DataFrame:
+    shadow_price: float = math.nan,
+    scale_factor: float = math.nan,
+) -> Allocation:
     base = rclv * max_lift
-    allocation = customers.copy()
-    allocation["spend"] = spend
-    allocation["added_value"] = curve.value(base, spend)
-    allocation["marginal_value"] = curve.marginal(base, spend)
-    allocation.attrs = {
-        "strategy": strategy,
-        "budget": float(budget),
-        "max_lift": float(max_lift),
-        "curve": curve,
-        "notes": notes,
-    }
-    return allocation
+    table = customers.copy()
+    table["spend"] = spend
+    table["added_value"] = curve.value(base, spend)
+    table["marginal_value"] = curve.marginal(base, spend)
+    return Allocation(
+        table=table,
+        strategy=strategy,
+        budget=float(budget),
+        max_lift=float(max_lift),
+        curve=curve,
+        notes=tuple(notes),
+        shadow_price=float(shadow_price),
+        scale_factor=float(scale_factor),
+    )
 
 
 def _customer_rclv(customers: pd.DataFrame, *, allocating: bool = False):

@@ -16,6 +16,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 __all__ = [
+    "resolve_scheme",
     "RFM_GRID",
     "VALUE_TIERS",
     "SegmentRule",
@@ -35,8 +36,6 @@ RFM_INPUTS = ("days_since_last", "orders", "revenue")
 #: Score columns, in the order they appear in ``rfm_cell``.
 SCORE_COLUMNS = ("R", "F", "M")
 
-_BINS_ATTR = "rfm_bins"
-_SCHEME_ATTR = "rfm_scheme"
 _RULE_KEYS = ("name", "description", "tactic", "R", "F", "M", "orders")
 
 
@@ -114,8 +113,6 @@ def score(summary: pd.DataFrame, *, bins: int = 5) -> pd.DataFrame:
           over every possible cell).
         - ``rfm_score``: ``R + F + M`` (3 .. 3 * `bins`).
 
-        ``attrs["rfm_bins"]`` records `bins` for :func:`segment`.
-
     Raises
     ------
     ValueError
@@ -158,7 +155,6 @@ def score(summary: pd.DataFrame, *, bins: int = 5) -> pd.DataFrame:
     scores["M"] = _percentile_score(summary["revenue"], bins=bins)
     scores["rfm_cell"] = _cell_labels(scores, bins=bins)
     scores["rfm_score"] = scores["R"] + scores["F"] + scores["M"]
-    scores.attrs[_BINS_ATTR] = bins
     return scores
 
 
@@ -623,7 +619,21 @@ def rules_from_params(
         raise ValueError(f"segment scheme {scheme_name!r}: {_describe(error)}") from None
 
 
-def _resolve_scheme(scheme: Any, *, bins: int) -> SegmentScheme:
+def resolve_scheme(scheme: Any, *, bins: int) -> SegmentScheme:
+    """The `SegmentScheme` that :func:`segment` applies for ``scheme`` on scores 1..``bins``.
+
+    Parameters
+    ----------
+    scheme : {"value_tiers", "rfm_grid"}, SegmentScheme, list of dict or dict
+        As accepted by :func:`segment`.
+    bins : int
+        Score scale.
+
+    Returns
+    -------
+    SegmentScheme
+        The scheme, checked against the score scale.
+    """
     if isinstance(scheme, SegmentScheme):
         if scheme.bins != bins:
             raise ValueError(
@@ -649,7 +659,7 @@ def segment(
     scores: pd.DataFrame,
     *,
     scheme: str | SegmentScheme | Sequence[Mapping[str, Any]] | Mapping[str, Any] = "value_tiers",
-    bins: int | None = None,
+    bins: int = 5,
 ) -> pd.DataFrame:
     """Assign every scored customer to exactly one segment.
 
@@ -663,9 +673,8 @@ def segment(
         ``RFM_GRID``), a scheme, or rules as accepted by :func:`rules_from_params`.
         Rules are tried in order; the first match wins; unmatched customers go to the
         fallback segment.
-    bins : int, optional
-        Score scale of `scores`. Defaults to ``scores.attrs["rfm_bins"]`` (set by
-        :func:`score`), else 5.
+    bins : int, default 5
+        Score scale of `scores`: the ``bins`` they were scored with (:func:`score`).
 
     Returns
     -------
@@ -677,7 +686,8 @@ def segment(
         - ``segment_description``: who the segment's customers are (categorical text).
         - ``tactic``: what to do with them (categorical text).
 
-        ``attrs["rfm_scheme"]`` holds the scheme as a dict for :func:`segment_summary`.
+        Pass the same scheme to :func:`segment_summary` to list empty segments with
+        their text.
 
     Raises
     ------
@@ -685,10 +695,8 @@ def segment(
         If a needed column is missing, scores lie outside 1..`bins`, or the scheme is
         invalid or written for another score scale (``rfm_grid`` needs bins=5).
     """
-    if bins is None:
-        bins = int(scores.attrs.get(_BINS_ATTR, 5))
     bins = _check_bins(bins)
-    resolved = _resolve_scheme(scheme, bins=bins)
+    resolved = resolve_scheme(scheme, bins=bins)
     needed = list(SCORE_COLUMNS)
     if any(rule.orders is not None for rule in resolved.rules):
         needed.append("orders")
@@ -719,8 +727,6 @@ def segment(
         categories = list(dict.fromkeys(texts))
         lookup = np.array([categories.index(text) for text in texts], dtype=np.int64)
         segments[column] = pd.Categorical.from_codes(lookup[codes], categories=categories)
-    segments.attrs[_BINS_ATTR] = bins
-    segments.attrs[_SCHEME_ATTR] = resolved.model_dump()
     return segments
 
 
@@ -728,7 +734,6 @@ def segment_summary(
     segments: pd.DataFrame,
     *,
     scheme: SegmentScheme | None = None,
-    currency: str | None = None,
 ) -> pd.DataFrame:
     """Summarise each segment: size, revenue, typical customer and tactic.
 
@@ -738,12 +743,10 @@ def segment_summary(
         Output of :func:`segment` (columns ``segment``, ``days_since_last``,
         ``orders``, ``revenue``).
     scheme : SegmentScheme, optional
-        Scheme that made `segments`; by default the one :func:`segment` stored in
-        ``segments.attrs``. Gives the order of rows and the text of empty segments.
-        Without either, the categories of ``segment`` (or sorted names) are used.
-    currency : str, optional
-        Currency code of ``revenue``, e.g. ``"EUR"``. Stored in ``attrs["currency"]``
-        for display; values are not converted.
+        Scheme that made `segments` (see :func:`resolve_scheme`). Gives the order of rows
+        and the text of segments nobody falls into. Without it, the categories of
+        ``segment`` (or sorted names) and the ``segment_description`` / ``tactic``
+        columns are used.
 
     Returns
     -------
@@ -791,16 +794,12 @@ def segment_summary(
             "tactic": [text.get(name, ("", ""))[1] for name in names],
         }
     )
-    if currency is not None:
-        summary.attrs["currency"] = currency
     return summary
 
 
 def _segment_names_and_text(
     segments: pd.DataFrame, scheme: SegmentScheme | None
 ) -> tuple[list[str], dict[str, tuple[str, str]]]:
-    if scheme is None and _SCHEME_ATTR in segments.attrs:
-        scheme = SegmentScheme.model_validate(segments.attrs[_SCHEME_ATTR])
     if scheme is not None:
         names = scheme.segment_names
         text = {rule.name: (rule.description, rule.tactic) for rule in scheme.rules}

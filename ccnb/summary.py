@@ -381,7 +381,7 @@ def repeat_purchases_by_period(
     calibration_end: dt.date,
     observation_end: dt.date,
     time_unit: TimeUnit = "W",
-) -> pd.Series:
+) -> pd.DataFrame:
     """Repeat purchase days per period of the calibration cohort, for the tracking plot.
 
     The cohort is every customer with a purchase on or before ``calibration_end``; a repeat
@@ -401,9 +401,9 @@ def repeat_purchases_by_period(
 
     Returns
     -------
-    pandas.Series
-        ``repeat_purchases`` indexed by ``period`` (1..n, every period present, 0 when none);
-        the attribute ``attrs["start"]`` holds the date period 1 starts on.
+    pandas.DataFrame
+        Indexed by ``period`` (1..n, every period present): ``period_start`` (the date the
+        period starts on) and ``repeat_purchases`` (0 when none).
     """
     _check_unit(time_unit, "day")
     cut = transactions.filter(transactions.date <= ibis.literal(observation_end))
@@ -419,8 +419,12 @@ def repeat_purchases_by_period(
     end_day = _scalar_period(observation_end, "D", "day")
     n_periods = int((end_day - start_day) // length + 1)
     counts = per_day.groupby(period)["purchases"].sum()
-    result = counts.reindex(range(1, n_periods + 1), fill_value=0).astype("int64")
-    result.index.name = "period"
-    result.name = "repeat_purchases"
-    result.attrs["start"] = dt.date(1970, 1, 1) + dt.timedelta(days=int(start_day))
-    return result
+    periods = pd.RangeIndex(1, n_periods + 1, name="period")
+    first_day = dt.date(1970, 1, 1) + dt.timedelta(days=int(start_day))
+    return pd.DataFrame(
+        {
+            "period_start": [first_day + dt.timedelta(days=(p - 1) * length) for p in periods],
+            "repeat_purchases": counts.reindex(periods, fill_value=0).astype("int64"),
+        },
+        index=periods,
+    )

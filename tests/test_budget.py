@@ -49,15 +49,15 @@ def random_customers(rng, count, *, zero_share=0.0):
 
 def assert_kkt(allocation, *, curve, max_lift, budget_total, rtol=1e-9):
     """KKT of max sum value s.t. sum s = B, s >= 0, checked from the returned table."""
-    spend = allocation["spend"].to_numpy()
-    base = np.maximum(allocation["rclv"].to_numpy(), 0) * max_lift
-    shadow_price = allocation.attrs["shadow_price"]
+    spend = allocation.table["spend"].to_numpy()
+    base = np.maximum(allocation.table["rclv"].to_numpy(), 0) * max_lift
+    shadow_price = allocation.shadow_price
     assert spend.min() >= 0
     assert spend.sum() == pytest.approx(budget_total, rel=1e-9)
     funded = spend > 0
     marginal = curve.marginal(base[funded], spend[funded])
     np.testing.assert_allclose(marginal, shadow_price, rtol=rtol)
-    np.testing.assert_allclose(allocation["marginal_value"][funded], shadow_price, rtol=rtol)
+    np.testing.assert_allclose(allocation.table["marginal_value"][funded], shadow_price, rtol=rtol)
     first_unit = curve.marginal(base[~funded], 0.0)
     assert np.all(first_unit <= shadow_price * (1 + rtol))
 
@@ -134,21 +134,21 @@ def test_worked_example_budget_goes_to_the_1000_customer(two_customers):
     # All 100 on the 1000 customer: marginal 4 e^(-100/50) = 0.5413 > 0.04, so the
     # 10 customer stays unfunded and lam = 4 e^-2. Added value 200 (1 - e^-2) = 172.93.
     centric = customer_centric(two_customers, budget=100, curve=EXP50, max_lift=0.2)
-    np.testing.assert_array_equal(centric["spend"], [100.0, 0.0])
-    assert centric.attrs["shadow_price"] == pytest.approx(4 * math.exp(-2), rel=1e-14)
-    np.testing.assert_allclose(centric["added_value"], [200 * (1 - math.exp(-2)), 0.0])
+    np.testing.assert_array_equal(centric.table["spend"], [100.0, 0.0])
+    assert centric.shadow_price == pytest.approx(4 * math.exp(-2), rel=1e-14)
+    np.testing.assert_allclose(centric.table["added_value"], [200 * (1 - math.exp(-2)), 0.0])
     # Focused: 50 each, value (200 + 2) (1 - e^-1) = 127.69; the gain is 45.24 (35.4%).
     focused = customer_focused(two_customers, budget=100, curve=EXP50, max_lift=0.2)
-    np.testing.assert_array_equal(focused["spend"], [50.0, 50.0])
+    np.testing.assert_array_equal(focused.table["spend"], [50.0, 50.0])
     focused_value = 202 * (1 - math.exp(-1))
-    assert focused["added_value"].sum() == pytest.approx(focused_value, rel=1e-14)
+    assert focused.table["added_value"].sum() == pytest.approx(focused_value, rel=1e-14)
     gain = centric_gain(focused, centric)
     assert gain["gain"] == pytest.approx(200 * (1 - math.exp(-2)) - focused_value, rel=1e-13)
     assert gain["gain_pct"] == pytest.approx(100 * gain["gain"] / focused_value, rel=1e-13)
     assert gain["gain_pct"] == pytest.approx(35.4336, abs=1e-4)
     # passthrough: same index and input columns first
-    assert list(centric.columns[:4]) == list(two_customers.columns)
-    pd.testing.assert_index_equal(centric.index, two_customers.index)
+    assert list(centric.table.columns[:4]) == list(two_customers.columns)
+    pd.testing.assert_index_equal(centric.table.index, two_customers.index)
 
 
 def test_worked_example_large_budget_funds_both_in_closed_form(two_customers):
@@ -158,9 +158,9 @@ def test_worked_example_large_budget_funds_both_in_closed_form(two_customers):
     log_lam = (math.log(0.16) - 8) / 2
     centric = customer_centric(two_customers, budget=400, curve=EXP50, max_lift=0.2)
     expected = [50 * (math.log(4) - log_lam), 50 * (math.log(0.04) - log_lam)]
-    np.testing.assert_allclose(centric["spend"], expected, rtol=1e-13)  # 315.13, 84.87
-    assert centric.attrs["shadow_price"] == pytest.approx(math.exp(log_lam), rel=1e-13)
-    assert any("break-even" in note for note in centric.attrs["notes"])
+    np.testing.assert_allclose(centric.table["spend"], expected, rtol=1e-13)  # 315.13, 84.87
+    assert centric.shadow_price == pytest.approx(math.exp(log_lam), rel=1e-13)
+    assert any("break-even" in note for note in centric.notes)
 
 
 # --------------------------------------------------------------------------- optimality
@@ -189,7 +189,7 @@ def test_centric_is_exact_on_100k_customers():
     rng = np.random.default_rng(5)
     customers = random_customers(rng, 100_000, zero_share=0.1)
     allocation = customer_centric(customers, budget=1e6, curve=EXP50, max_lift=0.2)
-    assert allocation["spend"].sum() == pytest.approx(1e6, rel=1e-12)
+    assert allocation.table["spend"].sum() == pytest.approx(1e6, rel=1e-12)
     assert_kkt(allocation, curve=EXP50, max_lift=0.2, budget_total=1e6)
 
 
@@ -226,9 +226,9 @@ def test_centric_beats_or_equals_slsqp(curve, slsqp_converges):
         budget_total = float(rng.uniform(10, 2000))
         centric = customer_centric(customers, budget=budget_total, curve=curve, max_lift=max_lift)
         reference = slsqp_value(customers["rclv"].to_numpy() * max_lift, budget_total, curve)
-        assert centric["added_value"].sum() >= reference * (1 - 1e-12)
+        assert centric.table["added_value"].sum() >= reference * (1 - 1e-12)
         if slsqp_converges:  # the same optimum, not just better than a poor SLSQP run
-            assert centric["added_value"].sum() == pytest.approx(reference, rel=1e-6)
+            assert centric.table["added_value"].sum() == pytest.approx(reference, rel=1e-6)
 
 
 def test_centric_beats_focused_on_a_random_grid():
@@ -258,24 +258,24 @@ def test_focused_spends_evenly_and_passes_columns_through():
         index=[10, 11, 12, 13],
     )
     allocation = customer_focused(customers, budget=20, curve=EXP50, max_lift=0.5)
-    np.testing.assert_array_equal(allocation["spend"], [5.0] * 4)
+    np.testing.assert_array_equal(allocation.table["spend"], [5.0] * 4)
     # value = rclv * 0.5 * (1 - e^(-5/50)), negative rCLV counts as 0
     factor = 1 - math.exp(-0.1)
-    np.testing.assert_allclose(allocation["added_value"], [50 * factor, 0, 0, 20 * factor])
-    assert list(allocation.index) == [10, 11, 12, 13]
-    assert list(allocation.columns) == [
+    np.testing.assert_allclose(allocation.table["added_value"], [50 * factor, 0, 0, 20 * factor])
+    assert list(allocation.table.index) == [10, 11, 12, 13]
+    assert list(allocation.table.columns) == [
         "customer_id", "rclv", "p_alive", "spend", "added_value", "marginal_value",
     ]  # fmt: skip
-    assert allocation.attrs["strategy"] == "customer_focused"
-    assert "1 customers have negative rCLV" in allocation.attrs["notes"][0]
+    assert allocation.strategy == "customer_focused"
+    assert "1 customers have negative rCLV" in allocation.notes[0]
     assert customers.columns.tolist() == ["customer_id", "rclv", "p_alive"]  # input untouched
 
 
 def test_centric_with_zero_budget_and_with_no_value():
     customers = pd.DataFrame({"customer_id": ["a", "b"], "rclv": [100.0, 50.0]})
     allocation = customer_centric(customers, budget=0, curve=EXP50, max_lift=0.2)
-    np.testing.assert_array_equal(allocation["spend"], [0.0, 0.0])
-    assert allocation.attrs["shadow_price"] == pytest.approx(100 * 0.2 / 50)  # best first unit
+    np.testing.assert_array_equal(allocation.table["spend"], [0.0, 0.0])
+    assert allocation.shadow_price == pytest.approx(100 * 0.2 / 50)  # best first unit
     worthless = customers.assign(rclv=0.0)
     with pytest.raises(ValueError, match="every customer has rCLV 0"):
         customer_centric(worthless, budget=10, curve=EXP50, max_lift=0.2)
@@ -287,7 +287,7 @@ def test_hill_allocation_satisfies_kkt_and_funds_everyone_below_shape_one():
     curve = HillResponse(spend_scale=30.0, shape=0.6)
     allocation = customer_centric(customers, budget=5000, curve=curve, max_lift=0.3)
     assert_kkt(allocation, curve=curve, max_lift=0.3, budget_total=5000)
-    assert (allocation["spend"] > 0).all()  # infinite first-unit value: everyone is funded
+    assert (allocation.table["spend"] > 0).all()  # infinite first-unit value: everyone is funded
 
 
 def test_tiered_scales_per_head_to_the_budget():
@@ -303,16 +303,17 @@ def test_tiered_scales_per_head_to_the_budget():
     # weights: 2 x 100 + 3 x 10 = 230 (First-Time missing: 0; Dormant absent: ignored);
     # budget 460 -> factor 2 -> 200 per High-Value, 20 per Low-Value, 0 per First-Time.
     allocation = tiered(customers, budget=460, spend_per_head=per_head, curve=EXP50, max_lift=0.2)
-    np.testing.assert_allclose(allocation["spend"], [200, 200, 20, 20, 20, 0])
-    assert allocation.attrs["scale_factor"] == pytest.approx(2.0)
+    np.testing.assert_allclose(allocation.table["spend"], [200, 200, 20, 20, 20, 0])
+    assert allocation.scale_factor == pytest.approx(2.0)
     categorical = customers.assign(segment=customers["segment"].astype("category"))
     same = tiered(categorical, budget=460, spend_per_head=per_head, curve=EXP50, max_lift=0.2)
-    np.testing.assert_allclose(same["spend"], allocation["spend"])
-    assert allocation.attrs["notes"] == [
-        "segment 'First-Time' (1 customers) has no spend_per_head: 0 spend"
-    ]
+    np.testing.assert_allclose(same.table["spend"], allocation.table["spend"])
+    assert allocation.notes == (
+        "segment 'First-Time' (1 customers) has no spend_per_head: 0 spend",
+    )
     np.testing.assert_allclose(
-        allocation["added_value"], customers["rclv"] * 0.2 * -np.expm1(-allocation["spend"] / 50)
+        allocation.table["added_value"],
+        customers["rclv"] * 0.2 * -np.expm1(-allocation.table["spend"] / 50),
     )
     with pytest.raises(ValueError, match="no customer is in a segment with a positive"):
         tiered(customers, budget=10, spend_per_head={"Dormant": 5.0}, curve=EXP50, max_lift=0.2)
@@ -350,8 +351,8 @@ def test_tiered_plan_from_the_optimum_recovers_most_of_the_gain():
     plan = tiers_from_optimum(optimum)
     tier_plan = tiered(customers, spend_per_head=plan["spend_per_head"], **args)
     focused = customer_focused(customers, **args)
-    assert tier_plan["spend"].sum() == pytest.approx(20_000.0, rel=1e-12)
-    values = [frame["added_value"].sum() for frame in (focused, tier_plan, optimum)]
+    assert tier_plan.table["spend"].sum() == pytest.approx(20_000.0, rel=1e-12)
+    values = [frame.table["added_value"].sum() for frame in (focused, tier_plan, optimum)]
     assert values[0] < values[1] <= values[2]
 
 
@@ -442,7 +443,9 @@ def test_sensitivity_matches_the_allocators(two_customers):
         curve=lambda scale: HillResponse(scale, shape=0.5),
     )  # fmt: skip
     centric = customer_centric(two_customers, budget=100, curve=curve, max_lift=0.4)
-    assert hill["centric_value"].iloc[0] == pytest.approx(centric["added_value"].sum(), rel=1e-14)
+    assert hill["centric_value"].iloc[0] == pytest.approx(
+        centric.table["added_value"].sum(), rel=1e-14
+    )
     with pytest.raises(ValueError, match="curve must be one of"):
         sensitivity(two_customers, budget=100, max_lifts=[0.2], spend_scales=[50], curve="log")
 
@@ -452,7 +455,7 @@ def test_break_even_budget_closed_form(two_customers):
     break_even = break_even_budget(two_customers, curve=EXP50, max_lift=0.2)
     assert break_even == pytest.approx(50 * math.log(4), rel=1e-15)
     at_break_even = customer_centric(two_customers, budget=break_even, curve=EXP50, max_lift=0.2)
-    assert at_break_even.attrs["shadow_price"] == pytest.approx(1.0, rel=1e-12)
+    assert at_break_even.shadow_price == pytest.approx(1.0, rel=1e-12)
     assert break_even_budget(two_customers, curve=EXP50, max_lift=0.01) == 0.0
 
 
@@ -613,25 +616,26 @@ def test_acquisition_funds_best_ratio_first_up_to_capacity(channels):
     # ratios: search 6, social 2.5, tv 1.5, affiliate 0.9 (never funded: CLV < CAC).
     # 20000: search 100 x 50 = 5000 (capacity), social (unlimited) the remaining 15000.
     plan = allocate_acquisition(channels, budget=20_000)
-    assert plan["channel"].tolist() == ["search", "social", "tv", "affiliate"]
-    np.testing.assert_allclose(plan["value_per_cost"], [6, 2.5, 1.5, 0.9])
-    np.testing.assert_allclose(plan["spend"], [5000, 15000, 0, 0])
-    np.testing.assert_allclose(plan["new_customers"], [100, 187.5, 0, 0])
-    np.testing.assert_allclose(plan["expected_value"], [30000, 37500, 0, 0])
-    np.testing.assert_allclose(plan["net_value"], [25000, 22500, 0, 0])
-    assert plan.attrs["unspent"] == 0
+    assert plan.table["channel"].tolist() == ["search", "social", "tv", "affiliate"]
+    np.testing.assert_allclose(plan.table["value_per_cost"], [6, 2.5, 1.5, 0.9])
+    np.testing.assert_allclose(plan.table["spend"], [5000, 15000, 0, 0])
+    np.testing.assert_allclose(plan.table["new_customers"], [100, 187.5, 0, 0])
+    np.testing.assert_allclose(plan.table["expected_value"], [30000, 37500, 0, 0])
+    np.testing.assert_allclose(plan.table["net_value"], [25000, 22500, 0, 0])
+    assert plan.unspent == 0
 
 
 def test_acquisition_leaves_unprofitable_budget_unspent(channels):
     # social capped at 100: 5000 + 8000 + tv 50 x 100 = 5000 -> 18000; affiliate gets none.
     capped = channels.assign(capacity=[50.0, 100.0, np.nan, 100.0])
-    plan = allocate_acquisition(capped, budget=20_000).set_index("channel")
-    np.testing.assert_allclose(plan.loc[["search", "social", "tv", "affiliate"], "spend"],
+    plan = allocate_acquisition(capped, budget=20_000)
+    by_channel = plan.table.set_index("channel")
+    np.testing.assert_allclose(by_channel.loc[["search", "social", "tv", "affiliate"], "spend"],
                                [5000, 8000, 5000, 0])  # fmt: skip
-    assert plan.attrs["unspent"] == pytest.approx(2000)
+    assert plan.unspent == pytest.approx(2000)
     strict = allocate_acquisition(capped, budget=20_000, min_value_per_cost=3)
-    np.testing.assert_allclose(strict["spend"], [5000, 0, 0, 0])
-    assert strict.attrs["unspent"] == pytest.approx(15000)
+    np.testing.assert_allclose(strict.table["spend"], [5000, 0, 0, 0])
+    assert strict.unspent == pytest.approx(15000)
     with pytest.raises(ValueError, match="cac must be > 0"):
         allocate_acquisition(channels.assign(cac=0.0), budget=10)
 
@@ -648,7 +652,7 @@ def test_bad_customer_tables_name_the_problem(two_customers):
     with pytest.raises(ValueError, match="rclv is missing or infinite for 1 customers"):
         customer_centric(two_customers.assign(rclv=[1.0, np.nan]), **args)
     with pytest.raises(ValueError, match="already has column"):
-        customer_centric(customer_focused(two_customers, **args), **args)
+        customer_centric(customer_focused(two_customers, **args).table, **args)
     with pytest.raises(ValueError, match="budget must be a finite number >= 0"):
         customer_centric(two_customers, budget=-1, curve=EXP50, max_lift=0.2)
     with pytest.raises(ValueError, match="max_lift must be"):

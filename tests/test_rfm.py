@@ -59,7 +59,7 @@ def test_scores_match_hand_worked_rule():
     assert by_customer(scores, "rfm_score")["f"] == 2 + 1 + 3
 
 
-def test_score_output_columns_and_attrs():
+def test_score_output_columns():
     scores = rfm.score(CUSTOMERS)
     assert list(scores.columns) == [
         "customer_id",
@@ -75,7 +75,7 @@ def test_score_output_columns_and_attrs():
     assert scores["R"].dtype == np.int64
     assert scores["revenue"].tolist() == CUSTOMERS["revenue"].tolist()
     assert scores.index.equals(CUSTOMERS.index)
-    assert scores.attrs["rfm_bins"] == 5
+    assert scores.attrs == {}  # nothing hidden: bins are passed to segment() explicitly
 
 
 def test_distinct_values_fill_equal_quintiles():
@@ -263,9 +263,9 @@ def test_rfm_grid_segments_and_names():
 def test_rfm_grid_needs_five_bins():
     scores = rfm.score(CUSTOMERS, bins=4)
     with pytest.raises(ValueError, match="rfm_grid.*bins=4"):
-        rfm.segment(scores, scheme="rfm_grid")
+        rfm.segment(scores, scheme="rfm_grid", bins=4)
     with pytest.raises(ValueError, match="written for 1..5.*bins=4"):
-        rfm.segment(scores, scheme=rfm.RFM_GRID)
+        rfm.segment(scores, scheme=rfm.RFM_GRID, bins=4)
 
 
 # ----------------------------------------------------------------------------- custom rules
@@ -339,9 +339,9 @@ def test_unknown_scheme_name():
 
 def test_segment_checks_score_range():
     scores = rfm.score(CUSTOMERS, bins=10)
-    scores.attrs.clear()  # bins no longer known: default 5, and scores above 5 are caught
     with pytest.raises(ValueError, match="'R' must hold scores 1..5"):
-        rfm.segment(scores)
+        rfm.segment(scores)  # bins default to 5: scores above 5 are caught
+    assert rfm.segment(scores, bins=10)["segment"].notna().all()
 
 
 # ----------------------------------------------------------------------------- summary
@@ -349,7 +349,7 @@ def test_segment_checks_score_range():
 
 def test_segment_summary_value_tiers_by_hand():
     segments = rfm.segment(rfm.score(CUSTOMERS))
-    table = rfm.segment_summary(segments, currency="EUR")
+    table = rfm.segment_summary(segments)
     assert table["segment"].tolist() == ["High-Value", "Medium-Value", "Low-Value", "First-Time"]
     assert table["customers"].tolist() == [1, 1, 4, 4]
     assert table["share"].tolist() == pytest.approx([0.1, 0.1, 0.4, 0.4])
@@ -365,7 +365,6 @@ def test_segment_summary_value_tiers_by_hand():
     assert low["median_orders"] == 1.5  # median of 1, 1, 2, 2
     assert low["median_revenue"] == 55.0  # median of -5, 50, 60, 70
     assert low["tactic"] == rfm.VALUE_TIERS.rules[2].tactic
-    assert table.attrs["currency"] == "EUR"
     assert list(table.columns) == [
         "segment",
         "customers",
@@ -382,7 +381,7 @@ def test_segment_summary_value_tiers_by_hand():
 
 def test_segment_summary_keeps_empty_segments():
     segments = rfm.segment(rfm.score(CUSTOMERS), scheme="rfm_grid")
-    table = rfm.segment_summary(segments)
+    table = rfm.segment_summary(segments, scheme=rfm.resolve_scheme("rfm_grid", bins=5))
     assert table["segment"].tolist() == rfm.RFM_GRID.segment_names
     empty = table.set_index("segment").loc["Can't Lose Them"]
     assert empty["customers"] == 0
@@ -394,13 +393,13 @@ def test_segment_summary_keeps_empty_segments():
     assert table["share"].sum() == pytest.approx(1.0)
 
 
-def test_segment_summary_without_attrs_uses_passed_scheme():
+def test_segment_summary_merged_the_pandas_way_uses_passed_scheme():
     segments = rfm.segment(rfm.score(CUSTOMERS), scheme="rfm_grid")
-    segments.attrs.clear()
+    segments = segments.merge(CUSTOMERS[["customer_id"]], on="customer_id")
     table = rfm.segment_summary(segments, scheme=rfm.RFM_GRID)
     assert len(table) == 11
     assert table.set_index("segment").loc["Lost", "description"] != ""
-    # Without scheme or attrs the categories still give every segment, in order.
+    # Without the scheme the categories still give every segment, in order.
     fallback_table = rfm.segment_summary(segments)
     assert fallback_table["segment"].tolist() == rfm.RFM_GRID.segment_names
     assert fallback_table["customers"].tolist() == table["customers"].tolist()

@@ -233,7 +233,7 @@ def test_calibration_holdout_is_the_same(both):
         )
         for client in (on_spark, on_duckdb)
     ]
-    pd.testing.assert_series_equal(*tracking)
+    pd.testing.assert_frame_equal(*tracking)
     assert tracking[0].attrs == tracking[1].attrs
 
 

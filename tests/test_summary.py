@@ -211,7 +211,7 @@ def test_calibration_holdout_without_spend_data(cdnow_master):
 
 
 def test_repeat_purchases_by_period(tiny):
-    series = repeat_purchases_by_period(
+    frame = repeat_purchases_by_period(
         tiny,
         calibration_end=dt.date(2024, 1, 10),
         observation_end=dt.date(2024, 2, 4),
@@ -219,8 +219,8 @@ def test_repeat_purchases_by_period(tiny):
     )
     # Cohort: A (first Jan 1) and C has no purchase day; B first buys after Jan 10.
     # A's repeat days Jan 8 (week 2) and Jan 29 (week 5); weeks run from Jan 1.
-    assert series.tolist() == [0, 1, 0, 0, 1]
-    assert series.attrs["start"] == dt.date(2024, 1, 1)
+    assert frame["repeat_purchases"].tolist() == [0, 1, 0, 0, 1]
+    assert frame["period_start"].tolist() == [dt.date(2024, 1, d) for d in (1, 8, 15, 22, 29)]
 
 
 def test_repeat_purchases_match_cdnow_counts(cdnow_master):
@@ -230,7 +230,7 @@ def test_repeat_purchases_match_cdnow_counts(cdnow_master):
         calibration_end=dt.date(1997, 9, 30),
         observation_end=dt.date(1998, 6, 30),
         time_unit="W",
-    )
+    )["repeat_purchases"]
     days = frame.drop_duplicates(["customer_id", "date"])
     first = days.groupby("customer_id")["date"].transform("min")
     repeats = days[days["date"] > first]

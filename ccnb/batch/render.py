@@ -217,12 +217,11 @@ def _remove_active_content(soup: BeautifulSoup) -> int:
         element.decompose()
         removed += 1
     for element in body.find_all(True):
-        for attribute in list(element.attrs):
-            value = element.attrs[attribute]
+        for attribute, value in list(element.attrs.items()):
             text = " ".join(value) if isinstance(value, list) else str(value)
             scripted = re.sub(r"\s", "", text).lower().startswith(("javascript:", "vbscript:"))
             if attribute.lower().startswith("on") or scripted:
-                del element.attrs[attribute]
+                del element[attribute]
                 removed += 1
     return removed
 

@@ -35,6 +35,7 @@ from ccnb.clv.results import (
     FitError,
     FittedModel,
     InsufficientDataError,
+    Predictions,
     ValidationResult,
 )
 from ccnb.clv.simple import naive_clv, simple_clv
@@ -50,6 +51,7 @@ __all__ = [
     "FitError",
     "FittedModel",
     "InsufficientDataError",
+    "Predictions",
     "ValidationResult",
     "activation_table",
     "cac_ceiling",

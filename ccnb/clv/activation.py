@@ -5,12 +5,13 @@ from __future__ import annotations
 import pandas as pd
 
 from ccnb.clv.cuts import _with_groups
+from ccnb.clv.results import Predictions
 
 __all__ = ["activation_table"]
 
 
 def activation_table(
-    predictions: pd.DataFrame,
+    predictions: Predictions,
     segments: pd.DataFrame,
     *,
     segment_col: str = "segment",
@@ -19,7 +20,7 @@ def activation_table(
 
     Parameters
     ----------
-    predictions : pandas.DataFrame
+    predictions : Predictions
         Output of :func:`predict`.
     segments : pandas.DataFrame
         ``customer_id`` (column or index) and ``segment_col``.
@@ -34,11 +35,9 @@ def activation_table(
         ``decile``; sorted by rclv descending then customer_id, with a fresh RangeIndex
         (write with ``to_csv(index=False)``).
     """
-    frame = _with_groups(predictions, segment_col, segments, "activation_table")
+    frame = _with_groups(predictions.table, segment_col, segments, "activation_table")
     frame = frame.rename(columns={segment_col: "segment"})
     columns = ["customer_id", "segment", "p_alive", "expected_purchases", "expected_spend"]
     columns += ["rclv", "rclv_low", "rclv_high", "decile"]
     table = frame[columns].sort_values(["rclv", "customer_id"], ascending=[False, True])
-    table = table.reset_index(drop=True)
-    table.attrs = {}
-    return table
+    return table.reset_index(drop=True)

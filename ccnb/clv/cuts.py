@@ -8,35 +8,24 @@ import pandas as pd
 from ccnb.clv import _btyd
 from ccnb.clv.fitting import _require_columns
 from ccnb.clv.prediction import (
-    _CONTEXT_KEY,
     _deciles,
     _month_edges,
     _monthly_discount,
     _spend_model_mean,
 )
-from ccnb.clv.results import CustomerEquity, FittedModel, _PredictionContext
+from ccnb.clv.results import CustomerEquity, FittedModel, Predictions
 
 __all__ = ["cac_ceiling", "clv_by", "customer_equity", "iso_value"]
 
 
-def _context(predictions: pd.DataFrame, where: str) -> _PredictionContext | None:
-    """The draws predict() attached, or None when predict ran without draws.
-
-    Raises when the predictions carry interval bounds but the draws were lost (pandas drops
-    ``attrs`` in merge/join), because group intervals cannot be rebuilt from per-customer
-    bounds.
-    """
-    context = predictions.attrs.get(_CONTEXT_KEY)
-    if not isinstance(context, _PredictionContext):  # absent, or emptied by a file round trip
-        context = None
-    if context is None and "rclv_low" in predictions and predictions["rclv_low"].notna().any():
-        raise ValueError(
-            f"{where}: the parameter draws predict() attached to its output are missing "
-            "(pandas drops DataFrame.attrs in merge/join and file round trips). Pass the "
-            "predict() output unchanged (filtering, sorting and assign() keep them) and give "
-            "segment or channel tables as arguments instead of merging them in."
+def _checked(predictions: Predictions, where: str) -> Predictions:
+    if not isinstance(predictions, Predictions):
+        raise TypeError(
+            f"{where} takes the Predictions returned by clv.predict (the per-customer frame is "
+            f"its .table; group columns come from a table with customer_id), got "
+            f"{type(predictions).__name__}"
         )
-    return context
+    return predictions
 
 
 def _quantiles(values: np.ndarray, interval: float) -> tuple[float, float]:
@@ -47,7 +36,7 @@ def _quantiles(values: np.ndarray, interval: float) -> tuple[float, float]:
 
 
 def customer_equity(
-    predictions: pd.DataFrame,
+    predictions: Predictions,
     *,
     new_customers_per_period=None,
     new_customer_clv: float | None = None,
@@ -64,8 +53,8 @@ def customer_equity(
 
     Parameters
     ----------
-    predictions : pandas.DataFrame
-        Output of :func:`predict` (possibly filtered).
+    predictions : Predictions
+        Output of :func:`predict`; ``predictions.select(ids)`` for a sub-population.
     new_customers_per_period : float or sequence of float, optional
         Expected acquisitions per month; a sequence gives one value per month.
     new_customer_clv : float, optional
@@ -77,31 +66,24 @@ def customer_equity(
     CustomerEquity
         Value, interval, components and ``top_decile_share``.
     """
-    context = _context(predictions, "customer_equity")
-    interval = context.settings["interval"] if context else 0.9
-    rclv = predictions["rclv"].to_numpy(float)
+    predictions = _checked(predictions, "customer_equity")
+    interval = predictions.settings["interval"]
+    rclv = predictions.table["rclv"].to_numpy(float)
     existing = float(rclv.sum())
-    if context is not None and len(context.rclv_draws):
-        draws = context.rclv_draws[:, context.positions(predictions["customer_id"])]
-        existing_draws = draws.sum(axis=1, dtype=float)
-    else:
-        existing_draws = np.empty(0)
+    existing_draws = predictions.rclv_draws.sum(axis=1, dtype=float)
     new_value, new_draws = 0.0, np.zeros(len(existing_draws))
     if new_customers_per_period is not None:
-        if context is None:
-            raise ValueError("customer_equity needs predict() output to value new customers")
-        horizon = context.settings["horizon_months"]
+        horizon = predictions.settings["horizon_months"]
         volumes = np.broadcast_to(np.asarray(new_customers_per_period, dtype=float), (horizon,))
         weight = float(
-            volumes @ _monthly_discount(horizon, context.settings["discount_rate_annual"])
+            volumes @ _monthly_discount(horizon, predictions.settings["discount_rate_annual"])
         )
         if new_customer_clv is not None:
             new_value = weight * float(new_customer_clv)
             new_draws = np.full(len(existing_draws), new_value)
         else:
-            point, per_draw = context.new_customer
-            new_value = weight * point
-            new_draws = weight * per_draw
+            new_value = weight * predictions.new_customer_value
+            new_draws = weight * predictions.new_customer_draws
     existing_low, existing_high = _quantiles(existing_draws, interval)
     new_low, new_high = _quantiles(new_draws, interval) if len(new_draws) else (np.nan, np.nan)
     total_low, total_high = _quantiles(existing_draws + new_draws, interval)
@@ -137,7 +119,7 @@ def _with_groups(predictions, by, table, where) -> pd.DataFrame:
 
 
 def clv_by(
-    predictions: pd.DataFrame,
+    predictions: Predictions,
     *,
     by,
     segments: pd.DataFrame | None = None,
@@ -146,14 +128,15 @@ def clv_by(
 
     Parameters
     ----------
-    predictions : pandas.DataFrame
-        Output of :func:`predict`, optionally with the ``by`` column(s) added by ``assign``.
+    predictions : Predictions
+        Output of :func:`predict`.
     by : str or list of str
         Grouping column(s), e.g. ``"segment"`` or ``"acquisition_channel"``.
     segments : pandas.DataFrame, optional
-        Table with ``customer_id`` and the ``by`` column(s), looked up per customer (keeps
-        the draws, unlike merging it into ``predictions``). Customers not in it form the
-        group NaN.
+        Any table with ``customer_id`` (column or index) and the ``by`` column(s), e.g. a
+        segment table or ``predictions.table`` merged with one; looked up per customer.
+        Customers not in it form the group NaN. Without it the ``by`` column(s) must be in
+        ``predictions.table``.
 
     Returns
     -------
@@ -164,12 +147,11 @@ def clv_by(
         ``share_of_equity`` (group sum / total sum). Bounds are quantiles over the draws of
         the group statistic (NaN when predict ran without draws).
     """
-    context = _context(predictions, "clv_by")
-    frame = _with_groups(predictions, by, segments, "clv_by")
+    predictions = _checked(predictions, "clv_by")
+    frame = _with_groups(predictions.table, by, segments, "clv_by")
     by_columns = [by] if isinstance(by, str) else list(by)
-    has_draws = context is not None and len(context.rclv_draws) > 0
-    positions = context.positions(frame["customer_id"]) if has_draws else None
-    interval = context.settings["interval"] if context else 0.9
+    has_draws = predictions.n_draws > 0
+    interval = predictions.settings["interval"]
     total = frame["rclv"].sum()
     records = []
     grouped = frame.groupby(by_columns, dropna=False, sort=True)
@@ -185,7 +167,7 @@ def clv_by(
             share_of_equity=values.sum() / total if total > 0 else np.nan,
         )
         if has_draws:
-            draws = context.rclv_draws[:, positions[members]]
+            draws = predictions.rclv_draws[:, members]
             sums = draws.sum(axis=1, dtype=float)
             for name, statistic in (
                 ("rclv_mean", sums / len(members)),
@@ -216,7 +198,7 @@ def _payback_months(cumulative_margin: np.ndarray, cost: float) -> float:
 
 
 def cac_ceiling(
-    predictions: pd.DataFrame,
+    predictions: Predictions,
     customers: pd.DataFrame,
     *,
     target_ltv_cac: float = 3.0,
@@ -233,7 +215,7 @@ def cac_ceiling(
 
     Parameters
     ----------
-    predictions : pandas.DataFrame
+    predictions : Predictions
         Output of :func:`predict`.
     customers : pandas.DataFrame
         ``customer_id``, ``acquisition_channel`` and optionally ``acquisition_cost``
@@ -252,28 +234,24 @@ def cac_ceiling(
     """
     if target_ltv_cac <= 0:
         raise ValueError(f"target_ltv_cac must be > 0, got {target_ltv_cac}")
-    context = _context(predictions, "cac_ceiling")
+    predictions = _checked(predictions, "cac_ceiling")
     columns = ["acquisition_channel"]
     if "acquisition_cost" in customers.columns:
         columns.append("acquisition_cost")
-    frame = _with_groups(predictions, columns, customers, "cac_ceiling")
+    frame = _with_groups(predictions.table, columns, customers, "cac_ceiling")
     frame = frame.assign(
         acquisition_channel=frame["acquisition_channel"].astype(object).fillna("unknown")
     )
     if "acquisition_cost" not in frame:
         frame = frame.assign(acquisition_cost=np.nan)
-    by_channel = clv_by(frame, by="acquisition_channel")
-    has_margin = context is not None
-    positions = context.positions(frame["customer_id"]) if has_margin else None
+    by_channel = clv_by(predictions, by="acquisition_channel", segments=frame)
     records = []
     for row in by_channel.itertuples(index=False):
         in_channel = (frame["acquisition_channel"] == row.acquisition_channel).to_numpy()
         costs = frame.loc[in_channel, "acquisition_cost"].astype(float)
         mean_cost = float(costs.mean()) if costs.notna().any() else np.nan
-        payback = np.nan
-        if has_margin:
-            margin = context.monthly_margin[positions[in_channel]].astype(float).mean(axis=0)
-            payback = _payback_months(np.cumsum(margin), mean_cost)
+        margin = predictions.monthly_margin[in_channel].astype(float).mean(axis=0)
+        payback = _payback_months(np.cumsum(margin), mean_cost)
         records.append(
             {
                 "acquisition_channel": row.acquisition_channel,

@@ -9,16 +9,13 @@ import pandas as pd
 
 from ccnb.clv import _btyd
 from ccnb.clv.fitting import _btyd_inputs, _customer_ids, _require_columns
-from ccnb.clv.results import FittedModel, _PredictionContext
+from ccnb.clv.results import FittedModel, Predictions
 
 __all__ = ["expected_purchases", "predict"]
 
 
 #: model time units per month, for time_unit D (days), W (days / 7), M (days / (365.25 / 12))
 UNITS_PER_MONTH = {"D": 365.25 / 12, "W": 365.25 / 12 / 7, "M": 1.0}
-
-
-_CONTEXT_KEY = "ccnb.clv"
 
 
 def expected_purchases(fitted: FittedModel, summary: pd.DataFrame, *, periods: float) -> pd.Series:
@@ -97,7 +94,7 @@ def predict(
     n_draws: int = 200,
     seed: int = 0,
     interval: float = 0.9,
-) -> pd.DataFrame:
+) -> Predictions:
     """Residual CLV per customer with an interval from parameter uncertainty.
 
     ``rclv = gross_margin * expected_spend * sum_k v_k * purchases_k`` over months
@@ -114,18 +111,15 @@ def predict(
     rCLV is nonlinear in the parameters, so for some customer it could fall outside (on the
     CDNOW data every customer's estimate lies inside, see the tests). Draws that give a
     non-finite or negative value (e.g. Gamma-Gamma q <= 1) are dropped whole;
-    ``attrs["ccnb.clv"].settings["n_draws"]`` says how many were used. Spend is evaluated
+    ``settings["n_draws"]`` of the result says how many were used. Spend is evaluated
     exactly per draw; the expected purchases per draw come from a polynomial in the draws'
     coordinates fitted to exact evaluations at 23 parameter points (``ccnb._btyd.PathExpansion``;
     exact per draw where the expansion cannot be built), which moves the bounds by a small
     fraction of the interval's width (see the tests).
 
-    The draws (float32, ``4 * n_draws`` bytes per customer), the expected monthly margin per
-    customer (``4 * horizon_months`` bytes) and the settings are attached in
-    ``result.attrs["ccnb.clv"]`` for :func:`customer_equity`, :func:`clv_by` and
-    :func:`cac_ceiling`. pandas keeps ``attrs`` through filtering, sorting and ``assign`` but
-    drops them in ``merge``/``join`` and file round trips: pass segment tables to those
-    functions instead of merging.
+    The result keeps the draws (float32, ``4 * n_draws`` bytes per customer) and the expected
+    monthly margin per customer (``4 * horizon_months`` bytes) next to the table, for
+    :func:`customer_equity`, :func:`clv_by` and :func:`cac_ceiling`.
 
     Parameters
     ----------
@@ -154,8 +148,9 @@ def predict(
 
     Returns
     -------
-    pandas.DataFrame
-        One row per customer, in the summary's order:
+    Predictions
+        The draws, the monthly margins and ``table``, one row per customer in the summary's
+        order:
 
         - ``customer_id``
         - ``p_alive``: probability the customer is still active (lifetimes'
@@ -212,7 +207,7 @@ def predict(
         low, high = np.quantile(draws, [(1 - interval) / 2, (1 + interval) / 2], axis=0)
     else:
         low = high = np.full(len(ids), np.nan)
-    result = pd.DataFrame(
+    table = pd.DataFrame(
         {
             "customer_id": ids,
             "p_alive": p_alive,
@@ -227,11 +222,12 @@ def predict(
     monthly_margin = (gross_margin * expected_spend[:, None] * monthly[:, inverse].T).astype(
         np.float32
     )
-    result.attrs[_CONTEXT_KEY] = _PredictionContext(
-        customer_ids=ids,
+    return Predictions(
+        table=table,
         rclv_draws=draws,
         monthly_margin=monthly_margin,
-        new_customer=(new_customer, new_customer_draws),
+        new_customer_value=float(new_customer),
+        new_customer_draws=np.asarray(new_customer_draws, dtype=float),
         settings={
             "gross_margin": gross_margin,
             "discount_rate_annual": discount_rate_annual,
@@ -245,7 +241,6 @@ def predict(
             "spend_model": None if spend is None else spend.name,
         },
     )
-    return result
 
 
 def _mean_observed_spend(summary: pd.DataFrame, frequency: np.ndarray) -> float:

@@ -10,7 +10,14 @@ import pandas as pd
 from ccnb.clv import _btyd
 from ccnb.errors import FitError, InsufficientDataError
 
-__all__ = ["CustomerEquity", "FitError", "FittedModel", "InsufficientDataError", "ValidationResult"]
+__all__ = [
+    "CustomerEquity",
+    "FitError",
+    "FittedModel",
+    "InsufficientDataError",
+    "Predictions",
+    "ValidationResult",
+]
 
 
 @dataclass(eq=False, repr=False)
@@ -202,50 +209,162 @@ class CustomerEquity:
         )
 
 
-class _PredictionContext(dict):
-    """What :func:`predict` attaches to its output in ``DataFrame.attrs``.
+@dataclass(frozen=True, eq=False)
+class Predictions:
+    """What :func:`predict` returns: the per-customer table and the parameter draws behind it.
 
-    Per-draw rCLV (float32, draws x customers), the expected monthly margin per customer, the
-    model-based value of a new customer, and the settings. pandas deep-copies ``attrs`` on most
-    operations; this object is read-only, so copies return the same object. It is an empty
-    ``dict`` to the outside (data in attributes) so that parquet/feather writers, which store
-    ``attrs`` as JSON, write ``{}`` instead of failing; equality is identity so that pandas
-    keeps it through ``concat`` only for frames from the same prediction.
+    The cuts (:func:`customer_equity`, :func:`clv_by`, :func:`cac_ceiling`) take this object,
+    because intervals for a group cannot be rebuilt from per-customer bounds: they need the
+    draws. Grouping columns come from any table with ``customer_id`` (a segment table, or
+    ``predictions.table`` merged with one the pandas way). It round-trips to disk with
+    :meth:`to_parquet` / :meth:`read_parquet`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per customer: ``customer_id``, ``p_alive``, ``expected_purchases``,
+        ``expected_spend``, ``rclv``, ``rclv_low``, ``rclv_high``, ``decile`` (see
+        :func:`predict`).
+    rclv_draws : numpy.ndarray
+        rCLV per parameter draw, float32, shape (draws, customers) in the table's order;
+        zero rows when predict ran without draws.
+    monthly_margin : numpy.ndarray
+        Expected gross margin per customer and month of the horizon (undiscounted), float32,
+        shape (customers, horizon_months).
+    new_customer_value : float
+        The model's value of a customer acquired today (discounted expected repeat-purchase
+        margin over the horizon).
+    new_customer_draws : numpy.ndarray
+        That value per parameter draw.
+    settings : dict
+        The options of :func:`predict` and the draws actually used (``n_draws``).
     """
 
-    __hash__ = None
+    table: pd.DataFrame
+    rclv_draws: np.ndarray
+    monthly_margin: np.ndarray
+    new_customer_value: float
+    new_customer_draws: np.ndarray
+    settings: dict
 
-    def __init__(self, customer_ids, rclv_draws, monthly_margin, new_customer, settings):
-        super().__init__()
-        self.customer_ids = pd.Index(customer_ids)
-        self.rclv_draws = rclv_draws
-        self.monthly_margin = monthly_margin
-        self.new_customer = new_customer  # (point, draws array)
-        self.settings = settings
+    def __post_init__(self) -> None:
+        n = len(self.table)
+        if self.rclv_draws.ndim != 2 or self.rclv_draws.shape[1] != n:
+            raise ValueError(f"rclv_draws must have one column per customer ({n})")
+        if self.monthly_margin.shape[0] != n:
+            raise ValueError(f"monthly_margin must have one row per customer ({n})")
+        if not pd.Index(self.table["customer_id"]).is_unique:
+            raise ValueError("customer ids must be unique in the predictions")
 
-    def __copy__(self):
-        return self
-
-    def __deepcopy__(self, memo):
-        return self
-
-    def __eq__(self, other):
-        return self is other
-
-    def __ne__(self, other):
-        return self is not other
+    def __len__(self) -> int:
+        return len(self.table)
 
     def __repr__(self) -> str:
         return (
-            f"<ccnb.clv predictions: {len(self.customer_ids)} customers, "
-            f"{self.rclv_draws.shape[0]} parameter draws>"
+            f"<Predictions: {len(self)} customers, {self.rclv_draws.shape[0]} parameter draws, "
+            f"{self.settings.get('horizon_months')} months>"
         )
 
+    def _repr_html_(self) -> str:
+        return self.table._repr_html_()
+
+    @property
+    def n_draws(self) -> int:
+        """Number of parameter draws behind the intervals (0: no interval)."""
+        return int(self.rclv_draws.shape[0])
+
     def positions(self, customer_ids) -> np.ndarray:
-        positions = self.customer_ids.get_indexer(pd.Index(customer_ids))
+        """Row positions of ``customer_ids`` in the table (and columns in the draws)."""
+        index = pd.Index(self.table["customer_id"])
+        positions = index.get_indexer(pd.Index(customer_ids))
         if np.any(positions < 0):
             unknown = pd.Index(customer_ids)[positions < 0][:5].tolist()
-            raise ValueError(
-                f"customer ids {unknown} are not in the predictions these draws belong to"
-            )
+            raise ValueError(f"customer ids {unknown} are not in these predictions")
         return positions
+
+    def select(self, customer_ids) -> Predictions:
+        """The predictions of some customers only (e.g. one country), draws included.
+
+        Parameters
+        ----------
+        customer_ids : array-like
+            Ids to keep, in the order wanted; each must be in the table.
+
+        Returns
+        -------
+        Predictions
+            A new object; deciles are those of the full population.
+        """
+        positions = self.positions(customer_ids)
+        return Predictions(
+            table=self.table.iloc[positions].reset_index(drop=True),
+            rclv_draws=self.rclv_draws[:, positions],
+            monthly_margin=self.monthly_margin[positions],
+            new_customer_value=self.new_customer_value,
+            new_customer_draws=self.new_customer_draws,
+            settings=dict(self.settings),
+        )
+
+    def to_parquet(self, path) -> None:
+        """Write everything to one parquet file: the table, then draws and margins as columns.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            File to write. Draw ``k`` is column ``_draw_k``, month ``m`` of the margin is
+            ``_margin_m``; the settings and the new-customer value are in the file's metadata.
+        """
+        import json
+
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        columns = dict(self.table.items())
+        columns.update({f"_draw_{k}": row for k, row in enumerate(self.rclv_draws)})
+        columns.update({f"_margin_{m}": col for m, col in enumerate(self.monthly_margin.T)})
+        arrow = pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False)
+        described = {
+            "table_columns": list(self.table.columns),
+            "n_draws": self.n_draws,
+            "n_months": int(self.monthly_margin.shape[1]),
+            "new_customer_value": self.new_customer_value,
+            "new_customer_draws": self.new_customer_draws.tolist(),
+            "settings": self.settings,
+        }
+        metadata = {**(arrow.schema.metadata or {}), b"ccnb.predictions": json.dumps(described)}
+        pq.write_table(arrow.replace_schema_metadata(metadata), path)
+
+    @classmethod
+    def read_parquet(cls, path) -> Predictions:
+        """Read predictions written by :meth:`to_parquet`.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The file.
+
+        Returns
+        -------
+        Predictions
+            Equal to the object written.
+        """
+        import json
+
+        import pyarrow.parquet as pq
+
+        arrow = pq.read_table(path)
+        raw = (arrow.schema.metadata or {}).get(b"ccnb.predictions")
+        if raw is None:
+            raise ValueError(f"{path} was not written by Predictions.to_parquet")
+        described = json.loads(raw)
+        frame = arrow.to_pandas()
+        draws = [f"_draw_{k}" for k in range(described["n_draws"])]
+        months = [f"_margin_{m}" for m in range(described["n_months"])]
+        return cls(
+            table=frame[described["table_columns"]],
+            rclv_draws=frame[draws].to_numpy(np.float32).T.reshape(len(draws), len(frame)),
+            monthly_margin=frame[months].to_numpy(np.float32).reshape(len(frame), len(months)),
+            new_customer_value=float(described["new_customer_value"]),
+            new_customer_draws=np.asarray(described["new_customer_draws"], dtype=float),
+            settings=described["settings"],
+        )

@@ -38,6 +38,7 @@ def rfm_heatmap(
     scores: pd.DataFrame,
     *,
     value: str = "customers",
+    bins: int | None = None,
     currency: str | None = None,
     title: str | None = None,
     ax: Axes | None = None,
@@ -50,10 +51,12 @@ def rfm_heatmap(
     ----------
     scores : pandas.DataFrame
         ``ccnb.rfm.score`` (or ``segment``) output: one row per customer with ``R``,
-        ``F`` and ``revenue``; ``attrs["rfm_bins"]`` gives the score scale (else the
-        highest score present).
+        ``F`` and ``revenue``.
     value : {"customers", "revenue"}
         Count customers per cell, or total their net revenue.
+    bins : int, optional
+        The score scale (``ccnb.rfm.score``'s ``bins``); by default the highest score
+        present.
     {currency}
     {title}
     {ax}
@@ -65,7 +68,8 @@ def rfm_heatmap(
     if value not in ("customers", "revenue"):
         raise ValueError(f"value must be 'customers' or 'revenue'; got {value!r}")
     frame = _require(scores, ["R", "F", "revenue"], what="rfm_heatmap", source="ccnb.rfm.score")
-    bins = int(frame.attrs.get("rfm_bins", max(int(frame["R"].max()), int(frame["F"].max()))))
+    if bins is None:
+        bins = max(int(frame["R"].max()), int(frame["F"].max()))
     if value == "customers":
         grid = frame.groupby(["R", "F"]).size().unstack("F")
     else:

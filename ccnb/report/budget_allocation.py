@@ -114,7 +114,7 @@ def allocation_deciles(analysis: ClientAnalysis) -> Section:
 def tiered_plan(analysis: ClientAnalysis) -> Section:
     """Spend per head by segment: the operational rule, from params and from the optimum."""
     optimum = budget.tiers_from_optimum(analysis.allocations["customer-centric (optimal)"])
-    tiered = analysis.allocations["customer-centric (tiered)"]
+    tiered = analysis.allocations["customer-centric (tiered)"].table
     per_head = tiered.groupby("segment", observed=True)["spend"].mean()
     frame = optimum.reset_index()[["segment", "customers", "mean_spend", "spend_per_head"]]
     frame["tiered_spend_per_head"] = frame["segment"].map(per_head)
@@ -269,7 +269,7 @@ def acquisition(analysis: ClientAnalysis) -> Section:
     plan = budget.allocate_acquisition(
         channels, budget=settings.new_customer_budget, min_value_per_cost=settings.target_ltv_cac
     )
-    funded = plan[plan["spend"] > 0]
+    funded = plan.table[plan.table["spend"] > 0]
     text = (
         f"The {money(settings.new_customer_budget, analysis.currency)} acquisition budget goes "
         f"to channels in order of CLV per unit of acquisition cost, only where a new customer is "
@@ -281,10 +281,10 @@ def acquisition(analysis: ClientAnalysis) -> Section:
             )
             or "no channel qualifies"
         )
-        + f"; {money(plan.attrs['unspent'], analysis.currency)} is left unspent."
+        + f"; {money(plan.unspent, analysis.currency)} is left unspent."
     )
     styled = _styled(
-        plan[
+        plan.table[
             [
                 "channel",
                 "mean_clv",
@@ -314,7 +314,7 @@ def acquisition(analysis: ClientAnalysis) -> Section:
 def budget_export(analysis: ClientAnalysis) -> Section:
     """Write the allocation and the test assignment for activation."""
     settings = analysis.params.budget
-    centric = analysis.allocations["customer-centric (optimal)"]
+    centric = analysis.allocations["customer-centric (optimal)"].table
     exports.export(
         centric[["customer_id", "segment", "rclv", "spend", "added_value"]], "allocation"
     )

@@ -147,7 +147,7 @@ def model_parameters(analysis: ClientAnalysis) -> Section:
 @_section
 def p_alive(analysis: ClientAnalysis) -> Section:
     """Distribution of P(alive)."""
-    predictions = analysis.predictions
+    predictions = analysis.predictions.table
     likely = (predictions["p_alive"] >= 0.5).mean()
     text = (
         f"The model puts {percent(likely)} of customers at a 50% or better chance of still "
@@ -160,7 +160,7 @@ def p_alive(analysis: ClientAnalysis) -> Section:
 @_section
 def clv_distribution(analysis: ClientAnalysis) -> Section:
     """Residual CLV per customer and customer equity."""
-    predictions = analysis.predictions
+    predictions = analysis.predictions.table
     equity = analysis.customer_equity
     text = (
         f"Residual CLV (margin of future purchases over {analysis.params.horizon_months} "
@@ -247,7 +247,7 @@ def naive_versus_model(analysis: ClientAnalysis) -> Section:
         f"1 / churn rate = {1 / rate:.1f} years) gives {money(mean_naive, analysis.currency)} "
         f"of revenue per customer; the model's residual CLV, which counts margin only, "
         f"discounts and lets customers lapse, is "
-        f"{money(analysis.predictions['rclv'].mean(), analysis.currency)}. Use the simple "
+        f"{money(analysis.predictions.table['rclv'].mean(), analysis.currency)}. Use the simple "
         "number for a first conversation, the model for decisions."
     )
     return Section(text=text)

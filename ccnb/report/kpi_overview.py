@@ -169,7 +169,7 @@ def satisfaction(analysis: ClientAnalysis) -> Section:
 def equity_headline(analysis: ClientAnalysis) -> Section:
     """Customer equity (sum of residual CLV) with its interval, next to the naive CLV."""
     equity = analysis.customer_equity
-    predictions = analysis.predictions
+    predictions = analysis.predictions.table
     top = equity.top_decile_share
     text = (
         f"Customer equity, the margin the current customers are expected to bring over the "

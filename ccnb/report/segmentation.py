@@ -38,7 +38,11 @@ def rfm_grid(analysis: ClientAnalysis, *, value: str = "customers") -> Section:
             f"The same grid by net revenue: the top-right corner brought "
             f"{percent(share)} of all revenue."
         )
-    figure = _figure(plots.rfm_heatmap(scores, value=value, currency=analysis.currency))
+    figure = _figure(
+        plots.rfm_heatmap(
+            scores, value=value, bins=analysis.params.rfm.bins, currency=analysis.currency
+        )
+    )
     return Section(text=text, figure=figure)
 
 

@@ -551,14 +551,14 @@ def test_predictions_match_lifetimes(summary, purchases, spend, predictions):
     fitter = purchases.fitter
     horizon = 12 * WEEKS_PER_MONTH
     np.testing.assert_allclose(
-        predictions["expected_purchases"],
+        predictions.table["expected_purchases"],
         fitter.conditional_expected_number_of_purchases_up_to_time(
             horizon, summary["frequency"], summary["recency"], summary["T"]
         ),
         rtol=1e-9,
     )
     np.testing.assert_allclose(
-        predictions["p_alive"],
+        predictions.table["p_alive"],
         fitter.conditional_probability_alive(
             summary["frequency"], summary["recency"], summary["T"]
         ),
@@ -566,15 +566,15 @@ def test_predictions_match_lifetimes(summary, purchases, spend, predictions):
     )
     repeat = summary["frequency"] > 0
     np.testing.assert_allclose(
-        predictions.loc[repeat, "expected_spend"],
+        predictions.table.loc[repeat, "expected_spend"],
         spend.fitter.conditional_expected_average_profit(
             summary.loc[repeat, "frequency"], summary.loc[repeat, "monetary_value"]
         ),
     )
     p, q, v = spend.params_
-    np.testing.assert_allclose(predictions.loc[~repeat, "expected_spend"], v * p / (q - 1))
-    np.testing.assert_array_equal(predictions["customer_id"], summary["customer_id"])
-    assert list(predictions.columns) == [
+    np.testing.assert_allclose(predictions.table.loc[~repeat, "expected_spend"], v * p / (q - 1))
+    np.testing.assert_array_equal(predictions.table["customer_id"], summary["customer_id"])
+    assert list(predictions.table.columns) == [
         "customer_id",
         "p_alive",
         "expected_purchases",
@@ -634,17 +634,17 @@ def test_rclv_is_a_geometric_series_when_purchases_are_constant(time_unit):
     )
     per_month = rate * clv.UNITS_PER_MONTH[time_unit]
     expected = 0.25 * 40.0 * per_month * geometric_sum(0.12, 24)  # spend: mean of repeat buyers
-    np.testing.assert_allclose(result["rclv"], [expected, expected])
-    np.testing.assert_allclose(result["expected_purchases"], [per_month * 24] * 2)
-    assert result["rclv_low"].isna().all()
+    np.testing.assert_allclose(result.table["rclv"], [expected, expected])
+    np.testing.assert_allclose(result.table["expected_purchases"], [per_month * 24] * 2)
+    assert result.table["rclv_low"].isna().all()
 
 
 def test_interval_contains_the_estimate_and_is_deterministic(
     summary, purchases, spend, predictions
 ):
-    assert (predictions["rclv_low"] <= predictions["rclv"]).all()
-    assert (predictions["rclv"] <= predictions["rclv_high"]).all()
-    assert (predictions["rclv_high"] > predictions["rclv_low"]).all()
+    assert (predictions.table["rclv_low"] <= predictions.table["rclv"]).all()
+    assert (predictions.table["rclv"] <= predictions.table["rclv_high"]).all()
+    assert (predictions.table["rclv_high"] > predictions.table["rclv_low"]).all()
     options = dict(
         purchases=purchases,
         spend=spend,
@@ -657,9 +657,10 @@ def test_interval_contains_the_estimate_and_is_deterministic(
     first = clv.predict(summary.head(300), seed=1, **options)
     again = clv.predict(summary.head(300), seed=1, **options)
     other = clv.predict(summary.head(300), seed=2, **options)
-    pd.testing.assert_frame_equal(first, again)
-    assert not np.allclose(first["rclv_low"], other["rclv_low"])
-    np.testing.assert_allclose(first["rclv"], predictions["rclv"].head(300))
+    pd.testing.assert_frame_equal(first.table, again.table)
+    np.testing.assert_array_equal(first.rclv_draws, again.rclv_draws)
+    assert not np.allclose(first.table["rclv_low"], other.table["rclv_low"])
+    np.testing.assert_allclose(first.table["rclv"], predictions.table["rclv"].head(300))
 
 
 @pytest.mark.parametrize("model", ["bgnbd", "mbgnbd", "paretonbd"])
@@ -715,8 +716,7 @@ def test_draws_fall_back_to_exact_evaluation_when_the_expansion_fails(summary, p
         n_draws=5,
         seed=5,
     )
-    context = result.attrs["ccnb.clv"]
-    assert context.settings["n_draws"] == 5
+    assert result.settings["n_draws"] == 5 == result.n_draws
     rng = np.random.default_rng(5)
     _, purchase_draws = _btyd.draw_log_params(wide.params_, covariance, 5, rng)
     _, spend_draws = _btyd.draw_log_params(spend.params_, spend.log_params_covariance_, 5, rng)
@@ -743,16 +743,32 @@ def test_draws_fall_back_to_exact_evaluation_when_the_expansion_fails(summary, p
     )
     discount = (1.1 ** (1 / 12)) ** -np.arange(1, 13)
     expected = 0.3 * expected_spend * (discount @ np.diff(cumulative, axis=0, prepend=0.0))
-    np.testing.assert_allclose(context.rclv_draws[0], expected, rtol=1e-5)
+    np.testing.assert_allclose(result.rclv_draws[0], expected, rtol=1e-5)
 
 
-def test_predictions_survive_parquet_but_group_intervals_need_the_draws(predictions, tmp_path):
+def test_predictions_round_trip_through_parquet_with_the_same_equity(predictions, tmp_path):
     path = tmp_path / "predictions.parquet"
-    predictions.to_parquet(path)  # attrs hold no JSON-unfriendly object: no warning, no error
-    reloaded = pd.read_parquet(path)
-    pd.testing.assert_frame_equal(reloaded, predictions, check_like=True, check_dtype=False)
-    with pytest.raises(ValueError, match="file round trips"):
-        clv.clv_by(reloaded.assign(segment="all"), by="segment")
+    predictions.to_parquet(path)
+    reloaded = clv.Predictions.read_parquet(path)
+    pd.testing.assert_frame_equal(reloaded.table, predictions.table)
+    np.testing.assert_array_equal(reloaded.rclv_draws, predictions.rclv_draws)
+    np.testing.assert_array_equal(reloaded.monthly_margin, predictions.monthly_margin)
+    assert reloaded.settings == predictions.settings
+    before = clv.customer_equity(predictions, new_customers_per_period=10)
+    after = clv.customer_equity(reloaded, new_customers_per_period=10)
+    assert after == before
+    segments = predictions.table[["customer_id"]].assign(segment="all")
+    pd.testing.assert_frame_equal(
+        clv.clv_by(reloaded, by="segment", segments=segments),
+        clv.clv_by(predictions, by="segment", segments=segments),
+    )
+    assert len(pd.read_parquet(path)) == len(predictions)  # plain parquet for any other tool
+    predictions.table.to_parquet(tmp_path / "plain.parquet")
+    with pytest.raises(ValueError, match="not written by Predictions.to_parquet"):
+        clv.Predictions.read_parquet(tmp_path / "plain.parquet")
+
+
+def test_predict_rejects_repeated_customer_ids():
     with pytest.raises(ValueError, match="unique"):
         clv.predict(
             pd.DataFrame(
@@ -772,10 +788,10 @@ def test_predictions_survive_parquet_but_group_intervals_need_the_draws(predicti
 
 
 def test_deciles_rank_rclv_with_ties_together(predictions):
-    assert predictions["decile"].between(1, 10).all()
-    top = predictions.loc[predictions["decile"] == 1, "rclv"]
-    assert top.min() >= predictions.loc[predictions["decile"] == 2, "rclv"].max()
-    same_value = predictions.groupby("rclv")["decile"].nunique()
+    assert predictions.table["decile"].between(1, 10).all()
+    top = predictions.table.loc[predictions.table["decile"] == 1, "rclv"]
+    assert top.min() >= predictions.table.loc[predictions.table["decile"] == 2, "rclv"].max()
+    same_value = predictions.table.groupby("rclv")["decile"].nunique()
     assert (same_value == 1).all()
 
 
@@ -794,12 +810,12 @@ def test_expected_purchases_over_any_horizon(summary, purchases):
 
 def test_customer_equity_sums_rclv_with_interval(predictions):
     equity = clv.customer_equity(predictions)
-    assert equity.value == pytest.approx(predictions["rclv"].sum())
+    assert equity.value == pytest.approx(predictions.table["rclv"].sum())
     assert equity.low < equity.value < equity.high
     assert equity.new_customers == 0
-    rank = predictions["rclv"].rank(method="min", ascending=False)
-    top = predictions.loc[rank - 1 < len(predictions) / 10, "rclv"]
-    assert equity.top_decile_share == pytest.approx(top.sum() / predictions["rclv"].sum())
+    rank = predictions.table["rclv"].rank(method="min", ascending=False)
+    top = predictions.table.loc[rank - 1 < len(predictions.table) / 10, "rclv"]
+    assert equity.top_decile_share == pytest.approx(top.sum() / predictions.table["rclv"].sum())
     with_new = clv.customer_equity(predictions, new_customers_per_period=10, new_customer_clv=50.0)
     added = 10 * 50.0 * geometric_sum(0.1, 12)
     assert with_new.value == pytest.approx(equity.value + added)
@@ -813,12 +829,12 @@ def test_customer_equity_sums_rclv_with_interval(predictions):
 def test_clv_by_segment_sums_and_intervals(predictions):
     segments = pd.DataFrame(
         {
-            "customer_id": predictions["customer_id"],
-            "segment": np.where(predictions["p_alive"] > 0.5, "active", "lapsing"),
+            "customer_id": predictions.table["customer_id"],
+            "segment": np.where(predictions.table["p_alive"] > 0.5, "active", "lapsing"),
         }
     )
     table = clv.clv_by(predictions, by="segment", segments=segments)
-    expected = predictions.groupby(segments["segment"].to_numpy())["rclv"].agg(
+    expected = predictions.table.groupby(segments["segment"].to_numpy())["rclv"].agg(
         ["size", "mean", "median", "sum"]
     )
     np.testing.assert_array_equal(table["segment"], expected.index)
@@ -829,10 +845,21 @@ def test_clv_by_segment_sums_and_intervals(predictions):
     for stat in ("rclv_mean", "rclv_median", "rclv_sum"):
         assert (table[f"{stat}_low"] <= table[stat]).all()
         assert (table[stat] <= table[f"{stat}_high"]).all()
-    assigned = predictions.assign(segment=segments["segment"].to_numpy())
-    pd.testing.assert_frame_equal(clv.clv_by(assigned, by="segment"), table)
-    merged = predictions.merge(segments, on="customer_id")
-    with pytest.raises(ValueError, match="merge"):
+    # The pandas way: merge the per-customer table with the segments, cut by any column.
+    merged = predictions.table.merge(segments, on="customer_id")
+    pd.testing.assert_frame_equal(clv.clv_by(predictions, by="segment", segments=merged), table)
+    equity = clv.customer_equity(predictions)
+    per_segment = [
+        clv.customer_equity(predictions.select(members["customer_id"]))
+        for _, members in merged.groupby("segment")
+    ]
+    assert sum(part.value for part in per_segment) == pytest.approx(equity.value)
+    np.testing.assert_allclose([part.value for part in per_segment], table["rclv_sum"])
+    np.testing.assert_allclose(
+        [(part.low, part.high) for part in per_segment],
+        table[["rclv_sum_low", "rclv_sum_high"]].to_numpy(),
+    )
+    with pytest.raises(TypeError, match="takes the Predictions"):
         clv.clv_by(merged, by="segment")
 
 
@@ -902,7 +929,7 @@ def test_iso_value_grid_equals_direct_lifetimes_sum(purchases):
 
 def test_activation_table_is_sorted_and_complete(predictions):
     segments = pd.DataFrame(
-        {"customer_id": predictions["customer_id"].head(100), "segment": "High-Value"}
+        {"customer_id": predictions.table["customer_id"].head(100), "segment": "High-Value"}
     )
     table = clv.activation_table(predictions, segments)
     assert list(table.columns) == [
@@ -916,7 +943,7 @@ def test_activation_table_is_sorted_and_complete(predictions):
         "rclv_high",
         "decile",
     ]
-    assert len(table) == len(predictions)
+    assert len(table) == len(predictions.table)
     assert table["rclv"].is_monotonic_decreasing
     assert (table["segment"] == "High-Value").sum() == 100
     assert table.attrs == {}

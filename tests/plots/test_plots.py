@@ -94,7 +94,6 @@ def scores_table():
     frame = pd.DataFrame(cells, columns=["R", "F"])
     frame["revenue"] = 10.0
     frame.loc[0, "revenue"] = 5_000.0
-    frame.attrs["rfm_bins"] = 3
     return frame
 
 
@@ -509,7 +508,7 @@ def test_early_repeat_rate_by_cohort_and_by_channel():
 
 
 def test_rfm_heatmap_counts_customers_per_r_f_cell():
-    ax = drawn(plots.rfm_heatmap(scores_table()))
+    ax = drawn(plots.rfm_heatmap(scores_table(), bins=3))
     cells = heatmap_cells(ax)
     assert cells.size == 9 and not np.ma.getmaskarray(cells).any()
     # Rows R = 3, 2, 1 (top down), columns F = 1, 2, 3; empty pairs are a real 0.
