@@ -16,10 +16,33 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from ccnb._checks import require_columns
+from ccnb._docstrings import docstring_template
+
 #: calendar periods: month, quarter, year
 PERIODS: tuple[str, ...] = ("M", "Q", "Y")
 #: channel of customers the customers table does not name
 UNKNOWN_CHANNEL = "unknown"
+
+
+#: descriptions of the parameters shared by ccnb.cohorts and ccnb.churn
+period_docstring = docstring_template(
+    {
+        "transactions": """transactions : ibis.Table or pandas.DataFrame
+        Validated transactions (``customer_id``, ``date``, ``amount``; see ``ccnb.data``). A
+        pandas frame is wrapped in ``ibis.memtable`` and runs on the default backend.""",
+        "observation_end": """observation_end : date-like
+        The day the analysis is run as of (inclusive). Later rows are ignored.""",
+        "period": """period : {"M", "Q", "Y"}
+        Cohort period: calendar month, quarter or year of the first purchase.""",
+        "customers": """customers : pandas.DataFrame or ibis.Table, optional
+        Customers table with ``customer_id`` and ``acquisition_channel`` (and optionally
+        ``acquisition_cost``). Customers missing from it get channel ``"unknown"``.""",
+        "complete_only": """complete_only : bool
+        Report only complete periods (last day on or before ``observation_end``), the default.
+        With False the current, partially observed period is reported too.""",
+    }
+)
 
 
 def check_period(value: str, *, name: str = "period") -> str:
@@ -61,14 +84,12 @@ def transactions_table(transactions: Any, observation_end: pd.Timestamp | None) 
             "transactions must be an Ibis table or a pandas DataFrame; "
             f"got {type(transactions).__name__}"
         )
-    missing = [
-        column for column in ("customer_id", "date", "amount") if column not in table.columns
-    ]
-    if missing:
-        raise ValueError(
-            f"transactions lack column(s) {missing}; columns are {list(table.columns)}; "
-            "pass the validated transactions from ccnb.data (customer_id, date, amount)"
-        )
+    require_columns(
+        table,
+        ("customer_id", "date", "amount"),
+        what="transactions",
+        hint="pass the validated transactions from ccnb.data",
+    )
     customer_id = table.customer_id
     if not customer_id.type().is_string():
         customer_id = customer_id.cast("string")
@@ -103,12 +124,12 @@ def first_purchases(tx: ir.Table) -> ir.Table:
 def customers_table(customers: Any) -> ir.Table:
     """Customers as Ibis: customer_key, acquisition_channel, acquisition_cost (float64)."""
     if isinstance(customers, pd.DataFrame):
-        missing = [c for c in ("customer_id", "acquisition_channel") if c not in customers]
-        if missing:
-            raise ValueError(
-                f"customers lack column(s) {missing}; columns are {list(customers.columns)}; "
-                "pass the customers table from ccnb.data"
-            )
+        require_columns(
+            customers,
+            ("customer_id", "acquisition_channel"),
+            what="customers",
+            hint="pass the customers table from ccnb.data",
+        )
         duplicated = customers["customer_id"][customers["customer_id"].duplicated()]
         if len(duplicated):
             raise ValueError(
@@ -134,11 +155,7 @@ def customers_table(customers: Any) -> ir.Table:
         }
         return ibis.memtable(frame, schema=schema)
     if isinstance(customers, ir.Table):
-        missing = [c for c in ("customer_id", "acquisition_channel") if c not in customers.columns]
-        if missing:
-            raise ValueError(
-                f"customers lack column(s) {missing}; columns are {list(customers.columns)}"
-            )
+        require_columns(customers, ("customer_id", "acquisition_channel"), what="customers")
         cost = (
             customers.acquisition_cost.cast("float64")
             if "acquisition_cost" in customers.columns

@@ -1,7 +1,7 @@
 """Response curves (value added by marketing spend) and the equal-marginal budget solver.
 
-Implements the response curve and the exact customer-centric optimum of DESIGN.md
-"Budget allocation"; the public names are re-exported by :mod:`ccnb.budget`.
+The response curves and the exact customer-centric optimum (docs/methodology.md, "Response
+curves" and "Budget allocation"); the public names are re-exported by :mod:`ccnb.budget`.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class ResponseCurve(Protocol):
 class ExponentialResponse:
     """Diminishing returns: ``value = base * (1 - exp(-spend / spend_scale))``.
 
-    The curve of DESIGN.md. ``spend_scale`` is the spend that reaches 63% of the
+    See docs/methodology.md, "Response curves". ``spend_scale`` is the spend that reaches 63% of the
     saturation value ``base``; the marginal value at zero spend is ``base / spend_scale``.
 
     Parameters

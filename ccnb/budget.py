@@ -1,13 +1,13 @@
 """Budget allocation: customer-focused vs customer-centric spend, sensitivity and test plan.
 
-Implements DESIGN.md "Budget allocation" (response curve, focused / optimal / tiered
+Budget allocation (docs/methodology.md, "Response curves", "Budget allocation", "Test plan",
+"Acquisition allocation": response curve, focused / optimal / tiered
 strategies, per-strategy report, CLV deciles, sensitivity, power analysis and holdout
-assignment) and the acquisition side of "CAC ceiling" (fund channels whose CLV beats CAC).
+assignment) and the acquisition side of the CAC ceiling (fund channels whose CLV beats CAC).
 """
 
 from __future__ import annotations
 
-import difflib
 import math
 import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -17,6 +17,8 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
+from ccnb._checks import require_columns, require_frame
+from ccnb._docstrings import docstring_template
 from ccnb._response import (
     ExponentialResponse,
     HillResponse,
@@ -128,31 +130,26 @@ def _table(allocation: Allocation | pd.DataFrame) -> pd.DataFrame:
 # Parameter and return descriptions shared by several functions; spliced into their
 # docstrings by ``_shared_doc`` so every function documents them the same way.
 _SHARED_DOCS = {
-    "{customers}": """customers : pandas.DataFrame
+    "customers": """customers : pandas.DataFrame
         One row per customer: ``customer_id`` (unique) and ``rclv`` (residual CLV in
         currency). Negative rCLV is treated as 0 (no value to gain) and said so in
         the allocation's ``notes``; missing rCLV is an error. Other columns (``segment``,
         ``revenue``, ``p_alive`` ...) are passed through unchanged.""",
-    "{budget}": """budget : float
+    "budget": """budget : float
         Total budget to spend, in currency, >= 0.""",
-    "{curve}": """curve : ResponseCurve
+    "curve": """curve : ResponseCurve
         Response curve, e.g. ``ExponentialResponse(spend_scale=50)``.""",
-    "{max_lift}": """max_lift : float
+    "max_lift": """max_lift : float
         Share of a customer's rCLV that spending can add at saturation (> 0): the
         response curve's ``base`` is ``rclv * max_lift``.""",
-    "{allocation}": """Allocation
+    "allocation": """Allocation
         ``table``: the input rows plus ``spend`` (sums to ``budget``), ``added_value``
         and ``marginal_value``; with the strategy, budget, curve and ``notes`` (data
         issues and caveats a reader should see).""",
 }
 
 
-def _shared_doc(function: Callable) -> Callable:
-    doc = function.__doc__ or ""
-    for placeholder, text in _SHARED_DOCS.items():
-        doc = doc.replace(placeholder, text)
-    function.__doc__ = doc
-    return function
+_shared_doc = docstring_template(_SHARED_DOCS)
 
 
 # --------------------------------------------------------------------------- allocators
@@ -1007,15 +1004,7 @@ def _ceil_counts(values: pd.Series) -> pd.Series:
 
 
 def _require_columns(frame: pd.DataFrame, columns: Sequence[str], *, what: str) -> None:
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"{what} must be a pandas DataFrame, got {type(frame).__name__}")
-    present = [str(column) for column in frame.columns]
-    for column in columns:
-        if column not in frame.columns:
-            by_lower = {name.lower(): name for name in present}
-            close = difflib.get_close_matches(column.lower(), list(by_lower), n=1)
-            hint = f"; did you mean {by_lower[close[0]]!r}?" if close else ""
-            raise ValueError(f"column {column!r} not found in {what}; columns are {present}{hint}")
+    require_columns(require_frame(frame, what=what), columns, what=what)
 
 
 def _check_unique_ids(customers: pd.DataFrame) -> None:

@@ -1,9 +1,9 @@
 """Churn in a non-contractual business: active base over time, churn rate, leaky bucket ratio.
 
-Implements the DESIGN.md definitions Churn (non-contractual), Early Repeat Rate and Leaky Bucket
-Ratio from transactions, as portable Ibis expressions run in the engine (DuckDB by default,
-PySpark alike); only the per-period result is pandas. Purchases, periods and ``observation_end``
-follow the conventions of ``ccnb.cohorts``.
+Churn (non-contractual), early repeat rate and leaky bucket ratio (docs/methodology.md, "Active
+base", "Churn rate", "Early repeat rate", "Leaky bucket") from transactions, as portable Ibis
+expressions run in the engine (DuckDB by default, PySpark alike); only the per-period result is
+pandas. Purchases, periods and ``observation_end`` follow the conventions of ``ccnb.cohorts``.
 
 Timing of churn, with ``W = churn_window_days`` and purchase days counted once per day:
 
@@ -28,7 +28,6 @@ import numpy as np
 import pandas as pd
 
 from ccnb import _periods
-from ccnb.cohorts import _share_docs
 
 __all__ = ["active_base", "churn_rate", "early_repeat_rate", "leaky_bucket"]
 
@@ -118,7 +117,7 @@ def _base_table(
     return table[list(_BASE_COLUMNS)].astype(_BASE_COLUMNS)
 
 
-@_share_docs
+@_periods.period_docstring
 def active_base(
     transactions: Any,
     *,
@@ -166,7 +165,7 @@ def active_base(
     )
 
 
-@_share_docs
+@_periods.period_docstring
 def churn_rate(
     transactions: Any,
     *,
@@ -178,10 +177,10 @@ def churn_rate(
 ) -> pd.DataFrame:
     """Churn rate per calendar period: customers lost over the active base.
 
-    DESIGN.md: churn rate over a period = customers lost in the period / average of the
-    active base at its start and end (``denominator="average"``). ``denominator="start"``
-    divides by the base at the start instead, the share of the opening base that was lost
-    (customers acquired and lost within the period still count in ``lost``).
+    docs/methodology.md, "Churn rate": churn rate over a period = customers lost in the period /
+    average of the active base at its start and end (``denominator="average"``).
+    ``denominator="start"`` divides by the base at the start instead, the share of the opening base
+    that was lost (customers acquired and lost within the period still count in ``lost``).
 
     Parameters
     ----------
@@ -230,7 +229,7 @@ def churn_rate(
     return base[[*columns, "churn_rate"]]
 
 
-@_share_docs
+@_periods.period_docstring
 def leaky_bucket(
     transactions: Any,
     *,
@@ -279,7 +278,7 @@ def leaky_bucket(
     return base[["period", "period_end", "acquired", "lost", "ratio", "net_change"]]
 
 
-@_share_docs
+@_periods.period_docstring
 def early_repeat_rate(
     transactions: Any,
     *,

@@ -1,8 +1,9 @@
 """Acquisition cohorts: retention and revenue triangles, cohorts by channel, same-season cohorts.
 
-Builds the cohort tables of DESIGN.md (notebook 02_cohorts and the layer cake of 00_kpi_overview)
-and the period conventions shared with ``ccnb.churn``. Transaction-level work runs as portable
-Ibis expressions in the engine (DuckDB by default, PySpark alike); only the small result is pandas.
+Builds the cohort tables of docs/methodology.md, "Cohorts" (notebook 02_cohorts and the layer cake
+of 00_kpi_overview) and the period conventions shared with ``ccnb.churn``. Transaction-level work
+runs as portable Ibis expressions in the engine (DuckDB by default, PySpark alike); only the small
+result is pandas.
 
 Conventions used by every function here and in ``ccnb.churn``:
 
@@ -20,7 +21,7 @@ Conventions used by every function here and in ``ccnb.churn``:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import ibis
@@ -45,32 +46,6 @@ PERIODS = _periods.PERIODS
 UNKNOWN_CHANNEL = _periods.UNKNOWN_CHANNEL
 _MONTH_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
-# Docstring pieces shared by the functions of this module and ccnb.churn.
-_DOCS = {
-    "transactions": """transactions : ibis.Table or pandas.DataFrame
-        Validated transactions (``customer_id``, ``date``, ``amount``; see ``ccnb.data``). A
-        pandas frame is wrapped in ``ibis.memtable`` and runs on the default backend.""",
-    "observation_end": """observation_end : date-like
-        The day the analysis is run as of (inclusive). Later rows are ignored.""",
-    "period": """period : {"M", "Q", "Y"}
-        Cohort period: calendar month, quarter or year of the first purchase.""",
-    "customers": """customers : pandas.DataFrame or ibis.Table, optional
-        Customers table with ``customer_id`` and ``acquisition_channel`` (and optionally
-        ``acquisition_cost``). Customers missing from it get channel ``"unknown"``.""",
-    "complete_only": """complete_only : bool
-        Report only complete periods (last day on or before ``observation_end``), the default.
-        With False the current, partially observed period is reported too.""",
-}
-
-
-def _share_docs(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Fill the ``{name}`` placeholders of a docstring with the shared pieces in ``_DOCS``."""
-    doc = func.__doc__ or ""
-    for name, text in _DOCS.items():
-        doc = doc.replace("{" + name + "}", text)
-    func.__doc__ = doc
-    return func
-
 
 # ---------------------------------------------------------------------------------------------
 # Private core shared with ccnb.churn: input checks, period arithmetic, engine expressions.
@@ -82,7 +57,7 @@ def _share_docs(func: Callable[..., Any]) -> Callable[..., Any]:
 # ---------------------------------------------------------------------------------------------
 
 
-@_share_docs
+@_periods.period_docstring
 def assign_cohorts(
     transactions: Any,
     *,
@@ -187,7 +162,7 @@ def _cohort_cells(
     return grid[[*output_keys, "age", "period", "cohort_size", "active", "revenue"]]
 
 
-@_share_docs
+@_periods.period_docstring
 def retention_triangle(
     transactions: Any,
     *,
@@ -245,7 +220,7 @@ def retention_triangle(
     return cells.drop(columns="revenue")
 
 
-@_share_docs
+@_periods.period_docstring
 def revenue_triangle(
     transactions: Any,
     *,
@@ -303,7 +278,7 @@ def revenue_triangle(
     return cells.drop(columns="active")
 
 
-@_share_docs
+@_periods.period_docstring
 def cohort_by_channel(
     transactions: Any,
     customers: Any,
@@ -449,7 +424,7 @@ def _season_label(season_year: int, months: tuple[int, ...]) -> str:
     return f"{first}-{last} {season_year}"
 
 
-@_share_docs
+@_periods.period_docstring
 def seasonal_cohorts(
     transactions: Any,
     *,
@@ -588,7 +563,7 @@ def seasonal_cohorts(
     return grid[list(columns)].astype(columns)
 
 
-@_share_docs
+@_periods.period_docstring
 def layer_cake(
     transactions: Any,
     *,

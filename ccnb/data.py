@@ -1,14 +1,13 @@
 """Sources -> validated transactions, customers and survey, with every excluded row accounted for.
 
-Implements DESIGN.md's Data contract and bad input: each row that cannot be used is counted under
-a reason and kept, with that reason, for ``rejected_rows.csv``; rows read always equal rows used
-plus rows rejected. Transaction work is written as Ibis expressions run in the engine.
+The data contract (docs/methodology.md, "Data quality"): each row that cannot be used is counted
+under a reason and kept, with that reason, for ``rejected_rows.csv``; rows read always equal rows
+used plus rows rejected. Transaction work is written as Ibis expressions run in the engine.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from ccnb import datasets, engine
+from ccnb._checks import did_you_mean
 from ccnb.errors import DataError
 from ccnb.params import CustomersSource, Params, SurveySource, TransactionsSource
 from ccnb.quality import DataQuality, SourceQuality
@@ -99,12 +99,10 @@ def _read(
 
 def _check_columns(raw: ir.Table, mapping: dict[str, str | None], label: str) -> None:
     present = list(raw.columns)
-    lowered = {column.lower(): column for column in present}
     for field_name, column in mapping.items():
         if column is None or column in present:
             continue
-        close = difflib.get_close_matches(column.lower(), list(lowered), n=1, cutoff=0.5)
-        hint = f"; did you mean {lowered[close[0]]!r}?" if close else ""
+        hint = did_you_mean(column, present, cutoff=0.5)
         raise DataError(
             f"column {column!r} (mapped as {field_name}) not found in {label}; "
             f"columns are {present}{hint}"

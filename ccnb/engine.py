@@ -1,8 +1,9 @@
 """The engine boundary: the backend that runs transaction-level work, and reading sources into it.
 
 Everything engine-specific (opening DuckDB or Spark, file readers, row positions, text-to-date
-parsing with a format) lives here; the rest of ccnb writes portable Ibis expressions (DESIGN.md,
-Data flow). PySpark is optional (``pip install ccnb[spark]``) and imported only when selected.
+parsing with a format) lives here; the rest of ccnb writes portable Ibis expressions (README,
+"Running on Spark": what runs where). PySpark is optional (``pip install ccnb[spark]``) and imported
+only when selected.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The KPI overview: one tidy table of the headline customer KPIs for the last two full years.
 
-Combines DESIGN.md's definitions (churn rate, early repeat rate, leaky bucket ratio, NPS, CSAT)
-with the plain trading numbers (customers, revenue, orders per customer, average order value).
+Combines the definitions of docs/methodology.md (churn rate, early repeat rate, leaky bucket, NPS,
+CSAT) with the plain trading numbers (customers, revenue, orders per customer, average order value).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Net Promoter Score and customer satisfaction with confidence intervals, overall and by group.
 
-Implements the DESIGN.md definitions "NPS" (multinomial standard error) and "CSAT" (share of
-4-5 answers with a Wilson score interval).
+NPS (multinomial standard error) and CSAT (share of 4-5 answers with a Wilson score interval);
+definitions in docs/methodology.md, "NPS and CSAT".
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from ccnb._checks import require_columns
 
 __all__ = ["CSATResult", "NPSResult", "csat", "csat_by", "nps", "nps_by"]
 
@@ -294,12 +296,7 @@ def _by_group(
 ) -> pd.DataFrame:
     if not isinstance(survey, pd.DataFrame):
         raise TypeError(f"survey must be a pandas DataFrame, got {type(survey).__name__}")
-    for needed in (by, column):
-        if needed not in survey.columns:
-            raise ValueError(
-                f"survey is missing column {needed!r}; columns are "
-                f"{[str(name) for name in survey.columns]}"
-            )
+    require_columns(survey, (by, column), what="survey")
     if min_n < 1:
         raise ValueError(f"min_n must be at least 1, got {min_n}")
 

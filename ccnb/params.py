@@ -1,6 +1,6 @@
 """Parameter schema for one client and `load_params`, the only way notebooks read it.
 
-Implements DESIGN.md's Parameters section: a pydantic model with ``extra="forbid"`` (a typo
+The params schema: a pydantic model with ``extra="forbid"`` (a typo
 fails with the closest valid key), documented defaults, paths resolved from the params file's
 directory, and overrides validated exactly like the file.
 """
@@ -8,7 +8,6 @@ directory, and overrides validated exactly like the file.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -24,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from ccnb._checks import did_you_mean
 from ccnb.errors import ParamsError
 
 __all__ = [
@@ -415,8 +415,7 @@ def _describe(error: ValidationError, origin: str) -> str:
             model = _model_at(location)
             valid = sorted(model.model_fields) if model else []
             valid = [name for name in valid if name != "source_file"]
-            close = difflib.get_close_matches(str(location[-1]), valid, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(location[-1], valid)
             lines.append(f"- unknown key {where!r}{hint} (valid keys: {', '.join(valid)})")
         else:
             lines.append(f"- {where}: {problem['msg']} (got {problem.get('input')!r})")

@@ -1,12 +1,12 @@
 """RFM scores, segment schemes with a tactic per segment, and revenue concentration.
 
-Implements the DESIGN.md definitions "RFM inputs", "RFM scores" and "Segment schemes"
+RFM scores and segments (docs/methodology.md, "RFM scores", "Segment schemes", "Revenue
+concentration")
 (``value_tiers`` and ``rfm_grid``); the exact score rule is in :func:`score`.
 """
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from ccnb._checks import did_you_mean, require_columns, require_frame
 
 __all__ = [
     "resolve_scheme",
@@ -49,15 +51,7 @@ def _check_bins(bins: Any) -> int:
 
 
 def _require_columns(frame: Any, columns: Sequence[str], *, what: str) -> None:
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"{what} must be a pandas DataFrame, got {type(frame).__name__}")
-    present = [str(column) for column in frame.columns]
-    for column in columns:
-        if column not in frame.columns:
-            raise ValueError(
-                f"{what} is missing column {column!r}; columns are {present}"
-                f"{_did_you_mean(column, present)}"
-            )
+    require_columns(require_frame(frame, what=what), columns, what=what)
 
 
 def _require_numeric(frame: pd.DataFrame, column: str, *, what: str) -> None:
@@ -67,13 +61,6 @@ def _require_numeric(frame: pd.DataFrame, column: str, *, what: str) -> None:
     missing = int(values.isna().sum())
     if missing:
         raise ValueError(f"{what} column {column!r} has {missing} missing values")
-
-
-def _did_you_mean(word: str, options: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1)
-    if not close:
-        close = [option for option in options if option.lower() == word.lower()][:1]
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _describe(error: ValidationError) -> str:
@@ -604,7 +591,7 @@ def rules_from_params(
         for key in raw:
             if key not in _RULE_KEYS:
                 raise ValueError(
-                    f"{label}: unknown key {key!r}{_did_you_mean(str(key), _RULE_KEYS)}; "
+                    f"{label}: unknown key {key!r}{did_you_mean(str(key), _RULE_KEYS)}; "
                     f"allowed keys are {list(_RULE_KEYS)}"
                 )
         if "name" not in raw:

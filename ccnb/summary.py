@@ -1,6 +1,7 @@
 """Transactions -> one row per customer (RFM and BTYD inputs), and the calibration/holdout split.
 
-Implements DESIGN.md's Definitions "Customer summary" and "RFM inputs". The reduction is one Ibis
+The customer summary and the RFM inputs (docs/methodology.md, "Customer summary", "Calibration
+and holdout"). The reduction is one Ibis
 expression executed in the engine; only the per-customer result comes back as pandas.
 
 A *purchase day* is a day with at least one row that is not a return (amount >= 0): several
@@ -147,9 +148,11 @@ def _settle_money(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
     Engines add floating-point values in different orders, which changes the last bits of a
     sum; rounding the sums (not the means) far below a cent makes the per-customer tables, and
-    everything computed from them (fits, CLV, exports), identical on DuckDB and Spark.
+    everything computed from them (fits, CLV, exports), identical on DuckDB and Spark. A sum
+    that cancels to zero may round to -0.0 or 0.0 with the order; adding 0.0 makes it 0.0, so
+    the exports do not vary between runs.
     """
-    frame[columns] = frame[columns].round(MONEY_DECIMALS)
+    frame[columns] = frame[columns].round(MONEY_DECIMALS) + 0.0
     return frame
 
 

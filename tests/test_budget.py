@@ -645,7 +645,7 @@ def test_acquisition_leaves_unprofitable_budget_unspent(channels):
 
 def test_bad_customer_tables_name_the_problem(two_customers):
     args = {"budget": 100, "curve": EXP50, "max_lift": 0.2}
-    with pytest.raises(ValueError, match=r"column 'rclv' not found .* did you mean 'rCLV'"):
+    with pytest.raises(ValueError, match=r"missing column 'rclv'.*did you mean 'rCLV'"):
         customer_centric(two_customers.rename(columns={"rclv": "rCLV"}), **args)
     with pytest.raises(ValueError, match="customer_id must be unique"):
         customer_centric(two_customers.assign(customer_id="x"), **args)

@@ -80,6 +80,21 @@ def test_monthly_period_bucket_by_hand(tiny):
     assert (summary.loc["A", "frequency"], summary.loc["A", "T"]) == (0, 2.0)
 
 
+def test_money_that_cancels_is_plus_zero():
+    # 0.3 - 0.1 - 0.2 is -2.8e-17 in floating point: rounded, -0.0, which a CSV writes as "-0"
+    # or "0" depending on the order the engine adds in. Settled money is always +0.0.
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["A", "A", "A"],
+            "date": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03"]),
+            "amount": [0.3, -0.1, -0.2],
+        }
+    )
+    summary = customer_summary(engine_table(frame), observation_end=dt.date(2024, 1, 31))
+    revenue = summary["revenue"].to_numpy()
+    assert revenue[0] == 0 and not np.signbit(revenue[0])
+
+
 def test_observation_end_cuts_later_rows(tiny):
     summary = customer_summary(tiny, observation_end=dt.date(2024, 1, 8), time_unit="D")
     a = summary.set_index("customer_id").loc["A"]

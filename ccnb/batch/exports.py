@@ -1,8 +1,8 @@
 """CSV exports for CRM activation, written by the notebooks during a batch run.
 
-Implements the ``outputs/<client>/exports/*.csv`` part of DESIGN.md "Outputs": a notebook calls
-`export`; it writes only when ``ccnb run`` has set ``CCNB_EXPORT_DIR`` for the kernel, so a
-consultant re-running a notebook in JupyterLab never writes into ``outputs/``.
+The ``outputs/<client>/exports/*.csv`` of a batch run (README, "Running clients in batch"): a
+notebook calls `export`; it writes only when ``ccnb run`` has set ``CCNB_EXPORT_DIR`` for the
+kernel, so a consultant re-running a notebook in JupyterLab never writes into ``outputs/``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Reader-ready HTML of an executed notebook: no code, images embedded, a table of contents.
 
-Implements ``outputs/<client>/<notebook>.html`` of DESIGN.md "Outputs" (readers never see
-code) with nbconvert's lab template, minus everything it would fetch from a CDN (require.js,
-MathJax, mermaid, widgets): a report opens offline from disk. `escape_md` is the helper
-notebooks use to put client text (segment, channel or customer names) into Markdown.
+Writes ``outputs/<client>/<notebook>.html`` (readers never see code) with nbconvert's lab template,
+minus everything it would fetch from a CDN (require.js, MathJax, mermaid, widgets): a report opens
+offline from disk. `escape_md` is the helper notebooks use to put client text (segment, channel or
+customer names) into Markdown.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``ccnb new``: a first params file for a client, guessed from their transaction export.
 
-Implements the on-boarding step of DESIGN.md "Parameters" and "Data contract": reads the
+``ccnb new``, the on-boarding step (README, "Adding a client"): reads the
 header and a sample of rows (csv, xlsx, parquet), guesses the column mapping, the date format
 and the decimal separator, and writes a commented YAML whose guesses the consultant checks.
 """

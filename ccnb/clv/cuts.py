@@ -1,4 +1,8 @@
-"""Cuts of the predictions: customer equity, CLV by group, CAC ceiling, iso-value curves."""
+"""Cuts of the predictions: customer equity, CLV by group, CAC ceiling, iso-value curves.
+
+Definitions in docs/methodology.md, "Customer equity", "CLV by group", "CAC ceiling" and
+"Iso-value curves".
+"""
 
 from __future__ import annotations
 

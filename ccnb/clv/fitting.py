@@ -1,4 +1,8 @@
-"""Fitting the purchase models (BG/NBD, MBG/NBD, Pareto/NBD) and the Gamma-Gamma spend model."""
+"""Fitting the purchase models (BG/NBD, MBG/NBD, Pareto/NBD) and the Gamma-Gamma spend model.
+
+Definitions in docs/methodology.md, "BG/NBD", "MBG/NBD", "Pareto/NBD", "Gamma-Gamma" and
+"Model fitting".
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ccnb._checks import require_columns
 from ccnb.clv import _btyd
 from ccnb.clv.results import FitError, FittedModel, InsufficientDataError, ValidationResult
 
@@ -45,9 +50,7 @@ _DEFAULT_STARTS = {"bgnbd": 1, "mbgnbd": 1, "paretonbd": 3}
 
 
 def _require_columns(frame: pd.DataFrame, columns: Sequence[str], where: str) -> None:
-    missing = [column for column in columns if column not in frame.columns]
-    if missing:
-        raise ValueError(f"{where} needs column(s) {missing}; the frame has {list(frame.columns)}")
+    require_columns(frame, columns, what=f"the table given to {where}")
 
 
 def _customer_ids(frame: pd.DataFrame) -> np.ndarray:

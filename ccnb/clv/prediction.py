@@ -1,4 +1,7 @@
-"""Per-customer predictions: P(alive), expected purchases and spend, residual CLV with intervals."""
+"""Per-customer predictions: P(alive), expected purchases and spend, residual CLV with intervals.
+
+Definitions in docs/methodology.md, "Predictive CLV" and "Intervals".
+"""
 
 from __future__ import annotations
 

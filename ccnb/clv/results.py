@@ -1,4 +1,7 @@
-"""The result objects of the CLV models: fitted models, validation, customer equity."""
+"""The result objects of the CLV models: fitted models, validation, customer equity.
+
+What each number means: docs/methodology.md.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Holdout validation of the purchase models and the model choice rule."""
+"""Holdout validation of the purchase models and the model choice rule.
+
+Definitions in docs/methodology.md, "Calibration and holdout" and "Model choice".
+"""
 
 from __future__ import annotations
 

@@ -1,20 +1,21 @@
 """Built-in datasets: the synthetic demo retailer and the CDNOW data shipped with lifetimes.
 
-These are the ``builtin:NAME`` sources of the data layer (DESIGN.md, "Data flow"): the demo
-files keep their bad rows so the data-quality report of DESIGN.md "Data contract and bad input"
-has something to count; CDNOW comes typed, in the transaction contract's column names.
+These are the ``builtin:NAME`` sources of the data layer: the demo files keep their bad rows so the
+data-quality report (docs/methodology.md, "Data quality") has something to count; CDNOW comes typed,
+in the transaction contract's column names.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import importlib
 import importlib.util
 import pathlib
 from typing import TYPE_CHECKING
 
 import pandas as pd
+
+from ccnb._checks import did_you_mean
 
 if TYPE_CHECKING:
     from ccnb.datasets._demo_generator import (
@@ -141,8 +142,7 @@ BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
 
 def _unknown(kind: str, value: str, options, *, where: str = "") -> ValueError:
     options = list(options)
-    close = difflib.get_close_matches(str(value), options, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    hint = did_you_mean(value, options)
     return ValueError(f"unknown {kind} {value!r}{where}; choose one of {options}{hint}")
 
 

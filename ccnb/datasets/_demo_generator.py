@@ -2,8 +2,8 @@
 
 Run ``python -m ccnb.datasets._demo_generator`` to (re)write ``demo_transactions.csv.gz``,
 ``demo_customers.csv.gz`` and ``demo_survey.csv.gz`` byte for byte (gzip with ``mtime=0``).
-The data follow the data contract of DESIGN.md ("Data contract and bad input") and the BTYD
-conventions of its "Customer summary" definition, with known true parameters.
+The data follow the data contract (docs/methodology.md, "Data quality") and the BTYD
+conventions of its "Customer summary" section, with known true parameters.
 
 Generating process (all randomness from ``numpy.random.default_rng(seed)``, ``DEMO_SEED``)
 ------------------------------------------------------------------------------------------

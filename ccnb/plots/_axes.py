@@ -16,6 +16,7 @@ from matplotlib.ticker import (
     PercentFormatter,
 )
 
+from ccnb._checks import require_columns
 from ccnb.plots._theme import _INK, _SEQUENTIAL, PALETTE, money_formatter
 
 _PERIOD_NOUN = {"M": "month", "Q": "quarter", "Y": "year"}
@@ -51,12 +52,7 @@ def _two_panels(axes: Sequence[Axes] | None, *, height: float = 6.5) -> tuple[Fi
 def _require(table: Any, columns: Sequence[str], *, what: str, source: str) -> pd.DataFrame:
     if not isinstance(table, pd.DataFrame):
         raise TypeError(f"{what} needs a pandas DataFrame ({source}); got {type(table).__name__}")
-    missing = [column for column in columns if column not in table.columns]
-    if missing:
-        raise ValueError(
-            f"{what} needs columns {list(columns)} ({source}); {missing} missing, "
-            f"columns are {[str(column) for column in table.columns]}"
-        )
+    require_columns(table, columns, what=f"the table given to {what}", hint=f"pass {source}")
     return table
 
 

@@ -13,6 +13,7 @@ from matplotlib.ticker import (
     FuncFormatter,
 )
 
+from ccnb._docstrings import docstring_template
 from ccnb.formatting import money
 
 __all__ = ["PALETTE", "money_formatter", "set_theme", "theme"]
@@ -96,19 +97,19 @@ _MINUS = "\N{MINUS SIGN}"
 
 # Parameter descriptions shared by the plot functions, spliced into their docstrings.
 _DOCS = {
-    "{currency}": """currency : str, optional
+    "currency": """currency : str, optional
         ISO code of the client's currency (``Params.currency``), e.g. ``"EUR"``; money
         ticks and labels show it (see :func:`money_formatter`).""",
-    "{title}": """title : str, optional
+    "title": """title : str, optional
         Title of the chart; a description of what it shows by default.""",
-    "{ax}": """ax : matplotlib.axes.Axes, optional
+    "ax": """ax : matplotlib.axes.Axes, optional
         Axes to draw on; by default a new figure (9 x 5 inches) is made.""",
-    "{axes}": """axes : sequence of two matplotlib.axes.Axes, optional
+    "axes": """axes : sequence of two matplotlib.axes.Axes, optional
         Upper and lower axes to draw on; by default a new figure with two panels
         sharing the time axis is made.""",
-    "{returns_ax}": """matplotlib.axes.Axes
+    "returns_ax": """matplotlib.axes.Axes
         The axes drawn on.""",
-    "{returns_fig}": """matplotlib.figure.Figure
+    "returns_fig": """matplotlib.figure.Figure
         The figure holding both panels.""",
 }
 
@@ -178,14 +179,6 @@ def theme() -> Any:
     return mpl.rc_context(_theme_rc())
 
 
-def _share_docs(function: Callable) -> Callable:
-    doc = function.__doc__ or ""
-    for placeholder, text in _DOCS.items():
-        doc = doc.replace(placeholder, text)
-    function.__doc__ = doc
-    return function
-
-
 def _themed(function: Callable) -> Callable:
     """Document shared parameters and draw inside the theme."""
 
@@ -194,7 +187,7 @@ def _themed(function: Callable) -> Callable:
         with theme():
             return function(*args, **kwargs)
 
-    return _share_docs(draw)
+    return docstring_template(_DOCS)(draw)
 
 
 def _money_text(value: float, currency: str | None) -> str:
