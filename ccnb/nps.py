@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ccnb._checks import require_columns
+from ccnb._docstrings import docstring_template
 
 __all__ = ["CSATResult", "NPSResult", "csat", "csat_by", "nps", "nps_by"]
 
@@ -137,6 +138,28 @@ def csat(scores: Any, *, level: float = 0.95) -> CSATResult:
     return _csat(answers, z=_z(level))
 
 
+# Parameter descriptions shared by nps_by and csat_by.
+_by_group_docstring = docstring_template(
+    {
+        "survey_by": """survey : pandas.DataFrame
+        Survey answers, one row per response, already joined to the grouping column.
+    by : str
+        Column holding the group of each answer.""",
+        "group_options": """min_n : int, default 30
+        Groups with fewer valid answers are flagged ``reliable = False``; they are
+        kept, not dropped.
+    overall : bool, default True
+        Add a last row, labelled ``"All"``, computed from every valid answer
+        (including answers whose group is missing).
+    level : float, default 0.95
+        Confidence level of the intervals.""",
+        "group_rows": """One row per group: categories in their categorical order (unobserved ones
+        included with ``n = 0``), otherwise sorted values; then the overall row.""",
+    }
+)
+
+
+@_by_group_docstring
 def nps_by(
     survey: pd.DataFrame,
     *,
@@ -150,26 +173,15 @@ def nps_by(
 
     Parameters
     ----------
-    survey : pandas.DataFrame
-        Survey answers, one row per response, already joined to the grouping column.
-    by : str
-        Column holding the group of each answer.
+    {survey_by}
     column : str, default "nps"
         Column holding the 0-10 answers; missing answers are ignored.
-    min_n : int, default 30
-        Groups with fewer valid answers are flagged ``reliable = False``; they are
-        kept, not dropped.
-    overall : bool, default True
-        Add a last row, labelled ``"All"``, computed from every valid answer
-        (including answers whose group is missing).
-    level : float, default 0.95
-        Confidence level of the intervals.
+    {group_options}
 
     Returns
     -------
     pandas.DataFrame
-        One row per group: categories in their categorical order (unobserved ones
-        included with ``n = 0``), otherwise sorted values; then the overall row.
+        {group_rows}
         Columns: `by` (the group), ``n``, ``promoters``, ``passives``,
         ``detractors``, ``nps``, ``se``, ``ci_low``, ``ci_high`` (as in :func:`nps`),
         ``reliable`` (``n >= min_n``).
@@ -187,6 +199,7 @@ def nps_by(
     )
 
 
+@_by_group_docstring
 def csat_by(
     survey: pd.DataFrame,
     *,
@@ -200,26 +213,15 @@ def csat_by(
 
     Parameters
     ----------
-    survey : pandas.DataFrame
-        Survey answers, one row per response, already joined to the grouping column.
-    by : str
-        Column holding the group of each answer.
+    {survey_by}
     column : str, default "csat"
         Column holding the 1-5 answers; missing answers are ignored.
-    min_n : int, default 30
-        Groups with fewer valid answers are flagged ``reliable = False``; they are
-        kept, not dropped.
-    overall : bool, default True
-        Add a last row, labelled ``"All"``, computed from every valid answer
-        (including answers whose group is missing).
-    level : float, default 0.95
-        Confidence level of the intervals.
+    {group_options}
 
     Returns
     -------
     pandas.DataFrame
-        One row per group: categories in their categorical order (unobserved ones
-        included with ``n = 0``), otherwise sorted values; then the overall row.
+        {group_rows}
         Columns: `by` (the group), ``n``, ``satisfied``, ``csat``, ``ci_low``,
         ``ci_high`` (as in :func:`csat`), ``reliable`` (``n >= min_n``).
     """
