@@ -1,20 +1,44 @@
 """Modules loaded on first use, so that reading cached tables never imports the engines.
 
 A notebook of ``ccnb run`` reads the tables its client's run computed beforehand (see
-``ccnb.analysis``); it needs neither Ibis/DuckDB (loading data) nor lifetimes (fitting) unless a
-table is missing. Importing them costs a second or more per kernel, so the modules that need
-them are bound with :func:`lazy_module` and executed when an attribute is first used.
+``ccnb.analysis``); it needs neither Ibis/DuckDB (loading data) nor lifetimes and scipy
+(fitting) unless a table is missing. Importing them costs a second or more per kernel, so the
+modules that need them are bound with :func:`lazy_module` and imported when an attribute is
+first used.
+
+The stand-in is deliberately not registered in ``sys.modules``: unpickling a stored table
+imports its class's module (e.g. ``ccnb.clv.results``) the ordinary way. A lazily loading
+package in ``sys.modules`` (``importlib.util.LazyLoader``) would be executed by that import
+halfway through, and Python 3.11 would then execute the submodule a second time, giving two
+different classes of the same name.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import sys
 from types import ModuleType
 
+__all__ = ["lazy_module"]
 
-def lazy_module(name: str) -> ModuleType:
-    """The module ``name``, executed on first attribute access (``importlib.util.LazyLoader``).
+
+class _LazyModule:
+    """Stands for a module; imports it on the first attribute access and delegates to it."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str):
+        return getattr(importlib.import_module(self._name), attribute)
+
+    def __repr__(self) -> str:
+        state = "imported" if self._name in sys.modules else "not imported yet"
+        return f"<lazy module {self._name!r} ({state})>"
+
+
+def lazy_module(name: str) -> ModuleType | _LazyModule:
+    """The module ``name``, imported on first attribute access.
 
     Parameters
     ----------
@@ -23,18 +47,12 @@ def lazy_module(name: str) -> ModuleType:
 
     Returns
     -------
-    types.ModuleType
-        The module itself when it is already imported, else a lazily loading module that is
-        registered in ``sys.modules`` (so a later ``import`` gets the same object).
+    types.ModuleType or stand-in
+        The module itself when it is already imported, else a stand-in whose attributes are
+        those of the module, imported at the first access.
     """
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.find_spec(name)
-    if spec is None:
+    if importlib.util.find_spec(name) is None:
         raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-    loader = importlib.util.LazyLoader(spec.loader)
-    spec.loader = loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    loader.exec_module(module)
-    return module
+    return _LazyModule(name)

@@ -110,6 +110,25 @@ def test_reading_stored_tables_imports_neither_the_engine_nor_lifetimes(cdnow_pa
     assert result.stdout.strip() == "[]", result.stderr
 
 
+def test_stored_predictions_are_the_class_the_cuts_take(cdnow_params, tmp_path):
+    """Unpickling a stored result imports its module the ordinary way: one class, not two
+    (a lazily loading ccnb.clv package in sys.modules made Python 3.11 execute
+    ccnb.clv.results twice, and the cuts then rejected their own Predictions)."""
+    ClientAnalysis(cdnow_params, cache_dir=tmp_path).precompute()
+    script = (
+        "import ccnb\n"
+        "params = ccnb.load_params('params/cdnow.yaml')\n"
+        f"analysis = ccnb.ClientAnalysis(params, cache_dir={str(tmp_path)!r})\n"
+        "predictions = analysis.predictions\n"
+        "equity = ccnb.clv.customer_equity(predictions)\n"
+        "print(round(equity.value, 6) == round(analysis.customer_equity.value, 6))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=os.environ
+    )
+    assert result.stdout.strip() == "True", result.stderr
+
+
 def test_a_marker_left_by_a_dead_process_is_not_waited_for(cdnow_params, tmp_path):
     """A run killed while computing leaves its marker; readers compute rather than hang."""
     dead = subprocess.run(

@@ -203,8 +203,9 @@ def run_client(
     The run writes into ``<output_dir>/.<slug>.tmp-<pid>`` and replaces ``<output_dir>/<slug>``
     only when every notebook succeeded. Otherwise the previous outputs stay, and
     ``<output_dir>/<slug>/failed/`` holds the failed notebooks as executed up to the failing
-    cell, ``error.txt`` and ``run.json``. Sets ``CCNB_EXPORT_DIR`` and ``MPLBACKEND`` in this
-    process's environment for the kernels, so `run_clients` calls it in worker processes.
+    cell, ``error.txt`` and ``run.json``. The kernels find the export and table folders
+    through ``CCNB_EXPORT_DIR`` and ``CCNB_CACHE_DIR``, set in this process's environment for
+    the run and restored afterwards.
 
     Parameters
     ----------
@@ -238,6 +239,7 @@ def run_client(
     run = ClientRun(params_file=str(params_file), folder=folder, client=folder)
     staging = tables = None
     cache = Path(tempfile.mkdtemp(prefix="ccnb-tables-"))
+    environment = dict(os.environ)
     try:
         try:
             params = _load_params(params_file, overrides, run=run, record=record)
@@ -270,6 +272,8 @@ def run_client(
     finally:
         if tables is not None:
             tables.join()  # before its folder goes
+        os.environ.clear()  # the caller's environment, without the kernels' variables
+        os.environ.update(environment)
         shutil.rmtree(cache, ignore_errors=True)
         if staging is not None and staging.exists():  # not swapped in: failed or interrupted
             shutil.rmtree(staging, ignore_errors=True)

@@ -52,7 +52,7 @@ def _two_panels(axes: Sequence[Axes] | None, *, height: float = 6.5) -> tuple[Fi
 def _require(table: Any, columns: Sequence[str], *, what: str, source: str) -> pd.DataFrame:
     if not isinstance(table, pd.DataFrame):
         raise TypeError(f"{what} needs a pandas DataFrame ({source}); got {type(table).__name__}")
-    require_columns(table, columns, what=f"the table given to {what}", hint=f"pass {source}")
+    require_columns(table, columns, what=f"the table given to {what} (the output of {source})")
     return table
 
 

@@ -1,5 +1,6 @@
 import hashlib
 import json
+import os
 import re
 import shutil
 import sys
@@ -456,6 +457,7 @@ def test_tables_are_computed_once_before_the_kernels_start(workspace, tmp_path, 
     temporary.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temporary))
     notebooks = notebook_dir(tmp_path / "notebooks", **{"01_cached": "cached.ipynb"})
+    environment = dict(os.environ)
     run = client_run.run_client(
         workspace["acme"],
         notebooks=[notebooks / "01_cached.ipynb"],
@@ -476,3 +478,5 @@ def test_tables_are_computed_once_before_the_kernels_start(workspace, tmp_path, 
     assert f"customers: {customers}\n" in printed, printed
     assert "data loaded in this kernel: False" in printed, printed
     assert list(temporary.iterdir()) == []
+    # the kernels' variables (cache and export folders) do not outlive the run
+    assert dict(os.environ) == environment
