@@ -16,7 +16,7 @@ from ccnb.clv.prediction import (
 )
 from ccnb.clv.results import CustomerEquity, FittedModel, _PredictionContext
 
-__all__ = ["cac_ceiling", "clv_by", "customer_equity", "iso_value"]
+__all__ = ["cac_ceiling", "clv_by", "customer_equity", "iso_value", "prediction_summary"]
 
 
 def _context(predictions: pd.DataFrame, where: str) -> _PredictionContext | None:
@@ -362,3 +362,39 @@ def iso_value(
         columns=pd.Index(frequencies, name="frequency"),
     )
     return table
+
+
+def prediction_summary(predictions: pd.DataFrame, *, alive_threshold: float = 0.5) -> pd.Series:
+    """The whole base at a glance: residual CLV's spread and how many customers are alive.
+
+    Parameters
+    ----------
+    predictions : pandas.DataFrame
+        :func:`predict` output (``rclv`` and ``p_alive`` per customer).
+    alive_threshold : float, default 0.5
+        A customer counts as likely alive with P(alive) at or above this.
+
+    Returns
+    -------
+    pandas.Series
+        ``customers``; ``rclv_mean``, ``rclv_min``, ``rclv_median``, ``rclv_max``;
+        ``p_alive_mean``; ``model_churn`` = 1 - ``p_alive_mean`` (the model-based churn of
+        the whole base); ``alive_threshold`` and ``alive_share``, the share of customers
+        with P(alive) at or above it.
+    """
+    _require_columns(predictions, ["rclv", "p_alive"], "prediction_summary")
+    rclv, p_alive = predictions["rclv"], predictions["p_alive"]
+    return pd.Series(
+        {
+            "customers": len(predictions),
+            "rclv_mean": rclv.mean(),
+            "rclv_min": rclv.min(),
+            "rclv_median": rclv.median(),
+            "rclv_max": rclv.max(),
+            "p_alive_mean": p_alive.mean(),
+            "model_churn": 1 - p_alive.mean(),
+            "alive_threshold": alive_threshold,
+            "alive_share": (p_alive >= alive_threshold).mean(),
+        },
+        dtype=object,
+    )
