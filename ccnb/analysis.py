@@ -15,6 +15,7 @@ starts, and a kernel waits for a table still being computed.
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import datetime as dt
 import hashlib
@@ -27,6 +28,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from ccnb import budget, rfm
@@ -44,6 +46,7 @@ churn = lazy_module("ccnb.churn")
 clv = lazy_module("ccnb.clv")
 cohorts = lazy_module("ccnb.cohorts")
 kpi = lazy_module("ccnb.kpi")
+nps = lazy_module("ccnb.nps")
 summary = lazy_module("ccnb.summary")
 _data = lazy_module("ccnb.data")
 
@@ -57,6 +60,16 @@ def default_calibration_end(first_date: dt.date, observation_end: dt.date) -> dt
     """Hold out the last third of the observed history (used when params give no date)."""
     span = (observation_end - first_date).days
     return first_date + dt.timedelta(days=span - span // 3)
+
+
+#: calendar periods in a year, for "a year after acquisition" in a retention triangle
+_PERIODS_PER_YEAR = {"M": 12, "Q": 4, "Y": 1}
+
+
+def _month_end(month_index: int) -> dt.date:
+    """Last day of the month ``year * 12 + (month - 1)``."""
+    year, month = divmod(month_index, 12)
+    return dt.date(year, month + 1, calendar.monthrange(year, month + 1)[1])
 
 
 class _Missing(Unavailable):
@@ -202,12 +215,19 @@ class ClientAnalysis:
     FIRST_TABLES = (
         "quality",
         "kpis",
+        "kpi_changes",
         "active_base",
         "churn_by_quarter",
         "leaky_bucket",
+        "recent_trend",
         "early_repeat_by_cohort",
+        "early_repeat_pooled",
+        "nps_score",
+        "csat_score",
         "predictions",
         "customer_equity",
+        "prediction_summary",
+        "naive_versus_model",
     )
 
     @classmethod
@@ -310,6 +330,21 @@ class ClientAnalysis:
         return rfm.segment_summary(self.segments, scheme=self.segment_scheme)
 
     @_stored_table
+    def rfm_corner(self) -> pd.Series:
+        """Share of customers and revenue in the R x F grid's top-right corner."""
+        return rfm.corner_share(self.segments, min_score=self.params.rfm.corner_score)
+
+    @_stored_table
+    def revenue_concentration(self) -> pd.DataFrame:
+        """Cumulative share of revenue against share of customers, best customers first."""
+        return rfm.revenue_concentration(self.summary)
+
+    @_stored_table
+    def top_customers_share(self) -> float:
+        """Share of net revenue from the best `rfm.concentration_top` of customers."""
+        return rfm.top_share(self.summary, top=self.params.rfm.concentration_top)
+
+    @_stored_table
     def survey_with_segments(self) -> pd.DataFrame:
         """Survey answers joined to each customer's segment and channel."""
         survey = self._require_survey()
@@ -319,6 +354,23 @@ class ClientAnalysis:
             channels = self.summary[["customer_id", "acquisition_channel"]]
             joined = joined.merge(channels, on="customer_id", how="left")
         return joined
+
+    @_stored_table
+    def nps_by_segment(self) -> pd.DataFrame:
+        """NPS per segment with 95% intervals, small groups flagged as not reliable."""
+        return nps.nps_by(
+            self.survey_with_segments, by="segment", min_n=self.params.survey_min_answers
+        )
+
+    @_stored_table
+    def nps_score(self) -> nps.NPSResult:
+        """NPS over every survey answer, with its 95% interval."""
+        return nps.nps(self._require_survey()["nps"].dropna())
+
+    @_stored_table
+    def csat_score(self) -> nps.CSATResult:
+        """CSAT over every survey answer, with its 95% interval."""
+        return nps.csat(self._require_survey()["csat"].dropna())
 
     # --- KPIs, churn and cohorts ------------------------------------------------------------
 
@@ -332,6 +384,11 @@ class ClientAnalysis:
             early_repeat_days=self.params.early_repeat_days,
             survey=self.data.survey,
         )
+
+    @_stored_table
+    def kpi_changes(self) -> pd.DataFrame:
+        """Each KPI's change from the first to the last year of `kpis`."""
+        return kpi.kpi_changes(self.kpis)
 
     def _window(self) -> dict:
         return {
@@ -353,6 +410,11 @@ class ClientAnalysis:
     def leaky_bucket(self) -> pd.DataFrame:
         """Acquired vs lost customers per quarter."""
         return churn.leaky_bucket(self.data.transactions, **self._window(), freq="Q")
+
+    @_stored_table
+    def recent_trend(self) -> pd.Series:
+        """Active base a year on, mean churn and leaking quarters over the last four quarters."""
+        return churn.recent_trend(self.active_base, self.churn_by_quarter, self.leaky_bucket)
 
     @_stored_table
     def early_repeat_by_channel(self) -> pd.DataFrame:
@@ -377,18 +439,26 @@ class ClientAnalysis:
         )
 
     @_stored_table
-    def retention(self) -> pd.DataFrame:
-        """Monthly retention triangle (tidy)."""
-        return cohorts.retention_triangle(
-            self.data.transactions, observation_end=self.observation_end, period="M"
+    def early_repeat_pooled(self) -> pd.Series:
+        """Early repeat rate pooled over the cohorts with enough eligible customers."""
+        return churn.pooled_early_repeat(
+            self.early_repeat_by_cohort, min_eligible=self.params.early_repeat_min_eligible
         )
 
     @_stored_table
-    def quarterly_retention(self) -> pd.DataFrame:
-        """Quarterly retention triangle (tidy), readable for long histories."""
+    def retention(self) -> pd.DataFrame:
+        """Retention triangle (tidy) by `cohorts.retention_period` (default quarters)."""
         return cohorts.retention_triangle(
-            self.data.transactions, observation_end=self.observation_end, period="Q"
+            self.data.transactions,
+            observation_end=self.observation_end,
+            period=self.params.cohorts.retention_period,
         )
+
+    @_stored_table
+    def retention_a_year_on(self) -> pd.Series:
+        """Retention a year after acquisition, pooled over the last four cohorts observed."""
+        age = _PERIODS_PER_YEAR[self.params.cohorts.retention_period]
+        return cohorts.retention_at_age(self.retention, age=age)
 
     @_stored_table
     def revenue_cohorts(self) -> pd.DataFrame:
@@ -405,25 +475,44 @@ class ClientAnalysis:
         )
 
     @_stored_table
+    def newest_layer_share(self) -> pd.Series:
+        """Share of the last quarter's revenue brought by the newest acquisition year."""
+        return cohorts.newest_layer_share(self.layer_cake)
+
+    @_stored_table
     def seasonal_cohorts(self) -> pd.DataFrame:
-        """The last three holiday (Nov-Dec) cohorts followed for a year, on the same ages."""
-        first_year = self.quality.transactions.first_date.year
-        followed_for_a_year = [
-            year
-            for year in range(first_year, self.observation_end.year + 1)
-            if dt.date(year + 1, 12, 31) <= self.observation_end
-        ][-3:]
-        if len(followed_for_a_year) < 2:
-            raise Unavailable(
-                "The history holds fewer than two holiday seasons followed for a full year "
-                "afterwards, so there is no earlier season to compare with."
+        """Holiday-season cohorts of several years on the same ages (`cohorts` params).
+
+        By default the last `seasons_compared` (3) seasons of `holiday_months` (November and
+        December) followed for a full year after the season's last month.
+        """
+        settings = self.params.cohorts
+        months = tuple(settings.holiday_months)
+        if settings.season_years is not None:
+            years = sorted(set(settings.season_years))
+        else:
+            first_year = self.quality.transactions.first_date.year
+            # month index (year * 12 + month - 1) of the season's last month, from its year
+            last_month = (months[0] - 1) + (len(months) - 1)
+            years = [
+                year
+                for year in range(first_year, self.observation_end.year + 1)
+                if _month_end(year * 12 + last_month + 12) <= self.observation_end
+            ][-settings.seasons_compared :]
+            if len(years) < 2:
+                raise Unavailable(
+                    "The history holds fewer than two holiday seasons followed for a full year "
+                    "afterwards, so there is no earlier season to compare with."
+                )
+        try:
+            return cohorts.seasonal_cohorts(
+                self.data.transactions,
+                observation_end=self.observation_end,
+                season_months=months,
+                years=years,
             )
-        return cohorts.seasonal_cohorts(
-            self.data.transactions,
-            observation_end=self.observation_end,
-            season_months=(11, 12),
-            years=followed_for_a_year,
-        )
+        except ValueError as error:  # a season of `season_years` not observed
+            raise Unavailable(f"The holiday seasons cannot be compared: {error}.") from None
 
     @_stored_table
     def cohort_by_channel(self) -> pd.DataFrame:
@@ -508,6 +597,36 @@ class ClientAnalysis:
         return clv.customer_equity(self.predictions)
 
     @_stored_table
+    def prediction_summary(self) -> pd.Series:
+        """Mean, spread of rCLV and the share of customers likely alive."""
+        return clv.prediction_summary(self.predictions)
+
+    @_stored_table
+    def naive_versus_model(self) -> pd.Series:
+        """Mean naive CLV at the latest full-year churn rate next to the mean rCLV."""
+        kpis = self.kpis.pivot(index="kpi", columns="year", values="value")
+        churn_rate = kpis.loc["churn_rate"].dropna()
+        if churn_rate.empty:
+            raise Unavailable("No full year with an opening base, so no observed churn rate.")
+        rate = float(churn_rate.iloc[-1])
+        if rate <= 0:
+            raise Unavailable(
+                f"No customer lapsed in {churn_rate.index[-1]}, so the simple formula's "
+                "lifespan (1 / churn rate) has no end."
+            )
+        if rate > 1:
+            raise Unavailable(
+                f"The churn rate of {churn_rate.index[-1]} is above 100%, so the simple "
+                "formula's lifespan (1 / churn rate) is meaningless."
+            )
+        return clv.naive_versus_model(
+            self.summary,
+            self.predictions,
+            annual_churn_rate=rate,
+            observation_end=self.observation_end,
+        )
+
+    @_stored_table
     def clv_by_segment(self) -> pd.DataFrame:
         """Residual CLV per RFM segment with intervals."""
         return clv.clv_by(self.predictions, by="segment", segments=self.segments)
@@ -524,14 +643,16 @@ class ClientAnalysis:
     @_stored_table
     def iso_value(self) -> pd.DataFrame:
         """Residual CLV over a frequency x recency grid at the median customer age."""
+        grid = self.params.iso_value
         age = float(self.summary["T"].median())
+        top_frequency = self.summary["frequency"].quantile(grid.frequency_quantile)
         return clv.iso_value(
             self.purchase_model,
             self.spend_model,
-            max_frequency=int(min(self.summary["frequency"].quantile(0.99), 30)),
+            max_frequency=int(min(top_frequency, grid.max_frequency)),
             max_recency=age,
             T=age,
-            recency_step=max(age / 40, 1.0),
+            recency_step=max(age / grid.recency_steps, grid.min_recency_step),
             gross_margin=self.params.gross_margin,
             discount_rate_annual=self.params.discount_rate_annual,
             horizon_months=self.params.horizon_months,
@@ -591,3 +712,111 @@ class ClientAnalysis:
             budget.tiered, spend_per_head=tier_spend
         )
         return result
+
+    @_stored_table
+    def strategy_comparison(self) -> pd.DataFrame:
+        """Spend, reach, added value and return of each strategy."""
+        return budget.compare(self.allocations, budget=self.params.budget.total)
+
+    @_stored_table
+    def centric_gain(self) -> pd.Series:
+        """Value the optimal customer-centric plan adds over the customer-focused one."""
+        return budget.centric_gain(
+            self.allocations["customer-focused"], self.allocations["customer-centric (optimal)"]
+        )
+
+    @_stored_table
+    def break_even_budget(self) -> float:
+        """Budget beyond which the last unit spent optimally returns less than it costs."""
+        return budget.break_even_budget(
+            self.budget_customers, curve=self.curve, max_lift=self.params.budget.max_lift
+        )
+
+    @_stored_table
+    def allocation_deciles(self) -> pd.DataFrame:
+        """Budget share per rCLV decile by strategy, next to the share of customer equity."""
+        return budget.allocation_by_decile(self.budget_customers, self.allocations)
+
+    @_stored_table
+    def optimal_tiers(self) -> pd.DataFrame:
+        """Spend per head by segment from the optimal allocation, rounded."""
+        return budget.tiers_from_optimum(self.allocations["customer-centric (optimal)"])
+
+    @_stored_table
+    def tiered_spend_per_head(self) -> pd.Series:
+        """Mean spend per customer by segment in the tiered plan."""
+        return budget.spend_per_head(self.allocations["customer-centric (tiered)"])
+
+    @_stored_table
+    def sensitivity(self) -> pd.DataFrame:
+        """Centric-vs-focused gain over multiples of the max lift and of the spend scale."""
+        settings = self.params.budget
+        lifts = sorted(
+            {
+                settings.max_lift,
+                *np.round(settings.max_lift * np.array(settings.sensitivity_lift_multipliers), 4),
+            }
+        )
+        scales = sorted(
+            {
+                settings.spend_scale,
+                *np.round(
+                    settings.spend_scale * np.array(settings.sensitivity_scale_multipliers), 2
+                ),
+            }
+        )
+        return budget.sensitivity(
+            self.budget_customers,
+            budget=settings.total,
+            max_lifts=lifts,
+            spend_scales=scales,
+            curve=settings.response_curve,
+        )
+
+    @_stored_table
+    def sensitivity_summary(self) -> pd.Series:
+        """Smallest and largest gain over the sensitivity grid; whether the lift matters."""
+        return budget.sensitivity_summary(self.sensitivity)
+
+    @_stored_table
+    def test_plan(self) -> pd.DataFrame:
+        """Holdout size per segment to detect the assumed lift."""
+        settings = self.params.budget
+        return budget.test_plan(
+            self.budget_customers,
+            lift=settings.test_lift,
+            alpha=settings.test_alpha,
+            power=settings.test_power,
+            holdout_share=settings.holdout_share,
+        )
+
+    @_stored_table
+    def test_assignment(self) -> pd.DataFrame:
+        """Seeded random treatment / holdout group of each active customer."""
+        return budget.assign_holdout(
+            self.budget_customers,
+            holdout_share=self.params.budget.holdout_share,
+            seed=self.params.seed,
+        )
+
+    @_stored_table
+    def acquisition_plan(self) -> budget.AcquisitionPlan:
+        """The acquisition budget split over channels, best CLV per unit of cost first."""
+        settings = self.params.budget
+        if not settings.new_customer_budget:
+            raise Unavailable("No acquisition budget is set (`budget.new_customer_budget`).")
+        ceilings = self.cac_ceiling.dropna(subset=["mean_acquisition_cost"])
+        capacity = settings.channel_capacity or {}
+        channels = pd.DataFrame(
+            {
+                "channel": ceilings["acquisition_channel"],
+                "mean_clv": ceilings["mean_clv"],
+                "cac": ceilings["mean_acquisition_cost"],
+                "capacity": ceilings["acquisition_channel"].map(capacity).astype("float64"),
+            }
+        )
+        return budget.allocate_acquisition(
+            channels,
+            budget=settings.new_customer_budget,
+            min_value_per_cost=settings.acquisition_threshold,
+        )

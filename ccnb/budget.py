@@ -44,6 +44,8 @@ __all__ = [
     "customer_centric",
     "customer_focused",
     "sensitivity",
+    "sensitivity_summary",
+    "spend_per_head",
     "test_plan",
     "tiered",
     "tiers_from_optimum",
@@ -383,6 +385,27 @@ def tiers_from_optimum(
     return tiers.sort_values("mean_spend", ascending=False, kind="stable")
 
 
+def spend_per_head(allocation: Allocation | pd.DataFrame, *, by: str = "segment") -> pd.Series:
+    """Mean spend per customer in each segment of an allocation.
+
+    Parameters
+    ----------
+    allocation : Allocation or pandas.DataFrame
+        Output of an allocator, e.g. :func:`tiered`, or a table with ``spend`` and the
+        ``by`` column.
+    by : str, default "segment"
+        Column holding the segment; customers without one are left out.
+
+    Returns
+    -------
+    pandas.Series
+        Mean ``spend`` per segment, indexed by segment.
+    """
+    allocation = _table(allocation)
+    _require_columns(allocation, ["spend", by], what="allocation")
+    return allocation.groupby(by, observed=True)["spend"].mean()
+
+
 # --------------------------------------------------------------------------- comparison
 
 
@@ -614,6 +637,33 @@ def sensitivity(
                     }
                 )
     return pd.DataFrame(rows)
+
+
+def sensitivity_summary(grid: pd.DataFrame) -> pd.Series:
+    """The range of the centric-vs-focused gain over a :func:`sensitivity` grid.
+
+    Parameters
+    ----------
+    grid : pandas.DataFrame
+        Output of :func:`sensitivity`.
+
+    Returns
+    -------
+    pandas.Series
+        ``gain_pct_min`` and ``gain_pct_max`` (percent) over the grid, and
+        ``lift_invariant``: True when, for every spend scale, the gain in percent is the
+        same (within 1e-6 points) whatever the ``max_lift``.
+    """
+    _require_columns(grid, ["spend_scale", "gain_pct"], what="grid")
+    spread = grid.groupby("spend_scale")["gain_pct"].agg(lambda gain: gain.max() - gain.min())
+    return pd.Series(
+        {
+            "gain_pct_min": grid["gain_pct"].min(),
+            "gain_pct_max": grid["gain_pct"].max(),
+            "lift_invariant": bool((spread < 1e-6).all()),
+        },
+        dtype=object,
+    )
 
 
 @_shared_doc

@@ -29,7 +29,14 @@ import pandas as pd
 
 from ccnb import _periods
 
-__all__ = ["active_base", "churn_rate", "early_repeat_rate", "leaky_bucket"]
+__all__ = [
+    "active_base",
+    "churn_rate",
+    "early_repeat_rate",
+    "leaky_bucket",
+    "pooled_early_repeat",
+    "recent_trend",
+]
 
 Freq = Literal["M", "Q", "Y"]
 
@@ -378,3 +385,77 @@ def early_repeat_rate(
     }
     result = result.sort_values("group", ignore_index=True)
     return result[list(columns)].astype(columns)
+
+
+def recent_trend(
+    active_base: pd.DataFrame,
+    churn_rate: pd.DataFrame,
+    leaky_bucket: pd.DataFrame,
+    *,
+    periods: int = 4,
+) -> pd.Series:
+    """The last period's active base and its change, with churn and leaks over recent periods.
+
+    Parameters
+    ----------
+    active_base, churn_rate, leaky_bucket
+        Outputs of `active_base`, `churn_rate` and `leaky_bucket` on the same periods.
+    periods
+        How many recent periods to look back over (4 quarters: a year).
+
+    Returns
+    -------
+    pandas.Series
+        ``period_end`` of the last period; ``active`` customers then and ``revenue`` in it;
+        ``active_change``: ``active`` relative to ``periods`` periods earlier (the first period
+        when the history is shorter) minus 1, NaN when that base was empty;
+        ``mean_churn_rate``: mean of the last ``periods`` defined churn rates;
+        ``periods_losing``: how many of the last ``periods`` periods have a leaky bucket ratio
+        above 1 (more customers lost than acquired); ``periods``.
+    """
+    last = active_base.iloc[-1]
+    earlier = active_base.iloc[max(len(active_base) - periods - 1, 0)]
+    change = last["active"] / earlier["active"] - 1 if earlier["active"] else float("nan")
+    rates = churn_rate.dropna(subset=["churn_rate"])["churn_rate"].tail(periods)
+    losing = int((leaky_bucket.tail(periods)["ratio"] > 1).sum())
+    return pd.Series(
+        {
+            "period_end": last["period_end"],
+            "active": last["active"],
+            "revenue": last["revenue"],
+            "active_change": change,
+            "mean_churn_rate": rates.mean(),
+            "periods_losing": losing,
+            "periods": periods,
+        },
+        dtype=object,
+    )
+
+
+def pooled_early_repeat(early_repeat: pd.DataFrame, *, min_eligible: int = 30) -> pd.Series:
+    """The early repeat rate pooled over the groups with enough eligible customers.
+
+    Parameters
+    ----------
+    early_repeat
+        `early_repeat_rate` output (one row per cohort or channel).
+    min_eligible
+        Groups with fewer eligible customers are left out (as the report leaves them out).
+
+    Returns
+    -------
+    pandas.Series
+        ``groups`` kept, their ``eligible`` customers and ``repeaters``, and
+        ``early_repeat_rate`` = repeaters / eligible (NaN when nobody is eligible).
+    """
+    kept = early_repeat[early_repeat["eligible"] >= min_eligible]
+    eligible, repeaters = kept["eligible"].sum(), kept["repeaters"].sum()
+    return pd.Series(
+        {
+            "groups": len(kept),
+            "eligible": eligible,
+            "repeaters": repeaters,
+            "early_repeat_rate": repeaters / eligible if eligible else float("nan"),
+        },
+        dtype=object,
+    )

@@ -35,6 +35,8 @@ __all__ = [
     "assign_cohorts",
     "cohort_by_channel",
     "layer_cake",
+    "newest_layer_share",
+    "retention_at_age",
     "retention_triangle",
     "revenue_triangle",
     "seasonal_cohorts",
@@ -640,3 +642,69 @@ def layer_cake(
     grid["revenue"] = grid["revenue"].fillna(0.0)
     grid = grid.sort_values(["period", "cohort"], ignore_index=True)
     return grid[list(columns)].astype(columns)
+
+
+def retention_at_age(triangle: pd.DataFrame, *, age: int, cohorts: int = 4) -> pd.Series:
+    """Retention at one age, pooled over the most recent cohorts observed at that age.
+
+    Parameters
+    ----------
+    triangle : pandas.DataFrame
+        `retention_triangle` output without channels (``cohort``, ``age``, ``cohort_size``,
+        ``active``, ``retention``).
+    age : int
+        Periods since acquisition (4 quarters or 12 months: a year on).
+    cohorts : int, default 4
+        How many of the latest cohorts observed at ``age`` to pool.
+
+    Returns
+    -------
+    pandas.Series
+        ``age``, ``cohorts`` pooled (0 when no cohort is observed at that age yet), their
+        ``cohort_size`` and ``active`` customers at that age, and ``retention`` =
+        active / cohort size (NaN when no cohort is pooled).
+    """
+    observed = triangle[triangle["age"] == age].dropna(subset=["retention"])
+    recent = observed.tail(cohorts)
+    size, active = recent["cohort_size"].sum(), recent["active"].sum()
+    return pd.Series(
+        {
+            "age": age,
+            "cohorts": len(recent),
+            "cohort_size": size,
+            "active": active,
+            "retention": active / size if len(recent) else float("nan"),
+        },
+        dtype=object,
+    )
+
+
+def newest_layer_share(layers: pd.DataFrame) -> pd.Series:
+    """Share of the last period's revenue brought by the newest cohort of a `layer_cake`.
+
+    Parameters
+    ----------
+    layers : pandas.DataFrame
+        `layer_cake` output (``period``, ``cohort``, ``revenue``).
+
+    Returns
+    -------
+    pandas.Series
+        The last ``period``, the newest ``cohort`` in it, that cohort's ``revenue``, the
+        period's ``total_revenue`` and ``share`` = revenue / total revenue (NaN when the
+        period's net revenue is not positive).
+    """
+    last_period = layers["period"].max()
+    latest = layers[layers["period"] == last_period]
+    newest = latest.loc[latest["cohort"].idxmax()]
+    total = latest["revenue"].sum()
+    return pd.Series(
+        {
+            "period": last_period,
+            "cohort": newest["cohort"],
+            "revenue": newest["revenue"],
+            "total_revenue": total,
+            "share": newest["revenue"] / total if total > 0 else float("nan"),
+        },
+        dtype=object,
+    )

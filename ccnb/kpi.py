@@ -14,7 +14,7 @@ import pandas as pd
 
 from ccnb import churn, nps
 
-__all__ = ["KPI_UNITS", "kpi_overview", "last_full_years"]
+__all__ = ["KPI_UNITS", "kpi_changes", "kpi_overview", "last_full_years"]
 
 KPI_UNITS: dict[str, str] = {
     "customers_total": "count",
@@ -161,3 +161,51 @@ def _survey_scores(survey: pd.DataFrame | None, column: str, years: list[int]) -
         scores = answers.loc[answers["year"] == year, column].dropna()
         result[year] = getattr(score(scores), column) if len(scores) else float("nan")
     return pd.Series(result)
+
+
+def kpi_changes(kpis: pd.DataFrame) -> pd.DataFrame:
+    """The change of each KPI from the first to the last year of a `kpi_overview` table.
+
+    Shares and scores change in points (percentage points for a share, NPS or CSAT points
+    for a score); every other KPI changes relative to the first year.
+
+    Parameters
+    ----------
+    kpis
+        `kpi_overview` output (``kpi``, ``unit``, ``year``, ``value``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per KPI, in the order of ``kpis``: ``kpi``, ``unit``, ``previous`` (value in
+        the first year), ``last`` (value in the last year), ``change`` and ``change_unit``:
+        ``"points"`` (``(last - previous)`` x 100 for a share, x 1 for a score),
+        ``"relative"`` (``last / previous - 1``), or None with ``change`` NaN when a value is
+        missing or a relative change starts from 0.
+    """
+    years = sorted(kpis["year"].unique())
+    wide = kpis.pivot(index="kpi", columns="year", values="value")
+    units = kpis.drop_duplicates("kpi").set_index("kpi")["unit"]
+    records = []
+    for kpi, unit in units.items():
+        previous, last = wide.loc[kpi, years[0]], wide.loc[kpi, years[-1]]
+        missing = pd.isna(previous) or pd.isna(last)
+        if unit in ("share", "score") and not missing:
+            change, change_unit = (last - previous) * (100 if unit == "share" else 1), "points"
+        elif previous and not missing:
+            change, change_unit = last / previous - 1, "relative"
+        else:
+            change, change_unit = float("nan"), None
+        records.append(
+            {
+                "kpi": kpi,
+                "unit": unit,
+                "previous": previous,
+                "last": last,
+                "change": change,
+                "change_unit": change_unit,
+            }
+        )
+    return pd.DataFrame.from_records(records).astype(
+        {"previous": "float64", "last": "float64", "change": "float64"}
+    )

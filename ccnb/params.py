@@ -8,6 +8,7 @@ directory, and overrides validated exactly like the file.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -28,9 +29,11 @@ from ccnb.errors import ParamsError
 
 __all__ = [
     "BudgetSettings",
+    "CohortSettings",
     "ColumnMapping",
     "CustomersSource",
     "EngineSettings",
+    "IsoValueSettings",
     "Params",
     "ParamsError",
     "RfmSettings",
@@ -173,9 +176,30 @@ class RfmSettings(_Model):
         "and inclusive score ranges, e.g. {name: Stars, R: [4, 5], F: [5, 5]}; the first "
         "matching rule wins and the last catches everyone else.",
     )
+    top_corner: int | None = Field(
+        None,
+        ge=1,
+        description="Lowest R and F score of the grid's top-right corner, whose share of "
+        "customers and revenue the segmentation report quotes; when null, the value tiers' "
+        "top score, floor(0.6 x bins) + 1 (4 of 5).",
+    )
+    concentration_top: float = Field(
+        0.2,
+        gt=0,
+        lt=1,
+        description="Share of best customers (by net revenue) whose share of revenue the "
+        "concentration section quotes.",
+    )
+
+    @property
+    def corner_score(self) -> int:
+        """`top_corner`, else the value tiers' top score for `bins` (4 of 5)."""
+        return self.top_corner if self.top_corner is not None else math.floor(0.6 * self.bins) + 1
 
     @model_validator(mode="after")
     def _rules_match_scheme(self) -> RfmSettings:
+        if self.top_corner is not None and self.top_corner > self.bins:
+            raise ValueError(f"top_corner {self.top_corner} is above the {self.bins} bins")
         if self.scheme == "custom" and not self.rules:
             raise ValueError("scheme 'custom' needs a non-empty `rules` list")
         if self.scheme != "custom" and self.rules:
@@ -211,12 +235,107 @@ class BudgetSettings(_Model):
     channel_capacity: dict[str, float] | None = Field(
         None, description="Maximum new customers per channel for the acquisition plan."
     )
+    acquisition_min_value_per_cost: float | None = Field(
+        None,
+        gt=0,
+        description="The acquisition plan funds a channel only when its CLV per unit of "
+        "acquisition cost is above this; `target_ltv_cac` when null.",
+    )
     test_lift: float = Field(
         0.05, gt=0, description="Relative revenue lift per customer the test must detect."
     )
     test_alpha: float = Field(0.05, gt=0, lt=1, description="Test significance level.")
     test_power: float = Field(0.8, gt=0, lt=1, description="Test power.")
     holdout_share: float = Field(0.1, gt=0, lt=1, description="Share of customers held out.")
+    sensitivity_lift_multipliers: list[Annotated[float, Field(gt=0)]] = Field(
+        [0.25, 0.5, 2.0, 3.0],
+        min_length=1,
+        description="Multiples of `max_lift` tried in the sensitivity grid (rounded to 4 "
+        "decimals; `max_lift` itself is always tried).",
+    )
+    sensitivity_scale_multipliers: list[Annotated[float, Field(gt=0)]] = Field(
+        [0.25, 0.5, 2.0, 4.0],
+        min_length=1,
+        description="Multiples of `spend_scale` tried in the sensitivity grid (rounded to 2 "
+        "decimals; `spend_scale` itself is always tried).",
+    )
+
+    @property
+    def acquisition_threshold(self) -> float:
+        """`acquisition_min_value_per_cost`, else the target LTV:CAC."""
+        if self.acquisition_min_value_per_cost is not None:
+            return self.acquisition_min_value_per_cost
+        return self.target_ltv_cac
+
+
+class CohortSettings(_Model):
+    """Cohort views: the retention triangle and the same-season (holiday) comparison."""
+
+    retention_period: Literal["M", "Q", "Y"] = Field(
+        "Q",
+        description="Calendar period of the retention triangle in the cohorts report: month, "
+        "quarter or year; its retention a year after acquisition is quoted.",
+    )
+    holiday_months: list[int] = Field(
+        [11, 12],
+        min_length=1,
+        max_length=12,
+        description="Consecutive calendar months (1-12, in order, wrapping from 12 to 1) of "
+        "the holiday season whose new customers are compared year on year.",
+    )
+    seasons_compared: int = Field(
+        3,
+        ge=2,
+        description="How many seasons to compare: the latest ones followed for a full year "
+        "after the season (unless `season_years` are given).",
+    )
+    season_years: list[int] | None = Field(
+        None,
+        min_length=2,
+        description="Years (the year a season starts) of the seasons to compare; when null, "
+        "the last `seasons_compared` seasons followed for a full year.",
+    )
+
+    @field_validator("holiday_months")
+    @classmethod
+    def _consecutive_months(cls, months: list[int]) -> list[int]:
+        consecutive = all(
+            later == earlier % 12 + 1 for earlier, later in zip(months, months[1:], strict=False)
+        )
+        if any(not 1 <= month <= 12 for month in months) or not consecutive:
+            raise ValueError(
+                "holiday_months must be consecutive calendar months 1..12 in order, wrapping "
+                f"from 12 to 1 if needed (e.g. [11, 12] or [12, 1, 2]); got {months}"
+            )
+        return months
+
+    @field_validator("season_years")
+    @classmethod
+    def _two_distinct_years(cls, years: list[int] | None) -> list[int] | None:
+        if years is not None and len(set(years)) < 2:
+            raise ValueError(f"season_years must name at least two different years; got {years}")
+        return years
+
+
+class IsoValueSettings(_Model):
+    """The frequency x recency grid of the iso-value curves (at the median customer age)."""
+
+    max_frequency: int = Field(
+        30, ge=1, description="Largest repeat-purchase frequency on the grid."
+    )
+    frequency_quantile: float = Field(
+        0.99,
+        gt=0,
+        le=1,
+        description="The grid stops at this quantile of the customers' frequency when it is "
+        "below `max_frequency`.",
+    )
+    recency_steps: int = Field(
+        40, ge=1, description="Recency steps from 0 to the median customer age."
+    )
+    min_recency_step: float = Field(
+        1.0, gt=0, description="Smallest recency step, in `time_unit` periods."
+    )
 
 
 def _spark_value(value: Any) -> Any:
@@ -304,7 +423,22 @@ class Params(_Model):
     early_repeat_days: int = Field(
         90, gt=0, description="Window for the early repeat rate, in days."
     )
+    early_repeat_min_eligible: int = Field(
+        30,
+        ge=1,
+        description="The report shows the early repeat rate of acquisition cohorts with at "
+        "least this many customers observed for the whole window.",
+    )
+    survey_min_answers: int = Field(
+        30,
+        ge=1,
+        description="NPS of a group (segment) with fewer answers is shown as not reliable.",
+    )
     rfm: RfmSettings = Field(default_factory=RfmSettings, description="RFM settings.")
+    cohorts: CohortSettings = Field(default_factory=CohortSettings, description="Cohort settings.")
+    iso_value: IsoValueSettings = Field(
+        default_factory=IsoValueSettings, description="Iso-value grid."
+    )
     budget: BudgetSettings = Field(default_factory=BudgetSettings, description="Budget settings.")
     engine: EngineSettings = Field(default_factory=EngineSettings, description="Engine.")
     pseudonymize_ids: bool = Field(

@@ -32,6 +32,16 @@ class SourceQuality:
         if self.rows_read != self.rows_used + sum(self.rejected.values()):
             raise AssertionError(f"row accounting of {self.source} does not add up: {self}")
 
+    @property
+    def rows_rejected(self) -> int:
+        """Rows excluded, whatever the reason."""
+        return sum(self.rejected.values())
+
+    @property
+    def excluded_share(self) -> float:
+        """Share of the rows read that were excluded (NaN when no row was read)."""
+        return 1 - self.rows_used / self.rows_read if self.rows_read else float("nan")
+
 
 @dataclass(frozen=True)
 class DataQuality:
@@ -68,6 +78,11 @@ class DataQuality:
     def rejected(self) -> dict[str, int]:
         """Transaction rows rejected, by reason."""
         return self.transactions.rejected
+
+    @property
+    def excluded_share(self) -> float:
+        """Share of the transaction rows read that were excluded."""
+        return self.transactions.excluded_share
 
     def table(self) -> pd.DataFrame:
         """One row per source: file, rows read, used, rejected by reason, dates, customers."""

@@ -24,6 +24,7 @@ __all__ = [
     "SegmentRule",
     "SegmentScheme",
     "builtin_scheme",
+    "corner_share",
     "revenue_concentration",
     "rules_from_params",
     "score",
@@ -905,3 +906,34 @@ def top_share(summary: pd.DataFrame, *, top: float = 0.2) -> float:
     customer_share = np.concatenate([[0.0], curve["customer_share"].to_numpy()])
     revenue_share = np.concatenate([[0.0], curve["revenue_share"].to_numpy()])
     return float(np.interp(top, customer_share, revenue_share))
+
+
+def corner_share(scores: pd.DataFrame, *, min_score: int = 4) -> pd.Series:
+    """Share of customers and of net revenue in the top-right corner of the R x F grid.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        `score` or `segment` output (``R``, ``F`` and ``revenue`` per customer).
+    min_score : int, default 4
+        The corner holds the customers with both R and F at least this score.
+
+    Returns
+    -------
+    pandas.Series
+        ``min_score``, ``customers`` in the corner, ``customer_share`` (of all customers) and
+        ``revenue_share`` (their net revenue / total net revenue; NaN when the total is not
+        positive).
+    """
+    _require_columns(scores, ("R", "F", "revenue"), what="scores")
+    best = scores[(scores["R"] >= min_score) & (scores["F"] >= min_score)]
+    total = scores["revenue"].sum()
+    return pd.Series(
+        {
+            "min_score": min_score,
+            "customers": len(best),
+            "customer_share": len(best) / len(scores) if len(scores) else float("nan"),
+            "revenue_share": best["revenue"].sum() / total if total > 0 else float("nan"),
+        },
+        dtype=object,
+    )

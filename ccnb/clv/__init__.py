@@ -19,7 +19,7 @@ Intervals, Model choice, CAC ceiling, Iso-value curves).
 """
 
 from ccnb.clv.activation import activation_table
-from ccnb.clv.cuts import cac_ceiling, clv_by, customer_equity, iso_value
+from ccnb.clv.cuts import cac_ceiling, clv_by, customer_equity, iso_value, prediction_summary
 from ccnb.clv.fitting import (
     INDEPENDENCE_THRESHOLD,
     MIN_CUSTOMERS,
@@ -38,7 +38,7 @@ from ccnb.clv.results import (
     Predictions,
     ValidationResult,
 )
-from ccnb.clv.simple import naive_clv, simple_clv
+from ccnb.clv.simple import naive_clv, naive_versus_model, simple_clv
 from ccnb.clv.validation import conditional_expectations, tracking, validate
 
 __all__ = [
@@ -63,7 +63,9 @@ __all__ = [
     "fit_spend",
     "iso_value",
     "naive_clv",
+    "naive_versus_model",
     "predict",
+    "prediction_summary",
     "refit",
     "simple_clv",
     "tracking",

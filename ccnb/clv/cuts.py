@@ -19,7 +19,7 @@ from ccnb.clv.prediction import (
 )
 from ccnb.clv.results import CustomerEquity, FittedModel, Predictions
 
-__all__ = ["cac_ceiling", "clv_by", "customer_equity", "iso_value"]
+__all__ = ["cac_ceiling", "clv_by", "customer_equity", "iso_value", "prediction_summary"]
 
 
 def _checked(predictions: Predictions, where: str) -> Predictions:
@@ -344,3 +344,39 @@ def iso_value(
         columns=pd.Index(frequencies, name="frequency"),
     )
     return table
+
+
+def prediction_summary(predictions: Predictions, *, alive_threshold: float = 0.5) -> pd.Series:
+    """The whole base at a glance: residual CLV's spread and how many customers are alive.
+
+    Parameters
+    ----------
+    predictions : Predictions
+        Output of :func:`predict`.
+    alive_threshold : float, default 0.5
+        A customer counts as likely alive with P(alive) at or above this.
+
+    Returns
+    -------
+    pandas.Series
+        ``customers``; ``rclv_mean``, ``rclv_min``, ``rclv_median``, ``rclv_max``;
+        ``p_alive_mean``; ``model_churn`` = 1 - ``p_alive_mean`` (the model-based churn of
+        the whole base); ``alive_threshold`` and ``alive_share``, the share of customers
+        with P(alive) at or above it.
+    """
+    table = _checked(predictions, "prediction_summary").table
+    rclv, p_alive = table["rclv"], table["p_alive"]
+    return pd.Series(
+        {
+            "customers": len(table),
+            "rclv_mean": rclv.mean(),
+            "rclv_min": rclv.min(),
+            "rclv_median": rclv.median(),
+            "rclv_max": rclv.max(),
+            "p_alive_mean": p_alive.mean(),
+            "model_churn": 1 - p_alive.mean(),
+            "alive_threshold": alive_threshold,
+            "alive_share": (p_alive >= alive_threshold).mean(),
+        },
+        dtype=object,
+    )

@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 
 from ccnb.clv.fitting import _require_columns
+from ccnb.clv.results import Predictions
 
-__all__ = ["naive_clv", "simple_clv"]
+__all__ = ["naive_clv", "naive_versus_model", "simple_clv"]
 
 
 def simple_clv(annual_revenue, lifespan_years, acquisition_cost):
@@ -155,3 +156,41 @@ def naive_clv(
     columns = ["n_customers", "revenue", "customer_years", "naive_annual_revenue"]
     columns += ["naive_lifespan_years", "acquisition_cost", "naive_clv"]
     return table[columns].reset_index()
+
+
+def naive_versus_model(
+    summary: pd.DataFrame,
+    predictions: Predictions,
+    *,
+    annual_churn_rate: float,
+    observation_end=None,
+) -> pd.Series:
+    """The mean naive CLV per customer next to the mean model-based residual CLV.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        Customer summary, as for :func:`naive_clv`.
+    predictions : Predictions
+        Output of ``ccnb.clv.predict``.
+    annual_churn_rate : float
+        Share of customers lost per year, in (0, 1].
+    observation_end : date-like, optional
+        As for :func:`naive_clv`.
+
+    Returns
+    -------
+    pandas.Series
+        ``annual_churn_rate``, ``naive_lifespan_years`` (1 / churn rate), ``naive_clv`` (mean
+        of :func:`naive_clv` over the customers: revenue, no margin, no discounting) and
+        ``rclv`` (mean residual CLV of the predictions).
+    """
+    naive = naive_clv(summary, annual_churn_rate=annual_churn_rate, observation_end=observation_end)
+    return pd.Series(
+        {
+            "annual_churn_rate": float(annual_churn_rate),
+            "naive_lifespan_years": 1 / float(annual_churn_rate),
+            "naive_clv": naive["naive_clv"].mean(),
+            "rclv": predictions.table["rclv"].mean(),
+        }
+    )

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
-from ccnb import budget, plots
-from ccnb.analysis import ClientAnalysis, Unavailable
+from ccnb import plots
+from ccnb.analysis import ClientAnalysis
 from ccnb.batch import exports
 from ccnb.formatting import count, escape_md, money, percent, signed_percent
 from ccnb.report._section import Section, _bullets, _figure, _section, _styled
@@ -52,11 +51,8 @@ def budget_assumptions(analysis: ClientAnalysis) -> Section:
 @_section
 def strategies(analysis: ClientAnalysis) -> Section:
     """Customer-focused vs customer-centric (optimal and tiered)."""
-    allocations = analysis.allocations
-    table = budget.compare(allocations, budget=analysis.params.budget.total)
-    gain = budget.centric_gain(
-        allocations["customer-focused"], allocations["customer-centric (optimal)"]
-    )
+    table = analysis.strategy_comparison
+    gain = analysis.centric_gain
     text = (
         f"Spending the same {money(analysis.params.budget.total, analysis.currency)} where the "
         f"predicted value is (customer-centric) instead of evenly (customer-focused) adds "
@@ -65,9 +61,7 @@ def strategies(analysis: ClientAnalysis) -> Section:
         f"{money(gain['centric_value'], analysis.currency)} against "
         f"{money(gain['focused_value'], analysis.currency)}."
     )
-    break_even = budget.break_even_budget(
-        analysis.budget_customers, curve=analysis.curve, max_lift=analysis.params.budget.max_lift
-    )
+    break_even = analysis.break_even_budget
     if analysis.params.budget.total > break_even:
         text += (
             f" Under these assumptions the budget is larger than what pays back: beyond "
@@ -99,7 +93,7 @@ def strategies(analysis: ClientAnalysis) -> Section:
 @_section
 def allocation_deciles(analysis: ClientAnalysis) -> Section:
     """Budget share per rCLV decile by strategy vs share of customer equity."""
-    table = budget.allocation_by_decile(analysis.budget_customers, analysis.allocations)
+    table = analysis.allocation_deciles
     centric = table[table["strategy"] == "customer-centric (optimal)"]
     top = centric[centric["decile"] == 1].iloc[0]
     text = (
@@ -113,11 +107,9 @@ def allocation_deciles(analysis: ClientAnalysis) -> Section:
 @_section
 def tiered_plan(analysis: ClientAnalysis) -> Section:
     """Spend per head by segment: the operational rule, from params and from the optimum."""
-    optimum = budget.tiers_from_optimum(analysis.allocations["customer-centric (optimal)"])
-    tiered = analysis.allocations["customer-centric (tiered)"].table
-    per_head = tiered.groupby("segment", observed=True)["spend"].mean()
+    optimum = analysis.optimal_tiers
     frame = optimum.reset_index()[["segment", "customers", "mean_spend", "spend_per_head"]]
-    frame["tiered_spend_per_head"] = frame["segment"].map(per_head)
+    frame["tiered_spend_per_head"] = frame["segment"].map(analysis.tiered_spend_per_head)
     source = "the params file" if analysis.params.budget.tier_spend else "the optimum"
     best = frame.iloc[0]
     text = (
@@ -145,44 +137,23 @@ def tiered_plan(analysis: ClientAnalysis) -> Section:
 def sensitivity(analysis: ClientAnalysis) -> Section:
     """Gain of centric over focused across assumptions, and the break-even budget."""
     settings = analysis.params.budget
-    lifts = sorted(
-        {settings.max_lift, *np.round(settings.max_lift * np.array([0.25, 0.5, 2, 3]), 4)}
-    )
-    scales = sorted(
-        {settings.spend_scale, *np.round(settings.spend_scale * np.array([0.25, 0.5, 2, 4]), 2)}
-    )
-    grid = budget.sensitivity(
-        analysis.budget_customers,
-        budget=settings.total,
-        max_lifts=lifts,
-        spend_scales=scales,
-        curve=settings.response_curve,
-    )
-    break_even = budget.break_even_budget(
-        analysis.budget_customers, curve=analysis.curve, max_lift=settings.max_lift
-    )
+    grid = analysis.sensitivity
+    summary = analysis.sensitivity_summary
     text = (
         f"Across every combination of assumptions tried, the customer-centric plan gains "
-        f"between {percent(grid['gain_pct'].min() / 100)} and "
-        f"{percent(grid['gain_pct'].max() / 100)} over "
+        f"between {percent(summary['gain_pct_min'] / 100)} and "
+        f"{percent(summary['gain_pct_max'] / 100)} over "
         f"the customer-focused one. "
         + (
             "The percentage does not depend on the assumed maximum lift, which scales both "
             "plans alike; it grows with the spend scale, the spend needed before returns "
             "flatten. "
-            if bool(
-                (
-                    grid.groupby("spend_scale")["gain_pct"].agg(
-                        lambda gain: gain.max() - gain.min()
-                    )
-                    < 1e-6
-                ).all()
-            )
+            if summary["lift_invariant"]
             else ""
         )
         + f"Under the base assumptions, spending more stops paying "
         f"(the last unit returns less than it costs) beyond a budget of "
-        f"{money(break_even, analysis.currency)}."
+        f"{money(analysis.break_even_budget, analysis.currency)}."
     )
     figure = _figure(
         plots.sensitivity_heatmap(
@@ -196,13 +167,7 @@ def sensitivity(analysis: ClientAnalysis) -> Section:
 def test_plan(analysis: ClientAnalysis) -> Section:
     """Holdout size per tier to detect the assumed lift, and the seeded assignment."""
     settings = analysis.params.budget
-    plan = budget.test_plan(
-        analysis.budget_customers,
-        lift=settings.test_lift,
-        alpha=settings.test_alpha,
-        power=settings.test_power,
-        holdout_share=settings.holdout_share,
-    )
+    plan = analysis.test_plan
     ready = plan[plan["big_enough"].fillna(False).astype(bool)]["segment"].tolist()
     text = (
         f"Before rolling out, hold back {percent(settings.holdout_share)} of each segment at "
@@ -254,26 +219,12 @@ def test_plan(analysis: ClientAnalysis) -> Section:
 def acquisition(analysis: ClientAnalysis) -> Section:
     """Acquisition budget across channels, best CLV per unit of CAC first."""
     settings = analysis.params.budget
-    if not settings.new_customer_budget:
-        raise Unavailable("No acquisition budget is set (`budget.new_customer_budget`).")
-    ceilings = analysis.cac_ceiling.dropna(subset=["mean_acquisition_cost"])
-    capacity = settings.channel_capacity or {}
-    channels = pd.DataFrame(
-        {
-            "channel": ceilings["acquisition_channel"],
-            "mean_clv": ceilings["mean_clv"],
-            "cac": ceilings["mean_acquisition_cost"],
-            "capacity": ceilings["acquisition_channel"].map(capacity).astype("float64"),
-        }
-    )
-    plan = budget.allocate_acquisition(
-        channels, budget=settings.new_customer_budget, min_value_per_cost=settings.target_ltv_cac
-    )
+    plan = analysis.acquisition_plan
     funded = plan.table[plan.table["spend"] > 0]
     text = (
         f"The {money(settings.new_customer_budget, analysis.currency)} acquisition budget goes "
         f"to channels in order of CLV per unit of acquisition cost, only where a new customer is "
-        f"worth at least {settings.target_ltv_cac:g} times their cost: "
+        f"worth at least {settings.acquisition_threshold:g} times their cost: "
         + (
             ", ".join(
                 f"{escape_md(row.channel)} {money(row.spend, analysis.currency)}"
@@ -313,14 +264,11 @@ def acquisition(analysis: ClientAnalysis) -> Section:
 @_section
 def budget_export(analysis: ClientAnalysis) -> Section:
     """Write the allocation and the test assignment for activation."""
-    settings = analysis.params.budget
     centric = analysis.allocations["customer-centric (optimal)"].table
     exports.export(
         centric[["customer_id", "segment", "rclv", "spend", "added_value"]], "allocation"
     )
-    assignment = budget.assign_holdout(
-        analysis.budget_customers, holdout_share=settings.holdout_share, seed=analysis.params.seed
-    )
+    assignment = analysis.test_assignment
     exports.export(assignment, "test_assignment")
     held = int((assignment["group"] == "holdout").sum())
     return Section(
@@ -332,11 +280,8 @@ def budget_export(analysis: ClientAnalysis) -> Section:
 @_section
 def next_steps_budget(analysis: ClientAnalysis) -> Section:
     """Roll-out advice from the allocation and the test plan."""
-    allocations = analysis.allocations
-    gain = budget.centric_gain(
-        allocations["customer-focused"], allocations["customer-centric (optimal)"]
-    )
-    tiers = budget.tiers_from_optimum(allocations["customer-centric (optimal)"])
+    gain = analysis.centric_gain
+    tiers = analysis.optimal_tiers
     rule = ", ".join(
         f"{escape_md(segment)} {money(row.spend_per_head, analysis.currency)}"
         for segment, row in tiers.iterrows()

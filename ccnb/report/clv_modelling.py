@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 
 from ccnb import plots
-from ccnb._lazy import lazy_module
 from ccnb.analysis import ClientAnalysis, Unavailable
 from ccnb.batch import exports
 from ccnb.formatting import count, escape_md, money, percent, signed_percent
@@ -25,10 +24,6 @@ __all__ = [
     "p_alive",
     "tracking",
 ]
-
-
-# lifetimes loads only where a CLV table is used (see ccnb._lazy)
-clv = lazy_module("ccnb.clv")
 
 
 @_section
@@ -147,26 +142,27 @@ def model_parameters(analysis: ClientAnalysis) -> Section:
 @_section
 def p_alive(analysis: ClientAnalysis) -> Section:
     """Distribution of P(alive)."""
-    predictions = analysis.predictions.table
-    likely = (predictions["p_alive"] >= 0.5).mean()
+    summary = analysis.prediction_summary
     text = (
-        f"The model puts {percent(likely)} of customers at a 50% or better chance of still "
-        f"being active; the model-based churn (1 - P(alive)) of the whole base is "
-        f"{percent(1 - predictions['p_alive'].mean())}."
+        f"The model puts {percent(summary['alive_share'])} of customers at a "
+        f"{percent(summary['alive_threshold'])} or better chance of still being active; the "
+        f"model-based churn (1 - P(alive)) of the whole base is "
+        f"{percent(summary['model_churn'])}."
     )
-    return Section(text=text, figure=_figure(plots.p_alive_hist(predictions)))
+    return Section(text=text, figure=_figure(plots.p_alive_hist(analysis.predictions.table)))
 
 
 @_section
 def clv_distribution(analysis: ClientAnalysis) -> Section:
     """Residual CLV per customer and customer equity."""
     predictions = analysis.predictions.table
+    summary = analysis.prediction_summary
     equity = analysis.customer_equity
     text = (
         f"Residual CLV (margin of future purchases over {analysis.params.horizon_months} "
-        f"months, discounted) ranges from {money(predictions['rclv'].min(), analysis.currency)} "
-        f"to {money(predictions['rclv'].max(), analysis.currency)}, median "
-        f"{money(predictions['rclv'].median(), analysis.currency)}. Together the customers are "
+        f"months, discounted) ranges from {money(summary['rclv_min'], analysis.currency)} "
+        f"to {money(summary['rclv_max'], analysis.currency)}, median "
+        f"{money(summary['rclv_median'], analysis.currency)}. Together the customers are "
         f"worth {money(equity.value, analysis.currency)} (90% interval "
         f"{money(equity.low, analysis.currency)} to {money(equity.high, analysis.currency)}), "
         f"{percent(equity.top_decile_share)} of it in the top 10%."
@@ -233,22 +229,14 @@ def iso_value(analysis: ClientAnalysis) -> Section:
 @_section
 def naive_versus_model(analysis: ClientAnalysis) -> Section:
     """The brief's simple CLV next to the model-based value."""
-    kpis = analysis.kpis.pivot(index="kpi", columns="year", values="value")
-    churn_rate = kpis.loc["churn_rate"].dropna()
-    if churn_rate.empty:
-        raise Unavailable("No full year with an opening base, so no observed churn rate.")
-    rate = float(churn_rate.iloc[-1])
-    naive = clv.naive_clv(
-        analysis.summary, annual_churn_rate=rate, observation_end=analysis.observation_end
-    )
-    mean_naive = naive["naive_clv"].mean()
+    compared = analysis.naive_versus_model
     text = (
         f"The simple formula (annual revenue x expected lifespan, with a lifespan of "
-        f"1 / churn rate = {1 / rate:.1f} years) gives {money(mean_naive, analysis.currency)} "
-        f"of revenue per customer; the model's residual CLV, which counts margin only, "
-        f"discounts and lets customers lapse, is "
-        f"{money(analysis.predictions.table['rclv'].mean(), analysis.currency)}. Use the simple "
-        "number for a first conversation, the model for decisions."
+        f"1 / churn rate = {compared['naive_lifespan_years']:.1f} years) gives "
+        f"{money(compared['naive_clv'], analysis.currency)} of revenue per customer; the "
+        f"model's residual CLV, which counts margin only, discounts and lets customers lapse, "
+        f"is {money(compared['rclv'], analysis.currency)}. Use the simple number for a first "
+        "conversation, the model for decisions."
     )
     return Section(text=text)
 

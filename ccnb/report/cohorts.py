@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
 from ccnb import plots
 from ccnb.analysis import ClientAnalysis, Unavailable
 from ccnb.formatting import escape_md, money, percent
@@ -16,20 +18,54 @@ __all__ = [
     "seasonal",
 ]
 
+_PERIOD_NAMES = {"M": "month", "Q": "quarter", "Y": "year"}
+_NUMBERS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+_MONTH_NAMES = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+def _number(value: int) -> str:
+    """Small counts in words ('four'), larger ones in digits."""
+    return _NUMBERS[value] if 0 <= value < len(_NUMBERS) else f"{value:,}"
+
+
+def _months(months: list[int]) -> str:
+    """Calendar months in words: 'November or December', 'December, January or February'."""
+    names = [_MONTH_NAMES[month - 1] for month in months]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
 
 @_section
 def retention(analysis: ClientAnalysis) -> Section:
     """Quarterly retention triangle."""
-    tidy = analysis.quarterly_retention
-    year_on = tidy[tidy["age"] == 4].dropna(subset=["retention"])
-    text = "Each row is a quarter's new customers; each cell the share still buying that quarter."
-    if not year_on.empty:
-        recent = year_on.tail(4)
-        retained = recent["active"].sum() / recent["cohort_size"].sum()
+    tidy = analysis.retention
+    period = _PERIOD_NAMES[analysis.params.cohorts.retention_period]
+    year_on = analysis.retention_a_year_on
+    text = (
+        f"Each row is a {period}'s new customers; each cell the share still buying that {period}."
+    )
+    if year_on["cohorts"]:
+        pooled = (
+            "the only measurable cohort"
+            if year_on["cohorts"] == 1
+            else f"the last {_number(year_on['cohorts'])} measurable cohorts"
+        )
         text += (
-            f" A year after their first quarter, {percent(retained)} "
-            "of the last four measurable cohorts bought again in that quarter. Blank cells "
-            "are not observed yet."
+            f" A year after their first {period}, {percent(year_on['retention'])} of {pooled} "
+            f"bought again in that {period}. Blank cells are not observed yet."
         )
     return Section(text=text, figure=_figure(plots.retention_heatmap(tidy)))
 
@@ -56,16 +92,16 @@ def cumulative_revenue(analysis: ClientAnalysis) -> Section:
 def layer_cake(analysis: ClientAnalysis) -> Section:
     """Revenue per quarter by acquisition year."""
     layers = analysis.layer_cake
-    last_period = layers["period"].max()
-    latest = layers[layers["period"] == last_period]
-    newest = latest.loc[latest["cohort"].idxmax()]
-    share_new = newest["revenue"] / latest["revenue"].sum()
-    text = (
-        f"Each layer is the revenue from one year's new customers. In the quarter starting "
-        f"{last_period:%b %Y}, customers acquired in {newest['cohort']:%Y} brought "
-        f"{percent(share_new)} of revenue"
-        + ("; the rest came from earlier years' customers." if share_new < 1 else ".")
-    )
+    newest = analysis.newest_layer_share
+    text = "Each layer is the revenue from one year's new customers. "
+    if pd.isna(newest["share"]):
+        text += f"The quarter starting {newest['period']:%b %Y} brought no net revenue."
+    else:
+        text += (
+            f"In the quarter starting {newest['period']:%b %Y}, customers acquired in "
+            f"{newest['cohort']:%Y} brought {percent(newest['share'])} of revenue"
+            + ("; the rest came from earlier years' customers." if newest["share"] < 1 else ".")
+        )
     figure = _figure(plots.layer_cake(layers, currency=analysis.currency))
     return Section(text=text, figure=figure)
 
@@ -78,7 +114,8 @@ def seasonal(analysis: ClientAnalysis) -> Section:
     end = table[table["age"] == last_age].sort_values("season_year")
     latest, earlier = end.iloc[-1], end.iloc[-2]
     text = (
-        f"Holiday buyers (first purchase in November or December) compared year on year: "
+        f"Holiday buyers (first purchase in {_months(analysis.params.cohorts.holiday_months)}) "
+        "compared year on year: "
         f"{last_age} months on, the {escape_md(latest['season'])} customers had brought "
         f"{money(latest['cumulative_revenue_per_customer'], analysis.currency)} each, against "
         f"{money(earlier['cumulative_revenue_per_customer'], analysis.currency)} for "

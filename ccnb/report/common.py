@@ -28,7 +28,6 @@ def data_quality(analysis: ClientAnalysis) -> Section:
     quality = analysis.quality
     lines = []
     for source in quality.sources:
-        rejected = sum(source.rejected.values())
         reasons = ", ".join(
             f"{count(n)} {reason.replace('_', ' ')}"
             for reason, n in sorted(source.rejected.items(), key=lambda item: (-item[1], item[0]))
@@ -36,11 +35,11 @@ def data_quality(analysis: ClientAnalysis) -> Section:
         detail = f" ({reasons})" if reasons else ""
         lines.append(
             f"{escape_md(source.source)}: {count(source.rows_used)} of "
-            f"{count(source.rows_read)} rows used, {count(rejected)} excluded{detail}"
+            f"{count(source.rows_read)} rows used, {count(source.rows_rejected)} excluded{detail}"
         )
-    share = 1 - quality.rows_used / quality.rows_read
     text = (
-        f"Every row read is accounted for: {percent(share, digits=1)} of the transaction rows "
+        f"Every row read is accounted for: {percent(quality.excluded_share, digits=1)} of the "
+        "transaction rows "
         "were excluded, each with its reason (listed in `rejected_rows.csv`).\n\n" + _bullets(lines)
     )
     figure = _figure(plots.data_quality_bar(quality.counts()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ccnb import nps, plots
+from ccnb import plots
 from ccnb.analysis import ClientAnalysis, Unavailable
 from ccnb.batch import exports
 from ccnb.formatting import count, money, percent, signed_percent
@@ -55,20 +55,19 @@ def kpi_table(analysis: ClientAnalysis) -> Section:
     kpis = analysis.kpis
     years = sorted(kpis["year"].unique())
     wide = kpis.pivot(index="kpi", columns="year", values="value").reindex(_KPI_LABELS)
-    units = kpis.drop_duplicates("kpi").set_index("kpi")["unit"]
+    changes = analysis.kpi_changes.set_index("kpi")
     rows = []
     for kpi, label in _KPI_LABELS.items():
-        unit = units[kpi]
+        unit, change, change_unit = changes.loc[kpi, ["unit", "change", "change_unit"]]
         values = [wide.loc[kpi, year] for year in years]
-        previous, last = values[0], values[-1]
-        if unit in ("share", "score") and not (pd.isna(previous) or pd.isna(last)):
-            change = f"{(last - previous) * (100 if unit == 'share' else 1):+.1f} pts"
-        elif previous and not (pd.isna(previous) or pd.isna(last)):
-            change = signed_percent(last / previous - 1)
+        if change_unit == "points":
+            shown = f"{change:+.1f} pts"
+        elif change_unit == "relative":
+            shown = signed_percent(change)
         else:
-            change = "–"
+            shown = "–"
         rows.append(
-            [label, *(_kpi_value(value, unit, analysis.currency) for value in values), change]
+            [label, *(_kpi_value(value, unit, analysis.currency) for value in values), shown]
         )
     table = pd.DataFrame(rows, columns=["KPI", *(str(year) for year in years), "change"])
     last_year = years[-1]
@@ -101,14 +100,13 @@ def kpi_export(analysis: ClientAnalysis) -> Section:
 def active_base(analysis: ClientAnalysis) -> Section:
     """Active customers and revenue per quarter."""
     base = analysis.active_base
-    last, first = base.iloc[-1], base.iloc[max(len(base) - 5, 0)]
-    change = last["active"] / first["active"] - 1 if first["active"] else float("nan")
+    trend = analysis.recent_trend
     text = (
-        f"At the end of the last full quarter ({last['period_end']:%d %b %Y}) "
-        f"{count(last['active'])} customers were active (bought in the last "
-        f"{analysis.params.churn_window_days} days), {signed_percent(change)} on a year "
-        f"earlier; that quarter brought {money(last['revenue'], analysis.currency)} in net "
-        "revenue."
+        f"At the end of the last full quarter ({trend['period_end']:%d %b %Y}) "
+        f"{count(trend['active'])} customers were active (bought in the last "
+        f"{analysis.params.churn_window_days} days), {signed_percent(trend['active_change'])} "
+        f"on a year earlier; that quarter brought {money(trend['revenue'], analysis.currency)} "
+        "in net revenue."
     )
     figure = _figure(plots.active_base_revenue(base, currency=analysis.currency))
     return Section(text=text, figure=figure)
@@ -117,16 +115,14 @@ def active_base(analysis: ClientAnalysis) -> Section:
 @_section
 def churn_and_leaks(analysis: ClientAnalysis) -> Section:
     """Churn rate and leaky bucket ratio per quarter."""
-    churn = analysis.churn_by_quarter.dropna(subset=["churn_rate"])
-    leaks = analysis.leaky_bucket
-    recent = leaks.tail(4)
-    shrinking = int((recent["ratio"] > 1).sum())
+    trend = analysis.recent_trend
     text = (
         f"Over the last four quarters the quarterly churn rate averaged "
-        f"{percent(churn['churn_rate'].tail(4).mean(), digits=1)}, and in {shrinking} of them "
-        "more customers lapsed than were acquired (leaky bucket ratio above 1, the dashed line)."
+        f"{percent(trend['mean_churn_rate'], digits=1)}, and in {trend['periods_losing']} of "
+        "them more customers lapsed than were acquired (leaky bucket ratio above 1, the dashed "
+        "line)."
     )
-    figure = _figure(plots.churn_leaky_bucket(analysis.churn_by_quarter, leaks))
+    figure = _figure(plots.churn_leaky_bucket(analysis.churn_by_quarter, analysis.leaky_bucket))
     return Section(text=text, figure=figure)
 
 
@@ -134,7 +130,7 @@ def churn_and_leaks(analysis: ClientAnalysis) -> Section:
 def early_repeat(analysis: ClientAnalysis) -> Section:
     """Early repeat rate per quarterly cohort (only cohorts with enough eligible customers)."""
     table = analysis.early_repeat_by_cohort
-    table = table[table["eligible"] >= 30]
+    table = table[table["eligible"] >= analysis.params.early_repeat_min_eligible]
     if table.empty:
         raise Unavailable("Too few customers were observed long enough for an early repeat rate.")
     last = table.iloc[-1]
@@ -142,7 +138,7 @@ def early_repeat(analysis: ClientAnalysis) -> Section:
         f"Of the customers acquired in the quarter starting {last['group']:%b %Y}, "
         f"{percent(last['early_repeat_rate'])} bought again within "
         f"{analysis.params.early_repeat_days} days (across all cohorts: "
-        f"{percent(table['repeaters'].sum() / table['eligible'].sum())}). Customers observed "
+        f"{percent(analysis.early_repeat_pooled['early_repeat_rate'])}). Customers observed "
         "for less than the window are left out."
     )
     figure = _figure(plots.early_repeat_rate(table))
@@ -152,9 +148,7 @@ def early_repeat(analysis: ClientAnalysis) -> Section:
 @_section
 def satisfaction(analysis: ClientAnalysis) -> Section:
     """NPS and CSAT over all answers, with 95% intervals."""
-    survey = analysis._require_survey()
-    score = nps.nps(survey["nps"].dropna())
-    satisfied = nps.csat(survey["csat"].dropna())
+    score, satisfied = analysis.nps_score, analysis.csat_score
     text = (
         f"NPS is {score.nps:+.0f} (95% interval {score.ci_low:+.0f} to {score.ci_high:+.0f}, "
         f"{count(score.n)} answers: {percent(score.promoters)} promoters, "
@@ -169,7 +163,6 @@ def satisfaction(analysis: ClientAnalysis) -> Section:
 def equity_headline(analysis: ClientAnalysis) -> Section:
     """Customer equity (sum of residual CLV) with its interval, next to the naive CLV."""
     equity = analysis.customer_equity
-    predictions = analysis.predictions.table
     top = equity.top_decile_share
     text = (
         f"Customer equity, the margin the current customers are expected to bring over the "
@@ -178,7 +171,7 @@ def equity_headline(analysis: ClientAnalysis) -> Section:
         f"{money(equity.value, analysis.currency)} (90% interval "
         f"{money(equity.low, analysis.currency)} to {money(equity.high, analysis.currency)}); "
         f"the top 10% of customers hold {percent(top)} of it. The average customer's residual "
-        f"CLV is {money(predictions['rclv'].mean(), analysis.currency)}."
+        f"CLV is {money(analysis.prediction_summary['rclv_mean'], analysis.currency)}."
     )
     return Section(text=text)
 
@@ -186,10 +179,9 @@ def equity_headline(analysis: ClientAnalysis) -> Section:
 @_section
 def next_steps_overview(analysis: ClientAnalysis) -> Section:
     """Actions from the KPI overview."""
-    kpis = analysis.kpis.pivot(index="kpi", columns="year", values="value")
-    last = kpis.columns.max()
+    last = analysis.kpi_changes.set_index("kpi")["last"]
     lines = []
-    leak = kpis.loc["leaky_bucket_ratio", last]
+    leak = last["leaky_bucket_ratio"]
     if not pd.isna(leak):
         lines.append(
             f"The base {'shrinks' if leak > 1 else 'grows'}: {leak:.2f} customers lapse per new "
@@ -201,7 +193,7 @@ def next_steps_overview(analysis: ClientAnalysis) -> Section:
                 "with its CAC ceiling (CLV notebook)."
             )
         )
-    early = kpis.loc["early_repeat_rate", last]
+    early = last["early_repeat_rate"]
     if not pd.isna(early):
         lines.append(
             f"{percent(1 - early)} of new customers do not come back within "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ccnb import nps, plots, rfm
+from ccnb import plots
 from ccnb.analysis import ClientAnalysis
 from ccnb.batch import exports
 from ccnb.formatting import count, escape_md, money, percent
@@ -20,23 +20,29 @@ __all__ = [
 ]
 
 
+def _scores(low: int, high: int) -> str:
+    """A range of scores in words: '4 or 5', '3 to 5', '5'."""
+    if low == high:
+        return f"{low}"
+    return f"{low} or {high}" if high - low == 1 else f"{low} to {high}"
+
+
 @_section
 def rfm_grid(analysis: ClientAnalysis, *, value: str = "customers") -> Section:
     """The R x F grid of customers or revenue."""
     scores = analysis.segments
+    corner = analysis.rfm_corner
     if value == "customers":
-        best = scores[(scores["R"] >= 4) & (scores["F"] >= 4)]
+        bins, low = analysis.params.rfm.bins, corner["min_score"]
         text = (
-            f"Each cell counts the customers with that recency (R) and frequency (F) score, 5 "
-            f"being the most recent or most frequent. {percent(len(best) / len(scores))} of "
-            "customers sit in the top-right corner (R and F of 4 or 5)."
+            f"Each cell counts the customers with that recency (R) and frequency (F) score, "
+            f"{bins} being the most recent or most frequent. {percent(corner['customer_share'])} "
+            f"of customers sit in the top-right corner (R and F of {_scores(low, bins)})."
         )
     else:
-        best = scores[(scores["R"] >= 4) & (scores["F"] >= 4)]
-        share = best["revenue"].sum() / scores["revenue"].sum()
         text = (
             f"The same grid by net revenue: the top-right corner brought "
-            f"{percent(share)} of all revenue."
+            f"{percent(corner['revenue_share'])} of all revenue."
         )
     figure = _figure(
         plots.rfm_heatmap(
@@ -97,25 +103,26 @@ def segments(analysis: ClientAnalysis) -> Section:
 @_section
 def concentration(analysis: ClientAnalysis) -> Section:
     """Revenue concentration (Pareto curve)."""
-    top = rfm.top_share(analysis.summary, top=0.2)
     text = (
-        f"The best 20% of customers brought {percent(top)} of net revenue; the steeper the "
-        "curve above the diagonal, the more the business depends on a few customers."
+        f"The best {percent(analysis.params.rfm.concentration_top)} of customers brought "
+        f"{percent(analysis.top_customers_share)} of net revenue; the steeper the curve above "
+        "the diagonal, the more the business depends on a few customers."
     )
-    curve = rfm.revenue_concentration(analysis.summary)
+    curve = analysis.revenue_concentration
     return Section(text=text, figure=_figure(plots.revenue_concentration(curve)))
 
 
 @_section
 def nps_by_segment(analysis: ClientAnalysis) -> Section:
     """NPS per segment with 95% intervals; small groups flagged."""
-    table = nps.nps_by(analysis.survey_with_segments, by="segment")
+    table = analysis.nps_by_segment
     groups = table[(table["segment"] != "All") & table["reliable"]]
     best, worst = groups.loc[groups["nps"].idxmax()], groups.loc[groups["nps"].idxmin()]
     text = (
         f"{escape_md(best['segment'])} customers are the most likely to recommend the business "
         f"(NPS {best['nps']:+.0f}), {escape_md(worst['segment'])} the least "
-        f"({worst['nps']:+.0f}). Groups with fewer than 30 answers are greyed out."
+        f"({worst['nps']:+.0f}). Groups with fewer than {analysis.params.survey_min_answers} "
+        "answers are greyed out."
     )
     return Section(text=text, figure=_figure(plots.nps_by_segment(table)))
 

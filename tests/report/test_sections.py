@@ -1,0 +1,887 @@
+"""Report sections on three clients: every section runs, and its sentences quote the analysis.
+
+The demo (every source), CDNOW (no survey, no channels) and a client too small for the CLV
+models. Each `ClientAnalysis` is computed once per module and every section is run once on it;
+the tests then check that unavailable sections say why and that the numbers in the sentences
+(and tables) are the ones in the analysis tables, formatted with `ccnb.formatting`. Where it
+is cheap, the expected number is recomputed from the underlying table rather than read from
+the summary table the section reads, so a wrong summary fails too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+import ccnb
+from ccnb import budget, clv, nps, report, rfm
+from ccnb.analysis import CACHE_DIR_VARIABLE, ClientAnalysis
+from ccnb.batch.exports import EXPORT_DIR_VARIABLE
+from ccnb.formatting import count, escape_md, money, percent, signed_percent
+from ccnb.report import Section
+
+ROOT = Path(__file__).resolve().parents[2]
+SECTIONS = [name for name in report.__all__ if name not in ("Section", "Unavailable")]
+
+# --- clients -------------------------------------------------------------------------------
+
+
+def write_small_client(folder: Path) -> Path:
+    """30 customers, one a month from January 2022, every sixth buying again 40 days later.
+
+    Too few customers (and repeat buyers) for the purchase models; no customers table and no
+    survey; nothing bought in the last quarter.
+    """
+    rows = ["customer_id,date,amount"]
+    for i in range(30):
+        first = dt.date(2022, 1, 5) + dt.timedelta(days=31 * i)
+        rows.append(f"c{i:02d},{first.isoformat()},{20 + i}.50")
+        if i % 6 == 0:
+            rows.append(f"c{i:02d},{(first + dt.timedelta(days=40)).isoformat()},{15 + i}.00")
+    (folder / "sales.csv").write_text("\n".join(rows) + "\n")
+    params = folder / "tiny.yaml"
+    params.write_text(
+        "client: Tiny Shop\n"
+        "slug: tiny\n"
+        "currency: GBP\n"
+        "\n"
+        "transactions:\n"
+        "  path: sales.csv\n"
+        "  columns:\n"
+        "    customer_id: customer_id\n"
+        "    date: date\n"
+        "    amount: amount\n"
+        "\n"
+        'observation_end: "2024-12-31"\n'
+        "churn_window_days: 180\n"
+    )
+    return params
+
+
+class Shown:
+    """One client's analysis and what every section returned (or raised) for it."""
+
+    def __init__(self, analysis: ClientAnalysis, exports: Path):
+        self.analysis = analysis
+        self.exports = exports
+        self.sections: dict[str, Section | BaseException] = {}
+
+    def __getitem__(self, name: str) -> Section:
+        section = self.sections[name]
+        if isinstance(section, BaseException):
+            raise AssertionError(f"{name} raised {section!r}") from section
+        return section
+
+    def available(self, name: str) -> Section:
+        section = self[name]
+        assert section.note is None, f"{name} is unavailable: {section.note}"
+        return section
+
+
+def _show_every_section(params: ccnb.Params, exports: Path) -> Shown:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv(CACHE_DIR_VARIABLE, raising=False)
+        patch.setenv(EXPORT_DIR_VARIABLE, str(exports))
+        shown = Shown(ClientAnalysis(params), exports)
+        calls = [(name, name, {}) for name in SECTIONS]
+        calls.append(("rfm_grid_revenue", "rfm_grid", {"value": "revenue"}))
+        for key, name, options in calls:
+            try:
+                section = getattr(report, name)(shown.analysis, **options)
+            except Exception as error:  # reported by the test of that section
+                shown.sections[key] = error
+                continue
+            shown.sections[key] = section
+            if section.figure is not None:
+                plt.close(section.figure)
+    plt.close("all")
+    return shown
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Shown:
+    params = ccnb.load_params(ROOT / "params" / "demo.yaml")
+    return _show_every_section(params, tmp_path_factory.mktemp("demo-exports"))
+
+
+@pytest.fixture(scope="module")
+def cdnow(tmp_path_factory) -> Shown:
+    params = ccnb.load_params(ROOT / "params" / "cdnow.yaml")
+    return _show_every_section(params, tmp_path_factory.mktemp("cdnow-exports"))
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> Shown:
+    params = ccnb.load_params(write_small_client(tmp_path_factory.mktemp("tiny")))
+    return _show_every_section(params, tmp_path_factory.mktemp("tiny-exports"))
+
+
+@pytest.fixture
+def client(request) -> Shown:
+    return request.getfixturevalue(request.param)
+
+
+def _html(section: Section) -> str:
+    return section.table.to_html()
+
+
+def _date(value) -> str:
+    return f"{pd.Timestamp(value):%d %b %Y}"
+
+
+# --- every section on every client ---------------------------------------------------------
+
+# Sections the client cannot have, with a word the reason must name.
+NO_CLV = f"at least {clv.MIN_CUSTOMERS} customers"
+UNAVAILABLE = {
+    "demo": {},
+    "cdnow": {
+        "satisfaction": "survey",
+        "nps_by_segment": "survey",
+        "channel_cohorts": "acquisition channels",
+        "cac_ceiling": "acquisition channels",
+        "acquisition": "acquisition budget",
+        "naive_versus_model": "churn rate",
+        "seasonal": "holiday seasons",
+    },
+    "small": {
+        "satisfaction": "survey",
+        "nps_by_segment": "survey",
+        "channel_cohorts": "acquisition channels",
+        "acquisition": "acquisition budget",
+        "early_repeat": "Too few customers",
+        "naive_versus_model": "churn rate",
+        **dict.fromkeys(
+            [
+                "model_validation",
+                "tracking",
+                "conditional_expectations",
+                "model_parameters",
+                "p_alive",
+                "clv_distribution",
+                "clv_by_segment",
+                "cac_ceiling",
+                "iso_value",
+                "clv_export",
+                "next_steps_clv",
+                "equity_headline",
+                "budget_assumptions",
+                "strategies",
+                "allocation_deciles",
+                "tiered_plan",
+                "sensitivity",
+                "test_plan",
+                "next_steps_budget",
+                "budget_export",
+            ],
+            NO_CLV,
+        ),
+    },
+}
+
+
+@pytest.mark.parametrize("client", ["demo", "cdnow", "small"], indirect=True)
+@pytest.mark.parametrize("name", SECTIONS)
+def test_every_section_is_shown_or_says_why_not(client, name, request):
+    section = client[name]  # raised nothing
+    assert isinstance(section, Section)
+    reason = UNAVAILABLE[request.node.callspec.params["client"]].get(name)
+    if reason is None:
+        assert section.note is None, f"{name}: {section.note}"
+        assert section.text.strip()
+    else:
+        assert section.note, f"{name} should be unavailable ({reason})"
+        assert reason in section.note
+        assert section.note.endswith(".")
+        assert not section.text and section.figure is None and section.table is None
+
+
+def test_the_small_client_is_below_the_models_minimum(small):
+    calibration = small.analysis.calibration
+    assert len(calibration) < clv.MIN_CUSTOMERS
+    assert (calibration["frequency_cal"] > 0).sum() < clv.MIN_REPEAT_BUYERS
+    note = small["model_validation"].note
+    assert f"the data has {len(calibration)}" in note
+
+
+# --- common ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("client", ["demo", "cdnow", "small"], indirect=True)
+def test_data_quality_accounts_for_every_row(client):
+    quality = client.analysis.quality
+    text = client.available("data_quality").text
+    share = 1 - quality.transactions.rows_used / quality.transactions.rows_read
+    assert f"{percent(share, digits=1)} of the transaction rows were excluded" in text
+    for source in quality.sources:
+        rejected = source.rows_read - source.rows_used
+        assert (
+            f"{escape_md(source.source)}: {count(source.rows_used)} of "
+            f"{count(source.rows_read)} rows used, {count(rejected)} excluded"
+        ) in text
+        for reason, rows in source.rejected.items():
+            assert f"{count(rows)} {reason.replace('_', ' ')}" in text
+
+
+def test_demo_data_quality_names_excluded_rows(demo):
+    # the demo ships with bad rows: the sentence must not read "0.0%"
+    assert demo.analysis.quality.transactions.rows_rejected > 0
+    assert "0.0% of the" not in demo["data_quality"].text
+
+
+def test_client_header(demo):
+    quality = demo.analysis.quality.transactions
+    text = demo.available("client_header").text
+    assert f"{count(quality.customers)} customers and {count(quality.rows_used)}" in text
+    assert f"to {demo.analysis.observation_end:%d %b %Y}; amounts in EUR" in text
+
+
+# --- KPI overview -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("client", ["demo", "cdnow", "small"], indirect=True)
+def test_kpi_table_quotes_the_last_year(client):
+    kpis = client.analysis.kpis
+    last_year = kpis["year"].max()
+    value = kpis[kpis["year"] == last_year].set_index("kpi")["value"]
+    section = client.available("kpi_table")
+    currency = client.analysis.currency
+    assert f"In {last_year} the business took {money(value['revenue'], currency)}" in section.text
+    assert f"ended the year with {count(value['customers_active'])} active customers" in (
+        section.text
+    )
+    assert f"For every new customer, {value['leaky_bucket_ratio']:.2f} existing" in section.text
+
+
+def _kpi_row(html: str, label: str) -> str:
+    start = html.index(label)
+    return html[start : html.index("</tr>", start)]
+
+
+def test_kpi_table_changes_are_recomputed_from_the_kpis(demo):
+    client = demo
+    kpis = client.analysis.kpis
+    wide = kpis.pivot(index="kpi", columns="year", values="value")
+    previous, last = wide.columns.min(), wide.columns.max()
+    html = _html(client.available("kpi_table"))
+    revenue = wide.loc["revenue"]
+    assert signed_percent(revenue[last] / revenue[previous] - 1) in _kpi_row(html, "Net revenue")
+    assert money(revenue[last], client.analysis.currency) in _kpi_row(html, "Net revenue")
+    churn = wide.loc["churn_rate"]
+    points = f"{(churn[last] - churn[previous]) * 100:+.1f} pts"
+    assert points in _kpi_row(html, "Churn rate")
+    customers = wide.loc["customers_total"]
+    row = _kpi_row(html, "Customers acquired to date")
+    assert count(customers[last]) in row
+    assert signed_percent(customers[last] / customers[previous] - 1) in row
+
+
+def test_demo_kpi_table_scores_change_in_points(demo):
+    wide = demo.analysis.kpis.pivot(index="kpi", columns="year", values="value")
+    previous, last = wide.columns.min(), wide.columns.max()
+    html = _html(demo["kpi_table"])
+    nps_change = wide.loc["nps", last] - wide.loc["nps", previous]
+    assert f"{nps_change:+.1f} pts" in _kpi_row(html, "NPS (-100 to 100)")
+
+
+@pytest.mark.parametrize("client", ["demo", "cdnow", "small"], indirect=True)
+def test_active_base_and_its_change_on_a_year_earlier(client):
+    base = client.analysis.active_base
+    last, year_before = base.iloc[-1], base.iloc[-5]
+    text = client.available("active_base").text
+    expected_change = (
+        signed_percent(last["active"] / year_before["active"] - 1)
+        if year_before["active"]
+        else signed_percent(float("nan"))
+    )
+    assert f"last full quarter ({_date(last['period_end'])})" in text
+    assert f"{count(last['active'])} customers were active" in text
+    assert f"{expected_change} on a year earlier" in text
+    assert f"{money(last['revenue'], client.analysis.currency)} in net revenue" in text
+
+
+@pytest.mark.parametrize("client", ["demo", "cdnow", "small"], indirect=True)
+def test_churn_and_leaks_over_the_last_four_quarters(client):
+    rates = client.analysis.churn_by_quarter["churn_rate"].dropna().tail(4)
+    ratios = client.analysis.leaky_bucket["ratio"].tail(4)
+    text = client.available("churn_and_leaks").text
+    assert f"averaged {percent(rates.mean(), digits=1)}" in text
+    assert f"and in {int((ratios > 1).sum())} of them" in text
+
+
+@pytest.mark.parametrize("client", ["demo", "cdnow"], indirect=True)
+def test_early_repeat_of_the_last_cohort_and_across_cohorts(client):
+    minimum = client.analysis.params.early_repeat_min_eligible
+    cohorts = client.analysis.early_repeat_by_cohort
+    shown = cohorts[cohorts["eligible"] >= minimum]
+    last = shown.iloc[-1]
+    pooled = shown["repeaters"].sum() / shown["eligible"].sum()
+    text = client.available("early_repeat").text
+    assert f"quarter starting {last['group']:%b %Y}, {percent(last['early_repeat_rate'])}" in text
+    assert f"within {client.analysis.params.early_repeat_days} days" in text
+    assert f"(across all cohorts: {percent(pooled)})" in text
+
+
+def test_early_repeat_leaves_small_cohorts_out(demo):
+    cohorts = demo.analysis.early_repeat_by_cohort
+    small = cohorts["eligible"] < demo.analysis.params.early_repeat_min_eligible
+    assert small.any()
+    kept = cohorts[~small]
+    pooled = demo.analysis.early_repeat_pooled
+    assert pooled["groups"] == len(kept)
+    assert pooled["eligible"] == kept["eligible"].sum()
+    assert pooled["early_repeat_rate"] == kept["repeaters"].sum() / kept["eligible"].sum()
+    everyone = cohorts["repeaters"].sum() / cohorts["eligible"].sum()
+    assert pooled["early_repeat_rate"] != pytest.approx(everyone)
+
+
+def test_satisfaction_scores_every_answer(demo):
+    survey = demo.analysis.data.survey
+    score, satisfied = nps.nps(survey["nps"].dropna()), nps.csat(survey["csat"].dropna())
+    text = demo.available("satisfaction").text
+    assert f"NPS is {score.nps:+.0f} (95% interval {score.ci_low:+.0f} to" in text
+    assert f"{count(score.n)} answers: {percent(score.promoters)} promoters" in text
+    assert f"CSAT is {satisfied.csat:.0f}% satisfied" in text
+    assert f"{count(satisfied.n)} answers)." in text
+
+
+@pytest.mark.parametrize("client", ["demo", "cdnow"], indirect=True)
+def test_equity_headline(client):
+    equity = client.analysis.customer_equity
+    currency = client.analysis.currency
+    text = client.available("equity_headline").text
+    assert f"is {money(equity.value, currency)} (90% interval" in text
+    assert f"{money(equity.low, currency)} to {money(equity.high, currency)})" in text
+    assert f"hold {percent(equity.top_decile_share)} of it" in text
+    mean = client.analysis.predictions.table["rclv"].mean()
+    assert f"residual CLV is {money(mean, currency)}." in text
+    assert f"next {client.analysis.params.horizon_months} months" in text
+
+
+def test_next_steps_overview_reads_the_last_year(demo):
+    kpis = demo.analysis.kpis
+    last = kpis[kpis["year"] == kpis["year"].max()].set_index("kpi")["value"]
+    text = demo.available("next_steps_overview").text
+    assert f"{last['leaky_bucket_ratio']:.2f} customers lapse per new one" in text
+    assert f"{percent(1 - last['early_repeat_rate'])} of new customers do not come back" in text
+
+
+# --- segmentation --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("client", ["demo", "cdnow", "small"], indirect=True)
+def test_rfm_grid_corner(client):
+    scores = client.analysis.segments
+    corner = scores[(scores["R"] >= 4) & (scores["F"] >= 4)]
+    customers = client.available("rfm_grid").text
+    revenue = client.available("rfm_grid_revenue").text
+    assert f"{percent(len(corner) / len(scores))} of customers sit in the top-right" in customers
+    assert "(R and F of 4 or 5)" in customers
+    share = corner["revenue"].sum() / scores["revenue"].sum()
+    assert f"the top-right corner brought {percent(share)} of all revenue" in revenue
+
+
+@pytest.mark.parametrize("client", ["demo", "cdnow", "small"], indirect=True)
+def test_segments_sentence_and_table(client):
+    table = client.analysis.segment_summary
+    section = client.available("segments")
+    top = table.loc[table["revenue_share"].idxmax()]
+    assert section.text.startswith(
+        f"{escape_md(top['segment'])} customers are {percent(top['share'])} of the base and "
+        f"bring {percent(top['revenue_share'])} of net revenue."
+    )
+    html = _html(section)
+    for row in table[table["customers"] > 0].itertuples():
+        assert (
+            f"**{escape_md(row.segment)}** ({percent(row.share)} of customers, "
+            f"{percent(row.revenue_share)} of revenue)"
+        ) in section.text
+        assert f">{count(row.customers)}<" in html
+        assert f">{percent(row.revenue_share, digits=1)}<" in html
+        assert money(row.median_revenue, client.analysis.currency) in html
+
+
+@pytest.mark.parametrize("client", ["demo", "cdnow", "small"], indirect=True)
+def test_concentration_quotes_the_best_fifth(client):
+    share = rfm.top_share(client.analysis.summary, top=0.2)
+    text = client.available("concentration").text
+    assert text.startswith(f"The best 20% of customers brought {percent(share)} of net revenue")
+
+
+def test_nps_by_segment_names_the_best_and_worst_reliable_segment(demo):
+    table = nps.nps_by(demo.analysis.survey_with_segments, by="segment")
+    groups = table[(table["segment"] != "All") & table["reliable"]]
+    best, worst = groups.loc[groups["nps"].idxmax()], groups.loc[groups["nps"].idxmin()]
+    text = demo.available("nps_by_segment").text
+    assert f"{escape_md(best['segment'])} customers are the most likely" in text
+    assert f"(NPS {best['nps']:+.0f}), {escape_md(worst['segment'])} the least" in text
+    assert f"({worst['nps']:+.0f}). Groups with fewer than 30 answers" in text
+
+
+def test_next_steps_segments(demo):
+    table = demo.analysis.segment_summary.set_index("segment")
+    text = demo.available("next_steps_segments").text
+    medium, high = table.loc["Medium-Value"], table.loc["High-Value"]
+    assert f"Move the {count(medium['customers'])} Medium-Value customers first" in text
+    assert f"(median revenue {money(medium['median_revenue'], 'EUR')})" in text
+    assert f"({percent(high['revenue_share'])} of revenue)" in text
+
+
+# --- cohorts ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("client", ["demo", "cdnow", "small"], indirect=True)
+def test_retention_a_year_on(client):
+    triangle = client.analysis.retention
+    assert set(triangle["cohort"].dt.month.unique()) <= {1, 4, 7, 10}  # quarterly by default
+    year_on = triangle[triangle["age"] == 4].dropna(subset=["retention"]).tail(4)
+    text = client.available("retention").text
+    retained = percent(year_on["active"].sum() / year_on["cohort_size"].sum())
+    cohorts = {1: "the only measurable cohort", 4: "the last four measurable cohorts"}
+    assert f"A year after their first quarter, {retained} of {cohorts[len(year_on)]}" in text
+
+
+def test_cdnow_has_a_single_cohort_a_year_on(cdnow):
+    # all CDNOW customers were acquired in Q1 1997: only that cohort is observed a year on
+    assert "the only measurable cohort" in cdnow["retention"].text
+
+
+@pytest.mark.parametrize("client", ["demo", "small"], indirect=True)
+def test_cumulative_revenue_after_a_year(client):
+    tidy = client.analysis.revenue_cohorts
+    at_one_year = tidy[tidy["age"] == 3].dropna(subset=["cumulative_revenue_per_customer"])
+    first, last = at_one_year.iloc[0], at_one_year.iloc[-1]
+    currency = client.analysis.currency
+    text = client.available("cumulative_revenue").text
+    assert (
+        f"customers acquired in {last['cohort']:%b %Y} had brought "
+        f"{money(last['cumulative_revenue_per_customer'], currency)} each, against "
+        f"{money(first['cumulative_revenue_per_customer'], currency)} for those acquired in "
+        f"{first['cohort']:%b %Y}."
+    ) in text
+
+
+@pytest.mark.parametrize("client", ["demo", "cdnow"], indirect=True)
+def test_layer_cake_share_of_the_newest_year(client):
+    layers = client.analysis.layer_cake
+    latest = layers[layers["period"] == layers["period"].max()]
+    newest = latest.loc[latest["cohort"].idxmax()]
+    text = client.available("layer_cake").text
+    share = newest["revenue"] / latest["revenue"].sum()
+    assert (
+        f"In the quarter starting {newest['period']:%b %Y}, customers acquired in "
+        f"{newest['cohort']:%Y} brought {percent(share)} of revenue"
+    ) in text
+
+
+def test_layer_cake_of_a_quarter_without_revenue(small):
+    layers = small.analysis.layer_cake
+    latest = layers[layers["period"] == layers["period"].max()]
+    assert latest["revenue"].sum() == 0
+    assert "The quarter starting Oct 2024 brought no net revenue." in small["layer_cake"].text
+
+
+@pytest.mark.parametrize("client", ["demo", "small"], indirect=True)
+def test_seasonal_compares_the_last_two_holiday_seasons(client):
+    table = client.analysis.seasonal_cohorts
+    assert table["season"].str.startswith("Nov-Dec").all()
+    observation_end = client.analysis.observation_end
+    years = sorted(table["season_year"].unique())
+    assert 2 <= len(years) <= 3
+    assert all(dt.date(year + 1, 12, 31) <= observation_end for year in years)
+    assert dt.date(years[-1] + 2, 12, 31) > observation_end  # the latest followed for a year
+    end = table[table["age"] == table["age"].max()].sort_values("season_year")
+    latest, earlier = end.iloc[-1], end.iloc[-2]
+    currency = client.analysis.currency
+    text = client.available("seasonal").text
+    assert "(first purchase in November or December)" in text
+    assert (
+        f"{table['age'].max()} months on, the {escape_md(latest['season'])} customers had "
+        f"brought {money(latest['cumulative_revenue_per_customer'], currency)} each, against "
+        f"{money(earlier['cumulative_revenue_per_customer'], currency)}"
+    ) in text
+    assert (
+        f"{percent(latest['repeat_rate'])} of them had bought again "
+        f"(vs {percent(earlier['repeat_rate'])})"
+    ) in text
+
+
+def test_channel_cohorts(demo):
+    table = demo.analysis.cohort_by_channel
+    best = table.loc[table["repeat_share"].idxmax()]
+    worst = table.loc[table["repeat_share"].idxmin()]
+    section = demo.available("channel_cohorts")
+    assert f"{percent(best['repeat_share'])} of customers won through" in section.text
+    assert (
+        f"{percent(worst['repeat_share'])} through {escape_md(worst['acquisition_channel'])}"
+    ) in section.text
+    html = _html(section)
+    for row in table.itertuples():
+        assert money(row.revenue_per_customer, "EUR") in html
+
+
+# --- CLV --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("client", ["demo", "cdnow"], indirect=True)
+def test_model_validation_quotes_the_chosen_model(client):
+    result = client.analysis.validation
+    chosen = result.table.loc[result.chosen]
+    assert chosen["chosen"]
+    section = client.available("model_validation")
+    assert f"predict the {count(chosen['holdout_actual'])} repeat purchases" in section.text
+    assert f"**{escape_md(chosen['label'])}**" in section.text
+    error = chosen["holdout_predicted"] / chosen["holdout_actual"] - 1
+    assert (
+        f"predicted {count(chosen['holdout_predicted'])} "
+        f"({signed_percent(error, digits=1)}), with a mean absolute error of "
+        f"{chosen['mae']:.2f} purchases per customer"
+    ) in section.text
+    assert f"up to {client.analysis.calibration_end:%d %b %Y}" in section.text
+    html = _html(section)
+    for row in result.table.dropna(subset=["mae"]).itertuples():
+        assert f">{row.mae:.3f}<" in html
+
+
+def test_cdnow_validation_uses_the_params_dates(cdnow):
+    text = cdnow["model_validation"].text
+    assert "up to 30 Sep 1997" in text and "up to 30 Jun 1998" in text
+
+
+@pytest.mark.parametrize("client", ["demo", "cdnow"], indirect=True)
+def test_tracking_totals(client):
+    result = client.analysis.validation
+    last = result.tracking[result.chosen].iloc[-1]
+    text = client.available("tracking").text
+    assert (
+        f"expected {count(last['expected_cumulative'])} against "
+        f"{count(last['actual_cumulative'])} actual"
+    ) in text
+
+
+@pytest.mark.parametrize("client", ["demo", "cdnow"], indirect=True)
+def test_p_alive_and_rclv_spread(client):
+    predictions = client.analysis.predictions.table
+    currency = client.analysis.currency
+    p_alive = client.available("p_alive").text
+    assert f"puts {percent((predictions['p_alive'] >= 0.5).mean())} of customers" in p_alive
+    assert "at a 50% or better chance" in p_alive
+    assert f"whole base is {percent(1 - predictions['p_alive'].mean())}." in p_alive
+    spread = client.available("clv_distribution").text
+    rclv = predictions["rclv"]
+    assert (
+        f"ranges from {money(rclv.min(), currency)} to {money(rclv.max(), currency)}, median "
+        f"{money(rclv.median(), currency)}"
+    ) in spread
+    assert f"worth {money(client.analysis.customer_equity.value, currency)}" in spread
+
+
+@pytest.mark.parametrize("client", ["demo", "cdnow"], indirect=True)
+def test_clv_by_segment_names_the_most_valuable_segment(client):
+    table = client.analysis.clv_by_segment.dropna(subset=["segment"])
+    top = table.loc[table["rclv_mean"].idxmax()]
+    assert top["share_of_equity"] == pytest.approx(
+        top["rclv_sum"] / client.analysis.predictions.table["rclv"].sum()
+    )
+    text = client.available("clv_by_segment").text
+    assert text.startswith(
+        f"{escape_md(top['segment'])} customers are worth "
+        f"{money(top['rclv_mean'], client.analysis.currency)} each"
+    )
+    assert f"hold {percent(top['share_of_equity'])} of customer equity" in text
+
+
+def test_cac_ceiling_per_channel(demo):
+    table = demo.analysis.cac_ceiling
+    target = demo.analysis.params.budget.target_ltv_cac
+    text = demo.available("cac_ceiling").text
+    assert f"at the target {target:g}:1 ratio" in text
+    for row in table.itertuples():
+        assert row.cac_ceiling == pytest.approx(row.mean_clv / target)
+        verdict = "within" if row.mean_acquisition_cost <= row.cac_ceiling else "above"
+        assert (
+            f"{escape_md(row.acquisition_channel)}: ceiling {money(row.cac_ceiling, 'EUR')}, "
+            f"actual cost {money(row.mean_acquisition_cost, 'EUR')} ({verdict} the ceiling)"
+        ) in text
+
+
+def test_naive_versus_model(demo):
+    kpis = demo.analysis.kpis
+    rates = kpis[kpis["kpi"] == "churn_rate"].dropna(subset=["value"])
+    rate = float(rates.sort_values("year")["value"].iloc[-1])
+    naive = clv.naive_clv(
+        demo.analysis.summary, annual_churn_rate=rate, observation_end=demo.analysis.observation_end
+    )
+    text = demo.available("naive_versus_model").text
+    assert f"1 / churn rate = {1 / rate:.1f} years) gives" in text
+    assert f"gives {money(naive['naive_clv'].mean(), 'EUR')} of revenue per customer" in text
+    assert f"is {money(demo.analysis.predictions.table['rclv'].mean(), 'EUR')}. Use" in text
+
+
+def test_naive_versus_model_without_a_lifespan(small):
+    # the small client lost more customers in its last year than its average base
+    kpis = small.analysis.kpis
+    churn = kpis[(kpis["kpi"] == "churn_rate") & (kpis["year"] == 2024)]["value"].item()
+    assert churn > 1
+    assert "above 100%" in small["naive_versus_model"].note
+
+
+def test_next_steps_clv(demo):
+    table = demo.analysis.cac_ceiling
+    text = demo.available("next_steps_clv").text
+    assert f"hold {percent(demo.analysis.customer_equity.top_decile_share)} of" in text
+    for row in table.dropna(subset=["mean_acquisition_cost"]).itertuples():
+        assert f"pay at most {money(row.cac_ceiling, 'EUR')} per new customer" in text
+
+
+def test_clv_export_writes_every_customer(demo):
+    activation = pd.read_csv(demo.exports / "clv.csv")
+    assert len(activation) == len(demo.analysis.activation)
+    assert f"for {count(len(activation))} customers" in demo["clv_export"].text
+
+
+# --- budget --------------------------------------------------------------------------------
+
+
+def test_budget_assumptions(demo):
+    settings = demo.analysis.params.budget
+    customers = demo.analysis.summary
+    active = (customers["days_since_last"] < demo.analysis.params.churn_window_days).sum()
+    section = demo.available("budget_assumptions")
+    assert (
+        f"spreads {money(settings.total, 'EUR')} over {count(active)} active customers"
+        in section.text
+    )
+    assert f"at most {percent(settings.max_lift)} of their residual CLV" in section.text
+
+
+@pytest.mark.parametrize("client", ["demo", "cdnow"], indirect=True)
+def test_strategies_gain_is_recomputed_from_the_allocations(client):
+    allocations = client.analysis.allocations
+    focused = allocations["customer-focused"].table["added_value"].sum()
+    centric = allocations["customer-centric (optimal)"].table["added_value"].sum()
+    currency = client.analysis.currency
+    section = client.available("strategies")
+    assert (
+        f"adds {money(centric - focused, currency)} more expected value "
+        f"({signed_percent((centric - focused) / focused, digits=1)}): "
+        f"{money(centric, currency)} against {money(focused, currency)}."
+    ) in section.text
+    html = _html(section)
+    for strategy, allocation in allocations.items():
+        assert strategy in html
+        assert count((allocation.table["spend"] > 0).sum()) in html
+
+
+def test_demo_budget_is_beyond_break_even_or_not(demo):
+    break_even = budget.break_even_budget(
+        demo.analysis.budget_customers,
+        curve=demo.analysis.curve,
+        max_lift=demo.analysis.params.budget.max_lift,
+    )
+    text = demo["strategies"].text
+    beyond = f"beyond {money(break_even, 'EUR')} the last unit spent"
+    assert (beyond in text) == (demo.analysis.params.budget.total > break_even)
+
+
+def test_allocation_deciles(demo):
+    table = demo.analysis.allocation_deciles
+    top = table[(table["strategy"] == "customer-centric (optimal)") & (table["decile"] == 1)]
+    text = demo.available("allocation_deciles").text
+    assert f"puts {percent(top['budget_share'].item())} of the budget on the" in text
+    assert f"who hold {percent(top['equity_share'].item())} of" in text
+
+
+def test_tiered_plan_table(demo):
+    tiered = demo.analysis.allocations["customer-centric (tiered)"].table
+    per_head = tiered.groupby("segment", observed=True)["spend"].mean()
+    optimum = demo.analysis.optimal_tiers
+    section = demo.available("tiered_plan")
+    best = optimum.iloc[0]
+    assert f"works out at {money(best['spend_per_head'], 'EUR')} per" in section.text
+    assert "uses the amounts from the params file" in section.text
+    html = _html(section)
+    for value in per_head:
+        assert money(value, "EUR") in html
+
+
+@pytest.mark.parametrize("client", ["demo", "cdnow"], indirect=True)
+def test_sensitivity_grid_from_the_params_multipliers(client):
+    settings = client.analysis.params.budget
+    grid = client.analysis.sensitivity
+    lifts = {round(settings.max_lift * m, 4) for m in (0.25, 0.5, 1, 2, 3)}
+    scales = {round(settings.spend_scale * m, 2) for m in (0.25, 0.5, 1, 2, 4)}
+    assert set(np.round(grid["max_lift"], 4)) == lifts
+    assert set(np.round(grid["spend_scale"], 2)) == scales
+    assert len(grid) == len(lifts) * len(scales)
+    text = client.available("sensitivity").text
+    assert (
+        f"gains between {percent(grid['gain_pct'].min() / 100)} and "
+        f"{percent(grid['gain_pct'].max() / 100)} over"
+    ) in text
+    # both response curves scale with the lift, so the gain does not depend on it
+    assert "does not depend on the assumed maximum lift" in text
+    break_even = money(client.analysis.break_even_budget, client.analysis.currency)
+    assert f"beyond a budget of {break_even}." in text
+
+
+@pytest.mark.parametrize("client", ["demo", "cdnow"], indirect=True)
+def test_test_plan_sentence(client):
+    settings = client.analysis.params.budget
+    plan = client.analysis.test_plan
+    text = client.available("test_plan").text
+    assert f"hold back {percent(settings.holdout_share)} of each segment" in text
+    assert (
+        f"detect a {percent(settings.test_lift)} lift at {percent(1 - settings.test_alpha)} "
+        f"confidence and {percent(settings.test_power)} power"
+    ) in text
+    ready = plan[plan["big_enough"].fillna(False).astype(bool)]["segment"]
+    assert (
+        f"large enough today are: {', '.join(escape_md(name) for name in ready) or 'none'}."
+    ) in text
+    for row in plan.dropna(subset=["min_detectable_lift"]).itertuples():
+        assert f"{escape_md(row.segment)} {percent(row.min_detectable_lift)}" in text
+
+
+def test_acquisition_plan(demo):
+    settings = demo.analysis.params.budget
+    acquisition = demo.analysis.acquisition_plan
+    plan = acquisition.table
+    ceilings = demo.analysis.cac_ceiling.dropna(subset=["mean_acquisition_cost"])
+    assert sorted(plan["channel"]) == sorted(ceilings["acquisition_channel"])
+    assert plan["spend"].sum() + acquisition.unspent == pytest.approx(settings.new_customer_budget)
+    for row in plan.itertuples():
+        capacity = settings.channel_capacity.get(row.channel, np.inf)
+        assert row.new_customers <= capacity + 1e-9
+        if row.spend > 0:
+            assert row.value_per_cost > settings.target_ltv_cac
+    section = demo.available("acquisition")
+    assert f"The {money(settings.new_customer_budget, 'EUR')} acquisition budget" in section.text
+    assert f"worth at least {settings.target_ltv_cac:g} times their cost" in section.text
+    funded = ", ".join(
+        f"{escape_md(row.channel)} {money(row.spend, 'EUR')}"
+        for row in plan[plan["spend"] > 0].itertuples()
+    )
+    assert f"their cost: {funded or 'no channel qualifies'};" in section.text
+    assert f"{money(acquisition.unspent, 'EUR')} is left unspent." in section.text
+    html = _html(section)
+    for row in plan.itertuples():
+        assert money(row.cac, "EUR") in html
+
+
+def test_budget_export_holds_out_the_planned_customers(demo):
+    assignment = pd.read_csv(demo.exports / "test_assignment.csv")
+    held = int((assignment["group"] == "holdout").sum())
+    assert held == demo.analysis.test_plan["holdout_size"].sum()
+    assert f"({count(held)} customers held out)" in demo.available("budget_export").text
+
+
+def test_next_steps_budget(demo):
+    tiers = budget.tiers_from_optimum(demo.analysis.allocations["customer-centric (optimal)"])
+    text = demo.available("next_steps_budget").text
+    gain = demo.analysis.centric_gain
+    assert f"expects {signed_percent(gain['gain_pct'] / 100, digits=1)} more value" in text
+    rule = ", ".join(
+        f"{escape_md(segment)} {money(row.spend_per_head, 'EUR')}"
+        for segment, row in tiers.iterrows()
+    )
+    assert f"by segment ({rule})" in text
+
+
+# --- the report's analytic choices are params --------------------------------------------
+
+
+def _analysis(**overrides) -> ClientAnalysis:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv(CACHE_DIR_VARIABLE, raising=False)
+        return ClientAnalysis(ccnb.load_params(ROOT / "params" / "cdnow.yaml", **overrides))
+
+
+def test_concentration_and_corner_follow_the_rfm_params():
+    analysis = _analysis(rfm={"concentration_top": 0.1, "top_corner": 5})
+    text = report.concentration(analysis).text
+    plt.close("all")
+    share = rfm.top_share(analysis.summary, top=0.1)
+    assert text.startswith(f"The best 10% of customers brought {percent(share)}")
+    scores = analysis.segments
+    corner = scores[(scores["R"] >= 5) & (scores["F"] >= 5)]
+    grid = report.rfm_grid(analysis).text
+    plt.close("all")
+    assert f"{percent(len(corner) / len(scores))} of customers sit" in grid
+    assert "(R and F of 5)" in grid
+
+
+def test_early_repeat_minimum_is_a_param():
+    analysis = _analysis(early_repeat_min_eligible=1)
+    cohorts = analysis.early_repeat_by_cohort
+    pooled = cohorts["repeaters"].sum() / cohorts["eligible"].sum()
+    assert analysis.early_repeat_pooled["early_repeat_rate"] == pytest.approx(pooled)
+    text = report.early_repeat(analysis).text
+    plt.close("all")
+    assert f"(across all cohorts: {percent(pooled)})" in text
+
+
+def test_retention_period_is_a_param():
+    analysis = _analysis(cohorts={"retention_period": "M"})
+    triangle = analysis.retention
+    assert sorted(triangle["cohort"].dt.month.unique()) == [1, 2, 3]  # monthly cohorts
+    year_on = triangle[triangle["age"] == 12].dropna(subset=["retention"]).tail(4)
+    assert len(year_on) == 3
+    text = report.retention(analysis).text
+    plt.close("all")
+    retained = percent(year_on["active"].sum() / year_on["cohort_size"].sum())
+    assert f"A year after their first month, {retained} of the last three measurable" in text
+    assert "share still buying that month" in text
+
+
+def test_holiday_months_and_years_are_params(demo):
+    params = demo.analysis.params
+    years = sorted(demo.analysis.seasonal_cohorts["season_year"].unique())
+    changed = params.model_copy(
+        update={
+            "cohorts": params.cohorts.model_copy(
+                update={"holiday_months": [12, 1], "season_years": years[:2]}
+            )
+        }
+    )
+    analysis = ClientAnalysis(changed)
+    analysis.__dict__["data"] = demo.analysis.data  # same client: reuse the loaded data
+    table = analysis.seasonal_cohorts
+    assert sorted(table["season_year"].unique()) == years[:2]
+    assert table["season"].str.startswith("Dec ").all()
+    text = report.seasonal(analysis).text
+    plt.close("all")
+    assert "(first purchase in December or January)" in text
+
+
+def test_new_params_have_todays_defaults():
+    cdnow_params = ccnb.load_params(ROOT / "params" / "cdnow.yaml")
+    assert cdnow_params.cohorts.retention_period == "Q"
+    assert cdnow_params.cohorts.holiday_months == [11, 12]
+    assert cdnow_params.cohorts.seasons_compared == 3
+    assert cdnow_params.cohorts.season_years is None
+    assert cdnow_params.rfm.concentration_top == 0.2 and cdnow_params.rfm.corner_score == 4
+    assert cdnow_params.early_repeat_min_eligible == 30 and cdnow_params.survey_min_answers == 30
+    assert cdnow_params.budget.sensitivity_lift_multipliers == [0.25, 0.5, 2.0, 3.0]
+    assert cdnow_params.budget.sensitivity_scale_multipliers == [0.25, 0.5, 2.0, 4.0]
+    assert cdnow_params.budget.acquisition_threshold == cdnow_params.budget.target_ltv_cac
+    grid = cdnow_params.iso_value
+    assert (grid.max_frequency, grid.frequency_quantile, grid.recency_steps) == (30, 0.99, 40)
+    assert grid.min_recency_step == 1.0
+
+
+def test_exports_are_written_only_where_asked(demo):
+    assert sorted(path.name for path in demo.exports.iterdir()) == [
+        "allocation.csv",
+        "clv.csv",
+        "kpis.csv",
+        "segments.csv",
+        "test_assignment.csv",
+    ]
+    assert os.environ.get(EXPORT_DIR_VARIABLE) != str(demo.exports)
