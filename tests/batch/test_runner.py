@@ -293,12 +293,14 @@ def test_a_broken_client_fails_alone_and_keeps_its_previous_outputs(first_run, w
     assert after == before
     error = (outputs / "beta" / "failed" / "error.txt").read_text()
     assert "DataError" in error and "'amount'" in error and "beta_sales.csv" in error
+    assert "Traceback" not in error  # an InputError is the client's to fix: its message alone
     failed = json.loads((outputs / "beta" / "failed" / "run.json").read_text())
     assert failed["status"] == "failed" and failed["errors"][0]["error"].startswith("DataError")
     assert "The last run failed" in (outputs / "beta" / "index.html").read_text()
     # A params file that does not load is a failed client under its file name.
     typo = (outputs / "typo" / "failed" / "error.txt").read_text()
     assert "ParamsError" in typo and "did you mean 'currency'" in typo
+    assert "Traceback" not in typo
     # The summary names every failure.
     assert "beta: DataError: column 'amount'" in result.output
     assert "typo: ParamsError" in result.output
