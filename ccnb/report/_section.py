@@ -44,10 +44,10 @@ class Section:
         from IPython.display import HTML, Markdown, display
 
         if self.note is not None:
-            display(Markdown(f"*{self.note}*"))
+            display(Markdown(f"*{without_math(self.note)}*"))
             return
         if self.text:
-            display(Markdown(self.text))
+            display(Markdown(without_math(self.text)))
         if self.figure is not None:
             display(self.figure)
             plt.close(self.figure)
@@ -57,6 +57,16 @@ class Section:
             display(HTML(html))
         for item in self.extra:
             display(item)
+
+
+def without_math(markdown: str) -> str:
+    """``markdown`` with every ``$`` as a character reference, so it is never a math delimiter.
+
+    Jupyter's Markdown treats ``$...$`` as LaTeX: two dollar amounts in one sentence
+    (``$5.00 ... $0.00``) turned the text between them into math, where escaped client
+    text is shown literally (``Medium&#45;Value``). ``&#36;`` shows as ``$``.
+    """
+    return markdown.replace("$", "&#36;")
 
 
 def _section(function: Callable[..., Section]) -> Callable[..., Section]:

@@ -289,3 +289,21 @@ def test_site_index_lists_clients_with_status_kpis_and_links():
     assert "revenue" in page and "217.50" in page
     assert 'href="broken/failed/error.txt"' in page
     assert "2 client(s), 1 with a failed last run" in page
+
+
+def test_dollar_amounts_do_not_turn_a_sentence_into_math():
+    # Two dollar amounts in one Markdown sentence were a $...$ math span: the escaped segment
+    # name between them reached the reader as the literal text "Medium&#45;Value".
+    from ccnb.report._section import without_math
+
+    text = f"By segment: High-Value $5.00, {escape_md('Medium-Value')} $0.00; see `plan.csv`."
+    cell = new_code_cell(
+        "report.next_steps_budget(analysis)",
+        execution_count=1,
+        outputs=[display({"text/markdown": without_math(text)})],
+    )
+    html = body(
+        render_report(new_notebook(cells=[cell]), client="Acme", run_date="2025-03-01").html
+    )
+    assert "&amp;#45;" not in html
+    assert "High-Value $5.00, Medium-Value $0.00; see <code>plan.csv</code>" in html
