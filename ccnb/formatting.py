@@ -9,7 +9,17 @@ from __future__ import annotations
 import math
 import string
 
-__all__ = ["count", "currency_symbol", "escape_md", "money", "percent", "signed_percent"]
+import pandas as pd
+
+__all__ = [
+    "count",
+    "currency_symbol",
+    "escape_md",
+    "money",
+    "percent",
+    "period_label",
+    "signed_percent",
+]
 
 _SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "INR": "₹"}
 _SUFFIXES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k"))
@@ -112,3 +122,28 @@ def escape_md(value: object) -> str:
     """
     text = " ".join(str(value).split())
     return "".join(f"&#{ord(char)};" if char in _MARKDOWN_ACTIVE else char for char in text)
+
+
+def period_label(start, period: str) -> str:
+    """A calendar period as a reader names it, from its first day: Jan 2025, Q1 2025, 2025.
+
+    Parameters
+    ----------
+    start : date-like
+        The period's first day.
+    period : {"M", "Q", "Y"}
+        Month, quarter or year.
+
+    Returns
+    -------
+    str
+        The same label in sentences, tables and chart ticks.
+    """
+    stamp = pd.Timestamp(start)
+    if period == "Y":
+        return f"{stamp.year}"
+    if period == "Q":
+        return f"Q{stamp.quarter} {stamp.year}"
+    if period == "M":
+        return stamp.strftime("%b %Y")
+    raise ValueError(f"period must be 'M', 'Q' or 'Y', got {period!r}")

@@ -1,6 +1,6 @@
 import pytest
 
-from ccnb.formatting import count, currency_symbol, money, percent, signed_percent
+from ccnb.formatting import count, currency_symbol, money, percent, period_label, signed_percent
 
 
 @pytest.mark.parametrize(
@@ -34,3 +34,11 @@ def test_full_money_and_shares():
     assert percent(0.256) == "26%" and percent(0.256, digits=1) == "25.6%"
     assert signed_percent(0.05) == "+5%" and signed_percent(-0.123, digits=1) == "-12.3%"
     assert count(12345.0) == "12,345"
+
+
+def test_period_label_names_the_period_as_a_reader_does():
+    assert period_label("2025-01-01", "M") == "Jan 2025"
+    assert period_label("2025-04-01", "Q") == "Q2 2025"
+    assert period_label("2025-01-01", "Y") == "2025"
+    with pytest.raises(ValueError, match="'M', 'Q' or 'Y'"):
+        period_label("2025-01-01", "W")

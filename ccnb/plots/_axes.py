@@ -17,6 +17,7 @@ from matplotlib.ticker import (
 )
 
 from ccnb._checks import require_columns
+from ccnb.formatting import period_label
 from ccnb.plots._theme import _INK, _SEQUENTIAL, PALETTE, money_formatter
 
 _PERIOD_NOUN = {"M": "month", "Q": "quarter", "Y": "year"}
@@ -99,11 +100,7 @@ def _period_kind(values: Any) -> str:
 def _period_labels(values: Any, kind: str | None = None) -> list[str]:
     stamps = _dates(values)
     kind = kind or _period_kind(stamps)
-    if kind == "Y":
-        return [f"{stamp.year}" for stamp in stamps]
-    if kind == "Q":
-        return [f"{stamp.year} Q{stamp.quarter}" for stamp in stamps]
-    return [stamp.strftime("%b %Y") for stamp in stamps]
+    return [period_label(stamp, kind) for stamp in stamps]
 
 
 def _date_axis(ax: Axes) -> None:

@@ -64,6 +64,7 @@ def retention_heatmap(
     triangle: pd.DataFrame,
     *,
     value: str = "retention",
+    period: str | None = None,
     max_cohorts: int = 24,
     annotate: bool | None = None,
     currency: str | None = None,
@@ -86,6 +87,9 @@ def retention_heatmap(
     value : str, default "retention"
         Column to show: ``"retention"`` (fraction), ``"active"`` (customers),
         ``"revenue_per_customer"`` or ``"cumulative_revenue_per_customer"`` (money).
+    period : {"M", "Q", "Y"}, optional
+        The cohorts' calendar period (the ``period`` the triangle was computed with); by
+        default guessed from the spacing of the cohorts (months when there is only one).
     max_cohorts : int, default 24
         Show only the most recent cohorts.
     annotate : bool, optional
@@ -102,7 +106,7 @@ def retention_heatmap(
     wide = _wide_triangle(triangle, value, "retention_heatmap")
     wide = wide.sort_index().tail(max_cohorts)
     wide = wide.loc[:, wide.notna().any(axis=0)]
-    kind = _period_kind(wide.index)
+    kind = period or _period_kind(wide.index)
     noun = _PERIOD_NOUN[kind]
     wide.index = _period_labels(wide.index, kind)
     wide.columns = [int(age) for age in wide.columns]
@@ -148,6 +152,7 @@ def retention_heatmap(
 def cumulative_revenue_curves(
     triangle: pd.DataFrame,
     *,
+    period: str | None = None,
     currency: str | None = None,
     max_cohorts: int = 8,
     title: str | None = None,
@@ -163,6 +168,9 @@ def cumulative_revenue_curves(
     triangle : pandas.DataFrame
         ``ccnb.cohorts.revenue_triangle`` output for one channel (``cohort``, ``age``,
         ``cumulative_revenue_per_customer``), or its ``to_triangle`` pivot.
+    period : {"M", "Q", "Y"}, optional
+        The cohorts' calendar period (the ``period`` the triangle was computed with); by
+        default guessed from the spacing of the cohorts (months when there is only one).
     {currency}
     max_cohorts : int, default 8
         Most cohorts given a colour of their own.
@@ -176,7 +184,7 @@ def cumulative_revenue_curves(
     wide = _wide_triangle(
         triangle, "cumulative_revenue_per_customer", "cumulative_revenue_curves"
     ).sort_index()
-    kind = _period_kind(wide.index)
+    kind = period or _period_kind(wide.index)
     stamps = _dates(wide.index)
     by_year = len(wide) > max_cohorts and kind != "Y"
     groups = [str(stamp.year) for stamp in stamps] if by_year else _period_labels(stamps, kind)

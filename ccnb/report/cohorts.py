@@ -6,7 +6,7 @@ import pandas as pd
 
 from ccnb import plots
 from ccnb.analysis import ClientAnalysis, Unavailable
-from ccnb.formatting import escape_md, money, percent
+from ccnb.formatting import escape_md, money, percent, period_label
 from ccnb.report._section import Section, _bullets, _figure, _section, _styled
 
 __all__ = [
@@ -67,7 +67,8 @@ def retention(analysis: ClientAnalysis) -> Section:
             f" A year after their first {period}, {percent(year_on['retention'])} of {pooled} "
             f"bought again in that {period}. Blank cells are not observed yet."
         )
-    return Section(text=text, figure=_figure(plots.retention_heatmap(tidy)))
+    figure = plots.retention_heatmap(tidy, period=analysis.params.cohorts.retention_period)
+    return Section(text=text, figure=_figure(figure))
 
 
 @_section
@@ -79,12 +80,13 @@ def cumulative_revenue(analysis: ClientAnalysis) -> Section:
     if len(at_one_year) >= 2:
         first, last = at_one_year.iloc[0], at_one_year.iloc[-1]
         text += (
-            f" After their first year, customers acquired in {last['cohort']:%b %Y} had "
+            f" After their first year, customers acquired in {period_label(last['cohort'], 'Q')} "
+            "had "
             f"brought {money(last['cumulative_revenue_per_customer'], analysis.currency)} each, "
             f"against {money(first['cumulative_revenue_per_customer'], analysis.currency)} for "
-            f"those acquired in {first['cohort']:%b %Y}."
+            f"those acquired in {period_label(first['cohort'], 'Q')}."
         )
-    figure = _figure(plots.cumulative_revenue_curves(tidy, currency=analysis.currency))
+    figure = _figure(plots.cumulative_revenue_curves(tidy, period="Q", currency=analysis.currency))
     return Section(text=text, figure=figure)
 
 
@@ -95,10 +97,10 @@ def layer_cake(analysis: ClientAnalysis) -> Section:
     newest = analysis.newest_layer_share
     text = "Each layer is the revenue from one year's new customers. "
     if pd.isna(newest["share"]):
-        text += f"The quarter starting {newest['period']:%b %Y} brought no net revenue."
+        text += f"{period_label(newest['period'], 'Q')} brought no net revenue."
     else:
         text += (
-            f"In the quarter starting {newest['period']:%b %Y}, customers acquired in "
+            f"In {period_label(newest['period'], 'Q')}, customers acquired in "
             f"{newest['cohort']:%Y} brought {percent(newest['share'])} of revenue"
             + ("; the rest came from earlier years' customers." if newest["share"] < 1 else ".")
         )

@@ -7,7 +7,7 @@ import pandas as pd
 from ccnb import plots
 from ccnb.analysis import ClientAnalysis, Unavailable
 from ccnb.batch import exports
-from ccnb.formatting import count, money, percent, signed_percent
+from ccnb.formatting import count, money, percent, period_label, signed_percent
 from ccnb.report._section import Section, _bullets, _figure, _section, _styled
 
 __all__ = [
@@ -135,7 +135,7 @@ def early_repeat(analysis: ClientAnalysis) -> Section:
         raise Unavailable("Too few customers were observed long enough for an early repeat rate.")
     last = table.iloc[-1]
     text = (
-        f"Of the customers acquired in the quarter starting {last['group']:%b %Y}, "
+        f"Of the customers acquired in {period_label(last['group'], 'Q')}, "
         f"{percent(last['early_repeat_rate'])} bought again within "
         f"{analysis.params.early_repeat_days} days (across all cohorts: "
         f"{percent(analysis.early_repeat_pooled['early_repeat_rate'])}). Customers observed "

@@ -886,3 +886,18 @@ def test_docstrings_have_their_shared_parts_filled_in(name):
     doc = getattr(plots, name).__doc__
     assert not re.search(r"\{(currency|title|ax|axes|returns_ax|returns_fig)\}", doc)
     assert "Parameters" in doc and "Returns" in doc
+
+
+def test_one_quarterly_cohort_is_labelled_by_quarter_when_told():
+    # A client acquired in one quarter only (CDNOW): the spacing of the cohorts cannot say
+    # that the cells are quarters, the period the triangle was computed with does.
+    single = retention_tidy(3)
+    single = single[single["cohort"] == single["cohort"].min()]
+    guessed = plots.retention_heatmap(single)
+    assert guessed.get_xlabel() == "Months since first purchase"
+    ax = plots.retention_heatmap(single, period="Q")
+    assert ax.get_xlabel() == "Quarters since first purchase"
+    assert ax.get_ylabel() == "Acquisition cohort (quarter)"
+    assert tick_texts(ax.yaxis) == ["Q1 2024"]
+    curves = plots.cumulative_revenue_curves(single, period="Q")
+    assert curves.get_xlabel() == "Quarters since first purchase"

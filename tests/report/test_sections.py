@@ -23,7 +23,7 @@ import ccnb
 from ccnb import budget, clv, nps, report, rfm
 from ccnb.analysis import CACHE_DIR_VARIABLE, ClientAnalysis
 from ccnb.batch.exports import EXPORT_DIR_VARIABLE
-from ccnb.formatting import count, escape_md, money, percent, signed_percent
+from ccnb.formatting import count, escape_md, money, percent, period_label, signed_percent
 from ccnb.report import Section
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -323,7 +323,8 @@ def test_early_repeat_of_the_last_cohort_and_across_cohorts(client):
     last = shown.iloc[-1]
     pooled = shown["repeaters"].sum() / shown["eligible"].sum()
     text = client.available("early_repeat").text
-    assert f"quarter starting {last['group']:%b %Y}, {percent(last['early_repeat_rate'])}" in text
+    quarter = period_label(last["group"], "Q")
+    assert f"acquired in {quarter}, {percent(last['early_repeat_rate'])}" in text
     assert f"within {client.analysis.params.early_repeat_days} days" in text
     assert f"(across all cohorts: {percent(pooled)})" in text
 
@@ -460,10 +461,10 @@ def test_cumulative_revenue_after_a_year(client):
     currency = client.analysis.currency
     text = client.available("cumulative_revenue").text
     assert (
-        f"customers acquired in {last['cohort']:%b %Y} had brought "
+        f"customers acquired in {period_label(last['cohort'], 'Q')} had brought "
         f"{money(last['cumulative_revenue_per_customer'], currency)} each, against "
         f"{money(first['cumulative_revenue_per_customer'], currency)} for those acquired in "
-        f"{first['cohort']:%b %Y}."
+        f"{period_label(first['cohort'], 'Q')}."
     ) in text
 
 
@@ -475,7 +476,7 @@ def test_layer_cake_share_of_the_newest_year(client):
     text = client.available("layer_cake").text
     share = newest["revenue"] / latest["revenue"].sum()
     assert (
-        f"In the quarter starting {newest['period']:%b %Y}, customers acquired in "
+        f"In {period_label(newest['period'], 'Q')}, customers acquired in "
         f"{newest['cohort']:%Y} brought {percent(share)} of revenue"
     ) in text
 
@@ -484,7 +485,7 @@ def test_layer_cake_of_a_quarter_without_revenue(small):
     layers = small.analysis.layer_cake
     latest = layers[layers["period"] == layers["period"].max()]
     assert latest["revenue"].sum() == 0
-    assert "The quarter starting Oct 2024 brought no net revenue." in small["layer_cake"].text
+    assert "Q4 2024 brought no net revenue." in small["layer_cake"].text
 
 
 @pytest.mark.parametrize("client", ["demo", "small"], indirect=True)
