@@ -410,14 +410,16 @@ def recent_trend(
         ``active_change``: ``active`` relative to ``periods`` periods earlier (the first period
         when the history is shorter) minus 1, NaN when that base was empty;
         ``mean_churn_rate``: mean of the last ``periods`` defined churn rates;
-        ``periods_losing``: how many of the last ``periods`` periods have a leaky bucket ratio
-        above 1 (more customers lost than acquired); ``periods``.
+        ``periods_losing``: how many of the last ``periods`` periods lost more customers than
+        they acquired (a leaky bucket ratio above 1, or losses with nobody acquired, where the
+        ratio is undefined); ``periods``.
     """
     last = active_base.iloc[-1]
     earlier = active_base.iloc[max(len(active_base) - periods - 1, 0)]
     change = last["active"] / earlier["active"] - 1 if earlier["active"] else float("nan")
     rates = churn_rate.dropna(subset=["churn_rate"])["churn_rate"].tail(periods)
-    losing = int((leaky_bucket.tail(periods)["ratio"] > 1).sum())
+    recent = leaky_bucket.tail(periods)
+    losing = int((recent["lost"] > recent["acquired"]).sum())
     return pd.Series(
         {
             "period_end": last["period_end"],

@@ -15,6 +15,7 @@ __all__ = [
     "count",
     "currency_symbol",
     "escape_md",
+    "in_words",
     "money",
     "percent",
     "period_label",
@@ -147,3 +148,27 @@ def period_label(start, period: str) -> str:
     if period == "M":
         return stamp.strftime("%b %Y")
     raise ValueError(f"period must be 'M', 'Q' or 'Y', got {period!r}")
+
+
+_SMALL_NUMBERS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def in_words(value: int, *, zero: str = "no") -> str:
+    """A count as a sentence says it: small ones in words ("four"), larger ones in digits.
+
+    Parameters
+    ----------
+    value : int
+        The count.
+    zero : str, default "no"
+        The word for 0 ("no cohorts", or "none" in "in none of them").
+
+    Returns
+    -------
+    str
+        ``zero`` for 0, "one" to "nine", else the number with thousands separators.
+    """
+    value = int(value)
+    if value == 0:
+        return zero
+    return _SMALL_NUMBERS[value - 1] if 0 < value <= len(_SMALL_NUMBERS) else f"{value:,}"

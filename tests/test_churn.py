@@ -394,3 +394,29 @@ def test_early_repeat_rate_matches_per_customer_reference(synthetic, by):
     np.testing.assert_allclose(
         result["early_repeat_rate"], reference["early_repeat_rate"], equal_nan=True
     )
+
+
+def test_recent_trend_counts_losses_without_acquisitions_as_leaking():
+    # CDNOW acquired nobody after its first quarter: ratio lost / acquired is undefined, yet
+    # every such quarter with losses shrinks the base and must count as leaking.
+    quarters = pd.date_range("2023-01-01", periods=4, freq="QS")
+    base = pd.DataFrame(
+        {
+            "period": quarters,
+            "period_end": quarters + pd.offsets.QuarterEnd(0),
+            "active": [100, 80, 60, 60],
+            "revenue": [10.0, 8.0, 6.0, 6.0],
+        }
+    )
+    rate = pd.DataFrame({"period": quarters, "churn_rate": [np.nan, 0.2, 0.25, 0.0]})
+    leaks = pd.DataFrame(
+        {
+            "period": quarters,
+            "acquired": [100, 0, 5, 0],
+            "lost": [0, 20, 25, 0],
+            "ratio": [0.0, np.nan, 5.0, np.nan],
+        }
+    )
+    trend = churn.recent_trend(base, rate, leaks, periods=4)
+    assert trend["periods_losing"] == 2  # Q2 (20 lost, none acquired) and Q3 (25 vs 5)
+    assert trend["mean_churn_rate"] == pytest.approx((0.2 + 0.25 + 0.0) / 3)

@@ -1,6 +1,14 @@
 import pytest
 
-from ccnb.formatting import count, currency_symbol, money, percent, period_label, signed_percent
+from ccnb.formatting import (
+    count,
+    currency_symbol,
+    in_words,
+    money,
+    percent,
+    period_label,
+    signed_percent,
+)
 
 
 @pytest.mark.parametrize(
@@ -42,3 +50,15 @@ def test_period_label_names_the_period_as_a_reader_does():
     assert period_label("2025-01-01", "Y") == "2025"
     with pytest.raises(ValueError, match="'M', 'Q' or 'Y'"):
         period_label("2025-01-01", "W")
+
+
+def test_in_words_spells_small_counts():
+    assert [in_words(n) for n in (0, 1, 4, 9, 10, 1234)] == [
+        "no",
+        "one",
+        "four",
+        "nine",
+        "10",
+        "1,234",
+    ]
+    assert in_words(0, zero="none") == "none"

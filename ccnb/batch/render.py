@@ -716,7 +716,8 @@ def site_index_html(entries: list[SiteEntry]) -> str:
         A stand-alone HTML page (no scripts, no external resources).
     """
     failed = sum(1 for entry in entries if entry.failed)
-    summary = f"{len(entries)} client(s)" + (f", {failed} with a failed last run" if failed else "")
+    noun = "client" if len(entries) == 1 else "clients"
+    summary = f"{len(entries)} {noun}" + (f", {failed} with a failed last run" if failed else "")
     header = f"<h1>Customer-centricity reports</h1><p>{_e(summary)}</p>"
     table = _table(
         ["client", "status", "last run", "headline KPIs", "reports"],

@@ -6,7 +6,7 @@ import pandas as pd
 
 from ccnb import plots
 from ccnb.analysis import ClientAnalysis, Unavailable
-from ccnb.formatting import escape_md, money, percent, period_label
+from ccnb.formatting import escape_md, in_words, money, percent, period_label
 from ccnb.report._section import Section, _bullets, _figure, _section, _styled
 
 __all__ = [
@@ -19,7 +19,6 @@ __all__ = [
 ]
 
 _PERIOD_NAMES = {"M": "month", "Q": "quarter", "Y": "year"}
-_NUMBERS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 _MONTH_NAMES = (
     "January",
@@ -35,11 +34,6 @@ _MONTH_NAMES = (
     "November",
     "December",
 )
-
-
-def _number(value: int) -> str:
-    """Small counts in words ('four'), larger ones in digits."""
-    return _NUMBERS[value] if 0 <= value < len(_NUMBERS) else f"{value:,}"
 
 
 def _months(months: list[int]) -> str:
@@ -61,7 +55,7 @@ def retention(analysis: ClientAnalysis) -> Section:
         pooled = (
             "the only measurable cohort"
             if year_on["cohorts"] == 1
-            else f"the last {_number(year_on['cohorts'])} measurable cohorts"
+            else f"the last {in_words(year_on['cohorts'])} measurable cohorts"
         )
         text += (
             f" A year after their first {period}, {percent(year_on['retention'])} of {pooled} "

@@ -7,7 +7,7 @@ import pandas as pd
 from ccnb import plots
 from ccnb.analysis import ClientAnalysis, Unavailable
 from ccnb.batch import exports
-from ccnb.formatting import count, money, percent, period_label, signed_percent
+from ccnb.formatting import count, in_words, money, percent, period_label, signed_percent
 from ccnb.report._section import Section, _bullets, _figure, _section, _styled
 
 __all__ = [
@@ -118,9 +118,9 @@ def churn_and_leaks(analysis: ClientAnalysis) -> Section:
     trend = analysis.recent_trend
     text = (
         f"Over the last four quarters the quarterly churn rate averaged "
-        f"{percent(trend['mean_churn_rate'], digits=1)}, and in {trend['periods_losing']} of "
-        "them more customers lapsed than were acquired (leaky bucket ratio above 1, the dashed "
-        "line)."
+        f"{percent(trend['mean_churn_rate'], digits=1)}, and in "
+        f"{in_words(trend['periods_losing'], zero='none')} of them more customers "
+        "lapsed than were acquired (leaky bucket ratio above 1, the dashed line)."
     )
     figure = _figure(plots.churn_leaky_bucket(analysis.churn_by_quarter, analysis.leaky_bucket))
     return Section(text=text, figure=figure)

@@ -288,7 +288,8 @@ def test_site_index_lists_clients_with_status_kpis_and_links():
     assert 'href="acme/index.html"' in page and 'href="acme/00_kpi.html"' in page
     assert "revenue" in page and "217.50" in page
     assert 'href="broken/failed/error.txt"' in page
-    assert "2 client(s), 1 with a failed last run" in page
+    assert "2 clients, 1 with a failed last run" in page
+    assert "<p>1 client</p>" in site_index_html(entries[:1])
 
 
 def test_dollar_amounts_do_not_turn_a_sentence_into_math():
