@@ -1,7 +1,7 @@
 """Estimation core for the BTYD and Gamma-Gamma models behind ``ccnb.clv``.
 
 Private: fits lifetimes' likelihoods (ccnb's implementations with analytic derivatives,
-``ccnb._likelihoods``) on condensed (unique-row, weighted) data with a multi-start quasi-Newton
+``ccnb.clv._likelihoods``) on condensed (unique-row, weighted) data with a multi-start quasi-Newton
 optimiser, computes Hessians, convergence diagnostics, predictions on unique rows and parameter
 draws. ``ccnb.clv`` turns the results into the public objects.
 """
@@ -50,7 +50,7 @@ SUBSAMPLE_ROWS = 5_000
 class ModelSpec:
     """How one lifetimes fitter is estimated.
 
-    ``likelihood`` builds the log-likelihood (``ccnb._likelihoods``) from the data columns and
+    ``likelihood`` builds the log-likelihood (``ccnb.clv._likelihoods``) from the data columns and
     weights; ``search_likelihood``, if given, a cheaper approximation for the optimiser's
     search, whose best optimum is then polished with ``likelihood``.
     ``penalizer_on_total``: lifetimes' fitter penalises the summed log-likelihood (Pareto/NBD)
@@ -160,7 +160,7 @@ class Objective:
     The log-likelihood is lifetimes' (time scaled so the largest T is 1, as lifetimes does),
     expressed per customer, with lifetimes' penalizer semantics: a weighted fit minimises
     exactly the function lifetimes minimises when fitting every row unweighted. Gradients and
-    Hessians are analytic (``ccnb._likelihoods``).
+    Hessians are analytic (``ccnb.clv._likelihoods``).
     """
 
     def __init__(

@@ -2,7 +2,7 @@
 
 Private: the functions lifetimes' fitters maximise (BG/NBD, MBG/NBD, Pareto/NBD, Gamma-Gamma;
 docs/methodology.md, "BG/NBD" to "Gamma-Gamma"), as weighted sums over distinct customer rows, with
-gradients and Hessians with respect to the log-parameters, so ``ccnb._btyd`` optimises without
+gradients and Hessians with respect to the log-parameters, so ``ccnb.clv._btyd`` optimises without
 autograd or finite differences. Terms that depend only on the frequency are computed once per
 distinct frequency. Values equal lifetimes' ``_negative_log_likelihood`` (to rounding;
 tests/test_likelihoods.py).

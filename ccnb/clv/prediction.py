@@ -116,9 +116,9 @@ def predict(
     non-finite or negative value (e.g. Gamma-Gamma q <= 1) are dropped whole;
     ``settings["n_draws"]`` of the result says how many were used. Spend is evaluated
     exactly per draw; the expected purchases per draw come from a polynomial in the draws'
-    coordinates fitted to exact evaluations at 23 parameter points (``ccnb._btyd.PathExpansion``;
-    exact per draw where the expansion cannot be built), which moves the bounds by a small
-    fraction of the interval's width (see the tests).
+    coordinates fitted to exact evaluations at 23 parameter points
+    (``ccnb.clv._btyd.PathExpansion``; exact per draw where the expansion cannot be built),
+    which moves the bounds by a small fraction of the interval's width (see the tests).
 
     The result keeps the draws (float32, ``4 * n_draws`` bytes per customer) and the expected
     monthly margin per customer (``4 * horizon_months`` bytes) next to the table, for
@@ -289,7 +289,7 @@ class _ClvInputs:
 def _rclv_draws(inputs, purchases, spend, expected_spend, mean_spend, *, n_draws, seed):
     """Residual CLV per parameter draw (draws x customers, float32), invalid draws dropped.
 
-    The purchase path of each draw comes from :class:`ccnb._btyd.PathExpansion` (exact
+    The purchase path of each draw comes from :class:`ccnb.clv._btyd.PathExpansion` (exact
     evaluation at 23 points instead of one per draw) unless an expansion point is invalid;
     spend and the new-customer value are evaluated exactly for every draw, and a draw whose
     new-customer value is not finite (a parameter past a singularity) is dropped.
