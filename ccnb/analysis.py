@@ -15,7 +15,6 @@ starts, and a kernel waits for a table still being computed.
 
 from __future__ import annotations
 
-import calendar
 import contextlib
 import datetime as dt
 import hashlib
@@ -48,6 +47,7 @@ cohorts = lazy_module("ccnb.cohorts")
 kpi = lazy_module("ccnb.kpi")
 nps = lazy_module("ccnb.nps")
 summary = lazy_module("ccnb.summary")
+_periods = lazy_module("ccnb._periods")
 _data = lazy_module("ccnb.data")
 
 __all__ = ["CACHE_DIR_VARIABLE", "ClientAnalysis", "Unavailable", "default_calibration_end"]
@@ -64,12 +64,6 @@ def default_calibration_end(first_date: dt.date, observation_end: dt.date) -> dt
 
 #: calendar periods in a year, for "a year after acquisition" in a retention triangle
 _PERIODS_PER_YEAR = {"M": 12, "Q": 4, "Y": 1}
-
-
-def _month_end(month_index: int) -> dt.date:
-    """Last day of the month ``year * 12 + (month - 1)``."""
-    year, month = divmod(month_index, 12)
-    return dt.date(year, month + 1, calendar.monthrange(year, month + 1)[1])
 
 
 class _Missing(Unavailable):
@@ -497,7 +491,7 @@ class ClientAnalysis:
             years = [
                 year
                 for year in range(first_year, self.observation_end.year + 1)
-                if _month_end(year * 12 + last_month + 12) <= self.observation_end
+                if _periods.end_of(year * 12 + last_month + 12, "M").date() <= self.observation_end
             ][-settings.seasons_compared :]
             if len(years) < 2:
                 raise Unavailable(

@@ -75,10 +75,6 @@ class InsufficientDataError(CcnbError, ValueError):
             "Use a longer observation period or skip this model."
         )
 
-    def __reduce__(self):
-        # pickled into the table cache: rebuilt from the arguments, not from the message
-        return type(self), (self.model, self.requirement, self.minimum, self.observed)
-
 
 class FitError(CcnbError, RuntimeError):
     """A model fit did not converge to a usable optimum.
