@@ -38,6 +38,9 @@ period_docstring = docstring_template(
         "customers": """customers : pandas.DataFrame or ibis.Table, optional
         Customers table with ``customer_id`` and ``acquisition_channel`` (and optionally
         ``acquisition_cost``). Customers missing from it get channel ``"unknown"``.""",
+        "acquired_from": """acquired_from : date-like, optional
+        Customers first seen before this day are the existing base of the warm-up
+        (``ccnb.windows.AnalysisWindows.base_known_from``), not acquisitions: they are left out.""",
         "complete_only": """complete_only : bool
         Report only complete periods (last day on or before ``observation_end``), the default.
         With False the current, partially observed period is reported too.""",
@@ -115,10 +118,21 @@ def period_index(date: ir.DateValue, period: str) -> ir.IntegerValue:
     return year
 
 
-def first_purchases(tx: ir.Table) -> ir.Table:
-    """One row per customer with a purchase: customer_id, first_purchase."""
+def first_purchases(
+    tx: ir.Table, *, acquired_from: pd.Timestamp | None = None, acquired_to: Any = None
+) -> ir.Table:
+    """One row per customer with a purchase: customer_id, first_purchase.
+
+    Customers first seen before ``acquired_from`` (the existing base of the warm-up) or after
+    ``acquired_to`` are left out.
+    """
     purchases = tx.filter(tx.amount >= 0)
-    return purchases.group_by("customer_id").aggregate(first_purchase=purchases.date.min())
+    firsts = purchases.group_by("customer_id").aggregate(first_purchase=purchases.date.min())
+    if acquired_from is not None:
+        firsts = firsts.filter(firsts.first_purchase >= date_literal(pd.Timestamp(acquired_from)))
+    if acquired_to is not None:
+        firsts = firsts.filter(firsts.first_purchase <= date_literal(pd.Timestamp(acquired_to)))
+    return firsts
 
 
 def customers_table(customers: Any) -> ir.Table:
@@ -206,6 +220,21 @@ def start_of(index: int, period: str) -> pd.Timestamp:
 
 def end_of(index: int, period: str) -> pd.Timestamp:
     return start_of(int(index) + 1, period) - pd.Timedelta(days=1)
+
+
+def first_whole_period(acquired_from: Any, period: str) -> pd.Timestamp | None:
+    """Start of the first period that begins on or after ``acquired_from`` (None stays None).
+
+    Cohorts start there: a period cut by the warm-up's end would hold only its last days'
+    customers.
+    """
+    if acquired_from is None:
+        return None
+    stamp = pd.Timestamp(acquired_from)
+    index = index_of(stamp, period)
+    if start_of(index, period) < stamp:
+        index += 1
+    return start_of(index, period)
 
 
 def last_index(observation_end: pd.Timestamp, period: str, *, complete_only: bool) -> int:

@@ -34,6 +34,7 @@ from ccnb import budget, rfm
 from ccnb._lazy import lazy_module
 from ccnb.errors import Unavailable
 from ccnb.params import Params
+from ccnb.windows import AnalysisWindows, choose_windows
 
 if TYPE_CHECKING:
     from ccnb.data import ClientData
@@ -208,12 +209,13 @@ class ClientAnalysis:
     #: so that its kernel, started alongside, waits as little as possible
     FIRST_TABLES = (
         "quality",
+        "windows",
+        "daily_flow",
         "kpis",
         "kpi_changes",
-        "active_base",
-        "churn_by_quarter",
-        "leaky_bucket",
-        "recent_trend",
+        "window_flows",
+        "customer_flow",
+        "recent_quarters",
         "early_repeat_by_cohort",
         "early_repeat_pooled",
         "nps_score",
@@ -358,57 +360,81 @@ class ClientAnalysis:
 
     @_stored_table
     def nps_score(self) -> nps.NPSResult:
-        """NPS over every survey answer, with its 95% interval."""
-        return nps.nps(self._require_survey()["nps"].dropna())
+        """NPS of the answers in the latest comparison window (the KPI table's), with 95% interval."""
+        return self._window_score("nps")
 
     @_stored_table
     def csat_score(self) -> nps.CSATResult:
-        """CSAT over every survey answer, with its 95% interval."""
-        return nps.csat(self._require_survey()["csat"].dropna())
+        """CSAT of the answers in the latest comparison window, with its 95% interval."""
+        return self._window_score("csat")
+
+    def _window_score(self, column: str):
+        window = self.windows.last
+        score = kpi.survey_score(self._require_survey(), column, window)
+        if score is None:
+            raise Unavailable(
+                f"No survey answer with a {column.upper()} is dated in {window.label}, the "
+                "period the KPIs describe."
+            )
+        return score
 
     # --- KPIs, churn and cohorts ------------------------------------------------------------
 
     @_stored_table
-    def kpis(self) -> pd.DataFrame:
-        """Headline KPIs for the last two full years (see `ccnb.kpi.kpi_overview`)."""
-        return kpi.kpi_overview(
+    def windows(self) -> AnalysisWindows:
+        """The comparison windows and the warm-up chosen from the data (`ccnb.windows`)."""
+        return choose_windows(
+            data_start=self.quality.transactions.first_date,
+            observation_end=self.observation_end,
+            churn_window_days=self.params.churn_window_days,
+            warm_up_days=self.params.warm_up_days,
+        )
+
+    @property
+    def _acquired_from(self) -> pd.Timestamp | None:
+        """Customers first seen before this day are the existing base (None: no warm-up)."""
+        return self.windows.base_known_from if self.windows.warm_up_days else None
+
+    @_stored_table
+    def daily_flow(self) -> pd.DataFrame:
+        """Customers won, lost and won back per day: the source of every customer count."""
+        return churn.daily_flow(
             self.data.transactions,
             observation_end=self.observation_end,
             churn_window_days=self.params.churn_window_days,
+        )
+
+    @_stored_table
+    def kpis(self) -> pd.DataFrame:
+        """Headline KPIs over the comparison windows (see `ccnb.kpi.kpi_overview`)."""
+        return kpi.kpi_overview(
+            self.data.transactions,
+            windows=self.windows,
+            daily_flow=self.daily_flow,
             early_repeat_days=self.params.early_repeat_days,
             survey=self.data.survey,
         )
 
     @_stored_table
     def kpi_changes(self) -> pd.DataFrame:
-        """Each KPI's change from the first to the last year of `kpis`."""
+        """Each KPI's change from the first to the last comparison window of `kpis`."""
         return kpi.kpi_changes(self.kpis)
 
-    def _window(self) -> dict:
-        return {
-            "observation_end": self.observation_end,
-            "churn_window_days": self.params.churn_window_days,
-        }
+    @_stored_table
+    def window_flows(self) -> pd.DataFrame:
+        """The customer flow over each comparison window (the KPI table's columns)."""
+        spans = [(window.start, window.end) for window in self.windows.comparison]
+        return churn.flow_over(self.daily_flow, spans=spans, windows=self.windows)
 
     @_stored_table
-    def active_base(self) -> pd.DataFrame:
-        """Active base, acquisitions, losses and revenue per quarter."""
-        return churn.active_base(self.data.transactions, **self._window(), freq="Q")
+    def customer_flow(self) -> pd.DataFrame:
+        """Opening base, new, reactivated, lapsed, closing, churn and leaks per quarter."""
+        return churn.customer_flow(self.daily_flow, windows=self.windows, freq="Q")
 
     @_stored_table
-    def churn_by_quarter(self) -> pd.DataFrame:
-        """Churn rate per quarter."""
-        return churn.churn_rate(self.data.transactions, **self._window(), freq="Q")
-
-    @_stored_table
-    def leaky_bucket(self) -> pd.DataFrame:
-        """Acquired vs lost customers per quarter."""
-        return churn.leaky_bucket(self.data.transactions, **self._window(), freq="Q")
-
-    @_stored_table
-    def recent_trend(self) -> pd.Series:
-        """Active base a year on, mean churn and leaking quarters over the last four quarters."""
-        return churn.recent_trend(self.active_base, self.churn_by_quarter, self.leaky_bucket)
+    def recent_quarters(self) -> pd.Series:
+        """The complete quarters of the latest comparison window, summarised."""
+        return churn.period_summary(self.customer_flow, start=self.windows.last.start)
 
     @_stored_table
     def early_repeat_by_channel(self) -> pd.DataFrame:
@@ -419,6 +445,7 @@ class ClientAnalysis:
             early_repeat_days=self.params.early_repeat_days,
             by="channel",
             customers=self._require_customers(),
+            acquired_from=self._acquired_from,
         )
 
     @_stored_table
@@ -430,6 +457,7 @@ class ClientAnalysis:
             early_repeat_days=self.params.early_repeat_days,
             by="cohort",
             period="Q",
+            acquired_from=self._acquired_from,
         )
 
     @_stored_table
@@ -446,6 +474,7 @@ class ClientAnalysis:
             self.data.transactions,
             observation_end=self.observation_end,
             period=self.params.cohorts.retention_period,
+            acquired_from=self._acquired_from,
         )
 
     @_stored_table
@@ -458,7 +487,10 @@ class ClientAnalysis:
     def revenue_cohorts(self) -> pd.DataFrame:
         """Quarterly revenue triangle with cumulative revenue per acquired customer."""
         return cohorts.revenue_triangle(
-            self.data.transactions, observation_end=self.observation_end, period="Q"
+            self.data.transactions,
+            observation_end=self.observation_end,
+            period="Q",
+            acquired_from=self._acquired_from,
         )
 
     @_stored_table
@@ -488,15 +520,21 @@ class ClientAnalysis:
             first_year = self.quality.transactions.first_date.year
             # month index (year * 12 + month - 1) of the season's last month, from its year
             last_month = (months[0] - 1) + (len(months) - 1)
+            acquired_from = self._acquired_from
             years = [
                 year
                 for year in range(first_year, self.observation_end.year + 1)
                 if _periods.end_of(year * 12 + last_month + 12, "M").date() <= self.observation_end
+                and (
+                    acquired_from is None
+                    or _periods.start_of(year * 12 + months[0] - 1, "M") >= acquired_from
+                )
             ][-settings.seasons_compared :]
             if len(years) < 2:
                 raise Unavailable(
-                    "The history holds fewer than two holiday seasons followed for a full year "
-                    "afterwards, so there is no earlier season to compare with."
+                    "The history holds fewer than two holiday seasons of new customers (after "
+                    "the warm-up) followed for a full year afterwards, so there is no earlier "
+                    "season to compare with."
                 )
         try:
             return cohorts.seasonal_cohorts(
@@ -504,6 +542,7 @@ class ClientAnalysis:
                 observation_end=self.observation_end,
                 season_months=months,
                 years=years,
+                acquired_from=self._acquired_from,
             )
         except ValueError as error:  # a season of `season_years` not observed
             raise Unavailable(f"The holiday seasons cannot be compared: {error}.") from None
@@ -516,6 +555,7 @@ class ClientAnalysis:
             self._require_customers(),
             observation_end=self.observation_end,
             period=None,
+            acquired_from=self._acquired_from,
         )
 
     # --- CLV models ---------------------------------------------------------------------------
@@ -597,21 +637,24 @@ class ClientAnalysis:
 
     @_stored_table
     def naive_versus_model(self) -> pd.Series:
-        """Mean naive CLV at the latest full-year churn rate next to the mean rCLV."""
-        kpis = self.kpis.pivot(index="kpi", columns="year", values="value")
-        churn_rate = kpis.loc["churn_rate"].dropna()
-        if churn_rate.empty:
-            raise Unavailable("No full year with an opening base, so no observed churn rate.")
-        rate = float(churn_rate.iloc[-1])
+        """Mean naive CLV at the latest 12-month churn rate next to the mean rCLV."""
+        window = self.windows.last
+        flow = self.window_flows.iloc[-1]
+        if window.days < 365:
+            raise Unavailable(
+                f"The data covers {window.label}, less than a year, so there is no annual "
+                "churn rate for the simple formula."
+            )
+        rate = float(flow["churn_rate"])
+        if np.isnan(rate):
+            raise Unavailable(
+                f"The churn rate over {window.label} cannot be measured (see the churn "
+                "section), so the simple formula has no lifespan."
+            )
         if rate <= 0:
             raise Unavailable(
-                f"No customer lapsed in {churn_rate.index[-1]}, so the simple formula's "
+                f"No customer of the base lapsed in {window.label}, so the simple formula's "
                 "lifespan (1 / churn rate) has no end."
-            )
-        if rate > 1:
-            raise Unavailable(
-                f"The churn rate of {churn_rate.index[-1]} is above 100%, so the simple "
-                "formula's lifespan (1 / churn rate) is meaningless."
             )
         return clv.naive_versus_model(
             self.summary,

@@ -1,9 +1,9 @@
-"""Churn in a non-contractual business: active base over time, churn rate, leaky bucket ratio.
+"""Churn in a non-contractual business: the customer flow, churn rate, leaky bucket ratio.
 
-Churn (non-contractual), early repeat rate and leaky bucket ratio (docs/methodology.md, "Active
-base", "Churn rate", "Early repeat rate", "Leaky bucket") from transactions, as portable Ibis
-expressions run in the engine (DuckDB by default, PySpark alike); only the per-period result is
-pandas. Purchases, periods and ``observation_end`` follow the conventions of ``ccnb.cohorts``.
+Churn (non-contractual), early repeat rate and leaky bucket ratio (docs/methodology.md, "Customer
+flow", "Churn rate", "Early repeat rate", "Leaky bucket") from transactions, as portable Ibis
+expressions run in the engine (DuckDB by default, PySpark alike); only the per-day result is
+pandas, and every period and window is a sum over it. Purchases, periods and ``observation_end`` follow the conventions of ``ccnb.cohorts``.
 
 Timing of churn, with ``W = churn_window_days`` and purchase days counted once per day:
 
@@ -15,7 +15,9 @@ Timing of churn, with ``W = churn_window_days`` and purchase days counted once p
   ``observation_end`` have not happened yet and are not counted.
 - A lost customer who buys again is *reactivated* on that day. Customers lost, reactivated and
   lost again within one period count once per loss, so that for every period
-  ``active_end = active_start + acquired + reactivated - lost`` exactly.
+  ``opening + new + reactivated - lapsed = closing`` exactly.
+- Which customers are *new* and from when the base is known is the client's
+  ``ccnb.windows.AnalysisWindows`` (the warm-up at the start of the data).
 """
 
 from __future__ import annotations
@@ -28,32 +30,45 @@ import numpy as np
 import pandas as pd
 
 from ccnb import _periods
+from ccnb.windows import AnalysisWindows
 
 __all__ = [
-    "active_base",
-    "churn_rate",
+    "customer_flow",
+    "daily_flow",
     "early_repeat_rate",
-    "leaky_bucket",
+    "flow_over",
+    "period_summary",
     "pooled_early_repeat",
-    "recent_trend",
 ]
 
 Freq = Literal["M", "Q", "Y"]
 
-_BASE_COLUMNS = {
-    "period": "datetime64[ns]",
-    "period_end": "datetime64[ns]",
-    "active_start": "int64",
-    "acquired": "int64",
+_DAILY_COLUMNS = {
+    "date": "datetime64[ns]",
+    "new": "int64",
     "reactivated": "int64",
-    "lost": "int64",
-    "active": "int64",
+    "lapsed": "int64",
+    "revenue": "float64",
+}
+
+_FLOW_COLUMNS = {
+    "start": "datetime64[ns]",
+    "end": "datetime64[ns]",
+    "base_known": "bool",
+    "opening": "int64",
+    "new": "int64",
+    "reactivated": "int64",
+    "lapsed": "int64",
+    "closing": "int64",
+    "lapsed_from_opening": "int64",
+    "churn_rate": "float64",
+    "leaky_bucket_ratio": "float64",
     "revenue": "float64",
 }
 
 
-def _base_events(tx: ir.Table, *, end: pd.Timestamp, window_days: int, freq: str) -> ir.Table:
-    """Counts of acquisition, loss and reactivation events per period index, plus revenue."""
+def _daily_events(tx: ir.Table, *, end: pd.Timestamp, window_days: int) -> ir.Table:
+    """Counts of first purchases, lapses and reactivations per day, plus revenue per day."""
     purchases = tx.filter(tx.amount >= 0)
     days = purchases.select("customer_id", "date").distinct()
     order = ibis.window(group_by="customer_id", order_by="date")
@@ -63,226 +78,188 @@ def _base_events(tx: ir.Table, *, end: pd.Timestamp, window_days: int, freq: str
     )
     window = ibis.interval(days=window_days)
     lapse = days.date + window
-    acquired = days.filter(days.previous_date.isnull()).select(
-        kind=ibis.literal("acquired"), period_index=_periods.period_index(days.date, freq)
+    new = days.filter(days.previous_date.isnull()).select(
+        kind=ibis.literal("new"), day=days.date
     )
-    lost = days.filter(
+    lapsed = days.filter(
         (days.next_date.isnull() | (days.next_date > lapse)) & (lapse <= _periods.date_literal(end))
-    ).select(kind=ibis.literal("lost"), period_index=_periods.period_index(lapse, freq))
+    ).select(kind=ibis.literal("lapsed"), day=lapse.cast("date"))
     reactivated = days.filter(
         days.previous_date.notnull() & (days.date > days.previous_date + window)
-    ).select(kind=ibis.literal("reactivated"), period_index=_periods.period_index(days.date, freq))
-    events = ibis.union(acquired, lost, reactivated)
-    counts = events.group_by(["kind", "period_index"]).aggregate(
-        value=events.count().cast("float64")
-    )
-    revenue = tx.group_by(period_index=_periods.period_index(tx.date, freq)).aggregate(
-        value=tx.amount.sum()
-    )
-    revenue = revenue.select(
-        kind=ibis.literal("revenue"), period_index="period_index", value="value"
-    )
+    ).select(kind=ibis.literal("reactivated"), day=days.date)
+    events = ibis.union(new, lapsed, reactivated)
+    counts = events.group_by(["kind", "day"]).aggregate(value=events.count().cast("float64"))
+    revenue = tx.group_by(day=tx.date).aggregate(value=tx.amount.sum())
+    revenue = revenue.select(kind=ibis.literal("revenue"), day="day", value="value")
     return ibis.union(counts, revenue)
 
 
-def _base_table(
-    transactions: Any,
-    *,
-    observation_end: Any,
-    churn_window_days: int,
-    freq: str,
-    complete_only: bool,
-) -> pd.DataFrame:
-    """Per period: dates, active_start, acquired, reactivated, lost, active, revenue."""
-    _periods.check_period(freq, name="freq")
+def daily_flow(transactions: Any, *, observation_end: Any, churn_window_days: int) -> pd.DataFrame:
+    """Customers won, lost and won back on each day: the one source of every customer flow.
+
+    See the module docstring for when a customer is active, lost and reactivated. The work
+    runs in the engine; the result has one row per day, so every period or window
+    (:func:`customer_flow`, :func:`flow_over`) is a sum over it.
+
+    Parameters
+    ----------
+    transactions : ibis.Table or pandas.DataFrame
+        Validated transactions (``customer_id``, ``date``, ``amount``; see ``ccnb.data``).
+    observation_end : date-like
+        The day the analysis is run as of (inclusive). Later rows are ignored.
+    churn_window_days : int
+        Days without a purchase after which a customer counts as lost.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per day from the first transaction to ``observation_end`` (none without a
+        transaction): ``date``, ``new`` (first purchases), ``reactivated`` (lost customers
+        buying again), ``lapsed`` (customers lost that day: ``churn_window_days`` after a
+        purchase not followed by another), ``revenue`` (net revenue of the rows dated then).
+    """
     window_days = _periods.check_days(churn_window_days, name="churn_window_days")
     end = _periods.observation_end_stamp(observation_end)
     tx = _periods.transactions_table(transactions, end)
-    events = _periods.execute(_base_events(tx, end=end, window_days=window_days, freq=freq))
-    last = _periods.last_index(end, freq, complete_only=complete_only)
-    if events.empty or events["period_index"].min() > last:
-        return _periods.empty_frame(_BASE_COLUMNS)
+    events = _periods.execute(_daily_events(tx, end=end, window_days=window_days))
+    if events.empty:
+        return _periods.empty_frame(_DAILY_COLUMNS)
+    events["day"] = _periods.as_datetime(events["day"]).to_numpy()
     wide = events.pivot_table(
-        index="period_index", columns="kind", values="value", aggfunc="sum", fill_value=0.0
+        index="day", columns="kind", values="value", aggfunc="sum", fill_value=0.0
     )
-    indexes = np.arange(events["period_index"].min(), last + 1, dtype="int64")
-    wide = wide.reindex(
-        index=indexes, columns=["acquired", "lost", "reactivated", "revenue"], fill_value=0.0
-    )
-    table = pd.DataFrame({"period_index": indexes})
-    for kind in ("acquired", "reactivated", "lost"):
-        table[kind] = wide[kind].to_numpy().round().astype("int64")
-    table["revenue"] = wide["revenue"].to_numpy(dtype="float64")
-    # Every customer enters the base once (acquired), leaves at each lapse and re-enters at
-    # each reactivation, so the base at a period end is the running sum of those events.
-    table["active"] = (table["acquired"] + table["reactivated"] - table["lost"]).cumsum()
-    table["active_start"] = table["active"].shift(1, fill_value=0).astype("int64")
-    table["period"] = _periods.period_starts(indexes, freq)
-    table["period_end"] = _periods.period_ends(indexes, freq)
-    # The current, partial period is measured as of observation_end.
-    table.loc[table["period_end"] > end, "period_end"] = end
-    return table[list(_BASE_COLUMNS)].astype(_BASE_COLUMNS)
+    days = pd.date_range(events["day"].min(), end, freq="D")
+    wide = wide.reindex(index=days, columns=["new", "reactivated", "lapsed", "revenue"])
+    table = pd.DataFrame({"date": days}).astype({"date": "datetime64[ns]"})
+    for kind in ("new", "reactivated", "lapsed"):
+        table[kind] = wide[kind].fillna(0.0).to_numpy().round().astype("int64")
+    table["revenue"] = wide["revenue"].fillna(0.0).to_numpy(dtype="float64") + 0.0
+    return table[list(_DAILY_COLUMNS)].astype(_DAILY_COLUMNS)
 
 
-@_periods.period_docstring
-def active_base(
-    transactions: Any,
-    *,
-    observation_end: Any,
-    churn_window_days: int,
-    freq: Freq = "M",
-    complete_only: bool = True,
-) -> pd.DataFrame:
-    """Size of the active customer base at the end of each calendar period, and its flows.
+def flow_over(daily: pd.DataFrame, *, spans: Any, windows: AnalysisWindows) -> pd.DataFrame:
+    """The customer flow over each of some stretches of days.
 
-    See the module docstring for when a customer is active, lost and reactivated.
+    ``opening + new + reactivated - lapsed = closing`` for every row. The churn rate is the
+    share of the opening base lost in the stretch, so it cannot exceed 100%:
+    ``lapsed_from_opening`` counts the lapses of customers active when the stretch opened
+    (a lapse on day ``L`` comes from a purchase ``churn_window_days`` earlier, so it belongs
+    to the opening base exactly when ``L < start + churn_window_days``; each customer of the
+    opening base has at most one).
 
     Parameters
     ----------
-    {transactions}
-    {observation_end}
-    churn_window_days : int
-        Days without a purchase after which a customer counts as lost.
-    freq : {"M", "Q", "Y"}
-        Calendar period: month, quarter or year.
-    {complete_only}
+    daily : pandas.DataFrame
+        `daily_flow` output.
+    spans : iterable of (date-like, date-like)
+        First and last day (inclusive) of each stretch.
+    windows : ccnb.windows.AnalysisWindows
+        The client's windows: where the base is known (``base_known_from``) and from when
+        losses are observable.
 
     Returns
     -------
     pandas.DataFrame
-        One row per period from the first purchase's period on, sorted by ``period``:
-
-        - ``period`` (datetime64[ns]): first day of the period.
-        - ``period_end`` (datetime64[ns]): day the base is measured on: the period's last day,
-          or ``observation_end`` for a partial period (``complete_only=False``).
-        - ``active_start`` (int64): active customers at the end of the previous period.
-        - ``acquired`` (int64): customers with their first purchase in the period.
-        - ``reactivated`` (int64): lost customers who purchased again in the period.
-        - ``lost`` (int64): loss events (lapse dates) in the period.
-        - ``active`` (int64): active customers on ``period_end``;
-          ``active = active_start + acquired + reactivated - lost``.
-        - ``revenue`` (float64): net revenue of all rows dated in the period.
+        One row per stretch: ``start``, ``end``; ``base_known`` (the stretch starts on or
+        after ``base_known_from``: before it, new customers are the existing base and the
+        opening base is incomplete); ``opening`` (active the day before ``start``), ``new``,
+        ``reactivated``, ``lapsed``, ``closing`` (active on ``end``); ``lapsed_from_opening``;
+        ``churn_rate`` (``lapsed_from_opening / opening``) and ``leaky_bucket_ratio``
+        (``lapsed / new``), NaN when undefined (no opening base, nobody new), when the base is
+        not known, or before losses are observable (`AnalysisWindows.churn_measurable_from`);
+        ``revenue``.
     """
-    return _base_table(
-        transactions,
-        observation_end=observation_end,
-        churn_window_days=churn_window_days,
-        freq=freq,
-        complete_only=complete_only,
-    )
+    window_days = windows.churn_window_days
+    index = pd.DatetimeIndex(daily["date"])
+    counts = daily[["new", "reactivated", "lapsed"]].to_numpy(dtype="int64")
+    cumulative = np.vstack([np.zeros((1, 3), dtype="int64"), counts.cumsum(axis=0)])
+    revenue = np.concatenate([[0.0], daily["revenue"].to_numpy(dtype="float64").cumsum()])
+
+    def upto(day: pd.Timestamp) -> int:
+        """Rows dated on or before day."""
+        return int(index.searchsorted(day, side="right"))
+
+    records = []
+    for start, end in spans:
+        start, end = pd.Timestamp(start), pd.Timestamp(end)
+        before, through = upto(start - pd.Timedelta(days=1)), upto(end)
+        new, reactivated, lapsed = cumulative[through] - cumulative[before]
+        opening_counts = cumulative[before]
+        closing_counts = cumulative[through]
+        opening = int(opening_counts[0] + opening_counts[1] - opening_counts[2])
+        closing = int(closing_counts[0] + closing_counts[1] - closing_counts[2])
+        from_opening_end = min(end, start + pd.Timedelta(days=window_days - 1))
+        lapsed_from_opening = int(
+            cumulative[upto(from_opening_end), 2] - cumulative[before, 2]
+        )
+        known = start >= windows.base_known_from
+        measurable = known and start >= windows.churn_measurable_from
+        records.append(
+            {
+                "start": start,
+                "end": end,
+                "base_known": known,
+                "opening": opening,
+                "new": int(new),
+                "reactivated": int(reactivated),
+                "lapsed": int(lapsed),
+                "closing": closing,
+                "lapsed_from_opening": lapsed_from_opening,
+                "churn_rate": lapsed_from_opening / opening
+                if measurable and opening
+                else np.nan,
+                "leaky_bucket_ratio": lapsed / new if measurable and new else np.nan,
+                "revenue": float(revenue[through] - revenue[before]) + 0.0,
+            }
+        )
+    if not records:
+        return _periods.empty_frame(_FLOW_COLUMNS)
+    return pd.DataFrame.from_records(records)[list(_FLOW_COLUMNS)].astype(_FLOW_COLUMNS)
 
 
-@_periods.period_docstring
-def churn_rate(
-    transactions: Any,
-    *,
-    observation_end: Any,
-    churn_window_days: int,
-    freq: Freq = "Y",
-    denominator: Literal["average", "start"] = "average",
-    complete_only: bool = True,
+def customer_flow(
+    daily: pd.DataFrame, *, windows: AnalysisWindows, freq: Freq = "Q"
 ) -> pd.DataFrame:
-    """Churn rate per calendar period: customers lost over the active base.
+    """The customer flow per calendar period, from the first period whose base is known.
 
-    docs/methodology.md, "Churn rate": churn rate over a period = customers lost in the period /
-    average of the active base at its start and end (``denominator="average"``).
-    ``denominator="start"`` divides by the base at the start instead, the share of the opening base
-    that was lost (customers acquired and lost within the period still count in ``lost``).
+    Periods start with the first one beginning on or after ``windows.base_known_from`` (with
+    no warm-up, the period of the first transaction) and end with the period of
+    ``observation_end``; a period not covered whole by the data is kept and flagged partial.
 
     Parameters
     ----------
-    {transactions}
-    {observation_end}
-    churn_window_days : int
-        Days without a purchase after which a customer counts as lost.
-    freq : {"M", "Q", "Y"}
-        Calendar period: month, quarter or year (default).
-    denominator : {"average", "start"}
-        Active base to divide by: mean of start and end (default) or start.
-    {complete_only}
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per period, sorted by ``period``:
-
-        - ``period`` (datetime64[ns]): first day of the period.
-        - ``period_end`` (datetime64[ns]): last day of the period (``observation_end`` for a
-          partial period).
-        - ``active_start`` (int64): active customers at the end of the previous period.
-        - ``active_end`` (int64): active customers on ``period_end``.
-        - ``acquired`` (int64): customers acquired in the period.
-        - ``lost`` (int64): loss events in the period.
-        - ``churn_rate`` (float64): ``lost / denominator``; NaN when the period opens with no
-          active customers (the first period of the data), where a rate would only reflect
-          how many of the period's own new customers lapsed.
-    """
-    if denominator not in ("average", "start"):
-        raise ValueError(f"denominator must be 'average' or 'start'; got {denominator!r}")
-    base = _base_table(
-        transactions,
-        observation_end=observation_end,
-        churn_window_days=churn_window_days,
-        freq=freq,
-        complete_only=complete_only,
-    ).rename(columns={"active": "active_end"})
-    if denominator == "average":
-        divisor = (base["active_start"] + base["active_end"]) / 2
-    else:
-        divisor = base["active_start"]
-    rate = pd.Series(_periods.ratio(base["lost"], divisor), index=base.index)
-    base["churn_rate"] = rate.where(base["active_start"] > 0)
-    columns = ["period", "period_end", "active_start", "active_end", "acquired", "lost"]
-    return base[[*columns, "churn_rate"]]
-
-
-@_periods.period_docstring
-def leaky_bucket(
-    transactions: Any,
-    *,
-    observation_end: Any,
-    churn_window_days: int,
-    freq: Freq = "Q",
-    complete_only: bool = True,
-) -> pd.DataFrame:
-    """Leaky bucket ratio per calendar period: customers lost per customer acquired.
-
-    A ratio above 1 means the period lost more customers than it acquired: the base shrinks
-    unless lapsed customers come back (``reactivated`` in :func:`active_base`).
-
-    Parameters
-    ----------
-    {transactions}
-    {observation_end}
-    churn_window_days : int
-        Days without a purchase after which a customer counts as lost.
+    daily : pandas.DataFrame
+        `daily_flow` output.
+    windows : ccnb.windows.AnalysisWindows
+        The client's windows.
     freq : {"M", "Q", "Y"}
         Calendar period: month, quarter (default) or year.
-    {complete_only}
 
     Returns
     -------
     pandas.DataFrame
-        One row per period, sorted by ``period``:
-
-        - ``period`` (datetime64[ns]): first day of the period.
-        - ``period_end`` (datetime64[ns]): last day of the period (``observation_end`` for a
-          partial period).
-        - ``acquired`` (int64): customers acquired in the period.
-        - ``lost`` (int64): loss events in the period.
-        - ``ratio`` (float64): ``lost / acquired``; NaN when nobody was acquired.
-        - ``net_change`` (int64): ``acquired - lost`` (reactivations not included).
+        One row per period, the columns of `flow_over` (``start`` and ``end`` the days the
+        period covers inside the data) after ``period`` (first day of the calendar period),
+        ``period_end`` (its last day) and ``partial`` (the data covers only part of it).
     """
-    base = _base_table(
-        transactions,
-        observation_end=observation_end,
-        churn_window_days=churn_window_days,
-        freq=freq,
-        complete_only=complete_only,
-    )
-    base["ratio"] = _periods.ratio(base["lost"], base["acquired"])
-    base["net_change"] = (base["acquired"] - base["lost"]).astype("int64")
-    return base[["period", "period_end", "acquired", "lost", "ratio", "net_change"]]
+    _periods.check_period(freq, name="freq")
+    first = _periods.index_of(windows.base_known_from, freq)
+    if windows.warm_up_days and _periods.start_of(first, freq) < windows.base_known_from:
+        first += 1
+    last = _periods.index_of(windows.observation_end, freq)
+    indexes = np.arange(first, last + 1, dtype="int64")
+    periods = _periods.period_starts(indexes, freq)
+    period_ends = _periods.period_ends(indexes, freq)
+    spans = [
+        (max(start, windows.data_start), min(end, windows.observation_end))
+        for start, end in zip(periods, period_ends, strict=True)
+    ]
+    flow = flow_over(daily, spans=spans, windows=windows)
+    flow.insert(0, "period", periods.to_numpy())
+    flow.insert(1, "period_end", period_ends.to_numpy())
+    partial = (flow["start"] > flow["period"]) | (flow["end"] < flow["period_end"])
+    flow.insert(2, "partial", partial.to_numpy(dtype=bool))
+    return flow
 
 
 @_periods.period_docstring
@@ -295,6 +272,8 @@ def early_repeat_rate(
     period: Freq = "M",
     customers: Any = None,
     complete_only: bool = True,
+    acquired_from: Any = None,
+    acquired_to: Any = None,
 ) -> pd.DataFrame:
     """Share of newly acquired customers who buy again soon after their first purchase.
 
@@ -320,6 +299,10 @@ def early_repeat_rate(
         Needed for ``by="channel"``.
     {complete_only}
         Used with ``by="cohort"``: the cohort of the current partial period is left out.
+    {acquired_from}
+    acquired_to : date-like, optional
+        Customers first seen after this day are left out (with ``acquired_from``: the new
+        customers of one window).
 
     Returns
     -------
@@ -343,7 +326,7 @@ def early_repeat_rate(
     window_days = _periods.check_days(early_repeat_days, name="early_repeat_days")
     end = _periods.observation_end_stamp(observation_end)
     tx = _periods.transactions_table(transactions, end)
-    firsts = _periods.first_purchases(tx)
+    firsts = _periods.first_purchases(tx, acquired_from=acquired_from, acquired_to=acquired_to)
     if by == "cohort":
         firsts = firsts.mutate(group=_periods.period_index(firsts.first_purchase, period))
     elif by == "channel":
@@ -387,53 +370,6 @@ def early_repeat_rate(
     return result[list(columns)].astype(columns)
 
 
-def recent_trend(
-    active_base: pd.DataFrame,
-    churn_rate: pd.DataFrame,
-    leaky_bucket: pd.DataFrame,
-    *,
-    periods: int = 4,
-) -> pd.Series:
-    """The last period's active base and its change, with churn and leaks over recent periods.
-
-    Parameters
-    ----------
-    active_base, churn_rate, leaky_bucket
-        Outputs of `active_base`, `churn_rate` and `leaky_bucket` on the same periods.
-    periods
-        How many recent periods to look back over (4 quarters: a year).
-
-    Returns
-    -------
-    pandas.Series
-        ``period_end`` of the last period; ``active`` customers then and ``revenue`` in it;
-        ``active_change``: ``active`` relative to ``periods`` periods earlier (the first period
-        when the history is shorter) minus 1, NaN when that base was empty;
-        ``mean_churn_rate``: mean of the last ``periods`` defined churn rates;
-        ``periods_losing``: how many of the last ``periods`` periods lost more customers than
-        they acquired (a leaky bucket ratio above 1, or losses with nobody acquired, where the
-        ratio is undefined); ``periods``.
-    """
-    last = active_base.iloc[-1]
-    earlier = active_base.iloc[max(len(active_base) - periods - 1, 0)]
-    change = last["active"] / earlier["active"] - 1 if earlier["active"] else float("nan")
-    rates = churn_rate.dropna(subset=["churn_rate"])["churn_rate"].tail(periods)
-    recent = leaky_bucket.tail(periods)
-    losing = int((recent["lost"] > recent["acquired"]).sum())
-    return pd.Series(
-        {
-            "period_end": last["period_end"],
-            "active": last["active"],
-            "revenue": last["revenue"],
-            "active_change": change,
-            "mean_churn_rate": rates.mean(),
-            "periods_losing": losing,
-            "periods": periods,
-        },
-        dtype=object,
-    )
-
-
 def pooled_early_repeat(early_repeat: pd.DataFrame, *, min_eligible: int = 30) -> pd.Series:
     """The early repeat rate pooled over the groups with enough eligible customers.
 
@@ -458,6 +394,40 @@ def pooled_early_repeat(early_repeat: pd.DataFrame, *, min_eligible: int = 30) -
             "eligible": eligible,
             "repeaters": repeaters,
             "early_repeat_rate": repeaters / eligible if eligible else float("nan"),
+        },
+        dtype=object,
+    )
+
+
+def period_summary(flow: pd.DataFrame, *, start: Any) -> pd.Series:
+    """The complete periods of a `customer_flow` from ``start`` on, summarised.
+
+    Parameters
+    ----------
+    flow : pandas.DataFrame
+        `customer_flow` output.
+    start : date-like
+        First day of the stretch to summarise (e.g. the latest comparison window's start):
+        periods beginning before it are left out, and so are partial periods.
+
+    Returns
+    -------
+    pandas.Series
+        ``periods`` (complete periods kept), ``first_period`` and ``last_period`` (their
+        first days; NaT when none), ``periods_measured`` (of those, with a churn rate),
+        ``mean_churn_rate`` (mean of those rates; NaN when none), ``periods_losing`` (periods
+        that lost more customers than they won: ``lapsed > new``).
+    """
+    kept = flow[(flow["period"] >= pd.Timestamp(start)) & ~flow["partial"]]
+    rates = kept["churn_rate"].dropna()
+    return pd.Series(
+        {
+            "periods": len(kept),
+            "first_period": kept["period"].min() if len(kept) else pd.NaT,
+            "last_period": kept["period"].max() if len(kept) else pd.NaT,
+            "periods_measured": len(rates),
+            "mean_churn_rate": rates.mean() if len(rates) else float("nan"),
+            "periods_losing": int((kept["lapsed"] > kept["new"]).sum()),
         },
         dtype=object,
     )

@@ -111,12 +111,15 @@ def _cohort_cells(
     period: str,
     customers: Any,
     complete_only: bool,
+    acquired_from: Any,
 ) -> pd.DataFrame:
     """Cohort x age grid: cohort_size, active, revenue; NaN where not observable."""
     _periods.check_period(period)
     end = _periods.observation_end_stamp(observation_end)
     tx = _periods.transactions_table(transactions, end)
-    firsts = _periods.first_purchases(tx)
+    firsts = _periods.first_purchases(
+        tx, acquired_from=_periods.first_whole_period(acquired_from, period)
+    )
     firsts = firsts.mutate(cohort_index=_periods.period_index(firsts.first_purchase, period))
     keys = ["cohort_index"]
     if customers is not None:
@@ -172,6 +175,7 @@ def retention_triangle(
     period: Period = "M",
     customers: Any = None,
     complete_only: bool = True,
+    acquired_from: Any = None,
 ) -> pd.DataFrame:
     """Share of each acquisition cohort that purchases in each period after acquisition.
 
@@ -189,6 +193,8 @@ def retention_triangle(
     {customers}
         When given, each cohort is split by acquisition channel.
     {complete_only}
+    {acquired_from}
+        Cohorts start with the first period beginning on or after it.
 
     Returns
     -------
@@ -217,6 +223,7 @@ def retention_triangle(
         period=period,
         customers=customers,
         complete_only=complete_only,
+        acquired_from=acquired_from,
     )
     cells["retention"] = _periods.ratio(cells["active"], cells["cohort_size"])
     return cells.drop(columns="revenue")
@@ -230,6 +237,7 @@ def revenue_triangle(
     period: Period = "M",
     customers: Any = None,
     complete_only: bool = True,
+    acquired_from: Any = None,
 ) -> pd.DataFrame:
     """Net revenue of each acquisition cohort per period after acquisition.
 
@@ -244,6 +252,8 @@ def revenue_triangle(
     {customers}
         When given, each cohort is split by acquisition channel.
     {complete_only}
+    {acquired_from}
+        Cohorts start with the first period beginning on or after it.
 
     Returns
     -------
@@ -268,6 +278,7 @@ def revenue_triangle(
         period=period,
         customers=customers,
         complete_only=complete_only,
+        acquired_from=acquired_from,
     )
     keys = [column for column in ("cohort", "acquisition_channel") if column in cells]
     cells["revenue_per_customer"] = cells["revenue"] / cells["cohort_size"]
@@ -289,6 +300,7 @@ def cohort_by_channel(
     period: Period | None = "M",
     horizon_days: int = 365,
     complete_only: bool = True,
+    acquired_from: Any = None,
 ) -> pd.DataFrame:
     """Acquisition channels compared per cohort: size, repeat share and early value.
 
@@ -313,6 +325,7 @@ def cohort_by_channel(
         Length of the early-value horizon in days (default 365).
     {complete_only}
         Applies to cohorts: the cohort of the current partial period is left out.
+    {acquired_from}
 
     Returns
     -------
@@ -340,7 +353,10 @@ def cohort_by_channel(
     horizon_days = _periods.check_days(horizon_days, name="horizon_days")
     end = _periods.observation_end_stamp(observation_end)
     tx = _periods.transactions_table(transactions, end)
-    firsts = _periods.with_channel(_periods.first_purchases(tx), customers, cost=True)
+    if period is not None:
+        acquired_from = _periods.first_whole_period(acquired_from, period)
+    firsts = _periods.first_purchases(tx, acquired_from=acquired_from)
+    firsts = _periods.with_channel(firsts, customers, cost=True)
     keys = ["acquisition_channel"]
     if period is not None:
         firsts = firsts.mutate(cohort_index=_periods.period_index(firsts.first_purchase, period))
@@ -434,6 +450,7 @@ def seasonal_cohorts(
     season_months: Sequence[int] = (11, 12),
     years: Sequence[int] | None = None,
     max_age: int | None = None,
+    acquired_from: Any = None,
 ) -> pd.DataFrame:
     """Compare customers acquired in the same season of different years, at the same ages.
 
@@ -462,6 +479,9 @@ def seasonal_cohorts(
         Largest age to report. By default the largest age at which every compared
         season-year is observed, so all rows are comparable; larger ages are NaN for the
         season-years not yet observed there.
+    {acquired_from}
+        A season that starts before it is not compared (its first buyers are partly the
+        existing base).
 
     Returns
     -------
@@ -515,6 +535,11 @@ def seasonal_cohorts(
     sizes["season_end"] = sizes["season_year"] * 12 + (months[0] - 1) + (len(months) - 1)
     sizes["observed_ages"] = last_month - sizes["season_end"]
     complete = sizes[sizes["observed_ages"] >= 0]
+    if acquired_from is not None:
+        season_start = complete["season_year"] * 12 + (months[0] - 1)
+        first_month_index = _periods.index_of(pd.Timestamp(acquired_from), "M")
+        starts_late = _periods.start_of(first_month_index, "M") < pd.Timestamp(acquired_from)
+        complete = complete[season_start >= first_month_index + int(starts_late)]
     if years is None:
         chosen = complete
     else:

@@ -1,20 +1,22 @@
-"""The KPI overview: one tidy table of the headline customer KPIs for the last two full years.
+"""The KPI overview: one tidy table of the headline customer KPIs over the comparison windows.
 
-Combines the definitions of docs/methodology.md (churn rate, early repeat rate, leaky bucket, NPS,
-CSAT) with the plain trading numbers (customers, revenue, orders per customer, average order value).
+Combines the definitions of docs/methodology.md (customer flow, churn rate, early repeat rate,
+leaky bucket, NPS, CSAT) with the plain trading numbers (customers, revenue, orders per customer,
+average order value), measured over the windows `ccnb.windows.choose_windows` picks: the
+trailing 12 months and the 12 before when the data covers both.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 
-from ccnb import churn, nps
+from ccnb import _periods, churn, nps
+from ccnb.windows import AnalysisWindows, Window
 
-__all__ = ["KPI_UNITS", "kpi_changes", "kpi_overview", "last_full_years"]
+__all__ = ["KPI_UNITS", "kpi_changes", "kpi_overview", "survey_score"]
 
 KPI_UNITS: dict[str, str] = {
     "customers_total": "count",
@@ -32,139 +34,165 @@ KPI_UNITS: dict[str, str] = {
 """Every KPI of the overview, in display order, with its unit."""
 
 
-def last_full_years(observation_end: dt.date, *, count: int = 2) -> list[int]:
-    """The last ``count`` calendar years that end on or before ``observation_end``, oldest first."""
-    last = (
-        observation_end.year
-        if observation_end >= dt.date(observation_end.year, 12, 31)
-        else (observation_end.year - 1)
+def _trading(transactions: ir.Table, window: Window) -> dict[str, float]:
+    """Revenue, orders and buyers in a window, computed in the engine."""
+    day = transactions.date
+    if not day.type().is_date():
+        day = day.cast("date")
+    t = transactions.filter(
+        (day >= _periods.date_literal(window.start)) & (day <= _periods.date_literal(window.end))
     )
-    return list(range(last - count + 1, last + 1))
-
-
-def _trading(transactions: ir.Table, years: list[int]) -> pd.DataFrame:
-    """Revenue, orders and buyers per calendar year, computed in the engine."""
-    t = transactions.mutate(year=transactions.date.year())
-    t = t.filter(t.year.isin(years))
     is_purchase = t.amount >= 0
     order_key = ibis.coalesce(t.order_id, t.customer_id + ":" + t.date.cast("string"))
-    table = (
-        t.group_by("year")
-        .agg(
+    row = (
+        t.agg(
             revenue=t.amount.sum(),
             orders=ibis.cases((is_purchase, order_key), else_=ibis.null("string")).nunique(),
             buyers=ibis.cases((is_purchase, t.customer_id), else_=ibis.null("string")).nunique(),
         )
         .execute()
+        .iloc[0]
     )
-    return table.set_index("year").reindex(years)
+    orders = float(row["orders"])
+    return {
+        "revenue": float(row["revenue"]) if pd.notna(row["revenue"]) else 0.0,
+        "orders_per_customer": orders / row["buyers"] if row["buyers"] else np.nan,
+        "average_order_value": float(row["revenue"]) / orders if orders else np.nan,
+    }
 
 
-def _by_year(frame: pd.DataFrame, column: str, years: list[int], date_column: str) -> pd.Series:
-    values = frame.set_index(pd.to_datetime(frame[date_column]).dt.year)[column]
-    return values.reindex(years)
+def _early_repeat(
+    transactions: ir.Table, window: Window, *, windows: AnalysisWindows, early_repeat_days: int
+) -> float:
+    rate = churn.early_repeat_rate(
+        transactions,
+        observation_end=windows.observation_end,
+        early_repeat_days=early_repeat_days,
+        by=None,
+        acquired_from=window.start,
+        acquired_to=window.end,
+    )
+    return float(rate["early_repeat_rate"].iloc[0]) if len(rate) else np.nan
+
+
+def survey_score(survey: pd.DataFrame | None, column: str, window: Window):
+    """NPS or CSAT of the answers dated in a window (None when there are none).
+
+    Parameters
+    ----------
+    survey
+        Survey answers (``date``, ``nps``, ``csat``) or None.
+    column
+        ``"nps"`` or ``"csat"``.
+    window
+        The window whose answers count.
+
+    Returns
+    -------
+    ccnb.nps.NPSResult or ccnb.nps.CSATResult or None
+    """
+    if survey is None or survey.empty:
+        return None
+    dates = pd.to_datetime(survey["date"])
+    answers = survey.loc[(dates >= window.start) & (dates <= window.end), column].dropna()
+    if answers.empty:
+        return None
+    return nps.nps(answers) if column == "nps" else nps.csat(answers)
 
 
 def kpi_overview(
     transactions: ir.Table,
     *,
-    observation_end: dt.date,
-    churn_window_days: int,
+    windows: AnalysisWindows,
+    daily_flow: pd.DataFrame,
     early_repeat_days: int,
     survey: pd.DataFrame | None = None,
-    years: list[int] | None = None,
 ) -> pd.DataFrame:
-    """Headline KPIs per calendar year, for the overview notebook and the index page.
+    """Headline KPIs per comparison window, for the overview notebook and the index page.
 
     Parameters
     ----------
     transactions
         Validated transactions (Ibis table).
-    observation_end
-        Measurement date; later rows are ignored.
-    churn_window_days
-        Days without a purchase after which a customer counts as lost.
+    windows
+        The client's windows (`ccnb.windows.choose_windows`): the comparison windows and the
+        day from which the base is known.
+    daily_flow
+        `ccnb.churn.daily_flow` of the same transactions and churn window.
     early_repeat_days
         Window of the early repeat rate.
     survey
         Survey answers (``date``, ``nps``, ``csat``); NPS and CSAT are NaN without one.
-    years
-        Calendar years to report; default `last_full_years` (the last two complete years).
 
     Returns
     -------
     pandas.DataFrame
-        Tidy, one row per KPI and year (KPIs in `KPI_UNITS` order), columns ``kpi``, ``unit``
-        (count, money, number, share, ratio, score), ``year``, ``value`` (NaN where it cannot
-        be measured, e.g. a year before the data starts):
+        Tidy, one row per KPI and window (KPIs in `KPI_UNITS` order, windows oldest first),
+        columns ``kpi``, ``unit`` (count, money, number, share, ratio, score), ``window`` (the
+        window's label, e.g. "Jan 2025 – Dec 2025"), ``start``, ``end`` and ``value``:
 
-        - ``customers_total``: customers acquired up to the year's end;
-        - ``customers_active``: customers active at the year's end (bought within the churn
-          window);
-        - ``customers_acquired``: first purchases in the year;
-        - ``revenue``: net revenue in the year;
-        - ``orders_per_customer``: orders / customers who bought in the year;
+        - ``customers_total``: customers with a purchase up to the window's end;
+        - ``customers_active``: customers active at the window's end (bought within the churn
+          window): the flow's ``closing``;
+        - ``customers_acquired``: first purchases in the window (the flow's ``new``);
+        - ``revenue``: net revenue in the window;
+        - ``orders_per_customer``: orders / customers who bought in the window;
         - ``average_order_value``: net revenue / orders;
-        - ``churn_rate``: lost / average of the active base at the year's start and end;
-        - ``early_repeat_rate``: share of the year's new customers who bought again within
-          ``early_repeat_days`` (censored customers left out);
-        - ``leaky_bucket_ratio``: customers lost / customers acquired in the year;
-        - ``nps``, ``csat``: from the survey answers dated in the year (-100..100, 0..100).
+        - ``churn_rate``: share of the window's opening active base lost in it;
+        - ``early_repeat_rate``: share of the window's new customers who bought again within
+          ``early_repeat_days`` (customers observed for less are left out);
+        - ``leaky_bucket_ratio``: customers lost / customers won in the window;
+        - ``nps``, ``csat``: from the survey answers dated in the window (-100..100, 0..100).
+
+        The flow KPIs (new customers, churn, early repeat, leaky bucket) are NaN for a window
+        that starts before ``windows.base_known_from``, where first-time buyers are the
+        existing base; the churn rate and leaky bucket also before losses are observable.
     """
-    years = years or last_full_years(observation_end)
-    window = {"observation_end": observation_end, "churn_window_days": churn_window_days}
-    rates = churn.churn_rate(transactions, **window, freq="Y")
-    leaks = churn.leaky_bucket(transactions, **window, freq="Y")
-    early = churn.early_repeat_rate(
-        transactions,
-        observation_end=observation_end,
-        early_repeat_days=early_repeat_days,
-        by="cohort",
-        period="Y",
-        complete_only=False,
-    )
-    trading = _trading(transactions, years)
-    acquired = _by_year(rates, "acquired", years, "period")
-    values: dict[str, pd.Series] = {
-        "customers_total": _by_year(
-            rates, "acquired", sorted(set(rates["period"].dt.year)), "period"
+    spans = [(window.start, window.end) for window in windows.comparison]
+    flows = churn.flow_over(daily_flow, spans=spans, windows=windows)
+    seen_by = np.cumsum(daily_flow["new"].to_numpy())
+    dates = pd.DatetimeIndex(daily_flow["date"])
+    records = []
+    for window, flow in zip(windows.comparison, flows.itertuples(), strict=True):
+        known = bool(flow.base_known)
+        through = int(dates.searchsorted(window.end, side="right"))
+        values = {
+            "customers_total": float(seen_by[through - 1]) if through else 0.0,
+            "customers_active": float(flow.closing),
+            "customers_acquired": float(flow.new) if known else np.nan,
+            **_trading(transactions, window),
+            "churn_rate": flow.churn_rate,
+            "early_repeat_rate": _early_repeat(
+                transactions, window, windows=windows, early_repeat_days=early_repeat_days
+            )
+            if known
+            else np.nan,
+            "leaky_bucket_ratio": flow.leaky_bucket_ratio,
+        }
+        for column in ("nps", "csat"):
+            score = survey_score(survey, column, window)
+            values[column] = getattr(score, column) if score is not None else np.nan
+        records.extend(
+            {
+                "kpi": kpi,
+                "unit": unit,
+                "window": window.label,
+                "start": window.start,
+                "end": window.end,
+                "value": float(values[kpi]),
+            }
+            for kpi, unit in KPI_UNITS.items()
         )
-        .cumsum()
-        .reindex(years),
-        "customers_active": _by_year(rates, "active_end", years, "period"),
-        "customers_acquired": acquired,
-        "revenue": trading["revenue"],
-        "orders_per_customer": trading["orders"] / trading["buyers"],
-        "average_order_value": trading["revenue"] / trading["orders"],
-        "churn_rate": _by_year(rates, "churn_rate", years, "period"),
-        "early_repeat_rate": _by_year(early, "early_repeat_rate", years, "group"),
-        "leaky_bucket_ratio": _by_year(leaks, "ratio", years, "period"),
-        "nps": _survey_scores(survey, "nps", years),
-        "csat": _survey_scores(survey, "csat", years),
-    }
-    records = [
-        {"kpi": kpi, "unit": KPI_UNITS[kpi], "year": year, "value": float(values[kpi].get(year))}
-        for kpi in KPI_UNITS
-        for year in years
-    ]
-    return pd.DataFrame.from_records(records).astype({"year": "int64", "value": "float64"})
-
-
-def _survey_scores(survey: pd.DataFrame | None, column: str, years: list[int]) -> pd.Series:
-    if survey is None or survey.empty:
-        return pd.Series(float("nan"), index=years)
-    answers = survey.assign(year=pd.to_datetime(survey["date"]).dt.year)
-    answers = answers[answers["year"].isin(years)]
-    score = nps.nps if column == "nps" else nps.csat
-    result = {}
-    for year in years:
-        scores = answers.loc[answers["year"] == year, column].dropna()
-        result[year] = getattr(score(scores), column) if len(scores) else float("nan")
-    return pd.Series(result)
+    table = pd.DataFrame.from_records(records)
+    order = {kpi: position for position, kpi in enumerate(KPI_UNITS)}
+    table = table.sort_values(["kpi", "start"], key=lambda c: c.map(order) if c.name == "kpi" else c)
+    return table.reset_index(drop=True).astype(
+        {"start": "datetime64[ns]", "end": "datetime64[ns]", "value": "float64"}
+    )
 
 
 def kpi_changes(kpis: pd.DataFrame) -> pd.DataFrame:
-    """The change of each KPI from the first to the last year of a `kpi_overview` table.
+    """The change of each KPI from the first to the last window of a `kpi_overview` table.
 
     Shares and scores change in points (percentage points for a share, NPS or CSAT points
     for a score); every other KPI changes relative to the first year.
@@ -178,17 +206,19 @@ def kpi_changes(kpis: pd.DataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per KPI, in the order of ``kpis``: ``kpi``, ``unit``, ``previous`` (value in
-        the first year), ``last`` (value in the last year), ``change`` and ``change_unit``:
+        the first window; NaN with a single window), ``last`` (value in the last window),
+        ``change`` and ``change_unit``:
         ``"points"`` (``(last - previous)`` x 100 for a share, x 1 for a score),
         ``"relative"`` (``last / previous - 1``), or None with ``change`` NaN when a value is
         missing or a relative change starts from 0.
     """
-    years = sorted(kpis["year"].unique())
-    wide = kpis.pivot(index="kpi", columns="year", values="value")
+    starts = sorted(kpis["start"].unique())
+    wide = kpis.pivot(index="kpi", columns="start", values="value")
     units = kpis.drop_duplicates("kpi").set_index("kpi")["unit"]
     records = []
     for kpi, unit in units.items():
-        previous, last = wide.loc[kpi, years[0]], wide.loc[kpi, years[-1]]
+        last = wide.loc[kpi, starts[-1]]
+        previous = wide.loc[kpi, starts[0]] if len(starts) > 1 else np.nan
         missing = pd.isna(previous) or pd.isna(last)
         if unit in ("share", "score") and not missing:
             change, change_unit = (last - previous) * (100 if unit == "share" else 1), "points"

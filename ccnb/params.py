@@ -420,6 +420,13 @@ class Params(_Model):
     churn_window_days: int = Field(
         365, gt=0, description="Days without a purchase after which a customer counts as lost."
     )
+    warm_up_days: int | None = Field(
+        None,
+        ge=0,
+        description="Days at the start of the data whose first-time buyers are the existing "
+        "base, not new customers (cohorts, new-customer counts, early repeat). Null: the churn "
+        "window, capped at half the history. 0 when the business starts with the data.",
+    )
     early_repeat_days: int = Field(
         90, gt=0, description="Window for the early repeat rate, in days."
     )

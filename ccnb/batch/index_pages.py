@@ -58,7 +58,8 @@ def _headline_kpis(
     """Headline KPIs from ``kpis.csv`` as (label, formatted value).
 
     Rows flagged in a ``headline`` column win; else `HEADLINE_KPIS` that are present; else
-    the first KPIs of the file. Each KPI shows its latest period (``year`` or ``period``).
+    the first KPIs of the file. Each KPI shows its latest period (``window``, ``year`` or
+    ``period``).
     """
     path = exports / "kpis.csv"
     if not path.exists():
@@ -75,7 +76,7 @@ def _headline_kpis(
     headlines = []
     for name in chosen:
         row = latest[name]
-        period = row.get("year") or row.get("period") or ""
+        period = row.get("window") or row.get("year") or row.get("period") or ""
         label = name.replace("_", " ") + (f" ({period})" if period else "")
         headlines.append((label, render.format_kpi(row, currency=currency)))
     return headlines

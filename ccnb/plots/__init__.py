@@ -42,7 +42,7 @@ from ccnb.plots.cohorts import (
 )
 from ccnb.plots.kpi_overview import (
     active_base_revenue,
-    churn_leaky_bucket,
+    churn_and_customer_flow,
     data_quality_bar,
     early_repeat_rate,
 )
@@ -57,7 +57,7 @@ __all__ = [
     "PALETTE",
     "active_base_revenue",
     "allocation_by_decile",
-    "churn_leaky_bucket",
+    "churn_and_customer_flow",
     "clv_by_group",
     "clv_distribution",
     "cohort_by_channel",

@@ -97,6 +97,16 @@ def _period_kind(values: Any) -> str:
     return "M"
 
 
+def _flow_period_kind(starts: Any, ends: Any) -> str:
+    """Calendar period ("M", "Q" or "Y") of a table with period starts and ends."""
+    days = (_dates(ends) - _dates(starts)).days.max() + 1 if len(starts) else 31
+    if days >= 360:
+        return "Y"
+    if days >= 85:
+        return "Q"
+    return "M"
+
+
 def _period_labels(values: Any, kind: str | None = None) -> list[str]:
     stamps = _dates(values)
     kind = kind or _period_kind(stamps)
@@ -110,9 +120,19 @@ def _date_axis(ax: Axes) -> None:
 
 
 def _period_bars(
-    ax: Axes, starts: Any, ends: Any, heights: Any, *, color: Any, label: str | None = None
+    ax: Axes,
+    starts: Any,
+    ends: Any,
+    heights: Any,
+    *,
+    color: Any,
+    label: str | None = None,
+    **options: Any,
 ) -> Any:
-    """Bars spanning calendar periods (start to end inclusive) on a date axis."""
+    """Bars spanning calendar periods (start to end inclusive) on a date axis.
+
+    ``options`` go to ``Axes.bar`` (``bottom``, ``hatch``, ``alpha``...).
+    """
     left = mdates.date2num(_dates(starts).to_pydatetime())
     right = mdates.date2num((_dates(ends) + pd.Timedelta(days=1)).to_pydatetime())
     width = (right - left) * 0.85
@@ -123,6 +143,7 @@ def _period_bars(
         align="edge",
         color=color,
         label=label,
+        **options,
     )
     ax.xaxis_date()
     _date_axis(ax)

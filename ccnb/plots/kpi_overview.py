@@ -18,20 +18,26 @@ from ccnb.plots._axes import (
     _PERIOD_NOUN,
     _date_axis,
     _dates,
+    _flow_period_kind,
     _label,
     _legend,
     _money,
     _new_axes,
     _percent,
     _period_bars,
-    _period_kind,
     _require,
     _two_panels,
     _value_axis,
 )
+from ccnb.formatting import period_label
 from ccnb.plots._theme import _BLUE, _GREEN, _INK, _ORANGE, _RED, _money_label, _themed
 
-__all__ = ["active_base_revenue", "churn_leaky_bucket", "data_quality_bar", "early_repeat_rate"]
+__all__ = [
+    "active_base_revenue",
+    "churn_and_customer_flow",
+    "data_quality_bar",
+    "early_repeat_rate",
+]
 
 
 @_themed
@@ -87,9 +93,42 @@ def data_quality_bar(counts: Any, *, title: str | None = None, ax: Axes | None =
     return ax
 
 
+_PARTIAL_HATCH = "//"
+
+
+def _partial_note(flow: pd.DataFrame) -> str:
+    """'partial quarter (to 9 Dec 2025)' for the legend, from the flagged rows."""
+    partial = flow[flow["partial"]]
+    noun = _PERIOD_NOUN[_flow_period_kind(flow["period"], flow["period_end"])]
+    spans = ", ".join(
+        f"{row.start.day} {row.start:%b %Y} to {row.end.day} {row.end:%b %Y}" for row in partial.itertuples()
+    )
+    return f"partial {noun} ({spans})"
+
+
+def _flow_bars(ax: Axes, flow: pd.DataFrame, heights: Any, *, color: Any, **options: Any) -> Any:
+    """Period bars with the partial periods hatched and paler."""
+    bars = _period_bars(ax, flow["period"], flow["period_end"], heights, color=color, **options)
+    for bar, partial in zip(bars, flow["partial"], strict=True):
+        if partial:
+            bar.set_hatch(_PARTIAL_HATCH)
+            bar.set_alpha(0.45)
+    return bars
+
+
+def _partial_legend(ax: Axes, flow: pd.DataFrame, handles: list | None = None) -> None:
+    handles = list(handles or [])
+    if flow["partial"].any():
+        handles.append(
+            Patch(facecolor="white", edgecolor=_INK, hatch=_PARTIAL_HATCH, label=_partial_note(flow))
+        )
+    if handles:
+        ax.legend(handles=handles, loc="upper left", fontsize=11.5, ncols=min(len(handles), 3))
+
+
 @_themed
 def active_base_revenue(
-    base: pd.DataFrame,
+    flow: pd.DataFrame,
     *,
     currency: str | None = None,
     title: str | None = None,
@@ -97,11 +136,14 @@ def active_base_revenue(
 ) -> Figure:
     """Active customers at each period's end (upper panel) and revenue per period (lower).
 
+    Periods the data covers only in part are drawn hollow (upper) and hatched (lower) and
+    named in the legend.
+
     Parameters
     ----------
-    base : pandas.DataFrame
-        ``ccnb.churn.active_base`` output: one row per calendar period with ``period``,
-        ``period_end``, ``active`` and ``revenue``.
+    flow : pandas.DataFrame
+        ``ccnb.churn.customer_flow`` output: one row per calendar period with ``period``,
+        ``period_end``, ``partial``, ``start``, ``end``, ``closing`` and ``revenue``.
     {currency}
     {title}
     {axes}
@@ -111,15 +153,26 @@ def active_base_revenue(
     {returns_fig}
     """
     table = _require(
-        base,
-        ["period", "period_end", "active", "revenue"],
+        flow,
+        ["period", "period_end", "partial", "start", "end", "closing", "revenue"],
         what="active_base_revenue",
-        source="ccnb.churn.active_base",
+        source="ccnb.churn.customer_flow",
     )
-    kind = _period_kind(table["period"])
-    noun = _PERIOD_NOUN[kind]
+    noun = _PERIOD_NOUN[_flow_period_kind(table["period"], table["period_end"])]
     figure, upper, lower = _two_panels(axes)
-    upper.plot(_dates(table["period_end"]), table["active"], color=_BLUE, marker="o", ms=4)
+    ends = _dates(table["end"])
+    upper.plot(ends, table["closing"], color=_BLUE, marker="o", ms=4)
+    partial = table["partial"].to_numpy(dtype=bool)
+    if partial.any():
+        upper.plot(
+            ends[partial],
+            table["closing"][partial],
+            linestyle="none",
+            marker="o",
+            ms=9,
+            markerfacecolor="white",
+            markeredgecolor=_BLUE,
+        )
     upper.set_ylim(bottom=0)
     upper.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
     _label(
@@ -128,7 +181,8 @@ def active_base_revenue(
         xlabel="",
         ylabel="Active customers",
     )
-    _period_bars(lower, table["period"], table["period_end"], table["revenue"], color=_ORANGE)
+    _flow_bars(lower, table, table["revenue"], color=_ORANGE)
+    _partial_legend(lower, table)
     _money(lower, "y", currency)
     _label(
         lower,
@@ -142,26 +196,24 @@ def active_base_revenue(
 
 
 @_themed
-def churn_leaky_bucket(
-    churn: pd.DataFrame,
-    leaky: pd.DataFrame,
+def churn_and_customer_flow(
+    flow: pd.DataFrame,
     *,
     title: str | None = None,
     axes: Sequence[Axes] | None = None,
 ) -> Figure:
-    """Churn rate per period (upper panel) and leaky bucket ratio with its line at 1 (lower).
+    """Churn rate per period (upper panel) and customers won and lost per period (lower).
 
-    Leaky-bucket bars above 1 (the period lost more customers than it acquired) are
-    drawn in a warning colour.
+    The churn rate is the share of the period's opening base lost in it; periods without one
+    (no opening base, losses not yet observable) have no bar. In the lower panel new and
+    reactivated customers stack above zero and lapsed customers hang below it, so the bars of
+    a period add up to its change in the active base.
 
     Parameters
     ----------
-    churn : pandas.DataFrame
-        ``ccnb.churn.churn_rate`` output: ``period``, ``period_end``, ``churn_rate``
-        (fraction of the active base).
-    leaky : pandas.DataFrame
-        ``ccnb.churn.leaky_bucket`` output: ``period``, ``period_end``, ``ratio``
-        (customers lost per customer acquired).
+    flow : pandas.DataFrame
+        ``ccnb.churn.customer_flow`` output: ``period``, ``period_end``, ``partial``,
+        ``start``, ``end``, ``churn_rate``, ``new``, ``reactivated``, ``lapsed``.
     {title}
     {axes}
 
@@ -169,72 +221,64 @@ def churn_leaky_bucket(
     -------
     {returns_fig}
     """
-    rates = _require(
-        churn,
-        ["period", "period_end", "churn_rate"],
-        what="churn_leaky_bucket",
-        source="ccnb.churn.churn_rate",
-    )
-    ratios = _require(
-        leaky,
-        ["period", "period_end", "ratio"],
-        what="churn_leaky_bucket",
-        source="ccnb.churn.leaky_bucket",
+    table = _require(
+        flow,
+        ["period", "period_end", "partial", "start", "end", "churn_rate", "new", "reactivated",
+         "lapsed"],
+        what="churn_and_customer_flow",
+        source="ccnb.churn.customer_flow",
     )
     figure, upper, lower = _two_panels(axes)
-    churn_noun = _PERIOD_NOUN[_period_kind(rates["period"])]
-    bars = _period_bars(
-        upper, rates["period"], rates["period_end"], rates["churn_rate"], color=_BLUE
-    )
-    if len(rates) <= 12:
+    noun = _PERIOD_NOUN[_flow_period_kind(table["period"], table["period_end"])]
+    bars = _flow_bars(upper, table, table["churn_rate"], color=_BLUE)
+    if len(table) <= 12:
         upper.bar_label(
             bars,
-            labels=["" if not np.isfinite(v) else f"{v:.0%}" for v in rates["churn_rate"]],
+            labels=["" if not np.isfinite(v) else f"{v:.0%}" for v in table["churn_rate"]],
             padding=3,
         )
         upper.margins(y=0.15)
     _percent(upper)
     _label(
         upper,
-        title=f"Churn rate per {churn_noun}",
+        title=f"Churn rate per {noun} (share of the opening base lost)",
         xlabel="",
-        ylabel="Customers lost (% of base)",
+        ylabel="Lost (% of opening base)",
     )
-    leaky_noun = _PERIOD_NOUN[_period_kind(ratios["period"])]
-    values = ratios["ratio"].to_numpy(dtype=float)
-    shrinking = values > 1
-    for mask, colour, label in (
-        (~shrinking, _GREEN, "acquired more than lost"),
-        (shrinking, _RED, "lost more than acquired"),
-    ):
-        if mask.any():
-            _period_bars(
-                lower,
-                ratios["period"][mask],
-                ratios["period_end"][mask],
-                values[mask],
-                color=colour,
-                label=label,
-            )
-    lower.axhline(1.0, color=_INK, linestyle="--", linewidth=1.5, label="ratio 1: base flat")
-    highest = float(np.nanmax(values)) if np.isfinite(values).any() else 1.0
-    lower.set_ylim(0, max(1.0, highest) * 1.35)
-    _legend(lower, loc="upper left", ncols=3, fontsize=11.5)
+    new = table["new"].to_numpy(dtype=float)
+    _flow_bars(lower, table, new, color=_GREEN)
+    _flow_bars(lower, table, table["reactivated"], color=_ORANGE, bottom=new)
+    _flow_bars(lower, table, -table["lapsed"].to_numpy(dtype=float), color=_RED)
+    lower.axhline(0.0, color=_INK, linewidth=1)
+    lower.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{abs(value):,.0f}"))
+    handles = [
+        Patch(color=_GREEN, label="new"),
+        Patch(color=_ORANGE, label="reactivated"),
+        Patch(color=_RED, label="lapsed (below 0)"),
+    ]
+    _partial_legend(lower, table, handles)
+    lower.margins(y=0.25)
     _label(
         lower,
-        title=f"Leaky bucket ratio per {leaky_noun}",
-        xlabel=leaky_noun.capitalize(),
-        ylabel="Lost per acquired customer",
+        title=f"Customers won and lost per {noun}",
+        xlabel=noun.capitalize(),
+        ylabel="Customers",
     )
-    figure.suptitle(title or "Customers lost: churn rate and leaky bucket", x=0.01, ha="left")
+    figure.suptitle(title or "Customers lost: churn rate and customer flow", x=0.01, ha="left")
     return figure
 
 
 @_themed
 def early_repeat_rate(
-    table: pd.DataFrame, *, title: str | None = None, ax: Axes | None = None
+    table: pd.DataFrame,
+    *,
+    period: str = "Q",
+    title: str | None = None,
+    ax: Axes | None = None,
 ) -> Axes:
     """Early repeat rate per acquisition cohort (line) or per channel (bars).
+
+    Up to three cohorts are drawn as labelled bars, like channels: a line needs more points.
 
     Parameters
     ----------
@@ -242,6 +286,8 @@ def early_repeat_rate(
         ``ccnb.churn.early_repeat_rate`` output: ``group`` (cohort start date, channel
         or ``"all"``), ``eligible`` and ``early_repeat_rate`` (fraction; NaN where no
         customer has been observed for the whole window).
+    period : {"M", "Q", "Y"}
+        Cohort period of a table by cohort (the ``period`` it was computed with).
     {title}
     {ax}
 
@@ -256,15 +302,19 @@ def early_repeat_rate(
         source="ccnb.churn.early_repeat_rate",
     )
     ax = _new_axes(ax)
-    if pd.api.types.is_datetime64_any_dtype(frame["group"]):
-        kind = _period_kind(frame["group"])
+    by_cohort = pd.api.types.is_datetime64_any_dtype(frame["group"])
+    if by_cohort and len(frame) > 3:
         ax.plot(_dates(frame["group"]), frame["early_repeat_rate"], color=_BLUE, marker="o", ms=4)
         _date_axis(ax)
-        xlabel = f"Acquisition cohort ({_PERIOD_NOUN[kind]} of first purchase)"
+        xlabel = f"Acquisition cohort ({_PERIOD_NOUN[period]} of first purchase)"
     else:
+        groups = (
+            [period_label(group, period) for group in frame["group"]]
+            if by_cohort
+            else list(frame["group"])
+        )
         labels = [
-            f"{group}\n(n={int(n):,})"
-            for group, n in zip(frame["group"], frame["eligible"], strict=True)
+            f"{group}\n(n={int(n):,})" for group, n in zip(groups, frame["eligible"], strict=True)
         ]
         bars = ax.bar(labels, frame["early_repeat_rate"], color=_BLUE)
         ax.bar_label(
@@ -272,7 +322,12 @@ def early_repeat_rate(
             labels=["" if not np.isfinite(v) else f"{v:.0%}" for v in frame["early_repeat_rate"]],
             padding=3,
         )
-        xlabel = "Acquisition channel (customers observed for the whole window)"
+        xlabel = (
+            f"Acquisition cohort ({_PERIOD_NOUN[period]} of first purchase; customers observed "
+            "for the whole window)"
+            if by_cohort
+            else "Acquisition channel (customers observed for the whole window)"
+        )
     ax.set_ylim(bottom=0)
     _percent(ax)
     _label(

@@ -23,15 +23,15 @@ __all__ = [
 
 
 _KPI_LABELS = {
-    "customers_total": "Customers acquired to date",
-    "customers_active": "Active customers at year end",
+    "customers_total": "Customers seen to date (window end)",
+    "customers_active": "Active customers at window end",
     "customers_acquired": "New customers",
     "revenue": "Net revenue",
     "orders_per_customer": "Orders per buying customer",
     "average_order_value": "Average order value",
-    "churn_rate": "Churn rate",
-    "early_repeat_rate": "Early repeat rate",
-    "leaky_bucket_ratio": "Leaky bucket ratio (lost / new)",
+    "churn_rate": "Churn rate (share of opening base lost)",
+    "early_repeat_rate": "Early repeat rate (new customers)",
+    "leaky_bucket_ratio": "Leaky bucket ratio (lapsed / new)",
     "nps": "NPS (-100 to 100)",
     "csat": "CSAT (% satisfied)",
 }
@@ -49,43 +49,94 @@ def _kpi_value(value: float, unit: str, currency: str) -> str:
     return f"{value:.2f}" if unit in ("ratio", "number") else f"{value:.1f}"
 
 
+def _day(stamp) -> str:
+    stamp = pd.Timestamp(stamp)
+    return f"{stamp.day} {stamp:%b %Y}"
+
+
+def _base_change(flow: pd.Series) -> str:
+    """'grew from 1,953 to 2,571 (+32%)' from a flow row."""
+    opening, closing = flow["opening"], flow["closing"]
+    verb = "grew" if closing > opening else "shrank" if closing < opening else "held"
+    change = f" ({signed_percent(closing / opening - 1)})" if opening else ""
+    return f"{verb} from {count(opening)} to {count(closing)}{change}"
+
+
+def _window_notes(analysis: ClientAnalysis) -> list[str]:
+    """What the windows leave out, for the KPI table (no year-on-year, warm-up, churn window)."""
+    windows = analysis.windows
+    notes = []
+    if not windows.year_on_year:
+        notes.append(
+            f"The data covers {count(windows.history_days)} days ({_day(windows.data_start)} "
+            f"to {_day(windows.observation_end)}), less than two years, so there is no "
+            "year-on-year comparison."
+        )
+    if windows.warm_up_days:
+        notes.append(
+            f"Customers first seen in the first {count(windows.warm_up_days)} days (to "
+            f"{_day(windows.base_known_from - pd.Timedelta(days=1))}) are the existing base, "
+            "not new customers"
+            + (
+                "; new customers, churn and early repeat are measured from "
+                f"{_day(windows.base_known_from)} on."
+                if windows.last.start < windows.base_known_from
+                else "."
+            )
+        )
+    if windows.churn_window_too_long:
+        notes.append(_churn_window_warning(analysis))
+    return notes
+
+
+def _churn_window_warning(analysis: ClientAnalysis) -> str:
+    windows = analysis.windows
+    return (
+        f"**The churn window ({count(windows.churn_window_days)} days) is longer than half "
+        f"the history ({count(windows.history_days)} days):** losses of customers who bought "
+        "before the data starts are invisible until a full window has passed, so churn is "
+        "measured over little or no time. A shorter `churn_window_days` (for example 90 or "
+        "180) gives a usable churn rate."
+    )
+
+
 @_section
 def kpi_table(analysis: ClientAnalysis) -> Section:
-    """The headline KPIs for the last two full years, with the change."""
+    """The headline KPIs over the comparison windows, with the change."""
     kpis = analysis.kpis
-    years = sorted(kpis["year"].unique())
-    wide = kpis.pivot(index="kpi", columns="year", values="value").reindex(_KPI_LABELS)
+    windows = analysis.windows
+    labels = [window.label for window in windows.comparison]
+    wide = kpis.pivot(index="kpi", columns="window", values="value").reindex(_KPI_LABELS)
     changes = analysis.kpi_changes.set_index("kpi")
     rows = []
     for kpi, label in _KPI_LABELS.items():
         unit, change, change_unit = changes.loc[kpi, ["unit", "change", "change_unit"]]
-        values = [wide.loc[kpi, year] for year in years]
+        values = [_kpi_value(wide.loc[kpi, window], unit, analysis.currency) for window in labels]
         if change_unit == "points":
             shown = f"{change:+.1f} pts"
         elif change_unit == "relative":
             shown = signed_percent(change)
         else:
             shown = "–"
-        rows.append(
-            [label, *(_kpi_value(value, unit, analysis.currency) for value in values), shown]
+        rows.append([label, *values, shown] if windows.year_on_year else [label, *values])
+    columns = ["KPI", *labels, "change"] if windows.year_on_year else ["KPI", *labels]
+    table = pd.DataFrame(rows, columns=columns)
+    flow = analysis.window_flows.iloc[-1]
+    last = windows.last
+    revenue = wide.loc["revenue", last.label]
+    sentences = [
+        f"In {last.label} the business took {money(revenue, analysis.currency)} in net revenue."
+    ]
+    if flow["base_known"]:
+        sentences.append(
+            f"The active base {_base_change(flow)}: {in_words(flow['new'])} new and "
+            f"{in_words(flow['reactivated'])} returning customers against "
+            f"{in_words(flow['lapsed'])} who lapsed."
         )
-    table = pd.DataFrame(rows, columns=["KPI", *(str(year) for year in years), "change"])
-    last_year = years[-1]
-    revenue = wide.loc["revenue", last_year]
-    active = wide.loc["customers_active", last_year]
-    leak = wide.loc["leaky_bucket_ratio", last_year]
-    leak_text = (
-        "the base grew: fewer customers lapsed than were won"
-        if leak < 1
-        else "the base shrank: more customers lapsed than were won"
-    )
-    text = (
-        f"In {last_year} the business took {money(revenue, analysis.currency)} in net revenue "
-        f"and ended the year with {count(active)} active customers. For every new customer, "
-        f"{leak:.2f} existing ones lapsed ({leak_text})."
-        if not pd.isna(revenue) and not pd.isna(leak)
-        else f"The table shows the KPIs for {', '.join(str(year) for year in years)}."
-    )
+    text = " ".join(sentences)
+    notes = _window_notes(analysis)
+    if notes:
+        text += "\n\n" + _bullets(notes)
     return Section(text=text, table=_styled(table, name="kpis"))
 
 
@@ -98,32 +149,71 @@ def kpi_export(analysis: ClientAnalysis) -> Section:
 
 @_section
 def active_base(analysis: ClientAnalysis) -> Section:
-    """Active customers and revenue per quarter."""
-    base = analysis.active_base
-    trend = analysis.recent_trend
+    """Active customers and revenue per quarter, and the window's customer flow."""
+    flow = analysis.window_flows.iloc[-1]
+    window = analysis.windows.last
     text = (
-        f"At the end of the last full quarter ({trend['period_end']:%d %b %Y}) "
-        f"{count(trend['active'])} customers were active (bought in the last "
-        f"{analysis.params.churn_window_days} days), {signed_percent(trend['active_change'])} "
-        f"on a year earlier; that quarter brought {money(trend['revenue'], analysis.currency)} "
-        "in net revenue."
+        f"On {_day(window.end)}, {count(flow['closing'])} customers were active (bought in the "
+        f"last {analysis.params.churn_window_days} days)."
     )
-    figure = _figure(plots.active_base_revenue(base, currency=analysis.currency))
+    if flow["base_known"]:
+        text += (
+            f" Over {window.label} the base {_base_change(flow)}: opening "
+            f"{count(flow['opening'])} + {count(flow['new'])} new + "
+            f"{count(flow['reactivated'])} reactivated − {count(flow['lapsed'])} lapsed = "
+            f"{count(flow['closing'])}."
+        )
+    else:
+        text += (
+            f" The base is fully known only from {_day(analysis.windows.base_known_from)}, "
+            f"after {window.label} began, so its change over the window is not shown."
+        )
+    figure = _figure(plots.active_base_revenue(analysis.customer_flow, currency=analysis.currency))
     return Section(text=text, figure=figure)
 
 
 @_section
 def churn_and_leaks(analysis: ClientAnalysis) -> Section:
-    """Churn rate and leaky bucket ratio per quarter."""
-    trend = analysis.recent_trend
-    text = (
-        f"Over the last four quarters the quarterly churn rate averaged "
-        f"{percent(trend['mean_churn_rate'], digits=1)}, and in "
-        f"{in_words(trend['periods_losing'], zero='none')} of them more customers "
-        "lapsed than were acquired (leaky bucket ratio above 1, the dashed line)."
-    )
-    figure = _figure(plots.churn_leaky_bucket(analysis.churn_by_quarter, analysis.leaky_bucket))
-    return Section(text=text, figure=figure)
+    """Churn rate and customers won and lost per quarter."""
+    recent = analysis.recent_quarters
+    flow = analysis.customer_flow
+    lines = []
+    if recent["periods_measured"]:
+        first, last = recent["first_period"], recent["last_period"]
+        span = (
+            period_label(first, "Q")
+            if first == last
+            else f"{period_label(first, 'Q')} to {period_label(last, 'Q')}"
+        )
+        lines.append(
+            f"Over the {in_words(recent['periods'])} complete quarters from {span}, the "
+            f"quarterly churn rate (share of the quarter's opening base lost in it) averaged "
+            f"{percent(recent['mean_churn_rate'], digits=1)}, and in "
+            f"{in_words(recent['periods_losing'], zero='none')} of them did more customers "
+            "lapse than were new."
+            if recent["periods"] > 1
+            else f"In {span} the churn rate (share of the quarter's opening base lost in it) "
+            f"was {percent(recent['mean_churn_rate'], digits=1)}."
+        )
+    else:
+        lines.append(
+            "No complete quarter of the latest 12 months has a measurable churn rate: losses "
+            f"are observable from {_day(analysis.windows.churn_measurable_from)} on."
+        )
+    if flow["partial"].any():
+        partial = flow[flow["partial"]]
+        lines.append(
+            "Hatched bars are partial quarters ("
+            + ", ".join(
+                f"{period_label(row.period, 'Q')}: {_day(row.start)} to {_day(row.end)}"
+                for row in partial.itertuples()
+            )
+            + "); they are not comparable with whole quarters and are left out of the average."
+        )
+    if analysis.windows.churn_window_too_long:
+        lines.append(_churn_window_warning(analysis))
+    figure = _figure(plots.churn_and_customer_flow(flow))
+    return Section(text=" ".join(lines), figure=figure)
 
 
 @_section
@@ -134,27 +224,35 @@ def early_repeat(analysis: ClientAnalysis) -> Section:
     if table.empty:
         raise Unavailable("Too few customers were observed long enough for an early repeat rate.")
     last = table.iloc[-1]
+    pooled = analysis.early_repeat_pooled
+    across = (
+        f" (pooled over the {in_words(pooled['groups'])} cohorts shown, "
+        f"{period_label(table['group'].iloc[0], 'Q')} to {period_label(last['group'], 'Q')}: "
+        f"{percent(pooled['early_repeat_rate'])})"
+        if pooled["groups"] > 1
+        else ""
+    )
     text = (
         f"Of the customers acquired in {period_label(last['group'], 'Q')}, "
         f"{percent(last['early_repeat_rate'])} bought again within "
-        f"{analysis.params.early_repeat_days} days (across all cohorts: "
-        f"{percent(analysis.early_repeat_pooled['early_repeat_rate'])}). Customers observed "
+        f"{analysis.params.early_repeat_days} days{across}. Customers observed "
         "for less than the window are left out."
     )
-    figure = _figure(plots.early_repeat_rate(table))
+    figure = _figure(plots.early_repeat_rate(table, period="Q"))
     return Section(text=text, figure=figure)
 
 
 @_section
 def satisfaction(analysis: ClientAnalysis) -> Section:
-    """NPS and CSAT over all answers, with 95% intervals."""
+    """NPS and CSAT over the latest comparison window, with 95% intervals."""
     score, satisfied = analysis.nps_score, analysis.csat_score
+    window = analysis.windows.last.label
     text = (
-        f"NPS is {score.nps:+.0f} (95% interval {score.ci_low:+.0f} to {score.ci_high:+.0f}, "
-        f"{count(score.n)} answers: {percent(score.promoters)} promoters, "
-        f"{percent(score.detractors)} detractors). CSAT is {satisfied.csat:.0f}% satisfied "
-        f"(95% interval {satisfied.ci_low:.0f}% to {satisfied.ci_high:.0f}%, "
-        f"{count(satisfied.n)} answers)."
+        f"Over {window}, NPS is {score.nps:+.1f} (95% interval {score.ci_low:+.0f} to "
+        f"{score.ci_high:+.0f}, {count(score.n)} answers: {percent(score.promoters)} "
+        f"promoters, {percent(score.detractors)} detractors) and CSAT is {satisfied.csat:.1f}% "
+        f"satisfied (95% interval {satisfied.ci_low:.0f}% to {satisfied.ci_high:.0f}%, "
+        f"{count(satisfied.n)} answers). The intervals cover the sampling of those answers only."
     )
     return Section(text=text)
 
@@ -179,24 +277,24 @@ def equity_headline(analysis: ClientAnalysis) -> Section:
 @_section
 def next_steps_overview(analysis: ClientAnalysis) -> Section:
     """Actions from the KPI overview."""
-    last = analysis.kpi_changes.set_index("kpi")["last"]
+    flow = analysis.window_flows.iloc[-1]
+    window = analysis.windows.last.label
     lines = []
-    leak = last["leaky_bucket_ratio"]
-    if not pd.isna(leak):
+    if flow["base_known"] and flow["closing"] != flow["opening"]:
+        shrinking = flow["closing"] < flow["opening"]
         lines.append(
-            f"The base {'shrinks' if leak > 1 else 'grows'}: {leak:.2f} customers lapse per new "
-            "one. "
+            f"Over {window} the active base {_base_change(flow)}. "
             + (
                 "Retention comes first: see the segments to act on."
-                if leak > 1
+                if shrinking
                 else "Keep acquisition efficient: compare each channel's acquisition cost "
                 "with its CAC ceiling (CLV notebook)."
             )
         )
-    early = last["early_repeat_rate"]
+    early = analysis.kpi_changes.set_index("kpi").loc["early_repeat_rate", "last"]
     if not pd.isna(early):
         lines.append(
-            f"{percent(1 - early)} of new customers do not come back within "
+            f"{percent(1 - early)} of the customers new in {window} did not come back within "
             f"{analysis.params.early_repeat_days} days: an onboarding series towards the second "
             "purchase is the cheapest lever (First-Time segment)."
         )
