@@ -210,7 +210,7 @@ class ClientAnalysis:
     FIRST_TABLES = (
         "quality",
         "windows",
-        "daily_flow",
+        "customer_activity",
         "kpis",
         "kpi_changes",
         "window_flows",
@@ -360,7 +360,7 @@ class ClientAnalysis:
 
     @_stored_table
     def nps_score(self) -> nps.NPSResult:
-        """NPS of the answers in the latest comparison window (the KPI table's), with 95% interval."""
+        """NPS of the answers in the latest comparison window (the KPI table's), 95% interval."""
         return self._window_score("nps")
 
     @_stored_table
@@ -396,9 +396,9 @@ class ClientAnalysis:
         return self.windows.base_known_from if self.windows.warm_up_days else None
 
     @_stored_table
-    def daily_flow(self) -> pd.DataFrame:
-        """Customers won, lost and won back per day: the source of every customer count."""
-        return churn.daily_flow(
+    def customer_activity(self) -> churn.CustomerActivity:
+        """Customers' active spells: the source of every customer count of the reports."""
+        return churn.customer_activity(
             self.data.transactions,
             observation_end=self.observation_end,
             churn_window_days=self.params.churn_window_days,
@@ -410,7 +410,7 @@ class ClientAnalysis:
         return kpi.kpi_overview(
             self.data.transactions,
             windows=self.windows,
-            daily_flow=self.daily_flow,
+            activity=self.customer_activity,
             early_repeat_days=self.params.early_repeat_days,
             survey=self.data.survey,
         )
@@ -424,12 +424,12 @@ class ClientAnalysis:
     def window_flows(self) -> pd.DataFrame:
         """The customer flow over each comparison window (the KPI table's columns)."""
         spans = [(window.start, window.end) for window in self.windows.comparison]
-        return churn.flow_over(self.daily_flow, spans=spans, windows=self.windows)
+        return churn.flow_over(self.customer_activity, spans=spans, windows=self.windows)
 
     @_stored_table
     def customer_flow(self) -> pd.DataFrame:
         """Opening base, new, reactivated, lapsed, closing, churn and leaks per quarter."""
-        return churn.customer_flow(self.daily_flow, windows=self.windows, freq="Q")
+        return churn.customer_flow(self.customer_activity, windows=self.windows, freq="Q")
 
     @_stored_table
     def recent_quarters(self) -> pd.Series:

@@ -2,8 +2,9 @@
 
 Churn (non-contractual), early repeat rate and leaky bucket ratio (docs/methodology.md, "Customer
 flow", "Churn rate", "Early repeat rate", "Leaky bucket") from transactions, as portable Ibis
-expressions run in the engine (DuckDB by default, PySpark alike); only the per-day result is
-pandas, and every period and window is a sum over it. Purchases, periods and ``observation_end`` follow the conventions of ``ccnb.cohorts``.
+expressions run in the engine (DuckDB by default, PySpark alike); only the customers' active
+spells, counted by their dates, are pandas, and every period and window is counted from them.
+Purchases, periods and ``observation_end`` follow the conventions of ``ccnb.cohorts``.
 
 Timing of churn, with ``W = churn_window_days`` and purchase days counted once per day:
 
@@ -22,6 +23,7 @@ Timing of churn, with ``W = churn_window_days`` and purchase days counted once p
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import ibis
@@ -33,8 +35,9 @@ from ccnb import _periods
 from ccnb.windows import AnalysisWindows
 
 __all__ = [
+    "CustomerActivity",
+    "customer_activity",
     "customer_flow",
-    "daily_flow",
     "early_repeat_rate",
     "flow_over",
     "period_summary",
@@ -43,12 +46,11 @@ __all__ = [
 
 Freq = Literal["M", "Q", "Y"]
 
-_DAILY_COLUMNS = {
-    "date": "datetime64[ns]",
-    "new": "int64",
-    "reactivated": "int64",
-    "lapsed": "int64",
-    "revenue": "float64",
+_SPELL_COLUMNS = {
+    "start": "datetime64[ns]",
+    "lapse": "datetime64[ns]",
+    "returning": "bool",
+    "customers": "int64",
 }
 
 _FLOW_COLUMNS = {
@@ -67,39 +69,73 @@ _FLOW_COLUMNS = {
 }
 
 
-def _daily_events(tx: ir.Table, *, end: pd.Timestamp, window_days: int) -> ir.Table:
-    """Counts of first purchases, lapses and reactivations per day, plus revenue per day."""
+@dataclass(frozen=True)
+class CustomerActivity:
+    """When customers were active: the one source of every customer count of the reports.
+
+    An *active spell* runs from a customer's first purchase, or from a purchase after a lapse,
+    to the day they lapse. Any period's or window's flow is a count over the spells
+    (:func:`flow_over`), so the numbers of every page come from the same table.
+
+    Attributes
+    ----------
+    spells : pandas.DataFrame
+        Spells counted by their dates: ``start`` (first purchase day of the spell),
+        ``lapse`` (the day the customer is lost; NaT while still active at
+        ``observation_end``), ``returning`` (False for a customer's first spell, True for a
+        reactivation), ``customers`` (spells with these values).
+    daily_revenue : pandas.DataFrame
+        ``date``, ``revenue``: net revenue of the rows dated each day (days with rows only).
+    observation_end : pandas.Timestamp
+    churn_window_days : int
+    """
+
+    spells: pd.DataFrame
+    daily_revenue: pd.DataFrame
+    observation_end: pd.Timestamp
+    churn_window_days: int
+
+    @property
+    def data_start(self) -> pd.Timestamp | None:
+        """First day with a transaction (None without any)."""
+        if self.daily_revenue.empty:
+            return None
+        return pd.Timestamp(self.daily_revenue["date"].min())
+
+
+def _spells(tx: ir.Table, *, end: pd.Timestamp, window_days: int) -> ir.Table:
+    """Active spells counted by (start, lapse, returning), in the engine."""
     purchases = tx.filter(tx.amount >= 0)
     days = purchases.select("customer_id", "date").distinct()
     order = ibis.window(group_by="customer_id", order_by="date")
-    days = days.mutate(
-        previous_date=days.date.lag().over(order),
-        next_date=days.date.lead().over(order),
-    )
     window = ibis.interval(days=window_days)
-    lapse = days.date + window
-    new = days.filter(days.previous_date.isnull()).select(
-        kind=ibis.literal("new"), day=days.date
+    days = days.mutate(previous_date=days.date.lag().over(order))
+    opens = days.previous_date.isnull() | (days.date > days.previous_date + window)
+    days = days.mutate(
+        opens=opens.cast("int64"), returning=days.previous_date.notnull().cast("int64")
     )
-    lapsed = days.filter(
-        (days.next_date.isnull() | (days.next_date > lapse)) & (lapse <= _periods.date_literal(end))
-    ).select(kind=ibis.literal("lapsed"), day=lapse.cast("date"))
-    reactivated = days.filter(
-        days.previous_date.notnull() & (days.date > days.previous_date + window)
-    ).select(kind=ibis.literal("reactivated"), day=days.date)
-    events = ibis.union(new, lapsed, reactivated)
-    counts = events.group_by(["kind", "day"]).aggregate(value=events.count().cast("float64"))
-    revenue = tx.group_by(day=tx.date).aggregate(value=tx.amount.sum())
-    revenue = revenue.select(kind=ibis.literal("revenue"), day="day", value="value")
-    return ibis.union(counts, revenue)
+    cumulative = ibis.window(group_by="customer_id", order_by="date", preceding=None, following=0)
+    days = days.mutate(spell=days.opens.sum().over(cumulative))
+    spells = days.group_by(["customer_id", "spell"]).aggregate(
+        start=days.date.min(),
+        last=days.date.max(),
+        returning=days.returning.min(),
+    )
+    lapse = (spells["last"] + window).cast("date")
+    spells = spells.mutate(
+        lapse=ibis.ifelse(lapse <= _periods.date_literal(end), lapse, ibis.null("date"))
+    )
+    return spells.group_by(["start", "lapse", "returning"]).aggregate(customers=spells.count())
 
 
-def daily_flow(transactions: Any, *, observation_end: Any, churn_window_days: int) -> pd.DataFrame:
-    """Customers won, lost and won back on each day: the one source of every customer flow.
+def customer_activity(
+    transactions: Any, *, observation_end: Any, churn_window_days: int
+) -> CustomerActivity:
+    """The active spells of every customer and the revenue per day, from the engine.
 
-    See the module docstring for when a customer is active, lost and reactivated. The work
-    runs in the engine; the result has one row per day, so every period or window
-    (:func:`customer_flow`, :func:`flow_over`) is a sum over it.
+    See the module docstring for when a customer is active, lost and reactivated. The engine
+    returns spells counted by their dates (at most one row per pair of days, however many
+    customers) and revenue per day; every period and window is counted from them.
 
     Parameters
     ----------
@@ -112,45 +148,45 @@ def daily_flow(transactions: Any, *, observation_end: Any, churn_window_days: in
 
     Returns
     -------
-    pandas.DataFrame
-        One row per day from the first transaction to ``observation_end`` (none without a
-        transaction): ``date``, ``new`` (first purchases), ``reactivated`` (lost customers
-        buying again), ``lapsed`` (customers lost that day: ``churn_window_days`` after a
-        purchase not followed by another), ``revenue`` (net revenue of the rows dated then).
+    CustomerActivity
     """
     window_days = _periods.check_days(churn_window_days, name="churn_window_days")
     end = _periods.observation_end_stamp(observation_end)
     tx = _periods.transactions_table(transactions, end)
-    events = _periods.execute(_daily_events(tx, end=end, window_days=window_days))
-    if events.empty:
-        return _periods.empty_frame(_DAILY_COLUMNS)
-    events["day"] = _periods.as_datetime(events["day"]).to_numpy()
-    wide = events.pivot_table(
-        index="day", columns="kind", values="value", aggfunc="sum", fill_value=0.0
+    spells = _periods.execute(_spells(tx, end=end, window_days=window_days))
+    revenue = _periods.execute(tx.group_by("date").aggregate(revenue=tx.amount.sum()))
+    spells = spells.assign(
+        start=_periods.as_datetime(spells["start"]).to_numpy(),
+        lapse=_periods.as_datetime(spells["lapse"]).to_numpy(),
+        returning=spells["returning"].astype(bool).to_numpy(),
     )
-    days = pd.date_range(events["day"].min(), end, freq="D")
-    wide = wide.reindex(index=days, columns=["new", "reactivated", "lapsed", "revenue"])
-    table = pd.DataFrame({"date": days}).astype({"date": "datetime64[ns]"})
-    for kind in ("new", "reactivated", "lapsed"):
-        table[kind] = wide[kind].fillna(0.0).to_numpy().round().astype("int64")
-    table["revenue"] = wide["revenue"].fillna(0.0).to_numpy(dtype="float64") + 0.0
-    return table[list(_DAILY_COLUMNS)].astype(_DAILY_COLUMNS)
+    spells = spells.sort_values(["start", "lapse"], ignore_index=True)
+    revenue = pd.DataFrame(
+        {
+            "date": _periods.as_datetime(revenue["date"]).to_numpy(),
+            "revenue": revenue["revenue"].to_numpy(dtype="float64") + 0.0,
+        }
+    ).sort_values("date", ignore_index=True)
+    return CustomerActivity(
+        spells=spells[list(_SPELL_COLUMNS)].astype(_SPELL_COLUMNS),
+        daily_revenue=revenue.astype({"date": "datetime64[ns]", "revenue": "float64"}),
+        observation_end=end,
+        churn_window_days=window_days,
+    )
 
 
-def flow_over(daily: pd.DataFrame, *, spans: Any, windows: AnalysisWindows) -> pd.DataFrame:
+def flow_over(activity: CustomerActivity, *, spans: Any, windows: AnalysisWindows) -> pd.DataFrame:
     """The customer flow over each of some stretches of days.
 
     ``opening + new + reactivated - lapsed = closing`` for every row. The churn rate is the
     share of the opening base lost in the stretch, so it cannot exceed 100%:
-    ``lapsed_from_opening`` counts the lapses of customers active when the stretch opened
-    (a lapse on day ``L`` comes from a purchase ``churn_window_days`` earlier, so it belongs
-    to the opening base exactly when ``L < start + churn_window_days``; each customer of the
-    opening base has at most one).
+    ``lapsed_from_opening`` counts the customers active the day before the stretch whose
+    spell ends in it.
 
     Parameters
     ----------
-    daily : pandas.DataFrame
-        `daily_flow` output.
+    activity : CustomerActivity
+        `customer_activity` output.
     spans : iterable of (date-like, date-like)
         First and last day (inclusive) of each stretch.
     windows : ccnb.windows.AnalysisWindows
@@ -169,47 +205,45 @@ def flow_over(daily: pd.DataFrame, *, spans: Any, windows: AnalysisWindows) -> p
         not known, or before losses are observable (`AnalysisWindows.churn_measurable_from`);
         ``revenue``.
     """
-    window_days = windows.churn_window_days
-    index = pd.DatetimeIndex(daily["date"])
-    counts = daily[["new", "reactivated", "lapsed"]].to_numpy(dtype="int64")
-    cumulative = np.vstack([np.zeros((1, 3), dtype="int64"), counts.cumsum(axis=0)])
-    revenue = np.concatenate([[0.0], daily["revenue"].to_numpy(dtype="float64").cumsum()])
+    spells = activity.spells
+    begin = spells["start"].to_numpy()
+    lapse = spells["lapse"].to_numpy()
+    ongoing = np.isnat(lapse)
+    weight = spells["customers"].to_numpy(dtype="int64")
+    returning = spells["returning"].to_numpy(dtype=bool)
+    revenue_days = activity.daily_revenue["date"].to_numpy()
+    revenue = activity.daily_revenue["revenue"].to_numpy(dtype="float64")
 
-    def upto(day: pd.Timestamp) -> int:
-        """Rows dated on or before day."""
-        return int(index.searchsorted(day, side="right"))
+    def active_on(day: np.datetime64) -> int:
+        return int(weight[(begin <= day) & (ongoing | (lapse > day))].sum())
 
     records = []
     for start, end in spans:
         start, end = pd.Timestamp(start), pd.Timestamp(end)
-        before, through = upto(start - pd.Timedelta(days=1)), upto(end)
-        new, reactivated, lapsed = cumulative[through] - cumulative[before]
-        opening_counts = cumulative[before]
-        closing_counts = cumulative[through]
-        opening = int(opening_counts[0] + opening_counts[1] - opening_counts[2])
-        closing = int(closing_counts[0] + closing_counts[1] - closing_counts[2])
-        from_opening_end = min(end, start + pd.Timedelta(days=window_days - 1))
-        lapsed_from_opening = int(
-            cumulative[upto(from_opening_end), 2] - cumulative[before, 2]
-        )
+        first, last = np.datetime64(start, "ns"), np.datetime64(end, "ns")
+        opened = (begin >= first) & (begin <= last)
+        lapsed_in = ~ongoing & (lapse >= first) & (lapse <= last)
+        opening = active_on(first - np.timedelta64(1, "D"))
+        new = int(weight[opened & ~returning].sum())
+        lapsed = int(weight[lapsed_in].sum())
+        lapsed_from_opening = int(weight[lapsed_in & (begin < first)].sum())
         known = start >= windows.base_known_from
         measurable = known and start >= windows.churn_measurable_from
+        in_span = (revenue_days >= first) & (revenue_days <= last)
         records.append(
             {
                 "start": start,
                 "end": end,
                 "base_known": known,
                 "opening": opening,
-                "new": int(new),
-                "reactivated": int(reactivated),
-                "lapsed": int(lapsed),
-                "closing": closing,
+                "new": new,
+                "reactivated": int(weight[opened & returning].sum()),
+                "lapsed": lapsed,
+                "closing": active_on(last),
                 "lapsed_from_opening": lapsed_from_opening,
-                "churn_rate": lapsed_from_opening / opening
-                if measurable and opening
-                else np.nan,
+                "churn_rate": lapsed_from_opening / opening if measurable and opening else np.nan,
                 "leaky_bucket_ratio": lapsed / new if measurable and new else np.nan,
-                "revenue": float(revenue[through] - revenue[before]) + 0.0,
+                "revenue": float(revenue[in_span].sum()) + 0.0,
             }
         )
     if not records:
@@ -218,7 +252,7 @@ def flow_over(daily: pd.DataFrame, *, spans: Any, windows: AnalysisWindows) -> p
 
 
 def customer_flow(
-    daily: pd.DataFrame, *, windows: AnalysisWindows, freq: Freq = "Q"
+    activity: CustomerActivity, *, windows: AnalysisWindows, freq: Freq = "Q"
 ) -> pd.DataFrame:
     """The customer flow per calendar period, from the first period whose base is known.
 
@@ -228,8 +262,8 @@ def customer_flow(
 
     Parameters
     ----------
-    daily : pandas.DataFrame
-        `daily_flow` output.
+    activity : CustomerActivity
+        `customer_activity` output.
     windows : ccnb.windows.AnalysisWindows
         The client's windows.
     freq : {"M", "Q", "Y"}
@@ -254,7 +288,7 @@ def customer_flow(
         (max(start, windows.data_start), min(end, windows.observation_end))
         for start, end in zip(periods, period_ends, strict=True)
     ]
-    flow = flow_over(daily, spans=spans, windows=windows)
+    flow = flow_over(activity, spans=spans, windows=windows)
     flow.insert(0, "period", periods.to_numpy())
     flow.insert(1, "period_end", period_ends.to_numpy())
     partial = (flow["start"] > flow["period"]) | (flow["end"] < flow["period_end"])

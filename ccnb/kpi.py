@@ -104,7 +104,7 @@ def kpi_overview(
     transactions: ir.Table,
     *,
     windows: AnalysisWindows,
-    daily_flow: pd.DataFrame,
+    activity: churn.CustomerActivity,
     early_repeat_days: int,
     survey: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
@@ -117,8 +117,8 @@ def kpi_overview(
     windows
         The client's windows (`ccnb.windows.choose_windows`): the comparison windows and the
         day from which the base is known.
-    daily_flow
-        `ccnb.churn.daily_flow` of the same transactions and churn window.
+    activity
+        `ccnb.churn.customer_activity` of the same transactions and churn window.
     early_repeat_days
         Window of the early repeat rate.
     survey
@@ -149,15 +149,14 @@ def kpi_overview(
         existing base; the churn rate and leaky bucket also before losses are observable.
     """
     spans = [(window.start, window.end) for window in windows.comparison]
-    flows = churn.flow_over(daily_flow, spans=spans, windows=windows)
-    seen_by = np.cumsum(daily_flow["new"].to_numpy())
-    dates = pd.DatetimeIndex(daily_flow["date"])
+    flows = churn.flow_over(activity, spans=spans, windows=windows)
+    first_spells = activity.spells[~activity.spells["returning"]]
     records = []
     for window, flow in zip(windows.comparison, flows.itertuples(), strict=True):
         known = bool(flow.base_known)
-        through = int(dates.searchsorted(window.end, side="right"))
+        seen = first_spells.loc[first_spells["start"] <= window.end, "customers"].sum()
         values = {
-            "customers_total": float(seen_by[through - 1]) if through else 0.0,
+            "customers_total": float(seen),
             "customers_active": float(flow.closing),
             "customers_acquired": float(flow.new) if known else np.nan,
             **_trading(transactions, window),
@@ -185,7 +184,9 @@ def kpi_overview(
         )
     table = pd.DataFrame.from_records(records)
     order = {kpi: position for position, kpi in enumerate(KPI_UNITS)}
-    table = table.sort_values(["kpi", "start"], key=lambda c: c.map(order) if c.name == "kpi" else c)
+    table = table.sort_values(
+        ["kpi", "start"], key=lambda c: c.map(order) if c.name == "kpi" else c
+    )
     return table.reset_index(drop=True).astype(
         {"start": "datetime64[ns]", "end": "datetime64[ns]", "value": "float64"}
     )

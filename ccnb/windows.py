@@ -212,4 +212,3 @@ def choose_windows(
         warm_up_capped=warm_up < requested,
         comparison=comparison,
     )
-

@@ -4,7 +4,9 @@ import ibis
 import pandas as pd
 import pytest
 
-from ccnb.kpi import KPI_UNITS, kpi_overview, last_full_years
+from ccnb import churn
+from ccnb.kpi import KPI_UNITS, kpi_changes, kpi_overview
+from ccnb.windows import choose_windows
 
 ROWS = [
     ("A", "2023-01-10", 100.0, "o1"),
@@ -27,9 +29,17 @@ def shop():
     return table.mutate(date=table.date.cast("date"))
 
 
-def test_last_full_years():
-    assert last_full_years(dt.date(2024, 12, 31)) == [2023, 2024]
-    assert last_full_years(dt.date(1998, 6, 30)) == [1996, 1997]
+def overview(shop, *, end, warm_up_days=0, survey=None):
+    activity = churn.customer_activity(shop, observation_end=end, churn_window_days=365)
+    windows = choose_windows(
+        data_start="2022-12-01",
+        observation_end=end,
+        churn_window_days=365,
+        warm_up_days=warm_up_days,
+    )
+    return kpi_overview(
+        shop, windows=windows, activity=activity, early_repeat_days=90, survey=survey
+    )
 
 
 def test_kpis_worked_by_hand(shop):
@@ -41,15 +51,11 @@ def test_kpis_worked_by_hand(shop):
             "csat": pd.array([5, 4, 2, 3], dtype="Int64"),
         }
     )
-    table = kpi_overview(
-        shop,
-        observation_end=dt.date(2024, 12, 31),
-        churn_window_days=365,
-        early_repeat_days=90,
-        survey=survey,
-    )
+    # Two years of data before 2024-12-31: the windows are the calendar years 2023 and 2024.
+    table = overview(shop, end=dt.date(2024, 12, 31), survey=survey)
     assert list(table["kpi"].unique()) == list(KPI_UNITS)
-    wide = table.pivot(index="kpi", columns="year", values="value")
+    assert list(table["window"].unique()) == ["2023", "2024"]
+    wide = table.pivot(index="kpi", columns="window", values="value")
     expected = {
         # D was acquired in 2022; A and B in 2023; C in 2024.
         "customers_total": (3, 4),
@@ -60,9 +66,10 @@ def test_kpis_worked_by_hand(shop):
         "revenue": (180.0, 160.0),  # the same-day return nets B's 40 to 30
         "orders_per_customer": (1.5, 1.5),  # 3 orders / 2 buyers in each year
         "average_order_value": (60.0, 160 / 3),
-        # 2023: D lost, base 1 -> 2: 1 / 1.5. 2024: A lapsed 2024-02-01 (394 days between
-        # purchases) and came back, B lapsed: 2 lost over a base of 2 -> 2.
-        "churn_rate": (1 / 1.5, 1.0),
+        # Share of the opening base lost. 2023 opens with D, lost 2023-12-01: 1 / 1.
+        # 2024 opens with A and B: A lapsed 2024-02-01 (394 days between purchases) and came
+        # back, B lapsed 2024-05-31: 2 / 2.
+        "churn_rate": (1.0, 1.0),
         "leaky_bucket_ratio": (1 / 2, 2 / 1),
         # 2023 cohort: A repeats within 90 days, B does not; 2024: C does not.
         "early_repeat_rate": (0.5, 0.0),
@@ -70,18 +77,24 @@ def test_kpis_worked_by_hand(shop):
         "csat": (100 * 2 / 3, 0.0),
     }
     for kpi, (previous, last) in expected.items():
-        assert wide.loc[kpi, 2023] == pytest.approx(previous), kpi
-        assert wide.loc[kpi, 2024] == pytest.approx(last), kpi
+        assert wide.loc[kpi, "2023"] == pytest.approx(previous), kpi
+        assert wide.loc[kpi, "2024"] == pytest.approx(last), kpi
+    changes = kpi_changes(table).set_index("kpi")
+    assert changes.loc["revenue", "change"] == pytest.approx(160 / 180 - 1)
+    assert changes.loc["churn_rate", "change_unit"] == "points"
 
 
-def test_years_without_data_or_survey_are_nan(shop):
-    table = kpi_overview(
-        shop,
-        observation_end=dt.date(2024, 12, 31),
-        churn_window_days=365,
-        early_repeat_days=90,
-        years=[2021, 2024],
-    )
-    wide = table.pivot(index="kpi", columns="year", values="value")
-    assert wide[2021].drop("customers_total").isna().all()
-    assert wide.loc[["nps", "csat"], 2024].isna().all()
+def test_one_year_of_data_gives_one_window_and_no_flow_before_the_base_is_known(shop):
+    # 578 days of data to 2024-06-30: one window, Jul 2023 - Jun 2024, no comparison.
+    table = overview(shop, end=dt.date(2024, 6, 30), warm_up_days=None)
+    assert list(table["window"].unique()) == ["Jul 2023 – Jun 2024"]
+    wide = table.set_index("kpi")["value"]
+    # The warm-up (the churn window, capped at half of 578 days: 289) ends 2023-09-16, after
+    # the window opens: first-time buyers before it are the existing base, so new customers,
+    # churn, early repeat and leaks are not measured.
+    assert wide[["customers_acquired", "churn_rate", "early_repeat_rate"]].isna().all()
+    assert wide["leaky_bucket_ratio"] != wide["leaky_bucket_ratio"]
+    # Trading numbers are: A 80 (2024-03-01) and C 60 + 20 (2024-05-01).
+    assert wide["revenue"] == pytest.approx(160.0)
+    assert wide[["nps", "csat"]].isna().all()  # no survey
+    assert kpi_changes(table)["change"].isna().all()  # nothing to compare with

@@ -15,6 +15,7 @@ import pytest
 
 from ccnb import churn, cohorts, data, engine, kpi, load_params, summary
 from ccnb.params import EngineSettings, Params, ParamsError
+from ccnb.windows import choose_windows
 
 pytestmark = [
     # PySpark 4.0's toPandas calls astype(copy=False), deprecated in pandas 3.
@@ -267,18 +268,26 @@ def test_cohort_tables_are_the_same(both):
 
 def _churn_tables(client: data.ClientData, params: Params) -> dict[str, pd.DataFrame]:
     tx, end = client.transactions, client.observation_end
-    window = {"churn_window_days": params.churn_window_days}
+    activity = churn.customer_activity(
+        tx, observation_end=end, churn_window_days=params.churn_window_days
+    )
+    windows = choose_windows(
+        data_start=client.quality.transactions.first_date,
+        observation_end=end,
+        churn_window_days=params.churn_window_days,
+        warm_up_days=params.warm_up_days,
+    )
     tables = {
-        "active_base": churn.active_base(tx, observation_end=end, **window),
-        "churn_rate": churn.churn_rate(tx, observation_end=end, **window),
-        "leaky_bucket": churn.leaky_bucket(tx, observation_end=end, **window),
+        "spells": activity.spells,
+        "daily_revenue": activity.daily_revenue,
+        "customer_flow": churn.customer_flow(activity, windows=windows),
         "early_repeat_rate": churn.early_repeat_rate(
             tx, observation_end=end, early_repeat_days=params.early_repeat_days
         ),
         "kpi_overview": kpi.kpi_overview(
             tx,
-            observation_end=end,
-            churn_window_days=params.churn_window_days,
+            windows=windows,
+            activity=activity,
             early_repeat_days=params.early_repeat_days,
             survey=client.survey,
         ),

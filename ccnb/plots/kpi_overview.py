@@ -14,6 +14,7 @@ from matplotlib.ticker import (
     FuncFormatter,
 )
 
+from ccnb.formatting import period_label
 from ccnb.plots._axes import (
     _PERIOD_NOUN,
     _date_axis,
@@ -29,7 +30,6 @@ from ccnb.plots._axes import (
     _two_panels,
     _value_axis,
 )
-from ccnb.formatting import period_label
 from ccnb.plots._theme import _BLUE, _GREEN, _INK, _ORANGE, _RED, _money_label, _themed
 
 __all__ = [
@@ -101,7 +101,8 @@ def _partial_note(flow: pd.DataFrame) -> str:
     partial = flow[flow["partial"]]
     noun = _PERIOD_NOUN[_flow_period_kind(flow["period"], flow["period_end"])]
     spans = ", ".join(
-        f"{row.start.day} {row.start:%b %Y} to {row.end.day} {row.end:%b %Y}" for row in partial.itertuples()
+        f"{row.start.day} {row.start:%b %Y} to {row.end.day} {row.end:%b %Y}"
+        for row in partial.itertuples()
     )
     return f"partial {noun} ({spans})"
 
@@ -120,7 +121,9 @@ def _partial_legend(ax: Axes, flow: pd.DataFrame, handles: list | None = None) -
     handles = list(handles or [])
     if flow["partial"].any():
         handles.append(
-            Patch(facecolor="white", edgecolor=_INK, hatch=_PARTIAL_HATCH, label=_partial_note(flow))
+            Patch(
+                facecolor="white", edgecolor=_INK, hatch=_PARTIAL_HATCH, label=_partial_note(flow)
+            )
         )
     if handles:
         ax.legend(handles=handles, loc="upper left", fontsize=11.5, ncols=min(len(handles), 3))
@@ -223,8 +226,17 @@ def churn_and_customer_flow(
     """
     table = _require(
         flow,
-        ["period", "period_end", "partial", "start", "end", "churn_rate", "new", "reactivated",
-         "lapsed"],
+        [
+            "period",
+            "period_end",
+            "partial",
+            "start",
+            "end",
+            "churn_rate",
+            "new",
+            "reactivated",
+            "lapsed",
+        ],
         what="churn_and_customer_flow",
         source="ccnb.churn.customer_flow",
     )
