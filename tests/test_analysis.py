@@ -46,9 +46,14 @@ def test_every_table_is_listed_once_and_stored_in_one_folder(cdnow_params, tmp_p
     assert "data" not in names  # an engine connection: never stored
     _ = analysis.kpis
     (folder,) = tmp_path.iterdir()
+    # the KPIs and what they are computed from: the windows (from the quality report's first
+    # date and observation_end) and the customers' activity
     assert sorted(path.name for path in folder.iterdir()) == [
+        "customer_activity.pickle",
         "kpis.pickle",
         "observation_end.pickle",
+        "quality.pickle",
+        "windows.pickle",
     ]
 
 
@@ -57,9 +62,9 @@ def test_changed_parameters_get_their_own_tables(cdnow_params, tmp_path):
         "params/cdnow.yaml", churn_window_days=cdnow_params.churn_window_days + 30
     )
     assert cache_key(changed) != cache_key(cdnow_params)
-    _ = ClientAnalysis(cdnow_params, cache_dir=tmp_path).churn_by_quarter
-    fresh = ClientAnalysis(changed, cache_dir=tmp_path).churn_by_quarter
-    expected = ClientAnalysis(changed).churn_by_quarter
+    _ = ClientAnalysis(cdnow_params, cache_dir=tmp_path).customer_flow
+    fresh = ClientAnalysis(changed, cache_dir=tmp_path).customer_flow
+    expected = ClientAnalysis(changed).customer_flow
     pd.testing.assert_frame_equal(fresh, expected)
     assert len(list(tmp_path.iterdir())) == 2
 

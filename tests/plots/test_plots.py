@@ -43,47 +43,25 @@ def quality_counts():
     )
 
 
-def active_base_table():
+def flow_table():
+    """A customer_flow-shaped table: four months, the last covered to the 20th only."""
     period = months("2024-01-01", 4)
+    period_end = period + pd.offsets.MonthEnd(0)
+    end = period_end.where(period_end < pd.Timestamp("2024-04-01"), pd.Timestamp("2024-04-20"))
     return pd.DataFrame(
         {
             "period": period,
-            "period_end": period + pd.offsets.MonthEnd(0),
-            "active_start": [0, 10, 18, 25],
-            "acquired": [10, 9, 8, 7],
+            "period_end": period_end,
+            "partial": [False, False, False, True],
+            "start": period,
+            "end": end,
+            "opening": [0, 10, 18, 25],
+            "new": [10, 9, 8, 7],
             "reactivated": [0, 0, 1, 0],
-            "lost": [0, 1, 2, 3],
-            "active": [10, 18, 25, 29],
+            "lapsed": [0, 1, 2, 3],
+            "closing": [10, 18, 25, 29],
+            "churn_rate": [np.nan, 0.1, 0.11, 0.12],
             "revenue": [1_000.0, 2_500.0, 40_000.0, 3_000.0],
-        }
-    )
-
-
-def churn_table():
-    period = pd.date_range("2022-01-01", periods=3, freq="YS")
-    return pd.DataFrame(
-        {
-            "period": period,
-            "period_end": period + pd.offsets.YearEnd(0),
-            "active_start": [0, 100, 120],
-            "active_end": [100, 120, 110],
-            "acquired": [100, 60, 40],
-            "lost": [0, 40, 50],
-            "churn_rate": [np.nan, 0.36, 0.43],
-        }
-    )
-
-
-def leaky_table():
-    period = quarters("2024-01-01", 4)
-    return pd.DataFrame(
-        {
-            "period": period,
-            "period_end": period + pd.offsets.QuarterEnd(0),
-            "acquired": [10, 10, 10, 4],
-            "lost": [2, 5, 10, 8],
-            "ratio": [0.2, 0.5, 1.0, 2.0],
-            "net_change": [8, 5, 0, -4],
         }
     )
 
@@ -455,34 +433,40 @@ def test_data_quality_bar_accepts_the_report_itself():
     assert bar_widths(ax) == [8, 2, 3]
 
 
-def test_active_base_revenue_has_two_panels_with_the_table_values():
-    fig = drawn(plots.active_base_revenue(active_base_table(), currency="EUR"))
+def test_active_base_revenue_has_two_panels_and_marks_the_partial_period():
+    fig = drawn(plots.active_base_revenue(flow_table(), currency="EUR"))
     assert isinstance(fig, Figure)
     upper, lower = charts(fig)
     assert list(upper.lines[0].get_ydata()) == [10, 18, 25, 29]
+    assert list(upper.lines[1].get_ydata()) == [29]  # the partial month, drawn hollow
     assert bar_heights(lower) == [1_000.0, 2_500.0, 40_000.0, 3_000.0]
+    hatched = [bar.get_hatch() for bar in lower.patches]
+    assert hatched == [None, None, None, "//"]
+    assert legend_texts(lower) == ["partial month (1 Apr 2024 to 20 Apr 2024)"]
     assert fig.get_suptitle() and upper.get_title() and lower.get_title()
     assert upper.get_ylabel() == "Active customers"
     assert lower.get_ylabel() == "Revenue (EUR)" and lower.get_xlabel() == "Month"
     assert "€40k" in tick_texts(lower.yaxis)
 
 
-def test_churn_leaky_bucket_marks_ratio_one_and_shrinking_periods():
-    fig = drawn(plots.churn_leaky_bucket(churn_table(), leaky_table()))
+def test_churn_and_customer_flow_draws_rates_and_signed_flows():
+    fig = drawn(plots.churn_and_customer_flow(flow_table()))
     upper, lower = charts(fig)
-    assert np.allclose(bar_heights(upper), [np.nan, 0.36, 0.43], equal_nan=True)
-    assert sorted(bar_heights(lower)) == [0.2, 0.5, 1.0, 2.0]
-    red = [p.get_height() for p in lower.patches if to_hex(p.get_facecolor()) == plots.PALETTE[3]]
-    assert red == [2.0]  # only the period that lost more than it acquired
-    reference = [line for line in lower.lines if list(line.get_ydata()) == [1.0, 1.0]]
-    assert len(reference) == 1
-    assert "%" in upper.get_ylabel() and lower.get_xlabel() == "Quarter"
-    assert tick_texts(upper.yaxis)[-1].endswith("%")
-    assert set(legend_texts(lower)) == {
-        "ratio 1: base flat",
-        "acquired more than lost",
-        "lost more than acquired",
-    }
+    assert np.allclose(bar_heights(upper), [np.nan, 0.1, 0.11, 0.12], equal_nan=True)
+    heights = bar_heights(lower)
+    # new, reactivated stacked on new, lapsed below zero: the bars of a month add up to its
+    # change in the active base
+    assert heights[:4] == [10, 9, 8, 7] and heights[4:8] == [0, 0, 1, 0]
+    assert heights[8:] == [0, -1, -2, -3]
+    assert [bar.get_y() for bar in lower.patches[4:8]] == [10, 9, 8, 7]
+    assert "%" in upper.get_ylabel() and lower.get_xlabel() == "Month"
+    assert "opening base" in upper.get_title()
+    assert legend_texts(lower) == [
+        "new",
+        "reactivated",
+        "lapsed (below 0)",
+        "partial month (1 Apr 2024 to 20 Apr 2024)",
+    ]
 
 
 def test_early_repeat_rate_by_cohort_and_by_channel():
@@ -493,8 +477,10 @@ def test_early_repeat_rate_by_cohort_and_by_channel():
             "early_repeat_rate": [0.3, 0.4, np.nan],
         }
     )
-    ax = plots.early_repeat_rate(by_cohort)
-    assert np.allclose(ax.lines[0].get_ydata(), [0.3, 0.4, np.nan], equal_nan=True)
+    by_cohort = pd.concat([by_cohort, by_cohort.assign(group=months("2024-04-01", 3))])
+    ax = plots.early_repeat_rate(by_cohort, period="M")
+    assert "month of first purchase" in ax.get_xlabel()
+    assert np.allclose(ax.lines[0].get_ydata(), [0.3, 0.4, np.nan] * 2, equal_nan=True)
     by_channel = pd.DataFrame(
         {"group": ["Email", "Search"], "eligible": [10, 20], "early_repeat_rate": [0.3, 0.2]}
     )
@@ -502,6 +488,14 @@ def test_early_repeat_rate_by_cohort_and_by_channel():
     assert bar_heights(ax) == [0.3, 0.2]
     assert texts(ax) == ["30%", "20%"]
     assert "%" in ax.get_ylabel()
+    # one cohort is a labelled bar, not a dot on a long date axis
+    one = pd.DataFrame(
+        {"group": pd.to_datetime(["1997-01-01"]), "eligible": [2357], "early_repeat_rate": [0.29]}
+    )
+    ax = drawn(plots.early_repeat_rate(one, period="Q"))
+    assert bar_heights(ax) == [0.29]
+    assert [tick.get_text() for tick in ax.get_xticklabels()] == ["Q1 1997\n(n=2,357)"]
+    assert "quarter of first purchase" in ax.get_xlabel()
 
 
 # --------------------------------------------------------------------------- RFM
@@ -817,8 +811,8 @@ def test_missing_columns_name_the_table_and_the_columns():
 
 FIGURES = {
     "data_quality_bar": lambda: plots.data_quality_bar(quality_counts()),
-    "active_base_revenue": lambda: plots.active_base_revenue(active_base_table(), currency="EUR"),
-    "churn_leaky_bucket": lambda: plots.churn_leaky_bucket(churn_table(), leaky_table()),
+    "active_base_revenue": lambda: plots.active_base_revenue(flow_table(), currency="EUR"),
+    "churn_and_customer_flow": lambda: plots.churn_and_customer_flow(flow_table()),
     "early_repeat_rate": lambda: plots.early_repeat_rate(
         pd.DataFrame(
             {"group": months("2024-01-01", 2), "eligible": [5, 5], "early_repeat_rate": [0.2, 0.3]}

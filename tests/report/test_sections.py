@@ -21,7 +21,7 @@ import pytest
 
 import ccnb
 from ccnb import budget, clv, nps, report, rfm
-from ccnb.analysis import CACHE_DIR_VARIABLE, ClientAnalysis
+from ccnb.analysis import CACHE_DIR_VARIABLE, ClientAnalysis, Unavailable
 from ccnb.batch.exports import EXPORT_DIR_VARIABLE
 from ccnb.formatting import count, escape_md, in_words, money, percent, period_label, signed_percent
 from ccnb.report import Section
@@ -147,7 +147,6 @@ UNAVAILABLE = {
         "channel_cohorts": "acquisition channels",
         "cac_ceiling": "acquisition channels",
         "acquisition": "acquisition budget",
-        "naive_versus_model": "churn rate",
         "seasonal": "holiday seasons",
     },
     "small": {
@@ -156,7 +155,7 @@ UNAVAILABLE = {
         "channel_cohorts": "acquisition channels",
         "acquisition": "acquisition budget",
         "early_repeat": "Too few customers",
-        "naive_versus_model": "churn rate",
+        "naive_versus_model": NO_CLV,
         **dict.fromkeys(
             [
                 "model_validation",
@@ -246,17 +245,22 @@ def test_client_header(demo):
 
 
 @pytest.mark.parametrize("client", ["demo", "cdnow", "small"], indirect=True)
-def test_kpi_table_quotes_the_last_year(client):
-    kpis = client.analysis.kpis
-    last_year = kpis["year"].max()
-    value = kpis[kpis["year"] == last_year].set_index("kpi")["value"]
+def test_kpi_table_quotes_the_last_window_and_its_flow(client):
+    analysis = client.analysis
+    last = analysis.windows.last
+    value = analysis.kpis[analysis.kpis["window"] == last.label].set_index("kpi")["value"]
+    flow = analysis.window_flows.iloc[-1]
     section = client.available("kpi_table")
-    currency = client.analysis.currency
-    assert f"In {last_year} the business took {money(value['revenue'], currency)}" in section.text
-    assert f"ended the year with {count(value['customers_active'])} active customers" in (
-        section.text
-    )
-    assert f"For every new customer, {value['leaky_bucket_ratio']:.2f} existing" in section.text
+    currency = analysis.currency
+    assert f"In {last.label} the business took {money(value['revenue'], currency)}" in section.text
+    assert value["customers_active"] == flow["closing"]
+    if flow["base_known"]:
+        assert f"to {count(flow['closing'])}" in section.text
+        assert f"{in_words(flow['lapsed'])} who lapsed" in section.text
+    columns = list(section.table.data.columns)
+    assert columns[1 : 1 + len(analysis.windows.comparison)] == [
+        window.label for window in analysis.windows.comparison
+    ]
 
 
 def _kpi_row(html: str, label: str) -> str:
@@ -267,7 +271,7 @@ def _kpi_row(html: str, label: str) -> str:
 def test_kpi_table_changes_are_recomputed_from_the_kpis(demo):
     client = demo
     kpis = client.analysis.kpis
-    wide = kpis.pivot(index="kpi", columns="year", values="value")
+    wide = kpis.pivot(index="kpi", columns="start", values="value")
     previous, last = wide.columns.min(), wide.columns.max()
     html = _html(client.available("kpi_table"))
     revenue = wide.loc["revenue"]
@@ -277,43 +281,56 @@ def test_kpi_table_changes_are_recomputed_from_the_kpis(demo):
     points = f"{(churn[last] - churn[previous]) * 100:+.1f} pts"
     assert points in _kpi_row(html, "Churn rate")
     customers = wide.loc["customers_total"]
-    row = _kpi_row(html, "Customers acquired to date")
+    row = _kpi_row(html, "Customers seen to date")
     assert count(customers[last]) in row
     assert signed_percent(customers[last] / customers[previous] - 1) in row
 
 
 def test_demo_kpi_table_scores_change_in_points(demo):
-    wide = demo.analysis.kpis.pivot(index="kpi", columns="year", values="value")
+    wide = demo.analysis.kpis.pivot(index="kpi", columns="start", values="value")
     previous, last = wide.columns.min(), wide.columns.max()
     html = _html(demo["kpi_table"])
     nps_change = wide.loc["nps", last] - wide.loc["nps", previous]
     assert f"{nps_change:+.1f} pts" in _kpi_row(html, "NPS (-100 to 100)")
 
 
+def test_kpi_table_without_a_year_earlier_has_no_change_column(cdnow):
+    # CDNOW runs from Jan 1997 to Jun 1998: one 12-month window, said in a note.
+    section = cdnow.available("kpi_table")
+    assert list(section.table.data.columns) == ["KPI", "Jul 1997 – Jun 1998"]
+    assert "less than two years, so there is no year-on-year comparison" in section.text
+
+
 @pytest.mark.parametrize("client", ["demo", "cdnow", "small"], indirect=True)
-def test_active_base_and_its_change_on_a_year_earlier(client):
-    base = client.analysis.active_base
-    last, year_before = base.iloc[-1], base.iloc[-5]
+def test_active_base_reconciles_the_window_flow(client):
+    flow = client.analysis.window_flows.iloc[-1]
+    window = client.analysis.windows.last
     text = client.available("active_base").text
-    expected_change = (
-        signed_percent(last["active"] / year_before["active"] - 1)
-        if year_before["active"]
-        else signed_percent(float("nan"))
-    )
-    assert f"last full quarter ({_date(last['period_end'])})" in text
-    assert f"{count(last['active'])} customers were active" in text
-    assert f"{expected_change} on a year earlier" in text
-    assert f"{money(last['revenue'], client.analysis.currency)} in net revenue" in text
+    assert f"On {window.end.day} {window.end:%b %Y}, {count(flow['closing'])} customers" in text
+    if flow["base_known"]:
+        assert (
+            f"opening {count(flow['opening'])} + {count(flow['new'])} new + "
+            f"{count(flow['reactivated'])} reactivated − {count(flow['lapsed'])} lapsed = "
+            f"{count(flow['closing'])}."
+        ) in text
+        assert flow["opening"] + flow["new"] + flow["reactivated"] - flow["lapsed"] == (
+            flow["closing"]
+        )
 
 
 @pytest.mark.parametrize("client", ["demo", "cdnow", "small"], indirect=True)
-def test_churn_and_leaks_over_the_last_four_quarters(client):
-    rates = client.analysis.churn_by_quarter["churn_rate"].dropna().tail(4)
-    recent = client.analysis.leaky_bucket.tail(4)
+def test_churn_and_leaks_over_the_quarters_of_the_last_window(client):
+    flow = client.analysis.customer_flow
+    start = client.analysis.windows.last.start
+    quarters = flow[(flow["period"] >= start) & ~flow["partial"]]
+    rates = quarters["churn_rate"].dropna()
     text = client.available("churn_and_leaks").text
-    assert f"averaged {percent(rates.mean(), digits=1)}" in text
-    leaking = int((recent["lost"] > recent["acquired"]).sum())
-    assert f"and in {in_words(leaking, zero='none')} of them" in text
+    if len(rates) > 1:
+        assert f"Over the {in_words(len(quarters))} complete quarters from" in text
+        assert f"averaged {percent(rates.mean(), digits=1)}" in text
+        leaking = int((quarters["lapsed"] > quarters["new"]).sum())
+        assert f"and in {in_words(leaking, zero='none')} of them did more" in text
+    assert (flow["churn_rate"].dropna() <= 1).all()
 
 
 @pytest.mark.parametrize("client", ["demo", "cdnow"], indirect=True)
@@ -327,7 +344,11 @@ def test_early_repeat_of_the_last_cohort_and_across_cohorts(client):
     quarter = period_label(last["group"], "Q")
     assert f"acquired in {quarter}, {percent(last['early_repeat_rate'])}" in text
     assert f"within {client.analysis.params.early_repeat_days} days" in text
-    assert f"(across all cohorts: {percent(pooled)})" in text
+    if len(shown) > 1:
+        assert f"(pooled over the {in_words(len(shown))} cohorts shown" in text
+        assert f": {percent(pooled)})" in text
+    else:  # CDNOW: one cohort, no pooled figure
+        assert "pooled" not in text
 
 
 def test_early_repeat_leaves_small_cohorts_out(demo):
@@ -343,14 +364,20 @@ def test_early_repeat_leaves_small_cohorts_out(demo):
     assert pooled["early_repeat_rate"] != pytest.approx(everyone)
 
 
-def test_satisfaction_scores_every_answer(demo):
+def test_satisfaction_scores_the_answers_of_the_last_window(demo):
     survey = demo.analysis.data.survey
-    score, satisfied = nps.nps(survey["nps"].dropna()), nps.csat(survey["csat"].dropna())
+    window = demo.analysis.windows.last
+    dates = pd.to_datetime(survey["date"])
+    answers = survey[(dates >= window.start) & (dates <= window.end)]
+    assert 0 < len(answers) < len(survey)
+    score, satisfied = nps.nps(answers["nps"].dropna()), nps.csat(answers["csat"].dropna())
     text = demo.available("satisfaction").text
-    assert f"NPS is {score.nps:+.0f} (95% interval {score.ci_low:+.0f} to" in text
+    assert f"Over {window.label}, NPS is {score.nps:+.1f} (95% interval {score.ci_low:+.0f}" in text
     assert f"{count(score.n)} answers: {percent(score.promoters)} promoters" in text
-    assert f"CSAT is {satisfied.csat:.0f}% satisfied" in text
-    assert f"{count(satisfied.n)} answers)." in text
+    assert f"CSAT is {satisfied.csat:.1f}% satisfied" in text
+    # the KPI table's last column is the same number
+    kpis = demo.analysis.kpis.set_index(["kpi", "window"])["value"]
+    assert kpis["nps", window.label] == score.nps
 
 
 @pytest.mark.parametrize("client", ["demo", "cdnow"], indirect=True)
@@ -366,12 +393,14 @@ def test_equity_headline(client):
     assert f"next {client.analysis.params.horizon_months} months" in text
 
 
-def test_next_steps_overview_reads_the_last_year(demo):
+def test_next_steps_overview_reads_the_last_window(demo):
     kpis = demo.analysis.kpis
-    last = kpis[kpis["year"] == kpis["year"].max()].set_index("kpi")["value"]
+    window = demo.analysis.windows.last.label
+    last = kpis[kpis["window"] == window].set_index("kpi")["value"]
+    flow = demo.analysis.window_flows.iloc[-1]
     text = demo.available("next_steps_overview").text
-    assert f"{last['leaky_bucket_ratio']:.2f} customers lapse per new one" in text
-    assert f"{percent(1 - last['early_repeat_rate'])} of new customers do not come back" in text
+    assert f"Over {window} the active base grew from {count(flow['opening'])}" in text
+    assert f"{percent(1 - last['early_repeat_rate'])} of the customers new in {window}" in text
 
 
 # --- segmentation --------------------------------------------------------------------------
@@ -614,9 +643,10 @@ def test_cac_ceiling_per_channel(demo):
 
 
 def test_naive_versus_model(demo):
-    kpis = demo.analysis.kpis
-    rates = kpis[kpis["kpi"] == "churn_rate"].dropna(subset=["value"])
-    rate = float(rates.sort_values("year")["value"].iloc[-1])
+    # the annual churn rate of the simple formula is the KPI table's last window
+    rate = demo.analysis.window_flows["churn_rate"].iloc[-1]
+    kpis = demo.analysis.kpis.set_index(["kpi", "window"])["value"]
+    assert kpis["churn_rate", demo.analysis.windows.last.label] == rate
     naive = clv.naive_clv(
         demo.analysis.summary, annual_churn_rate=rate, observation_end=demo.analysis.observation_end
     )
@@ -626,12 +656,17 @@ def test_naive_versus_model(demo):
     assert f"is {money(demo.analysis.predictions.table['rclv'].mean(), 'EUR')}. Use" in text
 
 
-def test_naive_versus_model_without_a_lifespan(small):
-    # the small client lost more customers in its last year than its average base
-    kpis = small.analysis.kpis
-    churn = kpis[(kpis["kpi"] == "churn_rate") & (kpis["year"] == 2024)]["value"].item()
-    assert churn > 1
-    assert "above 100%" in small["naive_versus_model"].note
+def test_naive_versus_model_needs_a_year_of_churn():
+    # CDNOW to 1997-12-31 covers a year but not two: the only window is the whole of 1997,
+    # which opens with nobody active, so there is no churn rate for the simple formula.
+    analysis = _analysis(observation_end="1997-12-31", calibration_end="1997-09-30")
+    assert analysis.windows.last.label == "1997"
+    with pytest.raises(Unavailable, match="churn rate over 1997 cannot be measured"):
+        analysis.naive_versus_model
+    # nine months of data are not a year
+    short = _analysis(observation_end="1997-09-30", calibration_end="1997-06-30")
+    with pytest.raises(Unavailable, match="less than a year"):
+        short.naive_versus_model
 
 
 def test_next_steps_clv(demo):
@@ -824,9 +859,12 @@ def test_early_repeat_minimum_is_a_param():
     cohorts = analysis.early_repeat_by_cohort
     pooled = cohorts["repeaters"].sum() / cohorts["eligible"].sum()
     assert analysis.early_repeat_pooled["early_repeat_rate"] == pytest.approx(pooled)
+    assert analysis.early_repeat_pooled["groups"] == len(cohorts)
     text = report.early_repeat(analysis).text
     plt.close("all")
-    assert f"(across all cohorts: {percent(pooled)})" in text
+    # CDNOW has one acquisition cohort, Q1 1997: its rate is the pooled rate
+    assert len(cohorts) == 1
+    assert f"acquired in Q1 1997, {percent(pooled)} bought again" in text
 
 
 def test_retention_period_is_a_param():
