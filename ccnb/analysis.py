@@ -326,6 +326,11 @@ class ClientAnalysis:
         return rfm.segment_summary(self.segments, scheme=self.segment_scheme)
 
     @_stored_table
+    def frequency_scores(self) -> pd.DataFrame:
+        """The order counts each frequency score F covers (empty scores included)."""
+        return rfm.score_ranges(self.segments, bins=self.params.rfm.bins, score="F")
+
+    @_stored_table
     def rfm_corner(self) -> pd.Series:
         """Share of customers and revenue in the R x F grid's top-right corner."""
         return rfm.corner_share(self.segments, min_score=self.params.rfm.corner_score)

@@ -28,6 +28,7 @@ __all__ = [
     "revenue_concentration",
     "rules_from_params",
     "score",
+    "score_ranges",
     "segment",
     "segment_summary",
     "top_share",
@@ -144,6 +145,35 @@ def score(summary: pd.DataFrame, *, bins: int = 5) -> pd.DataFrame:
     scores["rfm_cell"] = _cell_labels(scores, bins=bins)
     scores["rfm_score"] = scores["R"] + scores["F"] + scores["M"]
     return scores
+
+
+def score_ranges(scores: pd.DataFrame, *, bins: int, score: str = "F") -> pd.DataFrame:
+    """The input values each score covers: which order counts F = 1, 2... stand for.
+
+    Heavy ties leave scores empty (see `score`); this table says which ones and why.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        `score` output.
+    bins : int
+        The score scale used.
+    score : {"R", "F", "M"}
+        The score to describe (default frequency).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per score 1..`bins`: ``score``, ``customers`` (0 for an empty score),
+        ``low`` and ``high`` (smallest and largest input value with that score: orders for F,
+        days since the last purchase for R, net revenue for M; NaN when empty).
+    """
+    source = {"R": "days_since_last", "F": "orders", "M": "revenue"}[score]
+    grouped = scores.groupby(score)[source].agg(customers="size", low="min", high="max")
+    table = grouped.reindex(range(1, _check_bins(bins) + 1))
+    table["customers"] = table["customers"].fillna(0).astype("int64")
+    table.index.name = "score"
+    return table.reset_index().astype({"low": "float64", "high": "float64"})
 
 
 def _percentile_score(values: pd.Series, *, bins: int, lower_is_better: bool = False) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -39,13 +41,16 @@ def rfm_heatmap(
     *,
     value: str = "customers",
     bins: int | None = None,
+    frequency_scores: pd.DataFrame | None = None,
     currency: str | None = None,
     title: str | None = None,
     ax: Axes | None = None,
 ) -> Axes:
     """Recency x frequency score grid, each cell annotated with its customers or revenue.
 
-    R runs down the rows (best, most recent, at the top), F across the columns.
+    R runs down the rows (best, most recent, at the top), F across the columns. With
+    ``frequency_scores`` each F column is labelled with the order counts it covers, and an
+    empty score says so.
 
     Parameters
     ----------
@@ -57,6 +62,9 @@ def rfm_heatmap(
     bins : int, optional
         The score scale (``ccnb.rfm.score``'s ``bins``); by default the highest score
         present.
+    frequency_scores : pandas.DataFrame, optional
+        ``ccnb.rfm.score_ranges(score="F")`` output: ``score``, ``customers``, ``low``,
+        ``high``.
     {currency}
     {title}
     {ax}
@@ -76,6 +84,8 @@ def rfm_heatmap(
         grid = frame.groupby(["R", "F"])["revenue"].sum().unstack("F")
     # Score pairs nobody has are a true zero, not a missing value.
     grid = grid.reindex(index=range(bins, 0, -1), columns=range(1, bins + 1)).fillna(0)
+    if frequency_scores is not None:
+        grid.columns = [_orders_label(row) for row in frequency_scores.itertuples()]
     ax = _new_axes(ax, figsize=(8.0, 6.0))
     if value == "customers":
         labels = _cell_labels(grid.to_numpy(float), lambda v: f"{v:,.0f}")
@@ -94,6 +104,15 @@ def rfm_heatmap(
         ylabel=f"Recency score R ({bins} = most recent)",
     )
     return ax
+
+
+def _orders_label(row: Any) -> str:
+    """The label of a frequency score column: score, then its order counts or 'empty'."""
+    if not row.customers:
+        return f"{row.score}\nempty"
+    low, high = int(row.low), int(row.high)
+    orders = f"{low}" if low == high else f"{low}–{high}"
+    return f"{row.score}\n{orders} order{'' if orders == '1' else 's'}"
 
 
 @_themed

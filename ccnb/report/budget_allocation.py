@@ -96,10 +96,13 @@ def allocation_deciles(analysis: ClientAnalysis) -> Section:
     table = analysis.allocation_deciles
     centric = table[table["strategy"] == "customer-centric (optimal)"]
     top = centric[centric["decile"] == 1].iloc[0]
+    everyone = analysis.customer_equity.top_decile_share
     text = (
         f"The customer-centric plan puts {percent(top['budget_share'])} of the budget on the "
-        f"top 10% of customers by residual CLV, who hold {percent(top['equity_share'])} of "
-        "customer equity; the customer-focused plan gives every decile 10%."
+        f"top 10% of the {count(len(analysis.budget_customers))} active customers by residual "
+        f"CLV, who hold {percent(top['equity_share'])} of the active customers' equity (among "
+        f"all customers, as on the CLV page, the top 10% hold {percent(everyone)}); the "
+        "customer-focused plan gives every decile 10%."
     )
     return Section(text=text, figure=_figure(plots.allocation_by_decile(table)))
 
@@ -116,7 +119,10 @@ def tiered_plan(analysis: ClientAnalysis) -> Section:
         f"A rule a CRM team can run: a fixed spend per head for each segment. The optimum "
         f"works out at {money(best['spend_per_head'], analysis.currency)} per "
         f"{escape_md(best['segment'])} customer; the tiered plan below uses the amounts from "
-        f"{source}, scaled to the budget."
+        f"{source}, scaled to the budget. Segments here count active customers only (bought in "
+        f"the last {analysis.params.churn_window_days} days): "
+        f"{count(frame['customers'].sum())} of the {count(len(analysis.segments))} customers "
+        "on the segmentation page."
     )
     styled = _styled(
         frame,
@@ -125,6 +131,7 @@ def tiered_plan(analysis: ClientAnalysis) -> Section:
         money_columns=("mean_spend", "spend_per_head", "tiered_spend_per_head"),
         count_columns=("customers",),
         labels={
+            "customers": "active customers",
             "mean_spend": "mean optimal spend",
             "spend_per_head": "optimal, rounded",
             "tiered_spend_per_head": "tiered plan",

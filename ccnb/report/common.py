@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
 from ccnb import plots
 from ccnb.analysis import ClientAnalysis
 from ccnb.formatting import count, escape_md, percent
@@ -37,10 +39,63 @@ def data_quality(analysis: ClientAnalysis) -> Section:
             f"{escape_md(source.source)}: {count(source.rows_used)} of "
             f"{count(source.rows_read)} rows used, {count(source.rows_rejected)} excluded{detail}"
         )
-    text = (
-        f"Every row read is accounted for: {percent(quality.excluded_share, digits=1)} of the "
-        "transaction rows "
-        "were excluded, each with its reason (listed in `rejected_rows.csv`).\n\n" + _bullets(lines)
+    excluded = (
+        f"{percent(quality.excluded_share, digits=1)} of the transaction rows were excluded, "
+        "each with its reason (listed in `rejected_rows.csv`)"
+        if quality.transactions.rows_rejected
+        else "no transaction row was excluded"
     )
+    windows = analysis.windows
+    if windows.year_on_year:  # else the first note gives the history
+        lines.append(
+            f"History: {count(windows.history_days)} days of transactions, "
+            f"{day(windows.data_start)} to {day(windows.observation_end)}"
+        )
+    lines.extend(window_notes(analysis))
+    text = f"Every row read is accounted for: {excluded}.\n\n" + _bullets(lines)
     figure = _figure(plots.data_quality_bar(quality.counts()))
     return Section(text=text, figure=figure, extra=[quality])
+
+
+def day(stamp) -> str:
+    """A day as sentences write it: '9 Dec 2025'."""
+    stamp = pd.Timestamp(stamp)
+    return f"{stamp.day} {stamp:%b %Y}"
+
+
+def window_notes(analysis: ClientAnalysis) -> list[str]:
+    """What the windows leave out, for the KPI table (no year-on-year, warm-up, churn window)."""
+    windows = analysis.windows
+    notes = []
+    if not windows.year_on_year:
+        notes.append(
+            f"The data covers {count(windows.history_days)} days ({day(windows.data_start)} "
+            f"to {day(windows.observation_end)}), less than two years, so there is no "
+            "year-on-year comparison."
+        )
+    if windows.warm_up_days:
+        notes.append(
+            f"Customers first seen in the first {count(windows.warm_up_days)} days (to "
+            f"{day(windows.base_known_from - pd.Timedelta(days=1))}) are the existing base, "
+            "not new customers"
+            + (
+                "; new customers, churn and early repeat are measured from "
+                f"{day(windows.base_known_from)} on."
+                if windows.last.start < windows.base_known_from
+                else "."
+            )
+        )
+    if windows.churn_window_too_long:
+        notes.append(churn_window_warning(analysis))
+    return notes
+
+
+def churn_window_warning(analysis: ClientAnalysis) -> str:
+    windows = analysis.windows
+    return (
+        f"**The churn window ({count(windows.churn_window_days)} days) is longer than half "
+        f"the history ({count(windows.history_days)} days):** losses of customers who bought "
+        "before the data starts are invisible until a full window has passed, so churn is "
+        "measured over little or no time. A shorter `churn_window_days` (for example 90 or "
+        "180) gives a usable churn rate."
+    )

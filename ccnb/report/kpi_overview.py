@@ -9,6 +9,7 @@ from ccnb.analysis import ClientAnalysis, Unavailable
 from ccnb.batch import exports
 from ccnb.formatting import count, in_words, money, percent, period_label, signed_percent
 from ccnb.report._section import Section, _bullets, _figure, _section, _styled
+from ccnb.report.common import churn_window_warning, day, window_notes
 
 __all__ = [
     "active_base",
@@ -49,55 +50,12 @@ def _kpi_value(value: float, unit: str, currency: str) -> str:
     return f"{value:.2f}" if unit in ("ratio", "number") else f"{value:.1f}"
 
 
-def _day(stamp) -> str:
-    stamp = pd.Timestamp(stamp)
-    return f"{stamp.day} {stamp:%b %Y}"
-
-
 def _base_change(flow: pd.Series) -> str:
     """'grew from 1,953 to 2,571 (+32%)' from a flow row."""
     opening, closing = flow["opening"], flow["closing"]
     verb = "grew" if closing > opening else "shrank" if closing < opening else "held"
     change = f" ({signed_percent(closing / opening - 1)})" if opening else ""
     return f"{verb} from {count(opening)} to {count(closing)}{change}"
-
-
-def _window_notes(analysis: ClientAnalysis) -> list[str]:
-    """What the windows leave out, for the KPI table (no year-on-year, warm-up, churn window)."""
-    windows = analysis.windows
-    notes = []
-    if not windows.year_on_year:
-        notes.append(
-            f"The data covers {count(windows.history_days)} days ({_day(windows.data_start)} "
-            f"to {_day(windows.observation_end)}), less than two years, so there is no "
-            "year-on-year comparison."
-        )
-    if windows.warm_up_days:
-        notes.append(
-            f"Customers first seen in the first {count(windows.warm_up_days)} days (to "
-            f"{_day(windows.base_known_from - pd.Timedelta(days=1))}) are the existing base, "
-            "not new customers"
-            + (
-                "; new customers, churn and early repeat are measured from "
-                f"{_day(windows.base_known_from)} on."
-                if windows.last.start < windows.base_known_from
-                else "."
-            )
-        )
-    if windows.churn_window_too_long:
-        notes.append(_churn_window_warning(analysis))
-    return notes
-
-
-def _churn_window_warning(analysis: ClientAnalysis) -> str:
-    windows = analysis.windows
-    return (
-        f"**The churn window ({count(windows.churn_window_days)} days) is longer than half "
-        f"the history ({count(windows.history_days)} days):** losses of customers who bought "
-        "before the data starts are invisible until a full window has passed, so churn is "
-        "measured over little or no time. A shorter `churn_window_days` (for example 90 or "
-        "180) gives a usable churn rate."
-    )
 
 
 @_section
@@ -134,7 +92,7 @@ def kpi_table(analysis: ClientAnalysis) -> Section:
             f"{in_words(flow['lapsed'])} who lapsed."
         )
     text = " ".join(sentences)
-    notes = _window_notes(analysis)
+    notes = window_notes(analysis)
     if notes:
         text += "\n\n" + _bullets(notes)
     return Section(text=text, table=_styled(table, name="kpis"))
@@ -153,7 +111,7 @@ def active_base(analysis: ClientAnalysis) -> Section:
     flow = analysis.window_flows.iloc[-1]
     window = analysis.windows.last
     text = (
-        f"On {_day(window.end)}, {count(flow['closing'])} customers were active (bought in the "
+        f"On {day(window.end)}, {count(flow['closing'])} customers were active (bought in the "
         f"last {analysis.params.churn_window_days} days)."
     )
     if flow["base_known"]:
@@ -165,7 +123,7 @@ def active_base(analysis: ClientAnalysis) -> Section:
         )
     else:
         text += (
-            f" The base is fully known only from {_day(analysis.windows.base_known_from)}, "
+            f" The base is fully known only from {day(analysis.windows.base_known_from)}, "
             f"after {window.label} began, so its change over the window is not shown."
         )
     figure = _figure(plots.active_base_revenue(analysis.customer_flow, currency=analysis.currency))
@@ -185,33 +143,38 @@ def churn_and_leaks(analysis: ClientAnalysis) -> Section:
             if first == last
             else f"{period_label(first, 'Q')} to {period_label(last, 'Q')}"
         )
+        losing, periods = recent["periods_losing"], recent["periods"]
+        if losing == 0:
+            leaks = "none of them lost more customers than it won"
+        elif losing == periods:
+            leaks = f"all {in_words(periods)} lost more customers than they won"
+        else:
+            leaks = f"{in_words(losing)} of them lost more customers than they won"
         lines.append(
-            f"Over the {in_words(recent['periods'])} complete quarters from {span}, the "
-            f"quarterly churn rate (share of the quarter's opening base lost in it) averaged "
-            f"{percent(recent['mean_churn_rate'], digits=1)}, and in "
-            f"{in_words(recent['periods_losing'], zero='none')} of them did more customers "
-            "lapse than were new."
-            if recent["periods"] > 1
+            f"Over the {in_words(periods)} complete quarters from {span}, the quarterly churn "
+            "rate (share of the quarter's opening base lost in it) averaged "
+            f"{percent(recent['mean_churn_rate'], digits=1)}, and {leaks} (lapsed against new)."
+            if periods > 1
             else f"In {span} the churn rate (share of the quarter's opening base lost in it) "
             f"was {percent(recent['mean_churn_rate'], digits=1)}."
         )
     else:
         lines.append(
             "No complete quarter of the latest 12 months has a measurable churn rate: losses "
-            f"are observable from {_day(analysis.windows.churn_measurable_from)} on."
+            f"are observable from {day(analysis.windows.churn_measurable_from)} on."
         )
     if flow["partial"].any():
         partial = flow[flow["partial"]]
         lines.append(
             "Hatched bars are partial quarters ("
             + ", ".join(
-                f"{period_label(row.period, 'Q')}: {_day(row.start)} to {_day(row.end)}"
+                f"{period_label(row.period, 'Q')}: {day(row.start)} to {day(row.end)}"
                 for row in partial.itertuples()
             )
             + "); they are not comparable with whole quarters and are left out of the average."
         )
     if analysis.windows.churn_window_too_long:
-        lines.append(_churn_window_warning(analysis))
+        lines.append(churn_window_warning(analysis))
     figure = _figure(plots.churn_and_customer_flow(flow))
     return Section(text=" ".join(lines), figure=figure)
 

@@ -27,11 +27,17 @@ def _scores(low: int, high: int) -> str:
     return f"{low} or {high}" if high - low == 1 else f"{low} to {high}"
 
 
+def _orders(row: pd.Series) -> str:
+    low, high = int(row["low"]), int(row["high"])
+    return f"{low} order{'s' if low > 1 else ''}" if low == high else f"{low} to {high} orders"
+
+
 @_section
 def rfm_grid(analysis: ClientAnalysis, *, value: str = "customers") -> Section:
     """The R x F grid of customers or revenue."""
     scores = analysis.segments
     corner = analysis.rfm_corner
+    frequency = analysis.frequency_scores
     if value == "customers":
         bins, low = analysis.params.rfm.bins, corner["min_score"]
         text = (
@@ -39,6 +45,17 @@ def rfm_grid(analysis: ClientAnalysis, *, value: str = "customers") -> Section:
             f"{bins} being the most recent or most frequent. {percent(corner['customer_share'])} "
             f"of customers sit in the top-right corner (R and F of {_scores(low, bins)})."
         )
+        empty = frequency.loc[frequency["customers"] == 0, "score"].tolist()
+        if empty:
+            single = frequency.iloc[0]
+            text += (
+                f" Each column names the order counts its F score covers. F = "
+                f"{' and '.join(str(score) for score in empty)} "
+                f"{'is' if len(empty) == 1 else 'are'} empty: customers with the same number "
+                f"of orders share a score, and the {count(single['customers'])} customers "
+                f"with {_orders(single)} ({percent(single['customers'] / len(scores))}) all "
+                "score F = 1."
+            )
     else:
         text = (
             f"The same grid by net revenue: the top-right corner brought "
@@ -46,7 +63,11 @@ def rfm_grid(analysis: ClientAnalysis, *, value: str = "customers") -> Section:
         )
     figure = _figure(
         plots.rfm_heatmap(
-            scores, value=value, bins=analysis.params.rfm.bins, currency=analysis.currency
+            scores,
+            value=value,
+            bins=analysis.params.rfm.bins,
+            frequency_scores=frequency,
+            currency=analysis.currency,
         )
     )
     return Section(text=text, figure=figure)
