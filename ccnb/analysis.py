@@ -502,7 +502,10 @@ class ClientAnalysis:
     def layer_cake(self) -> pd.DataFrame:
         """Revenue per quarter by acquisition year."""
         return cohorts.layer_cake(
-            self.data.transactions, observation_end=self.observation_end, period="Q"
+            self.data.transactions,
+            observation_end=self.observation_end,
+            period="Q",
+            acquired_from=self._acquired_from,
         )
 
     @_stored_table
@@ -718,9 +721,16 @@ class ClientAnalysis:
 
     @_stored_table
     def budget_customers(self) -> pd.DataFrame:
-        """Active customers (bought within the churn window) with rCLV, segment and revenue."""
-        active = self.summary["days_since_last"] < self.params.churn_window_days
-        table = self.summary.loc[active, ["customer_id", "revenue"]]
+        """Active customers (bought within the churn window) with rCLV, segment and revenue.
+
+        The customer flow's definition: a purchase (not only returns) fewer than
+        ``churn_window_days`` days before ``observation_end``, so the count is the KPI page's.
+        """
+        summary = self.summary
+        active = (summary["orders"] > 0) & (
+            summary["days_since_last"] < self.params.churn_window_days
+        )
+        table = summary.loc[active, ["customer_id", "revenue"]]
         table = table.merge(self.segments[["customer_id", "segment"]], on="customer_id")
         table = table.merge(
             self.predictions.table[["customer_id", "rclv", "p_alive"]], on="customer_id"

@@ -360,6 +360,8 @@ def early_repeat_rate(
     window_days = _periods.check_days(early_repeat_days, name="early_repeat_days")
     end = _periods.observation_end_stamp(observation_end)
     tx = _periods.transactions_table(transactions, end)
+    if by == "cohort":  # a cohort cut by the warm-up's end would hold only its last days
+        acquired_from = _periods.first_whole_period(acquired_from, period)
     firsts = _periods.first_purchases(tx, acquired_from=acquired_from, acquired_to=acquired_to)
     if by == "cohort":
         firsts = firsts.mutate(group=_periods.period_index(firsts.first_purchase, period))

@@ -590,6 +590,10 @@ def seasonal_cohorts(
     return grid[list(columns)].astype(columns)
 
 
+#: cohort index of the existing base in the layer cake (no calendar period is this early)
+_EXISTING_BASE = -1
+
+
 @_periods.period_docstring
 def layer_cake(
     transactions: Any,
@@ -598,6 +602,7 @@ def layer_cake(
     period: Period = "Q",
     cohort_period: Period = "Y",
     complete_only: bool = True,
+    acquired_from: Any = None,
 ) -> pd.DataFrame:
     """Revenue per calendar period split by acquisition cohort, for the layer-cake chart.
 
@@ -614,6 +619,9 @@ def layer_cake(
     cohort_period : {"M", "Q", "Y"}
         Period that defines a layer (default year of the first purchase).
     {complete_only}
+    acquired_from : date-like, optional
+        Customers first seen before this day are the existing base of the warm-up: one layer
+        of their own (``cohort`` NaT) under the acquisition cohorts.
 
     Returns
     -------
@@ -622,7 +630,8 @@ def layer_cake(
         then ``cohort``:
 
         - ``period`` (datetime64[ns]): first day of the calendar period.
-        - ``cohort`` (datetime64[ns]): first day of the cohort period (1 January for years).
+        - ``cohort`` (datetime64[ns]): first day of the cohort period (1 January for years);
+          NaT for the existing base.
         - ``customers`` (int64): customers of the cohort with a purchase in the period.
         - ``revenue`` (float64): their net revenue in the period (0.0 when none).
 
@@ -633,7 +642,11 @@ def layer_cake(
     end = _periods.observation_end_stamp(observation_end)
     tx = _periods.transactions_table(transactions, end)
     firsts = _periods.first_purchases(tx)
-    firsts = firsts.mutate(cohort_index=_periods.period_index(firsts.first_purchase, cohort_period))
+    cohort_index = _periods.period_index(firsts.first_purchase, cohort_period)
+    if acquired_from is not None:
+        existing = firsts.first_purchase < _periods.date_literal(pd.Timestamp(acquired_from))
+        cohort_index = ibis.ifelse(existing, _EXISTING_BASE, cohort_index)
+    firsts = firsts.mutate(cohort_index=cohort_index)
     rows = tx.join(firsts, "customer_id")
     rows = rows.filter(rows.date >= rows.first_purchase)
     rows = rows.mutate(period_index=_periods.period_index(rows.date, period))
@@ -659,13 +672,18 @@ def layer_cake(
     periods["period"] = _periods.period_starts(periods["period_index"], period)
     periods["period_end"] = _periods.period_ends(periods["period_index"], period)
     cohorts = pd.DataFrame({"cohort_index": np.sort(cells["cohort_index"].unique())})
-    cohorts["cohort"] = _periods.period_starts(cohorts["cohort_index"], cohort_period)
+    existing = cohorts["cohort_index"] == _EXISTING_BASE
+    placeholder = _periods.index_of(pd.Timestamp("2000-01-01"), cohort_period)
+    starts = _periods.period_starts(
+        cohorts["cohort_index"].where(~existing, placeholder), cohort_period
+    )
+    cohorts["cohort"] = starts.where(~existing.to_numpy())
     grid = periods.merge(cohorts, how="cross")
-    grid = grid[grid["cohort"] <= grid["period_end"]]
+    grid = grid[(grid["cohort"] <= grid["period_end"]) | grid["cohort"].isna()]
     grid = grid.merge(cells, on=["period_index", "cohort_index"], how="left")
     grid["customers"] = grid["customers"].fillna(0)
     grid["revenue"] = grid["revenue"].fillna(0.0)
-    grid = grid.sort_values(["period", "cohort"], ignore_index=True)
+    grid = grid.sort_values(["period", "cohort"], ignore_index=True, na_position="first")
     return grid[list(columns)].astype(columns)
 
 
@@ -721,7 +739,7 @@ def newest_layer_share(layers: pd.DataFrame) -> pd.Series:
     """
     last_period = layers["period"].max()
     latest = layers[layers["period"] == last_period]
-    newest = latest.loc[latest["cohort"].idxmax()]
+    newest = latest.loc[latest["cohort"].idxmax()]  # NaT, the existing base, is never newest
     total = latest["revenue"].sum()
     return pd.Series(
         {

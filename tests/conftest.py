@@ -115,3 +115,42 @@ def compile_for_pyspark(monkeypatch):
         return run(expr)
 
     monkeypatch.setattr(_periods, "execute", compile_then_run)
+
+
+#: The one-year export: a demo-like retailer trading for five years whose export starts
+#: 2024-12-01 and ends 2025-12-09 (374 days), so its first weeks show the existing base.
+ONE_YEAR_START, ONE_YEAR_END = "2024-12-01", "2025-12-09"
+
+
+def write_one_year_export(folder, *, churn_window_days=None):
+    """Write the one-year export (CSV) and a params file for it; return the params path.
+
+    The demo generator's retailer (`generate_transactions`, 4,000 customers acquired over
+    five years to 2025-12-31) with only the rows from ``ONE_YEAR_START`` to
+    ``ONE_YEAR_END`` kept, as a client's ERP would export "the last year": customers
+    acquired years ago appear on their first purchase in the file. The params set only the
+    columns, the margin and, when given, the churn window.
+    """
+    from ccnb.datasets import generate_transactions
+
+    frame = generate_transactions(n_customers=4000, years=5, seed=11)
+    kept = frame[(frame["date"] >= ONE_YEAR_START) & (frame["date"] <= ONE_YEAR_END)]
+    kept.to_csv(folder / "sales.csv", index=False)
+    window = f"churn_window_days: {churn_window_days}\n" if churn_window_days else ""
+    params = folder / "one-year.yaml"
+    params.write_text(
+        "client: One Year Retail\n"
+        "slug: one-year\n"
+        "currency: GBP\n"
+        "transactions:\n"
+        "  path: sales.csv\n"
+        "  columns:\n"
+        "    customer_id: customer_id\n"
+        "    date: date\n"
+        "    amount: amount\n"
+        "    order_id: order_id\n"
+        "gross_margin: 0.3\n"
+        "budget:\n"
+        "  total: 5000\n" + window
+    )
+    return params

@@ -32,7 +32,7 @@ from ccnb.plots._axes import (
     _period_labels,
     _require,
 )
-from ccnb.plots._theme import _money_label, _money_text, _themed, money_formatter
+from ccnb.plots._theme import _GREY, _money_label, _money_text, _themed, money_formatter
 
 __all__ = [
     "cohort_by_channel",
@@ -237,11 +237,14 @@ def layer_cake(
 ) -> Axes:
     """Stacked area of net revenue per calendar period, one layer per acquisition cohort.
 
+    The existing base (``cohort`` NaT: customers first seen in the warm-up) is the bottom
+    layer, in grey.
+
     Parameters
     ----------
     layers : pandas.DataFrame
-        ``ccnb.cohorts.layer_cake`` output: ``period``, ``cohort`` (period starts) and
-        ``revenue``.
+        ``ccnb.cohorts.layer_cake`` output: ``period``, ``cohort`` (period starts; NaT for the
+        existing base) and ``revenue``.
     {currency}
     {title}
     {ax}
@@ -253,15 +256,22 @@ def layer_cake(
     table = _require(
         layers, ["period", "cohort", "revenue"], what="layer_cake", source="ccnb.cohorts.layer_cake"
     )
-    wide = table.pivot(index="period", columns="cohort", values="revenue").fillna(0.0)
-    wide = wide.sort_index().sort_index(axis="columns")
-    period_kind = _period_kind(wide.index)
+    existing = table[table["cohort"].isna()]
+    wide = table.dropna(subset=["cohort"]).pivot(index="period", columns="cohort", values="revenue")
+    wide = wide.fillna(0.0).sort_index().sort_index(axis="columns")
     cohort_labels = _period_labels(wide.columns)
+    if len(existing):
+        wide.insert(0, "existing", existing.set_index("period")["revenue"].reindex(wide.index))
+        wide = wide.fillna(0.0)
+        cohort_labels = ["existing base", *cohort_labels]
+    period_kind = _period_kind(wide.index)
     ax = _new_axes(ax)
     # Plot at the middle of each period so a quarter's revenue sits over that quarter.
     starts = _dates(wide.index)
     middles = starts + (_period_ends(starts, period_kind) - starts) / 2
-    colours = _colours(len(cohort_labels))
+    colours = _colours(len(cohort_labels) - len(existing.head(1)))
+    if len(existing):
+        colours = [_GREY, *colours]
     ax.stackplot(
         middles,
         wide.to_numpy(dtype=float).T,

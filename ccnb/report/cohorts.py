@@ -8,6 +8,7 @@ from ccnb import plots
 from ccnb.analysis import ClientAnalysis, Unavailable
 from ccnb.formatting import escape_md, in_words, money, percent, period_label
 from ccnb.report._section import Section, _bullets, _figure, _section, _styled
+from ccnb.report.common import day
 
 __all__ = [
     "channel_cohorts",
@@ -51,6 +52,11 @@ def retention(analysis: ClientAnalysis) -> Section:
     text = (
         f"Each row is a {period}'s new customers; each cell the share still buying that {period}."
     )
+    if analysis.windows.warm_up_days:
+        text += (
+            f" Customers first seen before {day(analysis.windows.base_known_from)} are the "
+            "existing base, not a cohort."
+        )
     if year_on["cohorts"]:
         pooled = (
             "the only measurable cohort"
@@ -89,14 +95,20 @@ def layer_cake(analysis: ClientAnalysis) -> Section:
     """Revenue per quarter by acquisition year."""
     layers = analysis.layer_cake
     newest = analysis.newest_layer_share
-    text = "Each layer is the revenue from one year's new customers. "
+    text = "Each layer is the revenue from one year's new customers"
+    if layers["cohort"].isna().any():
+        text += (
+            "; the grey bottom layer is the existing base (first seen before "
+            f"{day(analysis.windows.base_known_from)})"
+        )
+    text += ". "
     if pd.isna(newest["share"]):
         text += f"{period_label(newest['period'], 'Q')} brought no net revenue."
     else:
         text += (
             f"In {period_label(newest['period'], 'Q')}, customers acquired in "
             f"{newest['cohort']:%Y} brought {percent(newest['share'])} of revenue"
-            + ("; the rest came from earlier years' customers." if newest["share"] < 1 else ".")
+            + ("; the rest came from earlier customers." if newest["share"] < 1 else ".")
         )
     figure = _figure(plots.layer_cake(layers, currency=analysis.currency))
     return Section(text=text, figure=figure)

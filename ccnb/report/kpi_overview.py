@@ -24,7 +24,7 @@ __all__ = [
 
 
 _KPI_LABELS = {
-    "customers_total": "Customers seen to date (window end)",
+    "customers_total": "Customers with a purchase to date (window end)",
     "customers_active": "Active customers at window end",
     "customers_acquired": "New customers",
     "revenue": "Net revenue",
@@ -83,7 +83,7 @@ def kpi_table(analysis: ClientAnalysis) -> Section:
     last = windows.last
     revenue = wide.loc["revenue", last.label]
     sentences = [
-        f"In {last.label} the business took {money(revenue, analysis.currency)} in net revenue."
+        f"Over {last.label} the business took {money(revenue, analysis.currency)} in net revenue."
     ]
     if flow["base_known"]:
         sentences.append(
@@ -123,8 +123,8 @@ def active_base(analysis: ClientAnalysis) -> Section:
         )
     else:
         text += (
-            f" The base is fully known only from {day(analysis.windows.base_known_from)}, "
-            f"after {window.label} began, so its change over the window is not shown."
+            f" The base is fully known only from {day(analysis.windows.base_known_from)} (after "
+            f"the warm-up), so its change since {day(window.start)} is not shown."
         )
     figure = _figure(plots.active_base_revenue(analysis.customer_flow, currency=analysis.currency))
     return Section(text=text, figure=figure)

@@ -252,7 +252,9 @@ def test_kpi_table_quotes_the_last_window_and_its_flow(client):
     flow = analysis.window_flows.iloc[-1]
     section = client.available("kpi_table")
     currency = analysis.currency
-    assert f"In {last.label} the business took {money(value['revenue'], currency)}" in section.text
+    assert (
+        f"Over {last.label} the business took {money(value['revenue'], currency)}" in section.text
+    )
     assert value["customers_active"] == flow["closing"]
     if flow["base_known"]:
         assert f"to {count(flow['closing'])}" in section.text
@@ -281,7 +283,7 @@ def test_kpi_table_changes_are_recomputed_from_the_kpis(demo):
     points = f"{(churn[last] - churn[previous]) * 100:+.1f} pts"
     assert points in _kpi_row(html, "Churn rate")
     customers = wide.loc["customers_total"]
-    row = _kpi_row(html, "Customers seen to date")
+    row = _kpi_row(html, "Customers with a purchase to date")
     assert count(customers[last]) in row
     assert signed_percent(customers[last] / customers[previous] - 1) in row
 
