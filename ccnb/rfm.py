@@ -867,8 +867,10 @@ def revenue_concentration(summary: pd.DataFrame) -> pd.DataFrame:
     """Cumulative share of revenue against share of customers, best customers first.
 
     This is the Pareto (Lorenz-type) curve: how much of the revenue the top x% of
-    customers bring. Customers with zero or negative net revenue are kept, at the end,
-    so the curve can rise above 1 before coming back to exactly 1.
+    customers bring. Customers with zero or negative net revenue are kept, at the end, and
+    count as bringing nothing: a negative net (returns of purchases made before the data
+    starts, say) would lift the curve above 100% before pulling it back, which no share can
+    do. The curve therefore ends at 1 and never exceeds it.
 
     Parameters
     ----------
@@ -885,7 +887,7 @@ def revenue_concentration(summary: pd.DataFrame) -> pd.DataFrame:
         - ``customer_id``, ``revenue``: as in `summary`.
         - ``customer_share``: rank / number of customers (1/n .. 1).
         - ``revenue_share``: cumulative revenue of customers up to this rank / total
-          net revenue (ends at 1).
+          revenue, each customer's net revenue counted from 0 (ends at 1).
 
         The curve starts at (0, 0); that point is not a row.
 
@@ -897,7 +899,7 @@ def revenue_concentration(summary: pd.DataFrame) -> pd.DataFrame:
     """
     _require_columns(summary, ("customer_id", "revenue"), what="summary")
     _require_numeric(summary, "revenue", what="summary")
-    total = float(summary["revenue"].sum())
+    total = float(summary["revenue"].clip(lower=0).sum())
     if len(summary) == 0 or total <= 0:
         raise ValueError(
             f"revenue concentration needs positive total revenue; got {total:g} over "
@@ -908,7 +910,7 @@ def revenue_concentration(summary: pd.DataFrame) -> pd.DataFrame:
     )
     ordered = ordered.reset_index(drop=True)
     ordered["customer_share"] = np.arange(1, len(ordered) + 1) / len(ordered)
-    ordered["revenue_share"] = ordered["revenue"].cumsum() / total
+    ordered["revenue_share"] = ordered["revenue"].clip(lower=0).cumsum() / total
     return ordered
 
 

@@ -154,3 +154,14 @@ def write_one_year_export(folder, *, churn_window_days=None):
         "  total: 5000\n" + window
     )
     return params
+
+
+@pytest.fixture(scope="session")
+def one_year_export(tmp_path_factory):
+    """A function writing the one-year export to a new folder: params path (churn window)."""
+
+    def write(churn_window_days=None):
+        folder = tmp_path_factory.mktemp("one-year")
+        return write_one_year_export(folder, churn_window_days=churn_window_days)
+
+    return write

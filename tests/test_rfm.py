@@ -412,16 +412,17 @@ def test_revenue_concentration_curve():
     curve = rfm.revenue_concentration(CUSTOMERS)
     assert curve["customer_id"].tolist() == list("jihgfbcade")
     assert curve["customer_share"].tolist() == pytest.approx([i / 10 for i in range(1, 11)])
-    cumulative = np.cumsum([400, 100, 70, 60, 50, 20, 20, 10, 0, -5]) / 725
+    # The returns-only customer (-5) is last and counts as 0: the curve reaches exactly 1
+    # with the last positive customer and never goes above it.
+    cumulative = np.cumsum([400, 100, 70, 60, 50, 20, 20, 10, 0, 0]) / 730
     assert curve["revenue_share"].to_numpy() == pytest.approx(cumulative)
-    # The returns-only customer is last and brings the curve back down to exactly 1.
-    assert curve["revenue_share"].max() > 1
-    assert curve["revenue_share"].iloc[-1] == pytest.approx(1.0)
+    assert curve["revenue_share"].max() == pytest.approx(1.0)
+    assert curve["revenue_share"].iloc[-3:].tolist() == pytest.approx([1.0, 1.0, 1.0])
 
 
 def test_top_share():
-    assert rfm.top_share(CUSTOMERS) == pytest.approx(500 / 725)  # j and i
-    assert rfm.top_share(CUSTOMERS, top=0.15) == pytest.approx((400 + 0.5 * 100) / 725)
+    assert rfm.top_share(CUSTOMERS) == pytest.approx(500 / 730)  # j and i
+    assert rfm.top_share(CUSTOMERS, top=0.15) == pytest.approx((400 + 0.5 * 100) / 730)
     assert rfm.top_share(CUSTOMERS, top=1.0) == pytest.approx(1.0)
     with pytest.raises(ValueError, match=r"\(0, 1\]"):
         rfm.top_share(CUSTOMERS, top=20)

@@ -79,8 +79,10 @@ def window_notes(analysis: ClientAnalysis) -> list[str]:
             f"{day(windows.base_known_from - pd.Timedelta(days=1))}) are the existing base, "
             "not new customers"
             + (
-                "; new customers, churn and early repeat are measured from "
-                f"{day(windows.base_known_from)} on."
+                "; new customers, churn, early repeat and leaks need the base known on "
+                f"{day(windows.last.start)}, when the KPI window starts, but it is known only "
+                f"from {day(windows.base_known_from)}, so the churn section shows them per "
+                "quarter instead."
                 if windows.last.start < windows.base_known_from
                 else "."
             )

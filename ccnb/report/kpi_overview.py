@@ -147,7 +147,8 @@ def churn_and_leaks(analysis: ClientAnalysis) -> Section:
         if losing == 0:
             leaks = "none of them lost more customers than it won"
         elif losing == periods:
-            leaks = f"all {in_words(periods)} lost more customers than they won"
+            every = "both" if periods == 2 else f"all {in_words(periods)}"
+            leaks = f"{every} lost more customers than they won"
         else:
             leaks = f"{in_words(losing)} of them lost more customers than they won"
         lines.append(
