@@ -160,7 +160,7 @@ def customer_activity(
         lapse=_periods.as_datetime(spells["lapse"]).to_numpy(),
         returning=spells["returning"].astype(bool).to_numpy(),
     )
-    spells = spells.sort_values(["start", "lapse"], ignore_index=True)
+    spells = spells.sort_values(["start", "lapse", "returning"], ignore_index=True)
     revenue = pd.DataFrame(
         {
             "date": _periods.as_datetime(revenue["date"]).to_numpy(),

@@ -733,21 +733,26 @@ def newest_layer_share(layers: pd.DataFrame) -> pd.Series:
     Returns
     -------
     pandas.Series
-        The last ``period``, the newest ``cohort`` in it, that cohort's ``revenue``, the
-        period's ``total_revenue`` and ``share`` = revenue / total revenue (NaN when the
-        period's net revenue is not positive).
+        The last ``period``, the newest ``cohort`` in it (NaT when only the existing base
+        bought), that cohort's ``revenue``, the period's ``total_revenue`` and ``share`` =
+        revenue / total revenue (NaN when the period's net revenue is not positive).
     """
     last_period = layers["period"].max()
     latest = layers[layers["period"] == last_period]
-    newest = latest.loc[latest["cohort"].idxmax()]  # NaT, the existing base, is never newest
     total = latest["revenue"].sum()
+    acquired = latest.dropna(subset=["cohort"])  # NaT is the existing base, never newest
+    if acquired.empty:
+        cohort, revenue = pd.NaT, 0.0
+    else:
+        newest = acquired.loc[acquired["cohort"].idxmax()]
+        cohort, revenue = newest["cohort"], newest["revenue"]
     return pd.Series(
         {
             "period": last_period,
-            "cohort": newest["cohort"],
-            "revenue": newest["revenue"],
+            "cohort": cohort,
+            "revenue": revenue,
             "total_revenue": total,
-            "share": newest["revenue"] / total if total > 0 else float("nan"),
+            "share": revenue / total if total > 0 else float("nan"),
         },
         dtype=object,
     )

@@ -257,8 +257,9 @@ def layer_cake(
         layers, ["period", "cohort", "revenue"], what="layer_cake", source="ccnb.cohorts.layer_cake"
     )
     existing = table[table["cohort"].isna()]
-    wide = table.dropna(subset=["cohort"]).pivot(index="period", columns="cohort", values="revenue")
-    wide = wide.fillna(0.0).sort_index().sort_index(axis="columns")
+    acquired = table.dropna(subset=["cohort"])
+    wide = acquired.pivot(index="period", columns="cohort", values="revenue")
+    wide = wide.reindex(sorted(table["period"].unique())).fillna(0.0).sort_index(axis="columns")
     cohort_labels = _period_labels(wide.columns)
     if len(existing):
         wide.insert(0, "existing", existing.set_index("period")["revenue"].reindex(wide.index))

@@ -104,6 +104,11 @@ def layer_cake(analysis: ClientAnalysis) -> Section:
     text += ". "
     if pd.isna(newest["share"]):
         text += f"{period_label(newest['period'], 'Q')} brought no net revenue."
+    elif pd.isna(newest["cohort"]):
+        text += (
+            f"In {period_label(newest['period'], 'Q')} all revenue came from the existing base; "
+            "no customer acquired since bought."
+        )
     else:
         text += (
             f"In {period_label(newest['period'], 'Q')}, customers acquired in "
