@@ -500,13 +500,22 @@ class ClientAnalysis:
 
     @_stored_table
     def layer_cake(self) -> pd.DataFrame:
-        """Revenue per quarter by acquisition year."""
-        return cohorts.layer_cake(
+        """Revenue per quarter by acquisition year (the existing base its own layer).
+
+        Quarters run from the first one the data covers whole: a first quarter holding only
+        the data's first weeks would look like a dip.
+        """
+        layers = cohorts.layer_cake(
             self.data.transactions,
             observation_end=self.observation_end,
             period="Q",
             acquired_from=self._acquired_from,
         )
+        first = _periods.first_whole_period(self.windows.data_start, "Q")
+        layers = layers[layers["period"] >= first].reset_index(drop=True)
+        if layers.empty:
+            raise Unavailable("The data covers no whole quarter, so there is no layer cake.")
+        return layers
 
     @_stored_table
     def newest_layer_share(self) -> pd.Series:

@@ -237,6 +237,20 @@ def test_early_repeat_window_edges():
     }
 
 
+def test_early_repeat_of_the_customers_new_in_a_window(shop):
+    # First seen 02-01 to 03-31: C (next purchase 147 days later) and D (none): 0 of 2.
+    window = churn.early_repeat_rate(
+        shop, observation_end=END, by=None, acquired_from="2023-02-01", acquired_to="2023-03-31"
+    )
+    assert window[["acquired", "eligible", "repeaters"]].values.tolist() == [[2, 2, 0]]
+    # Cohorts start with the first whole quarter after the warm-up: Q2, F alone (censored).
+    cohorts = churn.early_repeat_rate(
+        shop, observation_end=END, period="Q", acquired_from="2023-02-09"
+    )
+    assert cohorts["group"].tolist() == [pd.Timestamp("2023-04-01")]
+    assert cohorts[["acquired", "censored"]].values.tolist() == [[1, 1]]
+
+
 def test_bad_inputs_name_the_problem(shop):
     with pytest.raises(ValueError, match=r"freq must be one of \['M', 'Q', 'Y'\]; got 'W'"):
         flow_of(shop, freq="W")

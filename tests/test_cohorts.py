@@ -350,6 +350,35 @@ def test_layer_cake_quarters_by_quarterly_cohorts(holidays):
     assert first_quarter_2023["revenue"].tolist() == [40.0, 25.0]
 
 
+def test_the_warm_up_base_is_no_cohort(shop, shop_customers):
+    # The base is known from 02-09: A, B (January) and C (02-03) are the existing base.
+    # Monthly cohorts start with the first whole month after it, March: D, then F in June.
+    retention = cohorts.retention_triangle(shop, observation_end=END, acquired_from="2023-02-09")
+    sizes = retention.drop_duplicates("cohort").set_index("cohort")["cohort_size"]
+    assert sizes.to_dict() == {pd.Timestamp("2023-03-01"): 1, pd.Timestamp("2023-06-01"): 1}
+    revenue = cohorts.revenue_triangle(
+        shop, observation_end=END, period="Q", acquired_from="2023-02-09"
+    )
+    # quarterly: Q1 is cut by the warm-up's end, so the first cohort is Q2 (F alone)
+    assert revenue["cohort"].unique().tolist() == [pd.Timestamp("2023-04-01")]
+    by_channel = cohorts.cohort_by_channel(
+        shop, shop_customers, observation_end=END, period=None, acquired_from="2023-02-09"
+    )
+    assert by_channel["customers"].sum() == 2  # D and F
+
+
+def test_layer_cake_gives_the_existing_base_its_own_layer(shop):
+    result = cohorts.layer_cake(shop, observation_end=END, period="Q", acquired_from="2023-02-09")
+    # Q1: existing base A 35 + B 25 + C 40 + G's return (no purchase: no layer) ; 2023 layer D
+    # 15. Q2: existing C 10 (06-30); 2023 layer F 8 (D bought nothing).
+    assert result["cohort"].isna().tolist() == [True, False, True, False]
+    assert result["revenue"].tolist() == [100.0, 15.0, 10.0, 8.0]
+    assert result["customers"].tolist() == [3, 1, 1, 1]
+    newest = cohorts.newest_layer_share(result)
+    assert newest["cohort"] == pd.Timestamp("2023-01-01")
+    assert newest["share"] == pytest.approx(8 / 18)
+
+
 def test_bad_inputs_name_the_problem(shop, shop_customers):
     with pytest.raises(ValueError, match=r"period must be one of \['M', 'Q', 'Y'\]; got 'W'"):
         cohorts.retention_triangle(shop, observation_end=END, period="W")

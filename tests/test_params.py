@@ -25,6 +25,7 @@ def test_defaults_are_documented_and_applied(tmp_path):
     assert params.returns == "net"
     assert params.rfm.bins == 5 and params.rfm.scheme == "value_tiers"
     assert params.budget.target_ltv_cac == 3.0
+    assert params.warm_up_days is None  # the churn window, capped at half the history
     for model in (Params, type(params.budget), type(params.rfm), type(params.transactions)):
         for name, field in model.model_fields.items():
             assert field.description, f"{model.__name__}.{name} has no description"
@@ -98,6 +99,12 @@ def test_overrides_are_merged_and_validated(tmp_path):
     assert "time_unit" in str(error.value)
     with pytest.raises(ParamsError, match="did you mean 'horizon_months'"):
         load_params(path, horizon_month=12)
+
+
+def test_warm_up_days_is_zero_or_more(tmp_path):
+    assert load_params(write(tmp_path, MINIMAL + "warm_up_days: 0\n")).warm_up_days == 0
+    with pytest.raises(ParamsError, match="warm_up_days"):
+        load_params(write(tmp_path, MINIMAL + "warm_up_days: -30\n"))
 
 
 def test_calibration_must_precede_observation_end(tmp_path):

@@ -231,6 +231,7 @@ def cumulative_revenue_curves(
 def layer_cake(
     layers: pd.DataFrame,
     *,
+    cohort_period: str = "Y",
     currency: str | None = None,
     title: str | None = None,
     ax: Axes | None = None,
@@ -245,6 +246,9 @@ def layer_cake(
     layers : pandas.DataFrame
         ``ccnb.cohorts.layer_cake`` output: ``period``, ``cohort`` (period starts; NaT for the
         existing base) and ``revenue``.
+    cohort_period : {"M", "Q", "Y"}
+        The period a layer stands for (``layer_cake``'s ``cohort_period``), which names the
+        layers: "2025", "Q1 2025", "Jan 2025".
     {currency}
     {title}
     {ax}
@@ -260,7 +264,7 @@ def layer_cake(
     acquired = table.dropna(subset=["cohort"])
     wide = acquired.pivot(index="period", columns="cohort", values="revenue")
     wide = wide.reindex(sorted(table["period"].unique())).fillna(0.0).sort_index(axis="columns")
-    cohort_labels = _period_labels(wide.columns)
+    cohort_labels = _period_labels(wide.columns, cohort_period)
     if len(existing):
         wide.insert(0, "existing", existing.set_index("period")["revenue"].reindex(wide.index))
         wide = wide.fillna(0.0)

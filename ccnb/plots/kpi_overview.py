@@ -126,7 +126,9 @@ def _partial_legend(ax: Axes, flow: pd.DataFrame, handles: list | None = None) -
             )
         )
     if handles:
-        ax.legend(handles=handles, loc="upper left", fontsize=11.5, ncols=min(len(handles), 3))
+        # under the panels, where it hides no bar
+        columns = min(len(handles), 4 if len(handles) > 3 else 3)
+        ax.figure.legend(handles=handles, loc="outside lower center", fontsize=11.5, ncols=columns)
 
 
 @_themed
@@ -259,13 +261,13 @@ def churn_and_customer_flow(
     )
     new = table["new"].to_numpy(dtype=float)
     _flow_bars(lower, table, new, color=_GREEN)
-    _flow_bars(lower, table, table["reactivated"], color=_ORANGE, bottom=new)
+    _flow_bars(lower, table, table["reactivated"], color=_BLUE, bottom=new)
     _flow_bars(lower, table, -table["lapsed"].to_numpy(dtype=float), color=_RED)
     lower.axhline(0.0, color=_INK, linewidth=1)
     lower.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{abs(value):,.0f}"))
     handles = [
         Patch(color=_GREEN, label="new"),
-        Patch(color=_ORANGE, label="reactivated"),
+        Patch(color=_BLUE, label="reactivated"),
         Patch(color=_RED, label="lapsed (below 0)"),
     ]
     _partial_legend(lower, table, handles)

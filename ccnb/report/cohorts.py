@@ -115,7 +115,7 @@ def layer_cake(analysis: ClientAnalysis) -> Section:
             f"{newest['cohort']:%Y} brought {percent(newest['share'])} of revenue"
             + ("; the rest came from earlier customers." if newest["share"] < 1 else ".")
         )
-    figure = _figure(plots.layer_cake(layers, currency=analysis.currency))
+    figure = _figure(plots.layer_cake(layers, cohort_period="Y", currency=analysis.currency))
     return Section(text=text, figure=figure)
 
 

@@ -67,7 +67,12 @@ def kpi_table(analysis: ClientAnalysis) -> Section:
     wide = kpis.pivot(index="kpi", columns="window", values="value").reindex(_KPI_LABELS)
     changes = analysis.kpi_changes.set_index("kpi")
     rows = []
-    for kpi, label in _KPI_LABELS.items():
+    shown = {
+        kpi: label
+        for kpi, label in _KPI_LABELS.items()
+        if analysis.params.survey is not None or kpi not in ("nps", "csat")
+    }
+    for kpi, label in shown.items():
         unit, change, change_unit = changes.loc[kpi, ["unit", "change", "change_unit"]]
         values = [_kpi_value(wide.loc[kpi, window], unit, analysis.currency) for window in labels]
         if change_unit == "points":
