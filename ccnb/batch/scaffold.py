@@ -555,6 +555,9 @@ def params_yaml(name: str, result: Guess, *, data_path: str, source: str) -> str
         "time_unit: W",
         "returns: net  # or exclude: drop negative amounts (returns)",
         f"gross_margin: 0.3{check}: the client's gross margin",
+        "# churn_window_days: 365  # days without a purchase before a customer counts as lost",
+        "# warm_up_days: 0  # only if the business starts with this data; by default the",
+        "#                   # first churn window's first-time buyers are the existing base",
         "",
     ]
     return "\n".join(lines)
