@@ -723,10 +723,7 @@ class ClientAnalysis:
     @_stored_table
     def curve(self) -> budget.ResponseCurve:
         """The response curve from the budget assumptions."""
-        settings = self.params.budget
-        if settings.response_curve == "hill":
-            return budget.HillResponse(settings.spend_scale, settings.hill_shape)
-        return budget.ExponentialResponse(settings.spend_scale)
+        return self._curve_family(self.params.budget.spend_scale)
 
     @_stored_table
     def budget_customers(self) -> pd.DataFrame:
@@ -831,13 +828,23 @@ class ClientAnalysis:
             budget=settings.total,
             max_lifts=lifts,
             spend_scales=scales,
-            curve=settings.response_curve,
+            curve=self._curve_family,
         )
+
+    def _curve_family(self, spend_scale: float) -> budget.ResponseCurve:
+        """The params' response curve (family and Hill shape) at another spend scale."""
+        settings = self.params.budget
+        if settings.response_curve == "hill":
+            return budget.HillResponse(spend_scale, settings.hill_shape)
+        return budget.ExponentialResponse(spend_scale)
 
     @_stored_table
     def sensitivity_summary(self) -> pd.Series:
-        """Smallest and largest gain over the sensitivity grid; whether the lift matters."""
-        return budget.sensitivity_summary(self.sensitivity)
+        """Ranges of gain and ROI over the sensitivity grid, and the assumption that moves most."""
+        settings = self.params.budget
+        return budget.sensitivity_summary(
+            self.sensitivity, max_lift=settings.max_lift, spend_scale=settings.spend_scale
+        )
 
     @_stored_table
     def test_plan(self) -> pd.DataFrame:

@@ -606,6 +606,8 @@ def sensitivity(
         - ``centric_value``: total added value of the optimal split, currency;
         - ``gain``: ``centric_value - focused_value``, currency (never negative);
         - ``gain_pct``: ``100 * gain / focused_value``, percent;
+        - ``focused_roi``, ``centric_roi``: ``(value - budget) / budget``, what each plan
+          returns per unit spent beyond the spend itself (below 0: the plan loses money);
         - ``shadow_price``: marginal value of the last unit of budget in the optimum.
     """
     rclv, _ = _customer_rclv(customers)
@@ -633,37 +635,65 @@ def sensitivity(
                         "spend_scale": spend_scale,
                         "budget": grid_budget,
                         **gain.to_dict(),
+                        "focused_roi": _roi(gain["focused_value"], grid_budget),
+                        "centric_roi": _roi(gain["centric_value"], grid_budget),
                         "shadow_price": shadow_price,
                     }
                 )
     return pd.DataFrame(rows)
 
 
-def sensitivity_summary(grid: pd.DataFrame) -> pd.Series:
-    """The range of the centric-vs-focused gain over a :func:`sensitivity` grid.
+def sensitivity_summary(
+    grid: pd.DataFrame, *, max_lift: float | None = None, spend_scale: float | None = None
+) -> pd.Series:
+    """The range of returns and gains over a :func:`sensitivity` grid, and what moves them.
 
     Parameters
     ----------
     grid : pandas.DataFrame
-        Output of :func:`sensitivity`.
+        Output of :func:`sensitivity` (one budget).
+    max_lift, spend_scale : float, optional
+        The plan's own assumptions (a row and a column of the grid). With both, the summary
+        says which one moves the customer-centric ROI more: the range of the ROI along the
+        plan's row (spend scale varied) against the range along its column (lift varied).
 
     Returns
     -------
     pandas.Series
-        ``gain_pct_min`` and ``gain_pct_max`` (percent) over the grid, and
+        ``gain_pct_min``, ``gain_pct_max`` (percent) and ``centric_roi_min``,
+        ``centric_roi_max``, ``focused_roi_min``, ``focused_roi_max`` over the grid;
+        ``centric_loses`` (grid points where the centric plan returns less than it costs);
         ``lift_invariant``: True when, for every spend scale, the gain in percent is the
-        same (within 1e-6 points) whatever the ``max_lift``.
+        same (within 1e-6 points) whatever the ``max_lift``; ``driver``: ``"max_lift"`` or
+        ``"spend_scale"``, the assumption whose range moves the centric ROI more (None
+        without the plan's assumptions), with ``roi_range_by_lift`` and
+        ``roi_range_by_scale``.
     """
-    _require_columns(grid, ["spend_scale", "gain_pct"], what="grid")
+    _require_columns(grid, ["spend_scale", "gain_pct", "centric_roi"], what="grid")
     spread = grid.groupby("spend_scale")["gain_pct"].agg(lambda gain: gain.max() - gain.min())
-    return pd.Series(
-        {
-            "gain_pct_min": grid["gain_pct"].min(),
-            "gain_pct_max": grid["gain_pct"].max(),
-            "lift_invariant": bool((spread < 1e-6).all()),
-        },
-        dtype=object,
-    )
+    summary = {
+        "gain_pct_min": grid["gain_pct"].min(),
+        "gain_pct_max": grid["gain_pct"].max(),
+        "centric_roi_min": grid["centric_roi"].min(),
+        "centric_roi_max": grid["centric_roi"].max(),
+        "focused_roi_min": grid["focused_roi"].min(),
+        "focused_roi_max": grid["focused_roi"].max(),
+        "centric_loses": int((grid["centric_roi"] < 0).sum()),
+        "lift_invariant": bool((spread < 1e-6).all()),
+        "driver": None,
+        "roi_range_by_lift": np.nan,
+        "roi_range_by_scale": np.nan,
+    }
+    if max_lift is not None and spend_scale is not None:
+        column = grid[np.isclose(grid["spend_scale"], spend_scale)]["centric_roi"]
+        row = grid[np.isclose(grid["max_lift"], max_lift)]["centric_roi"]
+        by_lift, by_scale = float(np.ptp(column)), float(np.ptp(row))
+        summary.update(
+            driver="max_lift" if by_lift >= by_scale else "spend_scale",
+            roi_range_by_lift=by_lift,
+            roi_range_by_scale=by_scale,
+        )
+    return pd.Series(summary, dtype=object)
 
 
 @_shared_doc
@@ -1022,6 +1052,10 @@ def _align_allocation(
             f"(e.g. {list(unknown[:3])}); allocate on the same customer table"
         )
     return indexed.reindex(customer_ids, fill_value=0.0).reset_index(drop=True)
+
+
+def _roi(value: float, spend: float) -> float:
+    return (value - spend) / spend if spend > 0 else np.nan
 
 
 def _gain(focused_value: float, centric_value: float) -> pd.Series:

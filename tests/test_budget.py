@@ -19,6 +19,7 @@ from ccnb.budget import (
     customer_centric,
     customer_focused,
     sensitivity,
+    sensitivity_summary,
     tiered,
     tiers_from_optimum,
 )
@@ -429,7 +430,7 @@ def test_sensitivity_matches_the_allocators(two_customers):
     )
     assert grid.columns.tolist() == [
         "max_lift", "spend_scale", "budget", "focused_value", "centric_value", "gain",
-        "gain_pct", "shadow_price",
+        "gain_pct", "focused_roi", "centric_roi", "shadow_price",
     ]  # fmt: skip
     assert len(grid) == 8
     assert sorted(grid["budget"].unique()) == [100.0, 400.0]
@@ -437,6 +438,9 @@ def test_sensitivity_matches_the_allocators(two_customers):
     assert cell["centric_value"] == pytest.approx(200 * (1 - math.exp(-2)), rel=1e-14)
     assert cell["focused_value"] == pytest.approx(202 * (1 - math.exp(-1)), rel=1e-14)
     assert cell["shadow_price"] == pytest.approx(4 * math.exp(-2), rel=1e-14)
+    # ROI: what each plan returns per unit spent beyond the spend (here both lose money)
+    assert cell["centric_roi"] == pytest.approx((200 * (1 - math.exp(-2)) - 100) / 100)
+    assert cell["focused_roi"] == pytest.approx((202 * (1 - math.exp(-1)) - 100) / 100)
     curve = HillResponse(25.0, 0.5)
     hill = sensitivity(
         two_customers, budget=100, max_lifts=[0.4], spend_scales=[25],
@@ -448,6 +452,24 @@ def test_sensitivity_matches_the_allocators(two_customers):
     )
     with pytest.raises(ValueError, match="curve must be one of"):
         sensitivity(two_customers, budget=100, max_lifts=[0.2], spend_scales=[50], curve="log")
+
+
+def test_sensitivity_summary_names_the_assumption_that_moves_the_return_most(two_customers):
+    grid = sensitivity(
+        two_customers, budget=100, max_lifts=[0.1, 0.2, 0.4], spend_scales=[25, 50, 100]
+    )
+    summary = sensitivity_summary(grid, max_lift=0.2, spend_scale=50)
+    column = grid[grid["spend_scale"] == 50]["centric_roi"]  # the lift varied
+    row = grid[grid["max_lift"] == 0.2]["centric_roi"]  # the spend scale varied
+    assert summary["roi_range_by_lift"] == pytest.approx(column.max() - column.min())
+    assert summary["roi_range_by_scale"] == pytest.approx(row.max() - row.min())
+    assert summary["driver"] == (
+        "max_lift" if column.max() - column.min() >= row.max() - row.min() else "spend_scale"
+    )
+    assert summary["centric_roi_min"] == grid["centric_roi"].min()
+    assert summary["centric_loses"] == int((grid["centric_roi"] < 0).sum())
+    assert summary["lift_invariant"]  # both curves scale with the lift
+    assert sensitivity_summary(grid)["driver"] is None
 
 
 def test_break_even_budget_closed_form(two_customers):

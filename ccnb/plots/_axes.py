@@ -204,7 +204,9 @@ def _annotated_heatmap(
     vmin: float | None = None,
     vmax: float | None = None,
     cmap: Any = _SEQUENTIAL,
+    center: float | None = None,
 ) -> Any:
+    """Annotated heatmap; with ``center``, a diverging scale with that value in the middle."""
     values = grid.to_numpy(dtype=float)
     finite = values[np.isfinite(values)]
     if vmin is None:
@@ -214,11 +216,15 @@ def _annotated_heatmap(
     if vmax <= vmin:
         vmax = vmin + 1.0
     annotate = labels is not None
+    if center is not None:  # each side of the centre uses its own half of the colours
+        vmin, vmax = min(vmin, center - 1e-9), max(vmax, center + 1e-9)
+        scale = {"norm": mpl.colors.TwoSlopeNorm(vcenter=center, vmin=vmin, vmax=vmax)}
+    else:
+        scale = {"vmin": vmin, "vmax": vmax}
     mesh = ax.pcolormesh(
         np.ma.masked_invalid(values),
         cmap=cmap,
-        vmin=vmin,
-        vmax=vmax,
+        **scale,
         edgecolors="white" if annotate else "face",
         linewidth=0.5 if annotate else 0.0,
     )

@@ -93,21 +93,26 @@ def allocation_by_decile(
 def sensitivity_heatmap(
     table: pd.DataFrame,
     *,
+    value: str = "centric_roi",
     budget: float | None = None,
     highlight: tuple[float, float] | None = None,
     currency: str | None = None,
     title: str | None = None,
     ax: Axes | None = None,
 ) -> Axes:
-    """Gain of the customer-centric over the customer-focused allocation (%) by assumption.
+    """The customer-centric plan's ROI (or its gain over customer-focused) by assumption.
 
-    Rows are ``max_lift`` values, columns ``spend_scale`` values; each cell is annotated.
+    Rows are ``max_lift`` values, columns ``spend_scale`` values; each cell is annotated. An
+    ROI is drawn on a diverging scale centred on 0, so a plan that loses money is red.
 
     Parameters
     ----------
     table : pandas.DataFrame
-        ``ccnb.budget.sensitivity`` output: ``max_lift``, ``spend_scale``, ``budget``,
-        ``gain_pct``.
+        ``ccnb.budget.sensitivity`` output: ``max_lift``, ``spend_scale``, ``budget`` and
+        the ``value`` column.
+    value : {"centric_roi", "gain_pct"}
+        What a cell shows: the centric plan's ROI (fraction; default) or its gain over the
+        customer-focused plan (percent).
     budget : float, optional
         Budget to show when the grid has several; required then.
     highlight : (max_lift, spend_scale), optional
@@ -122,7 +127,7 @@ def sensitivity_heatmap(
     """
     frame = _require(
         table,
-        ["max_lift", "spend_scale", "budget", "gain_pct"],
+        ["max_lift", "spend_scale", "budget", value],
         what="sensitivity_heatmap",
         source="ccnb.budget.sensitivity",
     )
@@ -134,21 +139,39 @@ def sensitivity_heatmap(
     chosen = frame[np.isclose(frame["budget"], budget)]
     if chosen.empty:
         raise ValueError(f"budget {budget} is not in the grid; budgets are {budgets}")
-    grid = chosen.pivot(index="max_lift", columns="spend_scale", values="gain_pct").sort_index()
+    if value not in ("centric_roi", "gain_pct"):
+        raise ValueError(f"value must be 'centric_roi' or 'gain_pct'; got {value!r}")
+    grid = chosen.pivot(index="max_lift", columns="spend_scale", values=value).sort_index()
     grid = grid.sort_index(axis="columns")
+    if value == "centric_roi":
+        grid = grid * 100
     shown = grid.copy()
     shown.index = [f"{100 * lift:.3g}%" for lift in grid.index]
     shown.columns = [_money_text(scale, currency) for scale in grid.columns]
-    labels = _cell_labels(grid.to_numpy(dtype=float), lambda v: f"{v:.0f}%")
     ax = _new_axes(ax)
-    _annotated_heatmap(
-        ax,
-        shown,
-        labels=labels,
-        colorbar_label="Gain over customer-focused (%)",
-        colorbar_formatter=PercentFormatter(xmax=100, decimals=0),
-        vmin=0.0,
-    )
+    if value == "centric_roi":
+        labels = _cell_labels(grid.to_numpy(dtype=float), lambda v: f"{v:+.0f}%")
+        # an ROI cannot fall below -100% (everything spent, nothing back)
+        _annotated_heatmap(
+            ax,
+            shown,
+            labels=labels,
+            colorbar_label="ROI of the customer-centric plan (%)",
+            colorbar_formatter=PercentFormatter(xmax=100, decimals=0),
+            vmin=-100.0,
+            cmap="RdBu",
+            center=0.0,
+        )
+    else:
+        labels = _cell_labels(grid.to_numpy(dtype=float), lambda v: f"{v:.0f}%")
+        _annotated_heatmap(
+            ax,
+            shown,
+            labels=labels,
+            colorbar_label="Gain over customer-focused (%)",
+            colorbar_formatter=PercentFormatter(xmax=100, decimals=0),
+            vmin=0.0,
+        )
     ax.invert_yaxis()
     if highlight is not None:
         lift, scale = highlight
@@ -164,7 +187,12 @@ def sensitivity_heatmap(
             _legend(ax, handles=[plan], below=True, force=True)
     _label(
         ax,
-        title=title or "Gain of customer-centric over customer-focused allocation",
+        title=title
+        or (
+            "Return on the budget of the customer-centric plan"
+            if value == "centric_roi"
+            else "Gain of customer-centric over customer-focused allocation"
+        ),
         xlabel=_money_label("Spend scale of the response curve, per customer", currency),
         ylabel="Maximum lift (% of rCLV)",
     )

@@ -7,7 +7,7 @@ import pandas as pd
 from ccnb import plots
 from ccnb.analysis import ClientAnalysis
 from ccnb.batch import exports
-from ccnb.formatting import count, escape_md, money, percent, signed_percent
+from ccnb.formatting import count, escape_md, in_words, money, percent, signed_percent
 from ccnb.report._section import Section, _bullets, _figure, _section, _styled
 
 __all__ = [
@@ -48,25 +48,47 @@ def budget_assumptions(analysis: ClientAnalysis) -> Section:
     return Section(text=text, table=_styled(table, name="assumptions"))
 
 
+def _returns(roi: float) -> str:
+    """'ROI +91%' or 'ROI -34%: it loses money'."""
+    shown = f"ROI {signed_percent(roi, digits=0)}"
+    return f"{shown}, it loses money" if roi < 0 else shown
+
+
 @_section
 def strategies(analysis: ClientAnalysis) -> Section:
     """Customer-focused vs customer-centric (optimal and tiered)."""
     table = analysis.strategy_comparison
     gain = analysis.centric_gain
+    settings = analysis.params.budget
+    currency = analysis.currency
+    plans = table.set_index("strategy")
+    centric = plans.loc["customer-centric (optimal)"]
     text = (
-        f"Spending the same {money(analysis.params.budget.total, analysis.currency)} where the "
-        f"predicted value is (customer-centric) instead of evenly (customer-focused) adds "
-        f"{money(gain['gain'], analysis.currency)} more expected value "
-        f"({signed_percent(gain['gain_pct'] / 100, digits=1)}): "
-        f"{money(gain['centric_value'], analysis.currency)} against "
-        f"{money(gain['focused_value'], analysis.currency)}."
+        f"A simulation from stated assumptions, not a measurement: if spending on a customer "
+        f"adds at most {percent(settings.max_lift)} of their residual CLV, and "
+        f"{money(settings.spend_scale, currency)} per customer reaches 63% of that, then "
+        f"spending {money(settings.total, currency)} where the predicted value is "
+        f"(customer-centric) brings {money(centric['added_value'], currency)} of margin: "
+        f"{_returns(centric['roi'])}. "
+    )
+    losing = [
+        f"the {name} plan brings {money(row.added_value, currency)} ({_returns(row.roi)})"
+        for name, row in plans.drop(index="customer-centric (optimal)").iterrows()
+        if row.roi < 0
+    ]
+    if losing:
+        text += "For the same money " + "; ".join(losing) + ". "
+    text += (
+        f"The value-led plan adds {money(gain['gain'], currency)} "
+        f"({signed_percent(gain['gain_pct'] / 100, digits=1)}) over spreading the budget "
+        "evenly (customer-focused)."
     )
     break_even = analysis.break_even_budget
-    if analysis.params.budget.total > break_even:
+    if settings.total > break_even:
         text += (
             f" Under these assumptions the budget is larger than what pays back: beyond "
-            f"{money(break_even, analysis.currency)} the last unit spent returns less than it "
-            "costs, however it is allocated."
+            f"{money(break_even, currency)} the last unit spent returns less than it costs, "
+            "however it is allocated."
         )
     shown = table[
         ["strategy", "customers_reached", "spend", "added_value", "roi", "value_per_unit"]
@@ -146,21 +168,31 @@ def sensitivity(analysis: ClientAnalysis) -> Section:
     settings = analysis.params.budget
     grid = analysis.sensitivity
     summary = analysis.sensitivity_summary
+    driver = {
+        "max_lift": "the assumed maximum lift",
+        "spend_scale": "the spend scale (the spend needed before returns flatten)",
+    }[summary["driver"]]
     text = (
-        f"Across every combination of assumptions tried, the customer-centric plan gains "
-        f"between {percent(summary['gain_pct_min'] / 100)} and "
-        f"{percent(summary['gain_pct_max'] / 100)} over "
-        f"the customer-focused one. "
+        "Each cell is the customer-centric plan's ROI under one pair of assumptions (the "
+        "outlined cell is the plan's). Across the grid it runs from "
+        f"{signed_percent(summary['centric_roi_min'])} to "
+        f"{signed_percent(summary['centric_roi_max'])}"
         + (
-            "The percentage does not depend on the assumed maximum lift, which scales both "
-            "plans alike; it grows with the spend scale, the spend needed before returns "
-            "flatten. "
-            if summary["lift_invariant"]
-            else ""
+            f", and in {in_words(summary['centric_loses'])} of the {in_words(len(grid))} "
+            "cases the plan loses money"
+            if summary["centric_loses"]
+            else "; it returns more than it costs in every case"
         )
-        + f"Under the base assumptions, spending more stops paying "
-        f"(the last unit returns less than it costs) beyond a budget of "
-        f"{money(analysis.break_even_budget, analysis.currency)}."
+        + f". The assumption that moves it most is {driver}: test it first. "
+        f"Its gain over the customer-focused plan ranges from "
+        f"{percent(summary['gain_pct_min'] / 100)} to {percent(summary['gain_pct_max'] / 100)}"
+        + (
+            " and does not depend on the maximum lift, which scales both plans alike. "
+            if summary["lift_invariant"]
+            else ". "
+        )
+        + "Under the base assumptions spending more stops paying (the last unit returns less "
+        f"than it costs) beyond a budget of {money(analysis.break_even_budget, analysis.currency)}."
     )
     figure = _figure(
         plots.sensitivity_heatmap(

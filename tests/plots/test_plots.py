@@ -298,6 +298,7 @@ def sensitivity_table(budgets=(1_000.0,)):
                         "spend_scale": scale,
                         "budget": budget,
                         "gain_pct": 100 * lift + scale / 10,
+                        "centric_roi": lift * 10 - scale / 20,
                     }
                 )
     return pd.DataFrame(rows)
@@ -772,7 +773,11 @@ def test_allocation_by_decile_bars_per_strategy_and_equity_line():
 
 
 def test_sensitivity_heatmap_one_annotated_cell_per_assumption_pair():
-    ax = drawn(plots.sensitivity_heatmap(sensitivity_table(), currency="EUR", highlight=(0.2, 50)))
+    ax = drawn(
+        plots.sensitivity_heatmap(
+            sensitivity_table(), value="gain_pct", currency="EUR", highlight=(0.2, 50)
+        )
+    )
     cells = heatmap_cells(ax)
     assert cells.size == 6
     assert sorted(texts(ax)) == sorted(["11%", "15%", "21%", "25%", "31%", "35%"])
@@ -781,6 +786,16 @@ def test_sensitivity_heatmap_one_annotated_cell_per_assumption_pair():
     outlined = [p for p in ax.patches if isinstance(p, Rectangle) and not p.get_fill()]
     assert len(outlined) == 1
     assert "(EUR" in ax.get_xlabel() and "(%" in ax.get_ylabel()
+
+
+def test_sensitivity_heatmap_of_the_return_is_red_where_the_plan_loses_money():
+    ax = drawn(plots.sensitivity_heatmap(sensitivity_table(), currency="EUR"))
+    # ROI = 10 lift - scale / 20: from -150% (lift 0.1, scale 50) to +250%
+    assert sorted(texts(ax)) == sorted(["+50%", "-150%", "+150%", "-50%", "+250%", "+50%"])
+    mesh = ax.collections[0]
+    losing, earning = mesh.cmap(mesh.norm(-50.0)), mesh.cmap(mesh.norm(50.0))
+    assert losing[0] > losing[2] and earning[2] > earning[0]  # red below 0, blue above
+    assert "ROI" in ax.figure.axes[-1].get_ylabel()
 
 
 def test_sensitivity_heatmap_needs_a_budget_when_the_grid_has_several():

@@ -711,16 +711,61 @@ def test_strategies_gain_is_recomputed_from_the_allocations(client):
     focused = allocations["customer-focused"].table["added_value"].sum()
     centric = allocations["customer-centric (optimal)"].table["added_value"].sum()
     currency = client.analysis.currency
+    total = client.analysis.params.budget.total
     section = client.available("strategies")
+    assert section.text.startswith("A simulation from stated assumptions, not a measurement")
     assert (
-        f"adds {money(centric - focused, currency)} more expected value "
-        f"({signed_percent((centric - focused) / focused, digits=1)}): "
-        f"{money(centric, currency)} against {money(focused, currency)}."
+        f"brings {money(centric, currency)} of margin: ROI "
+        f"{signed_percent((centric - total) / total, digits=0)}"
     ) in section.text
+    assert (
+        f"adds {money(centric - focused, currency)} "
+        f"({signed_percent((centric - focused) / focused, digits=1)}) over spreading"
+    ) in section.text
+    # a plan that returns less than it costs says so in words
+    for strategy, allocation in allocations.items():
+        value = allocation.table["added_value"].sum()
+        if strategy != "customer-centric (optimal)" and value < total:
+            assert (
+                f"the {strategy} plan brings {money(value, currency)} (ROI "
+                f"{signed_percent((value - total) / total, digits=0)}, it loses money)"
+            ) in section.text
     html = _html(section)
     for strategy, allocation in allocations.items():
         assert strategy in html
         assert count((allocation.table["spend"] > 0).sum()) in html
+
+
+def test_a_plan_that_loses_money_says_so_in_the_headline():
+    # CDNOW with a 1% maximum lift: no allocation of the budget earns it back
+    analysis = _analysis(budget={"max_lift": 0.01})
+    text = report.strategies(analysis).text
+    plt.close("all")
+    plan = analysis.strategy_comparison.set_index("strategy").loc["customer-centric (optimal)"]
+    assert plan["roi"] < 0
+    first_sentence = text.split(". ")[0]
+    assert f"ROI {signed_percent(plan['roi'], digits=0)}, it loses money" in first_sentence
+    grid = report.sensitivity(analysis).text
+    plt.close("all")
+    assert "cases the plan loses money" in grid
+
+
+def test_the_sensitivity_grid_uses_the_params_response_curve():
+    # a Hill curve of shape 0.5: the grid's plan cell is the plan itself (shape not ignored)
+    analysis = _analysis(budget={"response_curve": "hill", "hill_shape": 0.5})
+    grid = analysis.sensitivity
+    settings = analysis.params.budget
+    cell = grid[
+        np.isclose(grid["max_lift"], settings.max_lift)
+        & np.isclose(grid["spend_scale"], settings.spend_scale)
+    ].iloc[0]
+    plans = analysis.strategy_comparison.set_index("strategy")
+    assert cell["centric_value"] == pytest.approx(
+        plans.loc["customer-centric (optimal)", "added_value"], rel=1e-9
+    )
+    assert cell["focused_value"] == pytest.approx(
+        plans.loc["customer-focused", "added_value"], rel=1e-9
+    )
 
 
 def test_demo_budget_is_beyond_break_even_or_not(demo):
@@ -766,11 +811,27 @@ def test_sensitivity_grid_from_the_params_multipliers(client):
     assert len(grid) == len(lifts) * len(scales)
     text = client.available("sensitivity").text
     assert (
-        f"gains between {percent(grid['gain_pct'].min() / 100)} and "
-        f"{percent(grid['gain_pct'].max() / 100)} over"
+        f"runs from {signed_percent(grid['centric_roi'].min())} to "
+        f"{signed_percent(grid['centric_roi'].max())}"
+    ) in text
+    assert (
+        f"ranges from {percent(grid['gain_pct'].min() / 100)} to "
+        f"{percent(grid['gain_pct'].max() / 100)}"
     ) in text
     # both response curves scale with the lift, so the gain does not depend on it
-    assert "does not depend on the assumed maximum lift" in text
+    assert "does not depend on the maximum lift" in text
+    summary = client.analysis.sensitivity_summary
+    words = {"max_lift": "the assumed maximum lift", "spend_scale": "the spend scale"}
+    assert f"The assumption that moves it most is {words[summary['driver']]}" in text
+    # the plan's own cell is the plan: same value as the allocation on the strategy page
+    plan = grid[
+        np.isclose(grid["max_lift"], settings.max_lift)
+        & np.isclose(grid["spend_scale"], settings.spend_scale)
+    ].iloc[0]
+    centric = client.analysis.strategy_comparison.set_index("strategy")
+    assert plan["centric_value"] == pytest.approx(
+        centric.loc["customer-centric (optimal)", "added_value"], rel=1e-9
+    )
     break_even = money(client.analysis.break_even_budget, client.analysis.currency)
     assert f"beyond a budget of {break_even}." in text
 
