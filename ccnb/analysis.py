@@ -686,13 +686,40 @@ class ClientAnalysis:
         return clv.clv_by(self.predictions, by="segment", segments=self.segments)
 
     @_stored_table
-    def cac_ceiling(self) -> pd.DataFrame:
-        """CAC ceiling per acquisition channel next to the actual acquisition cost."""
-        return clv.cac_ceiling(
-            self.predictions,
-            self._require_customers(),
-            target_ltv_cac=self.params.budget.target_ltv_cac,
+    def first_purchase_values(self) -> pd.DataFrame:
+        """Each customer's first purchase day and what they spent on it."""
+        return summary.first_purchase_values(
+            self.data.transactions, observation_end=self.observation_end
         )
+
+    @_stored_table
+    def new_customer_value(self) -> pd.DataFrame:
+        """A new customer's value per channel (model per channel), CAC ceiling and verdict."""
+        customers = self._require_customers()
+        settings = self.params.budget
+        return clv.new_customer_value(
+            self.summary,
+            self.first_purchase_values,
+            customers,
+            pooled=self.purchase_model,
+            spend=self.spend_model,
+            gross_margin=self.params.gross_margin,
+            discount_rate_annual=self.params.discount_rate_annual,
+            horizon_months=self.params.horizon_months,
+            time_unit=self.params.time_unit,
+            target_ltv_cac=settings.target_ltv_cac,
+            unpaid_channels=tuple(self.unpaid_channels),
+            seed=self.params.seed,
+        )
+
+    @property
+    def unpaid_channels(self) -> list[str]:
+        """Channels never bought: params ``budget.unpaid_channels``, else names with 'organic'."""
+        listed = self.params.budget.unpaid_channels
+        if listed is not None:
+            return list(listed)
+        names = self._require_customers()["acquisition_channel"].dropna().astype(str).unique()
+        return sorted(name for name in names if "organic" in name.lower())
 
     @_stored_table
     def iso_value(self) -> pd.DataFrame:
@@ -869,18 +896,19 @@ class ClientAnalysis:
 
     @_stored_table
     def acquisition_plan(self) -> budget.AcquisitionPlan:
-        """The acquisition budget split over channels, best CLV per unit of cost first."""
+        """The acquisition budget over the paid channels, best new-customer value per cost first."""
         settings = self.params.budget
         if not settings.new_customer_budget:
             raise Unavailable("No acquisition budget is set (`budget.new_customer_budget`).")
-        ceilings = self.cac_ceiling.dropna(subset=["mean_acquisition_cost"])
+        values = self.new_customer_value
+        paid = values[values["paid"]]
         capacity = settings.channel_capacity or {}
         channels = pd.DataFrame(
             {
-                "channel": ceilings["acquisition_channel"],
-                "mean_clv": ceilings["mean_clv"],
-                "cac": ceilings["mean_acquisition_cost"],
-                "capacity": ceilings["acquisition_channel"].map(capacity).astype("float64"),
+                "channel": paid["acquisition_channel"],
+                "mean_clv": paid["new_customer_value"],
+                "cac": paid["mean_acquisition_cost"],
+                "capacity": paid["acquisition_channel"].map(capacity).astype("float64"),
             }
         )
         return budget.allocate_acquisition(

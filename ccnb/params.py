@@ -229,6 +229,12 @@ class BudgetSettings(_Model):
     tier_spend: dict[str, float] | None = Field(
         None, description="Spend per head by segment for the tiered plan (scaled to `total`)."
     )
+    unpaid_channels: list[Text] | None = Field(
+        None,
+        description="Acquisition channels that are not bought (organic, word of mouth): they "
+        "are valued but never funded by the acquisition plan. Null: every channel whose name "
+        "contains 'organic', and channels without a positive acquisition cost.",
+    )
     new_customer_budget: float | None = Field(
         None, ge=0, description="Acquisition budget to split across channels."
     )

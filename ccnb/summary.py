@@ -27,6 +27,7 @@ __all__ = [
     "DAYS_PER_UNIT",
     "calibration_holdout",
     "customer_summary",
+    "first_purchase_values",
     "repeat_purchases_by_period",
 ]
 
@@ -431,3 +432,40 @@ def repeat_purchases_by_period(
         },
         index=periods,
     )
+
+
+def first_purchase_values(transactions: ir.Table, *, observation_end: dt.date) -> pd.DataFrame:
+    """What each customer spent on their first purchase day, net of that day's returns.
+
+    The first purchase day is the first day with a purchase row (``amount >= 0``); its value
+    is the net sum of the customer's rows dated that day. Customers with returns only have
+    no first purchase and no row.
+
+    Parameters
+    ----------
+    transactions : ibis.Table
+        Validated transactions (``customer_id``, ``date``, ``amount``).
+    observation_end : datetime.date
+        Rows after it are ignored.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id`` (str), ``first_purchase`` (datetime64[ns]), ``first_value``
+        (float64), one row per customer with a purchase, sorted by ``customer_id``.
+    """
+    rows = transactions.filter(transactions.date <= ibis.literal(observation_end))
+    purchases = rows.filter(rows.amount >= 0)
+    firsts = purchases.group_by("customer_id").aggregate(first_purchase=purchases.date.min())
+    joined = rows.join(firsts, "customer_id")
+    on_first_day = joined.filter(joined.date == joined.first_purchase)
+    values = on_first_day.group_by(["customer_id", "first_purchase"]).aggregate(
+        first_value=on_first_day.amount.sum()
+    )
+    table = values.execute()
+    table = table.assign(
+        customer_id=table["customer_id"].astype(str),
+        first_purchase=pd.to_datetime(table["first_purchase"]).astype("datetime64[ns]"),
+        first_value=table["first_value"].astype("float64") + 0.0,
+    )
+    return table.sort_values("customer_id", ignore_index=True)

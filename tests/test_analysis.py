@@ -31,10 +31,10 @@ def test_cached_tables_equal_computed_ones_and_need_no_data(cdnow_params, tmp_pa
     assert again.validation.chosen == first.validation.chosen
     assert "data" not in again.__dict__  # nothing was loaded or recomputed
     # tables this client cannot have come back as the same sentence
-    assert "cac_ceiling" in unavailable
+    assert "new_customer_value" in unavailable
     with pytest.raises(Unavailable) as raised:
-        _ = again.cac_ceiling
-    assert str(raised.value) == unavailable["cac_ceiling"]
+        _ = again.new_customer_value
+    assert str(raised.value) == unavailable["new_customer_value"]
     assert "data" not in again.__dict__
 
 

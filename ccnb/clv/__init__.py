@@ -10,7 +10,8 @@ Intervals, Model choice, CAC ceiling, Iso-value curves).
 ``fitting``            purchase and spend models fitted on distinct customer patterns
 ``validation``         holdout validation, tracking, conditional expectations, model choice
 ``prediction``         P(alive), expected purchases and spend, rCLV with parameter draws
-``cuts``               customer equity, CLV by group, CAC ceiling, iso-value curves
+``cuts``               customer equity, CLV by group, iso-value curves
+``new_customers``      a newly acquired customer's value per channel, CAC ceiling, verdict
 ``activation``         the per-customer table for CRM activation
 ``results``            the result objects (fitted model, validation, predictions, equity)
 ``_btyd``              estimation core: distinct rows, starts, optimiser, draws (private)
@@ -19,7 +20,7 @@ Intervals, Model choice, CAC ceiling, Iso-value curves).
 """
 
 from ccnb.clv.activation import activation_table
-from ccnb.clv.cuts import cac_ceiling, clv_by, customer_equity, iso_value, prediction_summary
+from ccnb.clv.cuts import clv_by, customer_equity, iso_value, prediction_summary
 from ccnb.clv.fitting import (
     INDEPENDENCE_THRESHOLD,
     MIN_CUSTOMERS,
@@ -29,6 +30,7 @@ from ccnb.clv.fitting import (
     fit_spend,
     refit,
 )
+from ccnb.clv.new_customers import VERDICTS, new_customer_value
 from ccnb.clv.prediction import UNITS_PER_MONTH, expected_purchases, predict
 from ccnb.clv.results import (
     CustomerEquity,
@@ -53,8 +55,8 @@ __all__ = [
     "InsufficientDataError",
     "Predictions",
     "ValidationResult",
+    "VERDICTS",
     "activation_table",
-    "cac_ceiling",
     "clv_by",
     "conditional_expectations",
     "customer_equity",
@@ -64,6 +66,7 @@ __all__ = [
     "iso_value",
     "naive_clv",
     "naive_versus_model",
+    "new_customer_value",
     "predict",
     "prediction_summary",
     "refit",

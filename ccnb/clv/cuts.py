@@ -19,7 +19,7 @@ from ccnb.clv.prediction import (
 )
 from ccnb.clv.results import CustomerEquity, FittedModel, Predictions
 
-__all__ = ["cac_ceiling", "clv_by", "customer_equity", "iso_value", "prediction_summary"]
+__all__ = ["clv_by", "customer_equity", "iso_value", "prediction_summary"]
 
 
 def _checked(predictions: Predictions, where: str) -> Predictions:
@@ -185,94 +185,6 @@ def clv_by(
         columns += [name, f"{name}_low", f"{name}_high"]
     columns += ["share_of_equity"]
     return pd.DataFrame.from_records(records).reindex(columns=columns)
-
-
-def _payback_months(cumulative_margin: np.ndarray, cost: float) -> float:
-    """Months (linear within a month) until cumulative margin reaches ``cost``."""
-    if not np.isfinite(cost):
-        return np.nan
-    if cost <= 0:
-        return 0.0
-    reached = np.nonzero(cumulative_margin >= cost)[0]
-    if len(reached) == 0:
-        return np.inf
-    month = reached[0]
-    before = cumulative_margin[month - 1] if month > 0 else 0.0
-    return float(month + (cost - before) / (cumulative_margin[month] - before))
-
-
-def cac_ceiling(
-    predictions: Predictions,
-    customers: pd.DataFrame,
-    *,
-    target_ltv_cac: float = 3.0,
-) -> pd.DataFrame:
-    """CAC ceiling per acquisition channel: mean predicted CLV / target LTV:CAC ratio.
-
-    Payback: months until the channel's mean cumulative expected gross margin per customer
-    (undiscounted, from the prediction date, ``gross_margin * expected_spend * expected
-    purchases`` month by month as in :func:`predict`) reaches the channel's mean actual
-    acquisition cost, interpolated linearly within the month; ``inf`` when not reached within
-    the horizon, NaN when the cost is unknown. The CLV used is the residual CLV of the
-    channel's current customers (future value only), a conservative stand-in for the value of
-    a newly acquired one.
-
-    Parameters
-    ----------
-    predictions : Predictions
-        Output of :func:`predict`.
-    customers : pandas.DataFrame
-        ``customer_id``, ``acquisition_channel`` and optionally ``acquisition_cost``
-        (nullable). Customers without a channel form the group ``"unknown"``.
-    target_ltv_cac : float
-        Target LTV:CAC ratio (default 3).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per channel: ``acquisition_channel``, ``n_customers``, ``mean_clv``,
-        ``mean_clv_low``, ``mean_clv_high``, ``cac_ceiling`` (= mean_clv / target_ltv_cac),
-        ``cac_ceiling_low``, ``cac_ceiling_high``, ``mean_acquisition_cost`` (mean of the
-        known costs, NaN if none), ``n_with_cost``, ``ltv_cac_ratio`` (mean_clv /
-        mean_acquisition_cost), ``payback_months``.
-    """
-    if target_ltv_cac <= 0:
-        raise ValueError(f"target_ltv_cac must be > 0, got {target_ltv_cac}")
-    predictions = _checked(predictions, "cac_ceiling")
-    columns = ["acquisition_channel"]
-    if "acquisition_cost" in customers.columns:
-        columns.append("acquisition_cost")
-    frame = _with_groups(predictions.table, columns, customers, "cac_ceiling")
-    frame = frame.assign(
-        acquisition_channel=frame["acquisition_channel"].astype(object).fillna("unknown")
-    )
-    if "acquisition_cost" not in frame:
-        frame = frame.assign(acquisition_cost=np.nan)
-    by_channel = clv_by(predictions, by="acquisition_channel", segments=frame)
-    records = []
-    for row in by_channel.itertuples(index=False):
-        in_channel = (frame["acquisition_channel"] == row.acquisition_channel).to_numpy()
-        costs = frame.loc[in_channel, "acquisition_cost"].astype(float)
-        mean_cost = float(costs.mean()) if costs.notna().any() else np.nan
-        margin = predictions.monthly_margin[in_channel].astype(float).mean(axis=0)
-        payback = _payback_months(np.cumsum(margin), mean_cost)
-        records.append(
-            {
-                "acquisition_channel": row.acquisition_channel,
-                "n_customers": row.n_customers,
-                "mean_clv": row.rclv_mean,
-                "mean_clv_low": row.rclv_mean_low,
-                "mean_clv_high": row.rclv_mean_high,
-                "cac_ceiling": row.rclv_mean / target_ltv_cac,
-                "cac_ceiling_low": row.rclv_mean_low / target_ltv_cac,
-                "cac_ceiling_high": row.rclv_mean_high / target_ltv_cac,
-                "mean_acquisition_cost": mean_cost,
-                "n_with_cost": int(costs.notna().sum()),
-                "ltv_cac_ratio": row.rclv_mean / mean_cost if mean_cost > 0 else np.nan,
-                "payback_months": payback,
-            }
-        )
-    return pd.DataFrame.from_records(records)
 
 
 def iso_value(

@@ -122,7 +122,7 @@ def predict(
 
     The result keeps the draws (float32, ``4 * n_draws`` bytes per customer) and the expected
     monthly margin per customer (``4 * horizon_months`` bytes) next to the table, for
-    :func:`customer_equity`, :func:`clv_by` and :func:`cac_ceiling`.
+    :func:`customer_equity`, :func:`clv_by` and :func:`clv_by` by channel.
 
     Parameters
     ----------

@@ -216,7 +216,7 @@ class CustomerEquity:
 class Predictions:
     """What :func:`predict` returns: the per-customer table and the parameter draws behind it.
 
-    The cuts (:func:`customer_equity`, :func:`clv_by`, :func:`cac_ceiling`) take this object,
+    The cuts (:func:`customer_equity`, :func:`clv_by`, :func:`clv_by` by channel) take this object,
     because intervals for a group cannot be rebuilt from per-customer bounds: they need the
     draws. Grouping columns come from any table with ``customer_id`` (a segment table, or
     ``predictions.table`` merged with one the pandas way). It round-trips to disk with

@@ -31,6 +31,7 @@ from ccnb.plots.clv_modelling import (
     conditional_expectations,
     holdout_tracking,
     iso_value,
+    new_customer_value,
     p_alive_hist,
 )
 from ccnb.plots.cohorts import (
@@ -67,6 +68,7 @@ __all__ = [
     "early_repeat_rate",
     "holdout_tracking",
     "iso_value",
+    "new_customer_value",
     "layer_cake",
     "money_formatter",
     "nps_by_segment",

@@ -38,6 +38,7 @@ from ccnb.plots._theme import (
 
 __all__ = [
     "clv_by_group",
+    "new_customer_value",
     "clv_distribution",
     "conditional_expectations",
     "holdout_tracking",
@@ -333,19 +334,13 @@ def clv_by_group(
     title: str | None = None,
     ax: Axes | None = None,
 ) -> Axes:
-    """Mean residual CLV per group with its interval; with CAC markers for channels.
-
-    Given ``ccnb.clv.cac_ceiling`` output, each channel also shows its CAC ceiling and
-    its actual mean acquisition cost, so channels whose cost is above the ceiling stand
-    out.
+    """Mean residual CLV per group (segment, channel) with its interval.
 
     Parameters
     ----------
     table : pandas.DataFrame
-        ``ccnb.clv.clv_by`` output (group column first, ``n_customers``,
-        ``rclv_mean``, ``rclv_mean_low``, ``rclv_mean_high``) or ``ccnb.clv.cac_ceiling``
-        output (``acquisition_channel``, ``n_customers``, ``mean_clv``, ``mean_clv_low``,
-        ``mean_clv_high``, ``cac_ceiling``, ``mean_acquisition_cost``).
+        ``ccnb.clv.clv_by`` output: the group column first, ``n_customers``, ``rclv_mean``,
+        ``rclv_mean_low``, ``rclv_mean_high``.
     {currency}
     interval : float, optional
         Coverage of the interval in the table (``predict(interval=...)``), for the
@@ -359,21 +354,11 @@ def clv_by_group(
     -------
     {returns_ax}
     """
-    if isinstance(table, pd.DataFrame) and "cac_ceiling" in table.columns:
-        columns = ["mean_clv", "mean_clv_low", "mean_clv_high"]
-        frame = _require(
-            table,
-            ["acquisition_channel", "n_customers", *columns, "cac_ceiling"],
-            what="clv_by_group",
-            source="ccnb.clv.cac_ceiling",
-        )
-        group = "acquisition_channel"
-    else:
-        columns = ["rclv_mean", "rclv_mean_low", "rclv_mean_high"]
-        frame = _require(
-            table, ["n_customers", *columns], what="clv_by_group", source="ccnb.clv.clv_by"
-        )
-        group = frame.columns[0]
+    columns = ["rclv_mean", "rclv_mean_low", "rclv_mean_high"]
+    frame = _require(
+        table, ["n_customers", *columns], what="clv_by_group", source="ccnb.clv.clv_by"
+    )
+    group = frame.columns[0]
     mean, low, high = columns
     if sort:
         frame = frame.sort_values(mean, ascending=False, kind="mergesort")
@@ -386,61 +371,14 @@ def clv_by_group(
     )
     has_interval = bool(np.isfinite(errors).any())
     coverage = f" ({interval:.0%} interval)" if interval and has_interval else ""
-    has_cac = "cac_ceiling" in frame.columns
-    ax.barh(
-        positions,
-        values,
-        height=0.6,
-        color=PALETTE[9] if has_cac else _BLUE,
-        label=f"mean rCLV{coverage}",
-    )
+    ax.barh(positions, values, height=0.6, color=_BLUE, label=f"mean rCLV{coverage}")
     if has_interval:
         ax.errorbar(
             values, positions, xerr=np.nan_to_num(errors), fmt="none", ecolor=_INK, capsize=5, lw=2
         )
     furthest = np.nanmax(np.vstack([values, frame[high].to_numpy(dtype=float)]), axis=0)
-    if has_cac:
-        ax.plot(
-            frame["cac_ceiling"],
-            positions,
-            linestyle="none",
-            marker="|",
-            ms=30,
-            mew=4,
-            color=_INK,
-            label="CAC ceiling = mean CLV / target LTV:CAC",
-        )
-        if "mean_acquisition_cost" in frame.columns:
-            cost = frame["mean_acquisition_cost"].to_numpy(dtype=float)
-            if np.isfinite(cost).any():
-                ax.plot(
-                    cost,
-                    positions,
-                    linestyle="none",
-                    marker="D",
-                    ms=10,
-                    color=_RED,
-                    markeredgecolor="white",
-                    label="actual CAC (mean)",
-                )
-                furthest = np.fmax(furthest, cost)
-    for position, value, right in zip(positions, values, furthest, strict=True):
-        ax.annotate(
-            _money_text(value, currency),
-            xy=(right, position),
-            xytext=(8, 0),
-            textcoords="offset points",
-            va="center",
-            fontsize=12,
-        )
-    ax.set_yticks(
-        positions,
-        [
-            f"{name}\n(n={int(n):,})"
-            for name, n in zip(frame[group], frame["n_customers"], strict=True)
-        ],
-    )
-    ax.invert_yaxis()
+    _annotate_values(ax, positions, values, furthest, currency)
+    _group_ticks(ax, positions, frame[group], frame["n_customers"])
     ax.set_xlim(left=min(0.0, float(np.nanmin(values))))
     ax.margins(x=0.15)
     _money(ax, "x", currency)
@@ -452,6 +390,120 @@ def clv_by_group(
         title=title or f"Residual CLV per customer by {what}",
         xlabel=_money_label("Mean residual CLV per customer", currency),
         ylabel=what.capitalize(),
+    )
+    return ax
+
+
+def _annotate_values(ax: Axes, positions, values, furthest, currency) -> None:
+    for position, value, right in zip(positions, values, furthest, strict=True):
+        ax.annotate(
+            _money_text(value, currency),
+            xy=(right, position),
+            xytext=(8, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=12,
+        )
+
+
+def _group_ticks(ax: Axes, positions, names, counts) -> None:
+    ax.set_yticks(
+        positions, [f"{name}\n(n={int(n):,})" for name, n in zip(names, counts, strict=True)]
+    )
+    ax.invert_yaxis()
+
+
+@_themed
+def new_customer_value(
+    table: pd.DataFrame,
+    *,
+    currency: str | None = None,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """A new customer's value per channel (first purchase + later purchases) beside its cost.
+
+    Each bar stacks the margin of the first purchase and the discounted margin of the repeat
+    purchases expected over the horizon; a bar marks the CAC ceiling and a diamond the
+    channel's actual mean acquisition cost, red where a new customer loses money.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``ccnb.clv.new_customer_value`` output (``acquisition_channel``, ``customers``,
+        ``first_purchase_margin``, ``future_margin``, ``new_customer_value``,
+        ``cac_ceiling``, ``mean_acquisition_cost``, ``verdict``).
+    {currency}
+    {title}
+    {ax}
+
+    Returns
+    -------
+    {returns_ax}
+    """
+    frame = _require(
+        table,
+        [
+            "acquisition_channel",
+            "customers",
+            "first_purchase_margin",
+            "future_margin",
+            "new_customer_value",
+            "cac_ceiling",
+            "mean_acquisition_cost",
+            "verdict",
+        ],
+        what="new_customer_value",
+        source="ccnb.clv.new_customer_value",
+    )
+    frame = frame.sort_values("new_customer_value", ascending=False, kind="mergesort")
+    frame = frame.reset_index(drop=True)
+    ax = _new_axes(ax, figsize=(9.0, max(3.5, 1.8 + 0.7 * len(frame))))
+    positions = np.arange(len(frame))
+    first = frame["first_purchase_margin"].to_numpy(dtype=float)
+    later = frame["future_margin"].to_numpy(dtype=float)
+    ax.barh(positions, first, height=0.6, color=PALETTE[9], label="first purchase (margin)")
+    ax.barh(positions, later, left=first, height=0.6, color=_BLUE, label="later purchases (margin)")
+    ax.plot(
+        frame["cac_ceiling"],
+        positions,
+        linestyle="none",
+        marker="|",
+        ms=30,
+        mew=4,
+        color=_INK,
+        label="CAC ceiling = value / target ratio",
+    )
+    cost = frame["mean_acquisition_cost"].to_numpy(dtype=float)
+    losing = (frame["verdict"] == "loses money").to_numpy()
+    for mask, colour, label in (
+        (~losing, _GREY, "actual CAC (mean)"),
+        (losing, _RED, "actual CAC: a new customer loses money"),
+    ):
+        if (mask & np.isfinite(cost)).any():
+            ax.plot(
+                cost[mask],
+                positions[mask],
+                linestyle="none",
+                marker="D",
+                ms=10,
+                color=colour,
+                markeredgecolor="white",
+                label=label,
+            )
+    values = frame["new_customer_value"].to_numpy(dtype=float)
+    _annotate_values(ax, positions, values, np.fmax(values, np.nan_to_num(cost)), currency)
+    _group_ticks(ax, positions, frame["acquisition_channel"], frame["customers"])
+    ax.set_xlim(left=0.0)
+    ax.margins(x=0.15)
+    _money(ax, "x", currency)
+    _value_axis(ax, "x")
+    _legend(ax, below=True, force=True)
+    _label(
+        ax,
+        title=title or "What a new customer is worth, by acquisition channel",
+        xlabel=_money_label("Margin per new customer over the horizon, discounted", currency),
+        ylabel="Acquisition channel",
     )
     return ax
 

@@ -256,14 +256,17 @@ def test_plan(analysis: ClientAnalysis) -> Section:
 
 @_section
 def acquisition(analysis: ClientAnalysis) -> Section:
-    """Acquisition budget across channels, best CLV per unit of CAC first."""
+    """Acquisition budget across the paid channels, best new-customer value per cost first."""
     settings = analysis.params.budget
     plan = analysis.acquisition_plan
     funded = plan.table[plan.table["spend"] > 0]
+    values = analysis.new_customer_value
+    unpaid = values.loc[~values["paid"], "acquisition_channel"].tolist()
     text = (
         f"The {money(settings.new_customer_budget, analysis.currency)} acquisition budget goes "
-        f"to channels in order of CLV per unit of acquisition cost, only where a new customer is "
-        f"worth at least {settings.acquisition_threshold:g} times their cost: "
+        "to the paid channels in order of a new customer's value (CLV notebook) per unit of "
+        "acquisition cost, only where a new customer is worth at least "
+        f"{settings.acquisition_threshold:g} times their cost: "
         + (
             ", ".join(
                 f"{escape_md(row.channel)} {money(row.spend, analysis.currency)}"
@@ -272,6 +275,11 @@ def acquisition(analysis: ClientAnalysis) -> Section:
             or "no channel qualifies"
         )
         + f"; {money(plan.unspent, analysis.currency)} is left unspent."
+        + (
+            f" Not bought, as they are not paid channels: {', '.join(map(escape_md, unpaid))}."
+            if unpaid
+            else ""
+        )
     )
     styled = _styled(
         plan.table[
@@ -290,9 +298,9 @@ def acquisition(analysis: ClientAnalysis) -> Section:
         money_columns=("mean_clv", "cac", "spend", "expected_value"),
         decimals={"value_per_cost": 2, "new_customers": 0},
         labels={
-            "mean_clv": "CLV per customer",
+            "mean_clv": "new customer's value",
             "cac": "acquisition cost",
-            "value_per_cost": "CLV / cost",
+            "value_per_cost": "value / cost",
             "new_customers": "new customers",
             "expected_value": "expected value",
         },

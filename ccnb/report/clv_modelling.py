@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ccnb import plots
@@ -185,29 +186,115 @@ def clv_by_segment(analysis: ClientAnalysis) -> Section:
     return Section(text=text, figure=figure)
 
 
+_VERDICT_WORDS = {
+    "loses money": "a new customer loses money",
+    "below target": "profitable, but below the {ratio}:1 target",
+    "within the ceiling": "within the ceiling",
+}
+
+
+def _verdict(row, ratio: str) -> str:
+    if row.verdict is None or pd.isna(row.verdict):
+        return "no acquisition cost recorded"
+    return _VERDICT_WORDS[row.verdict].format(ratio=ratio)
+
+
 @_section
 def cac_ceiling(analysis: ClientAnalysis) -> Section:
-    """CAC ceiling per acquisition channel next to the actual cost."""
-    table = analysis.cac_ceiling
+    """A new customer's value per channel, the CAC ceiling and each channel's verdict."""
+    table = analysis.new_customer_value
+    settings = analysis.params
+    currency = analysis.currency
+    ratio = f"{settings.budget.target_ltv_cac:g}"
+    fitted = table["model"].eq("channel fit")
+    how = (
+        f"the {escape_md(analysis.purchase_model.label)} model fitted on each channel's own "
+        "customers"
+        if fitted.all()
+        else f"the {escape_md(analysis.purchase_model.label)} model, fitted per channel where a "
+        "channel has enough customers and pooled otherwise (see the table)"
+    )
     lines = []
     for row in table.itertuples():
-        verdict = (
-            "within the ceiling"
-            if row.mean_acquisition_cost <= row.cac_ceiling
-            else "above the ceiling"
+        cost = (
+            f"; cost {money(row.mean_acquisition_cost, currency)}: {_verdict(row, ratio)}"
+            if np.isfinite(row.mean_acquisition_cost) and row.mean_acquisition_cost > 0
+            else ""
         )
+        unpaid = "" if row.paid else " (not a paid channel: valued, never bought)"
         lines.append(
-            f"{escape_md(row.acquisition_channel)}: ceiling "
-            f"{money(row.cac_ceiling, analysis.currency)}, actual cost "
-            f"{money(row.mean_acquisition_cost, analysis.currency)} ({verdict})"
+            f"{escape_md(row.acquisition_channel)}: worth "
+            f"{money(row.new_customer_value, currency)} "
+            f"({money(row.first_purchase_margin, currency)} first purchase, "
+            f"{money(row.future_margin, currency)} later), ceiling "
+            f"{money(row.cac_ceiling, currency)}{cost}{unpaid}"
         )
     text = (
-        f"The most a channel's new customer is worth paying for, at the target "
-        f"{analysis.params.budget.target_ltv_cac:g}:1 ratio of CLV to acquisition cost:\n\n"
-        + _bullets(lines)
+        "What a newly acquired customer is worth: the margin of their first purchase plus the "
+        f"discounted margin of the repeat purchases {how} expects over "
+        f"{settings.horizon_months} months. The CAC ceiling is that value over the target "
+        f"{ratio}:1 ratio of value to acquisition cost.\n\n" + _bullets(lines)
     )
-    figure = _figure(plots.clv_by_group(table, currency=analysis.currency))
-    return Section(text=text, figure=figure)
+    check = _first_year_check(analysis, table)
+    if check:
+        text += "\n\n" + check
+    shown = table[
+        [
+            "acquisition_channel",
+            "customers",
+            "model",
+            "new_customer_value",
+            "cac_ceiling",
+            "mean_acquisition_cost",
+            "value_per_cost",
+            "payback_months",
+        ]
+    ].assign(verdict=[_verdict(row, ratio) for row in table.itertuples()])
+    styled = _styled(
+        shown,
+        name="new-customer-value",
+        currency=currency,
+        money_columns=("new_customer_value", "cac_ceiling", "mean_acquisition_cost"),
+        count_columns=("customers",),
+        decimals={"value_per_cost": 2, "payback_months": 1},
+        labels={
+            "acquisition_channel": "channel",
+            "new_customer_value": "new customer's value",
+            "cac_ceiling": "CAC ceiling",
+            "mean_acquisition_cost": "actual CAC",
+            "value_per_cost": "value per unit of cost",
+            "payback_months": "payback (months)",
+        },
+    )
+    figure = _figure(plots.new_customer_value(table, currency=currency))
+    return Section(text=text, figure=figure, table=styled)
+
+
+def _first_year_check(analysis: ClientAnalysis, table: pd.DataFrame) -> str:
+    """The model's first-year margin of a new customer against what cohorts actually brought."""
+    try:
+        observed = analysis.cohort_by_channel.set_index("acquisition_channel")
+    except Unavailable:
+        return ""
+    margin = analysis.params.gross_margin
+    parts = []
+    for row in table.itertuples():
+        if row.acquisition_channel not in observed.index:
+            continue
+        actual = observed.loc[row.acquisition_channel]
+        if not actual["eligible"] or pd.isna(actual["revenue_per_customer"]):
+            continue
+        seen = money(margin * actual["revenue_per_customer"], analysis.currency)
+        expected = money(row.first_year_margin_model, analysis.currency)
+        parts.append(
+            f"{escape_md(row.acquisition_channel)} {seen} observed against {expected} expected"
+        )
+    if not parts:
+        return ""
+    return (
+        "Checked against what happened: the first-year margin per customer of the cohorts "
+        "observed for a whole year, " + "; ".join(parts) + "."
+    )
 
 
 @_section
@@ -260,23 +347,25 @@ def next_steps_clv(analysis: ClientAnalysis) -> Section:
         "give them the attention the segments notebook recommends for High-Value customers."
     ]
     try:
-        table = analysis.cac_ceiling
-        for row in table.itertuples():
-            if pd.isna(row.mean_acquisition_cost):
-                continue
-            action = (
-                "cut or renegotiate"
-                if row.mean_acquisition_cost > row.cac_ceiling
-                else "room to grow"
-            )
-            lines.append(
-                f"{escape_md(row.acquisition_channel)}: pay at most "
-                f"{money(row.cac_ceiling, analysis.currency)} per new customer (today "
-                f"{money(row.mean_acquisition_cost, analysis.currency)}: {action})."
-            )
+        table = analysis.new_customer_value
     except Unavailable:
         lines.append(
             "With acquisition channels and costs per customer, this notebook would give each "
-            "channel its CAC ceiling."
+            "channel the value of a new customer and its CAC ceiling."
+        )
+        table = None
+    advice = {
+        "loses money": "a new customer is worth less than they cost: cut spend or renegotiate",
+        "below target": "profitable but below the target ratio: hold spend, improve "
+        "conversion or retention before buying more",
+        "within the ceiling": "room to grow while the cost stays below the ceiling",
+    }
+    for row in [] if table is None else table.itertuples():
+        if row.verdict is None or pd.isna(row.verdict) or not row.paid:
+            continue
+        lines.append(
+            f"{escape_md(row.acquisition_channel)}: pay at most "
+            f"{money(row.cac_ceiling, analysis.currency)} per new customer (today "
+            f"{money(row.mean_acquisition_cost, analysis.currency)}): {advice[row.verdict]}."
         )
     return Section(text=_bullets(lines))

@@ -863,44 +863,67 @@ def test_clv_by_segment_sums_and_intervals(predictions):
         clv.clv_by(merged, by="segment")
 
 
-def test_cac_ceiling_and_payback_by_hand():
-    customers_summary = pd.DataFrame(
+def test_new_customer_value_ceiling_verdict_and_payback_by_hand():
+    # Three customers, too few for a channel fit: every channel uses the pooled stand-in of
+    # one purchase a month, and the spend model's mean (100) for a repeat purchase.
+    summary = pd.DataFrame(
         {
-            "customer_id": ["a", "b", "c"],
-            "frequency": [1, 1, 1],
-            "recency": [2.0, 2.0, 2.0],
-            "T": [8.0, 8.0, 8.0],
-            "monetary_value": [100.0, 100.0, 100.0],
+            "customer_id": ["a", "b", "c", "d"],
+            "frequency": [1, 1, 1, 0],
+            "recency": [2.0, 2.0, 2.0, 0.0],
+            "T": [8.0, 8.0, 8.0, 8.0],
+            "monetary_value": [100.0, 100.0, 100.0, 0.0],
         }
     )
-    rate = 1.0 / WEEKS_PER_MONTH  # one purchase a month
-    predictions = clv.predict(
-        customers_summary,
-        purchases=linear_model(rate),
+    first_values = pd.DataFrame(
+        {"customer_id": ["a", "b", "c", "d"], "first_value": [50.0, 70.0, 60.0, 40.0]}
+    )
+    customers = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d"],
+            "acquisition_channel": ["search", "search", None, "tv"],
+            "acquisition_cost": [100.0, 120.0, np.nan, 2000.0],
+        }
+    )
+    table = clv.new_customer_value(
+        summary,
+        first_values,
+        customers,
+        pooled=linear_model(1.0 / WEEKS_PER_MONTH),
+        spend=100.0,
         gross_margin=0.4,
         discount_rate_annual=0.0,
         horizon_months=24,
         time_unit="W",
-        n_draws=0,
-    )
-    customers = pd.DataFrame(
-        {
-            "customer_id": ["a", "b", "c"],
-            "acquisition_channel": ["search", "search", None],
-            "acquisition_cost": [100.0, 120.0, np.nan],
-        }
-    )
-    table = clv.cac_ceiling(predictions, customers, target_ltv_cac=3.0).set_index(
-        "acquisition_channel"
-    )
+        target_ltv_cac=3.0,
+        unpaid_channels=("search",),
+    ).set_index("acquisition_channel")
     search = table.loc["search"]
-    assert search["mean_clv"] == pytest.approx(0.4 * 100 * 24)
-    assert search["cac_ceiling"] == pytest.approx(0.4 * 100 * 24 / 3)
+    assert search["model"] == "pooled" and search["customers"] == 2
+    assert search["first_purchase_margin"] == pytest.approx(0.4 * 60)
+    assert search["expected_repeat_purchases"] == pytest.approx(24)
+    assert search["future_margin"] == pytest.approx(0.4 * 100 * 24)  # 40 a month, no discount
+    assert search["new_customer_value"] == pytest.approx(24 + 960)
+    assert search["first_year_margin_model"] == pytest.approx(24 + 40 * 12)
+    assert search["cac_ceiling"] == pytest.approx(984 / 3)
     assert search["mean_acquisition_cost"] == pytest.approx(110.0)
-    assert search["payback_months"] == pytest.approx(110.0 / 40.0)  # 40 margin a month
-    assert search["ltv_cac_ratio"] == pytest.approx(960 / 110)
-    assert np.isnan(table.loc["unknown", "payback_months"])
-    assert table.loc["unknown", "n_with_cost"] == 0
+    assert search["payback_months"] == pytest.approx((110 - 24) / 40)
+    # valued and judged, but not bought: listed as unpaid
+    assert search["verdict"] == "within the ceiling" and not search["paid"]
+    tv = table.loc["tv"]  # 2,000 a customer for 0.4 * 40 + 960 = 976
+    assert tv["verdict"] == "loses money" and tv["paid"] and np.isinf(tv["payback_months"])
+    unknown = table.loc["unknown"]
+    assert pd.isna(unknown["verdict"]) and not unknown["paid"]
+    assert np.isnan(unknown["payback_months"])
+
+
+def test_new_customer_verdicts():
+    from ccnb.clv.new_customers import _verdict
+
+    assert _verdict(90.0, 100.0, 3.0) == "loses money"
+    assert _verdict(200.0, 100.0, 3.0) == "below target"
+    assert _verdict(300.0, 100.0, 3.0) == "within the ceiling"
+    assert _verdict(300.0, np.nan, 3.0) is None and _verdict(300.0, 0.0, 3.0) is None
 
 
 def test_iso_value_grid_equals_direct_lifetimes_sum(purchases):

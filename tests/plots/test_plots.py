@@ -236,21 +236,17 @@ def clv_by_table():
     )
 
 
-def cac_table():
+def new_customer_table():
     return pd.DataFrame(
         {
             "acquisition_channel": ["Referral", "Paid search"],
-            "n_customers": [100, 300],
-            "mean_clv": [60.0, 35.0],
-            "mean_clv_low": [55.0, 33.0],
-            "mean_clv_high": [66.0, 37.0],
+            "customers": [100, 300],
+            "first_purchase_margin": [25.0, 20.0],
+            "future_margin": [35.0, 15.0],
+            "new_customer_value": [60.0, 35.0],
             "cac_ceiling": [20.0, 35.0 / 3],
-            "cac_ceiling_low": [55 / 3, 11.0],
-            "cac_ceiling_high": [22.0, 37 / 3],
             "mean_acquisition_cost": [15.0, 40.0],
-            "n_with_cost": [100, 300],
-            "ltv_cac_ratio": [4.0, 0.875],
-            "payback_months": [4.0, np.inf],
+            "verdict": ["below target", "loses money"],
         }
     )
 
@@ -734,13 +730,20 @@ def test_clv_by_group_sorted_bars_with_intervals():
     assert ax.get_xlabel() == "Mean residual CLV per customer (EUR)"
 
 
-def test_clv_by_group_marks_cac_ceiling_and_actual_cac_for_channels():
-    ax = plots.clv_by_group(cac_table(), currency="EUR")
+def test_new_customer_value_stacks_first_and_later_margin_beside_ceiling_and_cost():
+    ax = drawn(plots.new_customer_value(new_customer_table(), currency="EUR"))
+    # bars: first purchase (25, 20) then later purchases (35, 15) starting where they end
+    assert bar_widths(ax) == [25.0, 20.0, 35.0, 15.0]
+    assert [bar.get_x() for bar in ax.patches[2:4]] == [25.0, 20.0]
     ceiling = [line for line in ax.lines if line.get_label().startswith("CAC ceiling")][0]
-    actual = [line for line in ax.lines if line.get_label().startswith("actual CAC")][0]
     assert list(ceiling.get_xdata()) == [20.0, pytest.approx(35 / 3)]
-    assert list(actual.get_xdata()) == [15.0, 40.0]
-    assert len(legend_texts(ax)) == 3
+    losing = [line for line in ax.lines if "loses money" in line.get_label()][0]
+    assert list(losing.get_xdata()) == [40.0]  # Paid search, in red
+    assert to_hex(losing.get_color()) == plots.PALETTE[3]
+    assert [tick.get_text() for tick in ax.get_yticklabels()] == [
+        "Referral\n(n=100)",
+        "Paid search\n(n=300)",
+    ]
 
 
 def test_iso_value_contours_with_blank_impossible_cells():
@@ -848,7 +851,8 @@ FIGURES = {
     "conditional_expectations": lambda: plots.conditional_expectations(expectations_table()),
     "p_alive_hist": lambda: plots.p_alive_hist(predictions_table()),
     "clv_distribution": lambda: plots.clv_distribution(predictions_table(), currency="EUR"),
-    "clv_by_group": lambda: plots.clv_by_group(cac_table(), currency="EUR"),
+    "clv_by_group": lambda: plots.clv_by_group(clv_by_table(), currency="EUR"),
+    "new_customer_value": lambda: plots.new_customer_value(new_customer_table(), currency="EUR"),
     "iso_value": lambda: plots.iso_value(iso_table(), currency="EUR"),
     "allocation_by_decile": lambda: plots.allocation_by_decile(allocation_table()),
     "sensitivity_heatmap": lambda: plots.sensitivity_heatmap(

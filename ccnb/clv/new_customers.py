@@ -1,0 +1,195 @@
+"""What a newly acquired customer is worth, per acquisition channel, and the CAC ceiling.
+
+docs/methodology.md, "CAC ceiling": a new customer brings the margin of their first purchase
+plus the discounted margin of the repeat purchases the purchase model expects from a customer
+acquired today, over the CLV horizon. Each channel with enough customers gets its own fit of
+the chosen purchase model (channels differ in how often customers return and how fast they
+drop out); a smaller channel uses the pooled model, and says so. The residual CLV of a
+channel's existing customers is not a stand-in: many of them lapsed long ago.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ccnb.clv import _btyd
+from ccnb.clv.fitting import MIN_CUSTOMERS, MIN_REPEAT_BUYERS, fit_purchases
+from ccnb.clv.prediction import _month_edges, _monthly_discount, _spend_model_mean
+from ccnb.clv.results import FittedModel
+from ccnb.errors import FitError, InsufficientDataError
+
+__all__ = ["UNKNOWN_CHANNEL", "VERDICTS", "new_customer_value"]
+
+#: channel of customers the customers table does not name
+UNKNOWN_CHANNEL = "unknown"
+
+#: verdict of a channel's acquisition cost against its new customers' value
+VERDICTS = {
+    "loses money": "a new customer is worth less than they cost",
+    "below target": "profitable, but below the target ratio of value to cost",
+    "within the ceiling": "worth at least the target ratio times their cost",
+}
+
+
+def _verdict(value: float, cost: float, target: float) -> str | None:
+    if not np.isfinite(cost) or cost <= 0:
+        return None
+    if value < cost:
+        return "loses money"
+    if value < target * cost:
+        return "below target"
+    return "within the ceiling"
+
+
+def _payback_months(cumulative_margin: np.ndarray, cost: float) -> float:
+    """Months (linear within a month) until cumulative margin reaches ``cost``."""
+    if not np.isfinite(cost):
+        return np.nan
+    if cost <= 0:
+        return 0.0
+    reached = np.nonzero(cumulative_margin >= cost)[0]
+    if len(reached) == 0:
+        return np.inf
+    month = reached[0]
+    before = cumulative_margin[month - 1] if month > 0 else 0.0
+    return float(month + (cost - before) / (cumulative_margin[month] - before))
+
+
+def _future_purchases(fitter, edges: np.ndarray) -> np.ndarray:
+    """Expected repeat purchases of a customer acquired now, per month of the horizon."""
+    cumulative = _btyd.unconditional_expected_purchases(fitter, edges)
+    return np.diff(cumulative, prepend=0.0)
+
+
+def new_customer_value(
+    summary: pd.DataFrame,
+    first_values: pd.DataFrame,
+    customers: pd.DataFrame,
+    *,
+    pooled: FittedModel,
+    spend: FittedModel | float,
+    gross_margin: float,
+    discount_rate_annual: float,
+    horizon_months: int,
+    time_unit: str,
+    target_ltv_cac: float = 3.0,
+    unpaid_channels: tuple[str, ...] = (),
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Value of a newly acquired customer per channel, its CAC ceiling and a verdict.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        Customer summary over the whole history (``customer_id``, ``frequency``,
+        ``recency``, ``T``, ``monetary_value``), in ``time_unit``.
+    first_values : pandas.DataFrame
+        ``ccnb.summary.first_purchase_values`` output (``customer_id``, ``first_value``).
+    customers : pandas.DataFrame
+        ``customer_id``, ``acquisition_channel`` and optionally ``acquisition_cost``.
+    pooled : FittedModel
+        The chosen purchase model fitted on every customer: its kind is fitted per channel,
+        and it stands in for channels too small for their own fit.
+    spend : FittedModel or float
+        The Gamma-Gamma spend model (its population mean) or the expected value of a repeat
+        purchase, used for a channel with fewer than ``MIN_REPEAT_BUYERS`` repeat buyers.
+    gross_margin, discount_rate_annual, horizon_months, time_unit
+        As for ``ccnb.clv.predict``: margin on revenue, annual discount rate, horizon in
+        months, BTYD time unit.
+    target_ltv_cac : float
+        Target ratio of a new customer's value to their acquisition cost (default 3).
+    unpaid_channels : tuple of str
+        Channels that are not bought (organic, word of mouth): they get a value and a
+        verdict on their cost but are never funded.
+    seed : int
+        Seed of the per-channel fits.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per channel (``"unknown"`` for customers the customers table does not name),
+        largest first: ``acquisition_channel``, ``customers``, ``repeat_buyers``, ``model``
+        (``"channel fit"`` or ``"pooled"``), ``first_purchase_margin`` (margin on the mean
+        first-purchase value), ``expected_repeat_purchases`` (over the horizon),
+        ``repeat_spend`` (mean value of a repeat purchase: the channel's repeat buyers' mean,
+        else the spend model's mean), ``future_margin`` (discounted margin of those purchases),
+        ``new_customer_value`` (first + future), ``first_year_margin_model`` (margin of the
+        first purchase and the first 12 months' expected repeats, undiscounted),
+        ``mean_acquisition_cost`` (mean of the known costs; NaN when none), ``paid``,
+        ``value_per_cost``, ``cac_ceiling`` (``new_customer_value / target_ltv_cac``),
+        ``payback_months`` (months until the undiscounted margin of a new customer, first
+        purchase included, reaches the cost; 0 when the first purchase pays it back, inf
+        beyond the horizon, NaN without a cost) and ``verdict`` (a key of `VERDICTS` for a
+        known positive cost; None without one). ``paid`` is False for ``unpaid_channels``
+        and channels without a positive cost: they are never bought.
+    """
+    if target_ltv_cac <= 0:
+        raise ValueError(f"target_ltv_cac must be > 0, got {target_ltv_cac}")
+    mean_spend = (
+        _spend_model_mean(spend.params_.to_numpy()) if isinstance(spend, FittedModel) else spend
+    )
+    edges = _month_edges(horizon_months, time_unit)
+    discount = _monthly_discount(horizon_months, discount_rate_annual)
+    channels = customers[["customer_id", "acquisition_channel"]].copy()
+    channels["acquisition_cost"] = (
+        pd.to_numeric(customers["acquisition_cost"], errors="coerce")
+        if "acquisition_cost" in customers
+        else np.nan
+    )
+    channels["customer_id"] = channels["customer_id"].astype(str)
+    own = summary.drop(columns=["acquisition_channel", "acquisition_cost"], errors="ignore")
+    frame = own.merge(channels, on="customer_id", how="left")
+    frame = frame.merge(first_values[["customer_id", "first_value"]], on="customer_id")
+    frame["acquisition_channel"] = (
+        frame["acquisition_channel"].astype(object).fillna(UNKNOWN_CHANNEL).astype(str)
+    )
+    records = []
+    for channel, group in frame.groupby("acquisition_channel", sort=False):
+        repeaters = group[group["frequency"] > 0]
+        model, fitted = "pooled", pooled
+        if len(group) >= MIN_CUSTOMERS and len(repeaters) >= MIN_REPEAT_BUYERS:
+            try:
+                fitted = fit_purchases(group, model=pooled.name, seed=seed)
+                model = "channel fit"
+            except (FitError, InsufficientDataError):
+                fitted = pooled
+        monthly = _future_purchases(fitted.fitter, edges)
+        repeat_spend = (
+            float(repeaters["monetary_value"].mean())
+            if len(repeaters) >= MIN_REPEAT_BUYERS
+            else float(mean_spend)
+        )
+        first_margin = gross_margin * float(group["first_value"].mean())
+        future = gross_margin * repeat_spend * float(discount @ monthly)
+        value = first_margin + future
+        costs = group["acquisition_cost"].dropna()
+        cost = float(costs.mean()) if len(costs) else np.nan
+        paid = bool(np.isfinite(cost) and cost > 0 and channel not in unpaid_channels)
+        records.append(
+            {
+                "acquisition_channel": channel,
+                "customers": len(group),
+                "repeat_buyers": len(repeaters),
+                "model": model,
+                "first_purchase_margin": first_margin,
+                "expected_repeat_purchases": float(monthly.sum()),
+                "repeat_spend": repeat_spend,
+                "future_margin": future,
+                "new_customer_value": value,
+                "first_year_margin_model": first_margin
+                + gross_margin * repeat_spend * float(monthly[:12].sum()),
+                "mean_acquisition_cost": cost,
+                "paid": paid,
+                "value_per_cost": value / cost if np.isfinite(cost) and cost > 0 else np.nan,
+                "cac_ceiling": value / target_ltv_cac,
+                "payback_months": _payback_months(
+                    first_margin + np.cumsum(gross_margin * repeat_spend * monthly), cost
+                ),
+                "verdict": _verdict(value, cost, target_ltv_cac),
+            }
+        )
+    table = pd.DataFrame.from_records(records)
+    return table.sort_values(
+        ["customers", "acquisition_channel"], ascending=[False, True], ignore_index=True
+    )
