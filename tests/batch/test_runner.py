@@ -470,7 +470,7 @@ def test_tables_are_computed_once_before_the_kernels_start(workspace, tmp_path, 
     tables = record["tables"]
     assert tables["error"] is None and tables["seconds"] >= 0
     # the acme sample has no customers table, no survey and too few repeat buyers
-    assert {"cac_ceiling", "survey_with_segments", "validation", "predictions"} <= set(
+    assert {"new_customer_value", "survey_with_segments", "validation", "predictions"} <= set(
         tables["unavailable"]
     )
     assert "summary" not in tables["unavailable"]
