@@ -53,6 +53,9 @@ _data = lazy_module("ccnb.data")
 
 __all__ = ["CACHE_DIR_VARIABLE", "ClientAnalysis", "Unavailable", "default_calibration_end"]
 
+#: name of the test plan's pooled tier: every customer the plan spends on
+TREATED_POOL = "all treated"
+
 #: environment variable naming the folder where `ClientAnalysis` keeps its tables
 CACHE_DIR_VARIABLE = "CCNB_CACHE_DIR"
 
@@ -874,15 +877,46 @@ class ClientAnalysis:
         )
 
     @_stored_table
+    def test_customers(self) -> pd.DataFrame:
+        """Active customers with the test's outcome and the planned spend's expected effect.
+
+        ``revenue``: net revenue in the last ``test_window_days`` of the data (the outcome's
+        spread per customer); ``expected_revenue``: the purchase and spend models' expected
+        revenue over a window of that length from now; ``effect``: what the planned
+        (customer-centric) spend is expected to add to it, the response curve's relative
+        lift ``added_value / rclv`` applied to the expected revenue.
+        """
+        window = self.params.budget.test_window_days
+        end = self.observation_end
+        start = end - dt.timedelta(days=window - 1)
+        observed = summary.revenue_between(self.data.transactions, start=start, end=end)
+        periods = window / summary.DAYS_PER_UNIT[self.params.time_unit]
+        expected = clv.expected_purchases(self.purchase_model, self.summary, periods=periods)
+        plan = self.allocations["customer-centric (optimal)"].table
+        table = self.budget_customers[["customer_id", "segment"]].merge(
+            observed, on="customer_id", how="left"
+        )
+        table["revenue"] = table["revenue"].fillna(0.0)
+        spend = self.predictions.table.set_index("customer_id")["expected_spend"]
+        table["expected_revenue"] = (
+            table["customer_id"].map(expected).to_numpy() * table["customer_id"].map(spend)
+        ).astype("float64")
+        lift = plan.set_index("customer_id")
+        relative = (lift["added_value"] / lift["rclv"]).where(lift["rclv"] > 0, 0.0)
+        table["effect"] = table["expected_revenue"] * table["customer_id"].map(relative).fillna(0)
+        return table
+
+    @_stored_table
     def test_plan(self) -> pd.DataFrame:
-        """Holdout size per segment to detect the assumed lift."""
+        """Per segment and pooled over the treated, whether a test detects the plan's effect."""
         settings = self.params.budget
         return budget.test_plan(
-            self.budget_customers,
-            lift=settings.test_lift,
+            self.test_customers,
+            effect="effect",
             alpha=settings.test_alpha,
             power=settings.test_power,
             holdout_share=settings.holdout_share,
+            pool=TREATED_POOL,
         )
 
     @_stored_table

@@ -728,36 +728,44 @@ def break_even_budget(customers: pd.DataFrame, *, curve: ResponseCurve, max_lift
 def test_plan(
     customers: pd.DataFrame,
     *,
-    lift: float,
+    lift: float | None = None,
+    effect: str | None = None,
+    outcome: str = "revenue",
     alpha: float = 0.05,
     power: float = 0.8,
     holdout_share: float | None = None,
     by: str | None = "segment",
+    pool: str | None = None,
 ) -> pd.DataFrame:
-    """Holdout size per tier needed to detect the assumed lift in revenue per customer.
+    """Holdout size per tier needed to detect a lift in an outcome per customer.
 
-    Two-sample, two-sided z test of the difference in mean revenue per customer
-    between treatment and holdout (normal approximation; identical to a t test for
-    the sizes that matter here and to statsmodels' ``NormalIndPower`` up to the
-    negligible far tail). ``lift`` is relative: the absolute lift to detect in a tier
-    is ``delta = lift * mean_revenue``. With ``z = z_(1-alpha/2) + z_(power)`` and
-    ``sd`` the tier's standard deviation of revenue per customer, the holdout needs
+    Two-sample, two-sided z test of the difference in the mean ``outcome`` per customer
+    (revenue in the test window, say) between treatment and holdout (normal approximation;
+    identical to a t test for the sizes that matter here and to statsmodels'
+    ``NormalIndPower`` up to the negligible far tail). The effect to detect in a tier is
+    ``delta = lift * mean_outcome`` for a relative ``lift``, or the tier's mean of the
+    ``effect`` column (what the plan is expected to add per treated customer). With
+    ``z = z_(1-alpha/2) + z_(power)`` and ``sd`` the tier's standard deviation of the
+    outcome, the holdout needs
 
     ``n_holdout = z**2 * sd**2 * (1 + 1/r) / delta**2``, ``r = n_treatment / n_holdout``,
 
     i.e. ``2 * z**2 * sd**2 / delta**2`` per group for equal groups (``holdout_share``
     None or 0.5), and in general ``z**2 * sd**2 / ((1 - h) * delta**2)`` holdout and
     ``n_holdout * (1 - h) / h`` treatment customers for a holdout share ``h``. Counts are
-    rounded up. ``revenue`` should cover a period comparable to the test's (historical
-    net revenue is a proxy: its spread is larger than a short test period's).
+    rounded up.
 
     Parameters
     ----------
     customers : pandas.DataFrame
-        One row per customer with ``revenue`` and, unless ``by`` is None, the ``by``
-        column.
-    lift : float
-        Relative lift in revenue per customer to detect, e.g. 0.05 for 5%.
+        One row per customer with the ``outcome`` column, ``effect`` when given and, unless
+        ``by`` is None, the ``by`` column.
+    lift : float, optional
+        Relative lift in the outcome to detect, e.g. 0.05 for 5%.
+    effect : str, optional
+        Column with each customer's expected added outcome (give ``lift`` or ``effect``).
+    outcome : str, default "revenue"
+        Column with the outcome per customer.
     alpha : float, default 0.05
         Significance level (two-sided).
     power : float, default 0.8
@@ -766,6 +774,9 @@ def test_plan(
         Share of each tier held out (0 < h < 1); None for equal groups (0.5).
     by : str or None, default "segment"
         Column defining the tiers; None for one tier called "all".
+    pool : str, optional
+        Add a last tier of this name pooling every customer (with ``effect``: every customer
+        with a positive effect), for when no tier alone is big enough.
 
     Returns
     -------
@@ -774,51 +785,84 @@ def test_plan(
 
         - ``<by>`` (or ``tier``): the tier;
         - ``customers``: customers in the tier;
-        - ``mean_revenue``, ``sd_revenue``: observed mean and standard deviation
-          (``ddof=1``) of revenue per customer;
-        - ``lift``: the relative lift; ``absolute_lift``: ``lift * mean_revenue``;
+        - ``mean_revenue``, ``sd_revenue``: mean and standard deviation (``ddof=1``) of the
+          outcome per customer;
+        - ``lift``: the relative lift; ``absolute_lift``: the effect to detect;
         - ``holdout_needed``, ``treatment_needed``, ``total_needed``: customers needed
-          (Int64; missing when the tier has one customer or no positive mean revenue);
+          (Int64; missing when the tier has one customer, no positive mean outcome or no
+          effect);
         - ``holdout_size``: holdout this tier gets from :func:`assign_holdout`
           (``round(customers * h)``, halves up);
         - ``big_enough``: both groups of the tier reach the needed sizes;
         - ``min_detectable_lift``: smallest relative lift detectable with the tier's
-          actual groups, ``z * sd * sqrt(1/n_holdout + 1/n_treatment) / mean_revenue``.
+          actual groups, ``z * sd * sqrt(1/n_holdout + 1/n_treatment) / mean_revenue``;
+        - ``holdout_share_needed``: the smallest holdout share with which the tier's
+          customers detect the effect (NaN when even equal halves cannot);
+        - ``window_multiple_needed``: how many times longer the outcome window must be for
+          the planned groups to detect the effect, if the effect grows in proportion to the
+          window and the spread with its square root (1 when already big enough).
     """
     _check_probability("alpha", alpha)
     _check_probability("power", power)
     if holdout_share is not None:
         _check_probability("holdout_share", holdout_share)
-    if not (_is_real(lift) and lift > 0):
+    if (lift is None) == (effect is None):
+        raise ValueError("give either lift (relative) or effect (a column), not both")
+    if lift is not None and not (_is_real(lift) and lift > 0):
         raise ValueError(f"lift must be a relative lift > 0 (0.05 = 5%), got {lift!r}")
     tier_column = by if by is not None else "tier"
-    _require_columns(customers, ["revenue"] + ([by] if by is not None else []), what="customers")
-    revenue = customers["revenue"].to_numpy(dtype=float, na_value=np.nan)
-    if np.isnan(revenue).any():
+    needed_columns = [outcome] + ([effect] if effect else []) + ([by] if by is not None else [])
+    _require_columns(customers, needed_columns, what="customers")
+    values = customers[outcome].to_numpy(dtype=float, na_value=np.nan)
+    if np.isnan(values).any():
         raise ValueError(
-            f"revenue is missing for {int(np.isnan(revenue).sum())} customers; fill with 0 "
+            f"{outcome} is missing for {int(np.isnan(values).sum())} customers; fill with 0 "
             "(no purchase) or drop them before planning the test"
         )
-    tiers = customers[by] if by is not None else pd.Series("all", index=customers.index)
+    effects = (
+        customers[effect].to_numpy(dtype=float, na_value=0.0)
+        if effect
+        else np.zeros(len(customers))
+    )
+    tiers = (
+        customers[by].astype(object) if by is not None else pd.Series("all", index=customers.index)
+    )
+    frame = pd.DataFrame({tier_column: tiers.to_numpy(), "revenue": values, "effect": effects})
+    if pool is not None:
+        pooled = frame[frame["effect"] > 0] if effect else frame
+        frame = pd.concat([frame, pooled.assign(**{tier_column: pool})], ignore_index=True)
     stats = (
-        pd.DataFrame({tier_column: tiers.to_numpy(), "revenue": revenue})
-        .groupby(tier_column, observed=True, sort=True)["revenue"]
-        .agg(customers="size", mean_revenue="mean", sd_revenue="std")
+        frame.groupby(tier_column, sort=False)
+        .agg(
+            customers=("revenue", "size"),
+            mean_revenue=("revenue", "mean"),
+            sd_revenue=("revenue", "std"),
+            mean_effect=("effect", "mean"),
+        )
         .reset_index()
     )
+    if pool is None or by is not None:
+        order = [name for name in stats[tier_column] if name != pool]
+        order = sorted(order, key=str) + ([pool] if pool is not None else [])
+        stats = stats.set_index(tier_column).loc[order].reset_index()
     share = 0.5 if holdout_share is None else float(holdout_share)
     z = _NORMAL.inv_cdf(1 - alpha / 2) + _NORMAL.inv_cdf(power)
-    absolute_lift = lift * stats["mean_revenue"]
-    defined = (stats["mean_revenue"] > 0) & stats["sd_revenue"].notna()
+    absolute_lift = lift * stats["mean_revenue"] if lift is not None else stats["mean_effect"]
+    defined = (stats["mean_revenue"] > 0) & stats["sd_revenue"].notna() & (absolute_lift > 0)
     holdout_exact = (z * stats["sd_revenue"] / absolute_lift) ** 2 / (1 - share)
     holdout_needed = _ceil_counts(holdout_exact.where(defined))
     treatment_needed = _ceil_counts((holdout_exact * (1 - share) / share).where(defined))
     holdout_size = np.floor(stats["customers"] * share + 0.5).astype(int)
     treatment_size = stats["customers"] - holdout_size
-    with np.errstate(divide="ignore"):  # an empty group: nothing is detectable
+    with np.errstate(divide="ignore", invalid="ignore"):  # an empty group: nothing detectable
         detectable = z * stats["sd_revenue"] * np.sqrt(1 / holdout_size + 1 / treatment_size)
-    plan = stats.assign(
-        lift=lift,
+        # h (1 - h) >= z^2 sd^2 / (n delta^2): the smallest such h, if any
+        needed_product = (z * stats["sd_revenue"] / absolute_lift) ** 2 / stats["customers"]
+    share_needed = (1 - np.sqrt(np.clip(1 - 4 * needed_product, 0, None))) / 2
+    share_needed = share_needed.where(defined & (needed_product <= 0.25))
+    window_multiple = np.maximum((detectable / absolute_lift) ** 2, 1.0).where(defined)
+    plan = stats.drop(columns="mean_effect").assign(
+        lift=absolute_lift / stats["mean_revenue"],
         absolute_lift=absolute_lift,
         holdout_needed=holdout_needed,
         treatment_needed=treatment_needed,
@@ -827,7 +871,9 @@ def test_plan(
         big_enough=((holdout_size >= holdout_needed) & (treatment_size >= treatment_needed))
         .fillna(False)
         .astype(bool),
-        min_detectable_lift=(detectable / stats["mean_revenue"]).where(defined),
+        min_detectable_lift=(detectable / stats["mean_revenue"]).where(stats["mean_revenue"] > 0),
+        holdout_share_needed=share_needed.astype("float64"),
+        window_multiple_needed=window_multiple.astype("float64"),
     )
     return plan
 

@@ -247,8 +247,12 @@ class BudgetSettings(_Model):
         description="The acquisition plan funds a channel only when its CLV per unit of "
         "acquisition cost is above this; `target_ltv_cac` when null.",
     )
-    test_lift: float = Field(
-        0.05, gt=0, description="Relative revenue lift per customer the test must detect."
+    test_window_days: int = Field(
+        90,
+        gt=0,
+        description="The test compares revenue per customer over this many days after the "
+        "spend; its effect is what the response curve expects the planned spend to add in "
+        "that window.",
     )
     test_alpha: float = Field(0.05, gt=0, lt=1, description="Test significance level.")
     test_power: float = Field(0.8, gt=0, lt=1, description="Test power.")

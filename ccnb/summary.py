@@ -28,6 +28,7 @@ __all__ = [
     "calibration_holdout",
     "customer_summary",
     "first_purchase_values",
+    "revenue_between",
     "repeat_purchases_by_period",
 ]
 
@@ -467,5 +468,32 @@ def first_purchase_values(transactions: ir.Table, *, observation_end: dt.date) -
         customer_id=table["customer_id"].astype(str),
         first_purchase=pd.to_datetime(table["first_purchase"]).astype("datetime64[ns]"),
         first_value=table["first_value"].astype("float64") + 0.0,
+    )
+    return table.sort_values("customer_id", ignore_index=True)
+
+
+def revenue_between(transactions: ir.Table, *, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """Net revenue per customer of the rows dated from ``start`` to ``end`` (inclusive).
+
+    Parameters
+    ----------
+    transactions : ibis.Table
+        Validated transactions (``customer_id``, ``date``, ``amount``).
+    start, end : datetime.date
+        First and last day.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id`` (str) and ``revenue`` (float64) for every customer with a row in the
+        window, sorted by ``customer_id``; customers without one are absent (revenue 0).
+    """
+    rows = transactions.filter(
+        (transactions.date >= ibis.literal(start)) & (transactions.date <= ibis.literal(end))
+    )
+    table = rows.group_by("customer_id").aggregate(revenue=rows.amount.sum()).execute()
+    table = table.assign(
+        customer_id=table["customer_id"].astype(str),
+        revenue=table["revenue"].astype("float64") + 0.0,
     )
     return table.sort_values("customer_id", ignore_index=True)

@@ -502,7 +502,7 @@ def test_test_plan_hand_worked_example():
     assert plan.columns.tolist() == [
         "segment", "customers", "mean_revenue", "sd_revenue", "lift", "absolute_lift",
         "holdout_needed", "treatment_needed", "total_needed", "holdout_size", "big_enough",
-        "min_detectable_lift",
+        "min_detectable_lift", "holdout_share_needed", "window_multiple_needed",
     ]  # fmt: skip
     high = plan.set_index("segment").loc["High"]
     assert high["mean_revenue"] == pytest.approx(200)
@@ -521,6 +521,40 @@ def test_test_plan_hand_worked_example():
     assert low["min_detectable_lift"] == pytest.approx(
         2.801585 * 100 * math.sqrt(2 / 350) / 200, rel=1e-6
     )
+    # no split of 700 detects it: h (1 - h) >= z^2 sd^2 / (n delta^2) = 7.848880 * 25 / 700
+    # = 0.28031 > 1/4; the window would have to be (MDE / delta)^2 = 1.1214 times longer
+    assert np.isnan(low["holdout_share_needed"])
+    assert low["window_multiple_needed"] == pytest.approx(7.848880 * 25 * (2 / 350), rel=1e-5)
+    # the big tier: h (1 - h) >= 7.848880 * 25 / 1000 = 0.19622 -> h = 0.27225
+    assert high["holdout_share_needed"] == pytest.approx(
+        (1 - math.sqrt(1 - 4 * 7.848880 * 25 / 1000)) / 2, rel=1e-5
+    )
+    assert high["window_multiple_needed"] == 1.0
+
+
+def test_test_plan_on_the_expected_effect_of_the_planned_spend():
+    # Outcome: window revenue, mean 200 and sd 100 in both tiers. The plan adds 30 a
+    # customer to half of High (mean effect 15) and nothing to Low; pooled, the treated
+    # customers are those 500 with effect 30.
+    high = tier_with(200, 100, 1000, "High").assign(effect=[30.0, 0.0] * 500)
+    low = tier_with(200, 100, 700, "Low").assign(effect=0.0)
+    plan = budget.test_plan(
+        pd.concat([high, low]), effect="effect", holdout_share=0.5, pool="treated"
+    ).set_index("segment")
+    assert plan.index.tolist() == ["High", "Low", "treated"]
+    assert plan.loc["High", "absolute_lift"] == pytest.approx(15.0)
+    assert plan.loc["High", "lift"] == pytest.approx(15.0 / 200)
+    # n = 2 z^2 sd^2 / delta^2 = 2 * 7.848880 * 100^2 / 15^2 = 697.7 -> 698 per group > 500
+    assert plan.loc["High", "holdout_needed"] == 698 and not plan.loc["High", "big_enough"]
+    assert pd.isna(plan.loc["Low", "holdout_needed"])  # nothing to detect
+    treated = plan.loc["treated"]
+    sd = high["revenue"].iloc[::2].std()  # the treated half's own spread
+    assert treated["customers"] == 500 and treated["absolute_lift"] == pytest.approx(30.0)
+    assert treated["sd_revenue"] == pytest.approx(sd)
+    assert treated["holdout_needed"] == math.ceil(2 * 7.848880 * sd**2 / 30**2)
+    assert bool(treated["big_enough"])  # 250 per group
+    with pytest.raises(ValueError, match="either lift"):
+        budget.test_plan(high, lift=0.1, effect="effect")
 
 
 def test_test_plan_unequal_split_hand_worked():

@@ -6,7 +6,13 @@ import pandas as pd
 import pytest
 from lifetimes.utils import calibration_and_holdout_data, summary_data_from_transaction_data
 
-from ccnb.summary import calibration_holdout, customer_summary, repeat_purchases_by_period
+from ccnb.summary import (
+    calibration_holdout,
+    customer_summary,
+    first_purchase_values,
+    repeat_purchases_by_period,
+    revenue_between,
+)
 
 BTYD = ["frequency", "recency", "T", "monetary_value"]
 
@@ -45,6 +51,23 @@ def tiny():
     )
     frame["order_id"] = frame["order_id"].astype("string")
     return engine_table(frame)
+
+
+def test_first_purchase_values_by_hand(tiny):
+    # A's first day holds two orders (10 + 5); B's first day 30 (its return is later);
+    # C bought nothing in the data: no first purchase.
+    table = first_purchase_values(tiny, observation_end=dt.date(2024, 12, 31))
+    assert table.to_dict("list") == {
+        "customer_id": ["A", "B"],
+        "first_purchase": [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-15")],
+        "first_value": [15.0, 30.0],
+    }
+
+
+def test_revenue_between_by_hand(tiny):
+    # Jan 8 to Jan 20: A 20 (Jan 8), B 30 - 30 = 0, C -8 (Jan 10)
+    table = revenue_between(tiny, start=dt.date(2024, 1, 8), end=dt.date(2024, 1, 20))
+    assert table.to_dict("list") == {"customer_id": ["A", "B", "C"], "revenue": [20.0, 0.0, -8.0]}
 
 
 def test_hand_worked_weekly_summary(tiny):

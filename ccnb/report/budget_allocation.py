@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ccnb import plots
-from ccnb.analysis import ClientAnalysis
+from ccnb.analysis import TREATED_POOL, ClientAnalysis
 from ccnb.batch import exports
 from ccnb.formatting import count, escape_md, in_words, money, percent, signed_percent
 from ccnb.report._section import Section, _bullets, _figure, _section, _styled
@@ -202,26 +203,57 @@ def sensitivity(analysis: ClientAnalysis) -> Section:
     return Section(text=text, figure=figure)
 
 
+def _feasible(plan: pd.DataFrame) -> list[str]:
+    return plan.loc[plan["big_enough"].astype(bool), "segment"].tolist()
+
+
 @_section
 def test_plan(analysis: ClientAnalysis) -> Section:
-    """Holdout size per tier to detect the assumed lift, and the seeded assignment."""
+    """Whether a holdout test can detect what the planned spend is expected to add."""
     settings = analysis.params.budget
     plan = analysis.test_plan
-    ready = plan[plan["big_enough"].fillna(False).astype(bool)]["segment"].tolist()
+    currency = analysis.currency
+    window = settings.test_window_days
+    pooled = plan.set_index("segment").loc[TREATED_POOL]
+    feasible = _feasible(plan)
     text = (
-        f"Before rolling out, hold back {percent(settings.holdout_share)} of each segment at "
-        f"random and compare revenue per customer. To detect a "
-        f"{percent(settings.test_lift)} lift at {percent(1 - settings.test_alpha)} confidence "
-        f"and {percent(settings.test_power)} power, the segments large enough today are: "
-        f"{', '.join(escape_md(name) for name in ready) or 'none'}. The smallest lift each "
-        "segment's groups can detect: "
-        + ", ".join(
-            f"{escape_md(row.segment)} {percent(row.min_detectable_lift)}"
-            for row in plan.itertuples()
-            if not pd.isna(row.min_detectable_lift)
-        )
-        + "; for smaller effects, hold out more customers or pool segments."
+        f"The test compares revenue per customer over the {window} days after the spend, "
+        f"customers who get it against a random {percent(settings.holdout_share)} held out. "
+        f"The plan is expected to add {money(pooled['absolute_lift'], currency)} per customer "
+        f"it spends on in those {window} days ({signed_percent(pooled['lift'], digits=1)} on "
+        f"the {money(pooled['mean_revenue'], currency)} each spent in the last {window} "
+        "days), at "
+        f"{percent(1 - settings.test_alpha)} confidence and {percent(settings.test_power)} "
+        "power. "
     )
+    if feasible:
+        text += (
+            "The groups are large enough to detect it in: "
+            + ", ".join(escape_md(name) for name in feasible)
+            + "."
+        )
+    else:
+        options = [
+            f"{count(pooled['total_needed'])} treated and held-out customers "
+            f"(there are {count(pooled['customers'])})"
+        ]
+        if pd.notna(pooled["holdout_share_needed"]):
+            options.append(f"a holdout of {percent(pooled['holdout_share_needed'])}")
+        if pd.notna(pooled["window_multiple_needed"]):
+            days = window * pooled["window_multiple_needed"]
+            options.append(
+                f"a window of about {count(days)} days"
+                if days <= 730
+                else f"a window of over {int(days // 365)} years, longer than any useful test"
+            )
+        text += (
+            "No group is large enough to detect it: even pooling every customer the plan "
+            f"spends on, the smallest lift the test could detect is "
+            f"{percent(pooled['min_detectable_lift'])}. Detecting the expected "
+            f"{percent(pooled['lift'], digits=1)} would take " + " or ".join(options) + ". "
+            "Treat the plan's gain as an assumption, or test a larger spend per customer, "
+            "where the effect is bigger."
+        )
     styled = _styled(
         plan[
             [
@@ -230,25 +262,25 @@ def test_plan(analysis: ClientAnalysis) -> Section:
                 "mean_revenue",
                 "sd_revenue",
                 "absolute_lift",
+                "lift",
+                "min_detectable_lift",
                 "holdout_needed",
                 "holdout_size",
-                "min_detectable_lift",
-                "big_enough",
             ]
-        ],
+        ].assign(detectable=np.where(plan["big_enough"], "yes", "no")),
         name="test-plan",
-        currency=analysis.currency,
+        currency=currency,
         money_columns=("mean_revenue", "sd_revenue", "absolute_lift"),
-        percent_columns=("min_detectable_lift",),
+        percent_columns=("lift", "min_detectable_lift"),
         count_columns=("customers",),
         labels={
-            "mean_revenue": "mean revenue",
-            "sd_revenue": "sd revenue",
-            "absolute_lift": "lift to detect",
+            "mean_revenue": f"revenue per customer ({window} days)",
+            "sd_revenue": "its spread (sd)",
+            "absolute_lift": "expected effect",
+            "lift": "expected lift",
+            "min_detectable_lift": "smallest detectable lift",
             "holdout_needed": "holdout needed",
             "holdout_size": "holdout planned",
-            "min_detectable_lift": "smallest detectable lift",
-            "big_enough": "big enough",
         },
     )
     return Section(text=text, table=styled)
@@ -333,12 +365,24 @@ def next_steps_budget(analysis: ClientAnalysis) -> Section:
         f"{escape_md(segment)} {money(row.spend_per_head, analysis.currency)}"
         for segment, row in tiers.iterrows()
     )
-    lines = [
-        f"Test the value-led plan before rolling it out: the model expects "
-        f"{signed_percent(gain['gain_pct'] / 100, digits=1)} more value for the same budget.",
-        f"Run it as a spend per head by segment ({rule}) and keep the holdout group from "
-        "`test_assignment.csv` untouched.",
-        "Measure revenue per customer in treatment and holdout after one purchase cycle; "
-        "adjust the assumed lift to what the test shows and re-run this notebook.",
-    ]
+    window = analysis.params.budget.test_window_days
+    feasible = _feasible(analysis.test_plan)
+    if feasible:
+        lines = [
+            "Test the value-led plan before rolling it out (the model expects "
+            f"{signed_percent(gain['gain_pct'] / 100, digits=1)} more value for the same "
+            f"budget) in {', '.join(escape_md(name) for name in feasible)}: run it as a spend "
+            f"per head by segment ({rule}) and keep the holdout group from "
+            "`test_assignment.csv` untouched.",
+            f"After {window} days compare revenue per customer in treatment and holdout; set "
+            "the assumed lift to what the test shows and re-run this notebook.",
+        ]
+    else:
+        lines = [
+            "A holdout test cannot verify this plan: its expected effect is too small for the "
+            "customers available (see the test plan). Do not present the gain as measured.",
+            f"If the plan is run, run it as a spend per head by segment ({rule}), and treat "
+            "the assumed lift as the number to learn: a larger spend on fewer customers is "
+            "the test that can detect it.",
+        ]
     return Section(text=_bullets(lines))

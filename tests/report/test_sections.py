@@ -895,19 +895,42 @@ def test_sensitivity_grid_from_the_params_multipliers(client):
 @pytest.mark.parametrize("client", ["demo", "cdnow"], indirect=True)
 def test_test_plan_sentence(client):
     settings = client.analysis.params.budget
-    plan = client.analysis.test_plan
+    plan = client.analysis.test_plan.set_index("segment")
+    pooled = plan.loc["all treated"]
+    customers = client.analysis.test_customers
+    treated = customers[customers["effect"] > 0]
+    # the outcome is revenue in the test window; the effect is the planned spend's
+    assert pooled["customers"] == len(treated)
+    assert pooled["absolute_lift"] == pytest.approx(treated["effect"].mean())
+    assert pooled["mean_revenue"] == pytest.approx(treated["revenue"].mean())
     text = client.available("test_plan").text
-    assert f"hold back {percent(settings.holdout_share)} of each segment" in text
-    assert (
-        f"detect a {percent(settings.test_lift)} lift at {percent(1 - settings.test_alpha)} "
-        f"confidence and {percent(settings.test_power)} power"
-    ) in text
-    ready = plan[plan["big_enough"].fillna(False).astype(bool)]["segment"]
-    assert (
-        f"large enough today are: {', '.join(escape_md(name) for name in ready) or 'none'}."
-    ) in text
-    for row in plan.dropna(subset=["min_detectable_lift"]).itertuples():
-        assert f"{escape_md(row.segment)} {percent(row.min_detectable_lift)}" in text
+    window = settings.test_window_days
+    currency = client.analysis.currency
+    assert f"revenue per customer over the {window} days after the spend" in text
+    assert f"expected to add {money(pooled['absolute_lift'], currency)} per customer" in text
+    # neither the demo's nor CDNOW's plan is detectable: said, with what it would take
+    assert not plan["big_enough"].any()
+    assert "No group is large enough to detect it" in text
+    assert f"would take {count(pooled['total_needed'])} treated and held-out customers" in text
+    smallest = percent(pooled["min_detectable_lift"])
+    assert f"the smallest lift the test could detect is {smallest}" in text
+
+
+def test_a_feasible_test_is_recommended_and_an_infeasible_one_is_not(demo):
+    assert "A holdout test cannot verify this plan" in demo.available("next_steps_budget").text
+    assert "Test the value-led plan" not in demo.available("next_steps_budget").text
+    # CDNOW with a larger, concentrated budget, equal groups and a 180-day window: detectable
+    analysis = _analysis(
+        budget={"total": 20000, "max_lift": 0.6, "holdout_share": 0.5, "test_window_days": 180}
+    )
+    plan = analysis.test_plan.set_index("segment")
+    assert plan.loc["all treated", "big_enough"] and plan.loc["High-Value", "big_enough"]
+    text = report.test_plan(analysis).text
+    assert "large enough to detect it in: High&#45;Value, all treated." in text
+    steps = report.next_steps_budget(analysis).text
+    plt.close("all")
+    assert "Test the value-led plan before rolling it out" in steps
+    assert "After 180 days compare revenue per customer" in steps
 
 
 def test_acquisition_plan(demo):
@@ -942,15 +965,14 @@ def test_acquisition_plan(demo):
 def test_budget_export_holds_out_the_planned_customers(demo):
     assignment = pd.read_csv(demo.exports / "test_assignment.csv")
     held = int((assignment["group"] == "holdout").sum())
-    assert held == demo.analysis.test_plan["holdout_size"].sum()
+    plan = demo.analysis.test_plan
+    assert held == plan.loc[plan["segment"] != "all treated", "holdout_size"].sum()
     assert f"({count(held)} customers held out)" in demo.available("budget_export").text
 
 
 def test_next_steps_budget(demo):
     tiers = budget.tiers_from_optimum(demo.analysis.allocations["customer-centric (optimal)"])
     text = demo.available("next_steps_budget").text
-    gain = demo.analysis.centric_gain
-    assert f"expects {signed_percent(gain['gain_pct'] / 100, digits=1)} more value" in text
     rule = ", ".join(
         f"{escape_md(segment)} {money(row.spend_per_head, 'EUR')}"
         for segment, row in tiers.iterrows()
