@@ -329,6 +329,15 @@ class ClientAnalysis:
         return rfm.segment_summary(self.segments, scheme=self.segment_scheme)
 
     @_stored_table
+    def segment_recency(self) -> pd.DataFrame:
+        """Per segment, how many customers lapsed (churn window) or bought recently."""
+        return rfm.segment_recency(
+            self.segments,
+            lapsed_after_days=self.params.churn_window_days,
+            recent_days=self.params.early_repeat_days,
+        )
+
+    @_stored_table
     def frequency_scores(self) -> pd.DataFrame:
         """The order counts each frequency score F covers (empty scores included)."""
         return rfm.score_ranges(self.segments, bins=self.params.rfm.bins, score="F")

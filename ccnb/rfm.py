@@ -30,6 +30,7 @@ __all__ = [
     "score",
     "score_ranges",
     "segment",
+    "segment_recency",
     "segment_summary",
     "top_share",
     "value_tiers_scheme",
@@ -861,6 +862,74 @@ def _segment_codes(labels: pd.Series, names: list[str]) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- concentration
+
+
+def segment_recency(
+    segments: pd.DataFrame, *, lapsed_after_days: int, recent_days: int
+) -> pd.DataFrame:
+    """How many of each segment's customers have lapsed, in days rather than in scores.
+
+    R scores rank customers against each other: in a base that stopped buying, the "most
+    recent" fifth may not have bought for a year. A segment's tactic (upgrade, onboarding,
+    recognition) assumes customers who still buy, so the reports check it against this table.
+
+    Parameters
+    ----------
+    segments : pandas.DataFrame
+        `segment` output (``segment``, ``days_since_last``, ``orders``).
+    lapsed_after_days : int
+        A customer whose last purchase is this many days old or more has lapsed (the churn
+        window).
+    recent_days : int
+        A first purchase at most this many days old is recent enough for onboarding (the
+        early repeat window).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per segment in `segment` order: ``segment``, ``customers``,
+        ``median_days_since_last``, ``lapsed`` (customers lapsed, or without a purchase),
+        ``lapsed_share``, ``recent`` (customers whose last purchase is at most
+        ``recent_days`` old), ``lapsed_repeat_buyers`` (lapsed customers with two or more
+        orders: former regulars, worth a win-back test).
+    """
+    _require_columns(segments, ("segment", "days_since_last", "orders"), what="segments")
+    lapsed = (segments["days_since_last"] >= lapsed_after_days) | (segments["orders"] < 1)
+    frame = segments.assign(
+        lapsed=lapsed,
+        recent=(segments["days_since_last"] <= recent_days) & (segments["orders"] >= 1),
+        lapsed_repeat_buyers=lapsed & (segments["orders"] >= 2),
+    )
+    table = frame.groupby("segment", observed=False, sort=False).agg(
+        customers=("segment", "size"),
+        median_days_since_last=("days_since_last", "median"),
+        lapsed=("lapsed", "sum"),
+        recent=("recent", "sum"),
+        lapsed_repeat_buyers=("lapsed_repeat_buyers", "sum"),
+    )
+    if isinstance(segments["segment"].dtype, pd.CategoricalDtype):
+        table = table.reindex(segments["segment"].cat.categories)
+    table.index.name = "segment"
+    table = table.reset_index()
+    counts = ["customers", "lapsed", "recent", "lapsed_repeat_buyers"]
+    table[counts] = table[counts].fillna(0).astype("int64")
+    table["lapsed_share"] = np.divide(
+        table["lapsed"],
+        table["customers"],
+        out=np.full(len(table), np.nan),
+        where=table["customers"].to_numpy() > 0,
+    )
+    return table[
+        [
+            "segment",
+            "customers",
+            "median_days_since_last",
+            "lapsed",
+            "lapsed_share",
+            "recent",
+            "lapsed_repeat_buyers",
+        ]
+    ]
 
 
 def revenue_concentration(summary: pd.DataFrame) -> pd.DataFrame:

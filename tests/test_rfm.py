@@ -437,3 +437,20 @@ def test_segment_summary_rejects_segments_outside_the_scheme():
     segments = rfm.segment(rfm.score(CUSTOMERS))
     with pytest.raises(ValueError, match=r"segments \['First-Time', 'High-Value'"):
         rfm.segment_summary(segments, scheme=rfm.RFM_GRID)
+
+
+def test_segment_recency_counts_lapsed_and_recent_customers_by_hand():
+    segments = rfm.segment(rfm.score(CUSTOMERS), scheme="value_tiers")
+    table = rfm.segment_recency(segments, lapsed_after_days=100, recent_days=30)
+    # lapsed: days_since_last >= 100 (f 200, g 300, h 300) or no order (none here);
+    # recent: at most 30 days (a 5, b 10, c 10, i 20, j 1); g and h are former regulars
+    by_segment = table.set_index("segment")
+    assert by_segment["customers"].sum() == 10
+    assert by_segment["lapsed"].sum() == 3 and by_segment["recent"].sum() == 5
+    assert by_segment["lapsed_repeat_buyers"].sum() == 2
+    for name, group in segments.groupby("segment", observed=True):
+        row = by_segment.loc[name]
+        assert row["customers"] == len(group)
+        assert row["median_days_since_last"] == group["days_since_last"].median()
+        assert row["lapsed_share"] == pytest.approx((group["days_since_last"] >= 100).mean())
+    assert table["segment"].tolist() == rfm.VALUE_TIERS.segment_names

@@ -258,14 +258,20 @@ def next_steps_overview(analysis: ClientAnalysis) -> Section:
                 if shrinking
                 else "Keep acquisition efficient: compare each channel's acquisition cost "
                 "with its CAC ceiling (CLV notebook)."
+                if analysis.params.customers is not None
+                else "Keep acquisition efficient: with each customer's acquisition channel and "
+                "cost, the CLV notebook would set a ceiling per channel."
             )
         )
     early = analysis.kpi_changes.set_index("kpi").loc["early_repeat_rate", "last"]
-    if not pd.isna(early):
+    recency = analysis.segment_recency.set_index("segment")
+    onboardable = int(recency.loc["First-Time", "recent"]) if "First-Time" in recency.index else 0
+    if not pd.isna(early) and onboardable:
         lines.append(
             f"{percent(1 - early)} of the customers new in {window} did not come back within "
             f"{analysis.params.early_repeat_days} days: an onboarding series towards the second "
-            "purchase is the cheapest lever (First-Time segment)."
+            f"purchase is the cheapest lever, for the {count(onboardable)} First-Time customers "
+            f"who bought in the last {analysis.params.early_repeat_days} days."
         )
     lines.append(
         "Spend where the value is: the budget notebook compares an even spread with a "

@@ -79,12 +79,23 @@ def segments(analysis: ClientAnalysis) -> Section:
     table = analysis.segment_summary
     ranked = table.sort_values("revenue_share", ascending=False)
     top = ranked.iloc[0]
-    lines = [
-        f"**{escape_md(row.segment)}** ({percent(row.share)} of customers, "
-        f"{percent(row.revenue_share)} of revenue): {escape_md(row.tactic)}"
-        for row in table.itertuples()
-        if row.customers > 0
-    ]
+    recency = analysis.segment_recency.set_index("segment")
+    window = analysis.params.churn_window_days
+    lines = []
+    for row in table.itertuples():
+        if row.customers == 0:
+            continue
+        lapsed = recency.loc[row.segment]
+        guard = (
+            f" Most of them have lapsed: {_lapsed_clause(lapsed, window)}, so win them back "
+            "before the tactic applies."
+            if lapsed["lapsed_share"] >= MOSTLY_LAPSED and row.segment != "Low-Value"
+            else ""
+        )
+        lines.append(
+            f"**{escape_md(row.segment)}** ({percent(row.share)} of customers, "
+            f"{percent(row.revenue_share)} of revenue): {escape_md(row.tactic)}{guard}"
+        )
     text = (
         f"{escape_md(top['segment'])} customers are {percent(top['share'])} of the base and "
         f"bring {percent(top['revenue_share'])} of net revenue. What to do with each segment:"
@@ -177,35 +188,91 @@ def _segment_row(analysis: ClientAnalysis, name: str) -> pd.Series | None:
     return table.loc[name]
 
 
+#: a segment whose customers have mostly lapsed gets a win-back tactic first
+MOSTLY_LAPSED = 0.5
+
+
+def _lapsed_clause(row: pd.Series, window: int) -> str:
+    return (
+        f"{percent(row['lapsed_share'])} have not bought for {window} days or more (median "
+        f"{count(row['median_days_since_last'])} days since their last purchase)"
+    )
+
+
 @_section
 def next_steps_segments(analysis: ClientAnalysis) -> Section:
-    """Which segment to move first, and how."""
+    """Which segment to move first, and how, as far as their recency allows."""
     lines = []
-    medium = _segment_row(analysis, "Medium-Value")
-    if medium is not None:
+    window = analysis.params.churn_window_days
+    recency = analysis.segment_recency.set_index("segment")
+
+    def lapsed_row(name: str) -> pd.Series | None:
+        if name not in recency.index or recency.loc[name, "customers"] == 0:
+            return None
+        return recency.loc[name]
+
+    medium, medium_recency = _segment_row(analysis, "Medium-Value"), lapsed_row("Medium-Value")
+    if medium is not None and medium_recency["lapsed_share"] >= MOSTLY_LAPSED:
         lines.append(
-            f"Move the {count(medium['customers'])} Medium-Value customers first: they buy "
-            f"but are not yet among the best (median revenue "
+            f"Win back the {count(medium['customers'])} Medium-Value customers before "
+            f"offering them more: {_lapsed_clause(medium_recency, window)}."
+        )
+    elif medium is not None:
+        active = medium["customers"] - medium_recency["lapsed"]
+        lines.append(
+            f"Move the {count(active)} active Medium-Value customers first: they buy but are "
+            f"not yet among the best (median revenue "
             f"{money(medium['median_revenue'], analysis.currency)}); an upgrade offer to each "
             "is the largest upside."
         )
-    high = _segment_row(analysis, "High-Value")
-    if high is not None:
+    high, high_recency = _segment_row(analysis, "High-Value"), lapsed_row("High-Value")
+    if high is not None and high_recency["lapsed_share"] >= MOSTLY_LAPSED:
+        lines.append(
+            f"Call the {count(high['customers'])} High-Value customers "
+            f"({percent(high['revenue_share'])} of revenue) personally: "
+            f"{_lapsed_clause(high_recency, window)}."
+        )
+    elif high is not None:
+        lapsed = high_recency["lapsed"]
         lines.append(
             f"Protect the {count(high['customers'])} High-Value customers "
-            f"({percent(high['revenue_share'])} of revenue) with recognition, not discounts."
+            f"({percent(high['revenue_share'])} of revenue) with recognition, not discounts"
+            + (
+                f"; call the {count(lapsed)} who have not bought for {window} days."
+                if lapsed
+                else "."
+            )
         )
-    first = _segment_row(analysis, "First-Time")
+    first, first_recency = _segment_row(analysis, "First-Time"), lapsed_row("First-Time")
     if first is not None:
+        recent = first_recency["recent"]
+        days = analysis.params.early_repeat_days
         lines.append(
-            f"Onboard the {count(first['customers'])} First-Time customers towards a second "
-            "purchase."
+            f"Onboard the {count(recent)} First-Time customers who bought in the last {days} "
+            "days towards a second purchase"
+            + (
+                f"; the other {count(first['customers'] - recent)} bought too long ago for "
+                "onboarding."
+                if first["customers"] > recent
+                else "."
+            )
+            if recent
+            else f"None of the {count(first['customers'])} First-Time customers bought in "
+            f"the last {days} days (median {count(first_recency['median_days_since_last'])} "
+            "days ago): onboarding would come too late; treat them as lapsed."
         )
-    low = _segment_row(analysis, "Low-Value")
+    low, low_recency = _segment_row(analysis, "Low-Value"), lapsed_row("Low-Value")
     if low is not None:
+        former = low_recency["lapsed_repeat_buyers"]
         lines.append(
             f"Take the {count(low['customers'])} Low-Value customers out of paid audiences and "
-            "reach them by e-mail only."
+            "reach them by e-mail only"
+            + (
+                f", except the {count(former)} former repeat buyers among them: they are worth "
+                "a win-back test."
+                if former
+                else "."
+            )
         )
     if not lines:
         lines.append("Act on the largest segments in the table above, each with its tactic.")

@@ -464,11 +464,34 @@ def test_nps_by_segment_names_the_best_and_worst_reliable_segment(demo):
 
 def test_next_steps_segments(demo):
     table = demo.analysis.segment_summary.set_index("segment")
+    recency = demo.analysis.segment_recency.set_index("segment")
     text = demo.available("next_steps_segments").text
     medium, high = table.loc["Medium-Value"], table.loc["High-Value"]
-    assert f"Move the {count(medium['customers'])} Medium-Value customers first" in text
+    active = medium["customers"] - recency.loc["Medium-Value", "lapsed"]
+    assert f"Move the {count(active)} active Medium-Value customers first" in text
     assert f"(median revenue {money(medium['median_revenue'], 'EUR')})" in text
     assert f"({percent(high['revenue_share'])} of revenue)" in text
+    # onboarding only for the first-timers who bought lately; win-back for former regulars
+    first = recency.loc["First-Time"]
+    assert f"Onboard the {count(first['recent'])} First-Time customers" in text
+    former = recency.loc["Low-Value", "lapsed_repeat_buyers"]
+    assert f"except the {count(former)} former repeat buyers among them" in text
+
+
+def test_advice_for_a_lapsed_base_is_win_back_not_upgrade(cdnow):
+    # CDNOW in mid-1998: most Medium-Value and every First-Time customer have lapsed
+    recency = cdnow.analysis.segment_recency.set_index("segment")
+    assert recency.loc["Medium-Value", "lapsed_share"] >= 0.5
+    assert recency.loc["First-Time", "recent"] == 0
+    steps = cdnow.available("next_steps_segments").text
+    assert "Win back the 364 Medium-Value customers before offering them more" in steps
+    assert "Move the" not in steps and "upgrade offer" not in steps
+    assert "None of the 349 First-Time customers bought in the last 90 days" in steps
+    assert "Onboard the" not in steps
+    segments = cdnow.available("segments").text
+    assert segments.count("Most of them have lapsed") == 2  # Medium-Value and First-Time
+    # the KPI page does not pitch onboarding either
+    assert "onboarding" not in cdnow.available("next_steps_overview").text
 
 
 # --- cohorts ------------------------------------------------------------------------------
