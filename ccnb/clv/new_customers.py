@@ -42,18 +42,23 @@ def _verdict(value: float, cost: float, target: float) -> str | None:
     return "within the ceiling"
 
 
-def _payback_months(cumulative_margin: np.ndarray, cost: float) -> float:
-    """Months (linear within a month) until cumulative margin reaches ``cost``."""
+def _payback_months(start: float, monthly_margin: np.ndarray, cost: float) -> float:
+    """Months until ``start`` (margin at acquisition) plus the monthly margins reach ``cost``.
+
+    Linear within a month; 0 when the first purchase pays the cost back, inf when the
+    horizon does not, NaN without a cost.
+    """
     if not np.isfinite(cost):
         return np.nan
-    if cost <= 0:
+    if cost <= start:
         return 0.0
-    reached = np.nonzero(cumulative_margin >= cost)[0]
+    cumulative = start + np.cumsum(monthly_margin)
+    reached = np.nonzero(cumulative >= cost)[0]
     if len(reached) == 0:
         return np.inf
     month = reached[0]
-    before = cumulative_margin[month - 1] if month > 0 else 0.0
-    return float(month + (cost - before) / (cumulative_margin[month] - before))
+    before = cumulative[month - 1] if month > 0 else start
+    return float(month + (cost - before) / (cumulative[month] - before))
 
 
 def _future_purchases(fitter, edges: np.ndarray) -> np.ndarray:
@@ -184,7 +189,7 @@ def new_customer_value(
                 "value_per_cost": value / cost if np.isfinite(cost) and cost > 0 else np.nan,
                 "cac_ceiling": value / target_ltv_cac,
                 "payback_months": _payback_months(
-                    first_margin + np.cumsum(gross_margin * repeat_spend * monthly), cost
+                    first_margin, gross_margin * repeat_spend * monthly, cost
                 ),
                 "verdict": _verdict(value, cost, target_ltv_cac),
             }

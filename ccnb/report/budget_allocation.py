@@ -260,27 +260,21 @@ def test_plan(analysis: ClientAnalysis) -> Section:
                 "segment",
                 "customers",
                 "mean_revenue",
-                "sd_revenue",
                 "absolute_lift",
                 "lift",
                 "min_detectable_lift",
-                "holdout_needed",
-                "holdout_size",
             ]
         ].assign(detectable=np.where(plan["big_enough"], "yes", "no")),
         name="test-plan",
         currency=currency,
-        money_columns=("mean_revenue", "sd_revenue", "absolute_lift"),
+        money_columns=("mean_revenue", "absolute_lift"),
         percent_columns=("lift", "min_detectable_lift"),
         count_columns=("customers",),
         labels={
             "mean_revenue": f"revenue per customer ({window} days)",
-            "sd_revenue": "its spread (sd)",
             "absolute_lift": "expected effect",
             "lift": "expected lift",
             "min_detectable_lift": "smallest detectable lift",
-            "holdout_needed": "holdout needed",
-            "holdout_size": "holdout planned",
         },
     )
     return Section(text=text, table=styled)

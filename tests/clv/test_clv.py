@@ -917,8 +917,14 @@ def test_new_customer_value_ceiling_verdict_and_payback_by_hand():
     assert np.isnan(unknown["payback_months"])
 
 
-def test_new_customer_verdicts():
-    from ccnb.clv.new_customers import _verdict
+def test_new_customer_verdicts_and_payback():
+    from ccnb.clv.new_customers import _payback_months, _verdict
+
+    monthly = np.full(12, 10.0)
+    assert _payback_months(25.0, monthly, 20.0) == 0.0  # the first purchase pays it back
+    assert _payback_months(25.0, monthly, 40.0) == pytest.approx(1.5)  # 25, 35, 45
+    assert np.isinf(_payback_months(25.0, monthly, 1000.0))
+    assert np.isnan(_payback_months(25.0, monthly, np.nan))
 
     assert _verdict(90.0, 100.0, 3.0) == "loses money"
     assert _verdict(200.0, 100.0, 3.0) == "below target"
