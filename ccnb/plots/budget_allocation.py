@@ -150,28 +150,20 @@ def sensitivity_heatmap(
     shown.columns = [_money_text(scale, currency) for scale in grid.columns]
     ax = _new_axes(ax)
     if value == "centric_roi":
-        labels = _cell_labels(grid.to_numpy(dtype=float), lambda v: f"{v:+.0f}%")
-        # an ROI cannot fall below -100% (everything spent, nothing back)
-        _annotated_heatmap(
-            ax,
-            shown,
-            labels=labels,
-            colorbar_label="ROI of the customer-centric plan (%)",
-            colorbar_formatter=PercentFormatter(xmax=100, decimals=0),
-            vmin=-100.0,
-            cmap="RdBu",
-            center=0.0,
-        )
+        # diverging around 0; an ROI cannot fall below -100% (everything spent, nothing back)
+        label, scale = "%+.0f%%", {"vmin": -100.0, "cmap": "RdBu", "center": 0.0}
+        colorbar_label = "ROI of the customer-centric plan (%)"
     else:
-        labels = _cell_labels(grid.to_numpy(dtype=float), lambda v: f"{v:.0f}%")
-        _annotated_heatmap(
-            ax,
-            shown,
-            labels=labels,
-            colorbar_label="Gain over customer-focused (%)",
-            colorbar_formatter=PercentFormatter(xmax=100, decimals=0),
-            vmin=0.0,
-        )
+        label, scale = "%.0f%%", {"vmin": 0.0}
+        colorbar_label = "Gain over customer-focused (%)"
+    _annotated_heatmap(
+        ax,
+        shown,
+        labels=_cell_labels(grid.to_numpy(dtype=float), lambda v: label % v),
+        colorbar_label=colorbar_label,
+        colorbar_formatter=PercentFormatter(xmax=100, decimals=0),
+        **scale,
+    )
     ax.invert_yaxis()
     if highlight is not None:
         lift, scale = highlight
