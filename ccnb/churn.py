@@ -277,9 +277,10 @@ def customer_flow(
         ``period_end`` (its last day) and ``partial`` (the data covers only part of it).
     """
     _periods.check_period(freq, name="freq")
-    first = _periods.index_of(windows.base_known_from, freq)
-    if windows.warm_up_days and _periods.start_of(first, freq) < windows.base_known_from:
-        first += 1
+    start = windows.base_known_from
+    if windows.warm_up_days:  # a period cut by the warm-up's end would mix in the old base
+        start = _periods.first_whole_period(start, freq)
+    first = _periods.index_of(start, freq)
     last = _periods.index_of(windows.observation_end, freq)
     indexes = np.arange(first, last + 1, dtype="int64")
     periods = _periods.period_starts(indexes, freq)

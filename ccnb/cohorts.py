@@ -537,9 +537,8 @@ def seasonal_cohorts(
     complete = sizes[sizes["observed_ages"] >= 0]
     if acquired_from is not None:
         season_start = complete["season_year"] * 12 + (months[0] - 1)
-        first_month_index = _periods.index_of(pd.Timestamp(acquired_from), "M")
-        starts_late = _periods.start_of(first_month_index, "M") < pd.Timestamp(acquired_from)
-        complete = complete[season_start >= first_month_index + int(starts_late)]
+        first_month = _periods.index_of(_periods.first_whole_period(acquired_from, "M"), "M")
+        complete = complete[season_start >= first_month]
     if years is None:
         chosen = complete
     else:

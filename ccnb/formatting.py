@@ -14,6 +14,7 @@ import pandas as pd
 __all__ = [
     "count",
     "currency_symbol",
+    "day_label",
     "escape_md",
     "in_words",
     "money",
@@ -123,6 +124,22 @@ def escape_md(value: object) -> str:
     """
     text = " ".join(str(value).split())
     return "".join(f"&#{ord(char)};" if char in _MARKDOWN_ACTIVE else char for char in text)
+
+
+def day_label(day) -> str:
+    """A day as sentences and legends write it: '9 Dec 2025'.
+
+    Parameters
+    ----------
+    day : date-like
+        The day.
+
+    Returns
+    -------
+    str
+    """
+    stamp = pd.Timestamp(day)
+    return f"{stamp.day} {stamp:%b %Y}"
 
 
 def period_label(start, period: str) -> str:

@@ -25,6 +25,8 @@ from typing import Any
 
 import pandas as pd
 
+from ccnb.formatting import day_label
+
 __all__ = ["AnalysisWindows", "Window", "choose_windows", "date_range_label"]
 
 
@@ -48,7 +50,7 @@ def date_range_label(start: Any, end: Any) -> str:
         return f"{start:%b %Y}"
     if whole_months:
         return f"{start:%b %Y} – {end:%b %Y}"
-    return f"{start.day} {start:%b %Y} – {end.day} {end:%b %Y}"
+    return f"{day_label(start)} – {day_label(end)}"
 
 
 @dataclass(frozen=True)

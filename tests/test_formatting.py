@@ -1,8 +1,10 @@
+import pandas as pd
 import pytest
 
 from ccnb.formatting import (
     count,
     currency_symbol,
+    day_label,
     in_words,
     money,
     percent,
@@ -50,6 +52,11 @@ def test_period_label_names_the_period_as_a_reader_does():
     assert period_label("2025-01-01", "Y") == "2025"
     with pytest.raises(ValueError, match="'M', 'Q' or 'Y'"):
         period_label("2025-01-01", "W")
+
+
+def test_day_label_has_no_leading_zero():
+    assert day_label("2025-12-09") == "9 Dec 2025"
+    assert day_label(pd.Timestamp("1997-01-01")) == "1 Jan 1997"
 
 
 def test_in_words_spells_small_counts():

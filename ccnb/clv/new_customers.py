@@ -24,22 +24,19 @@ __all__ = ["UNKNOWN_CHANNEL", "VERDICTS", "new_customer_value"]
 #: channel of customers the customers table does not name
 UNKNOWN_CHANNEL = "unknown"
 
-#: verdict of a channel's acquisition cost against its new customers' value
-VERDICTS = {
-    "loses money": "a new customer is worth less than they cost",
-    "below target": "profitable, but below the target ratio of value to cost",
-    "within the ceiling": "worth at least the target ratio times their cost",
-}
+#: verdicts on a channel's acquisition cost against its new customers' value: worth less
+#: than the cost, profitable but below the target ratio, at least the target ratio
+VERDICTS = ("loses money", "below target", "within the ceiling")
 
 
 def _verdict(value: float, cost: float, target: float) -> str | None:
     if not np.isfinite(cost) or cost <= 0:
         return None
     if value < cost:
-        return "loses money"
+        return VERDICTS[0]
     if value < target * cost:
-        return "below target"
-    return "within the ceiling"
+        return VERDICTS[1]
+    return VERDICTS[2]
 
 
 def _payback_months(start: float, monthly_margin: np.ndarray, cost: float) -> float:
@@ -125,7 +122,7 @@ def new_customer_value(
         ``value_per_cost``, ``cac_ceiling`` (``new_customer_value / target_ltv_cac``),
         ``payback_months`` (months until the undiscounted margin of a new customer, first
         purchase included, reaches the cost; 0 when the first purchase pays it back, inf
-        beyond the horizon, NaN without a cost) and ``verdict`` (a key of `VERDICTS` for a
+        beyond the horizon, NaN without a cost) and ``verdict`` (one of `VERDICTS` for a
         known positive cost; None without one). ``paid`` is False for ``unpaid_channels``
         and channels without a positive cost: they are never bought.
     """

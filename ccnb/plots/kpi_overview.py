@@ -14,7 +14,7 @@ from matplotlib.ticker import (
     FuncFormatter,
 )
 
-from ccnb.formatting import period_label
+from ccnb.formatting import day_label, period_label
 from ccnb.plots._axes import (
     _PERIOD_NOUN,
     _date_axis,
@@ -101,8 +101,7 @@ def _partial_note(flow: pd.DataFrame) -> str:
     partial = flow[flow["partial"]]
     noun = _PERIOD_NOUN[_flow_period_kind(flow["period"], flow["period_end"])]
     spans = ", ".join(
-        f"{row.start.day} {row.start:%b %Y} to {row.end.day} {row.end:%b %Y}"
-        for row in partial.itertuples()
+        f"{day_label(row.start)} to {day_label(row.end)}" for row in partial.itertuples()
     )
     return f"partial {noun} ({spans})"
 

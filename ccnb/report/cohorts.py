@@ -6,9 +6,8 @@ import pandas as pd
 
 from ccnb import plots
 from ccnb.analysis import ClientAnalysis, Unavailable
-from ccnb.formatting import escape_md, in_words, money, percent, period_label
+from ccnb.formatting import day_label, escape_md, in_words, money, percent, period_label
 from ccnb.report._section import Section, _bullets, _figure, _section, _styled
-from ccnb.report.common import day
 
 __all__ = [
     "channel_cohorts",
@@ -54,7 +53,7 @@ def retention(analysis: ClientAnalysis) -> Section:
     )
     if analysis.windows.warm_up_days:
         text += (
-            f" Customers first seen before {day(analysis.windows.base_known_from)} are the "
+            f" Customers first seen before {day_label(analysis.windows.base_known_from)} are the "
             "existing base, not a cohort."
         )
     if year_on["cohorts"]:
@@ -99,7 +98,7 @@ def layer_cake(analysis: ClientAnalysis) -> Section:
     if layers["cohort"].isna().any():
         text += (
             "; the grey bottom layer is the existing base (first seen before "
-            f"{day(analysis.windows.base_known_from)})"
+            f"{day_label(analysis.windows.base_known_from)})"
         )
     text += ". "
     if pd.isna(newest["share"]):

@@ -6,7 +6,7 @@ import pandas as pd
 
 from ccnb import plots
 from ccnb.analysis import ClientAnalysis
-from ccnb.formatting import count, escape_md, percent
+from ccnb.formatting import count, day_label, escape_md, percent
 from ccnb.report._section import Section, _bullets, _figure, _section
 
 __all__ = ["client_header", "data_quality"]
@@ -49,18 +49,12 @@ def data_quality(analysis: ClientAnalysis) -> Section:
     if windows.year_on_year:  # else the first note gives the history
         lines.append(
             f"History: {count(windows.history_days)} days of transactions, "
-            f"{day(windows.data_start)} to {day(windows.observation_end)}"
+            f"{day_label(windows.data_start)} to {day_label(windows.observation_end)}"
         )
     lines.extend(window_notes(analysis))
     text = f"Every row read is accounted for: {excluded}.\n\n" + _bullets(lines)
     figure = _figure(plots.data_quality_bar(quality.counts()))
     return Section(text=text, figure=figure, extra=[quality])
-
-
-def day(stamp) -> str:
-    """A day as sentences write it: '9 Dec 2025'."""
-    stamp = pd.Timestamp(stamp)
-    return f"{stamp.day} {stamp:%b %Y}"
 
 
 def window_notes(analysis: ClientAnalysis) -> list[str]:
@@ -69,20 +63,20 @@ def window_notes(analysis: ClientAnalysis) -> list[str]:
     notes = []
     if not windows.year_on_year:
         notes.append(
-            f"The data covers {count(windows.history_days)} days ({day(windows.data_start)} "
-            f"to {day(windows.observation_end)}), less than two years, so there is no "
+            f"The data covers {count(windows.history_days)} days ({day_label(windows.data_start)} "
+            f"to {day_label(windows.observation_end)}), less than two years, so there is no "
             "year-on-year comparison."
         )
     if windows.warm_up_days:
         notes.append(
             f"Customers first seen in the first {count(windows.warm_up_days)} days (to "
-            f"{day(windows.base_known_from - pd.Timedelta(days=1))}) are the existing base, "
+            f"{day_label(windows.base_known_from - pd.Timedelta(days=1))}) are the existing base, "
             "not new customers"
             + (
                 "; new customers, churn, early repeat and leaks need the base known on "
-                f"{day(windows.last.start)}, when the KPI window starts, but it is known only "
-                f"from {day(windows.base_known_from)}, so the churn section shows them per "
-                "quarter instead."
+                f"{day_label(windows.last.start)}, when the KPI window starts, but it is known "
+                f"only from {day_label(windows.base_known_from)}, so the churn section shows them "
+                "per quarter instead."
                 if windows.last.start < windows.base_known_from
                 else "."
             )

@@ -7,9 +7,9 @@ import pandas as pd
 from ccnb import plots
 from ccnb.analysis import ClientAnalysis, Unavailable
 from ccnb.batch import exports
-from ccnb.formatting import count, in_words, money, percent, period_label, signed_percent
+from ccnb.formatting import count, day_label, in_words, money, percent, period_label, signed_percent
 from ccnb.report._section import Section, _bullets, _figure, _section, _styled
-from ccnb.report.common import churn_window_warning, day, window_notes
+from ccnb.report.common import churn_window_warning, window_notes
 
 __all__ = [
     "active_base",
@@ -116,8 +116,8 @@ def active_base(analysis: ClientAnalysis) -> Section:
     flow = analysis.window_flows.iloc[-1]
     window = analysis.windows.last
     text = (
-        f"On {day(window.end)}, {count(flow['closing'])} customers were active (bought in the "
-        f"last {analysis.params.churn_window_days} days)."
+        f"On {day_label(window.end)}, {count(flow['closing'])} customers were active (bought in "
+        f"the last {analysis.params.churn_window_days} days)."
     )
     if flow["base_known"]:
         text += (
@@ -128,8 +128,9 @@ def active_base(analysis: ClientAnalysis) -> Section:
         )
     else:
         text += (
-            f" The base is fully known only from {day(analysis.windows.base_known_from)} (after "
-            f"the warm-up), so its change since {day(window.start)} is not shown."
+            " The base is fully known only from "
+            f"{day_label(analysis.windows.base_known_from)} (after the warm-up), so its change "
+            f"since {day_label(window.start)} is not shown."
         )
     figure = _figure(plots.active_base_revenue(analysis.customer_flow, currency=analysis.currency))
     return Section(text=text, figure=figure)
@@ -167,14 +168,14 @@ def churn_and_leaks(analysis: ClientAnalysis) -> Section:
     else:
         lines.append(
             "No complete quarter of the latest 12 months has a measurable churn rate: losses "
-            f"are observable from {day(analysis.windows.churn_measurable_from)} on."
+            f"are observable from {day_label(analysis.windows.churn_measurable_from)} on."
         )
     if flow["partial"].any():
         partial = flow[flow["partial"]]
         lines.append(
             "Hatched bars are partial quarters ("
             + ", ".join(
-                f"{period_label(row.period, 'Q')}: {day(row.start)} to {day(row.end)}"
+                f"{period_label(row.period, 'Q')}: {day_label(row.start)} to {day_label(row.end)}"
                 for row in partial.itertuples()
             )
             + "); they are not comparable with whole quarters and are left out of the average."

@@ -193,7 +193,7 @@ def test_shared_figures_come_from_their_analysis_table(demo, cdnow):
         analysis = rendered.analysis
         found = {label: figures[0][1] for label, figures in _figures(rendered).items()}
         closing = analysis.window_flows["closing"].iloc[-1]
-        assert found["active_customers_at_observation_end".replace("_", " ")] == f"{closing:,}"
+        assert found["active customers at observation end"] == f"{closing:,}"
         assert closing == len(analysis.budget_customers)
         equity = analysis.customer_equity
         assert found["customer equity"] == f"{symbol}{equity.value:,.0f}"
