@@ -181,8 +181,9 @@ def segment_export(analysis: ClientAnalysis) -> Section:
     )
 
 
-def _segment_row(analysis: ClientAnalysis, name: str) -> pd.Series | None:
-    table = analysis.segment_summary.set_index("segment")
+def _segment_row(table: pd.DataFrame, name: str) -> pd.Series | None:
+    """The row of a per-segment table (summary, recency) for a segment with customers."""
+    table = table.set_index("segment")
     if name not in table.index or table.loc[name, "customers"] == 0:
         return None
     return table.loc[name]
@@ -204,14 +205,12 @@ def next_steps_segments(analysis: ClientAnalysis) -> Section:
     """Which segment to move first, and how, as far as their recency allows."""
     lines = []
     window = analysis.params.churn_window_days
-    recency = analysis.segment_recency.set_index("segment")
+    summary, recency = analysis.segment_summary, analysis.segment_recency
 
-    def lapsed_row(name: str) -> pd.Series | None:
-        if name not in recency.index or recency.loc[name, "customers"] == 0:
-            return None
-        return recency.loc[name]
+    def rows(name: str) -> tuple[pd.Series | None, pd.Series | None]:
+        return _segment_row(summary, name), _segment_row(recency, name)
 
-    medium, medium_recency = _segment_row(analysis, "Medium-Value"), lapsed_row("Medium-Value")
+    medium, medium_recency = rows("Medium-Value")
     if medium is not None and medium_recency["lapsed_share"] >= MOSTLY_LAPSED:
         lines.append(
             f"Win back the {count(medium['customers'])} Medium-Value customers before "
@@ -225,7 +224,7 @@ def next_steps_segments(analysis: ClientAnalysis) -> Section:
             f"{money(medium['median_revenue'], analysis.currency)}); an upgrade offer to each "
             "is the largest upside."
         )
-    high, high_recency = _segment_row(analysis, "High-Value"), lapsed_row("High-Value")
+    high, high_recency = rows("High-Value")
     if high is not None and high_recency["lapsed_share"] >= MOSTLY_LAPSED:
         lines.append(
             f"Call the {count(high['customers'])} High-Value customers "
@@ -243,7 +242,7 @@ def next_steps_segments(analysis: ClientAnalysis) -> Section:
                 else "."
             )
         )
-    first, first_recency = _segment_row(analysis, "First-Time"), lapsed_row("First-Time")
+    first, first_recency = rows("First-Time")
     if first is not None:
         recent = first_recency["recent"]
         days = analysis.params.early_repeat_days
@@ -261,7 +260,7 @@ def next_steps_segments(analysis: ClientAnalysis) -> Section:
             f"the last {days} days (median {count(first_recency['median_days_since_last'])} "
             "days ago): onboarding would come too late; treat them as lapsed."
         )
-    low, low_recency = _segment_row(analysis, "Low-Value"), lapsed_row("Low-Value")
+    low, low_recency = rows("Low-Value")
     if low is not None:
         former = low_recency["lapsed_repeat_buyers"]
         lines.append(
