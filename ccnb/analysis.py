@@ -32,7 +32,8 @@ import pandas as pd
 
 from ccnb import budget, rfm
 from ccnb._lazy import lazy_module
-from ccnb.errors import Unavailable
+from ccnb.errors import ModelUnavailable, Unavailable
+from ccnb.formatting import day_label
 from ccnb.params import Params
 from ccnb.windows import AnalysisWindows, choose_windows
 
@@ -50,6 +51,7 @@ nps = lazy_module("ccnb.nps")
 summary = lazy_module("ccnb.summary")
 _periods = lazy_module("ccnb._periods")
 _data = lazy_module("ccnb.data")
+_value_ranking = lazy_module("ccnb.value_ranking")
 
 __all__ = ["CACHE_DIR_VARIABLE", "ClientAnalysis", "Unavailable", "default_calibration_end"]
 
@@ -60,6 +62,41 @@ TREATED_POOL = "all treated"
 CACHE_DIR_VARIABLE = "CCNB_CACHE_DIR"
 
 
+#: what every section that needs a customer-value model shows when none could be fitted
+MODEL_UNAVAILABLE = (
+    "Not shown: no customer-value model could be fitted to this history; the CLV modelling "
+    "report says why and ranks customers by their history instead."
+)
+
+#: the fitting minimums in a reader's words
+_PLAIN_REQUIREMENTS = {
+    "repeat buyers (frequency > 0)": "customers who bought more than once",
+    "repeat buyers with positive spend": "customers who bought more than once for a positive "
+    "amount",
+}
+
+
+def _model_unavailable(error: Exception, *, subject: str, failed: str) -> ModelUnavailable:
+    """One plain sentence for a fit that failed; the technical reason goes to ``detail``.
+
+    ``subject`` is what needs the data (``"the spend model needs"``), ``failed`` what could not
+    be fitted (``"the spend model"``).
+    """
+    if isinstance(error, clv.InsufficientDataError):
+        needed = _PLAIN_REQUIREMENTS.get(error.requirement, error.requirement)
+        why = f"{subject} at least {error.minimum:,} {needed} and the data has {error.observed:,}"
+    else:
+        why = (
+            f"{failed} could not be fitted reliably to this history, which does not show "
+            "clearly enough how often customers buy and when they stop"
+        )
+    return ModelUnavailable(
+        MODEL_UNAVAILABLE,
+        reason=f"Customer value cannot be predicted: {why}.",
+        detail=f"{type(error).__name__}: {error}",
+    )
+
+
 def default_calibration_end(first_date: dt.date, observation_end: dt.date) -> dt.date:
     """Hold out the last third of the observed history (used when params give no date)."""
     span = (observation_end - first_date).days
@@ -68,10 +105,6 @@ def default_calibration_end(first_date: dt.date, observation_end: dt.date) -> dt
 
 #: calendar periods in a year, for "a year after acquisition" in a retention triangle
 _PERIODS_PER_YEAR = {"M": 12, "Q": 4, "Y": 1}
-
-
-class _Missing(Unavailable):
-    """Pickled in place of a table this client cannot have; raised again when loaded."""
 
 
 def _input_fingerprints(params: Params) -> list:
@@ -115,6 +148,7 @@ class _TableStore:
     def __init__(self, folder: str | Path | None, key: str) -> None:
         self.folder = None if folder is None else Path(folder) / key
         self._computing_here = False
+        self._unavailable: dict[str, Unavailable] = {}
 
     @property
     def _marker(self) -> Path:
@@ -136,25 +170,50 @@ class _TableStore:
             self._marker.unlink(missing_ok=True)
 
     def get(self, name: str, compute):
-        """The stored table ``name``, else ``compute()`` stored (an `Unavailable` too)."""
+        """The stored table ``name``, else ``compute()`` stored (an `Unavailable` too).
+
+        A table this client cannot have is kept as its `Unavailable` (in memory as well, so
+        a failing model fit is tried once per analysis, not once per section) and raised again.
+        """
+        if name in self._unavailable:  # a fresh traceback: a kept one would grow each time
+            raise self._unavailable[name].with_traceback(None)
         if self.folder is None:
-            return compute()
+            return self._remember_unavailable(name, compute)
         path = self.folder / f"{name}.pickle"
         while not self._computing_here and not path.exists() and self._another_is_computing():
             time.sleep(self.POLL_SECONDS)
         if path.exists():
             with path.open("rb") as handle:
                 value = pickle.load(handle)
-            if isinstance(value, _Missing):
-                raise Unavailable(str(value))
+            if isinstance(value, Unavailable):
+                self._unavailable[name] = value
+                raise value
             return value
         try:
-            value = compute()
+            value = self._remember_unavailable(name, compute)
         except Unavailable as error:
-            self._write(path, _Missing(str(error)))
+            self._write(path, error)
             raise
         self._write(path, value)
         return value
+
+    def _remember_unavailable(self, name: str, compute):
+        try:
+            return compute()
+        except Unavailable as error:
+            self._unavailable[name] = error
+            raise
+
+    def stored_unavailable(self, name: str) -> Unavailable | None:
+        """Why ``name`` is unavailable, if it was computed (here or by another process) and is."""
+        if name not in self._unavailable and self.folder is not None:
+            path = self.folder / f"{name}.pickle"
+            if path.exists():
+                with path.open("rb") as handle:
+                    value = pickle.load(handle)
+                if isinstance(value, Unavailable):
+                    self._unavailable[name] = value
+        return self._unavailable.get(name)
 
     def _another_is_computing(self) -> bool:
         """A live process holds the marker (a marker left by a killed process is ignored)."""
@@ -487,11 +546,13 @@ class ClientAnalysis:
     @_stored_table
     def retention(self) -> pd.DataFrame:
         """Retention triangle (tidy) by `cohorts.retention_period` (default quarters)."""
-        return cohorts.retention_triangle(
-            self.data.transactions,
-            observation_end=self.observation_end,
-            period=self.params.cohorts.retention_period,
-            acquired_from=self._acquired_from,
+        return self._require_cohorts(
+            cohorts.retention_triangle(
+                self.data.transactions,
+                observation_end=self.observation_end,
+                period=self.params.cohorts.retention_period,
+                acquired_from=self._acquired_from,
+            )
         )
 
     @_stored_table
@@ -503,12 +564,24 @@ class ClientAnalysis:
     @_stored_table
     def revenue_cohorts(self) -> pd.DataFrame:
         """Quarterly revenue triangle with cumulative revenue per acquired customer."""
-        return cohorts.revenue_triangle(
-            self.data.transactions,
-            observation_end=self.observation_end,
-            period="Q",
-            acquired_from=self._acquired_from,
+        return self._require_cohorts(
+            cohorts.revenue_triangle(
+                self.data.transactions,
+                observation_end=self.observation_end,
+                period="Q",
+                acquired_from=self._acquired_from,
+            )
         )
+
+    def _require_cohorts(self, triangle: pd.DataFrame) -> pd.DataFrame:
+        if triangle.empty:
+            since = (
+                f" after the warm-up (from {day_label(self.windows.base_known_from)})"
+                if self._acquired_from is not None
+                else ""
+            )
+            raise Unavailable(f"No customer was acquired{since}, so there is no cohort to follow.")
+        return triangle
 
     @_stored_table
     def layer_cake(self) -> pd.DataFrame:
@@ -620,7 +693,9 @@ class ClientAnalysis:
                 seed=self.params.seed,
             )
         except (clv.InsufficientDataError, clv.FitError) as error:
-            raise Unavailable(f"The purchase models cannot be validated: {error}") from None
+            raise _model_unavailable(
+                error, subject="the purchase models need", failed="the purchase models"
+            ) from None
 
     @_stored_table
     def purchase_model(self) -> clv.FittedModel:
@@ -630,7 +705,9 @@ class ClientAnalysis:
                 self.summary, model=self.validation.chosen, seed=self.params.seed
             )
         except (clv.InsufficientDataError, clv.FitError) as error:
-            raise Unavailable(f"The purchase model cannot be fitted: {error}") from None
+            raise _model_unavailable(
+                error, subject="the purchase model needs", failed="the purchase model"
+            ) from None
 
     @_stored_table
     def spend_model(self) -> clv.FittedModel:
@@ -638,7 +715,51 @@ class ClientAnalysis:
         try:
             return clv.fit_spend(self.summary, seed=self.params.seed)
         except (clv.InsufficientDataError, clv.FitError) as error:
-            raise Unavailable(f"The spend model cannot be fitted: {error}") from None
+            raise _model_unavailable(
+                error, subject="the spend model needs", failed="the spend model"
+            ) from None
+
+    #: the fits every customer-value table rests on
+    MODEL_TABLES = ("validation", "purchase_model", "spend_model")
+
+    def model_failures(self) -> dict[str, ModelUnavailable]:
+        """The model fits that failed, among those already attempted (none is fitted here).
+
+        Returns
+        -------
+        dict of str to ModelUnavailable
+            Table name (see ``MODEL_TABLES``) to the failure: its reader-facing sentence and,
+            in ``detail``, the technical reason.
+        """
+        failures = {}
+        for name in self.MODEL_TABLES:
+            error = self._store.stored_unavailable(name)
+            if isinstance(error, ModelUnavailable):
+                failures[name] = error
+        return failures
+
+    @cached_property
+    def _last_year(self) -> tuple[dt.date, dt.date]:
+        """The last 365 days of the data, or the whole history when it is shorter."""
+        end = self.observation_end
+        first = self.quality.transactions.first_date
+        return max(first, end - dt.timedelta(days=364)), end
+
+    @_stored_table
+    def value_ranking(self) -> pd.DataFrame:
+        """Customers ranked by last year's revenue, then recency: the fallback to rCLV."""
+        start, end = self._last_year
+        last_year = summary.revenue_between(self.data.transactions, start=start, end=end)
+        return _value_ranking.value_ranking(
+            self.summary, last_year, active_within_days=self.params.churn_window_days
+        )
+
+    @_stored_table
+    def value_ranking_summary(self) -> pd.Series:
+        """Buyers of the last year (``start`` to ``end``) and the top 10%'s share of its revenue."""
+        start, end = self._last_year
+        concentration = _value_ranking.ranking_summary(self.value_ranking)
+        return pd.concat([concentration, pd.Series({"start": start, "end": end})])
 
     @_stored_table
     def predictions(self) -> clv.Predictions:

@@ -21,6 +21,7 @@ __all__ = [
     "FitError",
     "InputError",
     "InsufficientDataError",
+    "ModelUnavailable",
     "ParamsError",
     "Unavailable",
 ]
@@ -48,6 +49,26 @@ class EngineError(InputError, OSError):
 
 class Unavailable(CcnbError, RuntimeError):
     """A section cannot be computed for this client; the message is one reader-facing sentence."""
+
+
+class ModelUnavailable(Unavailable):
+    """A model the section needs could not be fitted; the message is one reader-facing sentence.
+
+    The message is what every dependent section shows; ``reason`` is said once, where the
+    fallback is shown; ``detail`` is for the run log, never the report.
+
+    Attributes
+    ----------
+    reason : str
+        Why the model could not be fitted and what to use instead, in a reader's words.
+    detail : str
+        The technical reason (optimiser, Hessian, minimums).
+    """
+
+    def __init__(self, message: str, *, reason: str = "", detail: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
+        self.detail = detail
 
 
 class InsufficientDataError(CcnbError, ValueError):

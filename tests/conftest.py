@@ -165,3 +165,58 @@ def one_year_export(tmp_path_factory):
         return write_one_year_export(folder, churn_window_days=churn_window_days)
 
     return write
+
+
+def write_steady_buyers_export(folder, *, check_marked=()):
+    """Write a client whose purchase models cannot be fitted; return the params path.
+
+    400 customers, each first seen in the first 60 days of 2025 and buying every 5 to 9 days
+    to the end of the year: nobody stops, so the BTYD models' drop-out process is not
+    identified and every fit ends on a flat likelihood (`ccnb.clv.FitError`). The params
+    keys in ``check_marked`` keep ``ccnb new``'s CHECK marker, as if not yet reviewed.
+    """
+    import datetime as dt
+
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    start, rows = dt.date(2025, 1, 1), []
+    for customer in range(400):
+        day = int(rng.integers(0, 60))
+        while day < 365:
+            amount = round(float(rng.gamma(4, 10)), 2)
+            rows.append((f"C{customer:04d}", start + dt.timedelta(days=day), amount))
+            day += int(rng.integers(5, 10))
+    frame = pd.DataFrame(rows, columns=["customer_id", "date", "amount"])
+    frame.to_csv(folder / "sales.csv", index=False)
+
+    def marked(key):
+        return "  # CHECK" if key in check_marked else ""
+
+    params = folder / "steady.yaml"
+    params.write_text(
+        f"client: Steady Buyers{marked('client')}\n"
+        "slug: steady\n"
+        f"currency: GBP{marked('currency')}\n"
+        "transactions:\n"
+        "  path: sales.csv\n"
+        "  columns:\n"
+        "    customer_id: customer_id\n"
+        "    date: date\n"
+        "    amount: amount\n"
+        f"gross_margin: 0.3{marked('gross_margin')}\n"
+        "budget:\n"
+        "  total: 5000\n"
+    )
+    return params
+
+
+@pytest.fixture(scope="session")
+def steady_buyers_export(tmp_path_factory):
+    """A function writing the steady-buyers client to a new folder: params path."""
+
+    def write(check_marked=()):
+        folder = tmp_path_factory.mktemp("steady")
+        return write_steady_buyers_export(folder, check_marked=check_marked)
+
+    return write

@@ -147,3 +147,25 @@ def test_a_marker_left_by_a_dead_process_is_not_waited_for(cdnow_params, tmp_pat
     (folder / ".computing").write_text(dead.stdout.strip())
     kpis = ClientAnalysis(cdnow_params, cache_dir=tmp_path).kpis
     pd.testing.assert_frame_equal(kpis, ClientAnalysis(cdnow_params).kpis)
+
+
+def test_a_failed_fit_is_tried_once_and_kept_with_its_reason(steady_buyers_export, tmp_path):
+    """The cache keeps a failed fit's reader sentence, reason and technical detail."""
+    params = ccnb.load_params(steady_buyers_export())
+    first = ClientAnalysis(params, cache_dir=tmp_path)
+    with pytest.raises(ccnb.errors.ModelUnavailable) as raised:
+        _ = first.customer_equity
+    failure = raised.value
+    # a second section in the same analysis does not fit again: the failure is kept
+    with pytest.raises(ccnb.errors.ModelUnavailable) as again_raised:
+        _ = first.predictions
+    assert again_raised.value is failure
+    # another process reading the cache (a notebook kernel) sees the same failure, unfitted
+    reader = ClientAnalysis(params, cache_dir=tmp_path)
+    # the refit on the whole history needs the validation's choice, so it failed with it;
+    # the spend model was never needed
+    assert reader.model_failures().keys() == {"validation", "purchase_model"}
+    kept = reader.model_failures()["validation"]
+    assert (str(kept), kept.reason, kept.detail) == (str(failure), failure.reason, failure.detail)
+    assert kept.detail.startswith("FitError: no candidate converged")
+    assert "data" not in reader.__dict__

@@ -15,7 +15,7 @@ from ccnb.batch.execute import DEFAULT_TIMEOUT
 from ccnb.batch.index_pages import summary_lines
 from ccnb.batch.parallel import run_clients
 from ccnb.batch.records import ClientRun, RunEvent
-from ccnb.batch.scaffold import Scaffold, scaffold_params
+from ccnb.batch.scaffold import Scaffold, scaffold_params, unreviewed_keys
 from ccnb.data import DataError, DataQuality, load_client
 from ccnb.params import ParamsError, load_params
 
@@ -78,7 +78,17 @@ def check(
             error_console.print(f"{params_file}: {error}", markup=False, style="red")
             continue
         console.print(_quality_table(f"{params.client} ({params_file})", client.quality))
-        console.print(f"observation end: {client.observation_end}\n")
+        console.print(f"observation end: {client.observation_end}")
+        unreviewed = unreviewed_keys(params_file.read_text(encoding="utf-8"))
+        if unreviewed:
+            console.print(
+                f"review: {', '.join(unreviewed)} still marked CHECK; confirm each value and "
+                "delete its marker (until then runs end with status 'warning')",
+                markup=False,
+                style="yellow",
+                soft_wrap=True,
+            )
+        console.print()
     if failed:
         error_console.print(
             f"[red]{len(failed)} of {len(params_files)} params file(s) failed:[/red] "
@@ -89,7 +99,13 @@ def check(
 
 # --- ccnb run ------------------------------------------------------------------------------
 
-_STATUS_STYLE = {"ok": "green", "failed": "red", "running": "yellow", "waiting": "dim"}
+_STATUS_STYLE = {
+    "ok": "green",
+    "warning": "yellow",
+    "failed": "red",
+    "running": "cyan",
+    "waiting": "dim",
+}
 
 
 class _RunProgress:
@@ -162,7 +178,7 @@ def _print_summary(runs: list[ClientRun], output_dir: Path) -> None:
         table.add_column(column, justify="right" if column == "time" else "left")
     for run in runs:
         succeeded = sum(not notebook.failed for notebook in run.notebooks)
-        style = _STATUS_STYLE["ok" if not run.failed else "failed"]
+        style = _STATUS_STYLE.get(run.status, "")
         where = output_dir / run.folder / ("failed" if run.failed else "")
         table.add_row(
             f"{run.client} ({run.params_file})",
@@ -172,8 +188,14 @@ def _print_summary(runs: list[ClientRun], output_dir: Path) -> None:
             str(where),
         )
     console.print(table)
-    for line in [line for client_run in runs for line in client_run.warnings()]:
-        error_console.print(f"warning: {line}", markup=False, style="yellow", soft_wrap=True)
+    for client_run in runs:
+        for line in client_run.warnings:
+            error_console.print(
+                f"warning: {client_run.folder}: {line}",
+                markup=False,
+                style="yellow",
+                soft_wrap=True,
+            )
     failures = summary_lines(runs)
     if failures:
         error_console.print(f"[red]{len(failures)} failure(s):[/red]")

@@ -37,6 +37,7 @@ from ccnb.batch.exports import EXPORT_DIR_VARIABLE
 from ccnb.batch.index_pages import write_client_index
 from ccnb.batch.inputs import _kernel_executable, _library_versions, _now, input_files
 from ccnb.batch.records import ClientRun, EventCallback, RunEvent, _emit, _first_line
+from ccnb.batch.scaffold import unreviewed_keys
 from ccnb.errors import InputError
 
 __all__ = ["run_client"]
@@ -137,6 +138,7 @@ def _base_record(params_file: Path, folder: str, started: dt.datetime) -> dict[s
         "errors": [],
         "data_quality": None,
         "tables": {"seconds": None, "unavailable": {}, "error": None},
+        "warnings": [],
         "exports": [],
     }
 
@@ -237,7 +239,7 @@ def run_client(
     folder = _safe_folder(params_file.stem)
     record = _base_record(params_file, folder, started)
     run = ClientRun(params_file=str(params_file), folder=folder, client=folder)
-    staging = tables = None
+    staging = tables = analysis = None
     cache = Path(tempfile.mkdtemp(prefix="ccnb-tables-"))
     environment = dict(os.environ)
     try:
@@ -265,7 +267,16 @@ def run_client(
             record["error_details"] = str(error) if expected else traceback.format_exc()
         if tables is not None:
             tables.join()  # its timing goes into run.json
-        run.status = "failed" if run.error or any(nb.failed for nb in run.notebooks) else "ok"
+        if run.error or any(nb.failed for nb in run.notebooks):
+            run.status = "failed"
+        else:
+            try:
+                warnings = _run_warnings(params_file, analysis, run)
+            except Exception as error:  # the reports are good; say what could not be checked
+                warnings = [(f"The run's warnings could not be collected: {error}", "")]
+            record["warnings"] = [{"warning": line, "detail": detail} for line, detail in warnings]
+            run.warnings = [line for line, _ in warnings]
+            run.status = "warning" if warnings else "ok"
         run.seconds = time.perf_counter() - clock
         _finish_record(record, run)
         _publish(run, record, staging, output_dir / run.folder)
@@ -279,6 +290,34 @@ def run_client(
             shutil.rmtree(staging, ignore_errors=True)
     _emit(events, RunEvent(run.folder, None, run.status, run.seconds, run.error))
     return run
+
+
+def _run_warnings(
+    params_file: Path, analysis: ClientAnalysis, run: ClientRun
+) -> list[tuple[str, str]]:
+    """Why a run whose notebooks all succeeded still needs a look: (sentence, detail) pairs.
+
+    Params lines still marked CHECK by ``ccnb new``; model fits that failed, so the reports
+    show the value ranking instead (only fits some table needed: none is attempted here);
+    active content removed from a report.
+    """
+    warnings = []
+    unreviewed = unreviewed_keys(params_file.read_text(encoding="utf-8"))
+    if unreviewed:
+        warnings.append(
+            (
+                f"Guesses not reviewed: {', '.join(unreviewed)} still marked CHECK in the "
+                "params file; confirm each value and delete its marker.",
+                "",
+            )
+        )
+    reasons = {}
+    for failure in analysis.model_failures().values():
+        reasons.setdefault(failure.reason, failure.detail)
+    for reason, detail in reasons.items():
+        warnings.append((f"{reason} The reports show the value ranking from history.", detail))
+    warnings += [(line, "") for line in run.removed_content()]
+    return warnings
 
 
 def _load_params(

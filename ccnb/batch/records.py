@@ -73,13 +73,17 @@ class ClientRun:
     client
         Client name (the folder name when the params could not be loaded).
     status
-        ``"ok"`` or ``"failed"``.
+        ``"ok"``; ``"warning"`` when every notebook succeeded but the reports rest on
+        something to review (see ``warnings``); ``"failed"``.
     seconds
         Wall time of the whole client.
     notebooks
         One entry per selected notebook that was started.
     error
         Client-level error (params or data could not be loaded, a crash), else None.
+    warnings
+        One sentence per reason for status ``"warning"``: params lines still marked CHECK,
+        models that could not be fitted (the reports fell back), active content removed.
     """
 
     params_file: str
@@ -89,18 +93,18 @@ class ClientRun:
     seconds: float = 0.0
     notebooks: list[NotebookRun] = field(default_factory=list)
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
         """Whether anything failed for this client."""
-        return self.status != "ok"
+        return self.status == "failed"
 
-    def warnings(self) -> list[str]:
+    def removed_content(self) -> list[str]:
         """One line per report whose HTML had active content removed from its outputs."""
         return [
-            f"{self.folder} / {notebook.name}: removed {notebook.removed_elements} script or "
-            "event-handler element(s) from the outputs; escape client text with "
-            "ccnb.formatting.escape_md"
+            f"{notebook.name}: removed {notebook.removed_elements} script or event-handler "
+            "element(s) from the outputs; escape client text with ccnb.formatting.escape_md"
             for notebook in self.notebooks
             if notebook.removed_elements
         ]

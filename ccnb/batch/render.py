@@ -408,10 +408,13 @@ a { color: #1f4e79; }
 .status { display: inline-block; padding: 2px 8px; border-radius: 10px; font-size: 12px;
   font-weight: 600; }
 .status-ok { background: #dff3e4; color: #1b6b34; }
+.status-warning { background: #fdf0d5; color: #7a4b00; }
 .status-failed { background: #fbe3e3; color: #9b1c1c; }
 .banner { background: #fbe3e3; border-left: 4px solid #9b1c1c; padding: 10px 14px;
   margin: 16px 0; }
 .banner ul { margin: 6px 0 0; padding-left: 20px; }
+.banner-warning { background: #fdf0d5; border-left-color: #b7791f; }
+.reasons { margin: 4px 0 0; padding-left: 16px; color: #5f6b7a; font-size: 13px; }
 .kpis { display: flex; flex-wrap: wrap; gap: 6px 14px; }
 .kpi .label { color: #5f6b7a; font-size: 12px; }
 .kpi .value { font-weight: 600; }
@@ -465,7 +468,7 @@ def _when(timestamp: str | None) -> str:
 
 
 def _status(status: str) -> str:
-    kind = "ok" if status == "ok" else "failed"
+    kind = status if status in ("ok", "warning") else "failed"
     return f'<span class="status status-{kind}">{_e(status)}</span>'
 
 
@@ -551,6 +554,19 @@ def _failure_banner(failed: dict[str, Any], *, has_previous: bool) -> str:
         f"({_e(_when(failed.get('started')))}). {previous} Details: "
         '<a href="failed/error.txt">error.txt</a>, '
         f'<a href="failed/run.json">run.json</a>.<ul>{items}</ul></div>'
+    )
+
+
+def _warnings(record: dict[str, Any]) -> list[str]:
+    return [str(item.get("warning", "")) for item in record.get("warnings") or []]
+
+
+def _warning_banner(record: dict[str, Any]) -> str:
+    items = "".join(f"<li>{_e(line)}</li>" for line in _warnings(record))
+    return (
+        '<div class="banner banner-warning"><strong>Review before presenting.</strong> Every '
+        "report was produced, but they rest on something to check (technical details in "
+        f'<a href="run.json">run.json</a>):<ul>{items}</ul></div>'
     )
 
 
@@ -655,6 +671,8 @@ def client_index_html(record: dict[str, Any] | None, *, failed: dict[str, Any] |
     parts = []
     if failed:
         parts.append(_failure_banner(failed, has_previous=record is not None))
+    elif record and _warnings(record):
+        parts.append(_warning_banner(record))
     if record:
         libraries = record.get("environment", {}).get("libraries", {})
         parts += [
@@ -693,6 +711,9 @@ def _site_row(entry: SiteEntry) -> list[str]:
     status = _status(latest.get("status", "failed"))
     if entry.failed:
         status += f'<br><a href="{_e(entry.folder)}/failed/error.txt">error.txt</a>'
+    elif entry.record and _warnings(entry.record):
+        reasons = "".join(f"<li>{_e(line)}</li>" for line in _warnings(entry.record))
+        status += f'<ul class="reasons">{reasons}</ul>'
     return [
         f'<a href="{_e(entry.folder)}/index.html">{_e(client)}</a>',
         status,
@@ -717,7 +738,12 @@ def site_index_html(entries: list[SiteEntry]) -> str:
     """
     failed = sum(1 for entry in entries if entry.failed)
     noun = "client" if len(entries) == 1 else "clients"
-    summary = f"{len(entries)} {noun}" + (f", {failed} with a failed last run" if failed else "")
+    warned = sum(
+        1 for entry in entries if not entry.failed and entry.record and _warnings(entry.record)
+    )
+    counts = [f"{failed} with a failed last run"] if failed else []
+    counts += [f"{warned} with warnings to review"] if warned else []
+    summary = ", ".join([f"{len(entries)} {noun}", *counts])
     header = f"<h1>Customer-centricity reports</h1><p>{_e(summary)}</p>"
     table = _table(
         ["client", "status", "last run", "headline KPIs", "reports"],

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 __all__ = [
+    "CHECK_MARKER",
     "DATE_FORMATS",
     "Guess",
     "Scaffold",
@@ -30,6 +31,7 @@ __all__ = [
     "params_yaml",
     "read_sample",
     "scaffold_params",
+    "unreviewed_keys",
 ]
 
 SAMPLE_ROWS = 500
@@ -497,6 +499,38 @@ def guess(sample: pd.DataFrame, *, delimiter: str | None = None) -> Guess:
 
 # --- writing -------------------------------------------------------------------------------
 
+#: comment `params_yaml` puts after each guessed value; a reviewed line has it deleted
+CHECK_MARKER = "# CHECK"
+
+_KEY_LINE = re.compile(r"^(?P<indent>\s*)(?P<key>[A-Za-z_][\w-]*)\s*:")
+
+
+def unreviewed_keys(text: str) -> list[str]:
+    """Keys of a params file whose line still carries the CHECK marker, dotted.
+
+    Parameters
+    ----------
+    text
+        The params file's text.
+
+    Returns
+    -------
+    list of str
+        E.g. ``["client", "currency", "transactions.decimal"]``, in file order.
+    """
+    keys, parents = [], []
+    for line in text.splitlines():
+        match = _KEY_LINE.match(line)
+        if match is None:
+            continue
+        indent = len(match["indent"])
+        parents = [(level, key) for level, key in parents if level < indent]
+        parents.append((indent, match["key"]))
+        value_and_comment = line[match.end() :]
+        if re.search(rf"(^|\s){re.escape(CHECK_MARKER)}\b", value_and_comment):
+            keys.append(".".join(key for _, key in parents))
+    return keys
+
 
 def _quoted(value: str | None) -> str:
     # A JSON string is a valid YAML double-quoted scalar: dates, ids and '%' stay text.
@@ -523,11 +557,12 @@ def params_yaml(name: str, result: Guess, *, data_path: str, source: str) -> str
         YAML text.
     """
     columns = result.columns
-    check = "  # CHECK"
+    check = f"  {CHECK_MARKER}"
     date_comment = "  # ISO dates" if result.date_format is None else check
     lines = [
         f"# Params for {name}: scaffolded by `ccnb new` from {source} on {dt.date.today()}.",
-        "# Review every line marked CHECK, then run `ccnb check` on this file.",
+        "# Review every line marked CHECK and delete its marker: until then every run of this",
+        "# client ends with status 'warning'. Then run `ccnb check` on this file.",
         "# Every key and its default is documented in ccnb/params.py.",
         f"client: {_quoted(name)}{check}: the name readers see",
         f"slug: {_quoted(name)}",

@@ -8,8 +8,10 @@ import pandas as pd
 from ccnb import plots
 from ccnb.analysis import ClientAnalysis, Unavailable
 from ccnb.batch import exports
+from ccnb.errors import ModelUnavailable
 from ccnb.formatting import count, escape_md, money, percent, signed_percent
 from ccnb.report._section import Section, _bullets, _figure, _section, _styled
+from ccnb.windows import date_range_label
 
 __all__ = [
     "cac_ceiling",
@@ -29,8 +31,11 @@ __all__ = [
 
 @_section
 def model_validation(analysis: ClientAnalysis) -> Section:
-    """Each purchase model scored on the holdout, and the one chosen."""
-    result = analysis.validation
+    """Each purchase model scored on the holdout, and the one chosen (else the fallback)."""
+    try:
+        result = analysis.validation
+    except ModelUnavailable as failure:
+        return _value_ranking(analysis, failure)
     table = result.table
     chosen = table.loc[result.chosen]
     text = (
@@ -76,6 +81,50 @@ def model_validation(analysis: ClientAnalysis) -> Section:
             "holdout_predicted": "holdout purchases predicted",
             "holdout_actual": "actual",
             "aggregate_error_pct": "error (%)",
+        },
+    )
+    return Section(text=text, table=styled)
+
+
+#: customers of the value ranking shown in the report (the export has every customer)
+RANKING_ROWS = 20
+
+
+def _last_year(analysis: ClientAnalysis) -> str:
+    summary = analysis.value_ranking_summary
+    return date_range_label(summary["start"], summary["end"])
+
+
+def _value_ranking(analysis: ClientAnalysis, failure: ModelUnavailable) -> Section:
+    """The failure in one sentence, then the ranking from history that replaces the model."""
+    ranking, summary = analysis.value_ranking, analysis.value_ranking_summary
+    text = (
+        f"*{failure.reason}*\n\nWhat the client can use instead is the value ranking: "
+        f"customers ordered by their net revenue over {_last_year(analysis)}, then by how "
+        "recently they bought. It describes the past and forecasts nothing. "
+    )
+    if summary["buyers_last_year"]:
+        text += (
+            f"Of the {count(summary['buyers_last_year'])} customers who bought in that year, "
+            f"the top {count(summary['top_customers'])} (10%) brought "
+            f"{percent(summary['top_revenue_share'])} of its "
+            f"{money(summary['revenue_last_year'], analysis.currency)} of revenue. "
+        )
+    text += f"The first {RANKING_ROWS} are below; the exports section writes every customer."
+    shown = ranking.head(RANKING_ROWS).copy()
+    shown["active"] = shown["active"].map({True: "yes", False: "no"})
+    styled = _styled(
+        shown,
+        name="value-ranking",
+        currency=analysis.currency,
+        money_columns=("revenue_last_year", "revenue"),
+        count_columns=("orders", "days_since_last"),
+        labels={
+            "customer_id": "customer",
+            "revenue_last_year": "revenue, last year",
+            "revenue": "revenue, all history",
+            "days_since_last": "days since last purchase",
+            "active": f"bought in the last {analysis.params.churn_window_days} days",
         },
     )
     return Section(text=text, table=styled)
@@ -330,18 +379,31 @@ def naive_versus_model(analysis: ClientAnalysis) -> Section:
 
 @_section
 def clv_export(analysis: ClientAnalysis) -> Section:
-    """Write the per-customer CLV table for CRM activation."""
-    exports.export(analysis.activation, "clv")
+    """Write the per-customer CLV table for CRM activation (else the value ranking)."""
+    try:
+        activation = analysis.activation
+    except ModelUnavailable:
+        ranking = analysis.value_ranking
+        exports.export(ranking, "value_ranking")
+        return Section(
+            text=f"Without a customer-value model there is no `clv.csv`; the value ranking "
+            f"from history of {count(len(ranking))} customers is exported as "
+            "`value_ranking.csv` instead."
+        )
+    exports.export(activation, "clv")
     return Section(
         text=f"P(alive), expected purchases and residual CLV with its interval for "
-        f"{count(len(analysis.activation))} customers are exported as `clv.csv`."
+        f"{count(len(activation))} customers are exported as `clv.csv`."
     )
 
 
 @_section
 def next_steps_clv(analysis: ClientAnalysis) -> Section:
-    """CAC ceilings and where the value sits."""
-    equity = analysis.customer_equity
+    """CAC ceilings and where the value sits (the value ranking when no model fits)."""
+    try:
+        equity = analysis.customer_equity
+    except ModelUnavailable:
+        return _next_steps_without_model(analysis)
     lines = [
         f"The top 10% of customers hold {percent(equity.top_decile_share)} of customer equity: "
         "give them the attention the segments notebook recommends for High-Value customers."
@@ -368,4 +430,21 @@ def next_steps_clv(analysis: ClientAnalysis) -> Section:
             f"{money(row.cac_ceiling, analysis.currency)} per new customer (today "
             f"{money(row.mean_acquisition_cost, analysis.currency)}): {advice[row.verdict]}."
         )
+    return Section(text=_bullets(lines))
+
+
+def _next_steps_without_model(analysis: ClientAnalysis) -> Section:
+    summary = analysis.value_ranking_summary
+    lines = []
+    if summary["buyers_last_year"]:
+        lines.append(
+            f"Until a model can be fitted, look after customers in the order of the value "
+            f"ranking: its top {count(summary['top_customers'])} brought "
+            f"{percent(summary['top_revenue_share'])} of the revenue of {_last_year(analysis)}."
+        )
+    lines.append(
+        "Fit the models again as history accumulates (re-run this notebook each quarter): "
+        "they need customers who bought more than once over a period long enough to see "
+        "some of them stop."
+    )
     return Section(text=_bullets(lines))

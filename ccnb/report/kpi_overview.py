@@ -7,6 +7,7 @@ import pandas as pd
 from ccnb import plots
 from ccnb.analysis import ClientAnalysis, Unavailable
 from ccnb.batch import exports
+from ccnb.errors import ModelUnavailable
 from ccnb.formatting import count, day_label, in_words, money, percent, period_label, signed_percent
 from ccnb.report._section import Section, _bullets, _figure, _section, _styled
 from ccnb.report.common import churn_window_warning, window_notes
@@ -274,8 +275,17 @@ def next_steps_overview(analysis: ClientAnalysis) -> Section:
             f"purchase is the cheapest lever, for the {count(onboardable)} First-Time customers "
             f"who bought in the last {analysis.params.early_repeat_days} days."
         )
-    lines.append(
-        "Spend where the value is: the budget notebook compares an even spread with a "
-        "value-led allocation of the same money."
-    )
+    try:
+        equity = analysis.customer_equity
+    except ModelUnavailable:
+        lines.append(
+            "No customer-value model could be fitted to this history, so rank customers by "
+            "what they did: the value ranking in the CLV modelling report."
+        )
+    else:
+        lines.append(
+            f"Spend where the value is: the top 10% of customers hold "
+            f"{percent(equity.top_decile_share)} of customer equity, and the budget notebook "
+            "compares an even spread with a value-led allocation of the same money."
+        )
     return Section(text=_bullets(lines))

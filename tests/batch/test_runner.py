@@ -139,7 +139,19 @@ def test_exports_hold_what_the_notebooks_computed(first_run):
 def test_run_json_records_provenance(first_run, workspace):
     record = json.loads((first_run["outputs"] / "acme" / "run.json").read_text())
     params = load_params(workspace["acme"])
-    assert record["status"] == "ok" and record["slug"] == "acme"
+    # three customers: the reports fall back to the value ranking, and the run says so
+    assert record["status"] == "warning" and record["slug"] == "acme"
+    purchases, spend = record["warnings"]
+    assert purchases["warning"] == (
+        "Customer value cannot be predicted: the purchase models need at least 50 customers "
+        "and the data has 3. The reports show the value ranking from history."
+    )
+    assert purchases["detail"].startswith("InsufficientDataError: BG/NBD needs at least 50")
+    # C1 and C3 bought twice
+    assert spend["warning"].startswith(
+        "Customer value cannot be predicted: the spend model needs at least 20 customers who "
+        "bought more than once for a positive amount and the data has 2."
+    )
     assert record["client"] == "Acme & <Sons>"
     assert record["params"] == json.loads(json.dumps(params.model_dump(mode="json")))
     hashes = {entry["role"]: entry["sha256"] for entry in record["inputs"]}
@@ -277,7 +289,9 @@ def test_a_broken_client_fails_alone_and_keeps_its_previous_outputs(first_run, w
     outputs = tmp_path / "outputs"
     # The good client ran notebook 01 again and was swapped in; 02 was carried over.
     acme = json.loads((outputs / "acme" / "run.json").read_text())
-    assert acme["status"] == "ok" and acme["params_file"] == str(tmp_path / "params" / "acme.yaml")
+    assert acme["status"] == "warning" and acme["params_file"] == str(
+        tmp_path / "params" / "acme.yaml"
+    )
     assert [(nb["name"], "from_run" in nb) for nb in acme["notebooks"]] == [
         ("01_overview", False),
         ("02_styled", True),
@@ -306,7 +320,7 @@ def test_a_broken_client_fails_alone_and_keeps_its_previous_outputs(first_run, w
     assert "typo: ParamsError" in result.output
     site = (outputs / "index.html").read_text()
     assert site.count('class="status status-failed"') == 2
-    assert site.count('class="status status-ok"') == 1
+    assert site.count('class="status status-warning"') == 1  # acme: too few for the models
 
 
 def test_failing_and_hung_notebooks_are_kept_with_their_cell_and_error(workspace, tmp_path):
@@ -446,8 +460,8 @@ def test_removed_active_content_is_reported_as_a_warning():
             records.NotebookRun(name="02_clv", status="ok"),
         ],
     )
-    assert run.warnings() == [
-        "acme / 01_segments: removed 2 script or event-handler element(s) from the outputs; "
+    assert run.removed_content() == [
+        "01_segments: removed 2 script or event-handler element(s) from the outputs; "
         "escape client text with ccnb.formatting.escape_md"
     ]
     assert run.failures() == [] and not run.failed
@@ -465,7 +479,7 @@ def test_tables_are_computed_once_before_the_kernels_start(workspace, tmp_path, 
         notebooks=[notebooks / "01_cached.ipynb"],
         output_dir=tmp_path / "outputs",
     )
-    assert run.status == "ok", run
+    assert run.status == "warning", run  # too few customers for the models
     record = json.loads((tmp_path / "outputs" / "acme" / "run.json").read_text())
     tables = record["tables"]
     assert tables["error"] is None and tables["seconds"] >= 0

@@ -12,6 +12,7 @@ from ccnb.batch.scaffold import (
     guess_separators,
     read_sample,
     scaffold_params,
+    unreviewed_keys,
 )
 from ccnb.data import load_client
 from ccnb.params import load_params
@@ -59,6 +60,10 @@ def test_dutch_export_is_guessed_and_loads(tmp_path):
     assert params.currency == "EUR"  # from the euro sign
     text = (tmp_path / "params" / "acme_nl.yaml").read_text()
     assert 'path: "../data/verkopen.csv"' in text  # relative to the params file
+    # every guess a consultant must confirm is marked, and `ccnb check` lists them
+    marked = ["client", "currency", "transactions.date_format", "transactions.decimal"]
+    assert unreviewed_keys(text) == [*marked, "gross_margin"]
+    assert "review: client, currency, transactions.date_format" in result.output
     client = load_client(params)
     assert client.quality.sources[0].rows_used == 4
     frame = client.transactions.order_by("order_id").execute()
@@ -228,3 +233,24 @@ def test_new_reports_a_file_that_fails_the_check(tmp_path):
     assert result.exit_code == 1
     assert "no known format parses every value" in result.output
     assert (tmp_path / "odd.yaml").exists()
+
+
+def test_unreviewed_keys_are_the_lines_still_marked_check():
+    text = (
+        "# Review every line marked CHECK and delete its marker\n"
+        'client: "Acme"\n'  # reviewed: marker deleted
+        'currency: "GBP"  # CHECK\n'
+        "transactions:\n"
+        '  path: "sales.csv"  # relative to this file\n'
+        '  decimal: ","  # CHECK: separators\n'
+        "  columns:\n"
+        '    amount: "Betrag"  # CHECK\n'
+        "budget:\n"
+        "  total: 5000  # CHECKED by the partner\n"  # not the marker
+        "gross_margin: 0.4\n"
+    )
+    assert unreviewed_keys(text) == [
+        "currency",
+        "transactions.decimal",
+        "transactions.columns.amount",
+    ]

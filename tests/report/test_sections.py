@@ -138,7 +138,7 @@ def _date(value) -> str:
 # --- every section on every client ---------------------------------------------------------
 
 # Sections the client cannot have, with a word the reason must name.
-NO_CLV = f"at least {clv.MIN_CUSTOMERS} customers"
+NO_CLV = "Not shown: no customer-value model could be fitted to this history"
 UNAVAILABLE = {
     "demo": {},
     "cdnow": {
@@ -159,7 +159,6 @@ UNAVAILABLE = {
         "cac_ceiling": "acquisition channels",
         **dict.fromkeys(
             [
-                "model_validation",
                 "tracking",
                 "conditional_expectations",
                 "model_parameters",
@@ -167,8 +166,6 @@ UNAVAILABLE = {
                 "clv_distribution",
                 "clv_by_segment",
                 "iso_value",
-                "clv_export",
-                "next_steps_clv",
                 "equity_headline",
                 "budget_assumptions",
                 "strategies",
@@ -205,8 +202,24 @@ def test_the_small_client_is_below_the_models_minimum(small):
     calibration = small.analysis.calibration
     assert len(calibration) < clv.MIN_CUSTOMERS
     assert (calibration["frequency_cal"] > 0).sum() < clv.MIN_REPEAT_BUYERS
-    note = small["model_validation"].note
-    assert f"the data has {len(calibration)}" in note
+    # said once, where the fallback is shown; every other model section points there
+    text = small["model_validation"].text
+    assert text.startswith(
+        f"*Customer value cannot be predicted: the purchase models need at least "
+        f"{clv.MIN_CUSTOMERS} customers and the data has {len(calibration)}.*"
+    )
+    assert "value ranking" in text and "forecasts nothing" in text
+    assert "Hessian" not in text and "penalizer" not in text
+
+
+def test_the_fallback_ranks_every_customer_by_history(small):
+    ranking = small.analysis.value_ranking
+    assert len(ranking) == len(small.analysis.summary)
+    assert ranking["rank"].tolist() == list(range(1, len(ranking) + 1))
+    assert ranking["revenue_last_year"].is_monotonic_decreasing
+    assert "`value_ranking.csv`" in small["clv_export"].text
+    steps = small["next_steps_clv"].text
+    assert "value ranking" in steps and "top 10% of" not in steps
 
 
 # --- common ---------------------------------------------------------------------------------
