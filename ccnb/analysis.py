@@ -915,21 +915,55 @@ class ClientAnalysis:
 
     @_stored_table
     def allocations(self) -> dict[str, budget.Allocation]:
-        """Per-customer spend and added value for each strategy."""
-        result = {
+        """Per-customer spend and added value for each strategy.
+
+        The tiered plan is the recommended segment rule: of the optimum's own (its mean spend
+        per segment, rounded) and the params file's ``budget.tier_spend``, the one adding
+        more value (see `tier_rules`).
+        """
+        optimal = self._allocate(budget.customer_centric)
+        rules = self._tier_rule_candidates(optimal)
+        return {
             "customer-focused": self._allocate(budget.customer_focused),
-            "customer-centric (optimal)": self._allocate(budget.customer_centric),
+            "customer-centric (optimal)": optimal,
+            "customer-centric (tiered)": rules[budget.best_allocation(rules)],
         }
-        tier_spend = (
-            self.params.budget.tier_spend
-            or budget.tiers_from_optimum(result["customer-centric (optimal)"])[
-                "spend_per_head"
-            ].to_dict()
-        )
-        result["customer-centric (tiered)"] = self._allocate(
-            budget.tiered, spend_per_head=tier_spend
-        )
-        return result
+
+    def _tier_rule_candidates(self, optimal: budget.Allocation) -> dict[str, budget.Allocation]:
+        """The segment rules to choose from: the optimum's own, then the params file's."""
+        means = budget.tiers_from_optimum(optimal, round_to=None)["mean_spend"]
+        step = budget.tier_rounding_step(float(means.max()))
+        derived = budget.tiers_from_optimum(optimal, round_to=step)["spend_per_head"]
+        candidates = {"optimum": self._allocate(budget.tiered, spend_per_head=derived.to_dict())}
+        if self.params.budget.tier_spend:
+            candidates["params"] = self._allocate(
+                budget.tiered, spend_per_head=self.params.budget.tier_spend
+            )
+        return candidates
+
+    @_stored_table
+    def tier_rules(self) -> pd.DataFrame:
+        """The segment rules considered, with value and ROI, and which one is recommended.
+
+        One row per source (``"optimum"``: the optimal plan's mean spend per segment,
+        rounded to ``step``; ``"params"``: ``budget.tier_spend``), with ``spend_per_head``
+        (a dict of the amounts after scaling to the budget), ``added_value``, ``roi`` and
+        ``recommended``.
+        """
+        optimal = self.allocations["customer-centric (optimal)"]
+        candidates = self._tier_rule_candidates(optimal)
+        table = budget.compare(candidates, budget=self.params.budget.total)
+        table = table.rename(columns={"strategy": "source"})
+        table["spend_per_head"] = [
+            budget.spend_per_head(candidates[source]).to_dict() for source in table["source"]
+        ]
+        means = budget.tiers_from_optimum(optimal, round_to=None)["mean_spend"]
+        table["step"] = [
+            budget.tier_rounding_step(float(means.max())) if source == "optimum" else np.nan
+            for source in table["source"]
+        ]
+        table["recommended"] = table["source"] == budget.best_allocation(candidates)
+        return table
 
     @_stored_table
     def strategy_comparison(self) -> pd.DataFrame:
@@ -941,6 +975,20 @@ class ClientAnalysis:
         """Value the optimal customer-centric plan adds over the customer-focused one."""
         return budget.centric_gain(
             self.allocations["customer-focused"], self.allocations["customer-centric (optimal)"]
+        )
+
+    @property
+    def recommended_strategy(self) -> str:
+        """The plan to run: the segment rule (tiered) when it pays back, else the optimum."""
+        plans = self.strategy_comparison.set_index("strategy")
+        tiered = "customer-centric (tiered)"
+        return tiered if plans.loc[tiered, "roi"] >= 0 else "customer-centric (optimal)"
+
+    @_stored_table
+    def recommended_gain(self) -> pd.Series:
+        """Value the recommended plan adds over the customer-focused one (`centric_gain`)."""
+        return budget.centric_gain(
+            self.allocations["customer-focused"], self.allocations[self.recommended_strategy]
         )
 
     @_stored_table
@@ -956,14 +1004,25 @@ class ClientAnalysis:
         return budget.allocation_by_decile(self.budget_customers, self.allocations)
 
     @_stored_table
-    def optimal_tiers(self) -> pd.DataFrame:
-        """Spend per head by segment from the optimal allocation, rounded."""
-        return budget.tiers_from_optimum(self.allocations["customer-centric (optimal)"])
+    def tier_plan(self) -> pd.DataFrame:
+        """The recommended segment rule by segment: spend per head, value, optimum's reach.
 
-    @_stored_table
-    def tiered_spend_per_head(self) -> pd.Series:
-        """Mean spend per customer by segment in the tiered plan."""
-        return budget.spend_per_head(self.allocations["customer-centric (tiered)"])
+        Indexed by segment (highest spend per head first): ``customers`` (active),
+        ``spend_per_head`` and ``spend`` of the tiered plan, its ``added_value``, and
+        ``optimal_funded`` (customers the optimal plan spends on) with ``optimal_spend``.
+        """
+        tiered = self.allocations["customer-centric (tiered)"].table
+        optimum = budget.tiers_from_optimum(self.allocations["customer-centric (optimal)"])
+        table = tiered.groupby("segment", observed=True).agg(
+            customers=("spend", "size"), spend=("spend", "sum"), added_value=("added_value", "sum")
+        )
+        table["spend_per_head"] = table["spend"] / table["customers"]
+        table["optimal_funded"] = optimum["funded_customers"].reindex(table.index).fillna(0)
+        table["optimal_spend"] = (optimum["mean_spend"] * optimum["customers"]).reindex(table.index)
+        columns = ["customers", "spend_per_head", "spend", "added_value", "optimal_funded"]
+        return table[[*columns, "optimal_spend"]].sort_values(
+            ["spend_per_head", "customers"], ascending=False, kind="stable"
+        )
 
     @_stored_table
     def sensitivity(self) -> pd.DataFrame:
@@ -1012,9 +1071,9 @@ class ClientAnalysis:
 
         ``revenue``: net revenue in the last ``test_window_days`` of the data (the outcome's
         spread per customer); ``expected_revenue``: the purchase and spend models' expected
-        revenue over a window of that length from now; ``effect``: what the planned
-        (customer-centric) spend is expected to add to it, the response curve's relative
-        lift ``added_value / rclv`` applied to the expected revenue.
+        revenue over a window of that length from now; ``effect``: what the recommended
+        plan's spend (`recommended_strategy`) is expected to add to it, the response curve's
+        relative lift ``added_value / rclv`` applied to the expected revenue.
         """
         window = self.params.budget.test_window_days
         end = self.observation_end
@@ -1022,7 +1081,7 @@ class ClientAnalysis:
         observed = summary.revenue_between(self.data.transactions, start=start, end=end)
         periods = window / summary.DAYS_PER_UNIT[self.params.time_unit]
         expected = clv.expected_purchases(self.purchase_model, self.summary, periods=periods)
-        plan = self.allocations["customer-centric (optimal)"].table
+        plan = self.allocations[self.recommended_strategy].table
         table = self.budget_customers[["customer_id", "segment"]].merge(
             observed, on="customer_id", how="left"
         )

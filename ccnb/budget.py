@@ -30,6 +30,7 @@ from ccnb._response import (
 _NORMAL = NormalDist()
 
 __all__ = [
+    "TIER_STEPS",
     "AcquisitionPlan",
     "Allocation",
     "ExponentialResponse",
@@ -38,6 +39,7 @@ __all__ = [
     "allocate_acquisition",
     "allocation_by_decile",
     "assign_holdout",
+    "best_allocation",
     "break_even_budget",
     "centric_gain",
     "compare",
@@ -47,6 +49,7 @@ __all__ = [
     "sensitivity_summary",
     "spend_per_head",
     "test_plan",
+    "tier_rounding_step",
     "tiered",
     "tiers_from_optimum",
 ]
@@ -383,6 +386,55 @@ def tiers_from_optimum(
     else:
         tiers["spend_per_head"] = round_to * np.floor(tiers["mean_spend"] / round_to + 0.5)
     return tiers.sort_values("mean_spend", ascending=False, kind="stable")
+
+
+#: rounding steps for a spend per head, coarsest first (currency units)
+TIER_STEPS = (5.0, 1.0, 0.5, 0.1, 0.05, 0.01)
+
+
+def tier_rounding_step(largest_mean_spend: float) -> float | None:
+    """The rounding step for spend per head that keeps the largest tier at two steps or more.
+
+    A fixed step of 5 rounds every segment to 0 when the budget is small for the customer
+    count (a million customers and 200,000 to spend: 0.20 a head), and a tiered plan then
+    has nothing to allocate.
+
+    Parameters
+    ----------
+    largest_mean_spend : float
+        The largest segment mean of the optimal spend (`tiers_from_optimum`'s ``mean_spend``).
+
+    Returns
+    -------
+    float or None
+        The coarsest of `TIER_STEPS` at most half of ``largest_mean_spend``; None (no
+        rounding) when even the finest is coarser.
+    """
+    for step in TIER_STEPS:
+        if step <= largest_mean_spend / 2:
+            return step
+    return None
+
+
+def best_allocation(candidates: Mapping[str, Allocation]) -> str:
+    """Name of the candidate plan that adds the most value (the first one given on a tie).
+
+    The candidates spend the same budget, so the one adding most value has the best ROI.
+
+    Parameters
+    ----------
+    candidates : mapping of str to Allocation
+        Plans of the same budget, e.g. segment rules from different sources.
+
+    Returns
+    -------
+    str
+        The key of the best plan.
+    """
+    if not candidates:
+        raise ValueError("best_allocation needs at least one candidate")
+    values = {name: float(plan.table["added_value"].sum()) for name, plan in candidates.items()}
+    return max(values, key=lambda name: (values[name], -list(values).index(name)))
 
 
 def spend_per_head(allocation: Allocation | pd.DataFrame, *, by: str = "segment") -> pd.Series:

@@ -13,6 +13,7 @@ from ccnb.budget import (
     allocate_acquisition,
     allocation_by_decile,
     assign_holdout,
+    best_allocation,
     break_even_budget,
     centric_gain,
     compare,
@@ -20,6 +21,7 @@ from ccnb.budget import (
     customer_focused,
     sensitivity,
     sensitivity_summary,
+    tier_rounding_step,
     tiered,
     tiers_from_optimum,
 )
@@ -338,6 +340,35 @@ def test_tiers_from_optimum_rounds_mean_spend_per_segment():
     np.testing.assert_array_equal(tiers["funded_customers"], [2, 1, 1])
     exact = tiers_from_optimum(optimum, round_to=None)
     np.testing.assert_allclose(exact["spend_per_head"], [125.0, 7.5, 7.4])
+
+
+@pytest.mark.parametrize(
+    ("largest", "step"),
+    [(125.0, 5.0), (10.0, 5.0), (9.99, 1.0), (4.28, 1.0), (1.0, 0.5), (0.2, 0.1), (0.019, None)],
+)
+def test_tier_rounding_step_keeps_the_top_tier_at_two_steps(largest, step):
+    assert tier_rounding_step(largest) == step
+
+
+def test_a_million_customers_on_a_small_budget_still_get_a_tier():
+    """At 0.20 a head a fixed step of 5 rounds every tier to 0; the adapted step does not."""
+    optimum = pd.DataFrame(
+        {"segment": pd.Categorical(["High"] * 3 + ["Low"] * 3), "spend": [0.4, 0.3, 0.2, 0, 0, 0.1]}
+    )
+    means = tiers_from_optimum(optimum, round_to=None)["mean_spend"]  # High 0.3, Low 0.0333
+    assert (tiers_from_optimum(optimum, round_to=5)["spend_per_head"] == 0).all()
+    rounded = tiers_from_optimum(optimum, round_to=tier_rounding_step(means.max()))
+    np.testing.assert_allclose(rounded["spend_per_head"], [0.3, 0.0])  # step 0.1
+
+
+def test_best_allocation_adds_most_value_and_keeps_the_first_on_a_tie(two_customers):
+    args = {"budget": 100, "curve": EXP50, "max_lift": 0.2}
+    focused = customer_focused(two_customers, **args)
+    centric = customer_centric(two_customers, **args)
+    assert best_allocation({"even": focused, "value-led": centric}) == "value-led"
+    assert best_allocation({"a": focused, "b": focused}) == "a"
+    with pytest.raises(ValueError, match="at least one"):
+        best_allocation({})
 
 
 def test_tiered_plan_from_the_optimum_recovers_most_of_the_gain():

@@ -49,6 +49,13 @@ def budget_assumptions(analysis: ClientAnalysis) -> Section:
     return Section(text=text, table=_styled(table, name="assumptions"))
 
 
+#: the plan the report recommends, as the test plan names it
+_PLAN_NAMES = {
+    "customer-centric (tiered)": "the spend per head by segment below",
+    "customer-centric (optimal)": "the optimal spend per customer, as no segment rule pays",
+}
+
+
 def _returns(roi: float) -> str:
     """'ROI +91%' or 'ROI -34%: it loses money'."""
     shown = f"ROI {signed_percent(roi, digits=0)}"
@@ -130,34 +137,92 @@ def allocation_deciles(analysis: ClientAnalysis) -> Section:
     return Section(text=text, figure=_figure(plots.allocation_by_decile(table)))
 
 
+def _rule(per_head: pd.Series | dict, currency: str) -> str:
+    """'High-Value €4.73, Medium-Value €0.00' in the order given."""
+    return ", ".join(
+        f"{escape_md(segment)} {money(amount, currency)}"
+        for segment, amount in dict(per_head).items()
+    )
+
+
+def _and_list(names: list[str]) -> str:
+    """'A', 'A and B', 'A, B and C'."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _rule_source(analysis: ClientAnalysis) -> str:
+    """Where the recommended rule's amounts come from, and the rule it was preferred to."""
+    rules = analysis.tier_rules.set_index("source")
+    currency = analysis.currency
+    chosen = rules[rules["recommended"]].index[0]
+    derived = rules.loc["optimum"]
+    step = derived["step"]
+    rounded = f"rounded to {money(step, currency)}" if not pd.isna(step) else "unrounded"
+    from_optimum = f"the optimal plan's mean spend per segment ({rounded}), scaled to the budget"
+    if "params" not in rules.index:
+        return f"The amounts are {from_optimum}."
+    other = rules.loc["optimum" if chosen == "params" else "params"]
+    if chosen == "params":
+        return (
+            "The amounts are the params file's `budget.tier_spend`, scaled to the budget; "
+            f"the optimum's own segment rule would bring less ({_returns(other['roi'])})."
+        )
+    listed = _rule(analysis.params.budget.tier_spend, currency)
+    return (
+        f"The params file's `budget.tier_spend` ({listed} a head, scaled to the budget) "
+        f"would bring {money(other['added_value'], currency)} ({_returns(other['roi'])}), "
+        f"so the amounts are {from_optimum}."
+    )
+
+
 @_section
 def tiered_plan(analysis: ClientAnalysis) -> Section:
-    """Spend per head by segment: the operational rule, from params and from the optimum."""
-    optimum = analysis.optimal_tiers
-    frame = optimum.reset_index()[["segment", "customers", "mean_spend", "spend_per_head"]]
-    frame["tiered_spend_per_head"] = frame["segment"].map(analysis.tiered_spend_per_head)
-    source = "the params file" if analysis.params.budget.tier_spend else "the optimum"
-    best = frame.iloc[0]
+    """The one spend-per-head rule recommended, why, and what it gives up against the optimum."""
+    plan = analysis.tier_plan
+    currency = analysis.currency
+    rules = analysis.tier_rules.set_index("source")
+    chosen = rules[rules["recommended"]].iloc[0]
+    optimal = analysis.strategy_comparison.set_index("strategy").loc["customer-centric (optimal)"]
     text = (
-        f"A rule a CRM team can run: a fixed spend per head for each segment. The optimum "
-        f"works out at {money(best['spend_per_head'], analysis.currency)} per "
-        f"{escape_md(best['segment'])} customer; the tiered plan below uses the amounts from "
-        f"{source}, scaled to the budget. Segments here count active customers only (bought in "
-        f"the last {analysis.params.churn_window_days} days): "
-        f"{count(frame['customers'].sum())} of the {count(len(analysis.segments))} customers "
-        "on the segmentation page."
+        "The rule to run: a fixed spend per head for each segment of active customers (bought "
+        f"in the last {analysis.params.churn_window_days} days: {count(plan['customers'].sum())} "
+        f"of the {count(len(analysis.segments))} customers on the segmentation page). "
+        f"{_rule_source(analysis)} Under the budget assumptions it brings "
+        f"{money(chosen['added_value'], currency)} for {money(chosen['spend'], currency)} "
+        f"({_returns(chosen['roi'])}). "
     )
+    unfunded = plan.index[plan["spend_per_head"] <= 0]
+    if len(unfunded):
+        names = _and_list([escape_md(name) for name in unfunded])
+        text += (
+            f"{names} customers get nothing from this budget: their tactics on the "
+            "segmentation page run through contacts already paid for (e-mail, the website). "
+        )
+    text += (
+        f"A segment rule cannot pick customers one by one: the optimal plan funds "
+        f"{count(plan['optimal_funded'].sum())} of these customers "
+        f"({_returns(optimal['roi'])}); `allocation.csv` holds it for a CRM that can target "
+        "each customer."
+    )
+    if chosen["roi"] < 0:
+        text += (
+            " Even the best segment rule loses money under these assumptions: do not run one; "
+            "spend customer by customer or spend less."
+        )
+    frame = plan.reset_index()[["segment", "customers", "spend_per_head", "spend", "added_value"]]
+    frame["optimal_funded"] = plan["optimal_funded"].to_numpy()
     styled = _styled(
         frame,
         name="tiers",
-        currency=analysis.currency,
-        money_columns=("mean_spend", "spend_per_head", "tiered_spend_per_head"),
-        count_columns=("customers",),
+        currency=currency,
+        money_columns=("spend_per_head", "spend", "added_value"),
+        count_columns=("customers", "optimal_funded"),
         labels={
             "customers": "active customers",
-            "mean_spend": "mean optimal spend",
-            "spend_per_head": "optimal, rounded",
-            "tiered_spend_per_head": "tiered plan",
+            "spend_per_head": "spend per head",
+            "spend": "segment budget",
+            "added_value": "expected added value",
+            "optimal_funded": "funded by the optimal plan",
         },
     )
     return Section(text=text, table=styled)
@@ -219,7 +284,8 @@ def test_plan(analysis: ClientAnalysis) -> Section:
     text = (
         f"The test compares revenue per customer over the {window} days after the spend, "
         f"customers who get it against a random {percent(settings.holdout_share)} held out. "
-        f"The plan is expected to add {money(pooled['absolute_lift'], currency)} per customer "
+        f"The plan to run ({_PLAN_NAMES[analysis.recommended_strategy]}) is expected to add "
+        f"{money(pooled['absolute_lift'], currency)} per customer "
         f"it spends on in those {window} days ({signed_percent(pooled['lift'], digits=1)} on "
         f"the {money(pooled['mean_revenue'], currency)} each spent in the last {window} "
         "days), at "
@@ -352,22 +418,26 @@ def budget_export(analysis: ClientAnalysis) -> Section:
 
 @_section
 def next_steps_budget(analysis: ClientAnalysis) -> Section:
-    """Roll-out advice from the allocation and the test plan."""
-    gain = analysis.centric_gain
-    tiers = analysis.optimal_tiers
-    rule = ", ".join(
-        f"{escape_md(segment)} {money(row.spend_per_head, analysis.currency)}"
-        for segment, row in tiers.iterrows()
-    )
+    """Roll-out advice from the recommended plan and the test plan."""
+    gain = analysis.recommended_gain
+    plan = analysis.tier_plan
     window = analysis.params.budget.test_window_days
+    if analysis.recommended_strategy != "customer-centric (tiered)":
+        how = (
+            "customer by customer from `allocation.csv` (no segment rule pays under these "
+            "assumptions)"
+        )
+    else:
+        funded = plan.loc[plan["spend_per_head"] > 0, "spend_per_head"]
+        others = " and nothing for the others" if len(funded) < len(plan) else ""
+        how = f"as a spend per head by segment ({_rule(funded, analysis.currency)}{others})"
     feasible = _feasible(analysis.test_plan)
     if feasible:
         lines = [
-            "Test the value-led plan before rolling it out (the model expects "
+            "Test the plan before rolling it out (the model expects "
             f"{signed_percent(gain['gain_pct'] / 100, digits=1)} more value for the same "
-            f"budget) in {', '.join(escape_md(name) for name in feasible)}: run it as a spend "
-            f"per head by segment ({rule}) and keep the holdout group from "
-            "`test_assignment.csv` untouched.",
+            f"budget) in {', '.join(escape_md(name) for name in feasible)}: run it {how} and "
+            "keep the holdout group from `test_assignment.csv` untouched.",
             f"After {window} days compare revenue per customer in treatment and holdout; set "
             "the assumed lift to what the test shows and re-run this notebook.",
         ]
@@ -375,8 +445,7 @@ def next_steps_budget(analysis: ClientAnalysis) -> Section:
         lines = [
             "A holdout test cannot verify this plan: its expected effect is too small for the "
             "customers available (see the test plan). Do not present the gain as measured.",
-            f"If the plan is run, run it as a spend per head by segment ({rule}), and treat "
-            "the assumed lift as the number to learn: a larger spend on fewer customers is "
-            "the test that can detect it.",
+            f"If the plan is run, run it {how}, and treat the assumed lift as the number to "
+            "learn: a larger spend on fewer customers is the test that can detect it.",
         ]
     return Section(text=_bullets(lines))

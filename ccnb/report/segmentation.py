@@ -219,10 +219,10 @@ def next_steps_segments(analysis: ClientAnalysis) -> Section:
     elif medium is not None:
         active = medium["customers"] - medium_recency["lapsed"]
         lines.append(
-            f"Move the {count(active)} active Medium-Value customers first: they buy but are "
-            f"not yet among the best (median revenue "
-            f"{money(medium['median_revenue'], analysis.currency)}); an upgrade offer to each "
-            "is the largest upside."
+            f"Move the {count(active)} active Medium-Value customers up a tier: they buy but "
+            f"are not yet among the best (median revenue "
+            f"{money(medium['median_revenue'], analysis.currency)}); an upgrade offer by "
+            "e-mail or on the website costs little."
         )
     high, high_recency = rows("High-Value")
     if high is not None and high_recency["lapsed_share"] >= MOSTLY_LAPSED:

@@ -481,7 +481,7 @@ def test_next_steps_segments(demo):
     text = demo.available("next_steps_segments").text
     medium, high = table.loc["Medium-Value"], table.loc["High-Value"]
     active = medium["customers"] - recency.loc["Medium-Value", "lapsed"]
-    assert f"Move the {count(active)} active Medium-Value customers first" in text
+    assert f"Move the {count(active)} active Medium-Value customers up a tier" in text
     assert f"(median revenue {money(medium['median_revenue'], 'EUR')})" in text
     assert f"({percent(high['revenue_share'])} of revenue)" in text
     # onboarding only for the first-timers who bought lately; win-back for former regulars
@@ -879,17 +879,48 @@ def test_allocation_deciles(demo):
     assert f"who hold {percent(top['equity_share'].item())} of" in text
 
 
-def test_tiered_plan_table(demo):
-    tiered = demo.analysis.allocations["customer-centric (tiered)"].table
+def test_one_spend_per_head_rule_is_recommended(demo):
+    """The demo's params tiers lose money; the optimum's own segment rule is recommended."""
+    analysis = demo.analysis
+    rules = analysis.tier_rules.set_index("source")
+    # the recommended rule adds the most value of the candidates, for the same budget
+    assert rules["recommended"].sum() == 1
+    assert rules.loc[rules["recommended"], "added_value"].item() == rules["added_value"].max()
+    assert rules.loc["params", "roi"] < 0 <= rules.loc["optimum", "roi"]
+    tiered = analysis.allocations["customer-centric (tiered)"].table
     per_head = tiered.groupby("segment", observed=True)["spend"].mean()
-    optimum = demo.analysis.optimal_tiers
-    section = demo.available("tiered_plan")
-    best = optimum.iloc[0]
-    assert f"works out at {money(best['spend_per_head'], 'EUR')} per" in section.text
-    assert "uses the amounts from the params file" in section.text
-    html = _html(section)
+    text = demo.available("tiered_plan").text
+    assert "The params file's `budget.tier_spend` (High&#45;Value €25.00" in text
+    roi = signed_percent(rules.loc["params", "roi"], digits=0)
+    assert f"(ROI {roi}, it loses money), so the amounts are" in text
+    html = _html(demo.available("tiered_plan"))
     for value in per_head:
         assert money(value, "EUR") in html
+    # one set of amounts on the page: the table has no second spend-per-head column
+    assert "optimal, rounded" not in html and "mean optimal spend" not in html
+
+
+def test_the_rule_agrees_with_the_segment_tactics(demo):
+    plan = demo.analysis.tier_plan
+    text = demo.available("tiered_plan").text
+    unfunded = plan.index[plan["spend_per_head"] == 0].tolist()
+    assert unfunded  # the demo's optimum funds High-Value only
+    assert "customers get nothing from this budget: their tactics on the segmentation" in text
+    for name in unfunded:
+        assert escape_md(name) in text
+    # the segmentation page promises no paid upside to a segment the budget leaves out
+    steps = demo.available("next_steps_segments").text
+    assert "largest upside" not in steps
+    if "Low-Value" in plan.index:  # "spend little": never more a head than another segment
+        assert plan.loc["Low-Value", "spend_per_head"] == plan["spend_per_head"].min()
+
+
+def test_the_test_plan_measures_the_plan_to_run(demo):
+    analysis = demo.analysis
+    assert analysis.recommended_strategy == "customer-centric (tiered)"
+    tiered = analysis.allocations["customer-centric (tiered)"].table
+    pooled = analysis.test_plan.set_index("segment").loc["all treated"]
+    assert pooled["customers"] == (tiered["spend"] > 0).sum()
 
 
 @pytest.mark.parametrize("client", ["demo", "cdnow"], indirect=True)
@@ -965,7 +996,7 @@ def test_a_feasible_test_is_recommended_and_an_infeasible_one_is_not(demo):
     assert "large enough to detect it in: High&#45;Value, all treated." in text
     steps = report.next_steps_budget(analysis).text
     plt.close("all")
-    assert "Test the value-led plan before rolling it out" in steps
+    assert "Test the plan before rolling it out" in steps
     assert "After 180 days compare revenue per customer" in steps
 
 
@@ -1007,13 +1038,14 @@ def test_budget_export_holds_out_the_planned_customers(demo):
 
 
 def test_next_steps_budget(demo):
-    tiers = budget.tiers_from_optimum(demo.analysis.allocations["customer-centric (optimal)"])
+    plan = demo.analysis.tier_plan
+    funded = plan[plan["spend_per_head"] > 0]
     text = demo.available("next_steps_budget").text
     rule = ", ".join(
         f"{escape_md(segment)} {money(row.spend_per_head, 'EUR')}"
-        for segment, row in tiers.iterrows()
+        for segment, row in funded.iterrows()
     )
-    assert f"by segment ({rule})" in text
+    assert f"by segment ({rule} and nothing for the others)" in text
 
 
 # --- the report's analytic choices are params --------------------------------------------
