@@ -64,8 +64,8 @@ CACHE_DIR_VARIABLE = "CCNB_CACHE_DIR"
 
 #: what every section that needs a customer-value model shows when none could be fitted
 MODEL_UNAVAILABLE = (
-    "Not shown: no customer-value model could be fitted to this history; the CLV modelling "
-    "report says why and ranks customers by their history instead."
+    "Not shown: no customer-value model could be fitted to this history; Model validation in "
+    "the CLV modelling report says why and ranks customers by their history instead."
 )
 
 #: the fitting minimums in a reader's words

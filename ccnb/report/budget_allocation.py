@@ -51,7 +51,7 @@ def budget_assumptions(analysis: ClientAnalysis) -> Section:
 
 #: the plan the report recommends, as the test plan names it
 _PLAN_NAMES = {
-    "customer-centric (tiered)": "the spend per head by segment below",
+    "customer-centric (tiered)": "the tiered plan's spend per head by segment",
     "customer-centric (optimal)": "the optimal spend per customer, as no segment rule pays",
 }
 

@@ -9,7 +9,7 @@ from ccnb import plots
 from ccnb.analysis import ClientAnalysis, Unavailable
 from ccnb.batch import exports
 from ccnb.errors import ModelUnavailable
-from ccnb.formatting import count, escape_md, money, percent, signed_percent
+from ccnb.formatting import count, day_label, escape_md, money, percent, signed_percent
 from ccnb.report._section import Section, _bullets, _figure, _section, _styled
 from ccnb.windows import date_range_label
 
@@ -39,9 +39,9 @@ def model_validation(analysis: ClientAnalysis) -> Section:
     table = result.table
     chosen = table.loc[result.chosen]
     text = (
-        f"Each model was fitted on purchases up to {analysis.calibration_end:%d %b %Y} and asked "
+        f"Each model was fitted on purchases up to {day_label(analysis.calibration_end)} and asked "
         f"to predict the {count(chosen['holdout_actual'])} repeat purchases that followed up to "
-        f"{analysis.observation_end:%d %b %Y}. The chosen model, "
+        f"{day_label(analysis.observation_end)}. The chosen model, "
         f"**{escape_md(chosen['label'])}** (smallest holdout error per customer; models within "
         "1% of it count as tied and the smaller total error decides), predicted "
         f"{count(chosen['holdout_predicted'])} "

@@ -18,8 +18,8 @@ def client_header(analysis: ClientAnalysis) -> Section:
     quality = analysis.quality.transactions
     text = (
         f"**{escape_md(analysis.params.client)}**: {count(quality.customers)} customers and "
-        f"{count(quality.rows_used)} transaction rows from {quality.first_date:%d %b %Y} to "
-        f"{analysis.observation_end:%d %b %Y}; amounts in {escape_md(analysis.currency)}."
+        f"{count(quality.rows_used)} transaction rows from {day_label(quality.first_date)} to "
+        f"{day_label(analysis.observation_end)}; amounts in {escape_md(analysis.currency)}."
     )
     return Section(text=text)
 

@@ -131,10 +131,6 @@ def _html(section: Section) -> str:
     return section.table.to_html()
 
 
-def _date(value) -> str:
-    return f"{pd.Timestamp(value):%d %b %Y}"
-
-
 # --- every section on every client ---------------------------------------------------------
 
 # Sections the client cannot have, with a word the reason must name.
@@ -254,7 +250,8 @@ def test_client_header(demo):
     quality = demo.analysis.quality.transactions
     text = demo.available("client_header").text
     assert f"{count(quality.customers)} customers and {count(quality.rows_used)}" in text
-    assert f"to {demo.analysis.observation_end:%d %b %Y}; amounts in EUR" in text
+    end = demo.analysis.observation_end
+    assert f"to {end.day} {end:%b %Y}; amounts in EUR" in text
 
 
 # --- KPI overview -------------------------------------------------------------------------
@@ -617,7 +614,8 @@ def test_model_validation_quotes_the_chosen_model(client):
         f"({signed_percent(error, digits=1)}), with a mean absolute error of "
         f"{chosen['mae']:.2f} purchases per customer"
     ) in section.text
-    assert f"up to {client.analysis.calibration_end:%d %b %Y}" in section.text
+    end = client.analysis.calibration_end
+    assert f"up to {end.day} {end:%b %Y}" in section.text
     html = _html(section)
     for row in result.table.dropna(subset=["mae"]).itertuples():
         assert f">{row.mae:.3f}<" in html
