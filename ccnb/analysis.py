@@ -373,7 +373,9 @@ class ClientAnalysis:
         """The segment rules of the params (built-in scheme or the client's own rules)."""
         settings = self.params.rfm
         scheme = settings.rules if settings.scheme == "custom" else settings.scheme
-        return rfm.resolve_scheme(scheme, bins=settings.bins)
+        return rfm.resolve_scheme(
+            scheme, bins=settings.bins, lapsed_after_days=self.params.churn_window_days
+        )
 
     @_stored_table
     def segments(self) -> pd.DataFrame:
@@ -903,10 +905,20 @@ class ClientAnalysis:
         )
         return table.reset_index(drop=True)
 
+    @property
+    def allocated_customers(self) -> pd.DataFrame:
+        """The active customers the budget is spread over: those with positive net revenue.
+
+        A customer whose returns and cancellations equal or exceed their purchases is in
+        the net-zero segment and never in a value-based allocation.
+        """
+        customers = self.budget_customers
+        return customers[customers["revenue"] > 0].reset_index(drop=True)
+
     def _allocate(self, allocator, **options) -> budget.Allocation:
         settings = self.params.budget
         return allocator(
-            self.budget_customers,
+            self.allocated_customers,
             budget=settings.total,
             curve=self.curve,
             max_lift=settings.max_lift,
@@ -995,13 +1007,13 @@ class ClientAnalysis:
     def break_even_budget(self) -> float:
         """Budget beyond which the last unit spent optimally returns less than it costs."""
         return budget.break_even_budget(
-            self.budget_customers, curve=self.curve, max_lift=self.params.budget.max_lift
+            self.allocated_customers, curve=self.curve, max_lift=self.params.budget.max_lift
         )
 
     @_stored_table
     def allocation_deciles(self) -> pd.DataFrame:
         """Budget share per rCLV decile by strategy, next to the share of customer equity."""
-        return budget.allocation_by_decile(self.budget_customers, self.allocations)
+        return budget.allocation_by_decile(self.allocated_customers, self.allocations)
 
     @_stored_table
     def tier_plan(self) -> pd.DataFrame:
@@ -1043,7 +1055,7 @@ class ClientAnalysis:
             }
         )
         return budget.sensitivity(
-            self.budget_customers,
+            self.allocated_customers,
             budget=settings.total,
             max_lifts=lifts,
             spend_scales=scales,
@@ -1082,7 +1094,7 @@ class ClientAnalysis:
         periods = window / summary.DAYS_PER_UNIT[self.params.time_unit]
         expected = clv.expected_purchases(self.purchase_model, self.summary, periods=periods)
         plan = self.allocations[self.recommended_strategy].table
-        table = self.budget_customers[["customer_id", "segment"]].merge(
+        table = self.allocated_customers[["customer_id", "segment"]].merge(
             observed, on="customer_id", how="left"
         )
         table["revenue"] = table["revenue"].fillna(0.0)
@@ -1112,7 +1124,7 @@ class ClientAnalysis:
     def test_assignment(self) -> pd.DataFrame:
         """Seeded random treatment / holdout group of each active customer."""
         return budget.assign_holdout(
-            self.budget_customers,
+            self.allocated_customers,
             holdout_share=self.params.budget.holdout_share,
             seed=self.params.seed,
         )

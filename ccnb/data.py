@@ -179,6 +179,19 @@ def _unparsed(table: ir.Table, names) -> ir.Table:
     return table.select(**{name: table[_PARSED + name] for name in names})
 
 
+def _amounts(table: ir.Table) -> tuple[float, dict[str, float]]:
+    """Net amount of the rows used and of the excluded rows by reason (unreadable: 0)."""
+    amount = table[_PARSED + "amount"]
+    readable = amount.notnull() & ~amount.isnan() & ~amount.isinf()
+    sums = table.group_by(_REASON).agg(amount=amount.sum(where=readable)).execute()
+    by_reason = {
+        (reason if isinstance(reason, str) else "used"): round(float(amount or 0.0), 6)
+        for reason, amount in zip(sums[_REASON], sums["amount"].fillna(0.0), strict=True)
+    }
+    used = by_reason.pop("used", 0.0)
+    return used, dict(sorted(by_reason.items()))
+
+
 def _accounting(table: ir.Table) -> dict[str, int]:
     counts = table.group_by(_REASON).agg(rows=table.count()).execute()
     by_reason = {
@@ -293,6 +306,7 @@ def load_transactions(
     counts = _accounting(parsed)
     rows_used = counts.pop("used", 0)
     _check_dates(counts, rows_used, label, source.columns.date, parsed)
+    amount_used, amount_rejected = _amounts(parsed)
 
     valid = _unparsed(parsed.filter(parsed[_REASON].isnull()), TRANSACTION_COLUMNS)
     if pseudonym_salt is not None:
@@ -312,6 +326,8 @@ def load_transactions(
         customers=int(span["customers"].iloc[0]),
         first_date=_as_date(span["first"].iloc[0]),
         last_date=_as_date(span["last"].iloc[0]),
+        amount_used=amount_used,
+        amount_rejected=amount_rejected,
     )
     rejected = _rejected_frame(parsed, "transactions", mapping, raw_columns)
     return transactions, quality, rejected

@@ -17,7 +17,12 @@ __all__ = ["DataQuality", "SourceQuality"]
 
 @dataclass(frozen=True)
 class SourceQuality:
-    """Row accounting for one source (transactions, customers or survey)."""
+    """Row accounting for one source (transactions, customers or survey).
+
+    For transactions, ``amount_used`` is the net amount of the rows used and
+    ``amount_rejected`` the net amount of the excluded rows by reason (rows whose amount
+    could not be read count 0); other sources have no amounts.
+    """
 
     source: str
     file: str
@@ -27,6 +32,8 @@ class SourceQuality:
     customers: int
     first_date: dt.date | None = None
     last_date: dt.date | None = None
+    amount_used: float | None = None
+    amount_rejected: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.rows_read != self.rows_used + sum(self.rejected.values()):
@@ -41,6 +48,20 @@ class SourceQuality:
     def excluded_share(self) -> float:
         """Share of the rows read that were excluded (NaN when no row was read)."""
         return 1 - self.rows_used / self.rows_read if self.rows_read else float("nan")
+
+    def revenue_share(self, reason: str | None = None) -> float:
+        """Share of the file's net amount in the excluded rows (of one ``reason``, else all).
+
+        NaN for a source without amounts or when the file's net amount is not positive.
+        """
+        if self.amount_used is None:
+            return float("nan")
+        total = self.amount_used + sum(self.amount_rejected.values())
+        if total <= 0:
+            return float("nan")
+        if reason is None:
+            return sum(self.amount_rejected.values()) / total
+        return self.amount_rejected.get(reason, 0.0) / total
 
 
 @dataclass(frozen=True)
@@ -124,6 +145,14 @@ class DataQuality:
                 "rows_used": quality.rows_used,
                 "rejected": dict(sorted(quality.rejected.items())),
                 "customers": quality.customers,
+                **(
+                    {
+                        "amount_used": quality.amount_used,
+                        "amount_rejected": dict(sorted(quality.amount_rejected.items())),
+                    }
+                    if quality.amount_used is not None
+                    else {}
+                ),
                 "first_date": quality.first_date and quality.first_date.isoformat(),
                 "last_date": quality.last_date and quality.last_date.isoformat(),
             }

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 from ccnb._checks import did_you_mean, require_columns, require_frame
 
 __all__ = [
+    "NET_ZERO_SEGMENT",
     "resolve_scheme",
     "RFM_GRID",
     "VALUE_TIERS",
@@ -41,7 +42,17 @@ RFM_INPUTS = ("days_since_last", "orders", "revenue")
 #: Score columns, in the order they appear in ``rfm_cell``.
 SCORE_COLUMNS = ("R", "F", "M")
 
-_RULE_KEYS = ("name", "description", "tactic", "R", "F", "M", "orders")
+_RULE_KEYS = ("name", "description", "tactic", "R", "F", "M", "orders", "days_since_last")
+
+#: The segment of customers whose net revenue is zero or negative (returns and cancellations
+#: equal or exceed their purchases): added to every scheme, before its rules, so such a
+#: customer is never in a value segment.
+NET_ZERO_SEGMENT = "Net zero or negative"
+_NET_ZERO_TEXT = (
+    "Returns and cancellations equal or exceed what they bought: no net value so far.",
+    "Find out why before any campaign (faulty goods, a dispute, test orders); leave them out "
+    "of value campaigns and paid audiences.",
+)
 
 
 # --------------------------------------------------------------------------- validation
@@ -219,6 +230,9 @@ class SegmentRule(BaseModel):
     orders : tuple of (int, int or None), optional
         Inclusive range of the raw order count; ``None`` as the upper bound means no
         limit, e.g. ``[2, None]`` for repeat buyers, ``1`` for one-time buyers.
+    days_since_last : tuple of (int, int or None), optional
+        Inclusive range of days since the last purchase, e.g. ``[365, None]`` for customers
+        silent for the churn window or longer.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -230,8 +244,9 @@ class SegmentRule(BaseModel):
     F: tuple[int, int] | None = None
     M: tuple[int, int] | None = None
     orders: tuple[int, int | None] | None = None
+    days_since_last: tuple[int, int | None] | None = None
 
-    @field_validator("R", "F", "M", "orders", mode="before")
+    @field_validator("R", "F", "M", "orders", "days_since_last", mode="before")
     @classmethod
     def _number_means_exact_range(cls, value: Any) -> Any:
         if isinstance(value, int | float) and not isinstance(value, bool):
@@ -244,6 +259,11 @@ class SegmentRule(BaseModel):
         value = value.strip()
         if not value:
             raise ValueError("segment name must not be empty")
+        if value == NET_ZERO_SEGMENT:
+            raise ValueError(
+                f"segment name {NET_ZERO_SEGMENT!r} is reserved: every scheme puts customers "
+                "with no positive net revenue there"
+            )
         return value
 
     @model_validator(mode="after")
@@ -257,14 +277,15 @@ class SegmentRule(BaseModel):
                 raise ValueError(f"{key} range {list(bounds)} starts below 1; scores start at 1")
             if low > high:
                 raise ValueError(f"{key} range {list(bounds)} has its low end above its high end")
-        if self.orders is not None:
-            low, high = self.orders
+        for key in ("orders", "days_since_last"):
+            bounds = getattr(self, key)
+            if bounds is None:
+                continue
+            low, high = bounds
             if low < 0:
-                raise ValueError(f"orders range {list(self.orders)} starts below 0")
+                raise ValueError(f"{key} range {list(bounds)} starts below 0")
             if high is not None and low > high:
-                raise ValueError(
-                    f"orders range {list(self.orders)} has its low end above its high end"
-                )
+                raise ValueError(f"{key} range {list(bounds)} has its low end above its high end")
         return self
 
     def matches(self, scores: pd.DataFrame) -> np.ndarray:
@@ -273,7 +294,8 @@ class SegmentRule(BaseModel):
         Parameters
         ----------
         scores : pandas.DataFrame
-            Output of :func:`score` (needs ``orders`` only if the rule uses it).
+            Output of :func:`score` (needs ``orders`` and ``days_since_last`` only if the
+            rule uses them).
 
         Returns
         -------
@@ -286,11 +308,14 @@ class SegmentRule(BaseModel):
             if bounds is not None:
                 values = scores[key].to_numpy()
                 selected &= (values >= bounds[0]) & (values <= bounds[1])
-        if self.orders is not None:
-            values = scores["orders"].to_numpy()
-            selected &= values >= self.orders[0]
-            if self.orders[1] is not None:
-                selected &= values <= self.orders[1]
+        for key in ("orders", "days_since_last"):
+            bounds = getattr(self, key)
+            if bounds is None:
+                continue
+            values = scores[key].to_numpy()
+            selected &= values >= bounds[0]
+            if bounds[1] is not None:
+                selected &= values <= bounds[1]
         return selected
 
 
@@ -346,8 +371,14 @@ class SegmentScheme(BaseModel):
 
     @property
     def segment_names(self) -> list[str]:
-        """Segment names in scheme order."""
-        return [rule.name for rule in self.rules]
+        """Segment names in scheme order, then `NET_ZERO_SEGMENT`."""
+        return [*(rule.name for rule in self.rules), NET_ZERO_SEGMENT]
+
+    @property
+    def segment_text(self) -> dict[str, tuple[str, str]]:
+        """Each segment's description and tactic, `NET_ZERO_SEGMENT` included."""
+        text = {rule.name: (rule.description, rule.tactic) for rule in self.rules}
+        return {**text, NET_ZERO_SEGMENT: _NET_ZERO_TEXT}
 
     @property
     def fallback_name(self) -> str:
@@ -355,77 +386,91 @@ class SegmentScheme(BaseModel):
         return self.fallback if self.fallback is not None else self.rules[-1].name
 
 
-def value_tiers_scheme(*, bins: int = 5) -> SegmentScheme:
-    """Build the ``value_tiers`` scheme (the brief's four tiers) for a score scale.
+def value_tiers_scheme(*, bins: int = 5, lapsed_after_days: int = 365) -> SegmentScheme:
+    """The value tiers: active customers by value, lapsed ones by what they were.
 
-    With ``bins=5`` ("top" = scores 4-5, "not long ago" = R 3-5):
-
-    1. High-Value: R 4-5 and F 4-5, two or more orders.
-    2. Medium-Value: R 3-5, two or more orders, not High-Value.
-    3. Low-Value: R 1-2 (roughly the 40% whose last purchase is longest ago), any F;
-       also the fallback.
-    4. First-Time: R 3-5 and exactly one order.
-
-    One-time buyers therefore split on recency alone: First-Time if R >= 3,
-    Low-Value otherwise. For other `bins` "top" is ``R, F >= floor(0.6 * bins) + 1``
-    and "not long ago" is ``R >= floor(0.4 * bins) + 1``.
+    Active customers (a purchase fewer than `lapsed_after_days` days ago) are High-Value
+    (repeat buyers in the top two-fifths of net revenue), Medium-Value (the other repeat
+    buyers) or First-Time (one order). Silent ones are Lapsed (two orders or more: former
+    regulars, worth a win-back) or Low-Value (one order, long ago). Customers with no
+    positive net revenue are `NET_ZERO_SEGMENT`, in every scheme.
 
     Parameters
     ----------
     bins : int, default 5
         Score scale of the scores to segment (at least 3).
+    lapsed_after_days : int, default 365
+        Days without a purchase after which a customer is no longer active (the churn
+        window).
 
     Returns
     -------
     SegmentScheme
-        The four tiers with descriptions and tactics.
+        The five tiers with descriptions and tactics.
     """
     bins = _check_bins(bins)
     if bins < 3:
         raise ValueError(f"value_tiers needs at least 3 score levels, got bins={bins}")
+    if not (isinstance(lapsed_after_days, int) and lapsed_after_days >= 1):
+        raise ValueError(
+            f"lapsed_after_days must be a whole number >= 1, got {lapsed_after_days!r}"
+        )
     top = math.floor(0.6 * bins) + 1
-    recent = math.floor(0.4 * bins) + 1
+    active = (0, lapsed_after_days - 1)
+    silent = (lapsed_after_days, None)
     rules = [
         SegmentRule(
             name="High-Value",
-            description="Bought recently and often: the customers the business leans on.",
+            description=(
+                "Active repeat buyers in the top two-fifths of net revenue: the customers "
+                "the business leans on."
+            ),
             tactic=(
                 "Recognise and reward them: privileges such as early access to new "
                 "products or an invitation to the company; keep in regular personal "
                 "contact rather than sending discounts."
             ),
-            R=(top, bins),
-            F=(top, bins),
+            M=(top, bins),
             orders=(2, None),
+            days_since_last=active,
         ),
         SegmentRule(
             name="Medium-Value",
-            description="Repeat buyers, not long ago, who are not yet among the best.",
+            description="Active repeat buyers who spend less than the High-Value ones.",
             tactic=(
                 "Move them up a tier: propose a larger or premium package, a bundle "
                 "or a subscription, and cross-sell related products."
             ),
-            R=(recent, bins),
             orders=(2, None),
-        ),
-        SegmentRule(
-            name="Low-Value",
-            description="Last purchase long ago, usually after few orders.",
-            tactic=(
-                "Spend little: leave them out of paid acquisition and retargeting "
-                "audiences and keep in touch through low-cost e-mail."
-            ),
-            R=(1, recent - 1),
+            days_since_last=active,
         ),
         SegmentRule(
             name="First-Time",
-            description="One purchase so far, not long ago.",
+            description="One order so far, within the churn window.",
             tactic=(
                 "Onboard them towards a second purchase: a welcome series that helps "
                 "them get value from what they bought and gives a reason to return."
             ),
-            R=(recent, bins),
             orders=(1, 1),
+            days_since_last=active,
+        ),
+        SegmentRule(
+            name="Lapsed",
+            description=(f"Former repeat buyers silent for {lapsed_after_days} days or more."),
+            tactic=(
+                "Win them back: a personal message and an offer based on what they used "
+                "to buy; ask what changed. One attempt, then treat them as Low-Value."
+            ),
+            orders=(2, None),
+            days_since_last=silent,
+        ),
+        SegmentRule(
+            name="Low-Value",
+            description=f"One order, {lapsed_after_days} days ago or more.",
+            tactic=(
+                "Spend little: leave them out of paid acquisition and retargeting "
+                "audiences and keep in touch through low-cost e-mail."
+            ),
         ),
     ]
     return SegmentScheme(name="value_tiers", bins=bins, rules=tuple(rules), fallback="Low-Value")
@@ -528,7 +573,7 @@ RFM_GRID = SegmentScheme(
 )
 
 
-def builtin_scheme(name: str, *, bins: int = 5) -> SegmentScheme:
+def builtin_scheme(name: str, *, bins: int = 5, lapsed_after_days: int = 365) -> SegmentScheme:
     """Return a built-in segment scheme by name.
 
     Parameters
@@ -537,6 +582,8 @@ def builtin_scheme(name: str, *, bins: int = 5) -> SegmentScheme:
         Scheme name.
     bins : int, default 5
         Score scale of the scores to segment. ``rfm_grid`` exists only for 5.
+    lapsed_after_days : int, default 365
+        The churn window, for ``value_tiers`` (see :func:`value_tiers_scheme`).
 
     Returns
     -------
@@ -549,7 +596,7 @@ def builtin_scheme(name: str, *, bins: int = 5) -> SegmentScheme:
         For an unknown name, or ``rfm_grid`` with `bins` other than 5.
     """
     if name == "value_tiers":
-        return value_tiers_scheme(bins=bins)
+        return value_tiers_scheme(bins=bins, lapsed_after_days=lapsed_after_days)
     if name == "rfm_grid":
         if bins != 5:
             raise ValueError(
@@ -638,7 +685,7 @@ def rules_from_params(
         raise ValueError(f"segment scheme {scheme_name!r}: {_describe(error)}") from None
 
 
-def resolve_scheme(scheme: Any, *, bins: int) -> SegmentScheme:
+def resolve_scheme(scheme: Any, *, bins: int, lapsed_after_days: int = 365) -> SegmentScheme:
     """The `SegmentScheme` that :func:`segment` applies for ``scheme`` on scores 1..``bins``.
 
     Parameters
@@ -647,6 +694,8 @@ def resolve_scheme(scheme: Any, *, bins: int) -> SegmentScheme:
         As accepted by :func:`segment`.
     bins : int
         Score scale.
+    lapsed_after_days : int, default 365
+        The churn window, for the built-in ``value_tiers``.
 
     Returns
     -------
@@ -662,7 +711,7 @@ def resolve_scheme(scheme: Any, *, bins: int) -> SegmentScheme:
             )
         return scheme
     if isinstance(scheme, str):
-        return builtin_scheme(scheme, bins=bins)
+        return builtin_scheme(scheme, bins=bins, lapsed_after_days=lapsed_after_days)
     if isinstance(scheme, Mapping | Sequence):
         return rules_from_params(scheme, bins=bins)
     raise TypeError(
@@ -685,13 +734,14 @@ def segment(
     Parameters
     ----------
     scores : pandas.DataFrame
-        Output of :func:`score`: needs ``R``, ``F``, ``M`` and, when a rule uses
-        it, ``orders``.
+        Output of :func:`score`: needs ``R``, ``F``, ``M``, ``revenue`` and, when a rule
+        uses them, ``orders`` and ``days_since_last``.
     scheme : {"value_tiers", "rfm_grid"}, SegmentScheme, list of dict or dict
         Segment rules: a built-in name (see :func:`value_tiers_scheme` and
         ``RFM_GRID``), a scheme, or rules as accepted by :func:`rules_from_params`.
-        Rules are tried in order; the first match wins; unmatched customers go to the
-        fallback segment.
+        Customers with net revenue <= 0 go to `NET_ZERO_SEGMENT`; the others try the
+        rules in order, the first match wins, and unmatched customers go to the fallback
+        segment.
     bins : int, default 5
         Score scale of `scores`: the ``bins`` they were scored with (:func:`score`).
 
@@ -701,7 +751,7 @@ def segment(
         A copy of `scores` with three more columns:
 
         - ``segment``: ordered categorical; categories are every segment of the scheme
-          in scheme order, including segments nobody falls into.
+          in scheme order, then `NET_ZERO_SEGMENT`, including segments nobody falls into.
         - ``segment_description``: who the segment's customers are (categorical text).
         - ``tactic``: what to do with them (categorical text).
 
@@ -716,9 +766,10 @@ def segment(
     """
     bins = _check_bins(bins)
     resolved = resolve_scheme(scheme, bins=bins)
-    needed = list(SCORE_COLUMNS)
-    if any(rule.orders is not None for rule in resolved.rules):
-        needed.append("orders")
+    needed = [*SCORE_COLUMNS, "revenue"]
+    for key in ("orders", "days_since_last"):
+        if any(getattr(rule, key) is not None for rule in resolved.rules):
+            needed.append(key)
     _require_columns(scores, needed, what="scores")
     for key in SCORE_COLUMNS:
         values = scores[key]
@@ -731,16 +782,19 @@ def segment(
             )
 
     names = resolved.segment_names
-    conditions = [rule.matches(scores) for rule in resolved.rules]
-    # np.select takes the first true condition: first match wins.
-    codes = np.select(
-        conditions, np.arange(len(names)), default=names.index(resolved.fallback_name)
-    )
+    text = resolved.segment_text
+    # No positive net revenue comes first; then np.select takes the first true rule.
+    conditions = [
+        scores["revenue"].to_numpy() <= 0,
+        *(rule.matches(scores) for rule in resolved.rules),
+    ]
+    choices = [names.index(NET_ZERO_SEGMENT), *range(len(resolved.rules))]
+    codes = np.select(conditions, choices, default=names.index(resolved.fallback_name))
     segments = scores.copy()
     segments["segment"] = pd.Categorical.from_codes(codes, categories=names, ordered=True)
     for column, texts in [
-        ("segment_description", [rule.description for rule in resolved.rules]),
-        ("tactic", [rule.tactic for rule in resolved.rules]),
+        ("segment_description", [text[name][0] for name in names]),
+        ("tactic", [text[name][1] for name in names]),
     ]:
         # Texts may repeat across rules; categories must be unique.
         categories = list(dict.fromkeys(texts))
@@ -821,7 +875,7 @@ def _segment_names_and_text(
 ) -> tuple[list[str], dict[str, tuple[str, str]]]:
     if scheme is not None:
         names = scheme.segment_names
-        text = {rule.name: (rule.description, rule.tactic) for rule in scheme.rules}
+        text = scheme.segment_text
     else:
         column = segments["segment"]
         if isinstance(column.dtype, pd.CategoricalDtype):

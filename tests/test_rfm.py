@@ -137,73 +137,117 @@ def test_score_rejects_bad_input():
 # ----------------------------------------------------------------------------- value tiers
 
 
-def grid_scores(orders_values=(1, 2, 5)):
-    """Every (R, F, M, orders) combination on 1..5 scores."""
+def grid_scores(orders_values=(1, 2, 5), days_values=(10,), revenue_values=(1.0,)):
+    """Every (R, F, M, orders, days since last, revenue) combination on 1..5 scores."""
     rows = [
-        {"R": r, "F": f, "M": m, "orders": orders}
+        {"R": r, "F": f, "M": m, "orders": orders, "days_since_last": days, "revenue": revenue}
         for r in range(1, 6)
         for f in range(1, 6)
         for m in range(1, 6)
         for orders in orders_values
+        for days in days_values
+        for revenue in revenue_values
     ]
     return pd.DataFrame(rows)
 
 
+#: the hand-made customers' value tiers with a 100-day churn window
+HAND_TIERS = rfm.value_tiers_scheme(bins=5, lapsed_after_days=100)
+
+
 def test_value_tiers_on_hand_made_customers():
-    segments = rfm.segment(rfm.score(CUSTOMERS))
+    segments = rfm.segment(rfm.score(CUSTOMERS), scheme=HAND_TIERS)
+    # M scores (see test_scores_match_hand_worked_rule): a2 b2 c2 d1 e1 f3 g4 h4 i5 j5;
+    # High-Value needs M >= 4 (top two-fifths), two orders or more and a purchase
+    # within 100 days.
     assert by_customer(segments, "segment") == {
-        "a": "First-Time",  # one order, R 5
-        "b": "First-Time",  # one order, R 4
+        "a": "First-Time",  # one order, 5 days ago
+        "b": "First-Time",
         "c": "First-Time",
-        "d": "First-Time",  # one order, R 3
-        "e": "Low-Value",  # one order long ago (R 2): not First-Time
-        "f": "Low-Value",
-        "g": "Low-Value",  # R 1: bought long ago
-        "h": "Low-Value",
-        "i": "Medium-Value",  # R 3, F 5: not recent enough for High-Value
-        "j": "High-Value",  # R 5, F 5
+        "d": rfm.NET_ZERO_SEGMENT,  # revenue 0
+        "e": rfm.NET_ZERO_SEGMENT,  # returns only (-5): never a value segment
+        "f": "Low-Value",  # one order, 200 days ago
+        "g": "Lapsed",  # two orders, silent 300 days
+        "h": "Lapsed",
+        "i": "High-Value",  # three orders, M 5, 20 days ago
+        "j": "High-Value",
     }
     assert list(segments["segment"].cat.categories) == [
         "High-Value",
         "Medium-Value",
-        "Low-Value",
         "First-Time",
+        "Lapsed",
+        "Low-Value",
+        rfm.NET_ZERO_SEGMENT,
     ]
     assert segments["segment"].cat.ordered
-    assert by_customer(segments, "tactic")["j"] == rfm.VALUE_TIERS.rules[0].tactic
-    assert "e-mail" in by_customer(segments, "tactic")["e"]
+    assert by_customer(segments, "tactic")["j"] == HAND_TIERS.rules[0].tactic
+    assert "Win them back" in by_customer(segments, "tactic")["g"]
+    assert "e-mail" in by_customer(segments, "tactic")["f"]
 
 
-def test_value_tiers_ranges_cover_every_customer_once():
-    combos = grid_scores()
-    segments = rfm.segment(combos, scheme="value_tiers", bins=5)
+def test_a_big_spender_outranks_a_frequent_small_buyer():
+    customers = pd.DataFrame(
+        {
+            "customer_id": ["frequent", "big", "x", "y", "z"],
+            "days_since_last": [3, 30, 5, 6, 7],
+            "orders": [9, 2, 1, 1, 1],
+            "revenue": [45.0, 900.0, 10.0, 12.0, 15.0],
+        }
+    )
+    segments = rfm.segment(rfm.score(customers))
+    # M: big 900 -> 5, frequent 45 -> 4 (3 worse: ceil(5 * 4 / 5)); both are repeat buyers,
+    # but F decides nothing: it is revenue that makes High-Value
+    assert by_customer(segments, "M")["frequent"] == 4
+    assert by_customer(segments, "segment")["big"] == "High-Value"
+    small = customers.assign(revenue=[11.0, 900.0, 10.0, 12.0, 15.0])  # frequent: M 2
+    assert by_customer(rfm.segment(rfm.score(small)), "segment")["frequent"] == "Medium-Value"
+
+
+def test_value_tiers_cover_every_customer_once():
+    combos = grid_scores(days_values=(10, 99, 100, 400), revenue_values=(25.0, 0.0, -3.0))
+    segments = rfm.segment(combos, scheme=HAND_TIERS, bins=5)
     assert segments["segment"].notna().all()
     expected = []
-    for r, f, orders in zip(combos["R"], combos["F"], combos["orders"], strict=True):
-        if r <= 2:
-            expected.append("Low-Value")
+    for m, orders, days, revenue in zip(
+        combos["M"], combos["orders"], combos["days_since_last"], combos["revenue"], strict=True
+    ):
+        if revenue <= 0:
+            expected.append(rfm.NET_ZERO_SEGMENT)
+        elif days >= 100:
+            expected.append("Lapsed" if orders >= 2 else "Low-Value")
         elif orders == 1:
             expected.append("First-Time")
-        elif r >= 4 and f >= 4:
+        elif m >= 4:
             expected.append("High-Value")
         else:
             expected.append("Medium-Value")
     assert segments["segment"].astype(str).tolist() == expected
-    # The explicit ranges alone already partition the space: no customer needs the fallback.
-    matches = np.vstack([rule.matches(combos) for rule in rfm.VALUE_TIERS.rules])
-    high, medium, low, first = matches
-    assert not (low & (high | medium | first)).any()
-    assert not (first & (high | medium)).any()
-    assert (high | medium | low | first).all()
+    # R and F play no part: the same customer on any R or F lands in the same segment
+    assert (
+        segments.groupby(["M", "orders", "days_since_last", "revenue"])["segment"]
+        .nunique()
+        .eq(1)
+        .all()
+    )
 
 
 def test_value_tiers_for_other_bins():
-    scheme = rfm.value_tiers_scheme(bins=10)
-    ranges = {rule.name: (rule.R, rule.F) for rule in scheme.rules}
-    assert ranges["High-Value"] == ((7, 10), (7, 10))
-    assert ranges["Low-Value"] == ((1, 4), None)
+    scheme = rfm.value_tiers_scheme(bins=10, lapsed_after_days=180)
+    rules = {rule.name: rule for rule in scheme.rules}
+    assert rules["High-Value"].M == (7, 10)
+    assert rules["High-Value"].days_since_last == (0, 179)
+    assert rules["Lapsed"].days_since_last == (180, None)
+    assert "180 days" in rules["Lapsed"].description
     with pytest.raises(ValueError, match="at least 3"):
         rfm.value_tiers_scheme(bins=2)
+    with pytest.raises(ValueError, match="lapsed_after_days"):
+        rfm.value_tiers_scheme(lapsed_after_days=0)
+
+
+def test_the_net_zero_name_is_reserved():
+    with pytest.raises(ValueError, match="reserved"):
+        rfm.rules_from_params([{"name": rfm.NET_ZERO_SEGMENT}])
 
 
 # ----------------------------------------------------------------------------- rfm grid
@@ -233,7 +277,7 @@ def reference_grid_segment(r, f):
 def test_rfm_grid_partitions_the_5x5_grid():
     for r in range(1, 6):
         for f in range(1, 6):
-            cell = pd.DataFrame({"R": [r], "F": [f], "M": [3]})
+            cell = pd.DataFrame({"R": [r], "F": [f], "M": [3], "revenue": [1.0]})
             owners = [rule.name for rule in rfm.RFM_GRID.rules if rule.matches(cell)[0]]
             assert len(owners) == 1, (r, f, owners)
             assert owners[0] == reference_grid_segment(r, f)
@@ -256,6 +300,7 @@ def test_rfm_grid_segments_and_names():
         "Can't Lose Them",
         "Hibernating",
         "Lost",
+        rfm.NET_ZERO_SEGMENT,
     ]
     assert all(rule.description and rule.tactic for rule in rfm.RFM_GRID.rules)
 
@@ -283,8 +328,8 @@ def test_custom_rules_first_match_wins_and_fallback():
         "a": "Recent",  # R 5 but F 1
         "b": "Recent",
         "c": "Recent",
-        "d": "Once",
-        "e": "Once",
+        "d": rfm.NET_ZERO_SEGMENT,  # revenue 0: before any rule
+        "e": rfm.NET_ZERO_SEGMENT,
         "f": "Once",
         "g": "Everyone else",
         "h": "Everyone else",
@@ -306,8 +351,8 @@ def test_rules_from_params_with_named_fallback():
     assert scheme.rules[1].orders == (2, None)
     # "Other" has no ranges, so it matches everyone first: Top is unreachable by design.
     segments = rfm.segment(rfm.score(CUSTOMERS), scheme=scheme)
-    assert set(segments["segment"].astype(str)) == {"Other"}
-    assert list(segments["segment"].cat.categories) == ["Other", "Top"]
+    assert set(segments["segment"].astype(str)) == {"Other", rfm.NET_ZERO_SEGMENT}
+    assert list(segments["segment"].cat.categories) == ["Other", "Top", rfm.NET_ZERO_SEGMENT]
 
 
 @pytest.mark.parametrize(
@@ -348,23 +393,32 @@ def test_segment_checks_score_range():
 
 
 def test_segment_summary_value_tiers_by_hand():
-    segments = rfm.segment(rfm.score(CUSTOMERS))
-    table = rfm.segment_summary(segments)
-    assert table["segment"].tolist() == ["High-Value", "Medium-Value", "Low-Value", "First-Time"]
-    assert table["customers"].tolist() == [1, 1, 4, 4]
-    assert table["share"].tolist() == pytest.approx([0.1, 0.1, 0.4, 0.4])
+    segments = rfm.segment(rfm.score(CUSTOMERS), scheme=HAND_TIERS)
+    table = rfm.segment_summary(segments, scheme=HAND_TIERS)
+    assert table["segment"].tolist() == [
+        "High-Value",
+        "Medium-Value",
+        "First-Time",
+        "Lapsed",
+        "Low-Value",
+        rfm.NET_ZERO_SEGMENT,
+    ]
+    assert table["customers"].tolist() == [2, 0, 3, 2, 1, 2]
+    assert table["share"].tolist() == pytest.approx([0.2, 0.0, 0.3, 0.2, 0.1, 0.2])
     # Total net revenue 725 = 10 + 20 + 20 + 0 - 5 + 50 + 60 + 70 + 100 + 400.
-    assert table["revenue"].tolist() == pytest.approx([400.0, 100.0, 175.0, 50.0])
+    assert table["revenue"].tolist() == pytest.approx([500.0, 0.0, 50.0, 130.0, 50.0, -5.0])
     assert table["revenue_share"].tolist() == pytest.approx(
-        [400 / 725, 100 / 725, 175 / 725, 50 / 725]
+        [500 / 725, 0.0, 50 / 725, 130 / 725, 50 / 725, -5 / 725]
     )
     assert table["share"].sum() == pytest.approx(1.0)
     assert table["revenue_share"].sum() == pytest.approx(1.0)
-    low = table.set_index("segment").loc["Low-Value"]
-    assert low["median_days_since_last"] == 250.0  # median of 80, 200, 300, 300
-    assert low["median_orders"] == 1.5  # median of 1, 1, 2, 2
-    assert low["median_revenue"] == 55.0  # median of -5, 50, 60, 70
-    assert low["tactic"] == rfm.VALUE_TIERS.rules[2].tactic
+    lapsed = table.set_index("segment").loc["Lapsed"]
+    assert lapsed["median_days_since_last"] == 300.0
+    assert lapsed["median_orders"] == 2.0
+    assert lapsed["median_revenue"] == 65.0  # median of 60, 70
+    assert lapsed["tactic"] == HAND_TIERS.rules[3].tactic
+    net_zero = table.set_index("segment").loc[rfm.NET_ZERO_SEGMENT]
+    assert net_zero["median_revenue"] == -2.5 and "Find out why" in net_zero["tactic"]
     assert list(table.columns) == [
         "segment",
         "customers",
@@ -397,7 +451,7 @@ def test_segment_summary_merged_the_pandas_way_uses_passed_scheme():
     segments = rfm.segment(rfm.score(CUSTOMERS), scheme="rfm_grid")
     segments = segments.merge(CUSTOMERS[["customer_id"]], on="customer_id")
     table = rfm.segment_summary(segments, scheme=rfm.RFM_GRID)
-    assert len(table) == 11
+    assert len(table) == 12  # the eleven cells' segments and the net-zero group
     assert table.set_index("segment").loc["Lost", "description"] != ""
     # Without the scheme the categories still give every segment, in order.
     fallback_table = rfm.segment_summary(segments)

@@ -52,7 +52,7 @@ from ccnb.report.cohorts import (
     retention,
     seasonal,
 )
-from ccnb.report.common import client_header, data_quality
+from ccnb.report.common import client_header, data_quality, data_quality_summary
 from ccnb.report.kpi_overview import (
     active_base,
     churn_and_leaks,
@@ -91,6 +91,7 @@ __all__ = [
     "conditional_expectations",
     "cumulative_revenue",
     "data_quality",
+    "data_quality_summary",
     "early_repeat",
     "equity_headline",
     "iso_value",

@@ -28,10 +28,12 @@ __all__ = [
 def budget_assumptions(analysis: ClientAnalysis) -> Section:
     """The assumptions the allocation rests on."""
     settings = analysis.params.budget
-    customers = analysis.budget_customers
+    active, allocated = analysis.budget_customers, analysis.allocated_customers
+    left_out = len(active) - len(allocated)
     rows = [
         ["Budget", money(settings.total, analysis.currency)],
-        ["Active customers (bought in the churn window)", count(len(customers))],
+        ["Active customers (bought in the churn window)", count(len(active))],
+        ["Of whom with no positive net revenue (left out)", count(left_out)],
         ["Response curve", settings.response_curve],
         ["Largest lift (share of rCLV spending can add)", percent(settings.max_lift)],
         [
@@ -40,11 +42,19 @@ def budget_assumptions(analysis: ClientAnalysis) -> Section:
         ],
     ]
     table = pd.DataFrame(rows, columns=["assumption", "value"])
-    text = (
-        f"The allocation spreads {money(settings.total, analysis.currency)} over "
-        f"{count(len(customers))} active customers. Spending on a customer is assumed to add "
-        f"at most {percent(settings.max_lift)} of their residual CLV, with diminishing "
-        "returns; these are assumptions to test, not measurements."
+    text = f"The allocation spreads {money(settings.total, analysis.currency)} over "
+    if left_out:
+        text += (
+            f"{count(len(allocated))} of the {count(len(active))} active customers: the "
+            f"{count(left_out)} whose returns and cancellations equal or exceed their "
+            "purchases are left out. "
+        )
+    else:
+        text += f"{count(len(active))} active customers. "
+    text += (
+        f"Spending on a customer is assumed to add at most {percent(settings.max_lift)} of "
+        "their residual CLV, with diminishing returns; these are assumptions to test, not "
+        "measurements."
     )
     return Section(text=text, table=_styled(table, name="assumptions"))
 
@@ -129,8 +139,9 @@ def allocation_deciles(analysis: ClientAnalysis) -> Section:
     everyone = analysis.customer_equity.top_decile_share
     text = (
         f"The customer-centric plan puts {percent(top['budget_share'])} of the budget on the "
-        f"top 10% of the {count(len(analysis.budget_customers))} active customers by residual "
-        f"CLV, who hold {percent(top['equity_share'])} of the active customers' equity (among "
+        f"top 10% by residual CLV of the {count(len(analysis.allocated_customers))} customers "
+        f"the budget is spread over, who hold {percent(top['equity_share'])} of their equity "
+        "(among "
         f"all customers, as on the CLV page, the top 10% hold {percent(everyone)}); the "
         "customer-focused plan gives every decile 10%."
     )
@@ -185,7 +196,8 @@ def tiered_plan(analysis: ClientAnalysis) -> Section:
     optimal = analysis.strategy_comparison.set_index("strategy").loc["customer-centric (optimal)"]
     text = (
         "The rule to run: a fixed spend per head for each segment of active customers (bought "
-        f"in the last {analysis.params.churn_window_days} days: {count(plan['customers'].sum())} "
+        f"in the last {analysis.params.churn_window_days} days, with positive net revenue: "
+        f"{count(plan['customers'].sum())} "
         f"of the {count(len(analysis.segments))} customers on the segmentation page). "
         f"{_rule_source(analysis)} Under the budget assumptions it brings "
         f"{money(chosen['added_value'], currency)} for {money(chosen['spend'], currency)} "

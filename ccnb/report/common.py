@@ -9,7 +9,7 @@ from ccnb.analysis import ClientAnalysis
 from ccnb.formatting import count, day_label, escape_md, percent
 from ccnb.report._section import Section, _bullets, _figure, _section
 
-__all__ = ["client_header", "data_quality"]
+__all__ = ["client_header", "data_quality", "data_quality_summary"]
 
 
 @_section
@@ -31,7 +31,7 @@ def data_quality(analysis: ClientAnalysis) -> Section:
     lines = []
     for source in quality.sources:
         reasons = ", ".join(
-            f"{count(n)} {reason.replace('_', ' ')}"
+            f"{count(n)} {reason.replace('_', ' ')}{_revenue_clause(source, reason)}"
             for reason, n in sorted(source.rejected.items(), key=lambda item: (-item[1], item[0]))
         )
         detail = f" ({reasons})" if reasons else ""
@@ -40,8 +40,9 @@ def data_quality(analysis: ClientAnalysis) -> Section:
             f"{count(source.rows_read)} rows used, {count(source.rows_rejected)} excluded{detail}"
         )
     excluded = (
-        f"{percent(quality.excluded_share, digits=1)} of the transaction rows were excluded, "
-        "each with its reason (listed in `rejected_rows.csv`)"
+        f"{percent(quality.excluded_share, digits=1)} of the transaction rows were excluded"
+        f"{_carrying(quality.transactions)}, each with its reason (listed in "
+        "`rejected_rows.csv`)"
         if quality.transactions.rows_rejected
         else "no transaction row was excluded"
     )
@@ -55,6 +56,38 @@ def data_quality(analysis: ClientAnalysis) -> Section:
     text = f"Every row read is accounted for: {excluded}.\n\n" + _bullets(lines)
     figure = _figure(plots.data_quality_bar(quality.counts()))
     return Section(text=text, figure=figure, extra=[quality])
+
+
+def _revenue_clause(source, reason: str) -> str:
+    """', 2.1% of the amount' for a reason whose rows carry a share of the file's amount."""
+    share = source.revenue_share(reason)
+    if pd.isna(share) or share == 0:
+        return ""
+    shown = "under 0.1%" if 0 < share < 0.0005 else percent(share, digits=1)
+    return f", {shown} of the revenue"
+
+
+def _carrying(source) -> str:
+    share = source.revenue_share()
+    if pd.isna(share):
+        return ""
+    return f" (carrying {percent(share, digits=1)} of the revenue in the file)"
+
+
+@_section
+def data_quality_summary(analysis: ClientAnalysis) -> Section:
+    """One line on the rows used and excluded, pointing to the KPI overview's full section."""
+    transactions = analysis.quality.transactions
+    excluded = (
+        f"{count(transactions.rows_rejected)} excluded{_carrying(transactions)}"
+        if transactions.rows_rejected
+        else "none excluded"
+    )
+    return Section(
+        text=f"{count(transactions.rows_used)} of {count(transactions.rows_read)} transaction "
+        f"rows used, {excluded}; every row is accounted for in the "
+        "[KPI overview's data-quality section](00_kpi_overview.html#data-quality)."
+    )
 
 
 def window_notes(analysis: ClientAnalysis) -> list[str]:

@@ -9,6 +9,7 @@ from ccnb.analysis import ClientAnalysis
 from ccnb.batch import exports
 from ccnb.formatting import count, escape_md, money, percent
 from ccnb.report._section import Section, _bullets, _figure, _section, _styled
+from ccnb.rfm import NET_ZERO_SEGMENT
 
 __all__ = [
     "concentration",
@@ -89,7 +90,7 @@ def segments(analysis: ClientAnalysis) -> Section:
         guard = (
             f" Most of them have lapsed: {_lapsed_clause(lapsed, window)}, so win them back "
             "before the tactic applies."
-            if lapsed["lapsed_share"] >= MOSTLY_LAPSED and row.segment != "Low-Value"
+            if lapsed["lapsed_share"] >= MOSTLY_LAPSED and row.segment not in SILENT_SEGMENTS
             else ""
         )
         lines.append(
@@ -192,6 +193,9 @@ def _segment_row(table: pd.DataFrame, name: str) -> pd.Series | None:
 #: a segment whose customers have mostly lapsed gets a win-back tactic first
 MOSTLY_LAPSED = 0.5
 
+#: segments whose own tactic already addresses customers who stopped buying
+SILENT_SEGMENTS = ("Lapsed", "Low-Value", NET_ZERO_SEGMENT)
+
 
 def _lapsed_clause(row: pd.Series, window: int) -> str:
     return (
@@ -259,6 +263,20 @@ def next_steps_segments(analysis: ClientAnalysis) -> Section:
             else f"None of the {count(first['customers'])} First-Time customers bought in "
             f"the last {days} days (median {count(first_recency['median_days_since_last'])} "
             "days ago): onboarding would come too late; treat them as lapsed."
+        )
+    lapsed, lapsed_recency = rows("Lapsed")
+    if lapsed is not None:
+        lines.append(
+            f"Win back the {count(lapsed['customers'])} Lapsed customers, former repeat "
+            f"buyers silent for a median {count(lapsed_recency['median_days_since_last'])} "
+            f"days (median revenue {money(lapsed['median_revenue'], analysis.currency)}): one "
+            "personal attempt each, then treat those who do not answer as Low-Value."
+        )
+    net_zero, _ = rows(NET_ZERO_SEGMENT)
+    if net_zero is not None:
+        lines.append(
+            f"Look into the {count(net_zero['customers'])} customers whose returns and "
+            "cancellations equal or exceed their purchases before any campaign reaches them."
         )
     low, low_recency = rows("Low-Value")
     if low is not None:

@@ -21,6 +21,7 @@ import pytest
 from nbconvert.filters.markdown import markdown2html
 
 import ccnb
+from ccnb import rfm
 from ccnb.analysis import CACHE_DIR_VARIABLE, ClientAnalysis
 from ccnb.batch.exports import EXPORT_DIR_VARIABLE
 from ccnb.batch.index_pages import _headline_kpis
@@ -152,8 +153,13 @@ SHARED_FIGURES = {
     "active customers at observation end": [
         rf"{_COUNT} customers were active",
         rf"over {_COUNT} active customers",
-        rf"top 10% of the {_COUNT} active customers",
-        rf"\): {_COUNT} of the [\d,]+ customers on the segmentation page",
+        rf"over [\d,]+ of the {_COUNT} active customers",
+    ],
+    "customers the budget is spread over": [
+        rf"over {_COUNT} active customers",
+        rf"over {_COUNT} of the [\d,]+ active customers",
+        rf"of the {_COUNT} customers the budget is spread over",
+        rf"with positive net revenue: {_COUNT} of the [\d,]+ customers on the segmentation",
     ],
     "customers": [
         rf"\*\*: {_COUNT} customers and",
@@ -184,7 +190,7 @@ def test_figures_sharing_a_label_agree_across_pages(client):
     for label, figures in found.items():
         values = {value for _, value in figures}
         assert len(values) == 1, f"{label}: {figures}"
-        if label != "NPS over the last KPI window":
+        if label not in ("NPS over the last KPI window", "customers the budget is spread over"):
             assert len({page for page, _ in figures}) >= 2, f"{label} is on one page only"
 
 
@@ -195,6 +201,8 @@ def test_shared_figures_come_from_their_analysis_table(demo, cdnow):
         closing = analysis.window_flows["closing"].iloc[-1]
         assert found["active customers at observation end"] == f"{closing:,}"
         assert closing == len(analysis.budget_customers)
+        spread = found["customers the budget is spread over"]
+        assert spread == f"{len(analysis.allocated_customers):,}"
         equity = analysis.customer_equity
         assert found["customer equity"] == f"{symbol}{equity.value:,.0f}"
         assert found["customers"] == f"{len(analysis.segments):,}"
@@ -210,7 +218,8 @@ def test_figures_of_a_different_population_say_so(demo):
     # The budget page's top-10% share is of the active customers' equity and says so; the
     # all-customer figure it stands beside is the CLV page's.
     (text,) = [shown.text for shown in demo.sections if shown.name == "allocation_deciles"]
-    active_share = re.search(r"who hold (\d+%) of the active customers' equity", text).group(1)
+    active_share = re.search(r"the budget is spread over, who hold (\d+%) of their equity", text)
+    active_share = active_share.group(1)
     everyone = _figures(demo)["share of all customers' equity held by the top 10%"][0][1]
     assert active_share != everyone
     (tiers,) = [shown for shown in demo.sections if shown.name == "tiered_plan"]
@@ -252,7 +261,13 @@ def test_no_rate_outside_its_range(client):
             continue
         for column in table.columns:
             if re.search(r"(^|_)(rate|share|retention|p_alive)$", str(column)):
-                values = pd.to_numeric(table[column], errors="coerce").dropna()
+                values = pd.to_numeric(table[column], errors="coerce")
+                if name == "segment_summary" and column == "revenue_share":
+                    # net returners bring negative revenue, and only they may
+                    net_zero = table["segment"] == rfm.NET_ZERO_SEGMENT
+                    assert (values[net_zero].dropna() <= 0).all()
+                    values = values[~net_zero]
+                values = values.dropna()
                 # 1e-12: a cumulative share sums thousands of floats
                 assert values.between(0, 1 + 1e-12).all(), f"{name}.{column}: {values.max()}"
                 checked += 1

@@ -484,24 +484,41 @@ def test_next_steps_segments(demo):
     # onboarding only for the first-timers who bought lately; win-back for former regulars
     first = recency.loc["First-Time"]
     assert f"Onboard the {count(first['recent'])} First-Time customers" in text
-    former = recency.loc["Low-Value", "lapsed_repeat_buyers"]
-    assert f"except the {count(former)} former repeat buyers among them" in text
+    # former regulars are their own segment, with a win-back
+    lapsed = table.loc["Lapsed"]
+    assert f"Win back the {count(lapsed['customers'])} Lapsed customers" in text
+    assert recency.loc["Lapsed", "lapsed_share"] == 1.0
+    assert recency.loc["Low-Value", "lapsed_repeat_buyers"] == 0
+    assert "except the" not in text
 
 
 def test_advice_for_a_lapsed_base_is_win_back_not_upgrade(cdnow):
-    # CDNOW in mid-1998: most Medium-Value and every First-Time customer have lapsed
-    recency = cdnow.analysis.segment_recency.set_index("segment")
-    assert recency.loc["Medium-Value", "lapsed_share"] >= 0.5
-    assert recency.loc["First-Time", "recent"] == 0
+    # CDNOW in mid-1998: no one-time buyer bought within the 180-day churn window
+    table = cdnow.analysis.segment_summary.set_index("segment")
+    assert table.loc["First-Time", "customers"] == 0
     steps = cdnow.available("next_steps_segments").text
-    assert "Win back the 364 Medium-Value customers before offering them more" in steps
-    assert "Move the" not in steps and "upgrade offer" not in steps
-    assert "None of the 349 First-Time customers bought in the last 90 days" in steps
+    assert f"Win back the {count(table.loc['Lapsed', 'customers'])} Lapsed customers" in steps
     assert "Onboard the" not in steps
-    segments = cdnow.available("segments").text
-    assert segments.count("Most of them have lapsed") == 2  # Medium-Value and First-Time
     # the KPI page does not pitch onboarding either
     assert "onboarding" not in cdnow.available("next_steps_overview").text
+
+
+def test_a_segment_of_mostly_lapsed_customers_is_told_to_win_them_back_first():
+    """With R-score rules a "Medium-Value" can be silent for years: its tactic waits."""
+    rules = [
+        {"name": "High-Value", "R": [4, 5], "F": [4, 5], "tactic": "Reward them."},
+        {"name": "Medium-Value", "R": [3, 5], "orders": [2, None], "tactic": "Upgrade them."},
+        {"name": "Low-Value", "tactic": "Spend little."},
+    ]
+    analysis = _analysis(rfm={"scheme": "custom", "rules": rules})
+    recency = analysis.segment_recency.set_index("segment")
+    assert recency.loc["Medium-Value", "lapsed_share"] >= 0.5  # CDNOW in mid-1998
+    medium = analysis.segment_summary.set_index("segment").loc["Medium-Value"]
+    steps = report.next_steps_segments(analysis).text
+    assert f"Win back the {count(medium['customers'])} Medium-Value customers before" in steps
+    assert "Move the" not in steps
+    assert "Most of them have lapsed" in report.segments(analysis).text
+    plt.close("all")
 
 
 # --- cohorts ------------------------------------------------------------------------------
@@ -786,12 +803,16 @@ def test_clv_export_writes_every_customer(demo):
 def test_budget_assumptions(demo):
     settings = demo.analysis.params.budget
     customers = demo.analysis.summary
-    active = (customers["days_since_last"] < demo.analysis.params.churn_window_days).sum()
+    window = demo.analysis.params.churn_window_days
+    bought = (customers["days_since_last"] < window) & (customers["orders"] > 0)
+    active = bought.sum()
+    net_zero = bought & (customers["revenue"] <= 0)
     section = demo.available("budget_assumptions")
     assert (
-        f"spreads {money(settings.total, 'EUR')} over {count(active)} active customers"
-        in section.text
-    )
+        f"spreads {money(settings.total, 'EUR')} over {count(active - net_zero.sum())} of the "
+        f"{count(active)} active customers: the {count(net_zero.sum())} whose returns and "
+        "cancellations equal or exceed their purchases are left out"
+    ) in section.text
     assert f"at most {percent(settings.max_lift)} of their residual CLV" in section.text
 
 
@@ -878,13 +899,13 @@ def test_allocation_deciles(demo):
 
 
 def test_one_spend_per_head_rule_is_recommended(demo):
-    """The demo's params tiers lose money; the optimum's own segment rule is recommended."""
+    """The demo's params tiers lose more than the optimum's own segment rule."""
     analysis = demo.analysis
     rules = analysis.tier_rules.set_index("source")
     # the recommended rule adds the most value of the candidates, for the same budget
     assert rules["recommended"].sum() == 1
     assert rules.loc[rules["recommended"], "added_value"].item() == rules["added_value"].max()
-    assert rules.loc["params", "roi"] < 0 <= rules.loc["optimum", "roi"]
+    assert rules.loc["params", "roi"] < rules.loc["optimum", "roi"]
     tiered = analysis.allocations["customer-centric (tiered)"].table
     per_head = tiered.groupby("segment", observed=True)["spend"].mean()
     text = demo.available("tiered_plan").text
@@ -898,27 +919,53 @@ def test_one_spend_per_head_rule_is_recommended(demo):
     assert "optimal, rounded" not in html and "mean optimal spend" not in html
 
 
-def test_the_rule_agrees_with_the_segment_tactics(demo):
-    plan = demo.analysis.tier_plan
-    text = demo.available("tiered_plan").text
+def test_when_no_segment_rule_pays_the_plan_is_customer_by_customer(demo):
+    analysis = demo.analysis
+    tiered = analysis.strategy_comparison.set_index("strategy").loc["customer-centric (tiered)"]
+    assert tiered["roi"] < 0  # even the best segment rule loses money on the demo
+    assert analysis.recommended_strategy == "customer-centric (optimal)"
+    assert "Even the best segment rule loses money" in demo.available("tiered_plan").text
+    steps = demo.available("next_steps_budget").text
+    assert "customer by customer from `allocation.csv`" in steps and "by segment (" not in steps
+    # the test is sized on that plan: its treated customers are those the optimum funds
+    optimal = analysis.allocations["customer-centric (optimal)"].table
+    pooled = analysis.test_plan.set_index("segment").loc["all treated"]
+    assert pooled["customers"] == (optimal["spend"] > 0).sum()
+    assert "the optimal spend per customer, as no segment rule pays" in (
+        demo.available("test_plan").text
+    )
+
+
+def test_a_segment_rule_that_pays_is_the_plan_to_run(cdnow):
+    analysis = cdnow.analysis
+    assert analysis.recommended_strategy == "customer-centric (tiered)"
+    plan = analysis.tier_plan
+    funded = plan[plan["spend_per_head"] > 0]
+    rule = ", ".join(
+        f"{escape_md(segment)} {money(row.spend_per_head, 'USD')}"
+        for segment, row in funded.iterrows()
+    )
+    steps = cdnow.available("next_steps_budget").text
+    assert f"by segment ({rule} and nothing for the others)" in steps
+    tiered = analysis.allocations["customer-centric (tiered)"].table
+    pooled = analysis.test_plan.set_index("segment").loc["all treated"]
+    assert pooled["customers"] == (tiered["spend"] > 0).sum()
+
+
+@pytest.mark.parametrize("client", ["demo", "cdnow"], indirect=True)
+def test_the_rule_agrees_with_the_segment_tactics(client):
+    plan = client.analysis.tier_plan
+    text = client.available("tiered_plan").text
     unfunded = plan.index[plan["spend_per_head"] == 0].tolist()
-    assert unfunded  # the demo's optimum funds High-Value only
+    assert unfunded  # both optimums fund High-Value only
     assert "customers get nothing from this budget: their tactics on the segmentation" in text
     for name in unfunded:
         assert escape_md(name) in text
     # the segmentation page promises no paid upside to a segment the budget leaves out
-    steps = demo.available("next_steps_segments").text
+    steps = client.available("next_steps_segments").text
     assert "largest upside" not in steps
-    if "Low-Value" in plan.index:  # "spend little": never more a head than another segment
-        assert plan.loc["Low-Value", "spend_per_head"] == plan["spend_per_head"].min()
-
-
-def test_the_test_plan_measures_the_plan_to_run(demo):
-    analysis = demo.analysis
-    assert analysis.recommended_strategy == "customer-centric (tiered)"
-    tiered = analysis.allocations["customer-centric (tiered)"].table
-    pooled = analysis.test_plan.set_index("segment").loc["all treated"]
-    assert pooled["customers"] == (tiered["spend"] > 0).sum()
+    # lapsed and net-zero customers are never in the plan; Low-Value ones have lapsed too
+    assert not {"Lapsed", "Low-Value", rfm.NET_ZERO_SEGMENT} & set(plan.index)
 
 
 @pytest.mark.parametrize("client", ["demo", "cdnow"], indirect=True)
@@ -983,7 +1030,7 @@ def test_test_plan_sentence(client):
 
 def test_a_feasible_test_is_recommended_and_an_infeasible_one_is_not(demo):
     assert "A holdout test cannot verify this plan" in demo.available("next_steps_budget").text
-    assert "Test the value-led plan" not in demo.available("next_steps_budget").text
+    assert "Test the plan" not in demo.available("next_steps_budget").text
     # CDNOW with a larger, concentrated budget, equal groups and a 180-day window: detectable
     analysis = _analysis(
         budget={"total": 20000, "max_lift": 0.6, "holdout_share": 0.5, "test_window_days": 180}
@@ -991,7 +1038,8 @@ def test_a_feasible_test_is_recommended_and_an_infeasible_one_is_not(demo):
     plan = analysis.test_plan.set_index("segment")
     assert plan.loc["all treated", "big_enough"] and plan.loc["High-Value", "big_enough"]
     text = report.test_plan(analysis).text
-    assert "large enough to detect it in: High&#45;Value, all treated." in text
+    big_enough = plan[plan["big_enough"]].index.tolist()  # High-Value, Medium-Value, pool
+    assert f"large enough to detect it in: {', '.join(map(escape_md, big_enough))}." in text
     steps = report.next_steps_budget(analysis).text
     plt.close("all")
     assert "Test the plan before rolling it out" in steps
@@ -1033,17 +1081,6 @@ def test_budget_export_holds_out_the_planned_customers(demo):
     plan = demo.analysis.test_plan
     assert held == plan.loc[plan["segment"] != "all treated", "holdout_size"].sum()
     assert f"({count(held)} customers held out)" in demo.available("budget_export").text
-
-
-def test_next_steps_budget(demo):
-    plan = demo.analysis.tier_plan
-    funded = plan[plan["spend_per_head"] > 0]
-    text = demo.available("next_steps_budget").text
-    rule = ", ".join(
-        f"{escape_md(segment)} {money(row.spend_per_head, 'EUR')}"
-        for segment, row in funded.iterrows()
-    )
-    assert f"by segment ({rule} and nothing for the others)" in text
 
 
 # --- the report's analytic choices are params --------------------------------------------
