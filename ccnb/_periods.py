@@ -1,6 +1,6 @@
 """Calendar periods and transaction tables shared by ``ccnb.cohorts`` and ``ccnb.churn``.
 
-The conventions (docs/methodology.md, Cohorts): a purchase is a row with ``amount >= 0``;
+The conventions (docs/methodology.md, Cohorts): a purchase is a row `is_purchase` selects;
 periods are calendar months ``"M"``, quarters ``"Q"`` or years ``"Y"`` indexed by a single
 integer (``year * 12 + month - 1`` for months); rows after ``observation_end`` are ignored; a
 period is complete when its last day is on or before ``observation_end``. Transaction-level
@@ -76,8 +76,18 @@ def date_literal(stamp: pd.Timestamp) -> ir.DateScalar:
     return ibis.literal(stamp.date(), type="date")
 
 
+def is_purchase(table: ir.Table) -> ir.BooleanValue:
+    """The rows that are purchases: ``purchase`` when the table has it, else ``amount >= 0``.
+
+    The validated transactions carry ``purchase`` (`ccnb.orders.mark_purchases`: an order
+    cancelled or fully returned is not a purchase); a table built by hand falls back to the
+    same-day rule.
+    """
+    return table.purchase if "purchase" in table.columns else table.amount >= 0
+
+
 def transactions_table(transactions: Any, observation_end: pd.Timestamp | None) -> ir.Table:
-    """Select customer_id, date (date), amount (float64) up to observation_end, as Ibis."""
+    """Select customer_id, date (date), amount (float64), purchase up to observation_end."""
     if isinstance(transactions, pd.DataFrame):
         table = ibis.memtable(transactions)
     elif isinstance(transactions, ir.Table):
@@ -102,7 +112,9 @@ def transactions_table(transactions: Any, observation_end: pd.Timestamp | None) 
     amount = table.amount
     if not amount.type().is_float64():
         amount = amount.cast("float64")
-    table = table.select(customer_id=customer_id, date=date, amount=amount)
+    table = table.select(
+        customer_id=customer_id, date=date, amount=amount, purchase=is_purchase(table)
+    )
     if observation_end is not None:
         table = table.filter(table.date <= date_literal(observation_end))
     return table
@@ -126,7 +138,7 @@ def first_purchases(
     Customers first seen before ``acquired_from`` (the existing base of the warm-up) or after
     ``acquired_to`` are left out.
     """
-    purchases = tx.filter(tx.amount >= 0)
+    purchases = tx.filter(is_purchase(tx))
     firsts = purchases.group_by("customer_id").aggregate(first_purchase=purchases.date.min())
     if acquired_from is not None:
         firsts = firsts.filter(firsts.first_purchase >= date_literal(pd.Timestamp(acquired_from)))

@@ -105,7 +105,7 @@ class CustomerActivity:
 
 def _spells(tx: ir.Table, *, end: pd.Timestamp, window_days: int) -> ir.Table:
     """Active spells counted by (start, lapse, returning), in the engine."""
-    purchases = tx.filter(tx.amount >= 0)
+    purchases = tx.filter(_periods.is_purchase(tx))
     days = purchases.select("customer_id", "date").distinct()
     order = ibis.window(group_by="customer_id", order_by="date")
     window = ibis.interval(days=window_days)
@@ -372,7 +372,7 @@ def early_repeat_rate(
     else:
         firsts = firsts.mutate(group=ibis.literal("all"))
     window = ibis.interval(days=window_days)
-    purchases = tx.filter(tx.amount >= 0)
+    purchases = tx.filter(_periods.is_purchase(tx))
     rows = purchases.join(firsts, "customer_id")
     repeat = (rows.date > rows.first_purchase) & (rows.date <= rows.first_purchase + window)
     per_customer = rows.group_by(["customer_id", "first_purchase", "group"]).aggregate(

@@ -7,9 +7,10 @@ result is pandas.
 
 Conventions used by every function here and in ``ccnb.churn``:
 
-- A *purchase* is a transaction row with ``amount >= 0``; negative rows are returns. Returns
-  count towards revenue (net) but never make a customer acquired, active or a repeat buyer, so a
-  return shortly after a purchase is not mistaken for a second purchase.
+- A *purchase* is a row the validated transactions mark ``purchase`` (``ccnb.orders``: a line
+  of an order that kept a positive net value; ``amount >= 0`` for a table without the column).
+  Returns count towards revenue (net) but never make a customer acquired, active or a repeat
+  buyer, so a return shortly after a purchase is not mistaken for a second purchase.
 - ``first_purchase`` is the customer's earliest purchase date; the customer's *cohort* is the
   calendar period (month ``"M"``, quarter ``"Q"`` or year ``"Y"``) containing it, labelled by the
   period's first day. Customers with no purchase (only returns) belong to no cohort.
@@ -83,7 +84,7 @@ def assign_cohorts(
         One row per customer with a purchase, sorted by ``cohort`` then ``customer_id``:
 
         - ``customer_id`` (str)
-        - ``first_purchase`` (datetime64[ns]): day of the first purchase (``amount >= 0``).
+        - ``first_purchase`` (datetime64[ns]): day of the first purchase.
         - ``cohort`` (datetime64[ns]): first day of the period containing ``first_purchase``.
         - ``acquisition_channel`` (str): only when ``customers`` is given; ``"unknown"`` for
           customers missing from it or with no channel.
@@ -130,7 +131,7 @@ def _cohort_cells(
     rows = rows.filter(rows.date >= rows.first_purchase)
     rows = rows.mutate(age=_periods.period_index(rows.date, period) - rows.cohort_index)
     cells = rows.group_by([*keys, "age"]).aggregate(
-        active=rows.customer_id.nunique(where=rows.amount >= 0),
+        active=rows.customer_id.nunique(where=rows.purchase),
         revenue=rows.amount.sum(),
     )
     cells = _periods.execute(cells)
@@ -365,7 +366,7 @@ def cohort_by_channel(
     rows = tx.join(firsts, "customer_id")
     rows = rows.filter(rows.date >= rows.first_purchase)
     within = rows.date <= rows.first_purchase + horizon
-    repeat = (rows.date > rows.first_purchase) & (rows.amount >= 0)
+    repeat = (rows.date > rows.first_purchase) & rows.purchase
     per_customer = rows.group_by(["customer_id", "first_purchase", *keys]).aggregate(
         revenue_horizon=rows.amount.sum(where=within),
         revenue_to_date=rows.amount.sum(),
@@ -520,7 +521,7 @@ def seasonal_cohorts(
     revenue = _periods.execute(
         rows.group_by(["season_year", "age"]).aggregate(revenue=rows.amount.sum())
     )
-    repeats = rows.filter((rows.date > rows.first_purchase) & (rows.amount >= 0))
+    repeats = rows.filter((rows.date > rows.first_purchase) & rows.purchase)
     first_repeat = repeats.group_by(["customer_id", "season_year"]).aggregate(
         first_repeat_age=repeats.age.min()
     )
@@ -651,7 +652,7 @@ def layer_cake(
     rows = rows.mutate(period_index=_periods.period_index(rows.date, period))
     cells = _periods.execute(
         rows.group_by(["period_index", "cohort_index"]).aggregate(
-            customers=rows.customer_id.nunique(where=rows.amount >= 0),
+            customers=rows.customer_id.nunique(where=rows.purchase),
             revenue=rows.amount.sum(),
         )
     )

@@ -17,7 +17,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from ccnb import datasets, engine
+from ccnb import datasets, engine, orders
 from ccnb._checks import did_you_mean
 from ccnb.errors import DataError
 from ccnb.params import CustomersSource, Params, SurveySource, TransactionsSource
@@ -35,7 +35,7 @@ __all__ = [
     "load_transactions",
 ]
 
-TRANSACTION_COLUMNS = ("customer_id", "date", "amount", "order_id", "channel")
+TRANSACTION_COLUMNS = ("customer_id", "date", "amount", "order_id", "channel", "product")
 _ROW = "_ccnb_row"
 _REASON = "reason"
 # Share of rows with a customer id whose date fails to parse above which the mapping or the
@@ -179,6 +179,26 @@ def _unparsed(table: ir.Table, names) -> ir.Table:
     return table.select(**{name: table[_PARSED + name] for name in names})
 
 
+def _non_product(
+    raw: ir.Table, mapping: dict[str, str | None], lines, product: ir.StringValue
+) -> ir.BooleanValue | None:
+    """Rows whose product code or description marks them as postage, fees, adjustments."""
+    found = []
+    if lines.codes:
+        codes = sorted({code.strip().upper() for code in lines.codes})
+        found.append(product.upper().isin(codes))
+    if lines.descriptions:
+        description = _text(raw[mapping["description"]])
+        pattern = "|".join(f"(?:{pattern})" for pattern in lines.descriptions)
+        found.append(description.lower().re_search(pattern.lower()))
+    if not found:
+        return None
+    flagged = found[0]
+    for other in found[1:]:
+        flagged = flagged | other
+    return flagged.fill_null(False)
+
+
 def _amounts(table: ir.Table) -> tuple[float, dict[str, float]]:
     """Net amount of the rows used and of the excluded rows by reason (unreadable: 0)."""
     amount = table[_PARSED + "amount"]
@@ -272,19 +292,28 @@ def load_transactions(
         )
     order_id = _text(raw[mapping["order_id"]]) if mapping["order_id"] else ibis.null("string")
     channel = _text(raw[mapping["channel"]]) if mapping["channel"] else ibis.null("string")
+    product = _text(raw[mapping["product"]]) if mapping["product"] else ibis.null("string")
 
     checks = [
         (customer_id.isnull(), "missing_customer_id"),
         (date.isnull(), "bad_date"),
         (amount.isnull() | amount.isnan() | amount.isinf(), "bad_amount"),
     ]
+    non_product = _non_product(raw, mapping, source.non_product, product)
+    if non_product is not None:
+        checks.append((non_product, "non_product"))
     if observation_end is not None:
         checks.append((date > ibis.literal(observation_end), "after_observation_end"))
     if returns == "exclude":
         checks.append((amount < 0, "return"))
     parsed = raw.mutate(
         **_parsed(
-            customer_id=customer_id, date=date, amount=amount, order_id=order_id, channel=channel
+            customer_id=customer_id,
+            date=date,
+            amount=amount,
+            order_id=order_id,
+            channel=channel,
+            product=product,
         ),
         **{_REASON: ibis.cases(*checks, else_=ibis.null("string"))},
     ).cache()
@@ -594,6 +623,8 @@ def load_client(params: Params, *, connection: ibis.BaseBackend | None = None) -
             f"no usable transactions in {transaction_quality.file}: "
             f"rejected {transaction_quality.rejected}"
         )
+    transactions, netting = orders.mark_purchases(transactions)
+    transactions = transactions.order_by(["customer_id", "date"]).cache()
     observation_end = params.observation_end or transaction_quality.last_date
     sources = [transaction_quality]
     rejected_frames = [rejected]
@@ -621,7 +652,7 @@ def load_client(params: Params, *, connection: ibis.BaseBackend | None = None) -
         transactions=transactions,
         customers=customers,
         survey=survey,
-        quality=DataQuality(sources=tuple(sources), rejected_rows=rejected_rows),
+        quality=DataQuality(sources=tuple(sources), rejected_rows=rejected_rows, orders=netting),
         observation_end=observation_end,
         connection=connection,
     )

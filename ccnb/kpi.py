@@ -42,7 +42,7 @@ def _trading(transactions: ir.Table, window: Window) -> dict[str, float]:
     t = transactions.filter(
         (day >= _periods.date_literal(window.start)) & (day <= _periods.date_literal(window.end))
     )
-    is_purchase = t.amount >= 0
+    is_purchase = _periods.is_purchase(t)
     order_key = ibis.coalesce(t.order_id, t.customer_id + ":" + t.date.cast("string"))
     row = (
         t.agg(

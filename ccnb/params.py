@@ -76,6 +76,16 @@ class ColumnMapping(_Model):
     unit_price: OptionalText = Field(
         None, description="Column with the unit price; amount = quantity x unit_price."
     )
+    product: OptionalText = Field(
+        None,
+        description="Column with the product or line code (e.g. a stock code), if any: a "
+        "return without its order's id is matched to the customer's latest earlier order "
+        "holding the product, and `non_product.codes` are looked up in it.",
+    )
+    description: OptionalText = Field(
+        None,
+        description="Column with the line's description, if any (for `non_product.descriptions`).",
+    )
 
     @model_validator(mode="after")
     def _amount_is_derivable(self) -> ColumnMapping:
@@ -112,10 +122,39 @@ class _FileSource(_Model):
         return self
 
 
+class NonProductLines(_Model):
+    """Lines that are not sales of products (postage, fees, discounts, manual adjustments)."""
+
+    codes: list[Text] = Field(
+        default_factory=list,
+        description="Product codes (column `product`) of non-product lines, e.g. POST, M, D, "
+        "'BANK CHARGES'; compared without case and surrounding spaces.",
+    )
+    descriptions: list[Text] = Field(
+        default_factory=list,
+        description="Regular expressions matched, without case, anywhere in the `description` "
+        "column, e.g. 'postage|carriage'.",
+    )
+
+    @field_validator("descriptions")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"description pattern {pattern!r} is not valid: {error}") from None
+        return patterns
+
+
 class TransactionsSource(_FileSource):
     """Where the transactions come from and how their columns map to the contract."""
 
     columns: ColumnMapping = Field(default_factory=ColumnMapping, description="Column mapping.")
+    non_product: NonProductLines = Field(
+        default_factory=NonProductLines,
+        description="Lines excluded as `non_product` (counted with their revenue).",
+    )
     decimal: Literal[".", ","] = Field(".", description="Decimal separator of text amounts.")
     thousands: Literal[",", ".", " ", "'", ""] = Field(
         ",", description="Thousands separator of text amounts ('' for none)."
@@ -125,6 +164,10 @@ class TransactionsSource(_FileSource):
     def _separators_differ(self) -> TransactionsSource:
         if self.decimal == self.thousands:
             raise ValueError(f"decimal and thousands separators are both {self.decimal!r}")
+        if self.non_product.codes and self.columns.product is None:
+            raise ValueError("`non_product.codes` need the `product` column mapped")
+        if self.non_product.descriptions and self.columns.description is None:
+            raise ValueError("`non_product.descriptions` need the `description` column mapped")
         return self
 
 
@@ -423,6 +466,11 @@ class Params(_Model):
     )
     returns: Literal["net", "exclude"] = Field(
         "net", description="Net returns into revenue, or exclude negative rows."
+    )
+    business: Literal["b2c", "b2b"] = Field(
+        "b2c",
+        description="Consumers or businesses: B2B reports word segments and tactics for "
+        "accounts (account management, volume tiers) and flag very large orders.",
     )
     gross_margin: float = Field(0.3, gt=0, le=1, description="Gross margin on revenue.")
     discount_rate_annual: float = Field(0.1, ge=0, lt=1, description="Annual discount rate.")

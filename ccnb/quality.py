@@ -12,7 +12,59 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-__all__ = ["DataQuality", "SourceQuality"]
+__all__ = ["ORDER_RULES", "DataQuality", "OrderNetting", "SourceQuality"]
+
+#: the rule applied, by what the data maps, in a reader's words
+ORDER_RULES = {
+    "order_and_product": "returns and cancellations matched to their order by order id, else "
+    "by product to the customer's latest earlier order holding it",
+    "order": "returns and cancellations matched to their order by order id",
+    "same_day": "no order ids: returns net into the revenue of their day, and every day "
+    "with a purchase line counts as a purchase",
+}
+
+
+@dataclass(frozen=True)
+class OrderNetting:
+    """What netting returns against their orders did to the purchases.
+
+    Attributes
+    ----------
+    rule : str
+        A key of `ORDER_RULES`.
+    return_lines : int
+        Rows with a negative amount.
+    matched_by_order_id, matched_by_product : int
+        Return rows matched to an order, by each step.
+    cancelled_orders : int
+        Orders with a purchase line whose net value is zero or less: not purchases.
+    cancelled_value : float
+        The purchase lines' value of those orders (what no longer counts as bought).
+    """
+
+    rule: str
+    return_lines: int = 0
+    matched_by_order_id: int = 0
+    matched_by_product: int = 0
+    cancelled_orders: int = 0
+    cancelled_value: float = 0.0
+
+    @property
+    def unmatched_returns(self) -> int:
+        """Return rows that match no order: they reduce revenue only."""
+        return self.return_lines - self.matched_by_order_id - self.matched_by_product
+
+    def to_dict(self) -> dict:
+        """A JSON-ready summary for run.json."""
+        return {
+            "rule": self.rule,
+            "return_lines": self.return_lines,
+            "matched_by_order_id": self.matched_by_order_id,
+            "matched_by_product": self.matched_by_product,
+            "unmatched_returns": self.unmatched_returns,
+            "cancelled_orders": self.cancelled_orders,
+            "cancelled_value": self.cancelled_value,
+        }
 
 
 @dataclass(frozen=True)
@@ -75,10 +127,14 @@ class DataQuality:
     rejected_rows
         Every excluded row: ``source``, ``row`` (1-based position in the source as read),
         ``reason``, and the row's mapped values as text.
+    orders
+        How returns were netted against their orders (`OrderNetting`), when the
+        transactions were loaded by `ccnb.data.load_client`.
     """
 
     sources: tuple[SourceQuality, ...]
     rejected_rows: pd.DataFrame = field(repr=False)
+    orders: OrderNetting | None = None
 
     @property
     def transactions(self) -> SourceQuality:

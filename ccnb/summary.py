@@ -4,7 +4,8 @@ The customer summary and the RFM inputs (docs/methodology.md, "Customer summary"
 and holdout"). The reduction is one Ibis
 expression executed in the engine; only the per-customer result comes back as pandas.
 
-A *purchase day* is a day with at least one row that is not a return (amount >= 0): several
+A *purchase day* is a day with at least one purchase row (`ccnb._periods.is_purchase`: a line
+of an order that kept a positive net value, else ``amount >= 0``): several
 orders on one day are one purchase, and a day with only returns is not a purchase. BTYD columns
 count purchase days and value them at the day's net revenue; returns made on a later day reduce
 ``revenue`` (RFM) but not the spend of the purchase day. This equals lifetimes'
@@ -22,6 +23,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from ccnb import engine
+from ccnb._periods import is_purchase
 
 __all__ = [
     "DAYS_PER_UNIT",
@@ -77,7 +79,7 @@ def _purchase_buckets(transactions: ir.Table, time_unit: str, bucket: str) -> ir
     """One row per customer and purchase bucket (a bucket with a row that is not a return)."""
     t = transactions.mutate(bucket=_period_number(transactions.date, time_unit, bucket))
     buckets = t.group_by(["customer_id", "bucket"]).agg(
-        value=t.amount.sum(), purchase_rows=(t.amount >= 0).sum()
+        value=t.amount.sum(), purchase_rows=is_purchase(t).sum()
     )
     return buckets.filter(buckets.purchase_rows > 0).drop("purchase_rows")
 
@@ -105,7 +107,7 @@ def _btyd(purchases: ir.Table, *, end_bucket: float, units: float) -> ir.Table:
 
 def _days(rows: ir.Table) -> ir.Table:
     """One row per customer and day with rows: net value, purchase or not, order-id lines."""
-    purchase = rows.amount >= 0
+    purchase = is_purchase(rows)
     return rows.group_by(["customer_id", "date"]).agg(
         value=rows.amount.sum(),
         is_purchase=purchase.any(),
@@ -135,7 +137,7 @@ def _repeated_lines(rows: ir.Table) -> ir.Table:
     Distinct order ids = rows with an order id - repeated lines. Only customers with repeats
     are listed, so joining this small table is cheaper than counting distinct ids per customer.
     """
-    lines = rows.filter((rows.amount >= 0) & rows.order_id.notnull())
+    lines = rows.filter(is_purchase(rows) & rows.order_id.notnull())
     orders = lines.group_by(["customer_id", "order_id"]).agg(lines=lines.count())
     repeated = orders.filter(orders.lines > 1)
     return repeated.group_by("customer_id").agg(repeated_lines=(repeated.lines - 1).sum())
@@ -214,7 +216,7 @@ def customer_summary(
         - ``monetary_value``: mean net revenue of the repeat purchase days, 0 without repeats;
         - ``days_since_last``: days from the last purchase to ``observation_end`` (RFM
           recency, lower is better);
-        - ``orders``: distinct order ids of purchase rows (amount >= 0), else purchase days;
+        - ``orders``: distinct order ids of purchase rows, else purchase days;
         - ``revenue``: net revenue, returns included;
         - ``first_purchase``, ``last_purchase``: dates of the first and last purchase days;
         - ``acquisition_channel``: when ``customers`` is given ("unknown" when not listed).
@@ -438,7 +440,7 @@ def repeat_purchases_by_period(
 def first_purchase_values(transactions: ir.Table, *, observation_end: dt.date) -> pd.DataFrame:
     """What each customer spent on their first purchase day, net of that day's returns.
 
-    The first purchase day is the first day with a purchase row (``amount >= 0``); its value
+    The first purchase day is the first day with a purchase row (`is_purchase`); its value
     is the net sum of the customer's rows dated that day. Customers with returns only have
     no first purchase and no row.
 
@@ -456,7 +458,7 @@ def first_purchase_values(transactions: ir.Table, *, observation_end: dt.date) -
         (float64), one row per customer with a purchase, sorted by ``customer_id``.
     """
     rows = transactions.filter(transactions.date <= ibis.literal(observation_end))
-    purchases = rows.filter(rows.amount >= 0)
+    purchases = rows.filter(is_purchase(rows))
     firsts = purchases.group_by("customer_id").aggregate(first_purchase=purchases.date.min())
     joined = rows.join(firsts, "customer_id")
     on_first_day = joined.filter(joined.date == joined.first_purchase)

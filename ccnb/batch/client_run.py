@@ -137,6 +137,7 @@ def _base_record(params_file: Path, folder: str, started: dt.datetime) -> dict[s
         "notebooks": [],
         "errors": [],
         "data_quality": None,
+        "orders": None,
         "tables": {"seconds": None, "unavailable": {}, "error": None},
         "warnings": [],
         "exports": [],
@@ -345,6 +346,7 @@ def _stage_data(
     analysis = ClientAnalysis(params, cache_dir=cache)
     quality = analysis.quality
     record["data_quality"] = quality.to_dict()
+    record["orders"] = quality.orders.to_dict() if quality.orders is not None else None
     quality.rejected_rows.to_csv(
         staging / _EXPORTS / "rejected_rows.csv", index=False, lineterminator="\n"
     )

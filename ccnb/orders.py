@@ -1,0 +1,123 @@
+"""Which transaction rows are purchases: returns and cancellations netted against their order.
+
+A purchase is an order that kept a positive net value. A return or cancellation line (negative
+amount) is matched to the order it cancels:
+
+1. by order id, when its order id is one of the customer's orders with a purchase line;
+2. else, when a product (line) code is mapped, to the customer's latest order on or before
+   the return's date holding a purchase line of the same product.
+
+An order whose lines net to zero or less is not a purchase (frequency, recency, cohorts, early
+repeat); its rows still count in revenue, on their own dates. A return that matches no order
+reduces revenue only. Without order ids, every row with ``amount >= 0`` is a purchase and
+returns net into their day's revenue (the same-day rule).
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+from ccnb.quality import ORDER_RULES, OrderNetting
+
+__all__ = ["ORDER_RULES", "OrderNetting", "mark_purchases"]
+
+_LINE = "_ccnb_line"
+
+
+def mark_purchases(transactions: ir.Table) -> tuple[ir.Table, OrderNetting]:
+    """Add ``purchase`` (bool) to the transactions: the rows that make an order a purchase.
+
+    Parameters
+    ----------
+    transactions : ibis.Table
+        Validated transactions with ``customer_id``, ``date``, ``amount``, ``order_id`` and
+        ``product`` (both may be all null).
+
+    Returns
+    -------
+    transactions : ibis.Table
+        The same rows and columns plus ``purchase``: ``amount >= 0`` in an order whose lines
+        (with the returns matched to it) net to more than zero; rows without an order id:
+        ``amount >= 0``.
+    netting : OrderNetting
+        The rule applied and what it changed.
+    """
+    t = transactions
+    present = t.agg(
+        orders=t.order_id.count(),
+        products=t.product.count(),
+        returns=(t.amount < 0).sum(),
+    ).execute()
+    returns = int(present["returns"].iloc[0] or 0)
+    if not int(present["orders"].iloc[0]):
+        return t.mutate(purchase=t.amount >= 0), OrderNetting("same_day", return_lines=returns)
+    by_product = bool(int(present["products"].iloc[0]))
+    rule = "order_and_product" if by_product else "order"
+
+    row = ibis.row_number().over(order_by=[t.customer_id, t.date, t.order_id, t.amount])
+    lines = t.mutate(**{_LINE: row})
+    sold = lines.filter((lines.amount >= 0) & lines.order_id.notnull())
+    orders = sold.select(sold_customer=sold.customer_id, sold_order=sold.order_id).distinct()
+    returned = lines.filter(lines.amount < 0)
+    by_id = returned.join(
+        orders,
+        (returned.customer_id == orders.sold_customer) & (returned.order_id == orders.sold_order),
+    ).select(_LINE, order_key=returned.order_id, step=ibis.literal("order_id"))
+    matched = by_id
+    if by_product:
+        rest = returned.anti_join(by_id, _LINE).filter(returned.product.notnull())
+        candidates = sold.select(
+            sold_customer=sold.customer_id,
+            sold_product=sold.product,
+            sold_order=sold.order_id,
+            sold_date=sold.date,
+        ).distinct()
+        joined = rest.join(
+            candidates,
+            (rest.customer_id == candidates.sold_customer)
+            & (rest.product == candidates.sold_product)
+            & (candidates.sold_date <= rest.date),
+        )
+        latest = ibis.row_number().over(
+            group_by=joined[_LINE],
+            order_by=[ibis.desc(joined.sold_date), ibis.desc(joined.sold_order)],
+        )
+        ranked = joined.mutate(rank=latest)
+        by_product_match = ranked.filter(ranked.rank == 0).select(
+            _LINE, order_key=ranked.sold_order, step=ibis.literal("product")
+        )
+        matched = by_id.union(by_product_match)
+    matched = matched.rename(matched_line=_LINE)
+    keyed = lines.left_join(matched, lines[_LINE] == matched.matched_line).select(
+        *t.columns,
+        order_key=ibis.coalesce(matched.order_key, lines.order_id),
+        step=matched.step,
+    )
+    order = [keyed.customer_id, keyed.order_key]
+    keyed = keyed.mutate(net=keyed.amount.sum().over(group_by=order))
+    purchase = (keyed.amount >= 0) & (keyed.order_key.isnull() | (keyed.net > 0))
+    result = keyed.select(*t.columns, purchase=purchase)
+    net = keyed.group_by(["customer_id", "order_key"]).agg(
+        net=keyed.amount.sum(),
+        sold=keyed.amount.sum(where=keyed.amount >= 0),
+        has_sale=(keyed.amount >= 0).any(),
+    )
+
+    steps = keyed.group_by("step").agg(rows=keyed.count()).execute()
+    counts = {
+        str(step): int(rows)
+        for step, rows in zip(steps["step"], steps["rows"], strict=True)
+        if isinstance(step, str)
+    }
+    lost = net.filter(net.has_sale & (net.net <= 0))
+    cancelled = lost.agg(orders=lost.count(), value=lost.sold.sum()).execute()
+    netting = OrderNetting(
+        rule=rule,
+        return_lines=returns,
+        matched_by_order_id=counts.get("order_id", 0),
+        matched_by_product=counts.get("product", 0),
+        cancelled_orders=int(cancelled["orders"].fillna(0).iloc[0]),
+        cancelled_value=round(float(cancelled["value"].fillna(0.0).iloc[0]), 6),
+    )
+    return result, netting
