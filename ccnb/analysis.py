@@ -52,6 +52,7 @@ summary = lazy_module("ccnb.summary")
 _periods = lazy_module("ccnb._periods")
 _data = lazy_module("ccnb.data")
 _value_ranking = lazy_module("ccnb.value_ranking")
+_orders = lazy_module("ccnb.orders")
 
 __all__ = ["CACHE_DIR_VARIABLE", "ClientAnalysis", "Unavailable", "default_calibration_end"]
 
@@ -327,6 +328,11 @@ class ClientAnalysis:
         return self.data.quality
 
     @_stored_table
+    def large_orders(self) -> pd.Series:
+        """Orders above ten times the median order: count and share of the orders' value."""
+        return _orders.large_orders(self.data.transactions)
+
+    @_stored_table
     def observation_end(self) -> dt.date:
         """Date everything is measured at."""
         return self.data.observation_end
@@ -374,7 +380,10 @@ class ClientAnalysis:
         settings = self.params.rfm
         scheme = settings.rules if settings.scheme == "custom" else settings.scheme
         return rfm.resolve_scheme(
-            scheme, bins=settings.bins, lapsed_after_days=self.params.churn_window_days
+            scheme,
+            bins=settings.bins,
+            lapsed_after_days=self.params.churn_window_days,
+            business=self.params.business,
         )
 
     @_stored_table

@@ -71,10 +71,14 @@ def money(value: float, currency: str | None = None, *, compact: bool = False) -
 
 
 def percent(share: float, *, digits: int = 0) -> str:
-    """Format a share in [0, 1] as a percentage: ``percent(0.256)`` -> '26%'."""
+    """Format a share in [0, 1] as a percentage: ``percent(0.256)`` -> '26%'.
+
+    A small negative share that rounds to zero shows as '0%', not '-0%'.
+    """
     if share is None or (isinstance(share, float) and math.isnan(share)):
         return "–"
-    return f"{100 * share:.{digits}f}%"
+    shown = f"{100 * share:.{digits}f}"
+    return f"{shown.lstrip('-') if float(shown) == 0 else shown}%"
 
 
 def signed_percent(share: float, *, digits: int = 0) -> str:

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
 
+from ccnb._periods import is_purchase
 from ccnb.quality import ORDER_RULES, OrderNetting
 
-__all__ = ["ORDER_RULES", "OrderNetting", "mark_purchases"]
+__all__ = ["ORDER_RULES", "OrderNetting", "large_orders", "mark_purchases"]
 
 _LINE = "_ccnb_line"
 
@@ -121,3 +123,48 @@ def mark_purchases(transactions: ir.Table) -> tuple[ir.Table, OrderNetting]:
         cancelled_value=round(float(cancelled["value"].fillna(0.0).iloc[0]), 6),
     )
     return result, netting
+
+
+def large_orders(transactions: ir.Table, *, multiple: float = 10.0) -> pd.Series:
+    """Orders far above the typical one: how many, and their share of the purchases' value.
+
+    An order is a customer's order id (or, without one, a customer's day) of purchase rows;
+    its value is the sum of those rows.
+
+    Parameters
+    ----------
+    transactions : ibis.Table
+        Validated transactions with ``purchase`` (see `mark_purchases`).
+    multiple : float, default 10.0
+        An order above ``multiple`` times the median order value is large.
+
+    Returns
+    -------
+    pandas.Series
+        ``orders``, ``median_order``, ``threshold``, ``large_orders``, ``large_value`` and
+        ``value_share`` (of all orders' value; NaN without value).
+    """
+    if not multiple > 1:
+        raise ValueError(f"multiple must be > 1, got {multiple!r}")
+    t = transactions.filter(is_purchase(transactions))
+    key = ibis.coalesce(t.order_id, t.date.cast("string"))
+    per_order = t.group_by([t.customer_id, key.name("order_key")]).agg(value=t.amount.sum())
+    typical = per_order.agg(
+        orders=per_order.count(), median=per_order.value.median(), total=per_order.value.sum()
+    ).execute()
+    median = float(typical["median"].fillna(0.0).iloc[0])
+    threshold = multiple * median
+    large = per_order.filter(per_order.value > threshold)
+    found = large.agg(orders=large.count(), value=large.value.sum()).execute()
+    total = float(typical["total"].fillna(0.0).iloc[0])
+    value = float(found["value"].fillna(0.0).iloc[0])
+    return pd.Series(
+        {
+            "orders": int(typical["orders"].iloc[0]),
+            "median_order": median,
+            "threshold": threshold,
+            "large_orders": int(found["orders"].iloc[0]),
+            "large_value": round(value, 6),
+            "value_share": value / total if total > 0 else float("nan"),
+        }
+    )

@@ -386,7 +386,39 @@ class SegmentScheme(BaseModel):
         return self.fallback if self.fallback is not None else self.rules[-1].name
 
 
-def value_tiers_scheme(*, bins: int = 5, lapsed_after_days: int = 365) -> SegmentScheme:
+#: (description, tactic) of each value tier for business customers (params ``business: b2b``)
+_B2B_TIERS = {
+    "High-Value": (
+        "Active accounts ordering repeatedly, in the top two-fifths of net revenue: the key "
+        "accounts.",
+        "Give each a named account manager: regular business reviews, volume pricing agreed "
+        "in advance and early sight of new ranges.",
+    ),
+    "Medium-Value": (
+        "Active repeat accounts that order less than the key accounts.",
+        "Grow the account: volume tiers that reward the next order size, range extensions "
+        "and a named sales contact.",
+    ),
+    "First-Time": (
+        "Accounts with one order so far, within the churn window.",
+        "Follow up the first order personally: confirm delivery, send the trade catalogue and "
+        "the terms for repeat orders.",
+    ),
+    "Lapsed": (
+        "Former repeat accounts silent for {days} days or more.",
+        "Call the account: find out whether they changed supplier or closed, with a reorder "
+        "offer on what they used to buy.",
+    ),
+    "Low-Value": (
+        "One order, {days} days ago or more.",
+        "Keep them on the trade newsletter only; no sales calls.",
+    ),
+}
+
+
+def value_tiers_scheme(
+    *, bins: int = 5, lapsed_after_days: int = 365, business: str = "b2c"
+) -> SegmentScheme:
     """The value tiers: active customers by value, lapsed ones by what they were.
 
     Active customers (a purchase fewer than `lapsed_after_days` days ago) are High-Value
@@ -402,12 +434,16 @@ def value_tiers_scheme(*, bins: int = 5, lapsed_after_days: int = 365) -> Segmen
     lapsed_after_days : int, default 365
         Days without a purchase after which a customer is no longer active (the churn
         window).
+    business : {"b2c", "b2b"}, default "b2c"
+        Consumers or business accounts: the same rules, worded and with tactics for each.
 
     Returns
     -------
     SegmentScheme
         The five tiers with descriptions and tactics.
     """
+    if business not in ("b2c", "b2b"):
+        raise ValueError(f"business must be 'b2c' or 'b2b', got {business!r}")
     bins = _check_bins(bins)
     if bins < 3:
         raise ValueError(f"value_tiers needs at least 3 score levels, got bins={bins}")
@@ -473,6 +509,16 @@ def value_tiers_scheme(*, bins: int = 5, lapsed_after_days: int = 365) -> Segmen
             ),
         ),
     ]
+    if business == "b2b":
+        rules = [
+            rule.model_copy(
+                update={
+                    "description": _B2B_TIERS[rule.name][0].format(days=lapsed_after_days),
+                    "tactic": _B2B_TIERS[rule.name][1],
+                }
+            )
+            for rule in rules
+        ]
     return SegmentScheme(name="value_tiers", bins=bins, rules=tuple(rules), fallback="Low-Value")
 
 
@@ -573,7 +619,9 @@ RFM_GRID = SegmentScheme(
 )
 
 
-def builtin_scheme(name: str, *, bins: int = 5, lapsed_after_days: int = 365) -> SegmentScheme:
+def builtin_scheme(
+    name: str, *, bins: int = 5, lapsed_after_days: int = 365, business: str = "b2c"
+) -> SegmentScheme:
     """Return a built-in segment scheme by name.
 
     Parameters
@@ -584,6 +632,8 @@ def builtin_scheme(name: str, *, bins: int = 5, lapsed_after_days: int = 365) ->
         Score scale of the scores to segment. ``rfm_grid`` exists only for 5.
     lapsed_after_days : int, default 365
         The churn window, for ``value_tiers`` (see :func:`value_tiers_scheme`).
+    business : {"b2c", "b2b"}, default "b2c"
+        Customers' kind, for ``value_tiers``'s wording and tactics.
 
     Returns
     -------
@@ -596,7 +646,7 @@ def builtin_scheme(name: str, *, bins: int = 5, lapsed_after_days: int = 365) ->
         For an unknown name, or ``rfm_grid`` with `bins` other than 5.
     """
     if name == "value_tiers":
-        return value_tiers_scheme(bins=bins, lapsed_after_days=lapsed_after_days)
+        return value_tiers_scheme(bins=bins, lapsed_after_days=lapsed_after_days, business=business)
     if name == "rfm_grid":
         if bins != 5:
             raise ValueError(
@@ -685,7 +735,9 @@ def rules_from_params(
         raise ValueError(f"segment scheme {scheme_name!r}: {_describe(error)}") from None
 
 
-def resolve_scheme(scheme: Any, *, bins: int, lapsed_after_days: int = 365) -> SegmentScheme:
+def resolve_scheme(
+    scheme: Any, *, bins: int, lapsed_after_days: int = 365, business: str = "b2c"
+) -> SegmentScheme:
     """The `SegmentScheme` that :func:`segment` applies for ``scheme`` on scores 1..``bins``.
 
     Parameters
@@ -696,6 +748,8 @@ def resolve_scheme(scheme: Any, *, bins: int, lapsed_after_days: int = 365) -> S
         Score scale.
     lapsed_after_days : int, default 365
         The churn window, for the built-in ``value_tiers``.
+    business : {"b2c", "b2b"}, default "b2c"
+        Customers' kind, for the built-in ``value_tiers``.
 
     Returns
     -------
@@ -711,7 +765,9 @@ def resolve_scheme(scheme: Any, *, bins: int, lapsed_after_days: int = 365) -> S
             )
         return scheme
     if isinstance(scheme, str):
-        return builtin_scheme(scheme, bins=bins, lapsed_after_days=lapsed_after_days)
+        return builtin_scheme(
+            scheme, bins=bins, lapsed_after_days=lapsed_after_days, business=business
+        )
     if isinstance(scheme, Mapping | Sequence):
         return rules_from_params(scheme, bins=bins)
     raise TypeError(

@@ -220,3 +220,64 @@ def steady_buyers_export(tmp_path_factory):
         return write_steady_buyers_export(folder, check_marked=check_marked)
 
     return write
+
+
+#: A small gift wholesaler's invoice lines, worked by hand in tests/test_orders.py: a
+#: cancelled order (A's 900), a partial return (B), a cancellation of nothing (C), a fully
+#: cancelled only order (D), postage and bank-charge lines, a wholesale account (W), a line
+#: without a customer id. Cancellations are invoices prefixed C with their own number.
+WHOLESALER_LINES = """\
+InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID
+101,P1,RED MUG,2,01/03/2024,10.00,A
+101,POST,POSTAGE,1,01/03/2024,5.00,A
+102,P2,BLUE VASE,1,01/06/2024,30.00,A
+C900,P2,BLUE VASE,-1,10/06/2024,30.00,A
+103,P1,RED MUG,4,01/11/2024,10.00,A
+104,P3,TEA SET,5,01/05/2024,20.00,B
+C901,P3,TEA SET,-2,15/05/2024,20.00,B
+105,P3,TEA SET,1,01/12/2024,20.00,B
+C902,P4,CANDLE,-1,01/04/2024,15.00,C
+106,P1,RED MUG,3,01/02/2024,10.00,D
+C903,P1,RED MUG,-3,03/02/2024,10.00,D
+107,P5,PAPER BAGS,1000,15/01/2024,1.50,W
+108,P5,PAPER BAGS,800,15/07/2024,1.50,W
+108,BANK CHARGES,Bank charges,1,15/07/2024,15.00,W
+109,P5,PAPER BAGS,1200,15/12/2024,1.50,W
+109,POST,POSTAGE,1,15/12/2024,40.00,W
+110,P2,BLUE VASE,1,01/06/2023,25.00,E
+111,P6,GREEN CUP,2,10/01/2023,12.00,F
+112,P6,GREEN CUP,1,01/08/2023,12.00,F
+113,P2,BLUE VASE,1,20/12/2024,35.00,G
+114,P1,RED MUG,2,03/03/2024,10.00,
+115,P6,GREEN CUP,1,01/09/2024,8.00,I
+116,P6,GREEN CUP,1,01/10/2024,8.00,I
+"""
+
+
+def write_wholesaler_export(folder, *, business="b2b"):
+    """Write the wholesaler's lines and a params file mapping them; return the params path."""
+    (folder / "lines.csv").write_text(WHOLESALER_LINES, encoding="utf-8")
+    params = folder / "wholesaler.yaml"
+    params.write_text(
+        "client: Gift Wholesaler\n"
+        "slug: wholesaler\n"
+        "currency: GBP\n"
+        f"business: {business}\n"
+        'observation_end: "2024-12-31"\n'
+        "transactions:\n"
+        "  path: lines.csv\n"
+        '  date_format: "%d/%m/%Y"\n'
+        "  columns:\n"
+        "    customer_id: CustomerID\n"
+        "    date: InvoiceDate\n"
+        "    amount: null\n"
+        "    quantity: Quantity\n"
+        "    unit_price: UnitPrice\n"
+        "    order_id: InvoiceNo\n"
+        "    product: StockCode\n"
+        "    description: Description\n"
+        "  non_product:\n"
+        '    codes: ["POST", "bank charges"]\n'
+        "gross_margin: 0.3\n"
+    )
+    return params

@@ -26,7 +26,9 @@ __all__ = [
     "Scaffold",
     "guess",
     "guess_columns",
+    "guess_business",
     "guess_date_format",
+    "guess_non_product_codes",
     "guess_separators",
     "params_yaml",
     "read_sample",
@@ -72,6 +74,14 @@ _EXACT_NAMES = {
     "unit_price": (
         "price unitprice prijs stukprijs eenheidsprijs preis einzelpreis stueckpreis itemprice"
     ),
+    "product": (
+        "product productid productcode sku stockcode itemcode item itemid article articleno "
+        "artikel artikelnummer artikelnr artnr code"
+    ),
+    "description": (
+        "description productname itemname itemdescription omschrijving beschreibung "
+        "artikelbezeichnung bezeichnung"
+    ),
 }
 _EXACT = {field: set(names.split()) for field, names in _EXACT_NAMES.items()}
 # Words contained in longer names, tried field by field in this order (a "Bestelldatum" is a
@@ -84,8 +94,30 @@ _CONTAINED = (
     ("unit_price", ("price", "prijs", "preis")),
     ("order_id", ("order", "invoice", "bestel", "factuur", "rechnung")),
     ("channel", ("channel", "kanaal", "kanal")),
+    ("description", ("description", "omschrijving", "beschreibung", "bezeichnung")),
+    ("product", ("sku", "stockcode", "product", "artikel")),
 )
-_FIELDS = ("customer_id", "date", "amount", "order_id", "channel", "quantity", "unit_price")
+_FIELDS = (
+    "customer_id",
+    "date",
+    "amount",
+    "order_id",
+    "channel",
+    "quantity",
+    "unit_price",
+    "product",
+    "description",
+)
+
+#: words in a description that mark a line as no product sold
+_NON_PRODUCT_WORDS = re.compile(
+    r"postage|carriage|shipping|delivery|freight|\bfee\b|fees|charges?\b|discount|manual|"
+    r"adjust|commission|verzend|porto|versand|gebühr|korting|rabatt",
+    re.IGNORECASE,
+)
+
+#: median units per line from which an export looks like trade (business customers)
+B2B_UNITS_PER_LINE = 12
 _CURRENCIES = {"€": "EUR", "$": "USD", "£": "GBP", "EUR": "EUR", "USD": "USD", "GBP": "GBP"}
 
 
@@ -110,6 +142,11 @@ class Guess:
         Field -> first sample value of its column, to show next to the guess.
     notes
         What the consultant should check.
+    business
+        ``"b2b"`` when lines carry many units (median at least `B2B_UNITS_PER_LINE`), else
+        ``"b2c"``.
+    non_product_codes
+        Product codes that look like postage, fees or adjustments rather than products.
     """
 
     columns: dict[str, str | None]
@@ -120,6 +157,8 @@ class Guess:
     currency: str = "EUR"
     examples: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    business: str = "b2c"
+    non_product_codes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -493,8 +532,72 @@ def guess(sample: pd.DataFrame, *, delimiter: str | None = None) -> Guess:
     result.currency = currency or "EUR"
     if currency is None:
         notes.append("currency: none in the amounts; set to EUR")
+    result.business = guess_business(sample, mapping)
+    result.non_product_codes = guess_non_product_codes(sample, mapping)
+    if result.non_product_codes:
+        notes.append(
+            "non-product lines: codes "
+            + ", ".join(repr(code) for code in result.non_product_codes)
+            + " look like postage, fees or adjustments; they are excluded (check the list)"
+        )
     result.notes = notes
     return result
+
+
+def guess_business(sample: pd.DataFrame, mapping: dict[str, str | None]) -> str:
+    """``"b2b"`` when the median line carries `B2B_UNITS_PER_LINE` units or more, else b2c.
+
+    Parameters
+    ----------
+    sample
+        Sample rows as text.
+    mapping
+        The column mapping (needs ``quantity`` to say b2b).
+
+    Returns
+    -------
+    str
+        ``"b2b"`` or ``"b2c"``.
+    """
+    column = mapping.get("quantity")
+    if column is None:
+        return "b2c"
+    units = pd.to_numeric(pd.Series(_values(sample, column)), errors="coerce").dropna()
+    units = units[units > 0]
+    return "b2b" if len(units) and units.median() >= B2B_UNITS_PER_LINE else "b2c"
+
+
+def guess_non_product_codes(sample: pd.DataFrame, mapping: dict[str, str | None]) -> list[str]:
+    """Product codes whose lines look like postage, fees, discounts or adjustments.
+
+    A code qualifies when its description names such a charge, or when it has no digit
+    while most codes have one (``POST``, ``M``, ``D``, ``BANK CHARGES`` among ``85123A``...).
+
+    Parameters
+    ----------
+    sample
+        Sample rows as text.
+    mapping
+        The column mapping (needs ``product``).
+
+    Returns
+    -------
+    list of str
+        Sorted codes.
+    """
+    code_column, text_column = mapping.get("product"), mapping.get("description")
+    if code_column is None:
+        return []
+    codes = sample[code_column].astype("string").str.strip()
+    with_digits = codes.str.contains(r"\d", regex=True).fillna(False)
+    found = set()
+    if with_digits.mean() >= 0.5:
+        found |= set(codes[~with_digits & codes.notna() & (codes != "")].dropna())
+    if text_column is not None:
+        texts = sample[text_column].astype("string").fillna("")
+        named = texts.str.contains(_NON_PRODUCT_WORDS, regex=True)
+        found |= set(codes[named & codes.notna()].dropna())
+    return sorted(str(code) for code in found)
 
 
 # --- writing -------------------------------------------------------------------------------
@@ -583,12 +686,19 @@ def params_yaml(name: str, result: Guess, *, data_path: str, source: str) -> str
         example = result.examples.get(field_name)
         comment = f"  # e.g. {example!r}" if example is not None else ""
         lines.append(f"    {field_name}: {_quoted(columns[field_name])}{comment}")
+    if result.non_product_codes:
+        codes = ", ".join(_quoted(code) for code in result.non_product_codes)
+        lines += [
+            "  non_product:  # lines that sell no product: excluded, counted with their revenue",
+            f"    codes: [{codes}]{check}",
+        ]
     lines += [
         "",
         '# observation_end: "YYYY-MM-DD"  # measure at this date; default: the last transaction',
         '# calibration_end: "YYYY-MM-DD"  # end of model calibration; default: last third held out',
         "time_unit: W",
         "returns: net  # or exclude: drop negative amounts (returns)",
+        f"business: {result.business}{check}: b2b when customers are businesses (trade)",
         f"gross_margin: 0.3{check}: the client's gross margin",
         "# churn_window_days: 365  # days without a purchase before a customer counts as lost",
         "# warm_up_days: 0  # only if the business starts with this data; by default the",

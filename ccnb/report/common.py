@@ -6,7 +6,8 @@ import pandas as pd
 
 from ccnb import plots
 from ccnb.analysis import ClientAnalysis
-from ccnb.formatting import count, day_label, escape_md, percent
+from ccnb.formatting import count, day_label, escape_md, money, percent
+from ccnb.quality import ORDER_RULES
 from ccnb.report._section import Section, _bullets, _figure, _section
 
 __all__ = ["client_header", "data_quality", "data_quality_summary"]
@@ -34,7 +35,7 @@ def data_quality(analysis: ClientAnalysis) -> Section:
             f"{count(n)} {reason.replace('_', ' ')}{_revenue_clause(source, reason)}"
             for reason, n in sorted(source.rejected.items(), key=lambda item: (-item[1], item[0]))
         )
-        detail = f" ({reasons})" if reasons else ""
+        detail = f": {reasons}" if reasons else ""
         lines.append(
             f"{escape_md(source.source)}: {count(source.rows_used)} of "
             f"{count(source.rows_read)} rows used, {count(source.rows_rejected)} excluded{detail}"
@@ -46,6 +47,7 @@ def data_quality(analysis: ClientAnalysis) -> Section:
         if quality.transactions.rows_rejected
         else "no transaction row was excluded"
     )
+    lines.extend(order_notes(analysis))
     windows = analysis.windows
     if windows.year_on_year:  # else the first note gives the history
         lines.append(
@@ -64,7 +66,7 @@ def _revenue_clause(source, reason: str) -> str:
     if pd.isna(share) or share == 0:
         return ""
     shown = "under 0.1%" if 0 < share < 0.0005 else percent(share, digits=1)
-    return f", {shown} of the revenue"
+    return f" ({shown} of the revenue)"
 
 
 def _carrying(source) -> str:
@@ -88,6 +90,62 @@ def data_quality_summary(analysis: ClientAnalysis) -> Section:
         f"rows used, {excluded}; every row is accounted for in the "
         "[KPI overview's data-quality section](00_kpi_overview.html#data-quality)."
     )
+
+
+#: orders over ten times the median are mentioned when they carry this share of the value
+LARGE_ORDERS_WORTH_A_NOTE = 0.05
+
+
+def order_notes(analysis: ClientAnalysis) -> list[str]:
+    """Which purchase rule applied and what it changed; orders far above the typical one."""
+    netting, currency = analysis.quality.orders, analysis.currency
+    notes = []
+    if netting is not None:
+        note = f"Purchases: {ORDER_RULES[netting.rule]}."
+        matched = netting.matched_by_order_id + netting.matched_by_product
+        if netting.rule != "same_day" and netting.return_lines and not matched:
+            note += (
+                f" None of the {count(netting.return_lines)} return lines matched an order "
+                "(they carry their own ids"
+                + ("" if netting.rule == "order_and_product" else " and no product is mapped")
+                + "), so they reduce revenue only and every order counts as a purchase."
+            )
+        elif netting.rule != "same_day" and netting.return_lines:
+            note += (
+                f" {count(matched)} of the {count(netting.return_lines)} return lines matched "
+                f"an order; {count(netting.cancelled_orders)} orders "
+                f"({money(netting.cancelled_value, currency)}) were cancelled or returned in "
+                "full and do not count as purchases"
+            )
+            unmatched = netting.unmatched_returns
+            note += (
+                f"; {count(unmatched)} "
+                + (
+                    "return matched no order and reduces"
+                    if unmatched == 1
+                    else "returns matched no order and reduce"
+                )
+                + " revenue only."
+                if unmatched
+                else "."
+            )
+        notes.append(note)
+    large = analysis.large_orders
+    if large["large_orders"] and large["value_share"] >= LARGE_ORDERS_WORTH_A_NOTE:
+        note = (
+            f"{count(large['large_orders'])} orders are over ten times the median order "
+            f"({money(large['median_order'], currency)}) and carry "
+            f"{percent(large['value_share'], digits=1)} of the value ordered: "
+        )
+        if analysis.params.business == "b2b":
+            note += "trade accounts differ in size, so the medians, not means, describe them."
+        else:
+            note += (
+                "unusual for consumers; they may be resellers or business accounts (check "
+                "`business` in the params and whether they belong in this analysis)."
+            )
+        notes.append(note)
+    return notes
 
 
 def window_notes(analysis: ClientAnalysis) -> list[str]:

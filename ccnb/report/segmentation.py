@@ -210,6 +210,7 @@ def next_steps_segments(analysis: ClientAnalysis) -> Section:
     lines = []
     window = analysis.params.churn_window_days
     summary, recency = analysis.segment_summary, analysis.segment_recency
+    b2b = analysis.params.business == "b2b"
 
     def rows(name: str) -> tuple[pd.Series | None, pd.Series | None]:
         return _segment_row(summary, name), _segment_row(recency, name)
@@ -225,8 +226,12 @@ def next_steps_segments(analysis: ClientAnalysis) -> Section:
         lines.append(
             f"Move the {count(active)} active Medium-Value customers up a tier: they buy but "
             f"are not yet among the best (median revenue "
-            f"{money(medium['median_revenue'], analysis.currency)}); an upgrade offer by "
-            "e-mail or on the website costs little."
+            f"{money(medium['median_revenue'], analysis.currency)}); "
+            + (
+                "a volume-tier offer from their sales contact is the next step."
+                if b2b
+                else "an upgrade offer by e-mail or on the website costs little."
+            )
         )
     high, high_recency = rows("High-Value")
     if high is not None and high_recency["lapsed_share"] >= MOSTLY_LAPSED:
@@ -239,7 +244,8 @@ def next_steps_segments(analysis: ClientAnalysis) -> Section:
         lapsed = high_recency["lapsed"]
         lines.append(
             f"Protect the {count(high['customers'])} High-Value customers "
-            f"({percent(high['revenue_share'])} of revenue) with recognition, not discounts"
+            f"({percent(high['revenue_share'])} of revenue) "
+            + ("with a named account manager" if b2b else "with recognition, not discounts")
             + (
                 f"; call the {count(lapsed)} who have not bought for {window} days."
                 if lapsed
@@ -282,8 +288,11 @@ def next_steps_segments(analysis: ClientAnalysis) -> Section:
     if low is not None:
         former = low_recency["lapsed_repeat_buyers"]
         lines.append(
-            f"Take the {count(low['customers'])} Low-Value customers out of paid audiences and "
-            "reach them by e-mail only"
+            f"Keep the {count(low['customers'])} Low-Value customers on the trade newsletter "
+            "only, without sales calls."
+            if b2b
+            else f"Take the {count(low['customers'])} Low-Value customers out of paid audiences "
+            "and reach them by e-mail only"
             + (
                 f", except the {count(former)} former repeat buyers among them: they are worth "
                 "a win-back test."
