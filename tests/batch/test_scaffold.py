@@ -7,8 +7,10 @@ from typer.testing import CliRunner
 from ccnb.batch.cli import app
 from ccnb.batch.scaffold import (
     guess,
+    guess_business,
     guess_columns,
     guess_date_format,
+    guess_non_product_codes,
     guess_separators,
     read_sample,
     scaffold_params,
@@ -62,7 +64,7 @@ def test_dutch_export_is_guessed_and_loads(tmp_path):
     assert 'path: "../data/verkopen.csv"' in text  # relative to the params file
     # every guess a consultant must confirm is marked, and `ccnb check` lists them
     marked = ["client", "currency", "transactions.date_format", "transactions.decimal"]
-    assert unreviewed_keys(text) == [*marked, "gross_margin"]
+    assert unreviewed_keys(text) == [*marked, "business", "gross_margin"]
     assert "review: client, currency, transactions.date_format" in result.output
     client = load_client(params)
     assert client.quality.sources[0].rows_used == 4
@@ -96,6 +98,8 @@ def test_german_workbook_derives_amount_from_quantity_and_price(tmp_path):
         "channel": None,
         "quantity": "Menge",
         "unit_price": "Einzelpreis",
+        "product": None,
+        "description": None,
     }
     params = load_params(scaffold.path)
     assert params.transactions.date_format == "%d.%m.%Y"
@@ -183,6 +187,8 @@ def test_english_synonyms():
         "channel": "Sales Channel",
         "quantity": None,
         "unit_price": None,
+        "product": None,
+        "description": None,
     }
     assert notes == []
 
@@ -254,3 +260,41 @@ def test_unreviewed_keys_are_the_lines_still_marked_check():
         "transactions.decimal",
         "transactions.columns.amount",
     ]
+
+
+def test_invoice_lines_map_product_and_propose_non_product_codes(tmp_path):
+    from conftest import WHOLESALER_LINES
+
+    (tmp_path / "lines.csv").write_text(WHOLESALER_LINES, encoding="utf-8")
+    sample, delimiter = read_sample(tmp_path / "lines.csv")
+    result = guess(sample, delimiter=delimiter)
+    assert (result.columns["product"], result.columns["description"]) == (
+        "StockCode",
+        "Description",
+    )
+    # POST and BANK CHARGES have no digit where most codes have one (P1 ... P6)
+    assert result.non_product_codes == ["BANK CHARGES", "POST"]
+    assert result.business == "b2c"  # the median line is one unit
+    scaffold = scaffold_params("gifts", tmp_path / "lines.csv", params_dir=tmp_path / "params")
+    assert unreviewed_keys(scaffold.text)[-3:] == [
+        "transactions.non_product.codes",
+        "business",
+        "gross_margin",
+    ]
+    params = load_params(scaffold.path)
+    assert params.transactions.non_product.codes == ["BANK CHARGES", "POST"]
+    assert load_client(params).quality.transactions.rejected["non_product"] == 3
+
+
+def test_trade_quantities_make_the_guess_b2b():
+    sample = pd.DataFrame(
+        {
+            "Quantity": ["24", "48", "12", "96", "3"],
+            "Description": ["SHIPPING FEE", "MUG", "VASE", "CUP", "Discount"],
+            "SKU": ["SHIP", "A-1", "B-2", "C-3", "DISC"],
+        }
+    )
+    mapping = {"quantity": "Quantity", "product": "SKU", "description": "Description"}
+    assert guess_business(sample, mapping) == "b2b"  # median 24 units a line
+    assert guess_non_product_codes(sample, mapping) == ["DISC", "SHIP"]
+    assert guess_business(sample, {"quantity": None}) == "b2c"
