@@ -1177,3 +1177,24 @@ def test_exports_are_written_only_where_asked(demo):
         "test_assignment.csv",
     ]
     assert os.environ.get(EXPORT_DIR_VARIABLE) != str(demo.exports)
+
+
+@pytest.mark.parametrize("client", ["demo", "cdnow"], indirect=True)
+def test_no_segment_contradicts_its_name(client):
+    table = client.analysis.segment_summary.set_index("segment")
+    window = client.analysis.params.churn_window_days
+    shown = table[table["customers"] > 0]
+    median = shown["median_revenue"]
+    # value names rank by what customers spent
+    assert median["High-Value"] > median["Medium-Value"] > median["Low-Value"]
+    # active tiers bought within the churn window; Lapsed and Low-Value did not
+    for name in ("High-Value", "Medium-Value", "First-Time"):
+        if name in shown.index:
+            assert shown.loc[name, "median_days_since_last"] < window, name
+    for name in ("Lapsed", "Low-Value"):
+        assert shown.loc[name, "median_days_since_last"] >= window, name
+    assert (
+        shown.loc["Lapsed", "median_orders"] >= 2 and shown.loc["Low-Value", "median_orders"] == 1
+    )
+    if rfm.NET_ZERO_SEGMENT in shown.index:
+        assert median[rfm.NET_ZERO_SEGMENT] <= 0
