@@ -381,3 +381,25 @@ def test_engine_reads_keep_the_source_row_order(spark, tmp_path):
     ordered = ordered.sort_values("row", ignore_index=True)
     assert ordered["row"].tolist() == list(range(2000))
     assert ordered["value"].tolist() == frame["value"].tolist()
+
+
+def test_returns_net_against_their_orders_the_same(spark, tmp_path):
+    """The wholesaler's cancellations (tests/test_orders.py) netted on Spark as on DuckDB."""
+    from conftest import write_wholesaler_export
+
+    params_file = write_wholesaler_export(tmp_path)
+    on_spark, on_duckdb = _client_on_both(spark, params_file)
+    assert on_spark.quality.orders == on_duckdb.quality.orders
+    assert on_duckdb.quality.orders.cancelled_orders == 2
+    assert on_spark.quality.to_dict() == on_duckdb.quality.to_dict()
+    order = ["customer_id", "date", "order_id", "product", "amount"]
+    frames = [
+        c.transactions.execute().sort_values(order, ignore_index=True)
+        for c in (on_spark, on_duckdb)
+    ]
+    _same(*frames)
+    end = on_duckdb.observation_end
+    summaries = [
+        summary.customer_summary(c.transactions, observation_end=end) for c in (on_spark, on_duckdb)
+    ]
+    _same(*summaries)
