@@ -69,6 +69,9 @@ MODEL_UNAVAILABLE = (
     "the CLV modelling report says why and ranks customers by their history instead."
 )
 
+#: how every model failure's reason starts; the rest says why
+MODEL_REASON_PREFIX = "Customer value cannot be predicted: "
+
 #: the fitting minimums in a reader's words
 _PLAIN_REQUIREMENTS = {
     "repeat buyers (frequency > 0)": "customers who bought more than once",
@@ -93,7 +96,7 @@ def _model_unavailable(error: Exception, *, subject: str, failed: str) -> ModelU
         )
     return ModelUnavailable(
         MODEL_UNAVAILABLE,
-        reason=f"Customer value cannot be predicted: {why}.",
+        reason=f"{MODEL_REASON_PREFIX}{why}.",
         detail=f"{type(error).__name__}: {error}",
     )
 
@@ -1088,7 +1091,7 @@ class ClientAnalysis:
 
     @_stored_table
     def test_customers(self) -> pd.DataFrame:
-        """Active customers with the test's outcome and the planned spend's expected effect.
+        """The treated customers with the test's outcome and the planned spend's expected effect.
 
         ``revenue``: net revenue in the last ``test_window_days`` of the data (the outcome's
         spread per customer); ``expected_revenue``: the purchase and spend models' expected
@@ -1103,7 +1106,7 @@ class ClientAnalysis:
         periods = window / summary.DAYS_PER_UNIT[self.params.time_unit]
         expected = clv.expected_purchases(self.purchase_model, self.summary, periods=periods)
         plan = self.allocations[self.recommended_strategy].table
-        table = self.allocated_customers[["customer_id", "segment"]].merge(
+        table = self.treated_customers[["customer_id", "segment"]].merge(
             observed, on="customer_id", how="left"
         )
         table["revenue"] = table["revenue"].fillna(0.0)
@@ -1129,11 +1132,19 @@ class ClientAnalysis:
             pool=TREATED_POOL,
         )
 
+    @property
+    def treated_customers(self) -> pd.DataFrame:
+        """The customers the recommended plan spends on: the test's population."""
+        plan = self.allocations[self.recommended_strategy].table
+        treated = set(plan.loc[plan["spend"] > 0, "customer_id"])
+        customers = self.allocated_customers
+        return customers[customers["customer_id"].isin(treated)].reset_index(drop=True)
+
     @_stored_table
     def test_assignment(self) -> pd.DataFrame:
-        """Seeded random treatment / holdout group of each active customer."""
+        """Seeded random treatment / holdout group of each customer the plan spends on."""
         return budget.assign_holdout(
-            self.allocated_customers,
+            self.treated_customers,
             holdout_share=self.params.budget.holdout_share,
             seed=self.params.seed,
         )

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import ccnb
-from ccnb.analysis import CACHE_DIR_VARIABLE, ClientAnalysis
+from ccnb.analysis import CACHE_DIR_VARIABLE, MODEL_REASON_PREFIX, ClientAnalysis
 from ccnb.batch._layout import (
     _EXPORTS,
     _FAILED,
@@ -293,6 +293,10 @@ def run_client(
     return run
 
 
+#: a run whose excluded rows carry more of the file's revenue than this ends with a warning
+EXCLUDED_REVENUE_TO_CHECK = 0.25
+
+
 def _run_warnings(
     params_file: Path, analysis: ClientAnalysis, run: ClientRun
 ) -> list[tuple[str, str]]:
@@ -315,8 +319,24 @@ def _run_warnings(
     reasons = {}
     for failure in analysis.model_failures().values():
         reasons.setdefault(failure.reason, failure.detail)
-    for reason, detail in reasons.items():
-        warnings.append((f"{reason} The reports show the value ranking from history.", detail))
+    if reasons:
+        why = "; ".join(reason.removeprefix(MODEL_REASON_PREFIX).rstrip(".") for reason in reasons)
+        warnings.append(
+            (
+                f"{MODEL_REASON_PREFIX}{why}. The reports show the value ranking from history.",
+                "\n".join(reasons.values()),
+            )
+        )
+    excluded = analysis.quality.transactions.revenue_share()
+    if excluded > EXCLUDED_REVENUE_TO_CHECK:
+        warnings.append(
+            (
+                f"The excluded rows carry {excluded:.0%} of the revenue in the file: check "
+                "rejected_rows.csv (a totals line, a wrong column mapping, lines without a "
+                "customer id) before presenting.",
+                "",
+            )
+        )
     warnings += [(line, "") for line in run.removed_content()]
     return warnings
 

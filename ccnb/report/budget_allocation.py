@@ -194,8 +194,9 @@ def tiered_plan(analysis: ClientAnalysis) -> Section:
     rules = analysis.tier_rules.set_index("source")
     chosen = rules[rules["recommended"]].iloc[0]
     optimal = analysis.strategy_comparison.set_index("strategy").loc["customer-centric (optimal)"]
+    opening = "The rule to run" if chosen["roi"] >= 0 else "The best segment rule"
     text = (
-        "The rule to run: a fixed spend per head for each segment of active customers (bought "
+        f"{opening}: a fixed spend per head for each segment of active customers (bought "
         f"in the last {analysis.params.churn_window_days} days, with positive net revenue: "
         f"{count(plan['customers'].sum())} "
         f"of the {count(len(analysis.segments))} customers on the segmentation page). "
@@ -209,6 +210,13 @@ def tiered_plan(analysis: ClientAnalysis) -> Section:
         text += (
             f"{names} customers get nothing from this budget: their tactics on the "
             "segmentation page run through contacts already paid for (e-mail, the website). "
+        )
+    lapsed = analysis.segment_summary.set_index("segment")["customers"].get("Lapsed", 0)
+    if lapsed:
+        text += (
+            f"The {count(lapsed)} Lapsed customers are outside this budget, which spends on "
+            "active customers: their win-back on the segmentation page is a one-off personal "
+            "contact. "
         )
     text += (
         f"A segment rule cannot pick customers one by one: the optimal plan funds "
@@ -424,7 +432,8 @@ def budget_export(analysis: ClientAnalysis) -> Section:
     held = int((assignment["group"] == "holdout").sum())
     return Section(
         text=f"The optimal spend per customer is exported as `allocation.csv`, and a seeded "
-        f"random assignment ({count(held)} customers held out) as `test_assignment.csv`."
+        f"random assignment of the {count(len(assignment))} customers the plan to run spends "
+        f"on ({count(held)} held out) as `test_assignment.csv`."
     )
 
 

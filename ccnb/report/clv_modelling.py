@@ -104,14 +104,19 @@ def _value_ranking(analysis: ClientAnalysis, failure: ModelUnavailable) -> Secti
         "recently they bought. It describes the past and forecasts nothing. "
     )
     if summary["buyers_last_year"]:
+        buyers, top = summary["buyers_last_year"], summary["top_customers"]
         text += (
-            f"Of the {count(summary['buyers_last_year'])} customers who bought in that year, "
-            f"the top {count(summary['top_customers'])} (10%) brought "
-            f"{percent(summary['top_revenue_share'])} of its "
-            f"{money(summary['revenue_last_year'], analysis.currency)} of revenue. "
+            f"The {count(buyers)} customers who bought in that year spent "
+            f"{money(summary['revenue_last_year'], analysis.currency)} between them; the top "
+            f"{count(top)} ({percent(top / buyers)} of them) brought "
+            f"{percent(summary['top_revenue_share'])} of it. "
         )
-    text += f"The first {RANKING_ROWS} are below; the exports section writes every customer."
     shown = ranking.head(RANKING_ROWS).copy()
+    text += (
+        f"The first {count(len(shown))} are below; the exports section writes every customer."
+        if len(ranking) > len(shown)
+        else "All of them are below."
+    )
     shown["active"] = shown["active"].map({True: "yes", False: "no"})
     styled = _styled(
         shown,
@@ -418,8 +423,8 @@ def next_steps_clv(analysis: ClientAnalysis) -> Section:
         table = None
     advice = {
         "loses money": "a new customer is worth less than they cost: cut spend or renegotiate",
-        "below target": "profitable but below the target ratio: hold spend, improve "
-        "conversion or retention before buying more",
+        "below target": "profitable but below the target ratio: no more acquisition budget "
+        "until conversion or retention improves",
         "within the ceiling": "room to grow while the cost stays below the ceiling",
     }
     for row in [] if table is None else table.itertuples():
@@ -440,7 +445,8 @@ def _next_steps_without_model(analysis: ClientAnalysis) -> Section:
         lines.append(
             f"Until a model can be fitted, look after customers in the order of the value "
             f"ranking: its top {count(summary['top_customers'])} brought "
-            f"{percent(summary['top_revenue_share'])} of the revenue of {_last_year(analysis)}."
+            f"{percent(summary['top_revenue_share'])} of what that year's buyers spent "
+            f"({_last_year(analysis)})."
         )
     lines.append(
         "Fit the models again as history accumulates (re-run this notebook each quarter): "

@@ -141,17 +141,14 @@ def test_run_json_records_provenance(first_run, workspace):
     params = load_params(workspace["acme"])
     # three customers: the reports fall back to the value ranking, and the run says so
     assert record["status"] == "warning" and record["slug"] == "acme"
-    purchases, spend = record["warnings"]
-    assert purchases["warning"] == (
+    (warning,) = record["warnings"]  # both fits failed: one warning naming both reasons
+    assert warning["warning"] == (
         "Customer value cannot be predicted: the purchase models need at least 50 customers "
-        "and the data has 3. The reports show the value ranking from history."
-    )
-    assert purchases["detail"].startswith("InsufficientDataError: BG/NBD needs at least 50")
-    # C1 and C3 bought twice
-    assert spend["warning"].startswith(
-        "Customer value cannot be predicted: the spend model needs at least 20 customers who "
-        "bought more than once for a positive amount and the data has 2."
-    )
+        "and the data has 3; the spend model needs at least 20 customers who bought more "
+        "than once for a positive amount and the data has 2. The reports show the value "
+        "ranking from history."
+    )  # C1 and C3 bought twice
+    assert warning["detail"].startswith("InsufficientDataError: BG/NBD needs at least 50")
     assert record["client"] == "Acme & <Sons>"
     assert record["params"] == json.loads(json.dumps(params.model_dump(mode="json")))
     hashes = {entry["role"]: entry["sha256"] for entry in record["inputs"]}
@@ -496,3 +493,19 @@ def test_tables_are_computed_once_before_the_kernels_start(workspace, tmp_path, 
     assert list(temporary.iterdir()) == []
     # the kernels' variables (cache and export folders) do not outlive the run
     assert dict(os.environ) == environment
+
+
+def test_excluded_rows_carrying_most_revenue_make_the_run_warn(tmp_path):
+    """A totals line without a customer id holds 80% of the file's amount: check before use."""
+    sales = ACME_SALES + "TOTAL,,2024-04-30,888.00,web\n"
+    params = write_client(tmp_path, slug="totals", client="Totals", sales=sales)
+    notebooks = notebook_dir(tmp_path / "notebooks", **{"01_overview": "01_overview.ipynb"})
+    run = client_run.run_client(
+        params, notebooks=[notebooks / "01_overview.ipynb"], output_dir=tmp_path / "outputs"
+    )
+    assert run.status == "warning"
+    # used 217.50; excluded (no customer id) 5.00 and 888.00: 893 / 1,110.50 = 80%
+    assert (
+        "The excluded rows carry 80% of the revenue in the file: check rejected_rows.csv"
+        in run.warnings[-1]
+    )

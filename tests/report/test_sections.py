@@ -1080,7 +1080,12 @@ def test_budget_export_holds_out_the_planned_customers(demo):
     held = int((assignment["group"] == "holdout").sum())
     plan = demo.analysis.test_plan
     assert held == plan.loc[plan["segment"] != "all treated", "holdout_size"].sum()
-    assert f"({count(held)} customers held out)" in demo.available("budget_export").text
+    treated = len(demo.analysis.treated_customers)
+    assert f"assignment of the {count(treated)} customers the plan to run spends on " in (
+        demo.available("budget_export").text
+    )
+    assert f"({count(held)} held out)" in demo.available("budget_export").text
+    assert len(assignment) == treated
 
 
 # --- the report's analytic choices are params --------------------------------------------
