@@ -712,6 +712,12 @@ class ClientAnalysis:
             ) from None
 
     @_stored_table
+    def holdout_deciles(self) -> pd.DataFrame:
+        """The chosen model's holdout purchases, predicted vs actual, by decile of prediction."""
+        result = self.validation
+        return clv.holdout_by_decile(self.calibration, result.fitted[result.chosen])
+
+    @_stored_table
     def purchase_model(self) -> clv.FittedModel:
         """The chosen purchase model refitted on the whole history."""
         try:

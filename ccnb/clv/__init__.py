@@ -41,7 +41,7 @@ from ccnb.clv.results import (
     ValidationResult,
 )
 from ccnb.clv.simple import naive_clv, naive_versus_model, simple_clv
-from ccnb.clv.validation import conditional_expectations, tracking, validate
+from ccnb.clv.validation import conditional_expectations, holdout_by_decile, tracking, validate
 
 __all__ = [
     "INDEPENDENCE_THRESHOLD",
@@ -59,6 +59,7 @@ __all__ = [
     "activation_table",
     "clv_by",
     "conditional_expectations",
+    "holdout_by_decile",
     "customer_equity",
     "expected_purchases",
     "fit_purchases",

@@ -14,7 +14,7 @@ from ccnb.clv import _btyd
 from ccnb.clv.fitting import PURCHASE_MODELS, _btyd_inputs, _require_columns, fit_purchases
 from ccnb.clv.results import FitError, FittedModel, ValidationResult
 
-__all__ = ["conditional_expectations", "tracking", "validate"]
+__all__ = ["conditional_expectations", "holdout_by_decile", "tracking", "validate"]
 
 
 def _holdout_predictions(fitted: FittedModel, calibration: pd.DataFrame) -> np.ndarray:
@@ -74,6 +74,55 @@ def conditional_expectations(
     labels = [str(k) for k in range(max_frequency)] + [f"{max_frequency}+"]
     table.insert(0, "frequency_cal", labels)
     return table.reset_index(drop=True)
+
+
+def holdout_by_decile(calibration: pd.DataFrame, fitted: FittedModel) -> pd.DataFrame:
+    """Predicted vs actual holdout purchases by decile of the prediction.
+
+    Customers are ranked by their predicted holdout purchases (ties share the decile of the
+    first of them), decile 1 the highest, so a model that ranks customers well shows actual
+    purchases falling from decile 1 to 10 as the predictions do.
+
+    Parameters
+    ----------
+    calibration : pandas.DataFrame
+        Calibration/holdout frame (``frequency_cal``, ``recency_cal``, ``T_cal``,
+        ``frequency_holdout``, ``duration_holdout``).
+    fitted : FittedModel
+        Purchase model fitted on the calibration columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per decile 1..10 present: ``decile``, ``customers``, ``predicted`` and
+        ``actual`` (holdout repeat purchases, totals), ``predicted_mean``, ``actual_mean``
+        (per customer), ``error_pct`` (100 * (predicted - actual) / actual, NaN when the
+        decile bought nothing) and ``below_previous`` (its customers bought no more per head
+        than the decile above; True for the first).
+    """
+    _require_columns(calibration, ["frequency_holdout", "duration_holdout"], "validation")
+    predicted = _holdout_predictions(fitted, calibration)
+    rank = pd.Series(predicted).rank(method="min", ascending=False).to_numpy()
+    decile = (np.floor((rank - 1) * 10 / len(predicted)) + 1).astype(int)
+    frame = pd.DataFrame(
+        {
+            "decile": decile,
+            "predicted": predicted,
+            "actual": calibration["frequency_holdout"].to_numpy(float),
+        }
+    )
+    table = frame.groupby("decile").agg(
+        customers=("actual", "size"), predicted=("predicted", "sum"), actual=("actual", "sum")
+    )
+    table["predicted_mean"] = table["predicted"] / table["customers"]
+    table["actual_mean"] = table["actual"] / table["customers"]
+    table["error_pct"] = np.where(
+        table["actual"] > 0,
+        100 * (table["predicted"] - table["actual"]) / table["actual"].where(table["actual"] > 0),
+        np.nan,
+    )
+    table["below_previous"] = table["actual_mean"] <= table["actual_mean"].shift(fill_value=np.inf)
+    return table.reset_index()
 
 
 def tracking(

@@ -370,7 +370,11 @@ def clv_by_group(
         [values - frame[low].to_numpy(dtype=float), frame[high].to_numpy(dtype=float) - values]
     )
     has_interval = bool(np.isfinite(errors).any())
-    coverage = f" ({interval:.0%} interval)" if interval and has_interval else ""
+    coverage = (
+        f" ({interval:.0%} interval, parameter uncertainty only)"
+        if interval and has_interval
+        else ""
+    )
     ax.barh(positions, values, height=0.6, color=_BLUE, label=f"mean rCLV{coverage}")
     if has_interval:
         ax.errorbar(

@@ -117,5 +117,14 @@ def _styled(
     return styler.set_uuid(f"ccnb-{name}-{digest}").set_table_attributes('class="ccnb-table"')
 
 
+def _parameter_interval(low: float, high: float, *, level: float, currency: str) -> str:
+    """An rCLV interval worded with what it includes (parameter uncertainty only)."""
+    return (
+        f"{percent(level)} interval from the model's parameter uncertainty only, "
+        f"{money(low, currency)} to {money(high, currency)}: it leaves out each customer's own "
+        "randomness and anything the model misses, such as seasonality"
+    )
+
+
 def _bullets(lines: list[str]) -> str:
     return "\n".join(f"- {line}" for line in lines)

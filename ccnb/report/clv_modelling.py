@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 
@@ -10,7 +12,14 @@ from ccnb.analysis import ClientAnalysis, Unavailable
 from ccnb.batch import exports
 from ccnb.errors import ModelUnavailable
 from ccnb.formatting import count, day_label, escape_md, money, percent, signed_percent
-from ccnb.report._section import Section, _bullets, _figure, _section, _styled
+from ccnb.report._section import (
+    Section,
+    _bullets,
+    _figure,
+    _parameter_interval,
+    _section,
+    _styled,
+)
 from ccnb.windows import date_range_label
 
 __all__ = [
@@ -19,6 +28,7 @@ __all__ = [
     "clv_distribution",
     "clv_export",
     "conditional_expectations",
+    "holdout_deciles",
     "iso_value",
     "model_parameters",
     "model_validation",
@@ -165,6 +175,57 @@ def conditional_expectations(analysis: ClientAnalysis) -> Section:
 
 
 @_section
+def holdout_deciles(analysis: ClientAnalysis) -> Section:
+    """Does the model rank customers? Holdout purchases by decile of the prediction."""
+    table = analysis.holdout_deciles.set_index("decile")
+    top, bottom = table.loc[table.index.min()], table[table.index > 5]
+    start = analysis.calibration_end + dt.timedelta(days=1)
+    text = (
+        f"Customers ranked by the chosen model's prediction for the holdout "
+        f"({date_range_label(start, analysis.observation_end)}): the top 10% were expected "
+        f"to make {top['predicted_mean']:.2f} repeat purchases each and made "
+        f"{top['actual_mean']:.2f}; the bottom half were expected to make "
+        f"{bottom['predicted'].sum() / bottom['customers'].sum():.2f} and made "
+        f"{bottom['actual'].sum() / bottom['customers'].sum():.2f}. "
+    )
+    rising = table.index[~table["below_previous"]].tolist()
+    if not rising:
+        text += (
+            "Actual purchases fall from each decile to the next, as predicted: the model "
+            "ranks customers well, whatever its total error."
+        )
+    else:
+        text += (
+            f"Actual purchases do not fall steadily: decile {rising[0]} bought more per head "
+            f"than decile {rising[0] - 1}, so read the ranking in that range with care."
+        )
+    shown = table.reset_index()[
+        ["decile", "customers", "predicted_mean", "actual_mean", "predicted", "actual", "error_pct"]
+    ]
+    styled = _styled(
+        shown,
+        name="holdout-deciles",
+        count_columns=("customers",),
+        decimals={
+            "predicted_mean": 2,
+            "actual_mean": 2,
+            "predicted": 0,
+            "actual": 0,
+            "error_pct": 1,
+        },
+        labels={
+            "decile": "decile of prediction (1 = highest)",
+            "predicted_mean": "predicted per customer",
+            "actual_mean": "actual per customer",
+            "predicted": "predicted, total",
+            "actual": "actual, total",
+            "error_pct": "error (%)",
+        },
+    )
+    return Section(text=text, table=styled)
+
+
+@_section
 def model_parameters(analysis: ClientAnalysis) -> Section:
     """The refitted purchase model's and the spend model's parameters with standard errors."""
     purchases, spend = analysis.purchase_model, analysis.spend_model
@@ -218,9 +279,14 @@ def clv_distribution(analysis: ClientAnalysis) -> Section:
         f"months, discounted) ranges from {money(summary['rclv_min'], analysis.currency)} "
         f"to {money(summary['rclv_max'], analysis.currency)}, median "
         f"{money(summary['rclv_median'], analysis.currency)}. Together the customers are "
-        f"worth {money(equity.value, analysis.currency)} (90% interval "
-        f"{money(equity.low, analysis.currency)} to {money(equity.high, analysis.currency)}), "
-        f"{percent(equity.top_decile_share)} of it in the top 10%."
+        f"worth {money(equity.value, analysis.currency)} ("
+        + _parameter_interval(
+            equity.low,
+            equity.high,
+            level=analysis.predictions.settings["interval"],
+            currency=analysis.currency,
+        )
+        + f"), {percent(equity.top_decile_share)} of it in the top 10%."
     )
     figure = _figure(plots.clv_distribution(predictions, currency=analysis.currency))
     return Section(text=text, figure=figure)

@@ -9,7 +9,14 @@ from ccnb.analysis import ClientAnalysis, Unavailable
 from ccnb.batch import exports
 from ccnb.errors import ModelUnavailable
 from ccnb.formatting import count, day_label, in_words, money, percent, period_label, signed_percent
-from ccnb.report._section import Section, _bullets, _figure, _section, _styled
+from ccnb.report._section import (
+    Section,
+    _bullets,
+    _figure,
+    _parameter_interval,
+    _section,
+    _styled,
+)
 from ccnb.report.common import churn_window_warning, window_notes
 
 __all__ = [
@@ -237,9 +244,14 @@ def equity_headline(analysis: ClientAnalysis) -> Section:
         f"Customer equity, the margin the current customers are expected to bring over the "
         f"next {analysis.params.horizon_months} months (discounted at "
         f"{percent(analysis.params.discount_rate_annual)} a year), is "
-        f"{money(equity.value, analysis.currency)} (90% interval "
-        f"{money(equity.low, analysis.currency)} to {money(equity.high, analysis.currency)}); "
-        f"the top 10% of customers hold {percent(top)} of it. The average customer's residual "
+        f"{money(equity.value, analysis.currency)} ("
+        + _parameter_interval(
+            equity.low,
+            equity.high,
+            level=analysis.predictions.settings["interval"],
+            currency=analysis.currency,
+        )
+        + f"); the top 10% of customers hold {percent(top)} of it. The average customer's residual "
         f"CLV is {money(analysis.prediction_summary['rclv_mean'], analysis.currency)}."
     )
     return Section(text=text)

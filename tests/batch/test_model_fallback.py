@@ -20,6 +20,7 @@ MODEL_SECTIONS = {
     "03_clv_modelling": [
         "tracking",
         "conditional_expectations",
+        "holdout_deciles",
         "model_parameters",
         "p_alive",
         "clv_distribution",

@@ -157,6 +157,7 @@ UNAVAILABLE = {
             [
                 "tracking",
                 "conditional_expectations",
+                "holdout_deciles",
                 "model_parameters",
                 "p_alive",
                 "clv_distribution",
@@ -403,7 +404,7 @@ def test_equity_headline(client):
     currency = client.analysis.currency
     text = client.available("equity_headline").text
     assert f"is {money(equity.value, currency)} (90% interval" in text
-    assert f"{money(equity.low, currency)} to {money(equity.high, currency)})" in text
+    assert f"{money(equity.low, currency)} to {money(equity.high, currency)}: it leaves" in text
     assert f"hold {percent(equity.top_decile_share)} of it" in text
     mean = client.analysis.predictions.table["rclv"].mean()
     assert f"residual CLV is {money(mean, currency)}." in text
@@ -1203,3 +1204,39 @@ def test_no_segment_contradicts_its_name(client):
     )
     if rfm.NET_ZERO_SEGMENT in shown.index:
         assert median[rfm.NET_ZERO_SEGMENT] <= 0
+
+
+@pytest.mark.parametrize("client", ["demo", "cdnow"], indirect=True)
+def test_holdout_purchases_by_decile_of_prediction(client):
+    analysis = client.analysis
+    table = analysis.holdout_deciles.set_index("decile")
+    chosen = analysis.validation.table.loc[analysis.validation.chosen]
+    # the deciles split the validation's totals: every calibration customer once
+    assert table["customers"].sum() == len(analysis.calibration)
+    assert table["predicted"].sum() == pytest.approx(chosen["holdout_predicted"])
+    assert table["actual"].sum() == chosen["holdout_actual"]
+    assert table["predicted_mean"].is_monotonic_decreasing  # ranked by the prediction
+    text = client.available("holdout_deciles").text
+    top = table.loc[1]
+    assert (
+        f"the top 10% were expected to make {top['predicted_mean']:.2f} repeat purchases each "
+        f"and made {top['actual_mean']:.2f}"
+    ) in text
+    means = table["actual_mean"].to_numpy()
+    steady = bool(np.all(np.diff(means) <= 0))
+    assert ("the model ranks customers well" in text) == steady
+    if not steady:  # CDNOW: the one-time buyers of the last decile bought more than decile 9
+        first = int(np.argmax(np.diff(means) > 0)) + 2
+        assert f"decile {first} bought more per head than decile {first - 1}" in text
+
+
+@pytest.mark.parametrize("name", ["equity_headline", "clv_distribution"])
+def test_the_equity_interval_says_what_it_includes(demo, name):
+    equity = demo.analysis.customer_equity
+    level = percent(demo.analysis.predictions.settings["interval"])
+    text = demo.available(name).text
+    assert (
+        f"({level} interval from the model's parameter uncertainty only, "
+        f"{money(equity.low, 'EUR')} to {money(equity.high, 'EUR')}: it leaves out each "
+        "customer's own randomness and anything the model misses"
+    ) in text
