@@ -718,6 +718,12 @@ class ClientAnalysis:
         return clv.holdout_by_decile(self.calibration, result.fitted[result.chosen])
 
     @_stored_table
+    def purchase_reliability(self) -> tuple[pd.DataFrame, pd.Series]:
+        """The chosen model's P(a purchase in the holdout) against who bought, and the scores."""
+        result = self.validation
+        return clv.purchase_reliability(self.calibration, result.fitted[result.chosen])
+
+    @_stored_table
     def purchase_model(self) -> clv.FittedModel:
         """The chosen purchase model refitted on the whole history."""
         try:

@@ -41,7 +41,14 @@ from ccnb.clv.results import (
     ValidationResult,
 )
 from ccnb.clv.simple import naive_clv, naive_versus_model, simple_clv
-from ccnb.clv.validation import conditional_expectations, holdout_by_decile, tracking, validate
+from ccnb.clv.validation import (
+    conditional_expectations,
+    holdout_by_decile,
+    probability_of_purchase,
+    purchase_reliability,
+    tracking,
+    validate,
+)
 
 __all__ = [
     "INDEPENDENCE_THRESHOLD",
@@ -60,6 +67,8 @@ __all__ = [
     "clv_by",
     "conditional_expectations",
     "holdout_by_decile",
+    "probability_of_purchase",
+    "purchase_reliability",
     "customer_equity",
     "expected_purchases",
     "fit_purchases",

@@ -14,7 +14,14 @@ from ccnb.clv import _btyd
 from ccnb.clv.fitting import PURCHASE_MODELS, _btyd_inputs, _require_columns, fit_purchases
 from ccnb.clv.results import FitError, FittedModel, ValidationResult
 
-__all__ = ["conditional_expectations", "holdout_by_decile", "tracking", "validate"]
+__all__ = [
+    "conditional_expectations",
+    "holdout_by_decile",
+    "probability_of_purchase",
+    "purchase_reliability",
+    "tracking",
+    "validate",
+]
 
 
 def _holdout_predictions(fitted: FittedModel, calibration: pd.DataFrame) -> np.ndarray:
@@ -123,6 +130,106 @@ def holdout_by_decile(calibration: pd.DataFrame, fitted: FittedModel) -> pd.Data
     )
     table["below_previous"] = table["actual_mean"] <= table["actual_mean"].shift(fill_value=np.inf)
     return table.reset_index()
+
+
+def probability_of_purchase(fitted: FittedModel, frequency, recency, age, duration) -> np.ndarray:
+    """P(at least one purchase in the next ``duration``) per customer, given the history.
+
+    BG/NBD and MBG/NBD: a customer still alive at ``T`` makes no purchase in ``(T, T + t]``
+    with probability ``exp(-lambda t)``, and given the history ``lambda`` is
+    Gamma(r + x, alpha + T), so ``P(none) = 1 - P(alive) + P(alive) ((alpha + T) /
+    (alpha + T + t)) ** (r + x)``. Pareto/NBD: lifetimes' exact
+    ``conditional_probability_of_n_purchases_up_to_time(0, ...)``.
+
+    Parameters
+    ----------
+    fitted : FittedModel
+        A purchase model.
+    frequency, recency, age, duration : array-like
+        Repeat purchases ``x``, recency ``t_x``, age ``T`` and the window ``t``, in the
+        model's time unit.
+
+    Returns
+    -------
+    numpy.ndarray
+        The probability of a purchase in the window, per customer.
+    """
+    columns = {
+        name: np.asarray(values, dtype=float)
+        for name, values in zip(
+            ("x", "t_x", "T", "t"), (frequency, recency, age, duration), strict=True
+        )
+    }
+    rows, _, inverse = _btyd.condense(columns)  # each distinct history once
+    x, t_x, age, t = (rows[name].to_numpy() for name in ("x", "t_x", "T", "t"))
+    if fitted.name == "paretonbd":
+        with np.errstate(all="ignore"):
+            none = np.array(
+                [
+                    fitted.fitter.conditional_probability_of_n_purchases_up_to_time(
+                        0, window, xi, ri, ti
+                    )
+                    for window, xi, ri, ti in zip(t, x, t_x, age, strict=True)
+                ],
+                dtype=float,
+            )
+        return (1 - none)[inverse]
+    alive = _btyd.probability_alive(fitted.fitter, x, t_x, age)
+    r, alpha = (float(fitted.fitter.params_[name]) for name in ("r", "alpha"))
+    none_if_alive = ((alpha + age) / (alpha + age + t)) ** (r + x)
+    return (alive * (1 - none_if_alive))[inverse]
+
+
+def purchase_reliability(
+    calibration: pd.DataFrame, fitted: FittedModel, *, bins: int = 10
+) -> tuple[pd.DataFrame, pd.Series]:
+    """How well P(a purchase in the holdout) matches who bought: reliability table, Brier score.
+
+    Parameters
+    ----------
+    calibration : pandas.DataFrame
+        Calibration/holdout frame (``frequency_cal``, ``recency_cal``, ``T_cal``,
+        ``frequency_holdout``, ``duration_holdout``).
+    fitted : FittedModel
+        Purchase model fitted on the calibration columns.
+    bins : int, default 10
+        Equal-width bins of the predicted probability.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per bin with customers: ``low``, ``high`` (the bin's range), ``customers``,
+        ``predicted`` (mean probability) and ``observed`` (share who bought).
+    scores : pandas.Series
+        ``brier`` (mean squared difference between the probability and the outcome, 0 is
+        perfect), ``bought_share`` (customers who bought in the holdout) and
+        ``base_rate_brier`` (the score of predicting that share for everyone).
+    """
+    _require_columns(calibration, ["frequency_holdout", "duration_holdout"], "validation")
+    frequency, recency, age = _btyd_inputs(calibration, "validation")
+    predicted = probability_of_purchase(
+        fitted, frequency, recency, age, calibration["duration_holdout"].to_numpy(float)
+    )
+    bought = (calibration["frequency_holdout"].to_numpy(float) > 0).astype(float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(predicted, edges[1:-1]), 0, bins - 1)
+    frame = pd.DataFrame({"bin": which, "predicted": predicted, "observed": bought})
+    table = frame.groupby("bin").agg(
+        customers=("observed", "size"),
+        predicted=("predicted", "mean"),
+        observed=("observed", "mean"),
+    )
+    table.insert(0, "high", edges[table.index + 1])
+    table.insert(0, "low", edges[table.index])
+    share = float(bought.mean())
+    scores = pd.Series(
+        {
+            "brier": float(np.mean((predicted - bought) ** 2)),
+            "bought_share": share,
+            "base_rate_brier": share * (1 - share),
+        }
+    )
+    return table.reset_index(drop=True), scores
 
 
 def tracking(

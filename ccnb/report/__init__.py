@@ -43,6 +43,7 @@ from ccnb.report.clv_modelling import (
     naive_versus_model,
     next_steps_clv,
     p_alive,
+    purchase_probability,
     tracking,
 )
 from ccnb.report.cohorts import (
@@ -110,6 +111,7 @@ __all__ = [
     "next_steps_segments",
     "nps_by_segment",
     "p_alive",
+    "purchase_probability",
     "retention",
     "rfm_grid",
     "satisfaction",

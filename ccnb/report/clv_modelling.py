@@ -35,6 +35,7 @@ __all__ = [
     "naive_versus_model",
     "next_steps_clv",
     "p_alive",
+    "purchase_probability",
     "tracking",
 ]
 
@@ -220,6 +221,38 @@ def holdout_deciles(analysis: ClientAnalysis) -> Section:
             "predicted": "predicted, total",
             "actual": "actual, total",
             "error_pct": "error (%)",
+        },
+    )
+    return Section(text=text, table=styled)
+
+
+@_section
+def purchase_probability(analysis: ClientAnalysis) -> Section:
+    """P(a purchase in the holdout) against who bought: reliability by band, Brier score."""
+    table, scores = analysis.purchase_reliability
+    text = (
+        f"The chosen model also gives each customer a probability of buying at least once in "
+        f"the holdout; {percent(scores['bought_share'])} of the customers did. Its Brier score "
+        f"is {scores['brier']:.3f} (0 is perfect; predicting "
+        f"{percent(scores['bought_share'])} for everyone scores "
+        f"{scores['base_rate_brier']:.3f}). In each band of probability the share who bought "
+        "should be close to the band's mean probability."
+    )
+    shown = table.assign(
+        band=[
+            f"{low:.0%}–{high:.0%}" for low, high in zip(table["low"], table["high"], strict=True)
+        ]
+    )
+    shown = shown[["band", "customers", "predicted", "observed"]]
+    styled = _styled(
+        shown,
+        name="purchase-probability",
+        percent_columns=("predicted", "observed"),
+        count_columns=("customers",),
+        labels={
+            "band": "predicted probability",
+            "predicted": "mean probability",
+            "observed": "share who bought",
         },
     )
     return Section(text=text, table=styled)

@@ -21,6 +21,7 @@ MODEL_SECTIONS = {
         "tracking",
         "conditional_expectations",
         "holdout_deciles",
+        "purchase_probability",
         "model_parameters",
         "p_alive",
         "clv_distribution",

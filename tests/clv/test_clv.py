@@ -986,3 +986,48 @@ def test_lifetimes_filters_do_not_leak():
         spend = 5.0 + (np.arange(40) * 7) % 40
         clv.fit_spend(pd.DataFrame({"frequency": np.arange(1, 41.0), "monetary_value": spend}))
         assert list(warnings.filters) == before
+
+
+@pytest.mark.parametrize("model", ["bgnbd", "mbgnbd", "paretonbd"])
+def test_probability_of_a_purchase_matches_a_simulation_of_the_posterior(validation, model):
+    """P(a purchase in t | history) against a seeded draw of each customer's posterior.
+
+    Given alive at T, lambda ~ Gamma(r + x, alpha + T); for Pareto/NBD also mu ~ Gamma(s,
+    beta + T) and a purchase in (T, T + t] happens before death with probability
+    lambda / (lambda + mu) * (1 - exp(-(lambda + mu) t)); for the (M)BG models a customer
+    alive at T cannot drop out before their next purchase, so it is 1 - exp(-lambda t).
+    """
+    fitted = validation.fitted[model]
+    params = fitted.params_
+    histories = np.array([[0, 0, 30], [2, 20, 38], [7, 35, 39], [1, 2, 39]], dtype=float)
+    t = 39.0
+    expected = clv.probability_of_purchase(
+        fitted, histories[:, 0], histories[:, 1], histories[:, 2], np.full(4, t)
+    )
+    rng = np.random.default_rng(5)
+    n = 400_000
+    alive = clv._btyd.probability_alive(fitted.fitter, *histories.T)
+    for i, (x, _, age) in enumerate(histories):
+        lam = rng.gamma(params["r"] + x, 1 / (params["alpha"] + age), n)
+        if model == "paretonbd":
+            mu = rng.gamma(params["s"], 1 / (params["beta"] + age), n)
+            buys = lam / (lam + mu) * -np.expm1(-(lam + mu) * t)
+        else:
+            buys = -np.expm1(-lam * t)
+        simulated = alive[i] * buys.mean()
+        assert expected[i] == pytest.approx(simulated, abs=3e-3), (model, i)
+
+
+def test_purchase_reliability_bins_every_customer(calibration, validation):
+    fitted = validation.fitted[validation.chosen]
+    table, scores = clv.purchase_reliability(calibration, fitted)
+    assert table["customers"].sum() == len(calibration)
+    bought = (calibration["frequency_holdout"] > 0).mean()
+    observed = (table["observed"] * table["customers"]).sum() / table["customers"].sum()
+    assert observed == pytest.approx(bought)
+    assert (table["predicted"] >= table["low"]).all() and (
+        table["predicted"] <= table["high"]
+    ).all()
+    assert scores["bought_share"] == pytest.approx(bought)
+    # better than always saying the base rate, worse than perfect
+    assert 0 < scores["brier"] < scores["base_rate_brier"] == pytest.approx(bought * (1 - bought))

@@ -158,6 +158,7 @@ UNAVAILABLE = {
                 "tracking",
                 "conditional_expectations",
                 "holdout_deciles",
+                "purchase_probability",
                 "model_parameters",
                 "p_alive",
                 "clv_distribution",
@@ -1240,3 +1241,17 @@ def test_the_equity_interval_says_what_it_includes(demo, name):
         f"{money(equity.low, 'EUR')} to {money(equity.high, 'EUR')}: it leaves out each "
         "customer's own randomness and anything the model misses"
     ) in text
+
+
+@pytest.mark.parametrize("client", ["demo", "cdnow"], indirect=True)
+def test_purchase_probability_is_scored_against_who_bought(client):
+    table, scores = client.analysis.purchase_reliability
+    calibration = client.analysis.calibration
+    bought = (calibration["frequency_holdout"] > 0).mean()
+    assert scores["bought_share"] == pytest.approx(bought)
+    assert table["customers"].sum() == len(calibration)
+    assert scores["brier"] < scores["base_rate_brier"]  # the model beats the base rate
+    text = client.available("purchase_probability").text
+    assert f"{percent(bought)} of the customers did" in text
+    assert f"Its Brier score is {scores['brier']:.3f}" in text
+    assert f"for everyone scores {scores['base_rate_brier']:.3f}" in text
