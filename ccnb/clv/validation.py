@@ -12,6 +12,7 @@ import pandas as pd
 
 from ccnb.clv import _btyd
 from ccnb.clv.fitting import PURCHASE_MODELS, _btyd_inputs, _require_columns, fit_purchases
+from ccnb.clv.prediction import _deciles
 from ccnb.clv.results import FitError, FittedModel, ValidationResult
 
 __all__ = [
@@ -40,6 +41,17 @@ def _holdout_predictions(fitted: FittedModel, calibration: pd.DataFrame) -> np.n
     return predicted[inverse]
 
 
+def _predicted_and_actual(calibration: pd.DataFrame, fitted: FittedModel) -> pd.DataFrame:
+    """Each calibration customer's predicted and actual holdout repeat purchases."""
+    _require_columns(calibration, ["frequency_holdout", "duration_holdout"], "validation")
+    return pd.DataFrame(
+        {
+            "predicted": _holdout_predictions(fitted, calibration),
+            "actual": calibration["frequency_holdout"].to_numpy(float),
+        }
+    )
+
+
 def conditional_expectations(
     calibration: pd.DataFrame, fitted: FittedModel, *, max_frequency: int = 7
 ) -> pd.DataFrame:
@@ -62,17 +74,9 @@ def conditional_expectations(
         ``frequency_cal`` (bucket label, str), ``n_customers``, ``actual`` (mean holdout
         purchases), ``predicted`` (mean conditional expectation over ``duration_holdout``).
     """
-    _require_columns(calibration, ["frequency_holdout", "duration_holdout"], "validation")
-    predicted = _holdout_predictions(fitted, calibration)
+    frame = _predicted_and_actual(calibration, fitted)
     frequency = calibration["frequency_cal"].to_numpy(float)
-    bucket = np.minimum(frequency, max_frequency).astype(int)
-    frame = pd.DataFrame(
-        {
-            "bucket": bucket,
-            "actual": calibration["frequency_holdout"].to_numpy(float),
-            "predicted": predicted,
-        }
-    )
+    frame["bucket"] = np.minimum(frequency, max_frequency).astype(int)
     table = frame.groupby("bucket").agg(
         n_customers=("actual", "size"), actual=("actual", "mean"), predicted=("predicted", "mean")
     )
@@ -107,27 +111,15 @@ def holdout_by_decile(calibration: pd.DataFrame, fitted: FittedModel) -> pd.Data
         decile bought nothing) and ``below_previous`` (its customers bought no more per head
         than the decile above; True for the first).
     """
-    _require_columns(calibration, ["frequency_holdout", "duration_holdout"], "validation")
-    predicted = _holdout_predictions(fitted, calibration)
-    rank = pd.Series(predicted).rank(method="min", ascending=False).to_numpy()
-    decile = (np.floor((rank - 1) * 10 / len(predicted)) + 1).astype(int)
-    frame = pd.DataFrame(
-        {
-            "decile": decile,
-            "predicted": predicted,
-            "actual": calibration["frequency_holdout"].to_numpy(float),
-        }
-    )
+    frame = _predicted_and_actual(calibration, fitted)
+    frame["decile"] = _deciles(frame["predicted"].to_numpy())
     table = frame.groupby("decile").agg(
         customers=("actual", "size"), predicted=("predicted", "sum"), actual=("actual", "sum")
     )
     table["predicted_mean"] = table["predicted"] / table["customers"]
     table["actual_mean"] = table["actual"] / table["customers"]
-    table["error_pct"] = np.where(
-        table["actual"] > 0,
-        100 * (table["predicted"] - table["actual"]) / table["actual"].where(table["actual"] > 0),
-        np.nan,
-    )
+    bought = table["actual"].where(table["actual"] > 0)  # NaN error where nobody bought
+    table["error_pct"] = 100 * (table["predicted"] - bought) / bought
     table["below_previous"] = table["actual_mean"] <= table["actual_mean"].shift(fill_value=np.inf)
     return table.reset_index()
 
