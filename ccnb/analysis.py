@@ -950,6 +950,11 @@ class ClientAnalysis:
         )
 
     @_stored_table
+    def optimal_allocation(self) -> budget.Allocation:
+        """The customer-centric optimum: spend per customer where it adds most value."""
+        return self._allocate(budget.customer_centric)
+
+    @_stored_table
     def allocations(self) -> dict[str, budget.Allocation]:
         """Per-customer spend and added value for each strategy.
 
@@ -957,20 +962,25 @@ class ClientAnalysis:
         per segment, rounded) and the params file's ``budget.tier_spend``, the one adding
         more value (see `tier_rules`).
         """
-        optimal = self._allocate(budget.customer_centric)
-        rules = self._tier_rule_candidates(optimal)
+        rules = self.tier_rule_candidates
         return {
             "customer-focused": self._allocate(budget.customer_focused),
-            "customer-centric (optimal)": optimal,
+            "customer-centric (optimal)": self.optimal_allocation,
             "customer-centric (tiered)": rules[budget.best_allocation(rules)],
         }
 
-    def _tier_rule_candidates(self, optimal: budget.Allocation) -> dict[str, budget.Allocation]:
+    @cached_property
+    def _tier_step(self) -> float | None:
+        """Rounding step of the optimum's segment rule (`budget.tier_rounding_step`)."""
+        means = budget.tiers_from_optimum(self.optimal_allocation, round_to=None)["mean_spend"]
+        return budget.tier_rounding_step(float(means.max()))
+
+    @_stored_table
+    def tier_rule_candidates(self) -> dict[str, budget.Allocation]:
         """The segment rules to choose from: the optimum's own, then the params file's."""
-        means = budget.tiers_from_optimum(optimal, round_to=None)["mean_spend"]
-        step = budget.tier_rounding_step(float(means.max()))
-        derived = budget.tiers_from_optimum(optimal, round_to=step)["spend_per_head"]
-        candidates = {"optimum": self._allocate(budget.tiered, spend_per_head=derived.to_dict())}
+        derived = budget.tiers_from_optimum(self.optimal_allocation, round_to=self._tier_step)
+        per_head = derived["spend_per_head"].to_dict()
+        candidates = {"optimum": self._allocate(budget.tiered, spend_per_head=per_head)}
         if self.params.budget.tier_spend:
             candidates["params"] = self._allocate(
                 budget.tiered, spend_per_head=self.params.budget.tier_spend
@@ -986,17 +996,14 @@ class ClientAnalysis:
         (a dict of the amounts after scaling to the budget), ``added_value``, ``roi`` and
         ``recommended``.
         """
-        optimal = self.allocations["customer-centric (optimal)"]
-        candidates = self._tier_rule_candidates(optimal)
+        candidates = self.tier_rule_candidates
         table = budget.compare(candidates, budget=self.params.budget.total)
         table = table.rename(columns={"strategy": "source"})
         table["spend_per_head"] = [
             budget.spend_per_head(candidates[source]).to_dict() for source in table["source"]
         ]
-        means = budget.tiers_from_optimum(optimal, round_to=None)["mean_spend"]
         table["step"] = [
-            budget.tier_rounding_step(float(means.max())) if source == "optimum" else np.nan
-            for source in table["source"]
+            self._tier_step if source == "optimum" else np.nan for source in table["source"]
         ]
         table["recommended"] = table["source"] == budget.best_allocation(candidates)
         return table
