@@ -97,7 +97,8 @@ def mark_purchases(transactions: ir.Table) -> tuple[ir.Table, OrderNetting]:
         step=matched.step,
     )
     order = [keyed.customer_id, keyed.order_key]
-    keyed = keyed.mutate(net=keyed.amount.sum().over(group_by=order))
+    # materialised once: the purchase flag and both counts below read it
+    keyed = keyed.mutate(net=keyed.amount.sum().over(group_by=order)).cache()
     purchase = (keyed.amount >= 0) & (keyed.order_key.isnull() | (keyed.net > 0))
     result = keyed.select(*t.columns, purchase=purchase)
     net = keyed.group_by(["customer_id", "order_key"]).agg(
