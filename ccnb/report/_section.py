@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ccnb.analysis import Unavailable
+from ccnb.analysis import ClientAnalysis, Unavailable
 from ccnb.formatting import count, money, percent
 
 __all__ = ["Section"]
@@ -117,12 +117,14 @@ def _styled(
     return styler.set_uuid(f"ccnb-{name}-{digest}").set_table_attributes('class="ccnb-table"')
 
 
-def _parameter_interval(low: float, high: float, *, level: float, currency: str) -> str:
-    """An rCLV interval worded with what it includes (parameter uncertainty only)."""
+def _equity_interval(analysis: ClientAnalysis) -> str:
+    """Customer equity's interval worded with what it includes (parameter uncertainty only)."""
+    equity, currency = analysis.customer_equity, analysis.currency
+    level = analysis.predictions.settings["interval"]
     return (
         f"{percent(level)} interval from the model's parameter uncertainty only, "
-        f"{money(low, currency)} to {money(high, currency)}: it leaves out each customer's own "
-        "randomness and anything the model misses, such as seasonality"
+        f"{money(equity.low, currency)} to {money(equity.high, currency)}: it leaves out each "
+        "customer's own randomness and anything the model misses, such as seasonality"
     )
 
 

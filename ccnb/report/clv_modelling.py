@@ -15,8 +15,8 @@ from ccnb.formatting import count, day_label, escape_md, money, percent, signed_
 from ccnb.report._section import (
     Section,
     _bullets,
+    _equity_interval,
     _figure,
-    _parameter_interval,
     _section,
     _styled,
 )
@@ -313,12 +313,7 @@ def clv_distribution(analysis: ClientAnalysis) -> Section:
         f"to {money(summary['rclv_max'], analysis.currency)}, median "
         f"{money(summary['rclv_median'], analysis.currency)}. Together the customers are "
         f"worth {money(equity.value, analysis.currency)} ("
-        + _parameter_interval(
-            equity.low,
-            equity.high,
-            level=analysis.predictions.settings["interval"],
-            currency=analysis.currency,
-        )
+        + _equity_interval(analysis)
         + f"), {percent(equity.top_decile_share)} of it in the top 10%."
     )
     figure = _figure(plots.clv_distribution(predictions, currency=analysis.currency))

@@ -12,8 +12,8 @@ from ccnb.formatting import count, day_label, in_words, money, percent, period_l
 from ccnb.report._section import (
     Section,
     _bullets,
+    _equity_interval,
     _figure,
-    _parameter_interval,
     _section,
     _styled,
 )
@@ -245,12 +245,7 @@ def equity_headline(analysis: ClientAnalysis) -> Section:
         f"next {analysis.params.horizon_months} months (discounted at "
         f"{percent(analysis.params.discount_rate_annual)} a year), is "
         f"{money(equity.value, analysis.currency)} ("
-        + _parameter_interval(
-            equity.low,
-            equity.high,
-            level=analysis.predictions.settings["interval"],
-            currency=analysis.currency,
-        )
+        + _equity_interval(analysis)
         + f"); the top 10% of customers hold {percent(top)} of it. The average customer's residual "
         f"CLV is {money(analysis.prediction_summary['rclv_mean'], analysis.currency)}."
     )
