@@ -10,6 +10,8 @@ Intervals, Model choice, CAC ceiling, Iso-value curves).
 ``fitting``            purchase and spend models fitted on distinct customer patterns
 ``validation``         holdout validation, tracking, conditional expectations, model choice
 ``prediction``         P(alive), expected purchases and spend, rCLV with parameter draws
+``predictive``         each customer's predictive distribution (own randomness included)
+``coverage``           how often realised outcomes fall inside the predictive intervals
 ``cuts``               customer equity, CLV by group, iso-value curves
 ``new_customers``      a newly acquired customer's value per channel, CAC ceiling, verdict
 ``activation``         the per-customer table for CRM activation
@@ -20,6 +22,7 @@ Intervals, Model choice, CAC ceiling, Iso-value curves).
 """
 
 from ccnb.clv.activation import activation_table
+from ccnb.clv.coverage import interval_coverage
 from ccnb.clv.cuts import clv_by, customer_equity, iso_value, prediction_summary
 from ccnb.clv.fitting import (
     INDEPENDENCE_THRESHOLD,
@@ -32,19 +35,25 @@ from ccnb.clv.fitting import (
 )
 from ccnb.clv.new_customers import VERDICTS, new_customer_value
 from ccnb.clv.prediction import UNITS_PER_MONTH, expected_purchases, predict
+from ccnb.clv.predictive import (
+    future_purchases,
+    future_spend,
+    predictive_distribution,
+    probability_of_purchase,
+)
 from ccnb.clv.results import (
     CustomerEquity,
     FitError,
     FittedModel,
     InsufficientDataError,
     Predictions,
+    PredictiveDistribution,
     ValidationResult,
 )
 from ccnb.clv.simple import naive_clv, naive_versus_model, simple_clv
 from ccnb.clv.validation import (
     conditional_expectations,
     holdout_by_decile,
-    probability_of_purchase,
     purchase_reliability,
     tracking,
     validate,
@@ -60,6 +69,7 @@ __all__ = [
     "FitError",
     "FittedModel",
     "InsufficientDataError",
+    "PredictiveDistribution",
     "Predictions",
     "ValidationResult",
     "VERDICTS",
@@ -72,12 +82,16 @@ __all__ = [
     "customer_equity",
     "expected_purchases",
     "fit_purchases",
+    "future_purchases",
+    "future_spend",
+    "interval_coverage",
     "fit_spend",
     "iso_value",
     "naive_clv",
     "naive_versus_model",
     "new_customer_value",
     "predict",
+    "predictive_distribution",
     "prediction_summary",
     "refit",
     "simple_clv",

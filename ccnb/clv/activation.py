@@ -31,13 +31,15 @@ def activation_table(
     -------
     pandas.DataFrame
         ``customer_id``, ``segment`` (NaN when the customer has none), ``p_alive``,
-        ``expected_purchases``, ``expected_spend``, ``rclv``, ``rclv_low``, ``rclv_high``,
+        ``p_no_purchase``, ``expected_purchases``, ``expected_spend``, ``rclv``, ``rclv_low``,
+        ``rclv_high`` (predictive interval: parameters and the customer's own randomness),
         ``decile``; sorted by rclv descending then customer_id, with a fresh RangeIndex
         (write with ``to_csv(index=False)``).
     """
     frame = _with_groups(predictions.table, segment_col, segments, "activation_table")
     frame = frame.rename(columns={segment_col: "segment"})
-    columns = ["customer_id", "segment", "p_alive", "expected_purchases", "expected_spend"]
+    columns = ["customer_id", "segment", "p_alive", "p_no_purchase", "expected_purchases"]
+    columns += ["expected_spend"]
     columns += ["rclv", "rclv_low", "rclv_high", "decile"]
     table = frame[columns].sort_values(["rclv", "customer_id"], ascending=[False, True])
     return table.reset_index(drop=True)

@@ -32,6 +32,19 @@ def _checked(predictions: Predictions, where: str) -> Predictions:
     return predictions
 
 
+#: what an interval includes: draws of realised values (parameters and each customer's own
+#: randomness) or of expected values under each parameter draw (parameters only)
+UNCERTAINTY = ("predictive", "parameter")
+
+
+def _draws_for(predictions: Predictions, uncertainty: str) -> np.ndarray:
+    if uncertainty not in UNCERTAINTY:
+        raise ValueError(f"uncertainty must be one of {UNCERTAINTY}, got {uncertainty!r}")
+    if uncertainty == "predictive":
+        return predictions.rclv_draws
+    return predictions.rclv_parameter_draws
+
+
 def _quantiles(values: np.ndarray, interval: float) -> tuple[float, float]:
     if len(values) == 0:
         return np.nan, np.nan
@@ -44,6 +57,7 @@ def customer_equity(
     *,
     new_customers_per_period=None,
     new_customer_clv: float | None = None,
+    uncertainty: str = "predictive",
 ) -> CustomerEquity:
     """Customer equity: sum of rCLV plus, optionally, the value of expected new customers.
 
@@ -52,8 +66,11 @@ def customer_equity(
     discounted to today with the monthly rate of :func:`predict`. Without
     ``new_customer_clv`` the model's value of a new customer is used: the discounted expected
     repeat-purchase margin over the horizon of a customer just acquired (the first purchase's
-    margin is not included, so this is conservative). The interval sums each parameter draw
-    over customers (shared parameters make customers' values move together).
+    margin is not included, so this is conservative). The interval sums each draw over
+    customers: by default the realised rCLV of the joint draws (parameter uncertainty and each
+    customer's own randomness: shared parameters make customers move together, their own
+    futures partly cancel out), or with ``uncertainty="parameter"`` the expected rCLV under
+    each parameter draw. The new customers' part carries parameter uncertainty only.
 
     Parameters
     ----------
@@ -64,6 +81,8 @@ def customer_equity(
     new_customer_clv : float, optional
         Value of one new customer at acquisition (e.g. from a CAC analysis); fixed, no
         uncertainty.
+    uncertainty : {"predictive", "parameter"}, default "predictive"
+        What the interval includes (see above).
 
     Returns
     -------
@@ -74,7 +93,7 @@ def customer_equity(
     interval = predictions.settings["interval"]
     rclv = predictions.table["rclv"].to_numpy(float)
     existing = float(rclv.sum())
-    existing_draws = predictions.rclv_draws.sum(axis=1, dtype=float)
+    existing_draws = _draws_for(predictions, uncertainty).sum(axis=1, dtype=float)
     new_value, new_draws = 0.0, np.zeros(len(existing_draws))
     if new_customers_per_period is not None:
         horizon = predictions.settings["horizon_months"]
@@ -105,6 +124,7 @@ def customer_equity(
         top_decile_share=float(rclv[top].sum() / existing) if existing > 0 else np.nan,
         n_customers=len(rclv),
         interval=interval,
+        uncertainty=uncertainty,
     )
 
 
@@ -127,8 +147,9 @@ def clv_by(
     *,
     by,
     segments: pd.DataFrame | None = None,
+    uncertainty: str = "predictive",
 ) -> pd.DataFrame:
-    """Mean, median and total rCLV per group with intervals from the parameter draws.
+    """Mean, median and total rCLV per group with intervals from the same draws as the total.
 
     Parameters
     ----------
@@ -141,6 +162,11 @@ def clv_by(
         segment table or ``predictions.table`` merged with one; looked up per customer.
         Customers not in it form the group NaN. Without it the ``by`` column(s) must be in
         ``predictions.table``.
+    uncertainty : {"predictive", "parameter"}, default "predictive"
+        What the intervals of the mean and the total include, as in :func:`customer_equity`:
+        a group's draws are the same draws as the whole's, so the groups add up to it draw
+        by draw. The median's interval is always that of the median expected rCLV under the
+        parameter draws (a realised median is mostly 0 in groups where few customers buy).
 
     Returns
     -------
@@ -155,6 +181,7 @@ def clv_by(
     frame = _with_groups(predictions.table, by, segments, "clv_by")
     by_columns = [by] if isinstance(by, str) else list(by)
     has_draws = predictions.n_draws > 0
+    draws = _draws_for(predictions, uncertainty)
     interval = predictions.settings["interval"]
     total = frame["rclv"].sum()
     records = []
@@ -171,11 +198,11 @@ def clv_by(
             share_of_equity=values.sum() / total if total > 0 else np.nan,
         )
         if has_draws:
-            draws = predictions.rclv_draws[:, members]
-            sums = draws.sum(axis=1, dtype=float)
+            sums = draws[:, members].sum(axis=1, dtype=float)
+            expected = predictions.rclv_parameter_draws[:, members]
             for name, statistic in (
                 ("rclv_mean", sums / len(members)),
-                ("rclv_median", np.median(draws, axis=1).astype(float)),
+                ("rclv_median", np.median(expected, axis=1).astype(float)),
                 ("rclv_sum", sums),
             ):
                 record[f"{name}_low"], record[f"{name}_high"] = _quantiles(statistic, interval)

@@ -12,6 +12,12 @@ import pandas as pd
 
 from ccnb.clv import _btyd
 from ccnb.clv.fitting import _btyd_inputs, _customer_ids, _require_columns
+from ccnb.clv.predictive import (
+    OWN_RANDOMNESS_STREAM,
+    future_purchases,
+    future_spend,
+    probability_of_purchase,
+)
 from ccnb.clv.results import FittedModel, Predictions
 
 __all__ = ["expected_purchases", "predict"]
@@ -183,6 +189,7 @@ def predict(
         path=_btyd.PurchasePath(edges, *row_values),
         row_of_customer=inverse,
         frequency=frequency,
+        age=age,
         monetary=None,
         discount=_monthly_discount(horizon_months, discount_rate_annual),
         gross_margin=gross_margin,
@@ -200,25 +207,39 @@ def predict(
     p_alive = _btyd.probability_alive(purchases.fitter, *row_values)[inverse]
     new_customer = inputs.new_customer_value(purchases.fitter, mean_spend)
 
-    draws = np.empty((0, len(ids)), dtype=np.float32)
-    new_customer_draws = np.empty(0)
+    draws = _Draws.empty(len(ids))
     if n_draws > 0:
-        draws, new_customer_draws = _rclv_draws(
+        draws = _rclv_draws(
             inputs, purchases, spend, expected_spend, mean_spend, n_draws=n_draws, seed=seed
         )
-    if len(draws):
-        low, high = np.quantile(draws, [(1 - interval) / 2, (1 + interval) / 2], axis=0)
-    else:
-        low = high = np.full(len(ids), np.nan)
+    quantiles = [(1 - interval) / 2, (1 + interval) / 2]
+    nan = np.full(len(ids), np.nan)
+    low = high = param_low = param_high = purchases_low = purchases_high = nan
+    if len(draws.parameter):
+        param_low, param_high = np.quantile(draws.parameter, quantiles, axis=0)
+        # the empirical distribution's own quantiles: whole purchases stay whole
+        low, high = np.quantile(draws.predictive, quantiles, axis=0, method="inverted_cdf")
+        purchases_low, purchases_high = np.quantile(
+            draws.purchases, quantiles, axis=0, method="inverted_cdf"
+        )
+    no_purchase = nan  # defined for the three purchase models (a stand-in fitter has none)
+    if purchases.name in _btyd.PURCHASE_MODELS:
+        horizon = np.full(len(ids), edges[-1])
+        no_purchase = 1 - probability_of_purchase(purchases, frequency, recency, age, horizon)
     table = pd.DataFrame(
         {
             "customer_id": ids,
             "p_alive": p_alive,
+            "p_no_purchase": no_purchase,
             "expected_purchases": (monthly.sum(axis=0))[inverse],
+            "purchases_low": np.asarray(purchases_low, dtype=float),
+            "purchases_high": np.asarray(purchases_high, dtype=float),
             "expected_spend": expected_spend,
             "rclv": rclv,
             "rclv_low": np.asarray(low, dtype=float),
             "rclv_high": np.asarray(high, dtype=float),
+            "rclv_param_low": np.asarray(param_low, dtype=float),
+            "rclv_param_high": np.asarray(param_high, dtype=float),
             "decile": _deciles(rclv),
         }
     )
@@ -227,10 +248,11 @@ def predict(
     )
     return Predictions(
         table=table,
-        rclv_draws=draws,
+        rclv_draws=draws.predictive,
+        rclv_parameter_draws=draws.parameter,
         monthly_margin=monthly_margin,
         new_customer_value=float(new_customer),
-        new_customer_draws=np.asarray(new_customer_draws, dtype=float),
+        new_customer_draws=np.asarray(draws.new_customer, dtype=float),
         settings={
             "gross_margin": gross_margin,
             "discount_rate_annual": discount_rate_annual,
@@ -238,7 +260,7 @@ def predict(
             "time_unit": time_unit,
             "interval": interval,
             "n_draws_requested": n_draws,
-            "n_draws": len(draws),
+            "n_draws": len(draws.parameter),
             "seed": seed,
             "purchase_model": purchases.name,
             "spend_model": None if spend is None else spend.name,
@@ -262,6 +284,7 @@ class _ClvInputs:
     path: _btyd.PurchasePath  # distinct (frequency, recency, T) rows, monthly edges
     row_of_customer: np.ndarray
     frequency: np.ndarray
+    age: np.ndarray
     monetary: np.ndarray | None
     discount: np.ndarray  # per month
     gross_margin: float
@@ -279,6 +302,41 @@ class _ClvInputs:
         """Discounted margin per customer from monthly purchases per row."""
         return self.gross_margin * expected_spend * (self.discount @ monthly)[self.row_of_customer]
 
+    def realised(self, model, params, fitter, spend_params, mean_spend, monthly, rng):
+        """One draw of each customer's purchases and discounted margin under ``params``.
+
+        Returns ``(purchases, rclv)``: the purchases over the horizon
+        (:func:`ccnb.clv.predictive.future_purchases`), their spend (Gamma-Gamma, or the mean
+        spend without a spend model) times the margin, and each purchase discounted at the
+        average discount factor of the customer's expected purchases (``monthly``).
+        """
+        path = self.path
+        p_alive = _btyd.probability_alive(fitter, path.frequency, path.recency, path.age)
+        p_alive = p_alive[self.row_of_customer]
+        count = future_purchases(
+            model,
+            params,
+            p_alive=p_alive,
+            frequency=self.frequency,
+            age=self.age,
+            duration=self.path.edges[-1],
+            rng=rng,
+        )
+        if spend_params is None:
+            spend = count * mean_spend
+        else:
+            spend = future_spend(
+                count,
+                frequency=self.frequency,
+                monetary=self.monetary,
+                params=spend_params,
+                rng=rng,
+            )
+        expected = monthly.sum(axis=0)
+        safe = np.where(expected > 0, expected, 1.0)
+        weight = np.where(expected > 0, (self.discount @ monthly) / safe, 1.0)
+        return count, self.gross_margin * spend * weight[self.row_of_customer]
+
     def new_customer_value(self, fitter, mean_spend: float) -> float:
         """Discounted repeat-purchase margin of a customer acquired now."""
         cumulative = _btyd.unconditional_expected_purchases(fitter, self.path.edges)
@@ -286,15 +344,36 @@ class _ClvInputs:
         return self.gross_margin * mean_spend * float(self.discount @ monthly)
 
 
-def _rclv_draws(inputs, purchases, spend, expected_spend, mean_spend, *, n_draws, seed):
-    """Residual CLV per parameter draw (draws x customers, float32), invalid draws dropped.
+@dataclass
+class _Draws:
+    """The draws behind predict's intervals, one row per valid draw (float32)."""
+
+    parameter: np.ndarray  # expected rCLV under each parameter draw
+    predictive: np.ndarray  # rCLV realised: the draw's parameters and one draw of each future
+    purchases: np.ndarray  # purchases over the horizon in that same future
+    new_customer: np.ndarray  # a new customer's value under each parameter draw
+
+    @classmethod
+    def empty(cls, n_customers: int) -> _Draws:
+        """No draws (predict with n_draws=0)."""
+        nothing = np.empty((0, n_customers), dtype=np.float32)
+        return cls(nothing, nothing, nothing, np.empty(0))
+
+
+def _rclv_draws(inputs, purchases, spend, expected_spend, mean_spend, *, n_draws, seed) -> _Draws:
+    """Residual CLV per parameter draw, expected and realised (draws x customers), invalid dropped.
 
     The purchase path of each draw comes from :class:`ccnb.clv._btyd.PathExpansion` (exact
     evaluation at 23 points instead of one per draw) unless an expansion point is invalid;
     spend and the new-customer value are evaluated exactly for every draw, and a draw whose
-    new-customer value is not finite (a parameter past a singularity) is dropped.
+    new-customer value is not finite (a parameter past a singularity) is dropped. The realised
+    rCLV of a draw draws each customer's future under the draw's parameters
+    (:func:`ccnb.clv.predictive.future_purchases`, :func:`~ccnb.clv.predictive.future_spend`)
+    and discounts it with the draw's expected timing: each purchase counts at the average
+    discount factor of the customer's expected purchases under that draw.
     """
     rng = np.random.default_rng(seed)
+    own_rng = np.random.default_rng([seed, OWN_RANDOMNESS_STREAM])
     purchase_z, purchase_draws = _btyd.draw_log_params(
         purchases.params_, purchases.log_params_covariance_, n_draws, rng
     )
@@ -306,22 +385,44 @@ def _rclv_draws(inputs, purchases, spend, expected_spend, mean_spend, *, n_draws
         inputs.path, purchases.fitter, purchases.params_, purchases.log_params_covariance_
     )
     paths = expansion.per_period_draws(purchase_z) if expansion.usable else None
-    draws = np.empty((n_draws, len(inputs.row_of_customer)), dtype=np.float32)
-    new_customer = np.empty(n_draws)
+    n_customers = len(inputs.row_of_customer)
+    draws = _Draws(
+        parameter=np.empty((n_draws, n_customers), dtype=np.float32),
+        predictive=np.empty((n_draws, n_customers), dtype=np.float32),
+        purchases=np.empty((n_draws, n_customers), dtype=np.float32),
+        new_customer=np.empty(n_draws),
+    )
     valid = np.ones(n_draws, dtype=bool)
+    names = purchases.params_.index
     for d in range(n_draws):
-        fitter = _btyd.with_params(purchases.fitter, purchase_draws[d], purchases.params_.index)
+        fitter = _btyd.with_params(purchases.fitter, purchase_draws[d], names)
         spend_d, mean_spend_d = expected_spend, mean_spend
         if spend is not None:
             spend_fitter = _btyd.with_params(spend.fitter, spend_draws[d], spend.params_.index)
             spend_d, mean_spend_d = inputs.spend(spend_fitter)
         monthly = next(paths) if paths is not None else inputs.path.per_period(fitter)
         values = inputs.rclv(monthly, spend_d)
-        new_customer[d] = inputs.new_customer_value(fitter, mean_spend_d)
+        draws.new_customer[d] = inputs.new_customer_value(fitter, mean_spend_d)
         valid[d] = bool(np.all(np.isfinite(values)) and np.all(values >= -1e-9))
-        valid[d] &= bool(np.isfinite(new_customer[d]) and new_customer[d] >= 0)
-        draws[d] = values
-    return draws[valid], new_customer[valid]
+        valid[d] &= bool(np.isfinite(draws.new_customer[d]) and draws.new_customer[d] >= 0)
+        draws.parameter[d] = values
+        if valid[d]:
+            count, realised = inputs.realised(
+                purchases.name,
+                dict(zip(names, purchase_draws[d], strict=True)),
+                fitter,
+                None if spend is None else spend_fitter.params_,
+                mean_spend_d,
+                monthly,
+                own_rng,
+            )
+            draws.purchases[d], draws.predictive[d] = count, realised
+    return _Draws(
+        parameter=draws.parameter[valid],
+        predictive=draws.predictive[valid],
+        purchases=draws.purchases[valid],
+        new_customer=draws.new_customer[valid],
+    )
 
 
 def _deciles(values: np.ndarray) -> np.ndarray:

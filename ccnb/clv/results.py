@@ -18,6 +18,7 @@ __all__ = [
     "FitError",
     "FittedModel",
     "InsufficientDataError",
+    "PredictiveDistribution",
     "Predictions",
     "ValidationResult",
 ]
@@ -178,6 +179,9 @@ class CustomerEquity:
         Existing customers summed.
     interval : float
         Coverage of the intervals (e.g. 0.9 for 5% to 95%).
+    uncertainty : str
+        What the intervals include: ``"predictive"`` (parameter uncertainty and each
+        customer's own randomness) or ``"parameter"`` (parameter uncertainty only).
     """
 
     value: float
@@ -192,6 +196,7 @@ class CustomerEquity:
     top_decile_share: float
     n_customers: int
     interval: float
+    uncertainty: str = "predictive"
 
     def to_frame(self) -> pd.DataFrame:
         """Return the components as a table.
@@ -214,7 +219,7 @@ class CustomerEquity:
 
 @dataclass(frozen=True, eq=False)
 class Predictions:
-    """What :func:`predict` returns: the per-customer table and the parameter draws behind it.
+    """What :func:`predict` returns: the per-customer table and the draws behind it.
 
     The cuts (:func:`customer_equity`, :func:`clv_by`, :func:`clv_by` by channel) take this object,
     because intervals for a group cannot be rebuilt from per-customer bounds: they need the
@@ -225,12 +230,16 @@ class Predictions:
     Attributes
     ----------
     table : pandas.DataFrame
-        One row per customer: ``customer_id``, ``p_alive``, ``expected_purchases``,
-        ``expected_spend``, ``rclv``, ``rclv_low``, ``rclv_high``, ``decile`` (see
-        :func:`predict`).
+        One row per customer: ``customer_id``, ``p_alive``, ``p_no_purchase``,
+        ``expected_purchases``, ``purchases_low``, ``purchases_high``, ``expected_spend``,
+        ``rclv``, ``rclv_low``, ``rclv_high``, ``rclv_param_low``, ``rclv_param_high``,
+        ``decile`` (see :func:`predict`).
     rclv_draws : numpy.ndarray
-        rCLV per parameter draw, float32, shape (draws, customers) in the table's order;
-        zero rows when predict ran without draws.
+        Realised rCLV per joint draw (a parameter draw and one draw of every customer's
+        future under it), float32, shape (draws, customers) in the table's order; zero rows
+        when predict ran without draws. Sums over customers are draws of group totals.
+    rclv_parameter_draws : numpy.ndarray
+        Expected rCLV under each parameter draw (parameter uncertainty only), same shape.
     monthly_margin : numpy.ndarray
         Expected gross margin per customer and month of the horizon (undiscounted), float32,
         shape (customers, horizon_months).
@@ -245,6 +254,7 @@ class Predictions:
 
     table: pd.DataFrame
     rclv_draws: np.ndarray
+    rclv_parameter_draws: np.ndarray
     monthly_margin: np.ndarray
     new_customer_value: float
     new_customer_draws: np.ndarray
@@ -252,8 +262,12 @@ class Predictions:
 
     def __post_init__(self) -> None:
         n = len(self.table)
-        if self.rclv_draws.ndim != 2 or self.rclv_draws.shape[1] != n:
-            raise ValueError(f"rclv_draws must have one column per customer ({n})")
+        for name in ("rclv_draws", "rclv_parameter_draws"):
+            draws = getattr(self, name)
+            if draws.ndim != 2 or draws.shape[1] != n:
+                raise ValueError(f"{name} must have one column per customer ({n})")
+        if self.rclv_draws.shape != self.rclv_parameter_draws.shape:
+            raise ValueError("rclv_draws and rclv_parameter_draws must come from the same draws")
         if self.monthly_margin.shape[0] != n:
             raise ValueError(f"monthly_margin must have one row per customer ({n})")
         if not pd.Index(self.table["customer_id"]).is_unique:
@@ -264,7 +278,7 @@ class Predictions:
 
     def __repr__(self) -> str:
         return (
-            f"<Predictions: {len(self)} customers, {self.rclv_draws.shape[0]} parameter draws, "
+            f"<Predictions: {len(self)} customers, {self.rclv_draws.shape[0]} draws, "
             f"{self.settings.get('horizon_months')} months>"
         )
 
@@ -273,7 +287,7 @@ class Predictions:
 
     @property
     def n_draws(self) -> int:
-        """Number of parameter draws behind the intervals (0: no interval)."""
+        """Number of joint draws behind the intervals (0: no interval)."""
         return int(self.rclv_draws.shape[0])
 
     def positions(self, customer_ids) -> np.ndarray:
@@ -302,6 +316,7 @@ class Predictions:
         return Predictions(
             table=self.table.iloc[positions].reset_index(drop=True),
             rclv_draws=self.rclv_draws[:, positions],
+            rclv_parameter_draws=self.rclv_parameter_draws[:, positions],
             monthly_margin=self.monthly_margin[positions],
             new_customer_value=self.new_customer_value,
             new_customer_draws=self.new_customer_draws,
@@ -314,8 +329,9 @@ class Predictions:
         Parameters
         ----------
         path : str or pathlib.Path
-            File to write. Draw ``k`` is column ``_draw_k``, month ``m`` of the margin is
-            ``_margin_m``; the settings and the new-customer value are in the file's metadata.
+            File to write. Draw ``k`` is column ``_draw_k`` (realised) and ``_pdraw_k``
+            (parameter only), month ``m`` of the margin is ``_margin_m``; the settings and
+            the new-customer value are in the file's metadata.
         """
         import json
 
@@ -324,6 +340,7 @@ class Predictions:
 
         columns = dict(self.table.items())
         columns.update({f"_draw_{k}": row for k, row in enumerate(self.rclv_draws)})
+        columns.update({f"_pdraw_{k}": row for k, row in enumerate(self.rclv_parameter_draws)})
         columns.update({f"_margin_{m}": col for m, col in enumerate(self.monthly_margin.T)})
         arrow = pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False)
         described = {
@@ -362,12 +379,81 @@ class Predictions:
         described = json.loads(raw)
         frame = arrow.to_pandas()
         draws = [f"_draw_{k}" for k in range(described["n_draws"])]
+        parameter_draws = [f"_pdraw_{k}" for k in range(described["n_draws"])]
         months = [f"_margin_{m}" for m in range(described["n_months"])]
         return cls(
             table=frame[described["table_columns"]],
             rclv_draws=frame[draws].to_numpy(np.float32).T.reshape(len(draws), len(frame)),
+            rclv_parameter_draws=frame[parameter_draws]
+            .to_numpy(np.float32)
+            .T.reshape(len(draws), len(frame)),
             monthly_margin=frame[months].to_numpy(np.float32).reshape(len(frame), len(months)),
             new_customer_value=float(described["new_customer_value"]),
             new_customer_draws=np.asarray(described["new_customer_draws"], dtype=float),
             settings=described["settings"],
         )
+
+
+@dataclass(frozen=True, eq=False)
+class PredictiveDistribution:
+    """What :func:`predictive_distribution` returns: per-customer intervals and the joint draws.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per customer: ``customer_id``, ``p_no_purchase``, ``expected_purchases``,
+        ``purchases_low``, ``purchases_high`` and, with a spend model, ``expected_value``,
+        ``value_low``, ``value_high``.
+    purchase_draws : numpy.ndarray
+        Purchases per draw, float32, shape (draws, customers) in the table's order.
+    value_draws : numpy.ndarray or None
+        Spend per draw, same shape; None without a spend model.
+    settings : dict
+        The options used and the valid draws (``n_draws``).
+    """
+
+    table: pd.DataFrame
+    purchase_draws: np.ndarray
+    value_draws: np.ndarray | None
+    settings: dict
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __repr__(self) -> str:
+        what = "own randomness and parameters"
+        if not self.settings.get("own_randomness", True):
+            what = "parameters only"
+        elif not self.settings.get("parameter_uncertainty", True):
+            what = "own randomness only"
+        return (
+            f"<PredictiveDistribution: {len(self)} customers, {self.settings['n_draws']} draws "
+            f"({what})>"
+        )
+
+    def total(self, *, value: bool = False, members=None) -> tuple[float, float, float]:
+        """Mean and central interval of the total over customers (all, or ``members``).
+
+        Parameters
+        ----------
+        value : bool, default False
+            Total spend instead of purchases (needs a spend model).
+        members : array-like of int, optional
+            Row positions of the customers to add up (a segment, a decile).
+
+        Returns
+        -------
+        tuple of float
+            ``(mean, low, high)`` of the draws' totals, at ``settings["interval"]``.
+        """
+        draws = self.value_draws if value else self.purchase_draws
+        if draws is None:
+            raise ValueError("these draws have no spend model: total(value=True) is undefined")
+        if members is not None:
+            draws = draws[:, np.asarray(members)]
+        totals = draws.sum(axis=1, dtype=float)
+        if len(totals) == 0:
+            return np.nan, np.nan, np.nan
+        level = self.settings["interval"]
+        low, high = np.quantile(totals, [(1 - level) / 2, (1 + level) / 2])
+        return float(totals.mean()), float(low), float(high)

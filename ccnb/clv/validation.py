@@ -13,12 +13,12 @@ import pandas as pd
 from ccnb.clv import _btyd
 from ccnb.clv.fitting import PURCHASE_MODELS, _btyd_inputs, _require_columns, fit_purchases
 from ccnb.clv.prediction import _deciles
+from ccnb.clv.predictive import probability_of_purchase
 from ccnb.clv.results import FitError, FittedModel, ValidationResult
 
 __all__ = [
     "conditional_expectations",
     "holdout_by_decile",
-    "probability_of_purchase",
     "purchase_reliability",
     "tracking",
     "validate",
@@ -122,54 +122,6 @@ def holdout_by_decile(calibration: pd.DataFrame, fitted: FittedModel) -> pd.Data
     table["error_pct"] = 100 * (table["predicted"] - bought) / bought
     table["below_previous"] = table["actual_mean"] <= table["actual_mean"].shift(fill_value=np.inf)
     return table.reset_index()
-
-
-def probability_of_purchase(fitted: FittedModel, frequency, recency, age, duration) -> np.ndarray:
-    """P(at least one purchase in the next ``duration``) per customer, given the history.
-
-    BG/NBD and MBG/NBD: a customer still alive at ``T`` makes no purchase in ``(T, T + t]``
-    with probability ``exp(-lambda t)``, and given the history ``lambda`` is
-    Gamma(r + x, alpha + T), so ``P(none) = 1 - P(alive) + P(alive) ((alpha + T) /
-    (alpha + T + t)) ** (r + x)``. Pareto/NBD: lifetimes' exact
-    ``conditional_probability_of_n_purchases_up_to_time(0, ...)``.
-
-    Parameters
-    ----------
-    fitted : FittedModel
-        A purchase model.
-    frequency, recency, age, duration : array-like
-        Repeat purchases ``x``, recency ``t_x``, age ``T`` and the window ``t``, in the
-        model's time unit.
-
-    Returns
-    -------
-    numpy.ndarray
-        The probability of a purchase in the window, per customer.
-    """
-    columns = {
-        name: np.asarray(values, dtype=float)
-        for name, values in zip(
-            ("x", "t_x", "T", "t"), (frequency, recency, age, duration), strict=True
-        )
-    }
-    rows, _, inverse = _btyd.condense(columns)  # each distinct history once
-    x, t_x, age, t = (rows[name].to_numpy() for name in ("x", "t_x", "T", "t"))
-    if fitted.name == "paretonbd":
-        with np.errstate(all="ignore"):
-            none = np.array(
-                [
-                    fitted.fitter.conditional_probability_of_n_purchases_up_to_time(
-                        0, window, xi, ri, ti
-                    )
-                    for window, xi, ri, ti in zip(t, x, t_x, age, strict=True)
-                ],
-                dtype=float,
-            )
-        return (1 - none)[inverse]
-    alive = _btyd.probability_alive(fitted.fitter, x, t_x, age)
-    r, alpha = (float(fitted.fitter.params_[name]) for name in ("r", "alpha"))
-    none_if_alive = ((alpha + age) / (alpha + age + t)) ** (r + x)
-    return (alive * (1 - none_if_alive))[inverse]
 
 
 def purchase_reliability(

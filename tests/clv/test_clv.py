@@ -577,11 +577,16 @@ def test_predictions_match_lifetimes(summary, purchases, spend, predictions):
     assert list(predictions.table.columns) == [
         "customer_id",
         "p_alive",
+        "p_no_purchase",
         "expected_purchases",
+        "purchases_low",
+        "purchases_high",
         "expected_spend",
         "rclv",
         "rclv_low",
         "rclv_high",
+        "rclv_param_low",
+        "rclv_param_high",
         "decile",
     ]
 
@@ -642,9 +647,20 @@ def test_rclv_is_a_geometric_series_when_purchases_are_constant(time_unit):
 def test_interval_contains_the_estimate_and_is_deterministic(
     summary, purchases, spend, predictions
 ):
-    assert (predictions.table["rclv_low"] <= predictions.table["rclv"]).all()
-    assert (predictions.table["rclv"] <= predictions.table["rclv_high"]).all()
-    assert (predictions.table["rclv_high"] > predictions.table["rclv_low"]).all()
+    table = predictions.table
+    assert (table["rclv_param_low"] <= table["rclv"]).all()
+    assert (table["rclv"] <= table["rclv_param_high"]).all()
+    assert (table["rclv_param_high"] > table["rclv_param_low"]).all()
+    # The predictive interval adds each customer's own randomness: wider for everyone, and
+    # [0, 0] for a customer who most likely buys nothing (P(no purchase) >= 95%).
+    width = table["rclv_high"] - table["rclv_low"]
+    assert (width >= table["rclv_param_high"] - table["rclv_param_low"]).mean() > 0.95
+    nothing = table["p_no_purchase"] > 0.99
+    assert nothing.any() and (table.loc[nothing, "rclv_high"] == 0).all()
+    # Realised draws average to the expected value (Monte Carlo error of 200 draws).
+    assert predictions.rclv_draws.sum(axis=1, dtype=float).mean() == pytest.approx(
+        table["rclv"].sum(), rel=0.02
+    )
     options = dict(
         purchases=purchases,
         spend=spend,
@@ -659,7 +675,8 @@ def test_interval_contains_the_estimate_and_is_deterministic(
     other = clv.predict(summary.head(300), seed=2, **options)
     pd.testing.assert_frame_equal(first.table, again.table)
     np.testing.assert_array_equal(first.rclv_draws, again.rclv_draws)
-    assert not np.allclose(first.table["rclv_low"], other.table["rclv_low"])
+    np.testing.assert_array_equal(first.rclv_parameter_draws, again.rclv_parameter_draws)
+    assert not np.allclose(first.table["rclv_param_low"], other.table["rclv_param_low"])
     np.testing.assert_allclose(first.table["rclv"], predictions.table["rclv"].head(300))
 
 
@@ -743,7 +760,7 @@ def test_draws_fall_back_to_exact_evaluation_when_the_expansion_fails(summary, p
     )
     discount = (1.1 ** (1 / 12)) ** -np.arange(1, 13)
     expected = 0.3 * expected_spend * (discount @ np.diff(cumulative, axis=0, prepend=0.0))
-    np.testing.assert_allclose(result.rclv_draws[0], expected, rtol=1e-5)
+    np.testing.assert_allclose(result.rclv_parameter_draws[0], expected, rtol=1e-5)
 
 
 def test_predictions_round_trip_through_parquet_with_the_same_equity(predictions, tmp_path):
@@ -752,6 +769,7 @@ def test_predictions_round_trip_through_parquet_with_the_same_equity(predictions
     reloaded = clv.Predictions.read_parquet(path)
     pd.testing.assert_frame_equal(reloaded.table, predictions.table)
     np.testing.assert_array_equal(reloaded.rclv_draws, predictions.rclv_draws)
+    np.testing.assert_array_equal(reloaded.rclv_parameter_draws, predictions.rclv_parameter_draws)
     np.testing.assert_array_equal(reloaded.monthly_margin, predictions.monthly_margin)
     assert reloaded.settings == predictions.settings
     before = clv.customer_equity(predictions, new_customers_per_period=10)
@@ -859,6 +877,20 @@ def test_clv_by_segment_sums_and_intervals(predictions):
         [(part.low, part.high) for part in per_segment],
         table[["rclv_sum_low", "rclv_sum_high"]].to_numpy(),
     )
+    # Parts and whole come from the same joint draws: the segments' totals add up to the
+    # equity's draw by draw, so the whole's interval is that of the parts' sum.
+    members = [segments["segment"].eq(name).to_numpy() for name in table["segment"]]
+    parts = sum(predictions.rclv_draws[:, m].sum(axis=1, dtype=float) for m in members)
+    np.testing.assert_allclose(parts, predictions.rclv_draws.sum(axis=1, dtype=float), rtol=1e-9)
+    low, high = np.quantile(parts, [0.05, 0.95])
+    assert (equity.low, equity.high) == pytest.approx((low, high))
+    parameter_only = clv.clv_by(
+        predictions, by="segment", segments=segments, uncertainty="parameter"
+    )
+    np.testing.assert_allclose(parameter_only["rclv_sum"], table["rclv_sum"])
+    wider = table["rclv_sum_high"] - table["rclv_sum_low"]
+    narrower = parameter_only["rclv_sum_high"] - parameter_only["rclv_sum_low"]
+    assert (wider > narrower).all()
     with pytest.raises(TypeError, match="takes the Predictions"):
         clv.clv_by(merged, by="segment")
 
@@ -965,6 +997,7 @@ def test_activation_table_is_sorted_and_complete(predictions):
         "customer_id",
         "segment",
         "p_alive",
+        "p_no_purchase",
         "expected_purchases",
         "expected_spend",
         "rclv",
