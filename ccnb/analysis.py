@@ -724,6 +724,28 @@ class ClientAnalysis:
         return clv.purchase_reliability(self.calibration, result.fitted[result.chosen])
 
     @_stored_table
+    def holdout_total(self) -> pd.Series:
+        """The chosen model's holdout total: expected, predictive interval, realised, inside."""
+        result = self.validation
+        return clv.holdout_total(
+            self.calibration, result.fitted[result.chosen], seed=self.params.seed
+        )
+
+    @_stored_table
+    def holdout_miss(self) -> pd.Series:
+        """Whether the holdout total missed its interval and the likeliest cause in the data."""
+        result = self.validation
+        ratio = clv.monthly_tracking_ratio(
+            result.tracking[result.chosen], self.repeat_purchases["period_start"]
+        )
+        return clv.likely_miss_cause(
+            self.holdout_total,
+            ratio,
+            calibration_end=self.calibration_end,
+            observation_end=self.observation_end,
+        )
+
+    @_stored_table
     def purchase_model(self) -> clv.FittedModel:
         """The chosen purchase model refitted on the whole history."""
         try:

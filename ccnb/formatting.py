@@ -18,6 +18,7 @@ __all__ = [
     "escape_md",
     "in_words",
     "money",
+    "month_name",
     "percent",
     "period_label",
     "signed_percent",
@@ -193,3 +194,24 @@ def in_words(value: int, *, zero: str = "no") -> str:
     if value == 0:
         return zero
     return _SMALL_NUMBERS[value - 1] if 0 < value <= len(_SMALL_NUMBERS) else f"{value:,}"
+
+
+_MONTH_NAMES = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+def month_name(month: int) -> str:
+    """The English name of a calendar month, 1 -> "January" (whatever the machine's locale)."""
+    return _MONTH_NAMES[int(month) - 1]

@@ -12,6 +12,7 @@ Intervals, Model choice, CAC ceiling, Iso-value curves).
 ``prediction``         P(alive), expected purchases and spend, rCLV with parameter draws
 ``predictive``         each customer's predictive distribution (own randomness included)
 ``coverage``           how often realised outcomes fall inside the predictive intervals
+``holdout_total``      the holdout total against its interval; where in the calendar it missed
 ``cuts``               customer equity, CLV by group, iso-value curves
 ``new_customers``      a newly acquired customer's value per channel, CAC ceiling, verdict
 ``activation``         the per-customer table for CRM activation
@@ -33,6 +34,7 @@ from ccnb.clv.fitting import (
     fit_spend,
     refit,
 )
+from ccnb.clv.holdout_total import holdout_total, likely_miss_cause, monthly_tracking_ratio
 from ccnb.clv.new_customers import VERDICTS, new_customer_value
 from ccnb.clv.prediction import UNITS_PER_MONTH, expected_purchases, predict
 from ccnb.clv.predictive import (
@@ -77,6 +79,9 @@ __all__ = [
     "clv_by",
     "conditional_expectations",
     "holdout_by_decile",
+    "holdout_total",
+    "likely_miss_cause",
+    "monthly_tracking_ratio",
     "probability_of_purchase",
     "purchase_reliability",
     "customer_equity",

@@ -14,6 +14,7 @@ from ccnb.clv import _btyd
 from ccnb.clv.fitting import _btyd_inputs, _customer_ids, _require_columns
 from ccnb.clv.predictive import (
     OWN_RANDOMNESS_STREAM,
+    column_quantiles,
     future_purchases,
     future_spend,
     probability_of_purchase,
@@ -216,11 +217,11 @@ def predict(
     nan = np.full(len(ids), np.nan)
     low = high = param_low = param_high = purchases_low = purchases_high = nan
     if len(draws.parameter):
-        param_low, param_high = np.quantile(draws.parameter, quantiles, axis=0)
+        param_low, param_high = column_quantiles(draws.parameter, quantiles)
         # the empirical distribution's own quantiles: whole purchases stay whole
-        low, high = np.quantile(draws.predictive, quantiles, axis=0, method="inverted_cdf")
-        purchases_low, purchases_high = np.quantile(
-            draws.purchases, quantiles, axis=0, method="inverted_cdf"
+        low, high = column_quantiles(draws.predictive, quantiles, method="inverted_cdf")
+        purchases_low, purchases_high = column_quantiles(
+            draws.purchases, quantiles, method="inverted_cdf"
         )
     no_purchase = nan  # defined for the three purchase models (a stand-in fitter has none)
     if purchases.name in _btyd.PURCHASE_MODELS:
@@ -350,7 +351,7 @@ class _Draws:
 
     parameter: np.ndarray  # expected rCLV under each parameter draw
     predictive: np.ndarray  # rCLV realised: the draw's parameters and one draw of each future
-    purchases: np.ndarray  # purchases over the horizon in that same future
+    purchases: np.ndarray  # purchases over the horizon in that same future (uint16)
     new_customer: np.ndarray  # a new customer's value under each parameter draw
 
     @classmethod
@@ -389,7 +390,7 @@ def _rclv_draws(inputs, purchases, spend, expected_spend, mean_spend, *, n_draws
     draws = _Draws(
         parameter=np.empty((n_draws, n_customers), dtype=np.float32),
         predictive=np.empty((n_draws, n_customers), dtype=np.float32),
-        purchases=np.empty((n_draws, n_customers), dtype=np.float32),
+        purchases=np.empty((n_draws, n_customers), dtype=np.uint16),
         new_customer=np.empty(n_draws),
     )
     valid = np.ones(n_draws, dtype=bool)
@@ -416,7 +417,11 @@ def _rclv_draws(inputs, purchases, spend, expected_spend, mean_spend, *, n_draws
                 monthly,
                 own_rng,
             )
-            draws.purchases[d], draws.predictive[d] = count, realised
+            # purchase counts above 65,535 in one horizon do not occur in any retail history
+            draws.purchases[d] = np.minimum(count, np.iinfo(np.uint16).max)
+            draws.predictive[d] = realised
+    if valid.all():
+        return draws  # no copy of draws x customers arrays
     return _Draws(
         parameter=draws.parameter[valid],
         predictive=draws.predictive[valid],

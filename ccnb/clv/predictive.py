@@ -405,9 +405,40 @@ def _table(summary, inputs, purchases, spend, purchase_draws, value_draws, inter
 
 
 def _bounds(draws: np.ndarray, quantiles: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """The empirical distribution's own quantiles per customer: whole purchases stay whole."""
     if len(draws) == 0:
         nan = np.full(draws.shape[1], np.nan)
         return nan, nan
-    # the empirical distribution's own quantiles: whole purchases stay whole
-    low, high = np.quantile(draws, quantiles, axis=0, method="inverted_cdf")
-    return low.astype(float), high.astype(float)
+    return column_quantiles(draws, quantiles, method="inverted_cdf")
+
+
+#: customers per block when taking quantiles: numpy copies and partitions each block, so a
+#: block bounds the temporary memory (draws x block) instead of draws x customers
+QUANTILE_BLOCK = 16_384
+
+
+def column_quantiles(
+    draws: np.ndarray, quantiles: list[float], *, method: str = "linear"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Low and high quantiles of each column of ``draws`` (draws x customers), block by block.
+
+    Parameters
+    ----------
+    draws : numpy.ndarray
+        One row per draw, one column per customer.
+    quantiles : list of float
+        The two quantile levels.
+    method : str, default "linear"
+        ``numpy.quantile``'s method.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The two quantiles per customer (float64).
+    """
+    n = draws.shape[1]
+    low, high = np.empty(n), np.empty(n)
+    for start in range(0, n, QUANTILE_BLOCK):
+        block = slice(start, start + QUANTILE_BLOCK)
+        low[block], high[block] = np.quantile(draws[:, block], quantiles, axis=0, method=method)
+    return low, high

@@ -371,7 +371,7 @@ def clv_by_group(
     )
     has_interval = bool(np.isfinite(errors).any())
     coverage = (
-        f" ({interval:.0%} interval, parameter uncertainty only)"
+        f" ({interval:.0%} interval: parameters and customers' own randomness)"
         if interval and has_interval
         else ""
     )

@@ -118,14 +118,31 @@ def _styled(
 
 
 def _equity_interval(analysis: ClientAnalysis) -> str:
-    """Customer equity's interval worded with what it includes (parameter uncertainty only)."""
+    """Customer equity's interval bounds, e.g. "90% interval €185k to €210k"."""
     equity, currency = analysis.customer_equity, analysis.currency
     level = analysis.predictions.settings["interval"]
     return (
-        f"{percent(level)} interval from the model's parameter uncertainty only, "
-        f"{money(equity.low, currency)} to {money(equity.high, currency)}: it leaves out each "
-        "customer's own randomness and anything the model misses, such as seasonality"
+        f"{percent(level)} interval {money(equity.low, currency)} to {money(equity.high, currency)}"
     )
+
+
+def _equity_interval_meaning(analysis: ClientAnalysis) -> str:
+    """One sentence on what customer equity's interval includes, leaves out, and how it held."""
+    text = (
+        "The interval includes the uncertainty of the model's parameters and each customer's "
+        "own randomness (who stays, how often they buy, what they spend), not what the model "
+        "does not know, such as seasonality or a change in the business"
+    )
+    try:
+        missed = analysis.holdout_miss["cause"] != "none"
+    except Unavailable:
+        missed = False
+    if missed:
+        return text + (
+            "; on the holdout the actual total fell outside such an interval (see the model "
+            "check), so the true uncertainty is wider."
+        )
+    return text + "."
 
 
 def _bullets(lines: list[str]) -> str:

@@ -11,11 +11,20 @@ from ccnb import plots
 from ccnb.analysis import ClientAnalysis, Unavailable
 from ccnb.batch import exports
 from ccnb.errors import ModelUnavailable
-from ccnb.formatting import count, day_label, escape_md, money, percent, signed_percent
+from ccnb.formatting import (
+    count,
+    day_label,
+    escape_md,
+    money,
+    month_name,
+    percent,
+    signed_percent,
+)
 from ccnb.report._section import (
     Section,
     _bullets,
     _equity_interval,
+    _equity_interval_meaning,
     _figure,
     _section,
     _styled,
@@ -57,7 +66,8 @@ def model_validation(analysis: ClientAnalysis) -> Section:
         "1% of it count as tied and the smaller total error decides), predicted "
         f"{count(chosen['holdout_predicted'])} "
         f"({signed_percent(chosen['aggregate_error_pct'] / 100, digits=1)}), with a mean "
-        f"absolute error of {chosen['mae']:.2f} purchases per customer."
+        f"absolute error of {chosen['mae']:.2f} purchases per customer. "
+        + _holdout_interval(analysis)
     )
     shown = table[
         [
@@ -95,6 +105,50 @@ def model_validation(analysis: ClientAnalysis) -> Section:
         },
     )
     return Section(text=text, table=styled)
+
+
+def _holdout_interval(analysis: ClientAnalysis) -> str:
+    """The holdout total against its predictive interval; when it missed, why and what then."""
+    total, miss = analysis.holdout_total, analysis.holdout_miss
+    text = (
+        f"Its {percent(total['interval'])} interval for that total, from the uncertainty of "
+        f"the parameters and each customer's own randomness, ran from {count(total['low'])} "
+        f"to {count(total['high'])}"
+    )
+    if miss["cause"] == "none":
+        return text + f", and the actual {count(total['actual'])} fell inside it."
+    text += (
+        f"; the actual {count(total['actual'])} fell {miss['direction']} it, so the model is "
+        "missing something that moved all customers together. "
+    )
+    if miss["cause"] == "seasonality":
+        peak = month_name(miss["peak_month"])
+        text += (
+            f"The likely cause is seasonality: over the calibration period customers bought "
+            f"{miss['peak_ratio']:.1f} times as much, relative to the model, in {peak} as in "
+            f"{month_name(miss['quiet_month'])}, and the models have no calendar. "
+        )
+        if miss["mechanism"] == "holdout_has_peak":
+            text += f"The holdout includes {peak}, when customers buy above the year's pace. "
+        else:
+            text += (
+                f"The calibration period ends soon after {peak}, when many customers had just "
+                "bought, so more of them look still active than the rest of the year bears "
+                "out. "
+            )
+        text += (
+            "Read the CLV figures as the value at the year's average pace, and the ranking "
+            "of customers (the deciles below) as the safer guide."
+        )
+    else:
+        text += (
+            "The data show no seasonal peak that explains it, so the likely cause is a trend "
+            "or a change in the business during the holdout (prices, range, marketing, a "
+            "channel). Until it is understood, read the CLV totals as what the past pace "
+            "would bring, with more uncertainty than their intervals say, and lean on the "
+            "ranking of customers (the deciles below) more than on the totals."
+        )
+    return text
 
 
 #: customers of the value ranking shown in the report (the export has every customer)
@@ -314,7 +368,8 @@ def clv_distribution(analysis: ClientAnalysis) -> Section:
         f"{money(summary['rclv_median'], analysis.currency)}. Together the customers are "
         f"worth {money(equity.value, analysis.currency)} ("
         + _equity_interval(analysis)
-        + f"), {percent(equity.top_decile_share)} of it in the top 10%."
+        + f"), {percent(equity.top_decile_share)} of it in the top 10%. "
+        + _equity_interval_meaning(analysis)
     )
     figure = _figure(plots.clv_distribution(predictions, currency=analysis.currency))
     return Section(text=text, figure=figure)

@@ -6,7 +6,15 @@ import pandas as pd
 
 from ccnb import plots
 from ccnb.analysis import ClientAnalysis, Unavailable
-from ccnb.formatting import day_label, escape_md, in_words, money, percent, period_label
+from ccnb.formatting import (
+    day_label,
+    escape_md,
+    in_words,
+    money,
+    month_name,
+    percent,
+    period_label,
+)
 from ccnb.report._section import Section, _bullets, _figure, _section, _styled
 
 __all__ = [
@@ -20,25 +28,10 @@ __all__ = [
 
 _PERIOD_NAMES = {"M": "month", "Q": "quarter", "Y": "year"}
 
-_MONTH_NAMES = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
-
 
 def _months(months: list[int]) -> str:
     """Calendar months in words: 'November or December', 'December, January or February'."""
-    names = [_MONTH_NAMES[month - 1] for month in months]
+    names = [month_name(month) for month in months]
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 

@@ -13,6 +13,7 @@ from ccnb.report._section import (
     Section,
     _bullets,
     _equity_interval,
+    _equity_interval_meaning,
     _figure,
     _section,
     _styled,
@@ -247,7 +248,8 @@ def equity_headline(analysis: ClientAnalysis) -> Section:
         f"{money(equity.value, analysis.currency)} ("
         + _equity_interval(analysis)
         + f"); the top 10% of customers hold {percent(top)} of it. The average customer's residual "
-        f"CLV is {money(analysis.prediction_summary['rclv_mean'], analysis.currency)}."
+        f"CLV is {money(analysis.prediction_summary['rclv_mean'], analysis.currency)}. "
+        + _equity_interval_meaning(analysis)
     )
     return Section(text=text)
 

@@ -174,3 +174,53 @@ def test_intervals_are_seeded_and_whole_for_purchases(simulated):
     np.testing.assert_array_equal(bounds, np.round(bounds))
     assert (first.table["purchases_low"] <= first.table["purchases_high"]).all()
     assert "own randomness and parameters" in repr(first)
+
+
+def _monthly(peak_month, peak_ratio):
+    ratio = np.ones(12)
+    ratio[peak_month - 1] = peak_ratio
+    return pd.DataFrame(
+        {"month": range(1, 13), "actual": ratio * 100, "expected": 100.0, "ratio": ratio}
+    )
+
+
+@pytest.mark.parametrize(
+    ("inside", "peak", "ratio", "calibration_end", "observation_end", "cause", "mechanism"),
+    [
+        (1.0, 12, 2.0, "2024-12-31", "2025-12-31", "none", "ends_after_peak"),
+        (0.0, 12, 2.0, "2024-12-31", "2025-12-31", "seasonality", "ends_after_peak"),
+        (0.0, 11, 2.0, "2025-06-30", "2025-12-31", "seasonality", "holdout_has_peak"),
+        (0.0, 11, 2.0, "2024-06-30", "2025-06-30", "unexplained", None),  # a whole year
+        (0.0, 3, 1.4, "2025-03-31", "2025-09-30", "unexplained", None),  # too weak a peak
+    ],
+)
+def test_likely_miss_cause_by_hand(
+    inside, peak, ratio, calibration_end, observation_end, cause, mechanism
+):
+    total = pd.Series({"inside": inside, "actual": 90.0, "low": 100.0, "high": 120.0})
+    result = clv.likely_miss_cause(
+        total,
+        _monthly(peak, ratio),
+        calibration_end=pd.Timestamp(calibration_end).date(),
+        observation_end=pd.Timestamp(observation_end).date(),
+    )
+    assert result["cause"] == cause
+    assert result["mechanism"] == mechanism
+    assert result["direction"] == (None if inside else "below")
+    assert result["peak_month"] == peak and result["peak_ratio"] == pytest.approx(ratio)
+
+
+def test_monthly_tracking_ratio_needs_a_year_of_calibration():
+    periods = pd.Series(pd.date_range("2024-01-01", periods=60, freq="7D"), index=range(1, 61))
+    tracking = pd.DataFrame(
+        {
+            "period": range(1, 61),
+            "actual": np.where(periods.dt.month.to_numpy() == 12, 30.0, 10.0),
+            "expected": 10.0,
+            "in_calibration": True,
+        }
+    )
+    table = clv.monthly_tracking_ratio(tracking, periods).set_index("month")
+    assert table.loc[12, "ratio"] == pytest.approx(3.0) and table.loc[6, "ratio"] == 1.0
+    short = clv.monthly_tracking_ratio(tracking.head(20), periods)
+    assert short.empty

@@ -405,7 +405,7 @@ def test_equity_headline(client):
     currency = client.analysis.currency
     text = client.available("equity_headline").text
     assert f"is {money(equity.value, currency)} (90% interval" in text
-    assert f"{money(equity.low, currency)} to {money(equity.high, currency)}: it leaves" in text
+    assert f"{money(equity.low, currency)} to {money(equity.high, currency)});" in text
     assert f"hold {percent(equity.top_decile_share)} of it" in text
     mean = client.analysis.predictions.table["rclv"].mean()
     assert f"residual CLV is {money(mean, currency)}." in text
@@ -1232,15 +1232,72 @@ def test_holdout_purchases_by_decile_of_prediction(client):
 
 
 @pytest.mark.parametrize("name", ["equity_headline", "clv_distribution"])
-def test_the_equity_interval_says_what_it_includes(demo, name):
-    equity = demo.analysis.customer_equity
-    level = percent(demo.analysis.predictions.settings["interval"])
-    text = demo.available(name).text
+@pytest.mark.parametrize("client", ["demo", "cdnow"], indirect=True)
+def test_the_equity_interval_says_what_it_includes(client, name):
+    """Both pages name what the interval includes and leaves out; where the holdout total fell
+    outside its own interval (the demo), they say the true uncertainty is wider."""
+    analysis = client.analysis
+    equity, currency = analysis.customer_equity, analysis.currency
+    assert equity.uncertainty == "predictive"
+    level = percent(analysis.predictions.settings["interval"])
+    text = client.available(name).text
     assert (
-        f"({level} interval from the model's parameter uncertainty only, "
-        f"{money(equity.low, 'EUR')} to {money(equity.high, 'EUR')}: it leaves out each "
-        "customer's own randomness and anything the model misses"
+        f"({level} interval {money(equity.low, currency)} to {money(equity.high, currency)})"
+        in text
+    )
+    assert (
+        "The interval includes the uncertainty of the model's parameters and each customer's "
+        "own randomness (who stays, how often they buy, what they spend), not what the model "
+        "does not know, such as seasonality or a change in the business"
     ) in text
+    missed = analysis.holdout_total["inside"] == 0
+    assert ("so the true uncertainty is wider" in text) == missed
+
+
+@pytest.mark.parametrize("client", ["demo", "cdnow"], indirect=True)
+def test_holdout_total_against_its_predictive_interval(client):
+    """The model check quotes the holdout total's predictive interval and whether the actual
+    fell inside; the interval is wider than the parameter-only one and contains the expectation."""
+    total = client.analysis.holdout_total
+    assert total["actual"] == client.analysis.calibration["frequency_holdout"].sum()
+    assert total["low"] < total["expected"] < total["high"]
+    assert total["high"] - total["low"] > total["parameter_high"] - total["parameter_low"]
+    text = client.available("model_validation").text
+    assert (
+        f"Its 90% interval for that total, from the uncertainty of the parameters and each "
+        f"customer's own randomness, ran from {count(total['low'])} to {count(total['high'])}"
+    ) in text
+    if total["inside"]:
+        assert f"the actual {count(total['actual'])} fell inside it." in text
+        assert "missing something" not in text
+    else:
+        assert "so the model is missing something that moved all customers together" in text
+
+
+def test_demo_holdout_miss_is_put_down_to_its_holiday_season(demo):
+    """The demo generator has a holiday peak the models do not know; the calibration period
+    ends on 31 December, right after it. The model over-predicts 2025 and the report says
+    why, from the calibration period's own month-by-month ratio of actual to expected."""
+    total, miss = demo.analysis.holdout_total, demo.analysis.holdout_miss
+    assert total["inside"] == 0 and total["actual"] < total["low"]
+    assert miss["cause"] == "seasonality" and miss["mechanism"] == "ends_after_peak"
+    assert miss["peak_month"] in (11, 12) and miss["peak_ratio"] >= 1.5
+    text = demo.available("model_validation").text
+    assert "fell below it" in text
+    assert (
+        "The likely cause is seasonality: over the calibration period customers bought "
+        f"{miss['peak_ratio']:.1f} times as much"
+    ) in text
+    assert "The calibration period ends soon after" in text
+
+
+def test_cdnow_holdout_total_falls_inside(cdnow):
+    """CDNOW: Pareto/NBD predicts 1,666 of 1,882 holdout purchases (-11.5%); inside its
+    predictive interval, outside the parameter-only one."""
+    total = cdnow.analysis.holdout_total
+    assert total["inside"] == 1
+    assert not total["parameter_low"] <= total["actual"] <= total["parameter_high"]
+    assert cdnow.analysis.holdout_miss["cause"] == "none"
 
 
 @pytest.mark.parametrize("client", ["demo", "cdnow"], indirect=True)
