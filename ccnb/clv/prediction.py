@@ -105,7 +105,7 @@ def predict(
     seed: int = 0,
     interval: float = 0.9,
 ) -> Predictions:
-    """Residual CLV per customer with an interval from parameter uncertainty.
+    """Residual CLV per customer with predictive intervals (parameters and own randomness).
 
     ``rclv = gross_margin * expected_spend * sum_k v_k * purchases_k`` over months
     k = 1..``horizon_months``, where ``purchases_k`` is the expected number of purchases in
@@ -113,13 +113,15 @@ def predict(
     365.25 / 12 days in the model's time unit) and ``v_k = (1 + d_m) ** -k`` with the monthly
     rate ``d_m = (1 + discount_rate_annual) ** (1 / 12) - 1`` (cash flows at month ends).
 
-    The interval redraws the parameters ``n_draws`` times from the asymptotic normal of the
-    log-parameters (covariance: inverse Hessian) of each model, seeded, recomputes rCLV per
-    draw and takes the ``(1 - interval) / 2`` and ``(1 + interval) / 2`` quantiles. It reflects
-    parameter uncertainty only, not the randomness of a single customer's purchases. The point
-    estimate uses the maximum-likelihood parameters and is not forced inside the interval:
-    rCLV is nonlinear in the parameters, so for some customer it could fall outside (on the
-    CDNOW data every customer's estimate lies inside, see the tests). Draws that give a
+    The intervals redraw the parameters ``n_draws`` times from the asymptotic normal of the
+    log-parameters (covariance: inverse Hessian) of each model, seeded. Under each draw, every
+    customer's future is drawn once (:func:`ccnb.clv.predictive.future_purchases`,
+    :func:`~ccnb.clv.predictive.future_spend`: still active or not, the purchases, their
+    spend) and its realised rCLV kept; ``rclv_low``/``rclv_high`` (and the purchases' bounds)
+    are the ``(1 - interval) / 2`` and ``(1 + interval) / 2`` quantiles of these joint draws:
+    parameter uncertainty and the customer's own randomness. ``rclv_param_low``/``_high`` are
+    the quantiles of the expected rCLV under each parameter draw (parameter uncertainty only;
+    the estimate lies inside them for every CDNOW customer, see the tests). Draws that give a
     non-finite or negative value (e.g. Gamma-Gamma q <= 1) are dropped whole;
     ``settings["n_draws"]`` of the result says how many were used. Spend is evaluated
     exactly per draw; the expected purchases per draw come from a polynomial in the draws'
@@ -127,9 +129,9 @@ def predict(
     (``ccnb.clv._btyd.PathExpansion``; exact per draw where the expansion cannot be built),
     which moves the bounds by a small fraction of the interval's width (see the tests).
 
-    The result keeps the draws (float32, ``4 * n_draws`` bytes per customer) and the expected
-    monthly margin per customer (``4 * horizon_months`` bytes) next to the table, for
-    :func:`customer_equity`, :func:`clv_by` and :func:`clv_by` by channel.
+    The result keeps both kinds of draws (float32, ``8 * n_draws`` bytes per customer) and the
+    expected monthly margin per customer (``4 * horizon_months`` bytes) next to the table, for
+    :func:`customer_equity` and :func:`clv_by`, whose totals come from the same joint draws.
 
     Parameters
     ----------
@@ -165,12 +167,17 @@ def predict(
         - ``customer_id``
         - ``p_alive``: probability the customer is still active (lifetimes'
           ``conditional_probability_alive``)
+        - ``p_no_purchase``: probability of no purchase within the horizon, exact at the
+          estimates (:func:`ccnb.clv.predictive.probability_of_purchase`; NaN for a purchase
+          model other than BG/NBD, MBG/NBD and Pareto/NBD)
         - ``expected_purchases``: expected repeat purchases over the horizon (undiscounted)
+        - ``purchases_low``, ``purchases_high``: predictive interval of the purchases
         - ``expected_spend``: Gamma-Gamma conditional expected spend per purchase; customers
           excluded from Gamma-Gamma (no repeat purchase or spend <= 0) get the population
           mean ``v * p / (q - 1)``
         - ``rclv``: residual CLV, discounted gross margin over the horizon
-        - ``rclv_low``, ``rclv_high``: interval bounds
+        - ``rclv_low``, ``rclv_high``: predictive interval (parameters and own randomness)
+        - ``rclv_param_low``, ``rclv_param_high``: parameter-only interval
         - ``decile``: 1 (highest rclv) to 10; equal rclv values share a decile (by the
           rank of the first of them)
     """
