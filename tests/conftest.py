@@ -167,12 +167,19 @@ def one_year_export(tmp_path_factory):
     return write
 
 
+#: customer ids a spreadsheet would run as formulas (OWASP's CSV-injection examples); the
+#: steady buyers' first four customers carry them, and a rejected row (no date) the last
+FORMULA_IDS = ('=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "@SUM(1+1)", "-2+3")
+
+
 def write_steady_buyers_export(folder, *, check_marked=()):
     """Write a client whose purchase models cannot be fitted; return the params path.
 
     400 customers, each first seen in the first 60 days of 2025 and buying every 5 to 9 days
     to the end of the year: nobody stops, so the BTYD models' drop-out process is not
-    identified and every fit ends on a flat likelihood (`ccnb.clv.FitError`). The params
+    identified and every fit ends on a flat likelihood (`ccnb.clv.FitError`). The first four
+    customers' ids are ``FORMULA_IDS``, and one extra row without a date carries the last of
+    them (rejected as ``bad_date``). The params
     keys in ``check_marked`` keep ``ccnb new``'s CHECK marker, as if not yet reviewed.
     """
     import datetime as dt
@@ -185,8 +192,10 @@ def write_steady_buyers_export(folder, *, check_marked=()):
         day = int(rng.integers(0, 60))
         while day < 365:
             amount = round(float(rng.gamma(4, 10)), 2)
-            rows.append((f"C{customer:04d}", start + dt.timedelta(days=day), amount))
+            name = FORMULA_IDS[customer] if customer < len(FORMULA_IDS) else f"C{customer:04d}"
+            rows.append((name, start + dt.timedelta(days=day), amount))
             day += int(rng.integers(5, 10))
+    rows.append((FORMULA_IDS[-1], None, 12.5))
     frame = pd.DataFrame(rows, columns=["customer_id", "date", "amount"])
     frame.to_csv(folder / "sales.csv", index=False)
 
@@ -209,6 +218,12 @@ def write_steady_buyers_export(folder, *, check_marked=()):
         "  total: 5000\n"
     )
     return params
+
+
+@pytest.fixture(scope="session")
+def formula_ids():
+    """``FORMULA_IDS``: customer ids a spreadsheet would run as formulas."""
+    return FORMULA_IDS
 
 
 @pytest.fixture(scope="session")

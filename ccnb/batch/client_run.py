@@ -33,7 +33,7 @@ from ccnb.batch._layout import (
     _write_text,
 )
 from ccnb.batch.execute import DEFAULT_TIMEOUT, KERNEL_NAME, _run_notebooks
-from ccnb.batch.exports import EXPORT_DIR_VARIABLE
+from ccnb.batch.exports import EXPORT_DIR_VARIABLE, write_csv
 from ccnb.batch.index_pages import write_client_index
 from ccnb.batch.inputs import _kernel_executable, _library_versions, _now, input_files
 from ccnb.batch.records import ClientRun, EventCallback, RunEvent, _emit, _first_line
@@ -367,9 +367,7 @@ def _stage_data(
     quality = analysis.quality
     record["data_quality"] = quality.to_dict()
     record["orders"] = quality.orders.to_dict() if quality.orders is not None else None
-    quality.rejected_rows.to_csv(
-        staging / _EXPORTS / "rejected_rows.csv", index=False, lineterminator="\n"
-    )
+    write_csv(quality.rejected_rows, staging / _EXPORTS / "rejected_rows.csv")
     _prepare_kernel_environment((staging / _EXPORTS).resolve(), cache.resolve())
     return analysis
 

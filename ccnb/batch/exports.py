@@ -13,12 +13,80 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["EXPORT_DIR_VARIABLE", "export", "export_dir"]
+__all__ = ["EXPORT_DIR_VARIABLE", "export", "export_dir", "spreadsheet_safe", "write_csv"]
 
 EXPORT_DIR_VARIABLE = "CCNB_EXPORT_DIR"
 """Environment variable naming the folder exports go to (set by ``ccnb run`` for the kernel)."""
 
 _EXPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+#: first characters that make a spreadsheet read a cell as a formula (OWASP, CSV injection)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: text that is a plain number ("-12.50", "+3e2") is data, not a formula: left as it is
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _neutralised(value):
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        if not _PLAIN_NUMBER.match(value):
+            return "'" + value
+    return value
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cannot run as a spreadsheet formula.
+
+    Text cells starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return get a
+    leading apostrophe (OWASP's guidance on CSV injection: Excel and LibreOffice then show the
+    text instead of evaluating it), unless the text is a plain number such as ``-12.50``.
+    Numeric, date and boolean columns are left as they are, as are the column names unless
+    they are text of that kind.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Any table about to be written for a client.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The neutralised copy (same index, columns and dtypes).
+    """
+    safe = frame.copy()
+    for column in safe.columns:
+        values = safe[column]
+        if pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values):
+            safe[column] = values.map(_neutralised, na_action="ignore").astype(values.dtype)
+    safe.columns = [_neutralised(name) for name in safe.columns]
+    if not isinstance(safe.index, pd.MultiIndex) and (
+        pd.api.types.is_object_dtype(safe.index) or pd.api.types.is_string_dtype(safe.index)
+    ):
+        safe.index = safe.index.map(lambda v: _neutralised(v) if pd.notna(v) else v)
+    return safe
+
+
+def write_csv(frame: pd.DataFrame, path: Path, *, index: bool = False) -> Path:
+    """Write ``frame`` as UTF-8 CSV for a client, spreadsheet-safe (:func:`spreadsheet_safe`).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table.
+    path : pathlib.Path
+        The file.
+    index : bool, default False
+        Write the index as the first column(s).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    # 12 significant digits: far beyond what a CRM needs, and no float noise in the files.
+    spreadsheet_safe(frame).to_csv(
+        path, index=index, encoding="utf-8", lineterminator="\n", float_format="%.12g"
+    )
+    return path
 
 
 def export_dir() -> Path | None:
@@ -34,7 +102,7 @@ def export_dir() -> Path | None:
 
 
 def export(frame: pd.DataFrame, name: str, *, index: bool = False) -> Path | None:
-    """Write ``frame`` to ``<CCNB_EXPORT_DIR>/<name>.csv`` during a batch run.
+    """Write ``frame`` to ``<CCNB_EXPORT_DIR>/<name>.csv`` during a batch run, spreadsheet-safe.
 
     Parameters
     ----------
@@ -70,7 +138,4 @@ def export(frame: pd.DataFrame, name: str, *, index: bool = False) -> Path | Non
     if folder is None:
         return None
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.csv"
-    # 12 significant digits: far beyond what a CRM needs, and no float noise in the files.
-    frame.to_csv(path, index=index, encoding="utf-8", lineterminator="\n", float_format="%.12g")
-    return path
+    return write_csv(frame, folder / f"{name}.csv", index=index)

@@ -129,7 +129,8 @@ def future_purchases(
     rate = rng.gamma(params["r"] + x, 1.0 / (params["alpha"] + age_alive))
     if model == "paretonbd":
         dropout_rate = rng.gamma(params["s"], 1.0 / (params["beta"] + age_alive))
-        lifetime = rng.exponential(1.0 / dropout_rate)
+        with np.errstate(divide="ignore"):  # a rate that underflows to 0: never leaves
+            lifetime = rng.standard_exponential(len(alive)) / dropout_rate
         purchases[alive] = rng.poisson(rate * np.minimum(lifetime, window))
         return purchases
     extra = 1.0 if model == "mbgnbd" else 0.0

@@ -139,8 +139,8 @@ def _equity_interval_meaning(analysis: ClientAnalysis) -> str:
         missed = False
     if missed:
         return text + (
-            "; on the holdout the actual total fell outside such an interval (see the model "
-            "check), so the true uncertainty is wider."
+            "; on the holdout the actual total fell outside such an interval (see Model "
+            "validation in the CLV report), so the true uncertainty is wider."
         )
     return text + "."
 

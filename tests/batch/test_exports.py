@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from ccnb.batch.exports import EXPORT_DIR_VARIABLE, export
+from ccnb.batch.exports import EXPORT_DIR_VARIABLE, export, spreadsheet_safe
 
 
 @pytest.fixture
@@ -40,3 +40,34 @@ def test_export_refuses_names_that_are_not_plain_file_names(frame, name):
 def test_export_needs_a_dataframe():
     with pytest.raises(TypeError, match="DataFrame"):
         export([1, 2], "kpis")
+
+
+@pytest.mark.parametrize(
+    ("text", "written"),
+    [
+        ('=HYPERLINK("http://x","y")', '\'=HYPERLINK("http://x","y")'),
+        ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+        ("@SUM(1+1)", "'@SUM(1+1)"),
+        ("-2+3", "'-2+3"),
+        ("\tTAB", "'\tTAB"),
+        ("\rCR", "'\rCR"),
+        ("-12.50", "-12.50"),  # a plain number is data
+        ("+3e2", "+3e2"),
+        ("Low-Value", "Low-Value"),
+        ("a=b", "a=b"),
+    ],
+)
+def test_spreadsheet_safe_neutralises_formulas(text, written):
+    frame = pd.DataFrame({"customer_id": [text], "revenue": [-5.0]}, index=pd.Index([text]))
+    safe = spreadsheet_safe(frame)
+    assert safe["customer_id"].tolist() == [written]
+    assert safe.index.tolist() == [written]
+    assert safe["revenue"].tolist() == [-5.0]  # numbers are never touched
+    assert frame["customer_id"].tolist() == [text]  # the caller's frame is unchanged
+
+
+def test_export_writes_formula_text_as_text(monkeypatch, tmp_path):
+    monkeypatch.setenv(EXPORT_DIR_VARIABLE, str(tmp_path))
+    frame = pd.DataFrame({"=channel": ["@evil"], "segment": [pd.NA]}, dtype="string")
+    path = export(frame, "segments")
+    assert path.read_text() == "'=channel,segment\n'@evil,\n"

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from ccnb.analysis import MODEL_UNAVAILABLE
+from ccnb.batch.exports import FORMULA_STARTS
 from ccnb.batch.parallel import run_clients
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
@@ -102,3 +103,29 @@ def test_the_clv_report_shows_the_reason_once_and_exports_the_ranking(steady_run
     assert len(rows) == 400  # every customer of the fixture
     revenue = [float(row["revenue_last_year"]) for row in rows]
     assert revenue == sorted(revenue, reverse=True)
+
+
+def test_no_export_cell_can_run_as_a_spreadsheet_formula(steady_run, formula_ids):
+    """Customer ids such as =HYPERLINK(...) or +cmd|... reach the exports (value ranking,
+    segments, rejected rows) with a leading apostrophe: shown as text, never evaluated."""
+    _, outputs = steady_run
+    exports = sorted((outputs / "steady" / "exports").glob("*.csv"))
+    assert {path.name for path in exports} >= {
+        "value_ranking.csv",
+        "segments.csv",
+        "rejected_rows.csv",
+    }
+    seen = set()
+    for path in exports:
+        with open(path, newline="", encoding="utf-8") as handle:
+            for row in csv.reader(handle):
+                for cell in row:
+                    if cell.startswith(FORMULA_STARTS):
+                        float(cell)  # only a plain number may start so (e.g. -12.5)
+                    seen.update(name for name in formula_ids if cell == "'" + name)
+    assert seen == set(formula_ids)
+    with open(outputs / "steady" / "exports" / "rejected_rows.csv", newline="") as handle:
+        rejected = list(csv.DictReader(handle))
+    assert [(row["reason"], row["customer_id"]) for row in rejected] == [
+        ("bad_date", "'" + formula_ids[-1])
+    ]
