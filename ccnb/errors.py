@@ -47,6 +47,10 @@ class EngineError(InputError, OSError):
     """The engine named in the params cannot start here (extra or Java missing); says the fix."""
 
 
+class OutputError(InputError, FileExistsError):
+    """The output folder holds files ccnb did not write; nothing was touched. Says the fix."""
+
+
 class Unavailable(CcnbError, RuntimeError):
     """A section cannot be computed for this client; the message is one reader-facing sentence."""
 

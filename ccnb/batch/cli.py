@@ -17,6 +17,7 @@ from ccnb.batch.parallel import run_clients
 from ccnb.batch.records import ClientRun, RunEvent
 from ccnb.batch.scaffold import Scaffold, scaffold_params, unreviewed_keys
 from ccnb.data import DataError, DataQuality, load_client
+from ccnb.errors import OutputError
 from ccnb.params import ParamsError, load_params
 
 app = typer.Typer(
@@ -245,7 +246,7 @@ def run(
             on_event=progress.event,
             on_start=progress.start,
         )
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, OutputError) as error:
         error_console.print(str(error), markup=False, style="red", soft_wrap=True)
         raise typer.Exit(code=2) from None
     finally:

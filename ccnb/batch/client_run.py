@@ -26,6 +26,9 @@ from ccnb.batch._layout import (
     _EXPORTS,
     _FAILED,
     _RUN_FILE,
+    _ccnb_entries,
+    _foreign_entries,
+    _mark_owned,
     _read_json,
     _replace_dir,
     _safe_folder,
@@ -113,6 +116,7 @@ def _keep_failure(
     target.mkdir(parents=True, exist_ok=True)
     _replace_dir(failed, target / _FAILED)
     write_client_index(target)
+    _mark_owned(target, only=(_FAILED, "index.html"))
 
 
 def _base_record(params_file: Path, folder: str, started: dt.datetime) -> dict[str, Any]:
@@ -241,7 +245,7 @@ def run_client(
     record = _base_record(params_file, folder, started)
     run = ClientRun(params_file=str(params_file), folder=folder, client=folder)
     staging = tables = analysis = None
-    cache = Path(tempfile.mkdtemp(prefix="ccnb-tables-"))
+    cache = Path(tempfile.mkdtemp(prefix=f"ccnb-tables-{os.getpid()}-"))
     environment = dict(os.environ)
     try:
         try:
@@ -394,12 +398,24 @@ def _compute_tables(analysis: ClientAnalysis, *, record: dict[str, Any]) -> thre
 
 
 def _publish(run: ClientRun, record: dict[str, Any], staging: Path | None, target: Path) -> None:
-    """Swap a successful run in, or keep a failed one under ``failed/``."""
+    """Swap a successful run in, or keep a failed one under ``failed/``.
+
+    Only into a folder ccnb owns (or a new one): entries ccnb did not write there (a user's
+    notes) move into the new folder with the run's outputs, never deleted.
+    """
+    if target.exists() and _ccnb_entries(target) is None:
+        run.status = "failed"
+        run.error = f"{target} exists and was not written by ccnb; nothing was changed"
+        return
     if run.failed:
         _keep_failure(run, record, staging, target)
         return
     _carry_over(target, staging, record)
     record["exports"] = _export_listing(staging / _EXPORTS)
     _write_json(staging / _RUN_FILE, record)
+    _mark_owned(staging, also=("index.html",))
+    if target.exists():
+        for entry in _foreign_entries(target):
+            shutil.move(entry, staging / entry.name)
     _replace_dir(staging, target)
     write_client_index(target)

@@ -19,6 +19,7 @@ from concurrent.futures import (
 from pathlib import Path
 from typing import Any
 
+from ccnb.batch._layout import _safe_folder, check_output_dir, remove_stale_temporaries
 from ccnb.batch.client_run import run_client
 from ccnb.batch.execute import DEFAULT_TIMEOUT
 from ccnb.batch.index_pages import write_site_index
@@ -46,11 +47,22 @@ def _preflight(
     """Load every params file once: folder names for the display, duplicates and bad files."""
     from ccnb.params import ParamsError, load_params
 
-    runnable, rejected, seen = [], [], {}
+    loaded = {}
     for params_file in params_files:
         try:
-            params = load_params(params_file, **options["overrides"])
+            loaded[params_file] = load_params(params_file, **options["overrides"])
         except ParamsError:
+            loaded[params_file] = None
+    folders = [
+        params.slug if params is not None else _safe_folder(path.stem)
+        for path, params in loaded.items()
+    ]
+    output_dir = Path(options["output_dir"])
+    check_output_dir(output_dir, folders)  # before anything is written
+    remove_stale_temporaries(output_dir)
+    runnable, rejected, seen = [], [], {}
+    for params_file, params in loaded.items():
+        if params is None:
             # Reported by run_client like any failed client (it stops at the params, here,
             # without starting a process or a kernel).
             rejected.append(run_client(params_file, **{**options, "notebooks": []}))
@@ -138,7 +150,7 @@ def run_clients(
         One per params file, in the order given.
     """
     selected = discover_notebooks(notebook_dir, select=notebooks)
-    output_dir = Path(output_dir)
+    output_dir = Path(output_dir).expanduser()
     output_dir.mkdir(parents=True, exist_ok=True)
     paths = [Path(path) for path in params_files]
     options = {

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ccnb.batch._layout import GENERATOR_META
+
 if TYPE_CHECKING:
     import nbformat
     from bs4 import BeautifulSoup
@@ -452,7 +454,7 @@ def _e(value: object) -> str:
 def _page(title: str, header: str, body: str) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f'{GENERATOR_META}\n<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{_e(title)}</title>\n<style>{INDEX_CSS}</style>\n</head>\n<body>\n"
         f"<header>{header}</header>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
     )

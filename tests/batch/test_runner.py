@@ -104,6 +104,7 @@ def test_run_publishes_the_outputs_layout(first_run):
     for client in ("acme", "beta"):
         folder = outputs / client
         expected = {
+            ".ccnb-output",  # the ownership mark: what ccnb wrote here
             "index.html",
             "run.json",
             "exports",
@@ -345,7 +346,7 @@ def test_failing_and_hung_notebooks_are_kept_with_their_cell_and_error(workspace
     assert time.perf_counter() - start < 90  # the 600 s sleep was stopped
     folder = tmp_path / "outputs" / "acme"
     # No previous outputs: only the failure and an index page saying so.
-    assert {path.name for path in folder.iterdir()} == {"failed", "index.html"}
+    assert {path.name for path in folder.iterdir()} == {".ccnb-output", "failed", "index.html"}
     assert {path.name for path in (folder / "failed").iterdir()} == {
         "02_raises.ipynb",
         "03_sleeps.ipynb",
@@ -509,3 +510,68 @@ def test_excluded_rows_carrying_most_revenue_make_the_run_warn(tmp_path):
         "The excluded rows carry 80% of the revenue in the file: check rejected_rows.csv"
         in run.warnings[-1]
     )
+
+
+def _run_beta(workspace, outputs):
+    return ccnb_run(
+        workspace["beta"],
+        "--notebook-dir",
+        workspace["notebooks"],
+        "--notebooks",
+        "01",
+        "--output-dir",
+        outputs,
+    )
+
+
+def test_output_dir_that_is_not_ccnbs_is_refused_untouched(workspace, tmp_path):
+    """A client folder without ccnb's mark, or an index.html ccnb did not write, stops the run
+    before anything is written: exit code 2, the files as they were."""
+    outputs = tmp_path / "shared-drive"
+    (outputs / "beta" / "notes").mkdir(parents=True)
+    (outputs / "beta" / "keep.txt").write_text("mine")
+    result = _run_beta(workspace, outputs)
+    assert result.exit_code == 2
+    assert "beta exists and was not written by ccnb" in result.output
+    assert "Nothing was changed" in result.output
+    assert sorted(p.name for p in (outputs / "beta").iterdir()) == ["keep.txt", "notes"]
+    assert sorted(p.name for p in outputs.iterdir()) == ["beta"]
+
+    other = tmp_path / "website"
+    other.mkdir()
+    (other / "index.html").write_text("<html>the team's page</html>")
+    result = _run_beta(workspace, other)
+    assert (
+        result.exit_code == 2 and "index.html exists and was not written by ccnb" in result.output
+    )
+    assert (other / "index.html").read_text() == "<html>the team's page</html>"
+    assert sorted(p.name for p in other.iterdir()) == ["index.html"]
+
+
+def test_a_users_files_in_a_ccnb_folder_survive_the_next_run(workspace, tmp_path):
+    """In a folder ccnb owns, what the user added (keep.txt, a folder) moves into the new
+    outputs; what a killed run left behind (a staging folder, a table cache) is removed."""
+    import tempfile
+
+    outputs = tmp_path / "outputs"
+    assert _run_beta(workspace, outputs).exit_code == 0
+    (outputs / "beta" / "keep.txt").write_text("mine")
+    (outputs / "beta" / "notes").mkdir()
+    (outputs / "beta" / "notes" / "call.md").write_text("client call")
+    dead = 2**22 + 12_345  # above any pid this machine hands out (pid_max is at most 2**22)
+    staging = outputs / f".beta.tmp-{dead}"
+    staging.mkdir()
+    (staging / "segments.csv").write_text("client data")
+    cache = Path(tempfile.mkdtemp(prefix=f"ccnb-tables-{dead}-"))
+    live = outputs / f".beta.tmp-{os.getpid()}"  # a live process' folder is left alone
+    live.mkdir()
+    assert _run_beta(workspace, outputs).exit_code == 0
+    assert (outputs / "beta" / "keep.txt").read_text() == "mine"
+    assert (outputs / "beta" / "notes" / "call.md").read_text() == "client call"
+    assert (outputs / "beta" / "01_overview.html").exists()
+    assert not staging.exists() and not cache.exists()
+    assert live.exists()
+    live.rmdir()
+    marked = json.loads((outputs / "beta" / ".ccnb-output").read_text())
+    assert "keep.txt" not in marked and "notes" not in marked and "run.json" in marked
+    assert 'name="generator" content="ccnb"' in (outputs / "index.html").read_text()
