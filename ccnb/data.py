@@ -17,7 +17,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from ccnb import datasets, engine, orders
+from ccnb import client_files, datasets, engine, orders
 from ccnb._checks import did_you_mean
 from ccnb.errors import DataError
 from ccnb.params import CustomersSource, Params, SurveySource, TransactionsSource
@@ -75,30 +75,77 @@ class ClientData:
 # --- reading and mapping -------------------------------------------------------------------
 
 
+@dataclass
+class _Raw:
+    """A source as read: the raw table, a label for messages, and the lines set aside."""
+
+    table: ir.Table
+    label: str
+    set_aside: list[tuple[int, str, str]] = field(default_factory=list)
+
+    @property
+    def columns(self) -> list[str]:
+        """The source's own columns (without the row-position column of a clean copy)."""
+        return [name for name in self.table.columns if name != client_files.ROW_COLUMN]
+
+    def with_positions(self, connection: ibis.BaseBackend) -> ir.Table:
+        """The raw table with each row's 0-based position in the original file as ``_ROW``."""
+        if client_files.ROW_COLUMN in self.table.columns:
+            position = self.table[client_files.ROW_COLUMN].cast("int64")
+            return self.table.mutate(**{_ROW: position}).drop(client_files.ROW_COLUMN)
+        return self.table.mutate(**{_ROW: engine.row_position(self.table, connection=connection)})
+
+
 def _read(
     connection: ibis.BaseBackend, source: TransactionsSource | CustomersSource | SurveySource, name
-) -> tuple[ir.Table, str]:
-    """Raw table of a source and a label for messages."""
+) -> _Raw:
+    """Raw table of a source; a CSV that is not clean UTF-8 is read through a clean copy."""
     if source.path is not None and source.path.startswith("builtin:"):
         dataset = source.path.removeprefix("builtin:")
         frame = datasets.builtin_frame(dataset, table=name)  # raises for unknown names
-        return engine.register_frame(connection, frame, name=f"raw_{name}"), source.path
+        return _Raw(engine.register_frame(connection, frame, name=f"raw_{name}"), source.path)
+    label = Path(source.path).name if source.path is not None else f"table {source.table}"
+    options = {"name": f"raw_{name}", "table": source.table, "sheet": source.sheet}
     try:
+        if engine.is_text_file(source.path):
+            return _read_text(connection, source, label, options)
         raw = engine.read_table(
             connection,
             source.path,
-            name=f"raw_{name}",
-            table=source.table,
-            sheet=source.sheet,
             delimiter=source.delimiter,
+            skip_rows=source.skip_rows,
+            **options,
         )
     except FileNotFoundError as error:
         raise DataError(str(error)) from None
-    return raw, Path(source.path).name if source.path is not None else f"table {source.table}"
+    return _Raw(raw, label)
 
 
-def _check_columns(raw: ir.Table, mapping: dict[str, str | None], label: str) -> None:
-    present = list(raw.columns)
+def _read_text(connection, source, label: str, options: dict) -> _Raw:
+    """A CSV: straight into the engine when clean, else through :func:`normalise_csv`."""
+    path = Path(source.path).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"data file {path} not found")
+    encoding = source.encoding or client_files.detect_encoding(path)
+    delimiter = source.delimiter or client_files.detect_delimiter(
+        path, encoding=encoding, skip_rows=source.skip_rows
+    )
+    if encoding in ("utf-8", "utf-8-sig") and source.skip_rows == 0:
+        try:
+            raw = engine.read_table(connection, str(path), delimiter=delimiter, **options)
+            engine.check_readable(raw)  # a ragged line fails here, not in a notebook
+            untrimmed = {name.strip(): name for name in raw.columns if name != name.strip()}
+            return _Raw(raw.rename(untrimmed) if untrimmed else raw, label)
+        except engine.UnreadableText:
+            pass
+    clean = client_files.normalise_csv(
+        path, encoding=encoding, delimiter=delimiter, skip_rows=source.skip_rows
+    )
+    raw = engine.read_table(connection, str(clean.path), delimiter=",", **options)
+    return _Raw(raw, label, clean.set_aside)
+
+
+def _check_columns(present: list[str], mapping: dict[str, str | None], label: str) -> None:
     for field_name, column in mapping.items():
         if column is None or column in present:
             continue
@@ -138,12 +185,24 @@ def _number(column: ir.Value, *, decimal: str, thousands: str) -> ir.FloatingVal
     return ibis.cases((negative, -value), else_=value)
 
 
+#: Excel serial day numbers read as dates (1990-01-01 to 2099-12-31): day 0 is 1899-12-30
+_EXCEL_EPOCH = dt.date(1899, 12, 30)
+_EXCEL_SERIALS = (32874, 73050)
+
+
 def _date(
     column: ir.Value, *, date_format: str | None, connection: ibis.BaseBackend
 ) -> ir.DateValue:
+    """Dates from a date column, or text in ISO form or ``date_format``, or Excel serials."""
     if column.type().is_temporal():
         return column.cast("date")
-    return engine.parse_date_text(_text(column), date_format=date_format, connection=connection)
+    text = _text(column)
+    parsed = engine.parse_date_text(text, date_format=date_format, connection=connection)
+    serial = text.re_replace(r"\.0+$", "").try_cast("int64")
+    low, high = _EXCEL_SERIALS
+    is_serial = text.re_search(r"^\d{5}(\.0+)?$") & serial.between(low, high)
+    from_serial = ibis.literal(_EXCEL_EPOCH) + serial.as_interval("D")
+    return ibis.cases((parsed.isnull() & is_serial, from_serial.cast("date")), else_=parsed)
 
 
 def _rejected_frame(
@@ -200,7 +259,11 @@ def _non_product(
 
 
 def _amounts(table: ir.Table) -> tuple[float, dict[str, float]]:
-    """Net amount of the rows used and of the excluded rows by reason (unreadable: 0)."""
+    """Net amount of the rows used and of the excluded rows by reason (unreadable: 0).
+
+    Totals rows count 0: their amount repeats the rows above them, so it is not revenue the
+    exclusion loses (nor part of the file's revenue the shares are taken of).
+    """
     amount = table[_PARSED + "amount"]
     readable = amount.notnull() & ~amount.isnan() & ~amount.isinf()
     sums = table.group_by(_REASON).agg(amount=amount.sum(where=readable)).execute()
@@ -209,7 +272,25 @@ def _amounts(table: ir.Table) -> tuple[float, dict[str, float]]:
         for reason, amount in zip(sums[_REASON], sums["amount"].fillna(0.0), strict=True)
     }
     used = by_reason.pop("used", 0.0)
+    if "totals_row" in by_reason:
+        by_reason["totals_row"] = 0.0  # a total repeats the rows above it: no revenue of its own
     return used, dict(sorted(by_reason.items()))
+
+
+def _set_aside(
+    counts: dict[str, int], rejected: pd.DataFrame, raw: _Raw, source: str
+) -> tuple[dict[str, int], pd.DataFrame]:
+    """Add the lines the reader set aside (malformed, totals) to the counts and rejected rows."""
+    if not raw.set_aside:
+        return counts, rejected
+    counts = dict(counts)
+    for _, reason, _ in raw.set_aside:
+        counts[reason] = counts.get(reason, 0) + 1
+    lines = pd.DataFrame(raw.set_aside, columns=["row", "reason", "raw_line"])
+    lines["row"] += 1
+    lines.insert(0, "source", source)
+    rejected = pd.concat([rejected, lines], ignore_index=True).sort_values("row", kind="stable")
+    return dict(sorted(counts.items())), rejected.reset_index(drop=True)
 
 
 def _accounting(table: ir.Table) -> dict[str, int]:
@@ -275,11 +356,12 @@ def load_transactions(
     DataError
         When a mapped column is missing, or most dates fail to parse.
     """
-    raw, label = _read(connection, source, "transactions")
+    source_raw = _read(connection, source, "transactions")
+    label = source_raw.label
     mapping = source.columns.model_dump()
-    _check_columns(raw, mapping, label)
-    raw_columns = list(raw.columns)
-    raw = raw.mutate(**{_ROW: engine.row_position(raw, connection=connection)})
+    _check_columns(source_raw.columns, mapping, label)
+    raw_columns = source_raw.columns
+    raw = source_raw.with_positions(connection)
 
     customer_id = _text(raw[mapping["customer_id"]])
     date = _date(raw[mapping["date"]], date_format=source.date_format, connection=connection)
@@ -294,9 +376,16 @@ def load_transactions(
     channel = _text(raw[mapping["channel"]]) if mapping["channel"] else ibis.null("string")
     product = _text(raw[mapping["product"]]) if mapping["product"] else ibis.null("string")
 
+    totals = customer_id.lower().re_search(client_files.TOTALS_PATTERN).fill_null(False)
+    if mapping["order_id"]:
+        order_text = order_id.lower().re_search(client_files.TOTALS_PATTERN).fill_null(False)
+        totals = totals | order_text
+    totals = totals | (customer_id.isnull() & date.isnull() & amount.notnull())
     checks = [
+        (totals, "totals_row"),
         (customer_id.isnull(), "missing_customer_id"),
         (date.isnull(), "bad_date"),
+        (_implausible(date), "implausible_date"),
         (amount.isnull() | amount.isnan() | amount.isinf(), "bad_amount"),
     ]
     non_product = _non_product(raw, mapping, source.non_product, product)
@@ -334,8 +423,10 @@ def load_transactions(
 
     counts = _accounting(parsed)
     rows_used = counts.pop("used", 0)
-    _check_dates(counts, rows_used, label, source.columns.date, parsed)
+    _check_dates(counts, rows_used, label, source.columns.date, parsed, source.date_format)
     amount_used, amount_rejected = _amounts(parsed)
+    rejected = _rejected_frame(parsed, "transactions", mapping, raw_columns)
+    counts, rejected = _set_aside(counts, rejected, source_raw, "transactions")
 
     valid = _unparsed(parsed.filter(parsed[_REASON].isnull()), TRANSACTION_COLUMNS)
     if pseudonym_salt is not None:
@@ -358,7 +449,6 @@ def load_transactions(
         amount_used=amount_used,
         amount_rejected=amount_rejected,
     )
-    rejected = _rejected_frame(parsed, "transactions", mapping, raw_columns)
     return transactions, quality, rejected
 
 
@@ -366,22 +456,48 @@ def _as_date(value) -> dt.date | None:
     return None if pd.isna(value) else pd.Timestamp(value).date()
 
 
-def _check_dates(counts: dict[str, int], used: int, label: str, column: str, parsed) -> None:
+#: dates before this are placeholders or misread years, not purchases
+FIRST_PLAUSIBLE_DATE = dt.date(1990, 1, 1)
+
+
+def _implausible(date: ir.DateValue) -> ir.BooleanValue:
+    """Before 1990 (1900-01-01 placeholders, two-digit years read as AD 22) or after today."""
+    today = dt.date.today()
+    return (date < ibis.literal(FIRST_PLAUSIBLE_DATE)) | (date > ibis.literal(today))
+
+
+def _check_dates(
+    counts: dict[str, int], used: int, label: str, column: str, parsed, date_format: str | None
+) -> None:
     bad = counts.get("bad_date", 0)
-    dated = used + sum(n for reason, n in counts.items() if reason != "missing_customer_id")
-    if dated and bad / dated > _BAD_DATE_LIMIT:
-        examples = (
-            parsed.filter(parsed[_REASON] == "bad_date")
-            .select(value=parsed[column].cast("string"))
-            .limit(3)
-            .execute()["value"]
-            .tolist()
+    dated = used + sum(
+        n for reason, n in counts.items() if reason not in ("missing_customer_id", "totals_row")
+    )
+    implausible = counts.get("implausible_date", 0)
+    if dated and implausible / dated > _BAD_DATE_LIMIT:
+        examples = _examples(parsed, "implausible_date", column)
+        fix = "check the column mapping and `date_format`"
+        if date_format and "%Y" in date_format:
+            short = date_format.replace("%Y", "%y")
+            fix = f"the years look like two digits: set `date_format: '{short}'`"
+        raise DataError(
+            f"{implausible:,} of {dated:,} dates in column {column!r} of {label} fall before "
+            f"{FIRST_PLAUSIBLE_DATE.year} or after today (e.g. {examples}); {fix} in the params "
+            "file"
         )
+    if dated and bad / dated > _BAD_DATE_LIMIT:
+        examples = _examples(parsed, "bad_date", column)
         raise DataError(
             f"{bad:,} of {dated:,} dates in column {column!r} of {label} do not parse "
             f"(e.g. {examples}); check the column mapping or set `date_format` "
             "(e.g. '%d/%m/%Y') in the params file"
         )
+
+
+def _examples(parsed: ir.Table, reason: str, column: str) -> list[str]:
+    """Up to three raw values of a column among the rows rejected for ``reason``."""
+    rows = parsed.filter(parsed[_REASON] == reason).select(value=parsed[column].cast("string"))
+    return rows.limit(3).execute()["value"].tolist()
 
 
 # --- customers and survey ------------------------------------------------------------------
@@ -390,6 +506,7 @@ def _check_dates(counts: dict[str, int], used: int, label: str, column: str, par
 def _finish_small_source(
     parsed: ir.Table,
     *,
+    source_raw: _Raw,
     source: str,
     label: str,
     columns: dict[str, str | None],
@@ -399,6 +516,8 @@ def _finish_small_source(
 ) -> tuple[pd.DataFrame, SourceQuality, pd.DataFrame]:
     counts = _accounting(parsed)
     used = counts.pop("used", 0)
+    rejected = _rejected_frame(parsed, source, columns, raw_columns)
+    counts, rejected = _set_aside(counts, rejected, source_raw, source)
     frame = _unparsed(parsed.filter(parsed[_REASON].isnull()).order_by(_ROW), keep).execute()
     if pseudonym_salt is not None:
         frame["customer_id"] = pseudonymize(frame["customer_id"], salt=pseudonym_salt)
@@ -413,7 +532,7 @@ def _finish_small_source(
         first_date=_as_date(dates.min()),
         last_date=_as_date(dates.max()),
     )
-    return frame, quality, _rejected_frame(parsed, source, columns, raw_columns)
+    return frame, quality, rejected
 
 
 def load_customers(
@@ -444,11 +563,12 @@ def load_customers(
     rejected : pandas.DataFrame
         Excluded rows with their reason.
     """
-    raw, label = _read(connection, source, "customers")
+    source_raw = _read(connection, source, "customers")
+    label = source_raw.label
     mapping = source.columns.model_dump()
-    _check_columns(raw, mapping, label)
-    raw_columns = list(raw.columns)
-    raw = raw.mutate(**{_ROW: engine.row_position(raw, connection=connection)})
+    _check_columns(source_raw.columns, mapping, label)
+    raw_columns = source_raw.columns
+    raw = source_raw.with_positions(connection)
     customer_id = _text(raw[mapping["customer_id"]])
     channel = (
         _text(raw[mapping["acquisition_channel"]]).fill_null("unknown")
@@ -485,6 +605,7 @@ def load_customers(
     ).cache()
     return _finish_small_source(
         parsed,
+        source_raw=source_raw,
         source="customers",
         label=label,
         columns=mapping,
@@ -526,11 +647,12 @@ def load_survey(
     rejected : pandas.DataFrame
         Excluded rows with their reason.
     """
-    raw, label = _read(connection, source, "survey")
+    source_raw = _read(connection, source, "survey")
+    label = source_raw.label
     mapping = source.columns.model_dump()
-    _check_columns(raw, mapping, label)
-    raw_columns = list(raw.columns)
-    raw = raw.mutate(**{_ROW: engine.row_position(raw, connection=connection)})
+    _check_columns(source_raw.columns, mapping, label)
+    raw_columns = source_raw.columns
+    raw = source_raw.with_positions(connection)
     customer_id = _text(raw[mapping["customer_id"]])
     date = (
         _date(raw[mapping["date"]], date_format=source.date_format, connection=connection)
@@ -578,6 +700,7 @@ def load_survey(
     ).cache()
     survey, quality, rejected = _finish_small_source(
         parsed,
+        source_raw=source_raw,
         source="survey",
         label=label,
         columns=mapping,

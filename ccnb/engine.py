@@ -27,7 +27,10 @@ from ccnb.params import EngineSettings
 
 __all__ = [
     "EngineError",
+    "UnreadableText",
+    "check_readable",
     "connect",
+    "is_text_file",
     "parse_date_text",
     "read_table",
     "register_frame",
@@ -176,6 +179,36 @@ def _is_url(path: str) -> bool:
     return "://" in path
 
 
+def is_text_file(path: str | None) -> bool:
+    """Whether ``path`` is a local delimited text file (csv, txt, tsv, optionally gzipped)."""
+    return path is not None and not _is_url(path) and path.lower().endswith(_CSV_SUFFIXES)
+
+
+class UnreadableText(Exception):
+    """The engine could not read a text file as the header says (ragged lines, bad bytes)."""
+
+
+def check_readable(raw: ir.Table) -> None:
+    """Scan a text source once so that a line the engine cannot split fails now.
+
+    Raises
+    ------
+    UnreadableText
+        When DuckDB rejects a line (too many or too few fields, invalid UTF-8) or finds a
+        single column only (the header and the lines disagree about the delimiter).
+    """
+    import duckdb
+
+    if raw._find_backend(use_default=True).name != "duckdb":
+        return
+    if len(raw.columns) < 2:
+        raise UnreadableText("one column only")
+    try:
+        raw.count().execute()
+    except duckdb.Error as error:
+        raise UnreadableText(str(error)) from None
+
+
 def read_table(
     connection: ibis.BaseBackend,
     path: str | None,
@@ -184,6 +217,7 @@ def read_table(
     table: str | None = None,
     sheet: str | None = None,
     delimiter: str | None = None,
+    skip_rows: int = 0,
 ) -> ir.Table:
     """Read a csv, parquet, xlsx file or an engine table, text columns as text.
 
@@ -206,6 +240,9 @@ def read_table(
         Sheet of an xlsx workbook (the first when None).
     delimiter
         CSV delimiter (detected when None).
+    skip_rows
+        Title rows above the header of an xlsx sheet (CSV title lines are handled by
+        ``ccnb.client_files.normalise_csv``).
 
     Returns
     -------
@@ -217,7 +254,7 @@ def read_table(
             raise ValueError("a source needs a `path` or a `table`")
         *database, table_name = table.split(".")
         return connection.table(table_name, database=".".join(database) or None)
-    file = Path(path)
+    file = Path(path).expanduser()
     lower = file.name.lower()
     if not _is_url(path) and not file.exists():
         raise FileNotFoundError(f"data file {file} not found")
@@ -244,16 +281,44 @@ def read_table(
         options = {"all_varchar": True, "header": True}
         if delimiter:
             options["delim"] = delimiter
+            options["quote"] = '"'  # the sniffer can otherwise pick a quote that breaks lines
         return connection.read_csv(str(file), table_name=name, **options)
     if lower.endswith(".parquet") or _is_url(path) or file.is_dir():
         return connection.read_parquet(path if spark else str(file), table_name=name)
     if lower.endswith((".xlsx", ".xlsm")):
-        frame = pd.read_excel(file, sheet_name=sheet or 0, dtype=str, keep_default_na=False)
-        return register_frame(connection, frame.replace("", None), name=name)
+        frame = read_sheet(file, sheet=sheet, skip_rows=skip_rows)
+        return register_frame(connection, frame, name=name)
     raise ValueError(
         f"cannot read {file}: use a .csv, .txt, .tsv (optionally .gz), .parquet, .xlsx file "
         "or a DuckDB database with `table:`"
     )
+
+
+def read_sheet(path: Path, *, sheet: str | None = None, skip_rows: int = 0) -> pd.DataFrame:
+    """An xlsx sheet as text: header names trimmed, empty cells NULL, dates as ISO text.
+
+    Cells Excel stores as dates come back as ``YYYY-MM-DD`` (with a time only when it is not
+    midnight); numbers stored as numbers keep their digits (a serial date such as 45296 is
+    read by the date parser).
+    """
+    frame = pd.read_excel(path, sheet_name=sheet or 0, header=skip_rows, dtype=object)
+    frame.columns = [str(name).strip() for name in frame.columns]
+
+    def text(value):
+        if value is None or (isinstance(value, float) and pd.isna(value)):
+            return None
+        if isinstance(value, datetime.datetime):
+            return (
+                value.date().isoformat()
+                if value.time() == datetime.time()
+                else value.isoformat(" ")
+            )
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        value = str(value)
+        return value if value.strip() else None
+
+    return frame.apply(lambda column: column.map(text)).astype(object)
 
 
 @ibis.udf.scalar.builtin(name="monotonically_increasing_id")

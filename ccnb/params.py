@@ -7,6 +7,7 @@ directory, and overrides validated exactly like the file.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import math
 import re
@@ -110,10 +111,34 @@ class _FileSource(_Model):
     )
     sheet: OptionalText = Field(None, description="Sheet name when `path` is an xlsx workbook.")
     delimiter: OptionalText = Field(None, description="CSV delimiter; detected when null.")
+    encoding: OptionalText = Field(
+        None,
+        description="Text encoding of a CSV, e.g. 'utf-8', 'cp1252', 'latin-1', 'utf-16'; "
+        "detected when null (a byte-order mark, else UTF-8 if the whole file decodes, else "
+        "cp1252).",
+    )
+    skip_rows: int = Field(
+        0,
+        ge=0,
+        description="Title lines above the header row to skip (CSV lines or xlsx rows); "
+        "`ccnb new` detects them.",
+    )
     date_format: OptionalText = Field(
         None,
         description="strftime format of text dates, e.g. '%d/%m/%Y'; ISO dates when null.",
     )
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, encoding: str | None) -> str | None:
+        if encoding is None:
+            return None
+        try:
+            return codecs.lookup(encoding).name
+        except LookupError:
+            raise ValueError(
+                f"unknown encoding {encoding!r}; use e.g. 'utf-8', 'cp1252', 'latin-1', 'utf-16'"
+            ) from None
 
     @model_validator(mode="after")
     def _path_or_table(self) -> _FileSource:
@@ -628,9 +653,8 @@ def _resolve_paths(params: Params, directory: Path) -> None:
             continue
         if "://" in source.path:  # a URL the engine reads (s3a://, hdfs://, file://)
             continue
-        path = Path(source.path).expanduser()
-        if not path.is_absolute():
-            source.path = str((directory / path).resolve())
+        path = Path(source.path).expanduser()  # "~/exports/sales.csv"
+        source.path = str(path if path.is_absolute() else (directory / path).resolve())
     if params.engine.database and not Path(params.engine.database).is_absolute():
         params.engine.database = str((directory / params.engine.database).resolve())
 

@@ -78,6 +78,17 @@ def check(
             failed.append(params_file)
             error_console.print(f"{params_file}: {error}", markup=False, style="red")
             continue
+        except Exception as error:  # a case ccnb does not handle yet: say so, no traceback
+            failed.append(params_file)
+            error_console.print(
+                f"{params_file}: ccnb could not read this data ({type(error).__name__}: "
+                f"{str(error).splitlines()[0] if str(error) else ''}). This is a gap in ccnb, "
+                "not in your file: please report it with the first lines of the file.",
+                markup=False,
+                style="red",
+                soft_wrap=True,
+            )
+            continue
         console.print(_quality_table(f"{params.client} ({params_file})", client.quality))
         console.print(f"observation end: {client.observation_end}")
         unreviewed = unreviewed_keys(params_file.read_text(encoding="utf-8"))
@@ -285,10 +296,18 @@ def new(
     ],
     params_dir: Annotated[Path, typer.Option(help="Folder for the params file.")] = Path("params"),
     force: Annotated[bool, typer.Option(help="Overwrite an existing params file.")] = False,
+    sheet: Annotated[
+        str | None,
+        typer.Option(
+            help="Sheet of an xlsx export (default: the one that looks like transactions)."
+        ),
+    ] = None,
 ) -> None:
     """Scaffold params/NAME.yaml from a transaction export, then check it like `ccnb check`."""
     try:
-        scaffold = scaffold_params(name, transactions, params_dir=params_dir, force=force)
+        scaffold = scaffold_params(
+            name, transactions, params_dir=params_dir, force=force, sheet=sheet
+        )
     except (ValueError, FileExistsError, FileNotFoundError) as error:
         error_console.print(str(error), markup=False, style="red", soft_wrap=True)
         raise typer.Exit(code=2) from None

@@ -7,10 +7,7 @@ and the decimal separator, and writes a commented YAML whose guesses the consult
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import gzip
-import io
 import json
 import os
 import re
@@ -18,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+
+from ccnb import client_files, engine
 
 __all__ = [
     "CHECK_MARKER",
@@ -136,6 +135,12 @@ class Guess:
         Separators of text amounts.
     delimiter
         CSV delimiter when it is not a comma, else None.
+    encoding
+        CSV encoding when it is not UTF-8, else None.
+    skip_rows
+        Title lines above the header.
+    sheet
+        The xlsx sheet, when the workbook has more than one.
     currency
         ISO code from currency symbols in the amounts, else EUR.
     examples
@@ -154,6 +159,9 @@ class Guess:
     decimal: str = "."
     thousands: str = ","
     delimiter: str | None = None
+    encoding: str | None = None
+    skip_rows: int = 0
+    sheet: str | None = None
     currency: str = "EUR"
     examples: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -173,26 +181,88 @@ class Scaffold:
 # --- reading a sample ----------------------------------------------------------------------
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    raw = gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
-    data = raw.read(1 << 16)
-    raw.close()
-    try:
-        return io.StringIO(data.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        return io.StringIO(data.decode("latin-1"))
+@dataclass(frozen=True)
+class Sample:
+    """The first rows of an export and how the file is laid out.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        The rows, every column as ``str`` (empty string for missing values), header names
+        trimmed.
+    delimiter : str or None
+        The CSV delimiter, None for other formats.
+    encoding : str or None
+        The CSV's text encoding (``ccnb.client_files.detect_encoding``).
+    skip_rows : int
+        Title lines (or sheet rows) above the header.
+    sheet : str or None
+        The xlsx sheet read; ``sheets`` lists them all.
+    sheets : list of str
+        Every sheet of an xlsx workbook.
+    """
+
+    frame: pd.DataFrame
+    delimiter: str | None = None
+    encoding: str | None = None
+    skip_rows: int = 0
+    sheet: str | None = None
+    sheets: list[str] = field(default_factory=list)
 
 
-def _sniff_delimiter(path: Path) -> str:
-    head = _open_text(path).read()
-    lines = "\n".join(head.splitlines()[:50])
-    try:
-        return csv.Sniffer().sniff(lines, delimiters=",;\t|").delimiter
-    except csv.Error:
-        return ","
+def _csv_sample(path: Path, rows: int) -> Sample:
+    encoding = client_files.detect_encoding(path)
+    skip = client_files.detect_title_lines(path, encoding=encoding)
+    delimiter = client_files.detect_delimiter(path, encoding=encoding, skip_rows=skip)
+    frame = pd.read_csv(
+        path,
+        sep=delimiter,
+        dtype=str,
+        keep_default_na=False,
+        nrows=rows,
+        skiprows=skip,
+        encoding=encoding,
+        on_bad_lines="skip",  # counted as malformed_row by the check, not guessed from
+        engine="python",
+    )
+    frame.columns = [str(name).strip() for name in frame.columns]
+    # A short line's missing fields are NaN (empty fields are ""): such lines are not guessed
+    # from (the check counts them as malformed_row or totals_row).
+    frame = frame.dropna().reset_index(drop=True)
+    return Sample(frame=frame, delimiter=delimiter, encoding=encoding, skip_rows=skip)
 
 
-def read_sample(path: str | Path, *, rows: int = SAMPLE_ROWS) -> tuple[pd.DataFrame, str | None]:
+def _sheet_title_rows(grid: pd.DataFrame) -> int:
+    """Rows above a sheet's header: before the first row as full as the rows below it."""
+    filled = grid.notna().sum(axis=1).tolist()
+    for skip in range(min(5, max(len(filled) - 2, 0))):
+        body = filled[skip + 1 :]
+        typical = max(set(body), key=body.count) if body else 0
+        if typical > 1 and filled[skip] >= typical:
+            return skip
+    return 0
+
+
+def _sheet_sample(path: Path, rows: int, sheet: str | None) -> Sample:
+    with pd.ExcelFile(path) as book:
+        sheets = [str(name) for name in book.sheet_names]
+    if sheet is not None and sheet not in sheets:
+        raise ValueError(f"{path.name} has no sheet {sheet!r}; its sheets are {sheets}")
+    candidates = [sheet] if sheet is not None else sheets
+    best = None
+    for name in candidates:
+        grid = pd.read_excel(path, sheet_name=name, header=None, nrows=rows, dtype=object)
+        skip = _sheet_title_rows(grid)
+        frame = engine.read_sheet(path, sheet=name, skip_rows=skip).head(rows)
+        frame = frame.fillna("").astype(str)
+        found, _ = guess_columns(frame) if len(frame.columns) else ({}, [])
+        score = sum(found.get(key) is not None for key in ("customer_id", "date", "amount"))
+        if best is None or score > best[0]:
+            best = (score, Sample(frame=frame, skip_rows=skip, sheet=name, sheets=sheets))
+    return best[1]
+
+
+def read_sample(path: str | Path, *, rows: int = SAMPLE_ROWS, sheet: str | None = None) -> Sample:
     """Read the header and the first rows of a transaction export, every value as text.
 
     Parameters
@@ -201,45 +271,37 @@ def read_sample(path: str | Path, *, rows: int = SAMPLE_ROWS) -> tuple[pd.DataFr
         A csv/txt/tsv (optionally gzipped), xlsx or parquet file.
     rows
         Rows to read.
+    sheet
+        The xlsx sheet; by default the one whose columns look most like transactions
+        (customer id, date, amount found).
 
     Returns
     -------
-    sample : pandas.DataFrame
-        The rows, every column as ``str`` (empty string for missing values).
-    delimiter : str or None
-        The CSV delimiter found, None for other formats.
+    Sample
+        The rows and the file's layout: encoding, delimiter and title lines of a CSV (see
+        ``ccnb.client_files``), the sheet of a workbook.
 
     Raises
     ------
     FileNotFoundError
         When the file does not exist.
     ValueError
-        When the file type is not supported.
+        When the file type is not supported, or the sheet does not exist.
     """
-    path = Path(path)
+    path = Path(path).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"transactions file {path} not found")
     lower = path.name.lower()
     if lower.endswith((".csv", ".txt", ".tsv", ".csv.gz", ".txt.gz", ".tsv.gz")):
-        delimiter = _sniff_delimiter(path)
-        sample = pd.read_csv(
-            path,
-            sep=delimiter,
-            dtype=str,
-            keep_default_na=False,
-            nrows=rows,
-            encoding_errors="replace",
-        )
-        return sample, delimiter
+        return _csv_sample(path, rows)
     if lower.endswith((".xlsx", ".xlsm")):
-        sample = pd.read_excel(path, dtype=str, keep_default_na=False, nrows=rows)
-        return sample, None
+        return _sheet_sample(path, rows, sheet)
     if lower.endswith(".parquet"):
         import pyarrow.parquet as pq
 
         batch = next(pq.ParquetFile(path).iter_batches(batch_size=rows), None)
         frame = batch.to_pandas() if batch is not None else pd.DataFrame()
-        return frame.astype(str).replace({"None": "", "NaT": "", "nan": ""}), None
+        return Sample(frame=frame.astype(str).replace({"None": "", "NaT": "", "nan": ""}))
     raise ValueError(
         f"cannot read {path}: use a .csv, .txt, .tsv (optionally .gz), .xlsx or .parquet"
     )
@@ -676,6 +738,12 @@ def params_yaml(name: str, result: Guess, *, data_path: str, source: str) -> str
     ]
     if result.delimiter:
         lines.append(f"  delimiter: {_quoted(result.delimiter)}")
+    if result.encoding:
+        lines.append(f"  encoding: {_quoted(result.encoding)}  # detected")
+    if result.skip_rows:
+        lines.append(f"  skip_rows: {result.skip_rows}{check}: title lines above the header")
+    if result.sheet:
+        lines.append(f"  sheet: {_quoted(result.sheet)}{check}: the sheet with the transactions")
     lines += [
         f"  date_format: {_quoted(result.date_format)}{date_comment}",
         f"  decimal: {_quoted(result.decimal)}{check}",
@@ -714,6 +782,7 @@ def scaffold_params(
     *,
     params_dir: str | Path = "params",
     force: bool = False,
+    sheet: str | None = None,
 ) -> Scaffold:
     """Write ``<params_dir>/<name>.yaml`` guessed from a transaction export.
 
@@ -727,6 +796,8 @@ def scaffold_params(
         Folder for the params file; created if missing.
     force
         Overwrite an existing params file.
+    sheet
+        The sheet of an xlsx export (by default the one that looks like transactions).
 
     Returns
     -------
@@ -751,9 +822,12 @@ def scaffold_params(
     path = params_dir / f"{name}.yaml"
     if path.exists() and not force:
         raise FileExistsError(f"{path} exists; pass --force to overwrite it")
-    transactions = Path(transactions)
-    sample, delimiter = read_sample(transactions)
-    result = guess(sample, delimiter=delimiter)
+    transactions = Path(transactions).expanduser()
+    sample = read_sample(transactions, sheet=sheet)
+    result = guess(sample.frame, delimiter=sample.delimiter)
+    result.encoding = sample.encoding if sample.encoding not in (None, "utf-8") else None
+    result.skip_rows = sample.skip_rows
+    result.sheet = sample.sheet if len(sample.sheets) > 1 else None
     params_dir.mkdir(parents=True, exist_ok=True)
     relative = os.path.relpath(transactions.resolve(), params_dir.resolve())
     text = params_yaml(name, result, data_path=Path(relative).as_posix(), source=transactions.name)

@@ -208,9 +208,10 @@ def test_columns_without_telling_names_are_found_from_their_values():
 
 def test_read_sample_sniffs_the_delimiter(tmp_path):
     (tmp_path / "s.csv").write_text(DUTCH, encoding="utf-8")
-    sample, delimiter = read_sample(tmp_path / "s.csv")
-    assert delimiter == ";" and list(sample.columns)[0] == "Klantnummer"
-    assert sample["Bedrag"].tolist() == ["1.234,50", "12,50", "€ 99,95", "-5,00"]
+    sample = read_sample(tmp_path / "s.csv")
+    assert sample.delimiter == ";" and list(sample.frame.columns)[0] == "Klantnummer"
+    assert sample.frame["Bedrag"].tolist() == ["1.234,50", "12,50", "€ 99,95", "-5,00"]
+    assert (sample.encoding, sample.skip_rows) == ("utf-8", 0)
 
 
 def test_new_refuses_to_overwrite_and_unsafe_names(tmp_path):
@@ -266,8 +267,8 @@ def test_invoice_lines_map_product_and_propose_non_product_codes(tmp_path):
     from conftest import WHOLESALER_LINES
 
     (tmp_path / "lines.csv").write_text(WHOLESALER_LINES, encoding="utf-8")
-    sample, delimiter = read_sample(tmp_path / "lines.csv")
-    result = guess(sample, delimiter=delimiter)
+    sample = read_sample(tmp_path / "lines.csv")
+    result = guess(sample.frame, delimiter=sample.delimiter)
     assert (result.columns["product"], result.columns["description"]) == (
         "StockCode",
         "Description",
