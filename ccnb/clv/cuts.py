@@ -301,7 +301,9 @@ def prediction_summary(predictions: Predictions, *, alive_threshold: float = 0.5
         ``customers``; ``rclv_mean``, ``rclv_min``, ``rclv_median``, ``rclv_max``;
         ``p_alive_mean``; ``model_churn`` = 1 - ``p_alive_mean`` (the model-based churn of
         the whole base); ``alive_threshold`` and ``alive_share``, the share of customers
-        with P(alive) at or above it.
+        with P(alive) at or above it; ``low_zero_share``, the share whose predictive interval
+        starts at 0 (they may buy nothing more), and ``likely_none_share``, the share more
+        likely than not to buy nothing over the horizon (P(no purchase) above 0.5).
     """
     table = _checked(predictions, "prediction_summary").table
     rclv, p_alive = table["rclv"], table["p_alive"]
@@ -316,6 +318,8 @@ def prediction_summary(predictions: Predictions, *, alive_threshold: float = 0.5
             "model_churn": 1 - p_alive.mean(),
             "alive_threshold": alive_threshold,
             "alive_share": (p_alive >= alive_threshold).mean(),
+            "low_zero_share": (table["rclv_low"] <= 0).mean(),
+            "likely_none_share": (table["p_no_purchase"] > 0.5).mean(),
         },
         dtype=object,
     )

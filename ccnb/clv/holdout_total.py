@@ -132,7 +132,8 @@ def likely_miss_cause(
         in the business: the data do not say which); ``mechanism`` (``"holdout_has_peak"``,
         ``"ends_after_peak"`` or None); ``direction`` (``"above"`` or ``"below"`` the
         interval, else None); ``peak_month``, ``quiet_month``, ``peak_ratio`` (NaN when not
-        measurable).
+        measurable); ``data_end_after_peak`` (the whole history, which the CLV model is
+        fitted on, also ends in or up to two months after the peak).
     """
     measured = monthly_ratio.dropna(subset=["ratio"])
     peak = quiet = ratio = np.nan
@@ -153,6 +154,9 @@ def likely_miss_cause(
     cause = "none"
     if direction is not None:
         cause = "seasonality" if mechanism is not None else "unexplained"
+    data_end_after_peak = bool(
+        ratio >= SEASONAL_RATIO and (pd.Timestamp(observation_end).month - peak) % 12 <= 2
+    )
     return pd.Series(
         {
             "cause": cause,
@@ -161,6 +165,7 @@ def likely_miss_cause(
             "peak_month": peak,
             "quiet_month": quiet,
             "peak_ratio": ratio,
+            "data_end_after_peak": data_end_after_peak,
         },
         dtype=object,
     )

@@ -126,8 +126,18 @@ def _equity_interval(analysis: ClientAnalysis) -> str:
     )
 
 
-def _equity_interval_meaning(analysis: ClientAnalysis) -> str:
-    """One sentence on what customer equity's interval includes, leaves out, and how it held."""
+#: where a report points to the holdout check: on the CLV page itself, and from elsewhere
+MODEL_CHECK_HERE = "[Model validation](#model-validation) above"
+MODEL_CHECK_ELSEWHERE = (
+    "[Model validation](03_clv_modelling.html#model-validation) in the CLV report"
+)
+
+
+def _equity_interval_meaning(analysis: ClientAnalysis, *, see: str) -> str:
+    """One sentence on what customer equity's interval includes, leaves out, and how it held.
+
+    ``see`` points to the holdout check (`MODEL_CHECK_HERE` or `MODEL_CHECK_ELSEWHERE`).
+    """
     text = (
         "The interval includes the uncertainty of the model's parameters and each customer's "
         "own randomness (who stays, how often they buy, what they spend), not what the model "
@@ -139,8 +149,8 @@ def _equity_interval_meaning(analysis: ClientAnalysis) -> str:
         missed = False
     if missed:
         return text + (
-            "; on the holdout the actual total fell outside such an interval (see Model "
-            "validation in the CLV report), so the true uncertainty is wider."
+            f"; on the holdout the actual total fell outside such an interval (see {see}), so "
+            "the true uncertainty is wider."
         )
     return text + "."
 

@@ -21,6 +21,7 @@ from ccnb.formatting import (
     signed_percent,
 )
 from ccnb.report._section import (
+    MODEL_CHECK_HERE,
     Section,
     _bullets,
     _equity_interval,
@@ -67,6 +68,7 @@ def model_validation(analysis: ClientAnalysis) -> Section:
         f"{count(chosen['holdout_predicted'])} "
         f"({signed_percent(chosen['aggregate_error_pct'] / 100, digits=1)}), with a mean "
         f"absolute error of {chosen['mae']:.2f} purchases per customer. "
+        + _closer_total(table, chosen)
         + _holdout_interval(analysis)
     )
     shown = table[
@@ -107,12 +109,32 @@ def model_validation(analysis: ClientAnalysis) -> Section:
     return Section(text=text, table=styled)
 
 
+#: another model whose total error is this many points smaller is named next to the choice
+CLOSER_TOTAL_POINTS = 5.0
+
+
+def _closer_total(table: pd.DataFrame, chosen: pd.Series) -> str:
+    """Say so when another model came clearly closer on the total, and why it still lost."""
+    errors = table["aggregate_error_pct"].abs()
+    closer = table[errors <= abs(chosen["aggregate_error_pct"]) - CLOSER_TOTAL_POINTS]
+    if closer.empty:
+        return ""
+    best = closer.loc[closer["aggregate_error_pct"].abs().idxmin()]
+    return (
+        f"{escape_md(best['label'])} came closer on the total "
+        f"({signed_percent(best['aggregate_error_pct'] / 100, digits=1)}) but erred more per "
+        f"customer ({best['mae']:.2f}); the per-customer error decides, because the CLV "
+        "values and ranks customers one by one. "
+    )
+
+
 def _holdout_interval(analysis: ClientAnalysis) -> str:
     """The holdout total against its predictive interval; when it missed, why and what then."""
     total, miss = analysis.holdout_total, analysis.holdout_miss
     text = (
-        f"Its {percent(total['interval'])} interval for that total, from the uncertainty of "
-        f"the parameters and each customer's own randomness, ran from {count(total['low'])} "
+        f"The chosen model's {percent(total['interval'])} interval for that total, from the "
+        "uncertainty of the parameters and each customer's own randomness, ran from "
+        f"{count(total['low'])} "
         f"to {count(total['high'])}"
     )
     if miss["cause"] == "none":
@@ -124,22 +146,31 @@ def _holdout_interval(analysis: ClientAnalysis) -> str:
     if miss["cause"] == "seasonality":
         peak = month_name(miss["peak_month"])
         text += (
-            f"The likely cause is seasonality: over the calibration period customers bought "
-            f"{miss['peak_ratio']:.1f} times as much, relative to the model, in {peak} as in "
-            f"{month_name(miss['quiet_month'])}, and the models have no calendar. "
+            f"The likely cause is seasonality: in the calibration period, customers bought "
+            f"{miss['peak_ratio']:.1f} times as much in {peak} as in "
+            f"{month_name(miss['quiet_month'])}, each measured against what the model "
+            "expected, and the models have no calendar. "
         )
         if miss["mechanism"] == "holdout_has_peak":
             text += f"The holdout includes {peak}, when customers buy above the year's pace. "
         else:
             text += (
                 f"The calibration period ends soon after {peak}, when many customers had just "
-                "bought, so more of them look still active than the rest of the year bears "
-                "out. "
+                "bought, so more of them looked still active than the next year bore out. "
             )
-        text += (
-            "Read the CLV figures as the value at the year's average pace, and the ranking "
-            "of customers (the deciles below) as the safer guide."
-        )
+        if miss["data_end_after_peak"]:
+            text += (
+                f"The CLV figures below come from a fit on the whole history, which also ends "
+                f"soon after {peak}: read them as likely too high, by roughly the holdout's "
+                f"{signed_percent(total['error_pct'] / 100, digits=1)}, and the ranking of "
+                "customers (the deciles below) as the safer guide."
+            )
+        else:
+            text += (
+                "The CLV figures below come from a fit on the whole history, which does not "
+                "end at the peak; still, read single months with care, and the ranking of "
+                "customers (the deciles below) as the safer guide."
+            )
     else:
         text += (
             "The data show no seasonal peak that explains it, so the likely cause is a trend "
@@ -250,10 +281,12 @@ def holdout_deciles(analysis: ClientAnalysis) -> Section:
             "ranks customers well, whatever its total error."
         )
     else:
+        pairs = ", ".join(f"{decile} over {decile - 1}" for decile in rising)
         text += (
-            f"Actual purchases do not fall steadily: decile {rising[0]} bought more per head "
-            f"than decile {rising[0] - 1}, so read the ranking in that range with care."
+            f"Actual purchases do not fall steadily (decile {pairs} bought more per head), "
+            "so read the ranking in that range with care."
         )
+    text += _bias_by_half(table)
     shown = table.reset_index()[
         ["decile", "customers", "predicted_mean", "actual_mean", "predicted", "actual", "error_pct"]
     ]
@@ -280,6 +313,26 @@ def holdout_deciles(analysis: ClientAnalysis) -> Section:
     return Section(text=text, table=styled)
 
 
+#: a half of the base whose actual holdout purchases differ from the prediction by more than
+#: this share is said to be under- or over-predicted
+HALF_BIAS = 0.2
+
+
+def _bias_by_half(table: pd.DataFrame) -> str:
+    """A sentence when the top or bottom half is predicted too high or too low by over 20%."""
+    parts = []
+    for label, half in (("top", table[table.index <= 5]), ("bottom", table[table.index > 5])):
+        predicted, actual = half["predicted"].sum(), half["actual"].sum()
+        if predicted > 0 and abs(actual / predicted - 1) > HALF_BIAS:
+            more = actual > predicted
+            parts.append(
+                f"the {label} half bought {percent(abs(actual / predicted - 1))} "
+                f"{'more' if more else 'less'} than predicted, so its customers' CLV is likely "
+                f"too {'low' if more else 'high'}"
+            )
+    return (" Overall, " + "; ".join(parts) + ".") if parts else ""
+
+
 @_section
 def purchase_probability(analysis: ClientAnalysis) -> Section:
     """P(a purchase in the holdout) against who bought: reliability by band, Brier score."""
@@ -290,7 +343,7 @@ def purchase_probability(analysis: ClientAnalysis) -> Section:
         f"is {scores['brier']:.3f} (0 is perfect; predicting "
         f"{percent(scores['bought_share'])} for everyone scores "
         f"{scores['base_rate_brier']:.3f}). In each band of probability the share who bought "
-        "should be close to the band's mean probability."
+        "should be close to the band's mean probability. " + _worst_band(table)
     )
     shown = table.assign(
         band=[
@@ -310,6 +363,33 @@ def purchase_probability(analysis: ClientAnalysis) -> Section:
         },
     )
     return Section(text=text, table=styled)
+
+
+#: bands with fewer customers than this are too noisy to judge; a band further than this
+#: from its probability is named
+BAND_MIN_CUSTOMERS = 30
+BAND_GAP = 0.1
+
+
+def _worst_band(table: pd.DataFrame) -> str:
+    """Name the band furthest from its probability, or say the probabilities hold."""
+    judged = table[table["customers"] >= BAND_MIN_CUSTOMERS]
+    if judged.empty:
+        return "No band has enough customers to judge."
+    gap = judged["observed"] - judged["predicted"]
+    worst = judged.loc[gap.abs().idxmax()]
+    if abs(gap.loc[gap.abs().idxmax()]) <= BAND_GAP:
+        return (
+            f"In every band of at least {BAND_MIN_CUSTOMERS} customers they are within "
+            f"{BAND_GAP * 100:.0f} percentage points: the probabilities can be taken at their "
+            "word."
+        )
+    verb = "underrates" if worst["observed"] > worst["predicted"] else "overrates"
+    return (
+        f"They are not everywhere: for the {count(worst['customers'])} customers given "
+        f"{worst['low']:.0%}–{worst['high']:.0%} the model said {percent(worst['predicted'])} "
+        f"and {percent(worst['observed'])} bought, so it {verb} their chance of buying."
+    )
 
 
 @_section
@@ -369,10 +449,35 @@ def clv_distribution(analysis: ClientAnalysis) -> Section:
         f"worth {money(equity.value, analysis.currency)} ("
         + _equity_interval(analysis)
         + f"), {percent(equity.top_decile_share)} of it in the top 10%. "
-        + _equity_interval_meaning(analysis)
+        + _equity_interval_meaning(analysis, see=MODEL_CHECK_HERE)
+        + " "
+        + _own_intervals(analysis)
     )
     figure = _figure(plots.clv_distribution(predictions, currency=analysis.currency))
     return Section(text=text, figure=figure)
+
+
+def _own_intervals(analysis: ClientAnalysis) -> str:
+    """What a single customer's interval says: wide, and from 0 for whoever may buy nothing."""
+    summary = analysis.prediction_summary
+    tail = percent((1 - analysis.predictions.settings["interval"]) / 2)
+    months = analysis.params.horizon_months
+    if summary["low_zero_share"] >= 0.995:
+        start = (
+            "It starts at 0 for every customer, because the model gives each of them at least "
+            f"a {tail} chance of buying nothing more"
+        )
+    else:
+        start = (
+            f"It starts at 0 for {percent(summary['low_zero_share'])} of the customers, "
+            f"because the model gives them at least a {tail} chance of buying nothing more"
+        )
+    return (
+        f"A single customer's own interval is wide. {start} "
+        f"({percent(summary['likely_none_share'])} are more likely than not to buy nothing in "
+        f"the {months} months). The uncertainty shrinks only when customers are added up, as "
+        "in the total."
+    )
 
 
 @_section
@@ -546,8 +651,10 @@ def clv_export(analysis: ClientAnalysis) -> Section:
         )
     exports.export(activation, "clv")
     return Section(
-        text=f"P(alive), expected purchases and residual CLV with its interval for "
-        f"{count(len(activation))} customers are exported as `clv.csv`."
+        text=f"P(alive), P(no purchase), expected purchases and residual CLV with its "
+        f"{percent(analysis.predictions.settings['interval'])} predictive interval for "
+        f"{count(len(activation))} customers are exported as `clv.csv`: the interval is the "
+        "customer's own range, and a lower bound of 0 means the customer may buy nothing more."
     )
 
 

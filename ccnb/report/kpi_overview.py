@@ -10,6 +10,7 @@ from ccnb.batch import exports
 from ccnb.errors import ModelUnavailable
 from ccnb.formatting import count, day_label, in_words, money, percent, period_label, signed_percent
 from ccnb.report._section import (
+    MODEL_CHECK_ELSEWHERE,
     Section,
     _bullets,
     _equity_interval,
@@ -249,7 +250,7 @@ def equity_headline(analysis: ClientAnalysis) -> Section:
         + _equity_interval(analysis)
         + f"); the top 10% of customers hold {percent(top)} of it. The average customer's residual "
         f"CLV is {money(analysis.prediction_summary['rclv_mean'], analysis.currency)}. "
-        + _equity_interval_meaning(analysis)
+        + _equity_interval_meaning(analysis, see=MODEL_CHECK_ELSEWHERE)
     )
     return Section(text=text)
 

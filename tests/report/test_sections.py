@@ -1227,8 +1227,14 @@ def test_holdout_purchases_by_decile_of_prediction(client):
     steady = bool(np.all(np.diff(means) <= 0))
     assert ("the model ranks customers well" in text) == steady
     if not steady:  # CDNOW: the one-time buyers of the last decile bought more than decile 9
-        first = int(np.argmax(np.diff(means) > 0)) + 2
-        assert f"decile {first} bought more per head than decile {first - 1}" in text
+        rising = [int(i) + 2 for i in np.flatnonzero(np.diff(means) > 0)]
+        pairs = ", ".join(f"{decile} over {decile - 1}" for decile in rising)
+        assert f"(decile {pairs} bought more per head)" in text
+    # a half predicted more than 20% off is named with what it means for its CLV
+    bottom = table[table.index > 5]
+    off = bottom["actual"].sum() / bottom["predicted"].sum() - 1
+    named = f"the bottom half bought {percent(abs(off))} more than predicted" in text
+    assert named == (off > 0.2)  # CDNOW: +74%, the demo: within 20%
 
 
 @pytest.mark.parametrize("name", ["equity_headline", "clv_distribution"])
@@ -1264,8 +1270,9 @@ def test_holdout_total_against_its_predictive_interval(client):
     assert total["high"] - total["low"] > total["parameter_high"] - total["parameter_low"]
     text = client.available("model_validation").text
     assert (
-        f"Its 90% interval for that total, from the uncertainty of the parameters and each "
-        f"customer's own randomness, ran from {count(total['low'])} to {count(total['high'])}"
+        "The chosen model's 90% interval for that total, from the uncertainty of the parameters "
+        f"and each customer's own randomness, ran from {count(total['low'])} to "
+        f"{count(total['high'])}"
     ) in text
     if total["inside"]:
         assert f"the actual {count(total['actual'])} fell inside it." in text
@@ -1285,10 +1292,15 @@ def test_demo_holdout_miss_is_put_down_to_its_holiday_season(demo):
     text = demo.available("model_validation").text
     assert "fell below it" in text
     assert (
-        "The likely cause is seasonality: over the calibration period customers bought "
+        "The likely cause is seasonality: in the calibration period, customers bought "
         f"{miss['peak_ratio']:.1f} times as much"
     ) in text
     assert "The calibration period ends soon after" in text
+    # the history the CLV model is fitted on also ends on 31 December: its CLV is likely high
+    assert miss["data_end_after_peak"]
+    assert (
+        f"read them as likely too high, by roughly the holdout's +{total['error_pct']:.1f}%" in text
+    )
 
 
 def test_cdnow_holdout_total_falls_inside(cdnow):
@@ -1312,3 +1324,47 @@ def test_purchase_probability_is_scored_against_who_bought(client):
     assert f"{percent(bought)} of the customers did" in text
     assert f"Its Brier score is {scores['brier']:.3f}" in text
     assert f"for everyone scores {scores['base_rate_brier']:.3f}" in text
+
+
+@pytest.mark.parametrize("client", ["demo", "cdnow"], indirect=True)
+def test_probability_bands_get_a_verdict(client):
+    """The band furthest from its probability (30+ customers) is named with its numbers, or
+    the probabilities are said to hold (within 10 points everywhere)."""
+    table, _ = client.analysis.purchase_reliability
+    judged = table[table["customers"] >= 30]
+    gap = (judged["observed"] - judged["predicted"]).abs()
+    text = client.available("purchase_probability").text
+    worst = judged.loc[gap.idxmax()]
+    if gap.max() > 0.1:
+        assert (
+            f"for the {count(worst['customers'])} customers given {worst['low']:.0%}–"
+            f"{worst['high']:.0%} the model said {percent(worst['predicted'])} and "
+            f"{percent(worst['observed'])} bought"
+        ) in text
+    else:
+        assert "the probabilities can be taken at their word" in text
+
+
+@pytest.mark.parametrize("client", ["demo", "cdnow"], indirect=True)
+def test_model_choice_names_a_model_closer_on_the_total(client):
+    table = client.analysis.validation.table
+    chosen = table.loc[client.analysis.validation.chosen]
+    errors = table["aggregate_error_pct"].abs()
+    closer = table[errors <= abs(chosen["aggregate_error_pct"]) - 5]
+    text = client.available("model_validation").text
+    assert ("came closer on the total" in text) == (not closer.empty)
+    if not closer.empty:
+        assert "the per-customer error decides" in text
+
+
+@pytest.mark.parametrize("client", ["demo", "cdnow"], indirect=True)
+def test_a_single_customers_interval_is_explained(client):
+    table = client.analysis.predictions.table
+    text = client.available("clv_distribution").text
+    zero = (table["rclv_low"] <= 0).mean()
+    if zero >= 0.995:
+        assert "It starts at 0 for every customer" in text
+    else:
+        assert f"It starts at 0 for {percent(zero)} of the customers" in text
+    likely_none = (table["p_no_purchase"] > 0.5).mean()
+    assert f"({percent(likely_none)} are more likely than not to buy nothing" in text
