@@ -8,7 +8,6 @@ used plus rows rejected. Transaction work is written as Ibis expressions run in 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from ccnb import client_files, datasets, engine, orders
+from ccnb import client_files, datasets, engine, orders, privacy
 from ccnb._checks import did_you_mean
 from ccnb.errors import DataError
 from ccnb.params import CustomersSource, Params, SurveySource, TransactionsSource
@@ -302,16 +301,18 @@ def _accounting(table: ir.Table) -> dict[str, int]:
     return dict(sorted(by_reason.items()))  # the engine returns groups in any order
 
 
-def _pseudonym(column: ir.StringValue, salt: str) -> ir.StringValue:
-    return (ibis.literal(f"{salt}:") + column).hexdigest("sha256").substr(0, 16)
-
-
-def pseudonymize(ids: pd.Series, *, salt: str) -> pd.Series:
-    """Salted SHA-256 pseudonyms (16 hex characters), the same as the engine computes."""
-    return ids.map(
-        lambda value: hashlib.sha256(f"{salt}:{value}".encode()).hexdigest()[:16],
-        na_action="ignore",
-    )
+def _hide_ids(rejected: pd.DataFrame, id_column: str, key: bytes | None) -> pd.DataFrame:
+    """Rejected rows of a pseudonymised run: raw ids replaced by pseudonyms, raw lines withheld."""
+    if key is None or rejected.empty:
+        return rejected
+    rejected = rejected.copy()
+    if id_column in rejected:
+        ids = rejected[id_column].astype("string").str.strip()
+        rejected[id_column] = privacy.pseudonymize(ids.where(ids != ""), key=key)
+    if "raw_line" in rejected:
+        withheld = "(withheld: customer ids are pseudonymised)"
+        rejected["raw_line"] = rejected["raw_line"].where(rejected["raw_line"].isna(), withheld)
+    return rejected
 
 
 # --- transactions --------------------------------------------------------------------------
@@ -323,7 +324,7 @@ def load_transactions(
     connection: ibis.BaseBackend,
     observation_end: dt.date | None = None,
     returns: str = "net",
-    pseudonym_salt: str | None = None,
+    pseudonym_key: bytes | None = None,
 ) -> tuple[ir.Table, SourceQuality, pd.DataFrame]:
     """Read, map and validate transactions; count and keep every excluded row.
 
@@ -338,8 +339,9 @@ def load_transactions(
     returns
         ``"net"`` keeps negative amounts (returns) to net them into revenue; ``"exclude"``
         drops them as ``return``.
-    pseudonym_salt
-        When given, customer ids are replaced by salted SHA-256 pseudonyms.
+    pseudonym_key
+        When given, customer ids are replaced by keyed pseudonyms (``ccnb.privacy``), in the
+        rejected rows too.
 
     Returns
     -------
@@ -427,10 +429,11 @@ def load_transactions(
     amount_used, amount_rejected = _amounts(parsed)
     rejected = _rejected_frame(parsed, "transactions", mapping, raw_columns)
     counts, rejected = _set_aside(counts, rejected, source_raw, "transactions")
+    rejected = _hide_ids(rejected, mapping["customer_id"], pseudonym_key)
 
     valid = _unparsed(parsed.filter(parsed[_REASON].isnull()), TRANSACTION_COLUMNS)
-    if pseudonym_salt is not None:
-        valid = valid.mutate(customer_id=_pseudonym(valid.customer_id, pseudonym_salt))
+    if pseudonym_key is not None:
+        valid = privacy.pseudonymize_ids(valid, key=pseudonym_key, connection=connection)
     transactions = valid.order_by(["customer_id", "date"]).cache()
     span = transactions.agg(
         first=transactions.date.min(),
@@ -512,15 +515,16 @@ def _finish_small_source(
     columns: dict[str, str | None],
     raw_columns: list[str],
     keep: list[str],
-    pseudonym_salt: str | None,
+    pseudonym_key: bytes | None,
 ) -> tuple[pd.DataFrame, SourceQuality, pd.DataFrame]:
     counts = _accounting(parsed)
     used = counts.pop("used", 0)
     rejected = _rejected_frame(parsed, source, columns, raw_columns)
     counts, rejected = _set_aside(counts, rejected, source_raw, source)
+    rejected = _hide_ids(rejected, columns["customer_id"], pseudonym_key)
     frame = _unparsed(parsed.filter(parsed[_REASON].isnull()).order_by(_ROW), keep).execute()
-    if pseudonym_salt is not None:
-        frame["customer_id"] = pseudonymize(frame["customer_id"], salt=pseudonym_salt)
+    if pseudonym_key is not None:
+        frame["customer_id"] = privacy.pseudonymize(frame["customer_id"], key=pseudonym_key)
     dates = frame["date"] if "date" in frame else pd.Series(dtype="datetime64[ns]")
     quality = SourceQuality(
         source=source,
@@ -539,7 +543,7 @@ def load_customers(
     source: CustomersSource,
     *,
     connection: ibis.BaseBackend,
-    pseudonym_salt: str | None = None,
+    pseudonym_key: bytes | None = None,
 ) -> tuple[pd.DataFrame, SourceQuality, pd.DataFrame]:
     """Read the customers table: acquisition channel and cost per customer.
 
@@ -549,7 +553,7 @@ def load_customers(
         The params' ``customers`` section.
     connection
         The engine.
-    pseudonym_salt
+    pseudonym_key
         When given, customer ids are replaced by the same pseudonyms as the transactions'.
 
     Returns
@@ -611,7 +615,7 @@ def load_customers(
         columns=mapping,
         raw_columns=raw_columns,
         keep=["customer_id", "acquisition_channel", "acquisition_cost"],
-        pseudonym_salt=pseudonym_salt,
+        pseudonym_key=pseudonym_key,
     )
 
 
@@ -620,7 +624,7 @@ def load_survey(
     *,
     connection: ibis.BaseBackend,
     observation_end: dt.date | None = None,
-    pseudonym_salt: str | None = None,
+    pseudonym_key: bytes | None = None,
 ) -> tuple[pd.DataFrame, SourceQuality, pd.DataFrame]:
     """Read NPS (0-10) and CSAT (1-5) answers.
 
@@ -632,7 +636,7 @@ def load_survey(
         The engine.
     observation_end
         Answers dated later are excluded as ``after_observation_end``.
-    pseudonym_salt
+    pseudonym_key
         When given, customer ids are replaced by the same pseudonyms as the transactions'.
 
     Returns
@@ -706,7 +710,7 @@ def load_survey(
         columns=mapping,
         raw_columns=raw_columns,
         keep=["customer_id", "date", "nps", "csat"],
-        pseudonym_salt=pseudonym_salt,
+        pseudonym_key=pseudonym_key,
     )
     survey["date"] = pd.to_datetime(survey["date"])
     survey[["nps", "csat"]] = survey[["nps", "csat"]].astype("Int64")
@@ -733,13 +737,13 @@ def load_client(params: Params, *, connection: ibis.BaseBackend | None = None) -
         data-quality report, and the observation end.
     """
     connection = connection or engine.connect(params.engine)
-    salt = params.slug if params.pseudonymize_ids else None
+    key = privacy.pseudonym_key(params.source_file) if params.pseudonymize_ids else None
     transactions, transaction_quality, rejected = load_transactions(
         params.transactions,
         connection=connection,
         observation_end=params.observation_end,
         returns=params.returns,
-        pseudonym_salt=salt,
+        pseudonym_key=key,
     )
     if transaction_quality.rows_used == 0:
         raise DataError(
@@ -754,7 +758,7 @@ def load_client(params: Params, *, connection: ibis.BaseBackend | None = None) -
     customers = survey = None
     if params.customers is not None:
         customers, quality, rejected = load_customers(
-            params.customers, connection=connection, pseudonym_salt=salt
+            params.customers, connection=connection, pseudonym_key=key
         )
         sources.append(quality)
         rejected_frames.append(rejected)
@@ -763,7 +767,7 @@ def load_client(params: Params, *, connection: ibis.BaseBackend | None = None) -
             params.survey,
             connection=connection,
             observation_end=observation_end,
-            pseudonym_salt=salt,
+            pseudonym_key=key,
         )
         sources.append(quality)
         rejected_frames.append(rejected)

@@ -317,3 +317,43 @@ def test_cdnow_dataset_accounting():
     assert quality.transactions.customers == 2357
     assert client.customers is None and client.survey is None
     assert_accounted(client)
+
+
+def test_pseudonyms_are_keyed_and_no_raw_id_reaches_the_rejected_rows(tmp_path, monkeypatch):
+    """An e-mail address as id: hashed with the engagement's key (not the slug), the same in a
+    second run, different under another key; the rejected rows show the pseudonym too."""
+    import hashlib
+
+    from ccnb import privacy
+
+    monkeypatch.delenv(privacy.KEY_VARIABLE, raising=False)
+    (tmp_path / "sales.csv").write_text(
+        "customer_id,date,amount\n"
+        "ann@example.com,2024-01-01,10\n"
+        "ann@example.com,2024-02-01,12\n"
+        "bob@example.com,not a date,5\n"
+    )
+    (tmp_path / "p.yaml").write_text(
+        "client: T\nslug: t\ntransactions:\n  path: sales.csv\npseudonymize_ids: true\n"
+    )
+    params = load_params(tmp_path / "p.yaml")
+    first = load_client(params)
+    key_file = tmp_path / privacy.KEY_FILE
+    assert key_file.exists() and oct(key_file.stat().st_mode & 0o777) == "0o600"
+    ids = set(first.transactions.execute()["customer_id"])
+    assert len(ids) == 1 and "ann@example.com" not in ids
+    (pseudonym,) = ids
+    assert pseudonym != hashlib.sha256(b"t:ann@example.com").hexdigest()[:16]  # not the slug
+    rejected = first.quality.rejected_rows
+    assert "bob@example.com" not in rejected.to_csv()
+    assert (
+        rejected["customer_id"].tolist()
+        == privacy.pseudonymize(
+            pd.Series(["bob@example.com"]), key=key_file.read_text().strip().encode()
+        ).tolist()
+    )
+    again = load_client(load_params(tmp_path / "p.yaml"))
+    assert set(again.transactions.execute()["customer_id"]) == ids  # stable in the engagement
+    monkeypatch.setenv(privacy.KEY_VARIABLE, "another engagement")
+    other = load_client(load_params(tmp_path / "p.yaml"))
+    assert set(other.transactions.execute()["customer_id"]).isdisjoint(ids)
