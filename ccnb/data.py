@@ -16,7 +16,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from ccnb import client_files, datasets, engine, orders, privacy
+from ccnb import client_files, datasets, engine, orders, plausibility, privacy
 from ccnb._checks import did_you_mean
 from ccnb.errors import DataError
 from ccnb.params import CustomersSource, Params, SurveySource, TransactionsSource
@@ -325,6 +325,7 @@ def load_transactions(
     observation_end: dt.date | None = None,
     returns: str = "net",
     pseudonym_key: bytes | None = None,
+    normalise_ids: bool = False,
 ) -> tuple[ir.Table, SourceQuality, pd.DataFrame]:
     """Read, map and validate transactions; count and keep every excluded row.
 
@@ -342,6 +343,8 @@ def load_transactions(
     pseudonym_key
         When given, customer ids are replaced by keyed pseudonyms (``ccnb.privacy``), in the
         rejected rows too.
+    normalise_ids
+        Read ids as a number prints them ('00123' -> '123', '17851.0' -> '17851').
 
     Returns
     -------
@@ -366,6 +369,8 @@ def load_transactions(
     raw = source_raw.with_positions(connection)
 
     customer_id = _text(raw[mapping["customer_id"]])
+    if normalise_ids:
+        customer_id = plausibility.normalise_id(customer_id)
     date = _date(raw[mapping["date"]], date_format=source.date_format, connection=connection)
     parse = {"decimal": source.decimal, "thousands": source.thousands}
     if mapping["amount"] is not None:
@@ -432,6 +437,8 @@ def load_transactions(
     rejected = _hide_ids(rejected, mapping["customer_id"], pseudonym_key)
 
     valid = _unparsed(parsed.filter(parsed[_REASON].isnull()), TRANSACTION_COLUMNS)
+    # before the ids become pseudonyms, which no longer show leading zeros
+    collisions = None if normalise_ids else plausibility.id_collisions(valid)
     if pseudonym_key is not None:
         valid = privacy.pseudonymize_ids(valid, key=pseudonym_key, connection=connection)
     transactions = valid.order_by(["customer_id", "date"]).cache()
@@ -451,6 +458,7 @@ def load_transactions(
         last_date=_as_date(span["last"].iloc[0]),
         amount_used=amount_used,
         amount_rejected=amount_rejected,
+        warnings=(collisions,) if collisions else (),
     )
     return transactions, quality, rejected
 
@@ -544,6 +552,7 @@ def load_customers(
     *,
     connection: ibis.BaseBackend,
     pseudonym_key: bytes | None = None,
+    normalise_ids: bool = False,
 ) -> tuple[pd.DataFrame, SourceQuality, pd.DataFrame]:
     """Read the customers table: acquisition channel and cost per customer.
 
@@ -555,6 +564,8 @@ def load_customers(
         The engine.
     pseudonym_key
         When given, customer ids are replaced by the same pseudonyms as the transactions'.
+    normalise_ids
+        As for the transactions.
 
     Returns
     -------
@@ -574,6 +585,8 @@ def load_customers(
     raw_columns = source_raw.columns
     raw = source_raw.with_positions(connection)
     customer_id = _text(raw[mapping["customer_id"]])
+    if normalise_ids:
+        customer_id = plausibility.normalise_id(customer_id)
     channel = (
         _text(raw[mapping["acquisition_channel"]]).fill_null("unknown")
         if mapping["acquisition_channel"]
@@ -625,6 +638,7 @@ def load_survey(
     connection: ibis.BaseBackend,
     observation_end: dt.date | None = None,
     pseudonym_key: bytes | None = None,
+    normalise_ids: bool = False,
 ) -> tuple[pd.DataFrame, SourceQuality, pd.DataFrame]:
     """Read NPS (0-10) and CSAT (1-5) answers.
 
@@ -638,6 +652,8 @@ def load_survey(
         Answers dated later are excluded as ``after_observation_end``.
     pseudonym_key
         When given, customer ids are replaced by the same pseudonyms as the transactions'.
+    normalise_ids
+        As for the transactions.
 
     Returns
     -------
@@ -658,6 +674,8 @@ def load_survey(
     raw_columns = source_raw.columns
     raw = source_raw.with_positions(connection)
     customer_id = _text(raw[mapping["customer_id"]])
+    if normalise_ids:
+        customer_id = plausibility.normalise_id(customer_id)
     date = (
         _date(raw[mapping["date"]], date_format=source.date_format, connection=connection)
         if mapping["date"]
@@ -720,6 +738,14 @@ def load_survey(
 # --- one client ----------------------------------------------------------------------------
 
 
+def _plausibility_warnings(params: Params, transactions: ir.Table, customers) -> tuple[str, ...]:
+    """What loads but may be wrong, each with its fix (id collisions: `load_transactions`)."""
+    found = [plausibility.amount_outliers(transactions)]
+    if customers is not None:
+        found.append(plausibility.customer_match(transactions, customers))
+    return tuple(warning for warning in found if warning)
+
+
 def load_client(params: Params, *, connection: ibis.BaseBackend | None = None) -> ClientData:
     """Load and validate every source of a client.
 
@@ -744,6 +770,7 @@ def load_client(params: Params, *, connection: ibis.BaseBackend | None = None) -
         observation_end=params.observation_end,
         returns=params.returns,
         pseudonym_key=key,
+        normalise_ids=params.normalise_ids,
     )
     if transaction_quality.rows_used == 0:
         raise DataError(
@@ -758,7 +785,10 @@ def load_client(params: Params, *, connection: ibis.BaseBackend | None = None) -
     customers = survey = None
     if params.customers is not None:
         customers, quality, rejected = load_customers(
-            params.customers, connection=connection, pseudonym_key=key
+            params.customers,
+            connection=connection,
+            pseudonym_key=key,
+            normalise_ids=params.normalise_ids,
         )
         sources.append(quality)
         rejected_frames.append(rejected)
@@ -768,6 +798,7 @@ def load_client(params: Params, *, connection: ibis.BaseBackend | None = None) -
             connection=connection,
             observation_end=observation_end,
             pseudonym_key=key,
+            normalise_ids=params.normalise_ids,
         )
         sources.append(quality)
         rejected_frames.append(rejected)
@@ -779,7 +810,13 @@ def load_client(params: Params, *, connection: ibis.BaseBackend | None = None) -
         transactions=transactions,
         customers=customers,
         survey=survey,
-        quality=DataQuality(sources=tuple(sources), rejected_rows=rejected_rows, orders=netting),
+        quality=DataQuality(
+            sources=tuple(sources),
+            rejected_rows=rejected_rows,
+            orders=netting,
+            warnings=transaction_quality.warnings
+            + _plausibility_warnings(params, transactions, customers),
+        ),
         observation_end=observation_end,
         connection=connection,
     )

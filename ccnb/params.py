@@ -531,8 +531,16 @@ class Params(_Model):
     )
     budget: BudgetSettings = Field(default_factory=BudgetSettings, description="Budget settings.")
     engine: EngineSettings = Field(default_factory=EngineSettings, description="Engine.")
+    normalise_ids: bool = Field(
+        False,
+        description="Read customer ids as a number would print them in every source: '00123' "
+        "and '17851.0' become '123' and '17851' (ids with letters are left alone). Set it when "
+        "`ccnb check` warns that ids collide or that the customers table does not match.",
+    )
     pseudonymize_ids: bool = Field(
-        False, description="Replace customer ids by salted hashes in every output."
+        False,
+        description="Replace customer ids by keyed hashes (HMAC) in every output; the key is "
+        "CCNB_PSEUDONYM_KEY, else .ccnb-pseudonym.key next to this file (created on first use).",
     )
     seed: int = Field(42, description="Seed for every random draw (intervals, test groups).")
     source_file: Path | None = Field(

@@ -73,7 +73,8 @@ class SourceQuality:
 
     For transactions, ``amount_used`` is the net amount of the rows used and
     ``amount_rejected`` the net amount of the excluded rows by reason (rows whose amount
-    could not be read count 0); other sources have no amounts.
+    could not be read count 0); other sources have no amounts. ``warnings`` holds what the
+    source's own checks found (``ccnb.plausibility``).
     """
 
     source: str
@@ -86,6 +87,7 @@ class SourceQuality:
     last_date: dt.date | None = None
     amount_used: float | None = None
     amount_rejected: dict[str, float] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.rows_read != self.rows_used + sum(self.rejected.values()):
@@ -130,11 +132,16 @@ class DataQuality:
     orders
         How returns were netted against their orders (`OrderNetting`), when the
         transactions were loaded by `ccnb.data.load_client`.
+    warnings
+        What loads but may still be wrong (ids that collide, a customers table that does
+        not match, amounts off by orders of magnitude), each with its fix
+        (`ccnb.plausibility`).
     """
 
     sources: tuple[SourceQuality, ...]
     rejected_rows: pd.DataFrame = field(repr=False)
     orders: OrderNetting | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def transactions(self) -> SourceQuality:

@@ -185,3 +185,57 @@ def test_path_with_a_tilde_is_expanded(tmp_path, monkeypatch):
     params = ccnb.load_params(tmp_path / "p" / "t.yaml")
     assert params.transactions.path == str(tmp_path / "sales.csv")
     assert load_client(params).quality.transactions.rows_used == 1
+
+
+def _client(tmp_path, sales, extra="", customers=None):
+    (tmp_path / "sales.csv").write_text(sales)
+    text = "client: T\nslug: t\ntransactions:\n  path: sales.csv\n" + extra
+    if customers is not None:
+        (tmp_path / "customers.csv").write_text(customers)
+        text += (
+            "customers:\n  path: customers.csv\n  columns: {customer_id: id, "
+            "acquisition_channel: channel, acquisition_cost: cost}\n"
+        )
+    (tmp_path / "t.yaml").write_text(text)
+    return load_client(ccnb.load_params(tmp_path / "t.yaml"))
+
+
+def test_ids_that_differ_by_leading_zeros_or_a_float_suffix_are_flagged_then_joined(tmp_path):
+    sales = (
+        "customer_id,date,amount\n00123,2024-01-01,5\n123,2024-02-01,6\n17851.0,2024-01-03,7\n"
+        "17851,2024-03-01,8\nAB01,2024-01-04,9\n"
+    )
+    flagged = _client(tmp_path, sales)
+    (warning,) = flagged.quality.warnings
+    assert warning.startswith("2 customer ids appear in more than one form")
+    assert "'00123' and '123'" in warning and "`normalise_ids: true`" in warning
+    assert flagged.quality.transactions.customers == 5
+    joined = _client(tmp_path, sales, "normalise_ids: true\n")
+    assert joined.quality.warnings == ()
+    assert sorted(joined.transactions.execute()["customer_id"].unique()) == [
+        "123",
+        "17851",
+        "AB01",
+    ]
+
+
+def test_a_customers_table_that_does_not_match_is_flagged_with_both_rates(tmp_path):
+    """Transactions written from a float column (17851.0), the customers table as integers:
+    nothing joins, every channel would be 'unknown'; normalise_ids repairs it."""
+    sales = "customer_id,date,amount\n17851.0,2024-01-01,5\n17852.0,2024-01-02,6\n"
+    customers = "id,channel,cost\n17851,Referral,10\n17852,Paid search,20\n"
+    flagged = _client(tmp_path, sales, customers=customers)
+    (warning,) = flagged.quality.warnings
+    assert warning.startswith("only 0% of the customers in the transactions are in the customers")
+    assert "(and 0% of its ids in the transactions)" in warning
+    fixed = _client(tmp_path, sales, "normalise_ids: true\n", customers=customers)
+    assert fixed.quality.warnings == ()
+    assert set(fixed.customers["customer_id"]) == {"17851", "17852"}
+
+
+def test_amounts_orders_of_magnitude_above_the_median_are_flagged(tmp_path):
+    rows = [f"c{i},2024-01-{i + 1:02d},{10 + i}" for i in range(20)] + ["c1,2024-02-01,125000"]
+    client = _client(tmp_path, "customer_id,date,amount\n" + "\n".join(rows) + "\n")
+    (warning,) = client.quality.warnings
+    assert warning.startswith("1 transaction lines have amounts at least 1,000 times the median")
+    assert "up to 125,000.00" in warning

@@ -91,6 +91,8 @@ def check(
             continue
         console.print(_quality_table(f"{params.client} ({params_file})", client.quality))
         console.print(f"observation end: {client.observation_end}")
+        for warning in client.quality.warnings:
+            console.print(f"check: {warning}", markup=False, style="yellow", soft_wrap=True)
         unreviewed = unreviewed_keys(params_file.read_text(encoding="utf-8"))
         if unreviewed:
             console.print(

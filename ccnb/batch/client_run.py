@@ -308,7 +308,9 @@ def _run_warnings(
 
     Params lines still marked CHECK by ``ccnb new``; model fits that failed, so the reports
     show the value ranking instead (only fits some table needed: none is attempted here);
-    active content removed from a report.
+    excluded rows carrying much of the revenue; the data's plausibility warnings (ids that
+    collide, a customers table that does not match, outlying amounts); active content removed
+    from a report.
     """
     warnings = []
     unreviewed = unreviewed_keys(params_file.read_text(encoding="utf-8"))
@@ -341,6 +343,7 @@ def _run_warnings(
                 "",
             )
         )
+    warnings += [(f"Data: {line[0].upper()}{line[1:]}.", "") for line in analysis.quality.warnings]
     warnings += [(line, "") for line in run.removed_content()]
     return warnings
 

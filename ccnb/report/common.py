@@ -48,6 +48,7 @@ def data_quality(analysis: ClientAnalysis) -> Section:
         else "no transaction row was excluded"
     )
     lines.extend(order_notes(analysis))
+    lines.extend(f"Check: {escape_md(warning)}" for warning in quality.warnings)
     windows = analysis.windows
     if windows.year_on_year:  # else the first note gives the history
         lines.append(
