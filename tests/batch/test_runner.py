@@ -497,8 +497,12 @@ def test_tables_are_computed_once_before_the_kernels_start(workspace, tmp_path, 
 
 
 def test_excluded_rows_carrying_most_revenue_make_the_run_warn(tmp_path):
-    """A totals line without a customer id holds 80% of the file's amount: check before use."""
-    sales = ACME_SALES + "TOTAL,,2024-04-30,888.00,web\n"
+    """A dated line without a customer id holds 80% of the file's amount: check before use.
+
+    (A line marked TOTAL is a `totals_row` and carries no revenue of its own:
+    tests/test_client_files.py.)
+    """
+    sales = ACME_SALES + "O7,,2024-04-30,888.00,web\n"
     params = write_client(tmp_path, slug="totals", client="Totals", sales=sales)
     notebooks = notebook_dir(tmp_path / "notebooks", **{"01_overview": "01_overview.ipynb"})
     run = client_run.run_client(
