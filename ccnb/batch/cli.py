@@ -13,6 +13,7 @@ from rich.table import Table
 
 from ccnb.batch.execute import DEFAULT_TIMEOUT
 from ccnb.batch.index_pages import summary_lines
+from ccnb.batch.interrupts import RunInterrupted
 from ccnb.batch.parallel import run_clients
 from ccnb.batch.records import ClientRun, RunEvent
 from ccnb.batch.scaffold import Scaffold, scaffold_params, unreviewed_keys
@@ -262,6 +263,10 @@ def run(
     except (FileNotFoundError, ValueError, OutputError) as error:
         error_console.print(str(error), markup=False, style="red", soft_wrap=True)
         raise typer.Exit(code=2) from None
+    except RunInterrupted as interrupted:
+        progress.stop()
+        error_console.print(str(interrupted), markup=False, style="red", soft_wrap=True)
+        raise typer.Exit(code=interrupted.exit_code) from None
     finally:
         progress.stop()
     _print_summary(runs, output_dir)

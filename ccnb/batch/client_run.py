@@ -22,6 +22,7 @@ from typing import Any
 
 import ccnb
 from ccnb.analysis import CACHE_DIR_VARIABLE, MODEL_REASON_PREFIX, ClientAnalysis
+from ccnb.batch import interrupts
 from ccnb.batch._layout import (
     _EXPORTS,
     _FAILED,
@@ -284,10 +285,12 @@ def run_client(
             run.status = "warning" if warnings else "ok"
         run.seconds = time.perf_counter() - clock
         _finish_record(record, run)
+        if interrupts.STOP.is_set():  # stopped while finishing: publish nothing
+            raise KeyboardInterrupt
         _publish(run, record, staging, output_dir / run.folder)
     finally:
-        if tables is not None:
-            tables.join()  # before its folder goes
+        if tables is not None and not interrupts.STOP.is_set():
+            tables.join()  # before its folder goes (a stopped run does not wait for it)
         os.environ.clear()  # the caller's environment, without the kernels' variables
         os.environ.update(environment)
         shutil.rmtree(cache, ignore_errors=True)

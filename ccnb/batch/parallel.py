@@ -19,6 +19,7 @@ from concurrent.futures import (
 from pathlib import Path
 from typing import Any
 
+from ccnb.batch import interrupts
 from ccnb.batch._layout import _safe_folder, check_output_dir, remove_stale_temporaries
 from ccnb.batch.client_run import run_client
 from ccnb.batch.execute import DEFAULT_TIMEOUT
@@ -32,13 +33,21 @@ __all__ = ["run_clients"]
 _worker_events: Any = None
 
 
-def _init_worker(event_queue: Any) -> None:
+def _init_worker(event_queue: Any, parent: int) -> None:
     global _worker_events
     _worker_events = event_queue
+    interrupts.worker_signals(parent)
 
 
 def _client_in_worker(params_file: str, options: dict[str, Any]) -> ClientRun:
-    return run_client(params_file, events=_worker_events.put if _worker_events else None, **options)
+    try:
+        return run_client(
+            params_file, events=_worker_events.put if _worker_events else None, **options
+        )
+    except KeyboardInterrupt:
+        if interrupts.STOP.is_set():  # stopped: the run cleaned up; end without a result
+            os._exit(1)
+        raise
 
 
 def _preflight(
@@ -187,29 +196,40 @@ def _run_in_processes(
     context = multiprocessing.get_context("spawn")
     event_queue = context.Queue()
     results: dict[str, ClientRun] = {}
-    with ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=context,
-        initializer=_init_worker,
-        initargs=(event_queue,),
-    ) as pool:
+    with (
+        interrupts.main_process_signals() as received,
+        ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(event_queue, os.getpid()),
+        ) as pool,
+    ):
         futures: dict[Future, tuple[Path, str, str]] = {
             pool.submit(_client_in_worker, str(path), options): (path, folder, client)
             for path, folder, client in runnable
         }
         pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-            _drain(event_queue, on_event)
-            for future in done:
-                path, folder, client = futures[future]
-                try:
-                    results[str(path)] = future.result()
-                except Exception as error:  # the worker died (killed, out of memory)
-                    results[str(path)] = _crashed(path, folder, client, error)
-                    _emit(
-                        on_event, RunEvent(folder, None, "failed", None, results[str(path)].error)
-                    )
+        try:
+            while pending:
+                done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                _drain(event_queue, on_event)
+                for future in done:
+                    path, folder, client = futures[future]
+                    try:
+                        results[str(path)] = future.result()
+                    except Exception as error:  # the worker died (killed, out of memory)
+                        results[str(path)] = _crashed(path, folder, client, error)
+                        _emit(
+                            on_event,
+                            RunEvent(folder, None, "failed", None, results[str(path)].error),
+                        )
+        except KeyboardInterrupt:
+            # the workers stop their kernels, discard their staging folders, publish nothing
+            for child in multiprocessing.active_children():
+                child.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise interrupts.RunInterrupted(received[-1] if received else "SIGINT") from None
     time.sleep(0.05)
     _drain(event_queue, on_event)
     event_queue.close()

@@ -726,7 +726,9 @@ def test_clv_by_group_sorted_bars_with_intervals():
     assert bar_widths(ax) == [120.0, 40.0, 5.0]
     assert tick_texts(ax.yaxis) == ["High\n(n=50)", "Medium\n(n=150)", "Low\n(n=300)"]
     assert texts(ax) == ["€120", "€40", "€5"]
-    assert legend_texts(ax) == ["mean rCLV (90% interval, parameter uncertainty only)"]
+    assert legend_texts(ax) == [
+        "mean rCLV (90% interval: parameters and customers' own randomness)"
+    ]
     assert ax.get_xlabel() == "Mean residual CLV per customer (EUR)"
 
 
