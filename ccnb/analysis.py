@@ -73,6 +73,9 @@ MODEL_UNAVAILABLE = (
 MODEL_REASON_PREFIX = "Customer value cannot be predicted: "
 
 #: the fitting minimums in a reader's words
+#: the purchase models are validated on a holdout: a shorter history has nothing to hold out
+MIN_HISTORY_DAYS = 60
+
 _PLAIN_REQUIREMENTS = {
     "repeat buyers (frequency > 0)": "customers who bought more than once",
     "repeat buyers with positive spend": "customers who bought more than once for a positive "
@@ -701,6 +704,11 @@ class ClientAnalysis:
     def validation(self) -> clv.ValidationResult:
         """Every purchase model fitted on the calibration period and scored on the holdout."""
         try:
+            history = (self.observation_end - self.quality.transactions.first_date).days + 1
+            if history < MIN_HISTORY_DAYS or self.calibration_end >= self.observation_end:
+                raise clv.InsufficientDataError(
+                    "the purchase models", "days of history", MIN_HISTORY_DAYS, history
+                )
             return clv.validate(
                 self.calibration,
                 actual_repeat_by_period=self.repeat_purchases["repeat_purchases"],

@@ -779,6 +779,12 @@ def load_client(params: Params, *, connection: ibis.BaseBackend | None = None) -
         )
     transactions, netting = orders.mark_purchases(transactions)
     transactions = transactions.order_by(["customer_id", "date"]).cache()
+    if transactions.filter(transactions.purchase).count().execute() == 0:
+        raise DataError(
+            f"no purchase in {transaction_quality.file}: every one of the "
+            f"{transaction_quality.rows_used:,} rows used is a return or nets to zero or less; "
+            "check the amount column's mapping and sign (returns are negative amounts)"
+        )
     observation_end = params.observation_end or transaction_quality.last_date
     sources = [transaction_quality]
     rejected_frames = [rejected]

@@ -89,11 +89,18 @@ def signed_percent(share: float, *, digits: int = 0) -> str:
     return f"{100 * share:+.{digits}f}%"
 
 
-def count(value: float) -> str:
-    """A count with thousands separators: ``count(12345)`` -> '12,345'."""
+def count(value: float, noun: str | None = None) -> str:
+    """A count with thousands separators, with its noun in the right number if given.
+
+    ``count(12345)`` -> '12,345'; ``count(1, "customer")`` -> '1 customer';
+    ``count(2, "customer")`` -> '2 customers' (the plural adds an s).
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    return f"{value:,.0f}"
+    text = f"{value:,.0f}"
+    if noun is None:
+        return text
+    return f"{text} {noun if text == '1' else noun + 's'}"
 
 
 # Every ASCII punctuation character can start Markdown or HTML syntax somewhere (`*`, `_`, `#`,

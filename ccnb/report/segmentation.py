@@ -48,14 +48,15 @@ def rfm_grid(analysis: ClientAnalysis, *, value: str = "customers") -> Section:
         )
         empty = frequency.loc[frequency["customers"] == 0, "score"].tolist()
         if empty:
-            single = frequency.iloc[0]
+            single = frequency[frequency["customers"] > 0].iloc[0]
+            customers = count(single["customers"], "customer")
             text += (
                 f" Each column names the order counts its F score covers. F = "
                 f"{' and '.join(str(score) for score in empty)} "
                 f"{'is' if len(empty) == 1 else 'are'} empty: customers with the same number "
-                f"of orders share a score, and the {count(single['customers'])} customers "
-                f"with {_orders(single)} ({percent(single['customers'] / len(scores))}) all "
-                "score F = 1."
+                f"of orders share a score, and the {customers} with {_orders(single)} "
+                f"({percent(single['customers'] / len(scores))}) all score F = "
+                f"{int(single['score'])}."
             )
     else:
         text = (
