@@ -239,3 +239,12 @@ def test_amounts_orders_of_magnitude_above_the_median_are_flagged(tmp_path):
     (warning,) = client.quality.warnings
     assert warning.startswith("1 transaction lines have amounts at least 1,000 times the median")
     assert "up to 125,000.00" in warning
+
+
+def test_header_names_with_spaces_are_trimmed_in_scaffold_and_check(tmp_path):
+    file = tmp_path / "spaces.csv"
+    file.write_text(" customer_id , date ,amount \na,2024-01-01,5\nb,2024-01-02,6\n")
+    scaffold, params, client = _scaffold_and_load(tmp_path, "spaces", file)
+    assert params.transactions.columns.customer_id == "customer_id"
+    assert params.transactions.columns.amount == "amount"
+    assert _accounts(client.quality).rows_used == 2 == _data_rows(file, encoding="utf-8")

@@ -33,12 +33,18 @@ EDGE_CLIENTS = {
 }
 
 
-def _write(folder: Path, slug: str, rows) -> Path:
+#: e-mail addresses as customer ids, under pseudonymize_ids; one row is rejected (bad date)
+PRIVATE = [(f"person{i % 60}@example.com", _day(3 * i), f"{15 + i % 9}.00") for i in range(240)]
+PRIVATE.append(("leaked@example.com", "not a date", "9.00"))
+
+
+def _write(folder: Path, slug: str, rows, extra: str = "") -> Path:
     lines = ["customer_id,date,amount", *(",".join(row) for row in rows)]
     (folder / f"{slug}.csv").write_text("\n".join(lines) + "\n")
     params = folder / f"{slug}.yaml"
     params.write_text(
         f"client: {slug}\nslug: {slug}\ntransactions:\n  path: {slug}.csv\ngross_margin: 0.3\n"
+        + extra
     )
     return params
 
@@ -47,8 +53,25 @@ def _write(folder: Path, slug: str, rows) -> Path:
 def edge_runs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("edge")
     params = [_write(folder, slug, rows) for slug, rows in EDGE_CLIENTS.items()]
+    params.append(_write(folder, "private", PRIVATE, "pseudonymize_ids: true\n"))
     runs = run_clients(params, notebook_dir=NOTEBOOKS, output_dir=folder / "outputs", jobs=2)
     return {run.folder: run for run in runs}, folder / "outputs"
+
+
+def test_no_raw_id_and_no_key_reaches_any_output(edge_runs):
+    """Pseudonymised client: no e-mail address in any output file (reports, notebooks,
+    exports, rejected rows, run.json), nor the key; the rejected row shows a pseudonym."""
+    runs, outputs = edge_runs
+    assert not runs["private"].failed, runs["private"].failures()
+    key = (outputs.parent / ".ccnb-pseudonym.key").read_text().strip()
+    files = [path for path in (outputs / "private").rglob("*") if path.is_file()]
+    assert {path.suffix for path in files} >= {".html", ".ipynb", ".csv", ".json"}
+    for path in files:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        assert "@example.com" not in text, path.name
+        assert key not in text, path.name
+    rejected = (outputs / "private" / "exports" / "rejected_rows.csv").read_text()
+    assert rejected.count("bad_date") == 1
 
 
 @pytest.mark.parametrize("slug", sorted(EDGE_CLIENTS))
