@@ -26,28 +26,23 @@ import time
 import pandas as pd
 
 from ccnb import clv
-from ccnb.datasets.btyd_population import simulate_population
-
-#: published CDNOW estimates (weeks): Fader, Hardie & Lee (2005) for BG/NBD and Pareto/NBD,
-#: Batislam et al. (2007) for MBG/NBD, Fader, Hardie & Lee (2005b) for Gamma-Gamma
-TRUE_PARAMS = {
-    "bgnbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
-    "mbgnbd": {"r": 0.525, "alpha": 6.183, "a": 0.891, "b": 1.614},
-    "paretonbd": {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669},
-}
-SPEND_PARAMS = {"p": 6.25, "q": 3.74, "v": 15.44}
-PERIODS = {"calibration_periods": 39.0, "holdout_periods": 39.0, "acquisition_periods": 12.0}
+from ccnb.datasets.btyd_population import (
+    CDNOW_ESTIMATES,
+    CDNOW_PERIODS,
+    CDNOW_SPEND_ESTIMATES,
+    simulate_population,
+)
 
 
 def replicate(model: str, *, n_customers: int, seed: int, n_draws: int = 200) -> dict:
     """Fit, predict and score one simulated population; predictive and parameter-only."""
     population = simulate_population(
         model,
-        TRUE_PARAMS[model],
-        spend_params=SPEND_PARAMS,
+        CDNOW_ESTIMATES[model],
+        spend_params=CDNOW_SPEND_ESTIMATES,
         n_customers=n_customers,
         seed=seed,
-        **PERIODS,
+        **CDNOW_PERIODS,
     )
     purchases = clv.fit_purchases(population, model=model)
     spend = clv.fit_spend(
@@ -120,7 +115,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicates", type=int, default=100)
     parser.add_argument("--customers", type=int, default=2000)
-    parser.add_argument("--models", nargs="+", default=list(TRUE_PARAMS))
+    parser.add_argument("--models", nargs="+", default=list(CDNOW_ESTIMATES))
     options = parser.parse_args()
     table = coverage_table(
         options.models, replicates=options.replicates, n_customers=options.customers

@@ -12,9 +12,21 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["simulate_population"]
+__all__ = ["CDNOW_ESTIMATES", "CDNOW_PERIODS", "CDNOW_SPEND_ESTIMATES", "simulate_population"]
 
 MODELS = ("bgnbd", "mbgnbd", "paretonbd")
+
+#: published CDNOW estimates (weeks), the known truth of the coverage checks: Fader, Hardie &
+#: Lee (2005) for BG/NBD and Pareto/NBD, Batislam et al. (2007) for MBG/NBD
+CDNOW_ESTIMATES = {
+    "bgnbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
+    "mbgnbd": {"r": 0.525, "alpha": 6.183, "a": 0.891, "b": 1.614},
+    "paretonbd": {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669},
+}
+#: Gamma-Gamma on CDNOW (Fader, Hardie & Lee 2005b)
+CDNOW_SPEND_ESTIMATES = {"p": 6.25, "q": 3.74, "v": 15.44}
+#: CDNOW's layout: acquired over 12 weeks, 39-week calibration, 39-week holdout
+CDNOW_PERIODS = {"calibration_periods": 39.0, "holdout_periods": 39.0, "acquisition_periods": 12.0}
 
 
 def simulate_population(

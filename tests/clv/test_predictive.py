@@ -10,25 +10,22 @@ import pytest
 
 from ccnb import clv
 from ccnb.clv import _btyd
-from ccnb.datasets.btyd_population import simulate_population
-
-TRUE_PARAMS = {
-    "bgnbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
-    "mbgnbd": {"r": 0.525, "alpha": 6.183, "a": 0.891, "b": 1.614},
-    "paretonbd": {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669},
-}
-SPEND_PARAMS = {"p": 6.25, "q": 3.74, "v": 15.44}
-PERIODS = {"calibration_periods": 39.0, "holdout_periods": 39.0, "acquisition_periods": 12.0}
+from ccnb.datasets.btyd_population import (
+    CDNOW_ESTIMATES,
+    CDNOW_PERIODS,
+    CDNOW_SPEND_ESTIMATES,
+    simulate_population,
+)
 
 
 def population(model, *, n_customers, seed):
     return simulate_population(
         model,
-        TRUE_PARAMS[model],
-        spend_params=SPEND_PARAMS,
+        CDNOW_ESTIMATES[model],
+        spend_params=CDNOW_SPEND_ESTIMATES,
         n_customers=n_customers,
         seed=seed,
-        **PERIODS,
+        **CDNOW_PERIODS,
     )
 
 
@@ -40,7 +37,7 @@ def fitted_models(frame, model):
     return purchases, spend
 
 
-@pytest.fixture(scope="module", params=list(TRUE_PARAMS))
+@pytest.fixture(scope="module", params=list(CDNOW_ESTIMATES))
 def simulated(request):
     """One population per model (2,000 customers) with both models fitted on calibration."""
     frame = population(request.param, n_customers=2000, seed=11)
@@ -51,9 +48,9 @@ def test_population_follows_the_model_it_was_drawn_from():
     """The simulated calibration data give back the true parameters (within 3 standard errors)."""
     frame = population("bgnbd", n_customers=20_000, seed=3)
     purchases, spend = fitted_models(frame, "bgnbd")
-    for name, truth in TRUE_PARAMS["bgnbd"].items():
+    for name, truth in CDNOW_ESTIMATES["bgnbd"].items():
         assert abs(purchases.params_[name] - truth) < 3 * purchases.standard_errors_[name], name
-    for name, truth in SPEND_PARAMS.items():
+    for name, truth in CDNOW_SPEND_ESTIMATES.items():
         assert abs(spend.params_[name] - truth) < 3 * spend.standard_errors_[name], name
     assert (frame["frequency_cal"] >= 0).all() and (frame["recency_cal"] <= frame["T_cal"]).all()
     assert (frame["T_cal"] > 27).all() and (frame["T_cal"] <= 39).all()
