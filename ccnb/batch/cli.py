@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Annotated
@@ -46,7 +47,7 @@ def _quality_table(client: str, quality: DataQuality) -> Table:
         "customers",
     ):
         justify = "right" if column.startswith(("rows", "customers")) else "left"
-        table.add_column(column, justify=justify)
+        table.add_column(column, justify=justify, overflow="fold")  # wrap, never truncate
     for source in quality.sources:
         reasons = "\n".join(
             f"{reason}: {count:,}" for reason, count in sorted(source.rejected.items())
@@ -63,52 +64,89 @@ def _quality_table(client: str, quality: DataQuality) -> Table:
     return table
 
 
+def _check_one(params_file: Path) -> dict:
+    """Load one client's params and data: the JSON-ready outcome (``error`` when it failed)."""
+    outcome: dict = {"params_file": str(params_file)}
+    try:
+        params = load_params(params_file)
+        client = load_client(params)
+    except (ParamsError, DataError, OSError) as error:
+        return {**outcome, "ok": False, "error": str(error)}
+    except Exception as error:  # a case ccnb does not handle yet: say so, no traceback
+        first = str(error).splitlines()[0] if str(error) else ""
+        return {
+            **outcome,
+            "ok": False,
+            "error": f"ccnb could not read this data ({type(error).__name__}: {first}). This "
+            "is a gap in ccnb, not in your file: please report it with the first lines of "
+            "the file.",
+        }
+    return {
+        **outcome,
+        "ok": True,
+        "client": params.client,
+        "observation_end": client.observation_end.isoformat(),
+        "sources": client.quality.to_dict(),
+        "warnings": list(client.quality.warnings),
+        "unreviewed": unreviewed_keys(params_file.read_text(encoding="utf-8")),
+        "_quality": client.quality,
+    }
+
+
+def _print_check(outcome: dict) -> None:
+    if not outcome["ok"]:
+        error_console.print(
+            f"{outcome['params_file']}: {outcome['error']}",
+            markup=False,
+            style="red",
+            soft_wrap=True,
+        )
+        return
+    title = f"{outcome['client']} ({outcome['params_file']})"
+    console.print(_quality_table(title, outcome["_quality"]))
+    console.print(f"observation end: {outcome['observation_end']}")
+    for warning in outcome["warnings"]:
+        console.print(f"check: {warning}", markup=False, style="yellow", soft_wrap=True)
+    if outcome["unreviewed"]:
+        console.print(
+            f"review: {', '.join(outcome['unreviewed'])} still marked CHECK; confirm each value "
+            "and delete its marker (until then runs end with status 'warning')",
+            markup=False,
+            style="yellow",
+            soft_wrap=True,
+        )
+    console.print()
+
+
 @app.command()
 def check(
     params_files: Annotated[
         list[Path], typer.Argument(help="Client params files (YAML).", show_default=False)
     ],
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the data-quality report as JSON (one object per params file) instead "
+            "of tables.",
+        ),
+    ] = False,
 ) -> None:
     """Validate each params file and its data, and print the data-quality report."""
-    failed = []
-    for params_file in params_files:
-        try:
-            params = load_params(params_file)
-            client = load_client(params)
-        except (ParamsError, DataError, OSError) as error:
-            failed.append(params_file)
-            error_console.print(f"{params_file}: {error}", markup=False, style="red")
-            continue
-        except Exception as error:  # a case ccnb does not handle yet: say so, no traceback
-            failed.append(params_file)
-            error_console.print(
-                f"{params_file}: ccnb could not read this data ({type(error).__name__}: "
-                f"{str(error).splitlines()[0] if str(error) else ''}). This is a gap in ccnb, "
-                "not in your file: please report it with the first lines of the file.",
-                markup=False,
-                style="red",
-                soft_wrap=True,
-            )
-            continue
-        console.print(_quality_table(f"{params.client} ({params_file})", client.quality))
-        console.print(f"observation end: {client.observation_end}")
-        for warning in client.quality.warnings:
-            console.print(f"check: {warning}", markup=False, style="yellow", soft_wrap=True)
-        unreviewed = unreviewed_keys(params_file.read_text(encoding="utf-8"))
-        if unreviewed:
-            console.print(
-                f"review: {', '.join(unreviewed)} still marked CHECK; confirm each value and "
-                "delete its marker (until then runs end with status 'warning')",
-                markup=False,
-                style="yellow",
-                soft_wrap=True,
-            )
-        console.print()
+    outcomes = [_check_one(params_file) for params_file in params_files]
+    failed = [outcome["params_file"] for outcome in outcomes if not outcome["ok"]]
+    if as_json:
+        shown = [{k: v for k, v in outcome.items() if k != "_quality"} for outcome in outcomes]
+        print(json.dumps(shown, indent=2, ensure_ascii=False))
+    else:
+        for outcome in outcomes:
+            _print_check(outcome)
     if failed:
-        error_console.print(
-            f"[red]{len(failed)} of {len(params_files)} params file(s) failed:[/red] "
-            + ", ".join(str(path) for path in failed)
-        )
+        if not as_json:
+            error_console.print(
+                f"[red]{len(failed)} of {len(params_files)} params file(s) failed:[/red] "
+                + ", ".join(failed)
+            )
         raise typer.Exit(code=1)
 
 
