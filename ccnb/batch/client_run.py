@@ -42,6 +42,7 @@ from ccnb.batch.index_pages import write_client_index
 from ccnb.batch.inputs import _kernel_executable, _library_versions, _now, input_files
 from ccnb.batch.records import ClientRun, EventCallback, RunEvent, _emit, _first_line
 from ccnb.batch.scaffold import unreviewed_keys
+from ccnb.batch.workbook import write_workbook
 from ccnb.errors import InputError
 
 __all__ = ["run_client"]
@@ -54,6 +55,10 @@ def _export_listing(exports: Path) -> list[dict[str, Any]]:
             rows = max(sum(1 for _ in csv.reader(handle)) - 1, 0)
         listing.append(
             {"file": f"{_EXPORTS}/{path.name}", "rows": rows, "bytes": path.stat().st_size}
+        )
+    for path in sorted(exports.glob("*.xlsx")):
+        listing.append(
+            {"file": f"{_EXPORTS}/{path.name}", "rows": None, "bytes": path.stat().st_size}
         )
     return listing
 
@@ -280,6 +285,10 @@ def run_client(
                 warnings = _run_warnings(params_file, analysis, run)
             except Exception as error:  # the reports are good; say what could not be checked
                 warnings = [(f"The run's warnings could not be collected: {error}", "")]
+            try:
+                _write_client_workbook(staging, analysis, record)
+            except Exception as error:  # the reports and CSVs are good; say what is missing
+                warnings.append((f"The Excel workbook could not be written: {error}", ""))
             record["warnings"] = [{"warning": line, "detail": detail} for line, detail in warnings]
             run.warnings = [line for line, _ in warnings]
             run.status = "warning" if warnings else "ok"
@@ -302,6 +311,31 @@ def run_client(
 
 #: a run whose excluded rows carry more of the file's revenue than this ends with a warning
 EXCLUDED_REVENUE_TO_CHECK = 0.25
+
+
+def _write_client_workbook(staging: Path, analysis: ClientAnalysis, record: dict[str, Any]) -> None:
+    """``exports/<slug>.xlsx``: every CSV export as a typed sheet behind a cover sheet."""
+    params, quality = analysis.params, analysis.quality
+    transactions = quality.transactions
+    rejected = ", ".join(f"{reason} {n:,}" for reason, n in sorted(transactions.rejected.items()))
+    cover = [
+        ("client", params.client),
+        ("run started", str(record.get("started", ""))),
+        ("observation end", analysis.observation_end.isoformat()),
+        (
+            "data quality (transactions)",
+            f"{transactions.rows_read:,} rows read, {transactions.rows_used:,} used, "
+            f"{transactions.rows_rejected:,} rejected ({rejected or 'none'}); every rejected "
+            "row is on the rejected_rows sheet",
+        ),
+        ("ccnb version", ccnb.__version__),
+    ]
+    write_workbook(
+        staging / _EXPORTS,
+        staging / _EXPORTS / f"{params.slug}.xlsx",
+        cover=cover,
+        currency=params.currency or "EUR",
+    )
 
 
 def _run_warnings(

@@ -603,7 +603,7 @@ def _exports_table(record: dict[str, Any]) -> str:
     rows = [
         [
             f'<a href="{_e(item["file"])}">{_e(Path(item["file"]).name)}</a>',
-            f"{item.get('rows', 0):,}",
+            f"{item['rows']:,}" if item.get("rows") is not None else "every export, one sheet each",
             _size(item.get("bytes") or 0),
         ]
         for item in record.get("exports", [])

@@ -129,3 +129,37 @@ def test_no_export_cell_can_run_as_a_spreadsheet_formula(steady_run, formula_ids
     assert [(row["reason"], row["customer_id"]) for row in rejected] == [
         ("bad_date", "'" + formula_ids[-1])
     ]
+
+
+def test_the_workbook_holds_every_export_typed_and_safe(steady_run, formula_ids):
+    """exports/steady.xlsx: a cover sheet, one sheet per CSV with its rows, a frozen header,
+    an autofilter, currency and date formats, ids as text, formula ids as text, never formulas."""
+    import openpyxl
+
+    _, outputs = steady_run
+    exports = outputs / "steady" / "exports"
+    book = openpyxl.load_workbook(exports / "steady.xlsx")
+    csvs = sorted(path.stem for path in exports.glob("*.csv"))
+    assert book.sheetnames == ["Cover", *csvs]
+    cover = {row[0]: row[1] for row in book["Cover"].iter_rows(values_only=True)}
+    assert cover["client"] == "Steady Buyers" and cover["observation end"] == "2025-12-31"
+    assert cover["data quality (transactions)"].startswith("1")
+    for name in csvs:
+        sheet = book[name]
+        with open(exports / f"{name}.csv", newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+        assert sheet.max_row == len(rows), name
+        assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref.startswith("A1:")
+        for row in sheet.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", (name, cell.coordinate)  # no formula anywhere
+    ranking = book["value_ranking"]
+    header = [cell.value for cell in ranking[1]]
+    ids = [
+        row[header.index("customer_id")] for row in ranking.iter_rows(min_row=2, values_only=True)
+    ]
+    assert {"'" + name for name in formula_ids} <= set(ids)
+    revenue = ranking.cell(row=2, column=header.index("revenue_last_year") + 1)
+    assert isinstance(revenue.value, float) and '"GBP"' in revenue.number_format
+    record = json.loads((outputs / "steady" / "run.json").read_text())
+    assert "exports/steady.xlsx" in {item["file"] for item in record["exports"]}

@@ -115,7 +115,13 @@ def test_run_publishes_the_outputs_layout(first_run):
         }
         assert {path.name for path in folder.iterdir()} == expected
         exports = {path.name for path in (folder / "exports").iterdir()}
-        assert exports == {"kpis.csv", "segments.csv", "clv.csv", "rejected_rows.csv"}
+        assert exports == {
+            "kpis.csv",
+            "segments.csv",
+            "clv.csv",
+            "rejected_rows.csv",
+            f"{client}.xlsx",  # every export as a sheet
+        }
     assert not [path for path in outputs.iterdir() if path.name.startswith(".")]
     # The plain (non-terminal) log and the final pointer to the index page.
     assert "acme / 01_overview: ok" in result.output
@@ -183,6 +189,7 @@ def test_run_json_records_provenance(first_run, workspace):
         "exports/kpis.csv": 2,
         "exports/rejected_rows.csv": 1,
         "exports/segments.csv": 3,
+        "exports/acme.xlsx": None,  # sheets, not rows
     }
 
 
@@ -240,6 +247,16 @@ def normalised_outputs(path: Path) -> list:
     return json.loads(re.sub(r" at 0x[0-9a-f]+", " at 0x", text))
 
 
+def _sheets(path: Path) -> dict:
+    """A workbook's cell values, without the cover's run date (a zip's bytes hold its time)."""
+    import openpyxl
+
+    book = openpyxl.load_workbook(path)
+    values = {name: list(book[name].iter_rows(values_only=True)) for name in book.sheetnames}
+    values["Cover"] = [row for row in values["Cover"] if row[0] != "run started"]
+    return values
+
+
 def test_jobs_1_gives_the_same_outputs_as_jobs_2(first_run, workspace):
     outputs = workspace["root"] / "outputs-jobs1"
     result = ccnb_run(
@@ -255,8 +272,11 @@ def test_jobs_1_gives_the_same_outputs_as_jobs_2(first_run, workspace):
     assert result.exit_code == 0, result.output
     for client in ("acme", "beta"):
         parallel, serial = first_run["outputs"] / client, outputs / client
-        for export in (parallel / "exports").iterdir():
+        for export in (parallel / "exports").glob("*.csv"):
             assert export.read_bytes() == (serial / "exports" / export.name).read_bytes()
+        assert _sheets(parallel / "exports" / f"{client}.xlsx") == _sheets(
+            serial / "exports" / f"{client}.xlsx"
+        )
         for name in ("01_overview.ipynb", "02_styled.ipynb"):
             assert normalised_outputs(parallel / name) == normalised_outputs(serial / name)
 
