@@ -22,7 +22,7 @@ from typing import Any
 
 import ccnb
 from ccnb.analysis import CACHE_DIR_VARIABLE, MODEL_REASON_PREFIX, ClientAnalysis
-from ccnb.batch import interrupts
+from ccnb.batch import charts, interrupts
 from ccnb.batch._layout import (
     _EXPORTS,
     _FAILED,
@@ -46,6 +46,9 @@ from ccnb.batch.workbook import write_workbook
 from ccnb.errors import InputError
 
 __all__ = ["run_client"]
+
+#: the chart pack's folder in a client's outputs
+_CHARTS = "charts"
 
 
 def _export_listing(exports: Path) -> list[dict[str, Any]]:
@@ -192,8 +195,9 @@ def _finish_record(record: dict[str, Any], run: ClientRun) -> None:
 
 
 def _prepare_kernel_environment(exports: Path, cache: Path) -> None:
-    """Environment the kernels inherit: where exports and tables go, inline figures."""
+    """Environment the kernels inherit: where exports, charts and tables go, inline figures."""
     os.environ[EXPORT_DIR_VARIABLE] = str(exports)
+    os.environ[charts.CHART_DIR_VARIABLE] = str(exports.parent / _CHARTS)
     os.environ[CACHE_DIR_VARIABLE] = str(cache)
     # Inline PNGs even when the caller set another backend (tests set MPLBACKEND=Agg).
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
@@ -289,6 +293,7 @@ def run_client(
                 _write_client_workbook(staging, analysis, record)
             except Exception as error:  # the reports and CSVs are good; say what is missing
                 warnings.append((f"The Excel workbook could not be written: {error}", ""))
+            charts.write_contact_sheet(staging / _CHARTS, title=analysis.params.client)
             record["warnings"] = [{"warning": line, "detail": detail} for line, detail in warnings]
             run.warnings = [line for line, _ in warnings]
             run.status = "warning" if warnings else "ok"

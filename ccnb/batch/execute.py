@@ -7,6 +7,7 @@ notebook renders to HTML in a thread while the next one executes.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 import traceback
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ccnb.batch import render
+from ccnb.batch.charts import NOTEBOOK_VARIABLE
 from ccnb.batch.records import EventCallback, NotebookRun, RunEvent, _emit, _first_line
 
 __all__ = ["DEFAULT_TIMEOUT", "KERNEL_NAME"]
@@ -241,6 +243,7 @@ def _run_notebooks(
         for notebook in notebooks:
             _emit(events, RunEvent(folder, notebook.stem, "running"))
             started = time.perf_counter()
+            os.environ[NOTEBOOK_VARIABLE] = notebook.stem  # names its charts (kernel inherits)
             failure = _execute_notebook(notebook, staging, parameters=parameters, timeout=timeout)
             if failure is None:
                 outcome = renderer.submit(

@@ -13,6 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ccnb.analysis import ClientAnalysis, Unavailable
+from ccnb.batch import charts
 from ccnb.formatting import count, money, percent
 
 __all__ = ["Section"]
@@ -32,6 +33,10 @@ class Section:
         A DataFrame or Styler shown below the figure.
     note
         When set, the section is unavailable and only this sentence is shown.
+    extra
+        Further objects shown after the table.
+    name
+        The section's name (its function), naming its chart in a batch run's chart pack.
     """
 
     text: str = ""
@@ -39,6 +44,7 @@ class Section:
     table: Any = None
     note: str | None = None
     extra: list[Any] = field(default_factory=list)
+    name: str | None = None
 
     def _ipython_display_(self) -> None:
         from IPython.display import HTML, Markdown, display
@@ -50,6 +56,7 @@ class Section:
             display(Markdown(without_math(self.text)))
         if self.figure is not None:
             display(self.figure)
+            charts.save_slide(self.figure, self.name or "figure")  # batch runs only
             plt.close(self.figure)
         if self.table is not None:
             # As plain HTML: a Styler's text form carries its memory address, which varies.
@@ -75,10 +82,12 @@ def _section(function: Callable[..., Section]) -> Callable[..., Section]:
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Section:
         try:
-            return function(*args, **kwargs)
+            section = function(*args, **kwargs)
         except Unavailable as reason:
             plt.close("all")
-            return Section(note=str(reason))
+            return Section(note=str(reason), name=function.__name__)
+        section.name = section.name or function.__name__
+        return section
 
     return wrapper
 

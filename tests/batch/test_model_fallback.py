@@ -163,3 +163,27 @@ def test_the_workbook_holds_every_export_typed_and_safe(steady_run, formula_ids)
     assert isinstance(revenue.value, float) and '"GBP"' in revenue.number_format
     record = json.loads((outputs / "steady" / "run.json").read_text())
     assert "exports/steady.xlsx" in {item["file"] for item in record["exports"]}
+
+
+def test_every_figure_is_in_the_chart_pack_at_slide_size(steady_run):
+    """charts/: one PNG (1920 x 1080) and one SVG per figure of each report, named
+    <notebook>-<section>, and a contact sheet showing them all."""
+    from bs4 import BeautifulSoup
+    from PIL import Image
+
+    _, outputs = steady_run
+    charts = outputs / "steady" / "charts"
+    pngs = sorted(charts.glob("*.png"))
+    assert pngs
+    for notebook in MODEL_SECTIONS:
+        page = BeautifulSoup((outputs / "steady" / f"{notebook}.html").read_text(), "html.parser")
+        figures = len(page.select("img[src^='data:image/png']"))
+        ours = [png for png in pngs if png.name.startswith(f"{notebook}-")]
+        assert len(ours) == figures, notebook
+    for png in pngs:
+        with Image.open(png) as image:
+            assert image.size == (1920, 1080), png.name
+        assert png.with_suffix(".svg").exists()
+    sheet = (charts / "index.html").read_text()
+    assert all(f'src="{png.name}"' in sheet for png in pngs)
+    assert "00_kpi_overview-data_quality.png" in {png.name for png in pngs}

@@ -1,0 +1,115 @@
+"""The chart pack: every figure of every report at slide size, PNG and SVG, with a contact sheet.
+
+During a batch run (``ccnb run`` sets ``CCNB_CHART_DIR`` and, per notebook, ``CCNB_NOTEBOOK``)
+each figure a report section shows is also saved as ``<notebook>-<section>.png`` (1920 x 1080,
+16:9) and ``.svg`` in ``outputs/<client>/charts/``, its text enlarged to stay legible when
+pasted full-slide; ``charts/index.html`` shows them all. In JupyterLab nothing is written.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+
+from matplotlib.figure import Figure
+from matplotlib.text import Text
+
+__all__ = [
+    "CHART_DIR_VARIABLE",
+    "NOTEBOOK_VARIABLE",
+    "SLIDE_PIXELS",
+    "save_slide",
+    "write_contact_sheet",
+]
+
+CHART_DIR_VARIABLE = "CCNB_CHART_DIR"
+NOTEBOOK_VARIABLE = "CCNB_NOTEBOOK"
+#: a full 16:9 slide in pixels, and the inches and dpi giving it
+SLIDE_PIXELS = (1920, 1080)
+_SLIDE_INCHES = (16.0, 9.0)
+_DPI = 120
+#: text is enlarged by this factor: a figure drawn for a 9-inch-wide page column is shown
+#: about twice as large on a slide, where 10 pt labels would read as small print
+_TEXT_SCALE = 1.5
+
+
+def _folder() -> Path | None:
+    folder = os.environ.get(CHART_DIR_VARIABLE, "").strip()
+    return Path(folder) if folder else None
+
+
+def save_slide(figure: Figure, section: str) -> Path | None:
+    """Save ``figure`` at slide size as PNG and SVG during a batch run; None otherwise.
+
+    Parameters
+    ----------
+    figure : matplotlib.figure.Figure
+        A report section's figure, already shown (it is resized here).
+    section : str
+        The section's name, e.g. ``"segments"``; the file is ``<notebook>-<section>.png``
+        (``-2``, ``-3`` for a section shown again in the same notebook).
+
+    Returns
+    -------
+    pathlib.Path or None
+        The PNG written.
+    """
+    folder = _folder()
+    if folder is None:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{os.environ.get(NOTEBOOK_VARIABLE, 'report')}-{section}"
+    name, number = stem, 1
+    while (folder / f"{name}.png").exists():
+        number += 1
+        name = f"{stem}-{number}"
+    figure.set_size_inches(*_SLIDE_INCHES)
+    for text in figure.findobj(Text):
+        text.set_fontsize(text.get_fontsize() * _TEXT_SCALE)
+    figure.set_layout_engine("constrained")
+    png = folder / f"{name}.png"
+    figure.savefig(png, dpi=_DPI)
+    figure.savefig(folder / f"{name}.svg")
+    return png
+
+
+def write_contact_sheet(folder: Path, *, title: str) -> Path | None:
+    """``charts/index.html``: every PNG of the pack, largest first in reading order.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        The chart pack's folder.
+    title : str
+        The page's title (the client's name).
+
+    Returns
+    -------
+    pathlib.Path or None
+        The page, or None when the folder holds no chart.
+    """
+    pngs = sorted(folder.glob("*.png")) if folder.is_dir() else []
+    if not pngs:
+        return None
+    tiles = "\n".join(
+        f'<figure><a href="{html.escape(png.name)}"><img src="{html.escape(png.name)}" '
+        f'alt="{html.escape(png.stem)}" loading="lazy"></a><figcaption>'
+        f'{html.escape(png.stem)} · <a href="{html.escape(png.stem)}.svg">SVG</a>'
+        "</figcaption></figure>"
+        for png in pngs
+    )
+    page = (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>Charts: {html.escape(title)}</title>\n<style>"
+        "body{font-family:system-ui,sans-serif;margin:2rem}"
+        "main{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:1.5rem}"
+        "img{width:100%;border:1px solid #ccc}figcaption{font-size:.9rem;color:#333}"
+        "</style>\n</head>\n<body>\n"
+        f"<h1>Charts: {html.escape(title)}</h1>\n<p>Each chart at slide size (1920 x 1080) as "
+        "PNG, and as SVG.</p>\n<main>\n"
+        f"{tiles}\n</main>\n</body>\n</html>\n"
+    )
+    path = folder / "index.html"
+    path.write_text(page, encoding="utf-8")
+    return path
