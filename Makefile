@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint lab notebooks bench clean
+.PHONY: install demo test lint lab notebooks docs bench clean
 
 # Create the virtual environment and install ccnb (editable) with its extras,
 # pinned to the tested versions in requirements/constraints.txt.
@@ -33,6 +33,10 @@ test: lint
 # Re-execute the notebooks with params/demo.yaml and store their outputs (what nbval compares).
 notebooks: install
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace notebooks/[0-9][0-9]_*.ipynb
+
+# The documentation site, offline and strict: open build/site/index.html.
+docs: install
+	$(BIN)/python docs/build_site.py
 
 lab: install
 	$(BIN)/jupyter lab notebooks/

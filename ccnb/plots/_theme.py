@@ -181,6 +181,8 @@ def theme() -> Any:
 
 def _themed(function: Callable) -> Callable:
     """Document shared parameters and draw inside the theme."""
+    # the function itself too: documentation tools read it through ``__wrapped__``
+    function = docstring_template(_DOCS)(function)
 
     @functools.wraps(function)
     def draw(*args: Any, **kwargs: Any) -> Any:
