@@ -728,7 +728,7 @@ def params_yaml(name: str, result: Guess, *, data_path: str, source: str) -> str
         f"# Params for {name}: scaffolded by `ccnb new` from {source} on {dt.date.today()}.",
         "# Review every line marked CHECK and delete its marker: until then every run of this",
         "# client ends with status 'warning'. Then run `ccnb check` on this file.",
-        "# Every key and its default is documented in ccnb/params.py.",
+        "# Every key, its type and default: the Parameters page of the docs (make docs).",
         f"client: {_quoted(name)}{check}: the name readers see",
         f"slug: {_quoted(name)}",
         f"currency: {_quoted(result.currency)}{check}",
