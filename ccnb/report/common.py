@@ -61,20 +61,22 @@ def data_quality(analysis: ClientAnalysis) -> Section:
     return Section(text=text, figure=figure, extra=[quality])
 
 
+def _share_text(share: float) -> str | None:
+    """A revenue share as shown: None when there is none, 'under 0.1%' when it rounds to 0."""
+    if pd.isna(share) or share == 0:
+        return None
+    return "under 0.1%" if 0 < share < 0.0005 else percent(share, digits=1)
+
+
 def _revenue_clause(source, reason: str) -> str:
     """', 2.1% of the amount' for a reason whose rows carry a share of the file's amount."""
-    share = source.revenue_share(reason)
-    if pd.isna(share) or share == 0:
-        return ""
-    shown = "under 0.1%" if 0 < share < 0.0005 else percent(share, digits=1)
-    return f" ({shown} of the revenue)"
+    shown = _share_text(source.revenue_share(reason))
+    return f" ({shown} of the revenue)" if shown else ""
 
 
 def _carrying(source) -> str:
-    share = source.revenue_share()
-    if pd.isna(share):
-        return ""
-    return f" (carrying {percent(share, digits=1)} of the revenue in the file)"
+    shown = _share_text(source.revenue_share())
+    return f" (carrying {shown} of the revenue in the file)" if shown else ""
 
 
 @_section

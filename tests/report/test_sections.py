@@ -1368,3 +1368,25 @@ def test_a_single_customers_interval_is_explained(client):
         assert f"It starts at 0 for {percent(zero)} of the customers" in text
     likely_none = (table["p_no_purchase"] > 0.5).mean()
     assert f"({percent(likely_none)} are more likely than not to buy nothing" in text
+
+
+def test_excluded_revenue_is_never_shown_as_zero_percent():
+    """A sliver of revenue reads 'under 0.1%', none at all leaves the clause out."""
+    from ccnb.quality import SourceQuality
+    from ccnb.report.common import _carrying
+
+    def source(rejected_amount):
+        return SourceQuality(
+            source="transactions",
+            file="f.csv",
+            rows_read=1001,
+            rows_used=1000,
+            rejected={"bad_date": 1},
+            customers=10,
+            amount_used=100_000.0,
+            amount_rejected={"bad_date": rejected_amount},
+        )
+
+    assert _carrying(source(12.0)) == " (carrying under 0.1% of the revenue in the file)"
+    assert _carrying(source(0.0)) == ""
+    assert _carrying(source(5_000.0)) == " (carrying 4.8% of the revenue in the file)"
