@@ -457,6 +457,7 @@ def _publish(run: ClientRun, record: dict[str, Any], staging: Path | None, targe
         return
     _carry_over(target, staging, record)
     record["exports"] = _export_listing(staging / _EXPORTS)
+    record["charts"] = len(list((staging / _CHARTS).glob("*.png")))
     _write_json(staging / _RUN_FILE, record)
     _mark_owned(staging, also=("index.html",))
     if target.exists():

@@ -611,6 +611,16 @@ def _exports_table(record: dict[str, Any]) -> str:
     return _table(["file", "rows", "size"], rows, numeric={1, 2})
 
 
+def _charts_line(record: dict[str, Any]) -> list[str]:
+    charts = record.get("charts") or 0
+    if not charts:
+        return []
+    return [
+        f'<p><a href="charts/index.html">Charts for slides</a>: {charts:,} figures of the '
+        "reports at 1920 x 1080, as PNG and SVG.</p>"
+    ]
+
+
 def _quality_table(record: dict[str, Any]) -> str:
     rows = []
     for source, quality in (record.get("data_quality") or {}).items():
@@ -682,6 +692,7 @@ def client_index_html(record: dict[str, Any] | None, *, failed: dict[str, Any] |
             _reports_table(record),
             "<h2>Exports for activation</h2>",
             _exports_table(record),
+            *_charts_line(record),
             "<h2>Data quality</h2>",
             _quality_table(record),
             "<h2>Provenance</h2>",

@@ -187,3 +187,7 @@ def test_every_figure_is_in_the_chart_pack_at_slide_size(steady_run):
     sheet = (charts / "index.html").read_text()
     assert all(f'src="{png.name}"' in sheet for png in pngs)
     assert "00_kpi_overview-data_quality.png" in {png.name for png in pngs}
+    record = json.loads((outputs / "steady" / "run.json").read_text())
+    assert record["charts"] == len(pngs)
+    page = (outputs / "steady" / "index.html").read_text()
+    assert f'<a href="charts/index.html">Charts for slides</a>: {len(pngs):,} figures' in page
