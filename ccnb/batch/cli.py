@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +15,7 @@ from rich.table import Table
 
 from ccnb.batch.execute import DEFAULT_TIMEOUT
 from ccnb.batch.index_pages import summary_lines
+from ccnb.batch.inputs import default_notebook_dir, discover_notebooks, packaged_notebooks
 from ccnb.batch.interrupts import RunInterrupted
 from ccnb.batch.parallel import run_clients
 from ccnb.batch.records import ClientRun, RunEvent
@@ -274,8 +276,13 @@ def run(
         float, typer.Option(min=1, help="Seconds a notebook cell may run before it is stopped.")
     ] = DEFAULT_TIMEOUT,
     notebook_dir: Annotated[
-        Path, typer.Option(help="Folder with the NN_*.ipynb notebooks.")
-    ] = Path("notebooks"),
+        Path | None,
+        typer.Option(
+            help="Folder with the NN_*.ipynb notebooks (default: ./notebooks when it has "
+            "them, else the notebooks installed with ccnb).",
+            show_default=False,
+        ),
+    ] = None,
     precompute: Annotated[
         bool,
         typer.Option(
@@ -289,7 +296,7 @@ def run(
     try:
         runs = run_clients(
             params_files,
-            notebook_dir=notebook_dir,
+            notebook_dir=notebook_dir or default_notebook_dir(),
             notebooks=_split_selection(notebooks),
             output_dir=output_dir,
             jobs=jobs,
@@ -311,6 +318,66 @@ def run(
     console.print(f"Reports: {(output_dir / 'index.html').resolve()}", markup=False, soft_wrap=True)
     if any(client_run.failed for client_run in runs):
         raise typer.Exit(code=1)
+
+
+# --- ccnb init ------------------------------------------------------------------------------
+
+
+_TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+
+_DEMO_PARAMS = """\
+# The demo retailer shipped with ccnb: `ccnb run params/demo.yaml`.
+client: Demo Retail
+slug: demo
+currency: EUR
+transactions:
+  path: builtin:demo
+  columns: {customer_id: customer_id, date: date, amount: amount, order_id: order_id,
+            channel: channel}
+customers:
+  path: builtin:demo
+survey:
+  path: builtin:demo
+observation_end: "2025-12-31"
+calibration_end: "2024-12-31"
+gross_margin: 0.35
+warm_up_days: 0
+budget:
+  total: 4000
+"""
+
+
+@app.command()
+def init(
+    folder: Annotated[Path, typer.Argument(help="The engagement folder to create.")],
+) -> None:
+    """Create an engagement folder: params/, notebooks/ (ccnb's), outputs/ and a README."""
+    folder = folder.expanduser()
+    if folder.exists() and any(folder.iterdir()):
+        error_console.print(
+            f"{folder} exists and is not empty; nothing was changed. Choose a new folder.",
+            markup=False,
+            style="red",
+            soft_wrap=True,
+        )
+        raise typer.Exit(code=2)
+    (folder / "params").mkdir(parents=True, exist_ok=True)
+    (folder / "outputs").mkdir()
+    notebooks = folder / "notebooks"
+    notebooks.mkdir()
+    for notebook in discover_notebooks(packaged_notebooks()):
+        shutil.copyfile(notebook, notebooks / notebook.name)  # the file, not a link
+    # beside params/, not in it: `ccnb run params/*.yaml` must not pick up the template
+    shutil.copyfile(_TEMPLATES / "params_template.yaml", folder / "params-template.yaml")
+    (folder / "params" / "demo.yaml").write_text(_DEMO_PARAMS, encoding="utf-8")
+    shutil.copyfile(_TEMPLATES / "engagement_README.md", folder / "README.md")
+    console.print(
+        f"created {folder}: params/ (demo.yaml), params-template.yaml, notebooks/, outputs/, "
+        "README.md. "
+        f"Next: cd {folder} && ccnb new <client> --transactions <export>",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 # --- ccnb new ------------------------------------------------------------------------------

@@ -12,7 +12,13 @@ from typing import Any
 
 import ccnb
 
-__all__ = ["discover_notebooks", "file_sha256", "input_files"]
+__all__ = [
+    "default_notebook_dir",
+    "discover_notebooks",
+    "file_sha256",
+    "input_files",
+    "packaged_notebooks",
+]
 
 
 LIBRARIES = (
@@ -32,6 +38,28 @@ LIBRARIES = (
 
 
 _NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
+
+
+def packaged_notebooks() -> Path:
+    """The report notebooks installed with ccnb (in a checkout, what notebooks/ links to)."""
+    return Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def default_notebook_dir(cwd: str | Path = ".") -> Path:
+    """``./notebooks`` when it holds report notebooks (an engagement folder), else ccnb's own.
+
+    Parameters
+    ----------
+    cwd : str or pathlib.Path, default "."
+        The folder ``ccnb run`` is started in.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder to run the notebooks of.
+    """
+    local = Path(cwd) / "notebooks"
+    return local if any(local.glob(_NOTEBOOK_PATTERN)) else packaged_notebooks()
 
 
 def discover_notebooks(
