@@ -100,7 +100,8 @@ def _params_rows(model: type[BaseModel], prefix: str = "") -> list[str]:
         key = f"{prefix}{name}"
         description = (field.description or "").replace("|", "\\|").replace("\n", " ")
         rows.append(
-            f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {description} |"
+            f"| `{key}` | {description} *({_type_name(field.annotation)}; default "
+            f"{_default(field)})* |"
         )
         nested = _model(field.annotation)
         if nested is not None:
@@ -121,8 +122,8 @@ def params_page() -> str:
         "`'2024-01-01'`): YAML 1.1 would read them as other types. An unknown key fails with the",
         "closest valid key.",
         "",
-        "| key | type | default | description |",
-        "| --- | --- | --- | --- |",
+        "| key | what it is *(type; default)* |",
+        "| --- | --- |",
         *_params_rows(Params),
         "",
     ]
