@@ -34,7 +34,7 @@ from ccnb import budget, rfm
 from ccnb._lazy import lazy_module
 from ccnb.errors import ModelUnavailable, Unavailable
 from ccnb.formatting import day_label
-from ccnb.params import Params
+from ccnb.params import Params, with_overrides
 from ccnb.windows import AnalysisWindows, choose_windows
 
 if TYPE_CHECKING:
@@ -245,16 +245,50 @@ class _TableStore:
         os.replace(temporary, path)
 
 
-class _stored_table(cached_property):
-    """A `functools.cached_property` that is also kept in the analysis' table store."""
+class _ParamsRead:
+    """The params as a table's computation sees them: each top-level field read is noted."""
+
+    __slots__ = ("_note", "_params")
+
+    def __init__(self, params: Params, note) -> None:
+        object.__setattr__(self, "_params", params)
+        object.__setattr__(self, "_note", note)
+
+    def __getattr__(self, name: str):
+        self._note(name)
+        return getattr(self._params, name)
+
+
+class _tracked_value(cached_property):
+    """A value computed once per analysis, noting what it reads (params, other values).
+
+    A data descriptor (it defines ``__set__``), so every access passes through ``__get__``:
+    the analysis learns which values use which, for :meth:`ClientAnalysis.update`.
+    """
 
     def __get__(self, instance, owner=None):
         if instance is None:
             return self
-        # once stored in the instance's __dict__, that value shadows this (non-data) descriptor
-        value = instance._store.get(self.attrname, lambda: self.func(instance))
-        instance.__dict__[self.attrname] = value
-        return value
+        instance._note_use(self.attrname)
+        values = instance._values
+        if self.attrname not in values:
+            values[self.attrname] = self._compute(instance)
+        return values[self.attrname]
+
+    def _compute(self, instance):
+        return instance._computing(self.attrname, lambda: self.func(instance))()
+
+    def __set__(self, instance, value) -> None:
+        raise AttributeError(f"{self.attrname} is computed from the params; use update()")
+
+
+class _stored_table(_tracked_value):
+    """A tracked value that is also kept in the analysis' table store (a table)."""
+
+    def _compute(self, instance):
+        return instance._store.get(
+            self.attrname, instance._computing(self.attrname, lambda: self.func(instance))
+        )
 
 
 class ClientAnalysis:
@@ -270,9 +304,85 @@ class ClientAnalysis:
     """
 
     def __init__(self, params: Params, *, cache_dir: str | Path | None = None) -> None:
-        self.params = params
+        self._params = params
         folder = cache_dir if cache_dir is not None else os.environ.get(CACHE_DIR_VARIABLE) or None
         self._store = _TableStore(folder, cache_key(params) if folder is not None else "")
+        self._values: dict[str, object] = {}
+        self._stack: list[str] = []  # the values being computed, innermost last
+        self._params_read: dict[str, set[str]] = {}  # value -> top-level params it read
+        self._used_by: dict[str, set[str]] = {}  # value -> values computed from it
+
+    @property
+    def params(self) -> Params:
+        """The client's parameters (change them with :meth:`update`)."""
+        if self._stack:
+            return _ParamsRead(
+                self._params, self._params_read.setdefault(self._stack[-1], set()).add
+            )
+        return self._params
+
+    def _note_use(self, name: str) -> None:
+        if self._stack and self._stack[-1] != name:
+            self._used_by.setdefault(name, set()).add(self._stack[-1])
+
+    def _computing(self, name: str, compute):
+        def run():
+            self._stack.append(name)
+            try:
+                return compute()
+            finally:
+                self._stack.pop()
+
+        return run
+
+    def update(self, **overrides) -> list[str]:
+        """Change parameters in place and forget only the tables that depend on them.
+
+        The tables (and the values behind them) that read a changed top-level parameter, and
+        every table computed from one of those, are computed again when next used; all others
+        are kept. A budget change keeps the model fits and the predictions; a margin or
+        discount-rate change keeps the fits and re-prices the predictions; a time-unit change
+        refits. Dependencies are those noted while this analysis computed its tables; tables
+        read from a cache folder (a batch run's kernels) have none, so after an update this
+        analysis keeps its tables in memory only.
+
+        Parameters
+        ----------
+        **overrides
+            Keys to change, nested as in the params file (``budget={"total": 9000}``).
+
+        Returns
+        -------
+        list of str
+            The tables and values forgotten, sorted.
+
+        Raises
+        ------
+        ParamsError
+            When the changed parameters are not valid (nothing is changed then).
+        """
+        updated = with_overrides(self._params, **overrides)
+        changed = {
+            name
+            for name in Params.model_fields
+            if getattr(updated, name) != getattr(self._params, name)
+        }
+        stale = {name for name, read in self._params_read.items() if read & changed}
+        frontier = set(stale)
+        while frontier:
+            frontier = {user for name in frontier for user in self._used_by.get(name, ())}
+            frontier -= stale
+            stale |= frontier
+        self._params = updated
+        for name in stale:
+            self._values.pop(name, None)
+            self._params_read.pop(name, None)
+        kept = {
+            name: error for name, error in self._store._unavailable.items() if name not in stale
+        }
+        self._store = _TableStore(None, "")
+        self._store._unavailable.update(kept)
+        return sorted(stale)
 
     #: computed first by :meth:`precompute`: what the first notebook (KPI overview) shows,
     #: so that its kernel, started alongside, waits as little as possible
@@ -323,7 +433,7 @@ class ClientAnalysis:
 
     # --- data -------------------------------------------------------------------------------
 
-    @cached_property
+    @_tracked_value
     def data(self) -> ClientData:
         """Validated transactions, customers and survey (an engine connection: never stored)."""
         return _data.load_client(self.params)
@@ -343,7 +453,7 @@ class ClientAnalysis:
         """Date everything is measured at."""
         return self.data.observation_end
 
-    @cached_property
+    @_tracked_value
     def calibration_end(self) -> dt.date:
         """End of the calibration period (params, else the last third is held out)."""
         first = self.quality.transactions.first_date
@@ -794,7 +904,7 @@ class ClientAnalysis:
                 failures[name] = error
         return failures
 
-    @cached_property
+    @_tracked_value
     def _last_year(self) -> tuple[dt.date, dt.date]:
         """The last 365 days of the data, or the whole history when it is shorter."""
         end = self.observation_end
@@ -999,7 +1109,7 @@ class ClientAnalysis:
             "customer-centric (tiered)": rules[budget.best_allocation(rules)],
         }
 
-    @cached_property
+    @_tracked_value
     def _tier_step(self) -> float | None:
         """Rounding step of the optimum's segment rule (`budget.tier_rounding_step`)."""
         means = budget.tiers_from_optimum(self.optimal_allocation, round_to=None)["mean_spend"]

@@ -41,6 +41,7 @@ __all__ = [
     "SurveySource",
     "TransactionsSource",
     "load_params",
+    "with_overrides",
 ]
 
 
@@ -665,6 +666,35 @@ def _resolve_paths(params: Params, directory: Path) -> None:
         source.path = str(path if path.is_absolute() else (directory / path).resolve())
     if params.engine.database and not Path(params.engine.database).is_absolute():
         params.engine.database = str((directory / params.engine.database).resolve())
+
+
+def with_overrides(params: Params, /, **overrides: Any) -> Params:
+    """A copy of ``params`` with ``overrides`` deep-merged in and the result validated.
+
+    Parameters
+    ----------
+    params : Params
+        Validated parameters (paths already resolved).
+    **overrides
+        Keys to change, nested as in the YAML (``budget={"total": 9000}``).
+
+    Returns
+    -------
+    Params
+        The new parameters, with the same ``source_file``.
+
+    Raises
+    ------
+    ParamsError
+        When the result is not valid; the message names the key and the closest valid one.
+    """
+    raw = _merge(params.model_dump(mode="python"), overrides)
+    try:
+        updated = Params.model_validate(raw)
+    except ValidationError as error:
+        raise ParamsError(_describe(error, "the overrides")) from None
+    updated.source_file = params.source_file
+    return updated
 
 
 def load_params(path: str | Path, /, **overrides: Any) -> Params:

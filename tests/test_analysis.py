@@ -29,13 +29,13 @@ def test_cached_tables_equal_computed_ones_and_need_no_data(cdnow_params, tmp_pa
     assert again.quality.to_dict() == first.quality.to_dict()
     assert again.observation_end == first.observation_end
     assert again.validation.chosen == first.validation.chosen
-    assert "data" not in again.__dict__  # nothing was loaded or recomputed
+    assert "data" not in again._values  # nothing was loaded or recomputed
     # tables this client cannot have come back as the same sentence
     assert "new_customer_value" in unavailable
     with pytest.raises(Unavailable) as raised:
         _ = again.new_customer_value
     assert str(raised.value) == unavailable["new_customer_value"]
-    assert "data" not in again.__dict__
+    assert "data" not in again._values
 
 
 def test_every_table_is_listed_once_and_stored_in_one_folder(cdnow_params, tmp_path):
@@ -86,7 +86,7 @@ def test_a_reader_waits_for_the_table_another_analysis_is_computing(cdnow_params
     while not marker.exists() and thread.is_alive():
         time.sleep(0.001)
     allocation = reader.allocations["customer-focused"]
-    assert "data" not in reader.__dict__  # waited for the writer instead of computing
+    assert "data" not in reader._values  # waited for the writer instead of computing
     thread.join()
     pd.testing.assert_frame_equal(allocation.table, writer.allocations["customer-focused"].table)
     assert not marker.exists()
@@ -168,4 +168,4 @@ def test_a_failed_fit_is_tried_once_and_kept_with_its_reason(steady_buyers_expor
     kept = reader.model_failures()["validation"]
     assert (str(kept), kept.reason, kept.detail) == (str(failure), failure.reason, failure.detail)
     assert kept.detail.startswith("FitError: no candidate converged")
-    assert "data" not in reader.__dict__
+    assert "data" not in reader._values

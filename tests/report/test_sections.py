@@ -1150,7 +1150,7 @@ def test_holiday_months_and_years_are_params(demo):
         }
     )
     analysis = ClientAnalysis(changed)
-    analysis.__dict__["data"] = demo.analysis.data  # same client: reuse the loaded data
+    analysis._values["data"] = demo.analysis.data  # same client: reuse the loaded data
     table = analysis.seasonal_cohorts
     assert sorted(table["season_year"].unique()) == years[:2]
     assert table["season"].str.startswith("Dec ").all()

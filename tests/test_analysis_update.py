@@ -1,0 +1,57 @@
+"""ClientAnalysis.update: a changed parameter forgets only the tables that depend on it."""
+
+from pathlib import Path
+
+import pytest
+
+import ccnb
+from ccnb.analysis import ClientAnalysis
+from ccnb.errors import ParamsError
+
+PARAMS = Path(__file__).resolve().parents[1] / "params" / "demo.yaml"
+#: the tables behind every model: a what-if on money must never refit them
+FITS = {"data", "summary", "calibration", "validation", "purchase_model", "spend_model"}
+
+
+@pytest.fixture(scope="module")
+def analysis():
+    analysis = ClientAnalysis(ccnb.load_params(PARAMS), cache_dir=None)
+    analysis.precompute()
+    return analysis
+
+
+def test_a_budget_change_keeps_the_models_and_the_predictions(analysis):
+    before = analysis.optimal_allocation
+    stale = analysis.update(budget={"total": 9000})
+    assert "optimal_allocation" in stale and "tier_rules" in stale
+    assert not (FITS | {"predictions", "customer_equity", "segments"}) & set(stale)
+    assert analysis.params.budget.total == 9000
+    after = analysis.optimal_allocation
+    assert before.budget == 4000 and after.budget == 9000
+    assert after.table["spend"].sum() == pytest.approx(9000, rel=1e-6)
+
+
+def test_a_margin_change_reprices_without_refitting(analysis):
+    fitted = analysis.purchase_model
+    equity = analysis.customer_equity.value
+    margin = analysis.params.gross_margin
+    stale = analysis.update(gross_margin=0.42)
+    assert {"predictions", "customer_equity", "clv_by_segment"} <= set(stale)
+    assert not FITS & set(stale)
+    assert analysis.purchase_model is fitted  # the same object: not refitted
+    # rCLV is linear in the margin: the same draws, re-priced
+    assert analysis.customer_equity.value == pytest.approx(equity * 0.42 / margin, rel=1e-6)
+
+
+def test_a_time_unit_change_refits(analysis):
+    stale = analysis.update(time_unit="D")
+    assert {"summary", "validation", "purchase_model", "predictions"} <= set(stale)
+    assert "data" not in stale and "quality" not in stale
+    assert analysis.purchase_model.params_["alpha"] > 0
+
+
+def test_an_invalid_change_changes_nothing(analysis):
+    before = analysis.params
+    with pytest.raises(ParamsError, match="gross_margin"):
+        analysis.update(gross_margin=3)
+    assert analysis.params is before
