@@ -291,6 +291,10 @@ class _stored_table(_tracked_value):
         )
 
 
+#: this process' analyses by params file, for :meth:`ClientAnalysis.for_params`
+_IN_THIS_PROCESS: dict[str, ClientAnalysis] = {}
+
+
 class ClientAnalysis:
     """Lazily computed tables of one client, in the order the notebooks need them.
 
@@ -311,6 +315,38 @@ class ClientAnalysis:
         self._stack: list[str] = []  # the values being computed, innermost last
         self._params_read: dict[str, set[str]] = {}  # value -> top-level params it read
         self._used_by: dict[str, set[str]] = {}  # value -> values computed from it
+
+    @classmethod
+    def for_params(cls, params: Params, *, cache_dir: str | Path | None = None) -> ClientAnalysis:
+        """The analysis of ``params``, reusing this process' last one of the same params file.
+
+        In a notebook re-run in the same kernel with other overrides, the previous analysis
+        is updated (:meth:`use_params`): only the tables that depend on what changed are
+        computed again. With a cache folder (a batch run) or params not loaded from a file, a
+        new analysis is returned.
+
+        Parameters
+        ----------
+        params : Params
+            The client's validated parameters.
+        cache_dir : str or pathlib.Path, optional
+            As for the constructor.
+
+        Returns
+        -------
+        ClientAnalysis
+            The reused and updated analysis, or a new one.
+        """
+        folder = cache_dir if cache_dir is not None else os.environ.get(CACHE_DIR_VARIABLE)
+        if folder or params.source_file is None:
+            return cls(params, cache_dir=cache_dir)
+        key = str(params.source_file)
+        previous = _IN_THIS_PROCESS.get(key)
+        if previous is None:
+            _IN_THIS_PROCESS[key] = previous = cls(params)
+        else:
+            previous.use_params(params)
+        return previous
 
     @property
     def params(self) -> Params:
@@ -361,7 +397,24 @@ class ClientAnalysis:
         ParamsError
             When the changed parameters are not valid (nothing is changed then).
         """
-        updated = with_overrides(self._params, **overrides)
+        return self.use_params(with_overrides(self._params, **overrides))
+
+    def use_params(self, params: Params) -> list[str]:
+        """Switch to other validated params; forget only what depends on the changes.
+
+        See :meth:`update`, which validates overrides into such params.
+
+        Parameters
+        ----------
+        params : Params
+            The new parameters (e.g. the same file loaded with other overrides).
+
+        Returns
+        -------
+        list of str
+            The tables and values forgotten, sorted.
+        """
+        updated = params
         changed = {
             name
             for name in Params.model_fields

@@ -55,3 +55,16 @@ def test_an_invalid_change_changes_nothing(analysis):
     with pytest.raises(ParamsError, match="gross_margin"):
         analysis.update(gross_margin=3)
     assert analysis.params is before
+
+
+def test_a_notebook_rerun_with_other_overrides_reuses_the_kernels_analysis(monkeypatch):
+    """What a notebook's setup cell does on each run: the same params file with other
+    overrides gives the same analysis, updated; a batch run's kernels (cache folder) do not."""
+    monkeypatch.delenv("CCNB_CACHE_DIR", raising=False)
+    first = ClientAnalysis.for_params(ccnb.load_params(PARAMS))
+    fitted = first.purchase_model
+    again = ClientAnalysis.for_params(ccnb.load_params(PARAMS, gross_margin=0.4))
+    assert again is first and again.params.gross_margin == 0.4
+    assert again.purchase_model is fitted
+    monkeypatch.setenv("CCNB_CACHE_DIR", "/nonexistent-cache")
+    assert ClientAnalysis.for_params(ccnb.load_params(PARAMS)) is not first
