@@ -14,6 +14,8 @@ from ccnb.clv import _btyd
 from ccnb.clv.fitting import _btyd_inputs, _customer_ids, _require_columns
 from ccnb.clv.predictive import (
     OWN_RANDOMNESS_STREAM,
+    _expected_spend,
+    _spend_model_mean,
     column_quantiles,
     future_purchases,
     future_spend,
@@ -74,22 +76,6 @@ def _monthly_discount(horizon_months: int, discount_rate_annual: float) -> np.nd
         raise ValueError(f"discount_rate_annual must be >= 0, got {discount_rate_annual}")
     monthly_rate = (1 + discount_rate_annual) ** (1 / 12) - 1
     return (1 + monthly_rate) ** -np.arange(1, int(horizon_months) + 1)
-
-
-def _spend_model_mean(params: np.ndarray) -> float:
-    p, q, v = params
-    return v * p / (q - 1) if q > 1 else np.nan
-
-
-def _expected_spend(spend_fitter, frequency, monetary, use_individual) -> np.ndarray:
-    """Gamma-Gamma conditional expected spend; the population mean where not fitted."""
-    p, q, v = (spend_fitter.params_[name] for name in ("p", "q", "v"))
-    result = np.full(len(frequency), _spend_model_mean((p, q, v)))
-    if np.any(use_individual):
-        result[use_individual] = spend_fitter.conditional_expected_average_profit(
-            frequency[use_individual], monetary[use_individual]
-        )
-    return result
 
 
 def predict(
@@ -299,11 +285,10 @@ class _ClvInputs:
 
     def spend(self, spend_fitter) -> tuple[np.ndarray, float]:
         """Expected spend per customer and the population mean under a Gamma-Gamma fitter."""
-        use_individual = (self.frequency > 0) & (self.monetary > 0)
-        params = np.array([spend_fitter.params_[name] for name in ("p", "q", "v")])
+        params = spend_fitter.params_
         return (
-            _expected_spend(spend_fitter, self.frequency, self.monetary, use_individual),
-            _spend_model_mean(params),
+            _expected_spend(params, self.frequency, self.monetary),
+            _spend_model_mean(tuple(params[name] for name in ("p", "q", "v"))),
         )
 
     def rclv(self, monthly: np.ndarray, expected_spend: np.ndarray) -> np.ndarray:

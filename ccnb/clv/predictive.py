@@ -247,12 +247,24 @@ def _draws(inputs, purchases, spend, *, n_draws, seed, own_randomness, parameter
         yield count, value
 
 
+def _spend_model_mean(params) -> float:
+    """Gamma-Gamma population mean spend per purchase ``v p / (q - 1)``; NaN when q <= 1."""
+    p, q, v = params
+    return v * p / (q - 1) if q > 1 else np.nan
+
+
 def _expected_spend(params: Mapping[str, float], frequency, monetary) -> np.ndarray:
-    """Gamma-Gamma conditional expected spend per purchase (the prior mean where not fitted)."""
+    """Gamma-Gamma conditional expected spend per purchase, ``p (v + x m) / (p x + q - 1)``.
+
+    Customers without a repeat purchase or with spend <= 0 get the population mean
+    (lifetimes' ``conditional_expected_average_profit`` for the others).
+    """
     p, q, v = (float(params[name]) for name in ("p", "q", "v"))
     individual = (frequency > 0) & (monetary > 0)
-    x = np.where(individual, frequency, 0.0)
-    return p * (v + x * np.where(individual, monetary, 0.0)) / (p * x + q - 1)
+    result = np.full(len(frequency), _spend_model_mean((p, q, v)))
+    x, m = frequency[individual], monetary[individual]
+    result[individual] = p * (v + x * m) / (p * x + q - 1)
+    return result
 
 
 def predictive_distribution(
