@@ -14,11 +14,10 @@ from ccnb.clv import _btyd
 from ccnb.clv.fitting import _btyd_inputs, _customer_ids, _require_columns
 from ccnb.clv.predictive import (
     OWN_RANDOMNESS_STREAM,
+    _draw_future,
     _expected_spend,
     _spend_model_mean,
     column_quantiles,
-    future_purchases,
-    future_spend,
     probability_of_purchase,
 )
 from ccnb.clv.results import FittedModel, Predictions
@@ -306,25 +305,19 @@ class _ClvInputs:
         path = self.path
         p_alive = _btyd.probability_alive(fitter, path.frequency, path.recency, path.age)
         p_alive = p_alive[self.row_of_customer]
-        count = future_purchases(
+        count, spend = _draw_future(
             model,
             params,
             p_alive=p_alive,
             frequency=self.frequency,
             age=self.age,
             duration=self.path.edges[-1],
+            monetary=self.monetary,
+            spend_params=spend_params,
             rng=rng,
         )
-        if spend_params is None:
+        if spend is None:  # no spend model: each purchase is worth the mean spend
             spend = count * mean_spend
-        else:
-            spend = future_spend(
-                count,
-                frequency=self.frequency,
-                monetary=self.monetary,
-                params=spend_params,
-                rng=rng,
-            )
         expected = monthly.sum(axis=0)
         safe = np.where(expected > 0, expected, 1.0)
         weight = np.where(expected > 0, (self.discount @ monthly) / safe, 1.0)

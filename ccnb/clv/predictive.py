@@ -185,6 +185,19 @@ def future_spend(
     return spend
 
 
+def _draw_future(model, params, *, p_alive, frequency, age, duration, monetary, spend_params, rng):
+    """One draw of each customer's purchases and, given spend parameters, their total spend."""
+    count = future_purchases(
+        model, params, p_alive=p_alive, frequency=frequency, age=age, duration=duration, rng=rng
+    )
+    if spend_params is None:
+        return count, None
+    spend = future_spend(
+        count, frequency=frequency, monetary=monetary, params=spend_params, rng=rng
+    )
+    return count, spend
+
+
 def _parameter_sets(fitted: FittedModel | None, n_draws: int, rng, *, vary: bool) -> np.ndarray:
     """n_draws parameter sets (rows): draws from the asymptotic normal, or the estimates."""
     if fitted is None:
@@ -215,24 +228,17 @@ def _draws(inputs, purchases, spend, *, n_draws, seed, own_randomness, parameter
             p_alive = _btyd.probability_alive(fitter, *rows)[inverse]
             if not np.all(np.isfinite(p_alive)):
                 continue
-            count = future_purchases(
+            count, value = _draw_future(
                 purchases.name,
                 params,
                 p_alive=p_alive,
                 frequency=inputs["frequency"],
                 age=inputs["age"],
                 duration=inputs["duration"],
+                monetary=inputs["monetary"],
+                spend_params=spend_params,
                 rng=own_rng,
             )
-            value = None
-            if spend_params is not None:
-                value = future_spend(
-                    count,
-                    frequency=inputs["frequency"],
-                    monetary=inputs["monetary"],
-                    params=spend_params,
-                    rng=own_rng,
-                )
         else:
             count = _btyd.conditional_expected_purchases(fitter, inputs["duration_rows"], *rows)[
                 inverse
