@@ -6,7 +6,8 @@ the median of N wall-clock times, the ratio (alternative / ccnb) and the process
 far. Nothing is hard-coded: every ratio comes from the run that prints it.
 
 Run: ``make bench`` or ``.venv/bin/python benchmarks/run_all.py [--quick] [--only NAME ...]``
-(sections: summary, fits, predict, batch, parquet). ``--quick`` uses small sizes (a smoke test).
+(sections: summary, fits, predict, batch, parquet, workshop). ``--quick`` uses small sizes (a
+smoke test).
 """
 
 from __future__ import annotations
@@ -542,6 +543,76 @@ def bench_parquet(n_rows: int) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+def _timed_cells(client, cells) -> float:
+    """Seconds to execute ``cells`` (index, cell) in ``client``'s running kernel."""
+    start = time.perf_counter()
+    for index, cell in cells:
+        client.execute_cell(cell, index)
+    return time.perf_counter() - start
+
+
+def bench_workshop() -> None:
+    """Workshop mode on the demo: each notebook's Restart & Run All, then what-ifs, warm."""
+    from nbclient import NotebookClient
+
+    print("workshop: notebooks through nbclient on params/demo.yaml, no cache", flush=True)
+    os.environ.pop("CCNB_CACHE_DIR", None)
+    os.environ.pop("CCNB_WIDGETS", None)
+    folder = ROOT / "notebooks"
+    what_ifs = {
+        "04_budget_allocation": (
+            {"budget": {"total": 8000}},
+            "display(*workshop.budget_sections(analysis, total=8000.0, max_lift=0.2, "
+            "spend_scale=20.0))",
+            "budget",
+        ),
+        "03_clv_modelling": (
+            {"gross_margin": 0.45},
+            "display(*workshop.value_sections(analysis, gross_margin=0.45, "
+            "discount_rate_annual=0.1, horizon_months=36, retention_change=0))",
+            "margin",
+        ),
+    }
+    for path in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        client = NotebookClient(
+            notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": folder}}
+        )
+        cells = list(enumerate(notebook.cells))
+        with client.setup_kernel():
+            cold = _timed_cells(client, cells)
+            record(
+                f"Restart & Run All {path.stem}",
+                "demo, 5,000 customers",
+                cold,
+                None,
+                "target 10 s",
+                1,
+            )
+            if path.stem not in what_ifs:
+                continue
+            overrides, slider, name = what_ifs[path.stem]
+            parameters = next(
+                i for i, cell in cells if "parameters" in cell.metadata.get("tags", [])
+            )
+            changed = nbformat.v4.new_code_cell(f"overrides = {overrides!r}")
+            rerun = [(parameters, changed), *cells[parameters + 1 :]]
+            warm = _timed_cells(client, rerun)
+            target = "target 1 s" if name == "budget" else "target 2 s"
+            record(
+                f"{name} what-if: re-run notebook",
+                "warm kernel, new overrides",
+                warm,
+                None,
+                target,
+                1,
+            )
+            moved = _timed_cells(client, [(len(cells), nbformat.v4.new_code_cell(slider))])
+            record(
+                f"{name} what-if: slider redraw", "warm kernel, one section", moved, None, target, 1
+            )
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -582,7 +653,7 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args(argv)
-    sections = set(args.only or ["summary", "fits", "predict", "batch", "parquet"])
+    sections = set(args.only or ["summary", "fits", "predict", "batch", "parquet", "workshop"])
     print(machine(), flush=True)
     started = time.perf_counter()
     if args.quick:
@@ -612,6 +683,8 @@ def main(argv=None) -> None:
         bench_batch(four_clients=not args.one_client)
     if "parquet" in sections:
         bench_parquet(parquet_rows)
+    if "workshop" in sections:
+        bench_workshop()
     print(f"total {time.perf_counter() - started:.0f} s", flush=True)
     if args.json:
         args.json.write_text(json.dumps(ROWS, indent=2, default=str))

@@ -379,8 +379,8 @@ class ClientAnalysis:
         are kept. A budget change keeps the model fits and the predictions; a margin or
         discount-rate change keeps the fits and re-prices the predictions; a time-unit change
         refits. Dependencies are those noted while this analysis computed its tables; tables
-        read from a cache folder (a batch run's kernels) have none, so after an update this
-        analysis keeps its tables in memory only.
+        read from a cache folder (a batch run's kernels) have none, so an update forgets all
+        of them; after an update this analysis keeps its tables in memory only.
 
         Parameters
         ----------
@@ -421,6 +421,10 @@ class ClientAnalysis:
             if getattr(updated, name) != getattr(self._params, name)
         }
         stale = {name for name, read in self._params_read.items() if read & changed}
+        if changed and self._store.folder is not None:
+            # tables read from a cache folder were not computed here: their dependencies
+            # are unknown, so every one is forgotten
+            stale |= set(self._values) | set(self._store._unavailable)
         frontier = set(stale)
         while frontier:
             frontier = {user for name in frontier for user in self._used_by.get(name, ())}
@@ -436,6 +440,38 @@ class ClientAnalysis:
         self._store = _TableStore(None, "")
         self._store._unavailable.update(kept)
         return sorted(stale)
+
+    def what_if(self, **overrides) -> ClientAnalysis:
+        """A new analysis under other parameters, sharing what they leave unchanged.
+
+        The new analysis shares every table that does not depend on the overrides (see
+        :meth:`update`), so a what-if on the budget reuses the fits and predictions.
+
+        Parameters
+        ----------
+        **overrides
+            Keys to change, nested as in the params file (``budget={"total": 9000}``).
+
+        Returns
+        -------
+        ClientAnalysis
+            The analysis under the changed parameters.
+
+        Raises
+        ------
+        ParamsError
+            When the changed parameters are not valid.
+        """
+        params = with_overrides(self._params, **overrides)
+        copy = object.__new__(type(self))
+        copy._params = self._params
+        copy._store = self._store
+        copy._values = dict(self._values)
+        copy._stack = []
+        copy._params_read = {name: set(read) for name, read in self._params_read.items()}
+        copy._used_by = {name: set(users) for name, users in self._used_by.items()}
+        copy.use_params(params)
+        return copy
 
     #: computed first by :meth:`precompute`: what the first notebook (KPI overview) shows,
     #: so that its kernel, started alongside, waits as little as possible
@@ -980,18 +1016,37 @@ class ClientAnalysis:
         concentration = _value_ranking.ranking_summary(self.value_ranking)
         return pd.concat([concentration, pd.Series({"start": start, "end": end})])
 
-    @_stored_table
-    def predictions(self) -> clv.Predictions:
-        """P(alive), expected purchases and spend, rCLV with interval, and the draws behind it."""
+    @_tracked_value
+    def _forecast(self) -> clv.Predictions:
+        """Predictions at a gross margin of 100%: what a margin change re-prices (memory only)."""
         return clv.predict(
             self.summary,
             purchases=self.purchase_model,
             spend=self.spend_model,
-            gross_margin=self.params.gross_margin,
+            gross_margin=1.0,
             discount_rate_annual=self.params.discount_rate_annual,
             horizon_months=self.params.horizon_months,
             time_unit=self.params.time_unit,
             seed=self.params.seed,
+        )
+
+    @_stored_table
+    def predictions(self) -> clv.Predictions:
+        """P(alive), expected purchases and spend, rCLV with interval, and the draws behind it.
+
+        The forecast at a 100% margin re-priced at the params' margin (`clv.reprice`), so a
+        margin change neither refits nor draws again.
+        """
+        return clv.reprice(self._forecast, gross_margin=self.params.gross_margin)
+
+    @_stored_table
+    def retention_scenarios(self) -> pd.DataFrame:
+        """Customer equity if the one-year retention were N points higher or lower."""
+        return clv.retention_scenarios(
+            self.predictions,
+            self.purchase_model,
+            self.summary,
+            changes=self.params.retention_changes,
         )
 
     @_stored_table

@@ -501,6 +501,12 @@ class Params(_Model):
     gross_margin: float = Field(0.3, gt=0, le=1, description="Gross margin on revenue.")
     discount_rate_annual: float = Field(0.1, ge=0, lt=1, description="Annual discount rate.")
     horizon_months: int = Field(36, gt=0, le=240, description="CLV horizon in months.")
+    retention_changes: list[Annotated[float, Field(gt=-100, lt=100)]] = Field(
+        [-5.0, -2.0, -1.0, 1.0, 2.0, 5.0],
+        min_length=1,
+        description="Changes of the one-year retention, in percentage points, whose customer "
+        "equity the CLV report shows (what retention is worth).",
+    )
     churn_window_days: int = Field(
         365, gt=0, description="Days without a purchase after which a customer counts as lost."
     )

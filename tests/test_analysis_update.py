@@ -68,3 +68,35 @@ def test_a_notebook_rerun_with_other_overrides_reuses_the_kernels_analysis(monke
     assert again.purchase_model is fitted
     monkeypatch.setenv("CCNB_CACHE_DIR", "/nonexistent-cache")
     assert ClientAnalysis.for_params(ccnb.load_params(PARAMS)) is not first
+
+
+def test_a_margin_change_does_not_draw_again_but_a_discount_change_does():
+    analysis = ClientAnalysis(ccnb.load_params(PARAMS), cache_dir=None)
+    assert analysis.customer_equity.value > 0
+    forecast = analysis._forecast
+    assert "_forecast" not in analysis.update(gross_margin=0.5)
+    assert analysis._forecast is forecast
+    assert "_forecast" in analysis.update(discount_rate_annual=0.2)
+
+
+def test_a_what_if_shares_what_it_does_not_change_and_changes_nothing():
+    analysis = ClientAnalysis(ccnb.load_params(PARAMS), cache_dir=None)
+    equity, plans = analysis.customer_equity, analysis.strategy_comparison
+    scenario = analysis.what_if(budget={"total": 12_000})
+    assert scenario.purchase_model is analysis.purchase_model
+    assert scenario.predictions is analysis.predictions
+    assert scenario.strategy_comparison["spend"].max() == pytest.approx(12_000, rel=1e-6)
+    assert analysis.params.budget.total == 4000
+    assert analysis.strategy_comparison is plans and analysis.customer_equity is equity
+
+
+def test_tables_read_from_a_cache_folder_are_all_forgotten_on_a_change(tmp_path):
+    """Their dependencies were noted by another process: none is trusted after a change."""
+    writer = ClientAnalysis(ccnb.load_params(PARAMS), cache_dir=tmp_path)
+    assert writer.customer_equity.value > 0
+    reader = ClientAnalysis(ccnb.load_params(PARAMS), cache_dir=tmp_path)
+    assert reader.customer_equity.value == writer.customer_equity.value  # read, not computed
+    assert len(reader.summary) == len(writer.summary)
+    stale = reader.update(rfm={"bins": 4})
+    assert {"summary", "customer_equity"} <= set(stale)
+    assert reader.update(rfm={"bins": 4}) == []  # nothing changed

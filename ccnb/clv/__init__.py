@@ -13,6 +13,7 @@ Intervals, Model choice, CAC ceiling, Iso-value curves).
 ``predictive``         each customer's predictive distribution (own randomness included)
 ``coverage``           how often realised outcomes fall inside the predictive intervals
 ``holdout_total``      the holdout total against its interval; where in the calendar it missed
+``retention``          customer equity if a year's retention were N points higher or lower
 ``cuts``               customer equity, CLV by group, iso-value curves
 ``new_customers``      a newly acquired customer's value per channel, CAC ceiling, verdict
 ``activation``         the per-customer table for CRM activation
@@ -36,7 +37,7 @@ from ccnb.clv.fitting import (
 )
 from ccnb.clv.holdout_total import holdout_total, likely_miss_cause, monthly_tracking_ratio
 from ccnb.clv.new_customers import VERDICTS, new_customer_value
-from ccnb.clv.prediction import UNITS_PER_MONTH, expected_purchases, predict
+from ccnb.clv.prediction import UNITS_PER_MONTH, expected_purchases, predict, reprice
 from ccnb.clv.predictive import (
     future_purchases,
     future_spend,
@@ -52,6 +53,7 @@ from ccnb.clv.results import (
     PredictiveDistribution,
     ValidationResult,
 )
+from ccnb.clv.retention import DEFAULT_RETENTION_CHANGES, retention_scenarios, survival_if_alive
 from ccnb.clv.simple import naive_clv, naive_versus_model, simple_clv
 from ccnb.clv.validation import (
     conditional_expectations,
@@ -67,6 +69,7 @@ __all__ = [
     "MIN_REPEAT_BUYERS",
     "MIN_SPEND_CUSTOMERS",
     "UNITS_PER_MONTH",
+    "DEFAULT_RETENTION_CHANGES",
     "CustomerEquity",
     "FitError",
     "FittedModel",
@@ -99,7 +102,10 @@ __all__ = [
     "predictive_distribution",
     "prediction_summary",
     "refit",
+    "reprice",
+    "retention_scenarios",
     "simple_clv",
+    "survival_if_alive",
     "tracking",
     "validate",
 ]

@@ -22,7 +22,7 @@ from ccnb.clv.predictive import (
 )
 from ccnb.clv.results import FittedModel, Predictions
 
-__all__ = ["expected_purchases", "predict"]
+__all__ = ["expected_purchases", "predict", "reprice"]
 
 
 #: model time units per month, for time_unit D (days), W (days / 7), M (days / (365.25 / 12))
@@ -258,6 +258,46 @@ def predict(
             "purchase_model": purchases.name,
             "spend_model": None if spend is None else spend.name,
         },
+    )
+
+
+def reprice(predictions: Predictions, *, gross_margin: float) -> Predictions:
+    """The same predictions at another gross margin, without drawing or fitting again.
+
+    Every value in money (rCLV, its bounds and draws, the monthly margins, a new customer's
+    value) is gross margin times revenue, so it scales by ``gross_margin / old``; the
+    purchases, spend and probabilities are unchanged. Exact: the result equals :func:`predict`
+    run at ``gross_margin`` up to float32 rounding of the draws.
+
+    Parameters
+    ----------
+    predictions : Predictions
+        Output of :func:`predict`.
+    gross_margin : float
+        The new margin, a fraction in (0, 1].
+
+    Returns
+    -------
+    Predictions
+        A new object; ``predictions`` is not changed.
+    """
+    if not 0 < gross_margin <= 1:
+        raise ValueError(f"gross_margin must be a fraction in (0, 1], got {gross_margin}")
+    old = predictions.settings["gross_margin"]
+    if old <= 0:
+        raise ValueError("predictions at a zero gross margin cannot be re-priced")
+    factor = gross_margin / old
+    table = predictions.table.copy()
+    money = ["rclv", "rclv_low", "rclv_high", "rclv_param_low", "rclv_param_high"]
+    table[money] = table[money] * factor
+    return Predictions(
+        table=table,
+        rclv_draws=predictions.rclv_draws * np.float32(factor),
+        rclv_parameter_draws=predictions.rclv_parameter_draws * np.float32(factor),
+        monthly_margin=predictions.monthly_margin * np.float32(factor),
+        new_customer_value=predictions.new_customer_value * factor,
+        new_customer_draws=predictions.new_customer_draws * factor,
+        settings={**predictions.settings, "gross_margin": gross_margin},
     )
 
 

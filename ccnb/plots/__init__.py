@@ -33,6 +33,7 @@ from ccnb.plots.clv_modelling import (
     iso_value,
     new_customer_value,
     p_alive_hist,
+    retention_scenarios,
 )
 from ccnb.plots.cohorts import (
     cohort_by_channel,
@@ -73,6 +74,7 @@ __all__ = [
     "money_formatter",
     "nps_by_segment",
     "p_alive_hist",
+    "retention_scenarios",
     "retention_heatmap",
     "revenue_concentration",
     "rfm_heatmap",

@@ -25,6 +25,7 @@ from ccnb.plots._axes import (
 )
 from ccnb.plots._theme import (
     _BLUE,
+    _GREEN,
     _GREY,
     _INK,
     _RED,
@@ -44,6 +45,7 @@ __all__ = [
     "holdout_tracking",
     "iso_value",
     "p_alive_hist",
+    "retention_scenarios",
 ]
 
 
@@ -558,5 +560,57 @@ def iso_value(
         title=title or "Iso-value curves: residual CLV by purchase history",
         xlabel=f"Recency: time from first to last purchase ({unit})",
         ylabel="Frequency: repeat purchases",
+    )
+    return ax
+
+
+@_themed
+def retention_scenarios(
+    table: pd.DataFrame,
+    *,
+    currency: str | None = None,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Change in customer equity for each change in the one-year retention.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``ccnb.clv.retention_scenarios`` output: ``change_points``, ``retention`` and
+        ``equity_change``.
+    {currency}
+    {title}
+    {ax}
+
+    Returns
+    -------
+    {returns_ax}
+    """
+    frame = _require(
+        table,
+        ["change_points", "retention", "equity_change"],
+        what="retention_scenarios",
+        source="ccnb.clv.retention_scenarios",
+    )
+    frame = frame[frame["change_points"] != 0].reset_index(drop=True)
+    ax = _new_axes(ax, figsize=(9.0, 4.5))
+    values = frame["equity_change"].to_numpy(dtype=float)
+    labels = [
+        f"{change:+g} pt\n({retention:.1%})"
+        for change, retention in zip(frame["change_points"], frame["retention"], strict=True)
+    ]
+    colours = [_GREEN if value >= 0 else _RED for value in values]
+    bars = ax.bar(np.arange(len(frame)), values, color=colours)
+    ax.bar_label(bars, labels=[_money_text(value, currency) for value in values], padding=3)
+    ax.set_xticks(np.arange(len(frame)), labels)
+    ax.axhline(0, color=_INK, linewidth=0.8)
+    ax.margins(y=0.15)
+    _money(ax, "y", currency)
+    _label(
+        ax,
+        title=title or "Customer equity if a year's retention were higher or lower",
+        xlabel="Change in one-year retention (retention under it)",
+        ylabel=_money_label("Change in customer equity", currency),
     )
     return ax

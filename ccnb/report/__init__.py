@@ -44,6 +44,7 @@ from ccnb.report.clv_modelling import (
     next_steps_clv,
     p_alive,
     purchase_probability,
+    retention_value,
     tracking,
 )
 from ccnb.report.cohorts import (
@@ -113,6 +114,7 @@ __all__ = [
     "p_alive",
     "purchase_probability",
     "retention",
+    "retention_value",
     "rfm_grid",
     "satisfaction",
     "seasonal",

@@ -37,6 +37,9 @@ class Section:
         Further objects shown after the table.
     name
         The section's name (its function), naming its chart in a batch run's chart pack.
+    data
+        The analysis table the section words and draws (usually a DataFrame), for further
+        work in the notebook: ``report.retention(analysis).data``.
     """
 
     text: str = ""
@@ -45,6 +48,7 @@ class Section:
     note: str | None = None
     extra: list[Any] = field(default_factory=list)
     name: str | None = None
+    data: Any = None
 
     def _ipython_display_(self) -> None:
         from IPython.display import HTML, Markdown, display
@@ -76,17 +80,52 @@ def without_math(markdown: str) -> str:
     return markdown.replace("$", "&#36;")
 
 
-def _section(function: Callable[..., Section]) -> Callable[..., Section]:
-    """Turn `Unavailable` (and too-little-data errors) into a one-sentence section."""
+def _section(
+    function: Callable[..., Section] | None = None,
+    *,
+    data: str | None = None,
+    options: Mapping[str, str] | None = None,
+) -> Any:
+    """Make a report section: `Unavailable` (and too-little-data errors) become one sentence.
+
+    Used bare (``@_section``) or with:
+
+    ``data``
+        The analysis table the section words (a dotted attribute path,
+        ``"predictions.table"``), which becomes the section's ``.data``.
+    ``options``
+        The section's keyword options for analytic choices, each with the params key it
+        overrides (``{"period": "cohorts.retention_period"}``). An option left at None is the
+        params' value; one given computes the section on ``analysis.what_if(...)`` with it,
+        which shares every table the option does not change.
+    """
+    if function is None:
+        return functools.partial(_section, data=data, options=options)
 
     @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Section:
+    def wrapper(analysis: ClientAnalysis, *args: Any, **kwargs: Any) -> Section:
+        overrides: dict[str, Any] = {}
+        for option, key in (options or {}).items():
+            value = kwargs.pop(option, None)
+            if value is not None:
+                *parents, leaf = key.split(".")
+                level = overrides
+                for parent in parents:
+                    level = level.setdefault(parent, {})
+                level[leaf] = list(value) if isinstance(value, tuple | range) else value
         try:
-            section = function(*args, **kwargs)
+            if overrides:
+                analysis = analysis.what_if(**overrides)
+            section = function(analysis, *args, **kwargs)
         except Unavailable as reason:
             plt.close("all")
             return Section(note=str(reason), name=function.__name__)
         section.name = section.name or function.__name__
+        if section.data is None and data is not None:
+            try:
+                section.data = functools.reduce(getattr, data.split("."), analysis)
+            except Unavailable:  # a section that words a fallback when its table is missing
+                pass
         return section
 
     return wrapper

@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 
-@_section
+@_section(data="allocated_customers")
 def budget_assumptions(analysis: ClientAnalysis) -> Section:
     """The assumptions the allocation rests on."""
     settings = analysis.params.budget
@@ -72,7 +72,7 @@ def _returns(roi: float) -> str:
     return f"{shown}, it loses money" if roi < 0 else shown
 
 
-@_section
+@_section(data="strategy_comparison")
 def strategies(analysis: ClientAnalysis) -> Section:
     """Customer-focused vs customer-centric (optimal and tiered)."""
     table = analysis.strategy_comparison
@@ -130,7 +130,7 @@ def strategies(analysis: ClientAnalysis) -> Section:
     return Section(text=text, figure=figure, table=styled)
 
 
-@_section
+@_section(data="allocation_deciles")
 def allocation_deciles(analysis: ClientAnalysis) -> Section:
     """Budget share per rCLV decile by strategy vs share of customer equity."""
     table = analysis.allocation_deciles
@@ -186,7 +186,7 @@ def _rule_source(analysis: ClientAnalysis) -> str:
     )
 
 
-@_section
+@_section(data="tier_plan")
 def tiered_plan(analysis: ClientAnalysis) -> Section:
     """The one spend-per-head rule recommended, why, and what it gives up against the optimum."""
     plan = analysis.tier_plan
@@ -248,9 +248,29 @@ def tiered_plan(analysis: ClientAnalysis) -> Section:
     return Section(text=text, table=styled)
 
 
-@_section
-def sensitivity(analysis: ClientAnalysis) -> Section:
-    """Gain of centric over focused across assumptions, and the break-even budget."""
+@_section(
+    data="sensitivity",
+    options={
+        "lift_multipliers": "budget.sensitivity_lift_multipliers",
+        "scale_multipliers": "budget.sensitivity_scale_multipliers",
+    },
+)
+def sensitivity(
+    analysis: ClientAnalysis,
+    *,
+    lift_multipliers: list[float] | None = None,
+    scale_multipliers: list[float] | None = None,
+) -> Section:
+    """Gain of centric over focused across assumptions, and the break-even budget.
+
+    Parameters
+    ----------
+    analysis : ClientAnalysis
+        The client's analysis.
+    lift_multipliers, scale_multipliers : list of float, optional
+        Multiples of the largest lift and of the spend scale on the grid
+        (``budget.sensitivity_lift_multipliers``, ``budget.sensitivity_scale_multipliers``).
+    """
     settings = analysis.params.budget
     grid = analysis.sensitivity
     summary = analysis.sensitivity_summary
@@ -292,7 +312,7 @@ def _feasible(plan: pd.DataFrame) -> list[str]:
     return plan.loc[plan["big_enough"].astype(bool), "segment"].tolist()
 
 
-@_section
+@_section(data="test_plan")
 def test_plan(analysis: ClientAnalysis) -> Section:
     """Whether a holdout test can detect what the planned spend is expected to add."""
     settings = analysis.params.budget
@@ -366,7 +386,7 @@ def test_plan(analysis: ClientAnalysis) -> Section:
     return Section(text=text, table=styled)
 
 
-@_section
+@_section(data="acquisition_plan")
 def acquisition(analysis: ClientAnalysis) -> Section:
     """Acquisition budget across the paid channels, best new-customer value per cost first."""
     settings = analysis.params.budget
@@ -420,7 +440,7 @@ def acquisition(analysis: ClientAnalysis) -> Section:
     return Section(text=text, table=styled)
 
 
-@_section
+@_section(data="allocations")
 def budget_export(analysis: ClientAnalysis) -> Section:
     """Write the allocation and the test assignment for activation."""
     centric = analysis.allocations["customer-centric (optimal)"].table

@@ -46,11 +46,12 @@ __all__ = [
     "next_steps_clv",
     "p_alive",
     "purchase_probability",
+    "retention_value",
     "tracking",
 ]
 
 
-@_section
+@_section(data="validation")
 def model_validation(analysis: ClientAnalysis) -> Section:
     """Each purchase model scored on the holdout, and the one chosen (else the fallback)."""
     try:
@@ -231,7 +232,7 @@ def _value_ranking(analysis: ClientAnalysis, failure: ModelUnavailable) -> Secti
     return Section(text=text, table=styled)
 
 
-@_section
+@_section(data="validation")
 def tracking(analysis: ClientAnalysis) -> Section:
     """Cumulative repeat purchases, actual vs models, across calibration and holdout."""
     result = analysis.validation
@@ -247,7 +248,7 @@ def tracking(analysis: ClientAnalysis) -> Section:
     return Section(text=text, figure=figure)
 
 
-@_section
+@_section(data="validation")
 def conditional_expectations(analysis: ClientAnalysis) -> Section:
     """Actual vs predicted holdout purchases by calibration frequency."""
     result = analysis.validation
@@ -260,7 +261,7 @@ def conditional_expectations(analysis: ClientAnalysis) -> Section:
     return Section(text=text, figure=figure)
 
 
-@_section
+@_section(data="holdout_deciles")
 def holdout_deciles(analysis: ClientAnalysis) -> Section:
     """Does the model rank customers? Holdout purchases by decile of the prediction."""
     table = analysis.holdout_deciles.set_index("decile")
@@ -333,7 +334,7 @@ def _bias_by_half(table: pd.DataFrame) -> str:
     return (" Overall, " + "; ".join(parts) + ".") if parts else ""
 
 
-@_section
+@_section(data="purchase_reliability")
 def purchase_probability(analysis: ClientAnalysis) -> Section:
     """P(a purchase in the holdout) against who bought: reliability by band, Brier score."""
     table, scores = analysis.purchase_reliability
@@ -392,7 +393,7 @@ def _worst_band(table: pd.DataFrame) -> str:
     )
 
 
-@_section
+@_section(data="purchase_model")
 def model_parameters(analysis: ClientAnalysis) -> Section:
     """The refitted purchase model's and the spend model's parameters with standard errors."""
     purchases, spend = analysis.purchase_model, analysis.spend_model
@@ -422,7 +423,7 @@ def model_parameters(analysis: ClientAnalysis) -> Section:
     return Section(text=text, table=styled)
 
 
-@_section
+@_section(data="predictions.table")
 def p_alive(analysis: ClientAnalysis) -> Section:
     """Distribution of P(alive)."""
     summary = analysis.prediction_summary
@@ -435,7 +436,7 @@ def p_alive(analysis: ClientAnalysis) -> Section:
     return Section(text=text, figure=_figure(plots.p_alive_hist(analysis.predictions.table)))
 
 
-@_section
+@_section(data="predictions.table")
 def clv_distribution(analysis: ClientAnalysis) -> Section:
     """Residual CLV per customer and customer equity."""
     predictions = analysis.predictions.table
@@ -480,7 +481,84 @@ def _own_intervals(analysis: ClientAnalysis) -> str:
     )
 
 
-@_section
+def _points(change: float) -> str:
+    """'+1 point', '-5 points'."""
+    return f"{change:+g} point" + ("" if abs(change) == 1 else "s")
+
+
+@_section(data="retention_scenarios", options={"changes": "retention_changes"})
+def retention_value(analysis: ClientAnalysis, *, changes: list[float] | None = None) -> Section:
+    """What retention is worth: customer equity if a year's retention were N points higher.
+
+    Parameters
+    ----------
+    analysis : ClientAnalysis
+        The client's analysis.
+    changes : list of float, optional
+        Retention changes in percentage points; default the params' ``retention_changes``.
+    """
+    table = analysis.retention_scenarios
+    currency = analysis.currency
+    today = table.loc[table["change_points"] == 0].iloc[0]
+    moved = table[table["change_points"] != 0]
+    gains = moved[moved["change_points"] > 0]
+    quoted = gains if len(gains) else moved.iloc[::-1]
+    quoted = quoted.iloc[[0, -1]].drop_duplicates()
+    model = analysis.purchase_model.label
+    parts = [
+        f"{_points(row.change_points)} ({percent(row.retention, digits=1)}): "
+        f"{money(row.equity_change, currency)} ({signed_percent(row.equity_change_pct, digits=1)})"
+        for row in quoted.itertuples()
+    ]
+    text = (
+        f"Of the customers active today (each counted by how likely the {model} model thinks "
+        f"they are still active), it expects {percent(today['retention'], digits=1)} to be "
+        "active a year from now: the one-year retention. Customer equity of today's "
+        f"customers ({money(today['equity'], currency)}) if that retention were "
+        + ("higher: " if len(gains) else "lower: ")
+        + "; ".join(parts)
+        + ". "
+    )
+    smallest = quoted.iloc[0]
+    kept_more = smallest["change_points"] / 100 / today["retention"]
+    ratio = smallest["equity_change_pct"] / kept_more
+    more = "more" if kept_more > 0 else "fewer"
+    text += (
+        f"{_points(smallest['change_points'])} keeps {percent(abs(kept_more), digits=1)} "
+        f"{more} customers and changes equity by "
+        f"{signed_percent(smallest['equity_change_pct'], digits=1)}, {ratio:.1f} times as much"
+        + (
+            ": small retention gains bring more than proportional value here, because a "
+            "customer kept this year also buys in the years after. "
+            if ratio > 1
+            else ": retention gains bring no more than proportional value here. "
+        )
+        + "A scenario on the model's estimates, not a forecast: every customer's "
+        "risk of dropping out is scaled by one factor until the base's retention moves by "
+        "that many points; it has no interval and leaves out new customers. It says what a "
+        "retention programme could be worth, not what one would achieve."
+    )
+    shown = table[["change_points", "retention", "equity", "equity_change", "equity_change_pct"]]
+    styled = _styled(
+        shown,
+        name="retention-value",
+        currency=currency,
+        money_columns=("equity", "equity_change"),
+        percent_columns=("retention", "equity_change_pct"),
+        decimals={"change_points": 0},
+        labels={
+            "change_points": "change in retention (points)",
+            "retention": "one-year retention",
+            "equity": "customer equity (today's customers)",
+            "equity_change": "change in equity",
+            "equity_change_pct": "change in equity (%)",
+        },
+    )
+    figure = _figure(plots.retention_scenarios(table, currency=currency))
+    return Section(text=text, figure=figure, table=styled)
+
+
+@_section(data="clv_by_segment")
 def clv_by_segment(analysis: ClientAnalysis) -> Section:
     """Mean rCLV per segment with intervals."""
     table = analysis.clv_by_segment.dropna(subset=["segment"])
@@ -507,7 +585,7 @@ def _verdict(row, ratio: str) -> str:
     return _VERDICT_WORDS[row.verdict].format(ratio=ratio)
 
 
-@_section
+@_section(data="new_customer_value")
 def cac_ceiling(analysis: ClientAnalysis) -> Section:
     """A new customer's value per channel, the CAC ceiling and each channel's verdict."""
     table = analysis.new_customer_value
@@ -605,9 +683,30 @@ def _first_year_check(analysis: ClientAnalysis, table: pd.DataFrame) -> str:
     )
 
 
-@_section
-def iso_value(analysis: ClientAnalysis) -> Section:
-    """Iso-value curves over frequency and recency."""
+@_section(
+    data="iso_value",
+    options={
+        "max_frequency": "iso_value.max_frequency",
+        "recency_steps": "iso_value.recency_steps",
+    },
+)
+def iso_value(
+    analysis: ClientAnalysis,
+    *,
+    max_frequency: int | None = None,
+    recency_steps: int | None = None,
+) -> Section:
+    """Iso-value curves over frequency and recency.
+
+    Parameters
+    ----------
+    analysis : ClientAnalysis
+        The client's analysis.
+    max_frequency : int, optional
+        Highest repeat-purchase count on the grid (``iso_value.max_frequency``).
+    recency_steps : int, optional
+        Recency points on the grid (``iso_value.recency_steps``).
+    """
     text = (
         "Customers on the same curve are worth the same: a customer who bought often but not "
         "recently can be worth less than an occasional buyer who bought last week, because "
@@ -621,7 +720,7 @@ def iso_value(analysis: ClientAnalysis) -> Section:
     return Section(text=text, figure=figure)
 
 
-@_section
+@_section(data="naive_versus_model")
 def naive_versus_model(analysis: ClientAnalysis) -> Section:
     """The brief's simple CLV next to the model-based value."""
     compared = analysis.naive_versus_model
@@ -636,7 +735,7 @@ def naive_versus_model(analysis: ClientAnalysis) -> Section:
     return Section(text=text)
 
 
-@_section
+@_section(data="activation")
 def clv_export(analysis: ClientAnalysis) -> Section:
     """Write the per-customer CLV table for CRM activation (else the value ranking)."""
     try:

@@ -35,9 +35,17 @@ def _months(months: list[int]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
-@_section
-def retention(analysis: ClientAnalysis) -> Section:
-    """Quarterly retention triangle."""
+@_section(data="retention", options={"period": "cohorts.retention_period"})
+def retention(analysis: ClientAnalysis, *, period: str | None = None) -> Section:
+    """Retention triangle by acquisition cohort and age.
+
+    Parameters
+    ----------
+    analysis : ClientAnalysis
+        The client's analysis.
+    period : {"M", "Q", "Y"}, optional
+        Cohort and age period: month, quarter or year (``cohorts.retention_period``).
+    """
     tidy = analysis.retention
     period = _PERIOD_NAMES[analysis.params.cohorts.retention_period]
     year_on = analysis.retention_a_year_on
@@ -63,7 +71,7 @@ def retention(analysis: ClientAnalysis) -> Section:
     return Section(text=text, figure=_figure(figure))
 
 
-@_section
+@_section(data="revenue_cohorts")
 def cumulative_revenue(analysis: ClientAnalysis) -> Section:
     """Cumulative revenue per acquired customer by cohort."""
     tidy = analysis.revenue_cohorts
@@ -82,7 +90,7 @@ def cumulative_revenue(analysis: ClientAnalysis) -> Section:
     return Section(text=text, figure=figure)
 
 
-@_section
+@_section(data="layer_cake")
 def layer_cake(analysis: ClientAnalysis) -> Section:
     """Revenue per quarter by acquisition year."""
     layers = analysis.layer_cake
@@ -111,9 +119,35 @@ def layer_cake(analysis: ClientAnalysis) -> Section:
     return Section(text=text, figure=figure)
 
 
-@_section
-def seasonal(analysis: ClientAnalysis) -> Section:
-    """Same-season (holiday) cohorts across years on the same ages."""
+@_section(
+    data="seasonal_cohorts",
+    options={
+        "holiday_months": "cohorts.holiday_months",
+        "years": "cohorts.season_years",
+        "seasons": "cohorts.seasons_compared",
+    },
+)
+def seasonal(
+    analysis: ClientAnalysis,
+    *,
+    holiday_months: list[int] | None = None,
+    years: list[int] | None = None,
+    seasons: int | None = None,
+) -> Section:
+    """Same-season (holiday) cohorts across years on the same ages.
+
+    Parameters
+    ----------
+    analysis : ClientAnalysis
+        The client's analysis.
+    holiday_months : list of int, optional
+        Consecutive months of the season, e.g. ``[11, 12]`` (``cohorts.holiday_months``).
+    years : list of int, optional
+        Years whose seasons are compared (``cohorts.season_years``).
+    seasons : int, optional
+        How many of the latest seasons to compare when no years are given
+        (``cohorts.seasons_compared``).
+    """
     table = analysis.seasonal_cohorts
     last_age = table["age"].max()
     end = table[table["age"] == last_age].sort_values("season_year")
@@ -131,7 +165,7 @@ def seasonal(analysis: ClientAnalysis) -> Section:
     return Section(text=text, figure=figure)
 
 
-@_section
+@_section(data="cohort_by_channel")
 def channel_cohorts(analysis: ClientAnalysis) -> Section:
     """First-year repeat share and revenue per customer by acquisition channel."""
     table = analysis.cohort_by_channel

@@ -13,7 +13,7 @@ from ccnb.report._section import Section, _bullets, _figure, _section
 __all__ = ["client_header", "data_quality", "data_quality_summary"]
 
 
-@_section
+@_section(data="quality")
 def client_header(analysis: ClientAnalysis) -> Section:
     """The opening note: whose data, which period, which currency."""
     quality = analysis.quality.transactions
@@ -25,7 +25,7 @@ def client_header(analysis: ClientAnalysis) -> Section:
     return Section(text=text)
 
 
-@_section
+@_section(data="quality")
 def data_quality(analysis: ClientAnalysis) -> Section:
     """Rows read, used and rejected by reason, as a chart, a table and a sentence."""
     quality = analysis.quality
@@ -79,7 +79,7 @@ def _carrying(source) -> str:
     return f" (carrying {shown} of the revenue in the file)" if shown else ""
 
 
-@_section
+@_section(data="quality")
 def data_quality_summary(analysis: ClientAnalysis) -> Section:
     """One line on the rows used and excluded, pointing to the KPI overview's full section."""
     transactions = analysis.quality.transactions

@@ -68,7 +68,7 @@ def _base_change(flow: pd.Series) -> str:
     return f"{verb} from {count(opening)} to {count(closing)}{change}"
 
 
-@_section
+@_section(data="kpis")
 def kpi_table(analysis: ClientAnalysis) -> Section:
     """The headline KPIs over the comparison windows, with the change."""
     kpis = analysis.kpis
@@ -113,14 +113,14 @@ def kpi_table(analysis: ClientAnalysis) -> Section:
     return Section(text=text, table=_styled(table, name="kpis"))
 
 
-@_section
+@_section(data="kpis")
 def kpi_export(analysis: ClientAnalysis) -> Section:
     """Write the KPI table for the index page (during a batch run)."""
     exports.export(analysis.kpis, "kpis")
     return Section(text="The KPI table is exported as `kpis.csv`.")
 
 
-@_section
+@_section(data="window_flows")
 def active_base(analysis: ClientAnalysis) -> Section:
     """Active customers and revenue per quarter, and the window's customer flow."""
     flow = analysis.window_flows.iloc[-1]
@@ -146,7 +146,7 @@ def active_base(analysis: ClientAnalysis) -> Section:
     return Section(text=text, figure=figure)
 
 
-@_section
+@_section(data="customer_flow")
 def churn_and_leaks(analysis: ClientAnalysis) -> Section:
     """Churn rate and customers won and lost per quarter."""
     recent = analysis.recent_quarters
@@ -196,7 +196,7 @@ def churn_and_leaks(analysis: ClientAnalysis) -> Section:
     return Section(text=" ".join(lines), figure=figure)
 
 
-@_section
+@_section(data="early_repeat_by_cohort")
 def early_repeat(analysis: ClientAnalysis) -> Section:
     """Early repeat rate per quarterly cohort (only cohorts with enough eligible customers)."""
     table = analysis.early_repeat_by_cohort
@@ -222,7 +222,7 @@ def early_repeat(analysis: ClientAnalysis) -> Section:
     return Section(text=text, figure=figure)
 
 
-@_section
+@_section(data="nps_score")
 def satisfaction(analysis: ClientAnalysis) -> Section:
     """NPS and CSAT over the latest comparison window, with 95% intervals."""
     score, satisfied = analysis.nps_score, analysis.csat_score
@@ -237,7 +237,7 @@ def satisfaction(analysis: ClientAnalysis) -> Section:
     return Section(text=text)
 
 
-@_section
+@_section(data="customer_equity")
 def equity_headline(analysis: ClientAnalysis) -> Section:
     """Customer equity (sum of residual CLV) with its interval, next to the naive CLV."""
     equity = analysis.customer_equity

@@ -33,9 +33,21 @@ def _orders(row: pd.Series) -> str:
     return f"{low} order{'s' if low > 1 else ''}" if low == high else f"{low} to {high} orders"
 
 
-@_section
-def rfm_grid(analysis: ClientAnalysis, *, value: str = "customers") -> Section:
-    """The R x F grid of customers or revenue."""
+@_section(data="segments", options={"bins": "rfm.bins"})
+def rfm_grid(
+    analysis: ClientAnalysis, *, value: str = "customers", bins: int | None = None
+) -> Section:
+    """The R x F grid of customers or revenue.
+
+    Parameters
+    ----------
+    analysis : ClientAnalysis
+        The client's analysis.
+    value : {"customers", "revenue"}
+        What each cell shows.
+    bins : int, optional
+        Score levels per dimension (``rfm.bins``).
+    """
     scores = analysis.segments
     corner = analysis.rfm_corner
     frequency = analysis.frequency_scores
@@ -75,9 +87,21 @@ def rfm_grid(analysis: ClientAnalysis, *, value: str = "customers") -> Section:
     return Section(text=text, figure=figure)
 
 
-@_section
-def segments(analysis: ClientAnalysis) -> Section:
-    """Segment sizes, revenue shares and tactics."""
+@_section(data="segment_summary", options={"scheme": "rfm.scheme", "bins": "rfm.bins"})
+def segments(
+    analysis: ClientAnalysis, *, scheme: str | None = None, bins: int | None = None
+) -> Section:
+    """Segment sizes, revenue shares and tactics.
+
+    Parameters
+    ----------
+    analysis : ClientAnalysis
+        The client's analysis.
+    scheme : {"value_tiers", "rfm_grid"}, optional
+        Segment scheme (``rfm.scheme``).
+    bins : int, optional
+        Score levels per dimension (``rfm.bins``).
+    """
     table = analysis.segment_summary
     ranked = table.sort_values("revenue_share", ascending=False)
     top = ranked.iloc[0]
@@ -134,7 +158,7 @@ def segments(analysis: ClientAnalysis) -> Section:
     return Section(text=text, figure=figure, table=styled)
 
 
-@_section
+@_section(data="revenue_concentration")
 def concentration(analysis: ClientAnalysis) -> Section:
     """Revenue concentration (Pareto curve)."""
     text = (
@@ -146,7 +170,7 @@ def concentration(analysis: ClientAnalysis) -> Section:
     return Section(text=text, figure=_figure(plots.revenue_concentration(curve)))
 
 
-@_section
+@_section(data="nps_by_segment")
 def nps_by_segment(analysis: ClientAnalysis) -> Section:
     """NPS per segment with 95% intervals; small groups flagged."""
     table = analysis.nps_by_segment
@@ -161,7 +185,7 @@ def nps_by_segment(analysis: ClientAnalysis) -> Section:
     return Section(text=text, figure=_figure(plots.nps_by_segment(table)))
 
 
-@_section
+@_section(data="segments")
 def segment_export(analysis: ClientAnalysis) -> Section:
     """Write the per-customer segments for CRM activation."""
     columns = [

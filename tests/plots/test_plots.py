@@ -758,6 +758,24 @@ def test_iso_value_contours_with_blank_impossible_cells():
     assert all(label.startswith("€") for label in tick_texts(bar.yaxis))
 
 
+def retention_table():
+    return pd.DataFrame(
+        {
+            "change_points": [-2.0, 0.0, 1.0, 5.0],
+            "retention": [0.58, 0.6, 0.61, 0.65],
+            "equity_change": [-4_000.0, 0.0, 2_100.0, 11_000.0],
+        }
+    )
+
+
+def test_retention_scenarios_one_bar_per_change_without_today():
+    ax = drawn(plots.retention_scenarios(retention_table(), currency="EUR"))
+    assert bar_heights(ax) == [-4_000.0, 2_100.0, 11_000.0]
+    assert texts(ax) == ["\u2212€4k", "€2.1k", "€11k"]  # a true minus sign
+    assert tick_texts(ax.xaxis) == ["-2 pt\n(58.0%)", "+1 pt\n(61.0%)", "+5 pt\n(65.0%)"]
+    assert "EUR" in ax.get_ylabel()
+
+
 # --------------------------------------------------------------------------- budget
 
 
@@ -861,6 +879,7 @@ FIGURES = {
         sensitivity_table(), currency="EUR", highlight=(0.1, 10)
     ),
     "strategy_comparison": lambda: plots.strategy_comparison(compare_table(), currency="EUR"),
+    "retention_scenarios": lambda: plots.retention_scenarios(retention_table(), currency="EUR"),
 }
 
 

@@ -162,6 +162,7 @@ UNAVAILABLE = {
                 "model_parameters",
                 "p_alive",
                 "clv_distribution",
+                "retention_value",
                 "clv_by_segment",
                 "iso_value",
                 "equity_headline",

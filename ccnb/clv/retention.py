@@ -1,0 +1,171 @@
+"""What a change in retention is worth: customer equity if a year's retention were N points higher.
+
+The brief's claim that small retention gains bring large value, tested on the client's own
+model. Definitions in docs/methodology.md, "Retention scenarios".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from ccnb.clv import _btyd
+from ccnb.clv.fitting import _btyd_inputs
+from ccnb.clv.prediction import UNITS_PER_MONTH, _monthly_discount
+from ccnb.clv.results import FittedModel, Predictions
+
+__all__ = ["DEFAULT_RETENTION_CHANGES", "retention_scenarios", "survival_if_alive"]
+
+#: retention changes (percentage points of the one-year retention) the CLV report shows
+DEFAULT_RETENTION_CHANGES = (-5.0, -2.0, -1.0, 1.0, 2.0, 5.0)
+
+#: Beta quantiles averaged over for the BG/NBD and MBG/NBD dropout probability
+_DROPOUT_NODES = 64
+#: customer patterns evaluated at once (bounds memory: patterns x nodes x months floats)
+_CHUNK = 4096
+
+
+def survival_if_alive(fitted: FittedModel, frequency, age, t) -> np.ndarray:
+    """Probability that a customer active now is still active ``t`` time units from now.
+
+    The posterior of an active customer's dropout given the history:
+
+    - Pareto/NBD: lifetime rate mu ~ Gamma(s, beta + T), so S(t) = ((beta + T) /
+      (beta + T + t)) ** s;
+    - BG/NBD (MBG/NBD): purchase rate lambda ~ Gamma(r + x, alpha + T) and dropout
+      probability p ~ Beta(a, b + x) (Beta(a, b + x + 1)); a customer survives t if none of
+      the Poisson(lambda t) purchases ends the lifetime, so S(t) = E_p[((alpha + T) /
+      (alpha + T + p t)) ** (r + x)], averaged over 64 quantiles of the Beta.
+
+    Parameters
+    ----------
+    fitted : FittedModel
+        BG/NBD, MBG/NBD or Pareto/NBD.
+    frequency, age : array-like
+        Repeat purchases ``x`` and age ``T`` per customer (model time unit).
+    t : array-like
+        Times from now (model time unit).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (customers, len(t)).
+    """
+    if fitted.name not in _btyd.PURCHASE_MODELS:
+        raise ValueError(f"survival needs BG/NBD, MBG/NBD or Pareto/NBD, not {fitted.name!r}")
+    frequency = np.asarray(frequency, dtype=float)
+    age = np.asarray(age, dtype=float)
+    t = np.asarray(t, dtype=float)
+    params = fitted.params_
+    if fitted.name == "paretonbd":
+        base = params["beta"] + age[:, None]
+        return (base / (base + t[None, :])) ** params["s"]
+    shift = 1.0 if fitted.name == "mbgnbd" else 0.0
+    nodes = (np.arange(_DROPOUT_NODES) + 0.5) / _DROPOUT_NODES
+    # the Beta's quantiles once per distinct frequency (the inverse CDF is the slow part)
+    distinct, of_customer = np.unique(frequency, return_inverse=True)
+    quantiles = stats.beta.ppf(nodes[None, :], params["a"], params["b"] + distinct[:, None] + shift)
+    result = np.empty((len(frequency), len(t)))
+    for start in range(0, len(frequency), _CHUNK):
+        x = frequency[start : start + _CHUNK]
+        base = params["alpha"] + age[start : start + _CHUNK]
+        dropout = quantiles[of_customer[start : start + _CHUNK]]
+        ratio = base[:, None, None] / (base[:, None, None] + dropout[:, :, None] * t)
+        result[start : start + _CHUNK] = (ratio ** (params["r"] + x)[:, None, None]).mean(axis=1)
+    return result
+
+
+def retention_scenarios(
+    predictions: Predictions,
+    purchases: FittedModel,
+    summary: pd.DataFrame,
+    *,
+    changes: Sequence[float] = DEFAULT_RETENTION_CHANGES,
+) -> pd.DataFrame:
+    """Customer equity of today's customers if their one-year retention were N points higher.
+
+    Retention is the share of the customers active now (weighted by P(alive)) that the
+    model expects still to be active a year from now. A change of N points scales every
+    customer's dropout hazard by the same factor c (their survival S(t) becomes S(t) ** c),
+    chosen so that this share moves by N points; each month's expected margin of a customer
+    moves with their survival in the middle of the month, and equity is the discounted sum.
+    A scenario on the estimates: no interval, new customers not included.
+
+    Parameters
+    ----------
+    predictions : Predictions
+        Output of :func:`ccnb.clv.predict` for ``summary``'s customers, same order.
+    purchases : FittedModel
+        The purchase model behind ``predictions``.
+    summary : pandas.DataFrame
+        Customer summary (``frequency``, ``recency``, ``T``) in the model's time unit.
+    changes : sequence of float
+        Retention changes in percentage points; 0 (today's retention) is always included.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per change, ascending: ``change_points``, ``retention`` (the one-year
+        retention under it), ``hazard_factor`` (c), ``equity``, ``equity_change`` and
+        ``equity_change_pct`` (against today's retention).
+
+    Raises
+    ------
+    ValueError
+        When a change would take retention to 0 or beyond 100%.
+    """
+    settings = predictions.settings
+    frequency, _, age = _btyd_inputs(summary, "retention_scenarios")
+    if len(frequency) != len(predictions):
+        raise ValueError("summary and predictions must hold the same customers")
+    horizon, unit = settings["horizon_months"], settings["time_unit"]
+    month = UNITS_PER_MONTH[unit]
+    middles = (np.arange(horizon) + 0.5) * month
+    rows, _, inverse = _btyd.condense({"frequency": frequency, "T": age})
+    survival = survival_if_alive(
+        purchases, rows["frequency"], rows["T"], np.append(middles, 12 * month)
+    )
+    a_year = survival[inverse, -1]
+    monthly_survival = survival[:, :-1]
+    weight = predictions.table["p_alive"].to_numpy(float)
+    today = float(weight @ a_year / weight.sum())
+    discount = _monthly_discount(horizon, settings["discount_rate_annual"])
+    margin = predictions.monthly_margin
+    # discounted margin summed per pattern: survival depends only on (frequency, T)
+    discounted = np.column_stack(
+        [
+            np.bincount(inverse, weights=margin[:, k], minlength=len(rows)) * discount[k]
+            for k in range(horizon)
+        ]
+    )
+
+    def retained(factor: float) -> float:
+        return float(weight @ a_year**factor / weight.sum())
+
+    records = []
+    for change in sorted({0.0, *map(float, changes)}):
+        target = today + change / 100
+        if not 0 < target < 1:
+            raise ValueError(
+                f"a change of {change:+g} points takes retention from {today:.1%} to "
+                f"{target:.1%}, outside (0, 100%)"
+            )
+        factor = 1.0 if change == 0 else _hazard_factor(retained, target)
+        equity = float(np.sum(discounted * monthly_survival ** (factor - 1)))
+        records.append((change, target, factor, equity))
+    table = pd.DataFrame(records, columns=["change_points", "retention", "hazard_factor", "equity"])
+    base = float(table.loc[table["change_points"] == 0, "equity"].iloc[0])
+    table["equity_change"] = table["equity"] - base
+    table["equity_change_pct"] = table["equity_change"] / base if base else np.nan
+    return table
+
+
+def _hazard_factor(retained, target: float) -> float:
+    """The factor c with ``retained(c) == target`` (retained falls from 1 at c = 0)."""
+    high = 2.0
+    while retained(high) > target:
+        high *= 2
+    return float(optimize.brentq(lambda c: retained(c) - target, 0.0, high, xtol=1e-12))
