@@ -607,7 +607,8 @@ def bench_workshop() -> None:
                 target,
                 1,
             )
-            moved = _timed_cells(client, [(len(cells), nbformat.v4.new_code_cell(slider))])
+            notebook.cells.append(nbformat.v4.new_code_cell(slider))
+            moved = _timed_cells(client, [(len(notebook.cells) - 1, notebook.cells[-1])])
             record(
                 f"{name} what-if: slider redraw", "warm kernel, one section", moved, None, target, 1
             )

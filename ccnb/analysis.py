@@ -1043,10 +1043,17 @@ class ClientAnalysis:
     def retention_scenarios(self) -> pd.DataFrame:
         """Customer equity if the one-year retention were N points higher or lower."""
         return clv.retention_scenarios(
-            self.predictions,
+            self.predictions, self._survival_paths, changes=self.params.retention_changes
+        )
+
+    @_tracked_value
+    def _survival_paths(self) -> clv.SurvivalPaths:
+        """Each customer's survival if active now, month by month (kept over margin changes)."""
+        return clv.survival_paths(
             self.purchase_model,
             self.summary,
-            changes=self.params.retention_changes,
+            horizon_months=self.params.horizon_months,
+            time_unit=self.params.time_unit,
         )
 
     @_stored_table

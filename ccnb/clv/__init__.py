@@ -53,7 +53,13 @@ from ccnb.clv.results import (
     PredictiveDistribution,
     ValidationResult,
 )
-from ccnb.clv.retention import DEFAULT_RETENTION_CHANGES, retention_scenarios, survival_if_alive
+from ccnb.clv.retention import (
+    DEFAULT_RETENTION_CHANGES,
+    SurvivalPaths,
+    retention_scenarios,
+    survival_if_alive,
+    survival_paths,
+)
 from ccnb.clv.simple import naive_clv, naive_versus_model, simple_clv
 from ccnb.clv.validation import (
     conditional_expectations,
@@ -76,6 +82,7 @@ __all__ = [
     "InsufficientDataError",
     "PredictiveDistribution",
     "Predictions",
+    "SurvivalPaths",
     "ValidationResult",
     "VERDICTS",
     "activation_table",
@@ -106,6 +113,7 @@ __all__ = [
     "retention_scenarios",
     "simple_clv",
     "survival_if_alive",
+    "survival_paths",
     "tracking",
     "validate",
 ]

@@ -7,6 +7,7 @@ model. Definitions in docs/methodology.md, "Retention scenarios".
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,13 @@ from ccnb.clv.fitting import _btyd_inputs
 from ccnb.clv.prediction import UNITS_PER_MONTH, _monthly_discount
 from ccnb.clv.results import FittedModel, Predictions
 
-__all__ = ["DEFAULT_RETENTION_CHANGES", "retention_scenarios", "survival_if_alive"]
+__all__ = [
+    "DEFAULT_RETENTION_CHANGES",
+    "SurvivalPaths",
+    "retention_scenarios",
+    "survival_if_alive",
+    "survival_paths",
+]
 
 #: retention changes (percentage points of the one-year retention) the CLV report shows
 DEFAULT_RETENTION_CHANGES = (-5.0, -2.0, -1.0, 1.0, 2.0, 5.0)
@@ -78,10 +85,61 @@ def survival_if_alive(fitted: FittedModel, frequency, age, t) -> np.ndarray:
     return result
 
 
+@dataclass(frozen=True)
+class SurvivalPaths:
+    """Each customer pattern's survival if active now, at the middle of every month ahead.
+
+    Attributes
+    ----------
+    monthly : numpy.ndarray
+        Survival at the middle of months 1..horizon, shape (patterns, horizon).
+    a_year : numpy.ndarray
+        Survival a year from now per customer (in the summary's order).
+    pattern_of_customer : numpy.ndarray
+        Row of ``monthly`` of each customer (distinct frequency and age).
+    """
+
+    monthly: np.ndarray
+    a_year: np.ndarray
+    pattern_of_customer: np.ndarray
+
+
+def survival_paths(
+    purchases: FittedModel, summary: pd.DataFrame, *, horizon_months: int, time_unit: str
+) -> SurvivalPaths:
+    """`survival_if_alive` of every customer at mid-month over the horizon and at a year.
+
+    Parameters
+    ----------
+    purchases : FittedModel
+        BG/NBD, MBG/NBD or Pareto/NBD.
+    summary : pandas.DataFrame
+        Customer summary (``frequency``, ``recency``, ``T``) in the model's time unit.
+    horizon_months : int
+        Months ahead.
+    time_unit : {"D", "W", "M"}
+        The model's time unit.
+
+    Returns
+    -------
+    SurvivalPaths
+        Computed once per distinct (frequency, age) pattern.
+    """
+    frequency, _, age = _btyd_inputs(summary, "survival_paths")
+    month = UNITS_PER_MONTH[time_unit]
+    middles = (np.arange(int(horizon_months)) + 0.5) * month
+    rows, _, inverse = _btyd.condense({"frequency": frequency, "T": age})
+    survival = survival_if_alive(
+        purchases, rows["frequency"], rows["T"], np.append(middles, 12 * month)
+    )
+    return SurvivalPaths(
+        monthly=survival[:, :-1], a_year=survival[inverse, -1], pattern_of_customer=inverse
+    )
+
+
 def retention_scenarios(
     predictions: Predictions,
-    purchases: FittedModel,
-    summary: pd.DataFrame,
+    survival: SurvivalPaths,
     *,
     changes: Sequence[float] = DEFAULT_RETENTION_CHANGES,
 ) -> pd.DataFrame:
@@ -97,11 +155,9 @@ def retention_scenarios(
     Parameters
     ----------
     predictions : Predictions
-        Output of :func:`ccnb.clv.predict` for ``summary``'s customers, same order.
-    purchases : FittedModel
-        The purchase model behind ``predictions``.
-    summary : pandas.DataFrame
-        Customer summary (``frequency``, ``recency``, ``T``) in the model's time unit.
+        Output of :func:`ccnb.clv.predict`.
+    survival : SurvivalPaths
+        :func:`survival_paths` of the same customers, model and horizon.
     changes : sequence of float
         Retention changes in percentage points; 0 (today's retention) is always included.
 
@@ -118,18 +174,11 @@ def retention_scenarios(
         When a change would take retention to 0 or beyond 100%.
     """
     settings = predictions.settings
-    frequency, _, age = _btyd_inputs(summary, "retention_scenarios")
-    if len(frequency) != len(predictions):
-        raise ValueError("summary and predictions must hold the same customers")
-    horizon, unit = settings["horizon_months"], settings["time_unit"]
-    month = UNITS_PER_MONTH[unit]
-    middles = (np.arange(horizon) + 0.5) * month
-    rows, _, inverse = _btyd.condense({"frequency": frequency, "T": age})
-    survival = survival_if_alive(
-        purchases, rows["frequency"], rows["T"], np.append(middles, 12 * month)
-    )
-    a_year = survival[inverse, -1]
-    monthly_survival = survival[:, :-1]
+    horizon = settings["horizon_months"]
+    inverse = survival.pattern_of_customer
+    if len(inverse) != len(predictions) or survival.monthly.shape[1] != horizon:
+        raise ValueError("survival and predictions must hold the same customers and horizon")
+    a_year, monthly_survival = survival.a_year, survival.monthly
     weight = predictions.table["p_alive"].to_numpy(float)
     today = float(weight @ a_year / weight.sum())
     discount = _monthly_discount(horizon, settings["discount_rate_annual"])
@@ -137,7 +186,8 @@ def retention_scenarios(
     # discounted margin summed per pattern: survival depends only on (frequency, T)
     discounted = np.column_stack(
         [
-            np.bincount(inverse, weights=margin[:, k], minlength=len(rows)) * discount[k]
+            np.bincount(inverse, weights=margin[:, k], minlength=len(monthly_survival))
+            * discount[k]
             for k in range(horizon)
         ]
     )

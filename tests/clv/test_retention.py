@@ -84,7 +84,8 @@ def test_retention_scenarios_by_hand(fitted):
         time_unit="W",
         n_draws=0,
     )
-    table = clv.retention_scenarios(predictions, purchases, summary, changes=[-3, 2])
+    paths = clv.survival_paths(purchases, summary, horizon_months=24, time_unit="W")
+    table = clv.retention_scenarios(predictions, paths, changes=[-3, 2])
     assert table["change_points"].tolist() == [-3, 0, 2]
     base = table.set_index("change_points")
     assert base.loc[0, "equity"] == pytest.approx(predictions.table["rclv"].sum(), rel=1e-9)
@@ -119,7 +120,8 @@ def test_a_change_past_certainty_is_refused(fitted):
         n_draws=0,
     )
     with pytest.raises(ValueError, match="outside"):
-        clv.retention_scenarios(predictions, purchases, summary, changes=[99])
+        paths = clv.survival_paths(purchases, summary, horizon_months=12, time_unit="W")
+        clv.retention_scenarios(predictions, paths, changes=[99])
 
 
 def test_reprice_equals_predicting_at_the_other_margin(fitted):
