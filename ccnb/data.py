@@ -7,8 +7,10 @@ used plus rows rejected. Transaction work is written as Ibis expressions run in 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,10 +21,17 @@ import pandas as pd
 from ccnb import client_files, datasets, engine, orders, plausibility, privacy
 from ccnb._checks import did_you_mean
 from ccnb.errors import DataError
-from ccnb.params import CustomersSource, Params, SurveySource, TransactionsSource
+from ccnb.params import (
+    CustomersSource,
+    Params,
+    PopulationFilter,
+    SurveySource,
+    TransactionsSource,
+)
 from ccnb.quality import DataQuality, SourceQuality
 
 __all__ = [
+    "MAX_POPULATIONS",
     "TRANSACTION_COLUMNS",
     "ClientData",
     "DataError",
@@ -96,15 +105,24 @@ class _Raw:
 
 
 def _read(
-    connection: ibis.BaseBackend, source: TransactionsSource | CustomersSource | SurveySource, name
+    connection: ibis.BaseBackend,
+    source: TransactionsSource | CustomersSource | SurveySource,
+    name,
+    *,
+    register_as: str | None = None,
 ) -> _Raw:
-    """Raw table of a source; a CSV that is not clean UTF-8 is read through a clean copy."""
+    """Raw table of a source; a CSV that is not clean UTF-8 is read through a clean copy.
+
+    ``name`` is the source's kind (a built-in dataset's table); the engine holds the table as
+    ``raw_<register_as or name>``.
+    """
+    registered = f"raw_{register_as or name}"
     if source.path is not None and source.path.startswith("builtin:"):
         dataset = source.path.removeprefix("builtin:")
         frame = datasets.builtin_frame(dataset, table=name)  # raises for unknown names
-        return _Raw(engine.register_frame(connection, frame, name=f"raw_{name}"), source.path)
+        return _Raw(engine.register_frame(connection, frame, name=registered), source.path)
     label = Path(source.path).name if source.path is not None else f"table {source.table}"
-    options = {"name": f"raw_{name}", "table": source.table, "sheet": source.sheet}
+    options = {"name": registered, "table": source.table, "sheet": source.sheet}
     try:
         if engine.is_text_file(source.path):
             return _read_text(connection, source, label, options)
@@ -318,6 +336,44 @@ def _hide_ids(rejected: pd.DataFrame, id_column: str, key: bytes | None) -> pd.D
 # --- transactions --------------------------------------------------------------------------
 
 
+def _meets(
+    raw: ir.Table, conditions: Sequence[PopulationFilter], *, connection, decimal=".", thousands=","
+) -> ir.BooleanValue:
+    """Whether each raw row meets every population condition (a missing value never does)."""
+    keep = ibis.literal(True)
+    for condition in conditions:
+        column = raw[condition.column]
+        bounds = condition.bounds
+        if bounds is None:
+            values = [condition.equals] if condition.equals is not None else condition.in_
+            meets = _text(column).isin([value.strip() for value in values])
+        elif isinstance(bounds[0], float):
+            meets = _number(column, decimal=decimal, thousands=thousands).between(*bounds)
+        else:
+            meets = _date(column, date_format=None, connection=connection).between(*bounds)
+        keep = keep & meets.fill_null(False)
+    return keep
+
+
+def _population(raw: ir.Table, keep: ir.BooleanValue | None) -> tuple[ir.Table, int]:
+    """The rows meeting ``keep`` (all when None) and how many do not."""
+    if keep is None:
+        return raw, 0
+    marked = raw.mutate(_in_population=keep).cache()
+    outside = int(marked.filter(~marked._in_population).count().execute())
+    return marked.filter(marked._in_population).drop("_in_population"), outside
+
+
+def _missing_filter_columns(conditions, present: list[str], where: str) -> None:
+    """Raise when a condition names a column that is not ``present`` (``where`` says where)."""
+    missing = [condition.column for condition in conditions if condition.column not in present]
+    if missing:
+        raise DataError(
+            f"filter column {missing[0]!r} is not in {where}: columns are {present}"
+            f"{did_you_mean(missing[0], present)}"
+        )
+
+
 def load_transactions(
     source: TransactionsSource,
     *,
@@ -326,6 +382,8 @@ def load_transactions(
     returns: str = "net",
     pseudonym_key: bytes | None = None,
     normalise_ids: bool = False,
+    population: Sequence[PopulationFilter] = (),
+    customers_meeting: Callable[[list[PopulationFilter]], ir.Table] | None = None,
 ) -> tuple[ir.Table, SourceQuality, pd.DataFrame]:
     """Read, map and validate transactions; count and keep every excluded row.
 
@@ -345,6 +403,13 @@ def load_transactions(
         rejected rows too.
     normalise_ids
         Read ids as a number prints them ('00123' -> '123', '17851.0' -> '17851').
+    population
+        Conditions (params ``filter``) on who is analysed: those on a column of this file
+        keep the rows meeting them; the others are handed to ``customers_meeting``, which
+        returns the ids (a one-column engine table) of the customers meeting them, whose
+        rows are kept. Rows outside are counted (``outside_population``), not rejected.
+    customers_meeting
+        See ``population``; required when a condition names a column this file lacks.
 
     Returns
     -------
@@ -367,6 +432,20 @@ def load_transactions(
     _check_columns(source_raw.columns, mapping, label)
     raw_columns = source_raw.columns
     raw = source_raw.with_positions(connection)
+    raw, outside_population = _population(
+        raw,
+        _transaction_population(
+            raw,
+            population,
+            raw_columns,
+            label=label,
+            customers_meeting=customers_meeting,
+            normalise_ids=normalise_ids,
+            id_column=mapping["customer_id"],
+            connection=connection,
+            number_format={"decimal": source.decimal, "thousands": source.thousands},
+        ),
+    )
 
     customer_id = _text(raw[mapping["customer_id"]])
     if normalise_ids:
@@ -459,8 +538,38 @@ def load_transactions(
         amount_used=amount_used,
         amount_rejected=amount_rejected,
         warnings=(collisions,) if collisions else (),
+        outside_population=outside_population,
     )
     return transactions, quality, rejected
+
+
+def _transaction_population(
+    raw,
+    population,
+    raw_columns,
+    *,
+    label,
+    customers_meeting,
+    normalise_ids,
+    id_column,
+    connection,
+    number_format,
+):
+    """The transactions' population condition: their own columns, then the customers'."""
+    if not population:
+        return None
+    own = [condition for condition in population if condition.column in raw_columns]
+    other = [condition for condition in population if condition.column not in raw_columns]
+    keep = _meets(raw, own, connection=connection, **number_format)
+    if other:
+        if customers_meeting is None:
+            _missing_filter_columns(other, raw_columns, f"the transactions file {label}")
+        ids = customers_meeting(other)
+        customer_id = _text(raw[id_column])
+        if normalise_ids:
+            customer_id = plausibility.normalise_id(customer_id)
+        keep = keep & customer_id.isin(ids.customer_id).fill_null(False)
+    return keep
 
 
 def _as_date(value) -> dt.date | None:
@@ -746,6 +855,103 @@ def _plausibility_warnings(params: Params, transactions: ir.Table, customers) ->
     return tuple(warning for warning in found if warning)
 
 
+#: most report sets one run may split a client into (`population_values`)
+MAX_POPULATIONS = 30
+
+
+def population_values(
+    params: Params, column: str, *, connection: ibis.BaseBackend | None = None
+) -> list[str]:
+    """The distinct values of ``column`` among the rows of the params' population, sorted.
+
+    What ``ccnb run --each COLUMN`` runs one report set for. The column is looked up in the
+    transactions file, else in the customers file; blank values are left out.
+
+    Parameters
+    ----------
+    params : Params
+        The client's params (their ``filter`` applies).
+    column : str
+        A column of the transactions or customers file.
+    connection : ibis backend, optional
+        The engine; opened from ``params.engine`` when None.
+
+    Returns
+    -------
+    list of str
+        The values.
+
+    Raises
+    ------
+    DataError
+        When the column is in neither file, or holds more than `MAX_POPULATIONS` values.
+    """
+    connection = connection or engine.connect(params.engine)
+    raw = _read(connection, params.transactions, "transactions", register_as="population_values")
+    if column not in raw.columns:
+        if params.customers is None:
+            _missing_filter_columns(
+                [PopulationFilter(column=column, equals="")],
+                raw.columns,
+                f"the transactions file {raw.label}",
+            )
+        raw = _read(connection, params.customers, "customers", register_as="population_values")
+        _missing_filter_columns(
+            [PopulationFilter(column=column, equals="")],
+            raw.columns,
+            f"the transactions, nor in the customers file {raw.label}",
+        )
+    table = raw.table
+    own = [condition for condition in params.filter if condition.column in raw.columns]
+    table = table.filter(_meets(table, own, connection=connection))
+    values = table.select(value=_text(table[column])).distinct().execute()["value"]
+    values = sorted(str(value) for value in values.dropna())
+    if len(values) > MAX_POPULATIONS:
+        raise DataError(
+            f"{column!r} holds {len(values):,} values; one report set each is at most "
+            f"{MAX_POPULATIONS}: narrow the population with the params' filter, or choose a "
+            "column with fewer values"
+        )
+    return values
+
+
+def _customers_meeting(params: Params, connection) -> Callable | None:
+    """For conditions on customers columns: the ids of the customers file's rows meeting them."""
+    source = params.customers
+    if source is None:
+        return None
+
+    def meeting(conditions: list[PopulationFilter]) -> ir.Table:
+        raw = _read(connection, source, "customers", register_as="customers_population")
+        _missing_filter_columns(
+            conditions, raw.columns, f"the transactions, nor in the customers file {raw.label}"
+        )
+        table = raw.table
+        customer_id = _text(table[source.columns.customer_id])
+        if params.normalise_ids:
+            customer_id = plausibility.normalise_id(customer_id)
+        keep = _meets(table, conditions, connection=connection)
+        return table.filter(keep).select(customer_id=customer_id).distinct()
+
+    return meeting
+
+
+def _within(
+    frame: pd.DataFrame, quality: SourceQuality, members: set
+) -> tuple[pd.DataFrame, SourceQuality]:
+    """Rows of a customers or survey table whose customer is in the population, accounted."""
+    inside = frame["customer_id"].isin(members)
+    outside = int((~inside).sum())
+    kept = frame[inside].reset_index(drop=True)
+    return kept, dataclasses.replace(
+        quality,
+        rows_read=quality.rows_read - outside,
+        rows_used=quality.rows_used - outside,
+        customers=int(kept["customer_id"].nunique()),
+        outside_population=quality.outside_population + outside,
+    )
+
+
 def load_client(params: Params, *, connection: ibis.BaseBackend | None = None) -> ClientData:
     """Load and validate every source of a client.
 
@@ -771,6 +977,8 @@ def load_client(params: Params, *, connection: ibis.BaseBackend | None = None) -
         returns=params.returns,
         pseudonym_key=key,
         normalise_ids=params.normalise_ids,
+        population=params.filter,
+        customers_meeting=_customers_meeting(params, connection),
     )
     if transaction_quality.rows_used == 0:
         raise DataError(
@@ -808,6 +1016,13 @@ def load_client(params: Params, *, connection: ibis.BaseBackend | None = None) -
         )
         sources.append(quality)
         rejected_frames.append(rejected)
+    if params.filter:
+        # the customers and survey of the population: those with a transaction in it
+        members = set(transactions.select("customer_id").distinct().execute()["customer_id"])
+        if customers is not None:
+            customers, sources[1] = _within(customers, sources[1], members)
+        if survey is not None:
+            survey, sources[-1] = _within(survey, sources[-1], members)
     rejected_rows = pd.concat(
         [frame for frame in rejected_frames if not frame.empty] or [rejected_frames[0]],
         ignore_index=True,

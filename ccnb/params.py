@@ -37,6 +37,7 @@ __all__ = [
     "IsoValueSettings",
     "Params",
     "ParamsError",
+    "PopulationFilter",
     "RfmSettings",
     "SurveySource",
     "TransactionsSource",
@@ -427,6 +428,66 @@ def _spark_value(value: Any) -> Any:
 SparkValue = Annotated[str, BeforeValidator(_spark_value)]
 
 
+class PopulationFilter(_Model):
+    """One condition on who is analysed: a column of the transactions or customers file."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+
+    column: Text = Field(
+        description="The column's name in the transactions file, else in the customers file "
+        "(a customer is kept when their row there matches)."
+    )
+    equals: OptionalText = Field(None, description="Keep rows whose value is this text.")
+    in_: list[Text] | None = Field(
+        None, alias="in", min_length=1, description="Keep rows whose value is one of these."
+    )
+    between: list[Text] | None = Field(
+        None,
+        min_length=2,
+        max_length=2,
+        description="Keep rows whose value lies in [low, high], both included: numbers, or "
+        "dates written YYYY-MM-DD.",
+    )
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> PopulationFilter:
+        given = [name for name in ("equals", "in_", "between") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(f"filter on {self.column!r} needs exactly one of equals, in, between")
+        if self.between is not None:
+            low, high = self.bounds
+            if low > high:
+                raise ValueError(f"filter on {self.column!r}: between {low} and {high} is empty")
+        return self
+
+    @property
+    def bounds(self) -> tuple[float, float] | tuple[dt.date, dt.date] | None:
+        """``between`` as two numbers or two dates (None without ``between``)."""
+        if self.between is None:
+            return None
+        try:
+            return float(self.between[0]), float(self.between[1])
+        except ValueError:
+            pass
+        try:
+            return dt.date.fromisoformat(self.between[0]), dt.date.fromisoformat(self.between[1])
+        except ValueError:
+            raise ValueError(
+                f"filter on {self.column!r}: between needs two numbers or two YYYY-MM-DD "
+                f"dates, got {self.between}"
+            ) from None
+
+    @property
+    def label(self) -> str:
+        """The condition in a reader's words, e.g. ``country = UK``."""
+        if self.equals is not None:
+            return f"{self.column} = {self.equals}"
+        if self.in_ is not None:
+            return f"{self.column} in {', '.join(self.in_)}"
+        low, high = self.between
+        return f"{self.column} from {low} to {high}"
+
+
 class EngineSettings(_Model):
     """Where transaction-level work runs: DuckDB in-process (default) or a Spark cluster."""
 
@@ -538,6 +599,12 @@ class Params(_Model):
     )
     budget: BudgetSettings = Field(default_factory=BudgetSettings, description="Budget settings.")
     engine: EngineSettings = Field(default_factory=EngineSettings, description="Engine.")
+    filter: list[PopulationFilter] = Field(
+        [],
+        description="Sub-population analysed: conditions on columns of the transactions or "
+        "customers file, all of which a row must meet, applied before anything is computed, "
+        "e.g. [{column: country, equals: UK}]. Every report says which population it shows.",
+    )
     normalise_ids: bool = Field(
         False,
         description="Read customer ids as a number would print them in every source: '00123' "
@@ -550,6 +617,17 @@ class Params(_Model):
         "CCNB_PSEUDONYM_KEY, else .ccnb-pseudonym.key next to this file (created on first use).",
     )
     seed: int = Field(42, description="Seed for every random draw (intervals, test groups).")
+
+    @property
+    def population(self) -> str | None:
+        """The ``filter`` in a reader's words (``country = UK and channel in web, app``)."""
+        return " and ".join(condition.label for condition in self.filter) or None
+
+    @property
+    def display_name(self) -> str:
+        """The client's name as reports show it: with the population when filtered."""
+        return f"{self.client} ({self.population})" if self.filter else self.client
+
     source_file: Path | None = Field(
         None, exclude=True, description="The params file this was loaded from (set by ccnb)."
     )

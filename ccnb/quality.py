@@ -74,7 +74,9 @@ class SourceQuality:
     For transactions, ``amount_used`` is the net amount of the rows used and
     ``amount_rejected`` the net amount of the excluded rows by reason (rows whose amount
     could not be read count 0); other sources have no amounts. ``warnings`` holds what the
-    source's own checks found (``ccnb.plausibility``).
+    source's own checks found (``ccnb.plausibility``). With a population filter (params
+    ``filter``), ``outside_population`` rows of the file are outside it and not read further:
+    the file holds ``rows_read + outside_population`` rows.
     """
 
     source: str
@@ -88,6 +90,7 @@ class SourceQuality:
     amount_used: float | None = None
     amount_rejected: dict[str, float] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    outside_population: int = 0
 
     def __post_init__(self) -> None:
         if self.rows_read != self.rows_used + sum(self.rejected.values()):
@@ -207,6 +210,7 @@ class DataQuality:
                 "rows_read": quality.rows_read,
                 "rows_used": quality.rows_used,
                 "rejected": dict(sorted(quality.rejected.items())),
+                "outside_population": quality.outside_population,
                 "customers": quality.customers,
                 **(
                     {

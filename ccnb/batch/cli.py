@@ -290,6 +290,14 @@ def run(
             "that do not use ccnb.ClientAnalysis)."
         ),
     ] = True,
+    each: Annotated[
+        str | None,
+        typer.Option(
+            help="A column of the transactions or customers file: one report set per value "
+            "(e.g. --each country), each in outputs/<slug>-<value>/ with its own index entry.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the notebooks for each client: executed notebooks, HTML reports, exports, run.json."""
     progress = _RunProgress(live=console.is_terminal)
@@ -302,6 +310,7 @@ def run(
             jobs=jobs,
             timeout=timeout,
             precompute=precompute,
+            each=each,
             on_event=progress.event,
             on_start=progress.start,
         )

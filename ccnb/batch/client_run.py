@@ -271,7 +271,7 @@ def run_client(
                 staging,
                 parameters=parameters,
                 timeout=timeout,
-                client=params.client,
+                client=params.display_name,
                 run_date=started,
                 folder=run.folder,
                 events=events,
@@ -293,7 +293,7 @@ def run_client(
                 _write_client_workbook(staging, analysis, record)
             except Exception as error:  # the reports and CSVs are good; say what is missing
                 warnings.append((f"The Excel workbook could not be written: {error}", ""))
-            charts.write_contact_sheet(staging / _CHARTS, title=analysis.params.client)
+            charts.write_contact_sheet(staging / _CHARTS, title=analysis.params.display_name)
             record["warnings"] = [{"warning": line, "detail": detail} for line, detail in warnings]
             run.warnings = [line for line, _ in warnings]
             run.status = "warning" if warnings else "ok"
@@ -324,7 +324,7 @@ def _write_client_workbook(staging: Path, analysis: ClientAnalysis, record: dict
     transactions = quality.transactions
     rejected = ", ".join(f"{reason} {n:,}" for reason, n in sorted(transactions.rejected.items()))
     cover = [
-        ("client", params.client),
+        ("client", params.display_name),
         ("run started", str(record.get("started", ""))),
         ("observation end", analysis.observation_end.isoformat()),
         (
@@ -396,7 +396,7 @@ def _load_params(
     from ccnb.params import load_params
 
     params = load_params(params_file, **overrides)
-    run.folder, run.client = params.slug, params.client
+    run.folder, run.client = params.slug, params.display_name
     record.update(
         slug=params.slug,
         params=params.model_dump(mode="json"),

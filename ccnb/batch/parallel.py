@@ -50,46 +50,99 @@ def _client_in_worker(params_file: str, options: dict[str, Any]) -> ClientRun:
         raise
 
 
-def _preflight(
-    params_files: Sequence[Path], options: dict[str, Any]
-) -> tuple[list[tuple[Path, str, str]], list[ClientRun]]:
-    """Load every params file once: folder names for the display, duplicates and bad files."""
+def _report_sets(
+    paths: Sequence[Path], overrides: dict[str, Any], each: str | None
+) -> list[tuple[Path, dict[str, Any]]]:
+    """One (params file, overrides) per report set: per file, or per value of ``each``."""
+    if each is None:
+        return [(path, overrides) for path in paths]
+    from ccnb.data import population_values
+    from ccnb.errors import CcnbError
     from ccnb.params import ParamsError, load_params
 
-    loaded = {}
-    for params_file in params_files:
+    jobs = []
+    for path in paths:
         try:
-            loaded[params_file] = load_params(params_file, **options["overrides"])
+            params = load_params(path, **overrides)
         except ParamsError:
-            loaded[params_file] = None
+            jobs.append((path, overrides))  # reported as this client's failure
+            continue
+        try:
+            values = population_values(params, each)
+        except CcnbError as error:
+            raise ValueError(f"--each {each} for {path}: {error}") from None
+        existing = [
+            condition.model_dump(by_alias=True, exclude_none=True) for condition in params.filter
+        ]
+        slugs: set[str] = set()
+        for value in values:
+            slug = _value_slug(params.slug, value, taken=slugs)
+            jobs.append(
+                (
+                    path,
+                    {
+                        **overrides,
+                        "slug": slug,
+                        "filter": [*existing, {"column": each, "equals": value}],
+                    },
+                )
+            )
+    return jobs
+
+
+def _value_slug(slug: str, value: str, *, taken: set[str]) -> str:
+    """``acme-uk`` for the value ``UK``: a safe folder name, unique within ``taken``."""
+    part = "".join(c if c.isascii() and c.isalnum() else "-" for c in value.lower()).strip("-")
+    part = "-".join(filter(None, part.split("-"))) or "value"
+    candidate, number = f"{slug}-{part}", 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{slug}-{part}-{number}"
+    taken.add(candidate)
+    return candidate
+
+
+def _preflight(
+    report_sets: Sequence[tuple[Path, dict[str, Any]]], options: dict[str, Any]
+) -> tuple[list[tuple[int, Path, str, str, dict[str, Any]]], dict[int, ClientRun]]:
+    """Load every job's params once: folder names for the display, duplicates and bad files."""
+    from ccnb.params import ParamsError, load_params
+
+    loaded = []
+    for params_file, overrides in report_sets:
+        try:
+            loaded.append(load_params(params_file, **overrides))
+        except ParamsError:
+            loaded.append(None)
     folders = [
         params.slug if params is not None else _safe_folder(path.stem)
-        for path, params in loaded.items()
+        for (path, _), params in zip(report_sets, loaded, strict=True)
     ]
     output_dir = Path(options["output_dir"])
     check_output_dir(output_dir, folders)  # before anything is written
     remove_stale_temporaries(output_dir)
-    runnable, rejected, seen = [], [], {}
-    for params_file, params in loaded.items():
+    runnable, rejected, seen = [], {}, {}
+    for index, ((params_file, overrides), params) in enumerate(
+        zip(report_sets, loaded, strict=True)
+    ):
         if params is None:
             # Reported by run_client like any failed client (it stops at the params, here,
             # without starting a process or a kernel).
-            rejected.append(run_client(params_file, **{**options, "notebooks": []}))
+            job_options = {**options, "overrides": overrides, "notebooks": []}
+            rejected[index] = run_client(params_file, **job_options)
             continue
         if params.slug in seen:
-            rejected.append(
-                ClientRun(
-                    params_file=str(params_file),
-                    folder=params.slug,
-                    client=params.client,
-                    status="failed",
-                    error=f"slug {params.slug!r} is also used by {seen[params.slug]}; "
-                    "give each client its own slug",
-                )
+            rejected[index] = ClientRun(
+                params_file=str(params_file),
+                folder=params.slug,
+                client=params.display_name,
+                status="failed",
+                error=f"slug {params.slug!r} is also used by {seen[params.slug]}; "
+                "give each client its own slug",
             )
             continue
         seen[params.slug] = params_file
-        runnable.append((params_file, params.slug, params.client))
+        runnable.append((index, params_file, params.slug, params.display_name, overrides))
     return runnable, rejected
 
 
@@ -122,6 +175,7 @@ def run_clients(
     timeout: float = DEFAULT_TIMEOUT,
     overrides: dict[str, Any] | None = None,
     precompute: bool = True,
+    each: str | None = None,
     on_event: EventCallback | None = None,
     on_start: Callable[[list[tuple[str, str]], list[str]], None] | None = None,
 ) -> list[ClientRun]:
@@ -148,6 +202,10 @@ def run_clients(
         Compute each client's tables once while its first kernel starts, for the notebooks
         to read (see `run_client`); turn off for notebooks that do not use
         `ccnb.ClientAnalysis`.
+    each
+        A column of the transactions or customers file: each client is run once per value
+        of it (within its params' ``filter``), as its own report set ``<slug>-<value>``
+        with its own index entry (`ccnb.data.population_values`).
     on_event
         Called in this process with each `RunEvent` (progress display).
     on_start
@@ -156,7 +214,7 @@ def run_clients(
     Returns
     -------
     list of ClientRun
-        One per params file, in the order given.
+        One per params file (per file and value with ``each``), in the order given.
     """
     selected = discover_notebooks(notebook_dir, select=notebooks)
     output_dir = Path(output_dir).expanduser()
@@ -166,36 +224,35 @@ def run_clients(
         "notebooks": [str(path.resolve()) for path in selected],
         "output_dir": str(output_dir.resolve()),
         "timeout": timeout,
-        "overrides": dict(overrides or {}),
         "precompute": precompute,
     }
-    runnable, rejected = _preflight(paths, options)
+    report_sets = _report_sets(paths, dict(overrides or {}), each)
+    runnable, results = _preflight(report_sets, options)
     if on_start is not None:
-        clients = [(folder, client) for _, folder, client in runnable] + [
-            (run.folder, run.client) for run in rejected
+        clients = [(folder, client) for _, _, folder, client, _ in runnable] + [
+            (run.folder, run.client) for run in results.values()
         ]
         on_start(clients, [path.stem for path in selected])
-    for run in rejected:
+    for run in results.values():
         _emit(on_event, RunEvent(run.folder, None, "failed", run.seconds, run.error))
-    results = {run.params_file: run for run in rejected}
     results.update(_run_in_processes(runnable, options, jobs=jobs, on_event=on_event))
     write_site_index(output_dir)
-    return [results[str(path)] for path in paths]
+    return [results[index] for index in range(len(report_sets))]
 
 
 def _run_in_processes(
-    runnable: list[tuple[Path, str, str]],
+    runnable: list[tuple[int, Path, str, str, dict[str, Any]]],
     options: dict[str, Any],
     *,
     jobs: int | None,
     on_event: EventCallback | None,
-) -> dict[str, ClientRun]:
+) -> dict[int, ClientRun]:
     if not runnable:
         return {}
     workers = max(1, min(jobs or os.cpu_count() or 1, len(runnable)))
     context = multiprocessing.get_context("spawn")
     event_queue = context.Queue()
-    results: dict[str, ClientRun] = {}
+    results: dict[int, ClientRun] = {}
     with (
         interrupts.main_process_signals() as received,
         ProcessPoolExecutor(
@@ -205,9 +262,14 @@ def _run_in_processes(
             initargs=(event_queue, os.getpid()),
         ) as pool,
     ):
-        futures: dict[Future, tuple[Path, str, str]] = {
-            pool.submit(_client_in_worker, str(path), options): (path, folder, client)
-            for path, folder, client in runnable
+        futures: dict[Future, tuple[int, Path, str, str]] = {
+            pool.submit(_client_in_worker, str(path), {**options, "overrides": overrides}): (
+                index,
+                path,
+                folder,
+                client,
+            )
+            for index, path, folder, client, overrides in runnable
         }
         pending = set(futures)
         try:
@@ -215,14 +277,14 @@ def _run_in_processes(
                 done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
                 _drain(event_queue, on_event)
                 for future in done:
-                    path, folder, client = futures[future]
+                    index, path, folder, client = futures[future]
                     try:
-                        results[str(path)] = future.result()
+                        results[index] = future.result()
                     except Exception as error:  # the worker died (killed, out of memory)
-                        results[str(path)] = _crashed(path, folder, client, error)
+                        results[index] = _crashed(path, folder, client, error)
                         _emit(
                             on_event,
-                            RunEvent(folder, None, "failed", None, results[str(path)].error),
+                            RunEvent(folder, None, "failed", None, results[index].error),
                         )
         except KeyboardInterrupt:
             # the workers stop their kernels, discard their staging folders, publish nothing

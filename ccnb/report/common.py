@@ -22,6 +22,14 @@ def client_header(analysis: ClientAnalysis) -> Section:
         f"{count(quality.rows_used)} transaction rows from {day_label(quality.first_date)} to "
         f"{day_label(analysis.observation_end)}; amounts in {escape_md(analysis.currency)}."
     )
+    population = analysis.params.population
+    if population is not None:
+        text += (
+            f" **Population: {escape_md(population)}** (the params' `filter`): every number "
+            "in this report counts only the transactions that meet it and the customers who "
+            f"have them; {count(quality.outside_population)} transaction rows of the file are "
+            "outside it and not analysed."
+        )
     return Section(text=text)
 
 
@@ -36,9 +44,15 @@ def data_quality(analysis: ClientAnalysis) -> Section:
             for reason, n in sorted(source.rejected.items(), key=lambda item: (-item[1], item[0]))
         )
         detail = f": {reasons}" if reasons else ""
+        outside = (
+            f" ({count(source.outside_population)} more rows outside the population are not read)"
+            if source.outside_population
+            else ""
+        )
         lines.append(
             f"{escape_md(source.source)}: {count(source.rows_used)} of "
-            f"{count(source.rows_read)} rows used, {count(source.rows_rejected)} excluded{detail}"
+            f"{count(source.rows_read)} rows used, {count(source.rows_rejected)} "
+            f"excluded{detail}{outside}"
         )
     excluded = (
         f"{percent(quality.excluded_share, digits=1)} of the transaction rows were excluded"
