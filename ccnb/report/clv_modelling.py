@@ -506,18 +506,18 @@ def retention_value(analysis: ClientAnalysis, *, changes: list[float] | None = N
     quoted = quoted.iloc[[0, -1]].drop_duplicates()
     model = analysis.purchase_model.label
     parts = [
-        f"{_points(row.change_points)} ({percent(row.retention, digits=1)}): "
+        f"{_points(row.change_points)} (to {percent(row.retention, digits=1)}): "
         f"{money(row.equity_change, currency)} ({signed_percent(row.equity_change_pct, digits=1)})"
         for row in quoted.itertuples()
     ]
+    months = analysis.params.horizon_months
     text = (
         f"Of the customers active today (each counted by how likely the {model} model thinks "
         f"they are still active), it expects {percent(today['retention'], digits=1)} to be "
-        "active a year from now: the one-year retention. Customer equity of today's "
-        f"customers ({money(today['equity'], currency)}) if that retention were "
-        + ("higher: " if len(gains) else "lower: ")
-        + "; ".join(parts)
-        + ". "
+        "active a year from now: the one-year retention. Were that retention "
+        + ("higher" if len(gains) else "lower")
+        + f", the customer equity of today's customers ({money(today['equity'], currency)} "
+        f"over {months} months) would change by: " + "; ".join(parts) + ". "
     )
     smallest = quoted.iloc[0]
     kept_more = smallest["change_points"] / 100 / today["retention"]
