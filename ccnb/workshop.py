@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ccnb import report
-from ccnb.analysis import ClientAnalysis
+from ccnb.analysis import ClientAnalysis, Unavailable
 from ccnb.errors import ParamsError
 from ccnb.report import Section
 
@@ -118,11 +118,11 @@ class WhatIf:
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
-        if not is_live():
-            for section in self.sections(**self.values):
-                display(section)
+        if is_live() and self.controls:
+            display(self.widget())
             return
-        display(self.widget())
+        for section in self.sections(**self.values):
+            display(section)
 
     def widget(self):
         """The controls above an output area that each change redraws."""
@@ -259,8 +259,15 @@ def _recommended_tiers(analysis: ClientAnalysis) -> dict[str, float]:
 
 
 def tier_what_if(analysis: ClientAnalysis) -> WhatIf:
-    """A spend-per-head slider per segment over `tier_sections`, at the recommended rule."""
-    tiers = _recommended_tiers(analysis)
+    """A spend-per-head slider per segment over `tier_sections`, at the recommended rule.
+
+    Without a tiered plan (no customer-value model for this client) there is nothing to
+    move: the section's one sentence saying why, no controls.
+    """
+    try:
+        tiers = _recommended_tiers(analysis)
+    except Unavailable:
+        return WhatIf(lambda: [report.tiered_plan(analysis)])
     top = max([*tiers.values(), 1.0])
     step = _nice_step(top)
     controls = [

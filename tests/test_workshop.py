@@ -163,3 +163,17 @@ def test_every_go_further_line_runs_as_written(path, analysis):
             assert all(section.note is None for section in value), line
         plt.close("all")
     assert analysis.params is params
+
+
+def test_a_client_without_a_value_model_gets_the_sentence_and_no_controls(tmp_path, monkeypatch):
+    """The edge client of the batch tests: too little history for any model."""
+    from tests.report.test_sections import write_small_client
+
+    small = ClientAnalysis(ccnb.load_params(write_small_client(tmp_path)), cache_dir=None)
+    monkeypatch.setenv("CCNB_WIDGETS", "1")  # even in JupyterLab
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda *items: shown.extend(items))
+    what_if = workshop.tier_what_if(small)
+    assert what_if.controls == []
+    what_if._ipython_display_()
+    assert len(shown) == 1 and shown[0].note and "no customer-value model" in shown[0].note
