@@ -53,6 +53,7 @@ _periods = lazy_module("ccnb._periods")
 _data = lazy_module("ccnb.data")
 _value_ranking = lazy_module("ccnb.value_ranking")
 _orders = lazy_module("ccnb.orders")
+audit = lazy_module("ccnb.audit")
 
 __all__ = ["CACHE_DIR_VARIABLE", "ClientAnalysis", "Unavailable", "default_calibration_end"]
 
@@ -1158,6 +1159,135 @@ class ClientAnalysis:
     def activation(self) -> pd.DataFrame:
         """Per-customer CLV table for CRM activation."""
         return clv.activation_table(self.predictions, self.segments)
+
+    # --- customer-base audit -------------------------------------------------------------
+
+    @_stored_table
+    def customer_differences(self) -> audit.CustomerDifferences:
+        """Lens 1: deciles of the latest window's buyers, Lorenz curve, Gini, one-time buyers."""
+        window = self.windows.last
+        return audit.customer_differences(
+            self.data.transactions,
+            start=window.start,
+            end=window.end,
+            gross_margin=self.params.gross_margin,
+        )
+
+    @_stored_table
+    def revenue_bridge(self) -> audit.RevenueBridge:
+        """Lens 2: customers and revenue of the two comparison windows (the KPI page's)."""
+        windows = self.windows.comparison
+        if len(windows) < 2:
+            raise Unavailable(
+                f"The data covers one comparison period ({windows[-1].label}), so there is no "
+                "earlier period to compare with."
+            )
+        previous, current = windows[-2], windows[-1]
+        return audit.revenue_bridge(
+            self.data.transactions,
+            previous=(previous.start, previous.end),
+            current=(current.start, current.end),
+        )
+
+    @_stored_table
+    def cohort_evolution(self) -> pd.DataFrame:
+        """Lens 3: each acquisition cohort by age (`audit.cohort_period`)."""
+        table = audit.cohort_evolution(
+            self.data.transactions,
+            observation_end=self.observation_end,
+            period=self.params.audit.cohort_period,
+            acquired_from=self._acquired_from,
+        )
+        return self._require_cohorts(table)
+
+    @_stored_table
+    def cohort_comparison(self) -> pd.DataFrame:
+        """Lens 4: the latest cohort against the one before, factor by factor, at ages 0 and 1."""
+        tables = [
+            audit.cohort_comparison(self.cohort_evolution, age=age).assign(age=age)
+            for age in (0, 1)
+        ]
+        table = pd.concat([t for t in tables if len(t)] or tables[:1], ignore_index=True)
+        if table.empty:
+            raise Unavailable("Fewer than two complete cohorts: there is nothing to compare.")
+        return table
+
+    @_stored_table
+    def base_health(self) -> audit.BaseHealth:
+        """Lens 5: the latest window's revenue by acquisition year of its customers."""
+        window = self.windows.last
+        return audit.base_health(
+            self.data.transactions,
+            start=window.start,
+            end=window.end,
+            acquired_from=self._acquired_from,
+        )
+
+    @_stored_table
+    def second_purchases(self) -> pd.DataFrame:
+        """Each new customer's days to a second purchase (censored when none yet)."""
+        table = audit.second_purchases(
+            self.data.transactions,
+            observation_end=self.observation_end,
+            acquired_from=self._acquired_from,
+            customers=self.data.customers,
+        )
+        if table.empty:
+            raise Unavailable("No customer was acquired after the warm-up.")
+        return table
+
+    @_stored_table
+    def repeat_timing(self) -> pd.DataFrame:
+        """Shares repeating within `audit.repeat_days`, overall, by cohort year and channel."""
+        days = self.params.audit.repeat_days
+        minimum = self.params.early_repeat_min_eligible
+        tables = [audit.repeat_timing(self.second_purchases, days=days).assign(by="all")]
+        for by in ("cohort", "channel"):
+            table = audit.repeat_timing(
+                self.second_purchases, by=by, days=days, min_customers=minimum
+            )
+            tables.append(table.assign(by=by))
+        return pd.concat(tables, ignore_index=True)
+
+    @_stored_table
+    def repeat_curves(self) -> pd.DataFrame:
+        """Kaplan-Meier share repeating by day, for everyone and by acquisition channel."""
+        second = self.second_purchases
+        groups = [("all", second)]
+        if second["channel"].nunique() > 1:
+            groups += [
+                (name, group)
+                for name, group in second.groupby("channel")
+                if len(group) >= self.params.early_repeat_min_eligible
+            ]
+        return pd.concat(
+            [
+                audit.repeat_curve(group["days"], group["repeated"]).assign(group=str(name))
+                for name, group in groups
+            ],
+            ignore_index=True,
+        )
+
+    @_stored_table
+    def product_lens(self) -> audit.ProductLens:
+        """The product lens, when the params map a category column."""
+        if self.params.transactions.columns.category is None:
+            raise Unavailable(
+                "No product category is mapped. With one (`transactions.columns.category` in "
+                "the params: a category, brand or department column), this section shows "
+                "which first-purchase categories bring the customers worth most and where "
+                "repeat buyers go next."
+            )
+        try:
+            rclv = self.predictions.table.set_index("customer_id")["rclv"]
+        except Unavailable:
+            rclv = None
+        return audit.product_lens(
+            self.data.transactions,
+            observation_end=self.observation_end,
+            acquired_from=self._acquired_from,
+            rclv=rclv,
+        )
 
     # --- budget ------------------------------------------------------------------------------
 

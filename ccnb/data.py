@@ -43,7 +43,15 @@ __all__ = [
     "load_transactions",
 ]
 
-TRANSACTION_COLUMNS = ("customer_id", "date", "amount", "order_id", "channel", "product")
+TRANSACTION_COLUMNS = (
+    "customer_id",
+    "date",
+    "amount",
+    "order_id",
+    "channel",
+    "product",
+    "category",
+)
 _ROW = "_ccnb_row"
 _REASON = "reason"
 # Share of rows with a customer id whose date fails to parse above which the mapping or the
@@ -461,6 +469,7 @@ def load_transactions(
     order_id = _text(raw[mapping["order_id"]]) if mapping["order_id"] else ibis.null("string")
     channel = _text(raw[mapping["channel"]]) if mapping["channel"] else ibis.null("string")
     product = _text(raw[mapping["product"]]) if mapping["product"] else ibis.null("string")
+    category = _text(raw[mapping["category"]]) if mapping["category"] else ibis.null("string")
 
     totals = customer_id.lower().re_search(client_files.TOTALS_PATTERN).fill_null(False)
     if mapping["order_id"]:
@@ -489,6 +498,7 @@ def load_transactions(
             order_id=order_id,
             channel=channel,
             product=product,
+            category=category,
         ),
         **{_REASON: ibis.cases(*checks, else_=ibis.null("string"))},
     ).cache()

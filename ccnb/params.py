@@ -29,6 +29,7 @@ from ccnb._checks import did_you_mean
 from ccnb.errors import ParamsError
 
 __all__ = [
+    "AuditSettings",
     "BudgetSettings",
     "CohortSettings",
     "ColumnMapping",
@@ -88,6 +89,11 @@ class ColumnMapping(_Model):
     description: OptionalText = Field(
         None,
         description="Column with the line's description, if any (for `non_product.descriptions`).",
+    )
+    category: OptionalText = Field(
+        None,
+        description="Column with the product category (or brand, department), if any: the "
+        "customer-base audit's product lens (which first categories bring the best customers).",
     )
 
     @model_validator(mode="after")
@@ -397,6 +403,20 @@ class CohortSettings(_Model):
         return years
 
 
+class AuditSettings(_Model):
+    """The customer-base audit (05_customer_base_audit)."""
+
+    cohort_period: Literal["Q", "Y"] = Field(
+        "Y", description="Cohorts of the audit's cohort lenses: acquisition quarter or year."
+    )
+    repeat_days: list[Annotated[int, Field(gt=0)]] = Field(
+        [30, 60, 90, 180],
+        min_length=1,
+        description="Days after the first purchase at which the share of new customers who "
+        "bought again is shown.",
+    )
+
+
 class IsoValueSettings(_Model):
     """The frequency x recency grid of the iso-value curves (at the median customer age)."""
 
@@ -598,6 +618,9 @@ class Params(_Model):
         default_factory=IsoValueSettings, description="Iso-value grid."
     )
     budget: BudgetSettings = Field(default_factory=BudgetSettings, description="Budget settings.")
+    audit: AuditSettings = Field(
+        default_factory=AuditSettings, description="Customer-base audit settings."
+    )
     engine: EngineSettings = Field(default_factory=EngineSettings, description="Engine.")
     filter: list[PopulationFilter] = Field(
         [],

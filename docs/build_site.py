@@ -148,7 +148,7 @@ def gallery(folder: Path) -> str:
     lines = [
         "# Gallery",
         "",
-        "The five reports of the demo retailer (`params/demo.yaml`), as a reader of a batch",
+        "The six reports of the demo retailer (`params/demo.yaml`), as a reader of a batch",
         "run sees them: rendered offline from the executed notebooks stored in `notebooks/`.",
         "",
     ]

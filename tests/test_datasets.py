@@ -68,7 +68,10 @@ def demo():
 
 def test_load_demo_tables_have_their_columns_as_strings():
     expected = {
-        "transactions": (16842, ["order_id", "customer_id", "date", "amount", "channel"]),
+        "transactions": (
+            16842,
+            ["order_id", "customer_id", "date", "amount", "channel", "category"],
+        ),
         "customers": (
             5000,
             ["customer_id", "acquisition_channel", "acquisition_cost", "acquisition_date"],
@@ -374,13 +377,21 @@ def test_generate_transactions_meets_the_requested_size(n_customers, target):
 
 def test_generate_transactions_has_the_contract_shape():
     frame = generate_transactions(n_customers=1_000, n_transactions_target=10_000, years=2, seed=1)
-    assert list(frame.columns) == ["customer_id", "date", "amount", "order_id", "channel"]
+    assert list(frame.columns) == [
+        "customer_id",
+        "date",
+        "amount",
+        "order_id",
+        "channel",
+        "category",
+    ]
     assert frame.dtypes.astype(str).to_dict() == {
         "customer_id": "str",
         "date": "datetime64[ns]",
         "amount": "float64",
         "order_id": "str",
         "channel": "str",
+        "category": "str",
     }
     assert frame["date"].is_monotonic_increasing
     assert (frame["date"] == frame["date"].dt.normalize()).all()
@@ -388,6 +399,7 @@ def test_generate_transactions_has_the_contract_shape():
     assert frame["date"].max() <= OBSERVATION_END
     assert frame["order_id"].is_unique
     assert set(frame["channel"]) == {"web", "app", "store"}
+    assert set(frame["category"]) == {"Home", "Fashion", "Beauty", "Electronics"}
     is_return = frame["order_id"].str.startswith("R")
     assert (frame.loc[is_return, "amount"] < 0).all()
     assert (frame.loc[~is_return, "amount"] > 0).all()
@@ -405,3 +417,14 @@ def test_generate_transactions_is_deterministic_for_a_seed():
 def test_generate_transactions_rejects_an_impossible_target():
     with pytest.raises(ValueError, match="too small"):
         generate_transactions(n_customers=1_000, n_transactions_target=900)
+
+
+def test_categories_follow_the_customers_true_value(demo):
+    """The favourite category's true mean value (lambda x mean spend) rises Home < Fashion <
+    Beauty < Electronics, and a return carries its order's category."""
+    truth = demo.truth
+    value = (truth["lambda"] * truth["mean_spend"]).groupby(truth["favourite_category"]).mean()
+    assert list(value.sort_values().index) == ["Home", "Fashion", "Beauty", "Electronics"]
+    frame = generate_transactions(n_customers=2_000, years=2, seed=5)
+    returns = frame[frame["order_id"].str.startswith("R")]
+    assert returns["category"].isin(["Home", "Fashion", "Beauty", "Electronics"]).all()

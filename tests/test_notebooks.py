@@ -27,13 +27,14 @@ def outputs_text(notebook: nbformat.NotebookNode) -> str:
     return "\n".join(texts)
 
 
-def test_there_are_five_notebooks_with_the_parameters_contract():
+def test_there_are_six_notebooks_with_the_parameters_contract():
     assert [path.stem for path in NOTEBOOKS] == [
         "00_kpi_overview",
         "01_segmentation",
         "02_cohorts",
         "03_clv_modelling",
         "04_budget_allocation",
+        "05_customer_base_audit",
     ]
     for path in NOTEBOOKS:
         notebook = nbformat.read(path, as_version=4)
@@ -77,6 +78,9 @@ def test_papermill_with_cdnow_from_the_repository_root(path, tmp_path, monkeypat
     if path.stem == "03_clv_modelling":
         assert "no customers table with acquisition channels" in text
         assert "chosen model" in text
+    if path.stem == "05_customer_base_audit":
+        assert "No product category is mapped" in text  # CDNOW has none
+        assert "one comparison period" in text  # 18 months: no earlier year to bridge from
 
 
 def test_papermill_with_overrides(tmp_path, monkeypatch):

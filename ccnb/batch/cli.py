@@ -342,7 +342,7 @@ currency: EUR
 transactions:
   path: builtin:demo
   columns: {customer_id: customer_id, date: date, amount: amount, order_id: order_id,
-            channel: channel}
+            channel: channel, category: category}
 customers:
   path: builtin:demo
 survey:

@@ -117,7 +117,7 @@ BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
         observation_end=DEMO_END,
         currency="EUR",
         typed=False,
-        columns=("order_id", "customer_id", "date", "amount", "channel"),
+        columns=("order_id", "customer_id", "date", "amount", "channel", "category"),
     ),
     "cdnow_sample": BuiltinDataset(
         name="cdnow_sample",

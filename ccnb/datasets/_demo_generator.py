@@ -69,6 +69,13 @@ Demo window: first purchases from 2021-01-01 to 2025-12-31, observation end 2025
    -0.4 Social ads, 0 otherwise); ``nps = clip(round(8 + 1.5 z), 0, 10)`` and ``csat =
    clip(round(4 + 0.6 z + Normal(0, 0.5)), 1, 5)``. Three of the answers are deliberately out
    of range (``DEMO_BAD_SURVEY_ROWS``): nps 11 twice and csat 0 once.
+9. **Product categories** (``category``: Home, Fashion, Beauty, Electronics), from a stream
+   of their own (``default_rng([seed, 7])``), so every other column is as without them. Each
+   customer has a favourite category drawn with weights ``exp(beta_c z)``, ``z`` the
+   standardised ``log(lambda * mean spend)`` and ``beta = (-0.8, -0.2, 0.3, 1.0)``: the
+   better the customer, the likelier Electronics, then Beauty. The first order is in the
+   favourite with probability 0.75, later orders 0.6, else in a uniformly random category; a
+   return has its order's category. The truth table names each customer's favourite.
 
 The pooled population (all channels together) is a mixture, not one Gamma/Beta: its means are
 exact and ``DEMO_TRUE_PARAMS["pooled"]`` also gives the moment-matched single Gamma (r, alpha)
@@ -143,6 +150,12 @@ _RETURN_MAX_DELAY_DAYS = 30
 _ORDER_CHANNELS = ("web", "app", "store")
 _HOME_CHANNEL_SHARES = (0.55, 0.30, 0.15)
 _HOME_CHANNEL_LOYALTY = 0.85
+# product categories: a customer's favourite follows their true value (weights exp(beta * z),
+# z the standardised log of lambda x mean spend), so Electronics brings the best customers
+_CATEGORIES = ("Home", "Fashion", "Beauty", "Electronics")
+_CATEGORY_VALUE_WEIGHT = (-0.8, -0.2, 0.3, 1.0)
+_FIRST_ORDER_FAVOURITE, _LATER_ORDER_FAVOURITE = 0.75, 0.6
+_CATEGORY_STREAM = 7  # categories come from their own stream: the other draws are unchanged
 
 _DAYS_PER_WEEK = 7.0
 _FUTURE_WEEKS = 52
@@ -221,6 +234,8 @@ class _Population:
     row_number: np.ndarray  # order number (O...) or return number (R...), 1-based
     row_is_return: np.ndarray
     row_channel: np.ndarray
+    favourite_category: np.ndarray
+    row_category: np.ndarray
 
 
 def _months(days: np.ndarray) -> np.ndarray:
@@ -312,6 +327,7 @@ def _draw_population(
     n_customers: int,
     calendar: _Calendar,
     n_transactions_target: int | None = None,
+    category_seed: int = 0,
 ) -> _Population:
     if n_customers < 1:
         raise ValueError(f"n_customers must be at least 1, got {n_customers}")
@@ -411,6 +427,15 @@ def _draw_population(
     row_channel = np.concatenate((order_channel, order_channel[return_order][return_sort]))
     row_sort = np.argsort(row_day * 2 + row_is_return, kind="stable")
 
+    # 7. product categories (own stream): the first order's category is the favourite more often
+    favourite, order_category = _order_categories(
+        np.random.default_rng([category_seed, _CATEGORY_STREAM]),
+        lam=lam,
+        nu=nu,
+        order_customer=order_customer,
+    )
+    row_category = np.concatenate((order_category, order_category[return_order][return_sort]))
+
     return _Population(
         calendar=calendar,
         first_day=first_day,
@@ -427,7 +452,26 @@ def _draw_population(
         row_number=row_number[row_sort],
         row_is_return=row_is_return[row_sort],
         row_channel=row_channel[row_sort],
+        favourite_category=favourite,
+        row_category=row_category[row_sort],
     )
+
+
+def _order_categories(rng, *, lam, nu, order_customer):
+    """Each customer's favourite category (by true value) and each order's category."""
+    log_value = np.log(lam * _SPEND_P / nu)
+    z = (log_value - log_value.mean()) / log_value.std()
+    weights = np.exp(np.outer(z, _CATEGORY_VALUE_WEIGHT))
+    cumulative = np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)
+    favourite = (rng.random(lam.size)[:, None] >= cumulative).sum(axis=1)
+    favourite = np.minimum(favourite, len(_CATEGORIES) - 1)
+    first_order = np.zeros(order_customer.size, dtype=bool)
+    first_order[np.unique(order_customer, return_index=True)[1]] = True
+    keep = rng.random(order_customer.size) < np.where(
+        first_order, _FIRST_ORDER_FAVOURITE, _LATER_ORDER_FAVOURITE
+    )
+    other = rng.integers(0, len(_CATEGORIES), size=order_customer.size)
+    return favourite, np.where(keep, favourite[order_customer], other)
 
 
 def _fixed_width_ids(prefix: str, numbers: np.ndarray, width: int) -> pa.StringArray:
@@ -504,7 +548,8 @@ def generate_transactions(
         Validated-transactions shape of the data contract, sorted by date: ``customer_id``
         (str), ``date`` (datetime64[ns], midnight), ``amount`` (float64, negative for
         returns), ``order_id`` (str, ``O...`` for orders, ``R...`` for returns), ``channel``
-        (str: web, app, store).
+        (str: web, app, store), ``category`` (str: the order's product category; a return
+        has its order's).
     """
     window_days = int(round(365.25 * years))
     if window_days < 1:
@@ -516,6 +561,7 @@ def generate_transactions(
         n_customers=n_customers,
         calendar=_calendar(start, end),
         n_transactions_target=n_transactions_target,
+        category_seed=seed,
     )
     dates = population.calendar.days[population.row_day].astype("datetime64[ns]")
     return pd.DataFrame(
@@ -525,6 +571,7 @@ def generate_transactions(
             "amount": population.row_amount,
             "order_id": _row_ids(population),
             "channel": _take_strings(pa.array(_ORDER_CHANNELS), population.row_channel),
+            "category": _take_strings(pa.array(_CATEGORIES), population.row_category),
         }
     )
 
@@ -541,6 +588,7 @@ def _clean_transactions(population: _Population, customer_ids: np.ndarray) -> pd
             "date": population.calendar.days[population.row_day].astype(str),
             "amount": _format_amounts(population.row_amount),
             "channel": np.array(_ORDER_CHANNELS)[population.row_channel],
+            "category": np.array(_CATEGORIES)[population.row_category],
         },
         dtype="str",
     )
@@ -670,6 +718,9 @@ def _truth_table(population: _Population, customer_ids: np.ndarray) -> pd.DataFr
             "repeat_purchases": population.repeat_purchases,
             "alive_at_end": population.alive_at_end,
             "expected_purchases_next_52_weeks": population.expected_future,
+            "favourite_category": pd.array(
+                np.array(_CATEGORIES)[population.favourite_category], dtype="str"
+            ),
         }
     )
 
@@ -701,7 +752,9 @@ def simulate(
         ``truth`` with the latent per-customer values.
     """
     rng = np.random.default_rng(seed)
-    population = _draw_population(rng, n_customers=n_customers, calendar=_calendar(start, end))
+    population = _draw_population(
+        rng, n_customers=n_customers, calendar=_calendar(start, end), category_seed=seed
+    )
     customer_ids = np.array(_customer_labels(n_customers).to_pylist(), dtype=object)
     clean = _clean_transactions(population, customer_ids)
     return DemoData(

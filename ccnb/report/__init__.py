@@ -6,15 +6,16 @@ and arranges them with a figure from ``ccnb.plots``; it computes nothing itself.
 cannot be computed for this client shows one sentence saying why, and the notebook carries on.
 One module per notebook, everything public re-exported here (``report.segments(analysis)``):
 
-====================  ==========================================================
-``common``            client header and data quality, at the top of every notebook
-``kpi_overview``      00_kpi_overview
-``segmentation``      01_segmentation
-``cohorts``           02_cohorts
-``clv_modelling``     03_clv_modelling
-``budget_allocation`` 04_budget_allocation
-``_section``          the `Section` object and table styling (private)
-====================  ==========================================================
+=======================  ==========================================================
+``common``               client header and data quality, at the top of every notebook
+``kpi_overview``         00_kpi_overview
+``segmentation``         01_segmentation
+``cohorts``              02_cohorts
+``clv_modelling``        03_clv_modelling
+``budget_allocation``    04_budget_allocation
+``customer_base_audit``  05_customer_base_audit
+``_section``             the `Section` object and table styling (private)
+=======================  ==========================================================
 """
 
 from ccnb.analysis import Unavailable
@@ -56,6 +57,15 @@ from ccnb.report.cohorts import (
     seasonal,
 )
 from ccnb.report.common import client_header, data_quality, data_quality_summary
+from ccnb.report.customer_base_audit import (
+    base_health,
+    cohort_comparison,
+    cohort_evolution,
+    customer_differences,
+    product_lens,
+    revenue_bridge,
+    time_to_second_purchase,
+)
 from ccnb.report.kpi_overview import (
     active_base,
     churn_and_leaks,
@@ -81,6 +91,7 @@ __all__ = [
     "acquisition",
     "active_base",
     "allocation_deciles",
+    "base_health",
     "budget_assumptions",
     "budget_export",
     "cac_ceiling",
@@ -90,14 +101,17 @@ __all__ = [
     "clv_by_segment",
     "clv_distribution",
     "clv_export",
+    "cohort_comparison",
+    "cohort_evolution",
     "concentration",
     "conditional_expectations",
-    "holdout_deciles",
     "cumulative_revenue",
+    "customer_differences",
     "data_quality",
     "data_quality_summary",
     "early_repeat",
     "equity_headline",
+    "holdout_deciles",
     "iso_value",
     "kpi_export",
     "kpi_table",
@@ -112,9 +126,11 @@ __all__ = [
     "next_steps_segments",
     "nps_by_segment",
     "p_alive",
+    "product_lens",
     "purchase_probability",
     "retention",
     "retention_value",
+    "revenue_bridge",
     "rfm_grid",
     "satisfaction",
     "seasonal",
@@ -124,5 +140,6 @@ __all__ = [
     "strategies",
     "test_plan",
     "tiered_plan",
+    "time_to_second_purchase",
     "tracking",
 ]

@@ -123,3 +123,24 @@ def test_the_clv_report_shows_its_charts_offline(tmp_path):
         colours = image.convert("RGB").getcolors(maxcolors=1 << 18)
     # Charts bring many colours (anti-aliased lines, palettes); a page of text has few.
     assert colours is None or len(colours) > 500
+
+
+def test_the_audit_report_shows_its_charts_offline(tmp_path):
+    """The stored 05_customer_base_audit notebook: seven lenses with their charts, no code."""
+    import nbformat
+
+    stored = Path(__file__).resolve().parents[2] / "notebooks" / "05_customer_base_audit.ipynb"
+    report = render_report(
+        nbformat.read(stored, as_version=4), client="Demo Retail", run_date="2025-12-31"
+    )
+    assert report.html.count("data:image/png;base64,") >= 7
+    assert "Go further" not in report.html  # the notebook-only cell
+    titles = [heading.text for heading in report.headings]
+    assert "What changed since last period" in titles
+    assert "Which products bring the best customers" in titles
+    page = tmp_path / "05_customer_base_audit.html"
+    page.write_text(report.html, encoding="utf-8")
+    screenshot = screenshot_of(page, tmp_path, height=4000)
+    with Image.open(screenshot) as image:
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 18)
+    assert colours is None or len(colours) > 500

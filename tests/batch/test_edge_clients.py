@@ -1,4 +1,4 @@
-"""What `ccnb check` accepts, every notebook renders: the five real notebooks on the thinnest
+"""What `ccnb check` accepts, every notebook renders: the six real notebooks on the thinnest
 histories a client can send. Each publishes with status "warning"; the sections that cannot
 say anything for the client say so in one sentence. Data that cannot be analysed at all is
 refused by the check with the fix."""
@@ -79,7 +79,7 @@ def test_every_notebook_renders_for_a_thin_history(edge_runs, slug):
     runs, outputs = edge_runs
     run = runs[slug]
     assert run.status == "warning", run.failures()
-    assert [notebook.status for notebook in run.notebooks] == ["ok"] * 5
+    assert [notebook.status for notebook in run.notebooks] == ["ok"] * 6
     record = json.loads((outputs / slug / "run.json").read_text())
     assert record["warnings"]  # says what the reports could not do
     for notebook in run.notebooks:

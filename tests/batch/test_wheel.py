@@ -99,7 +99,7 @@ def test_init_new_run_in_an_engagement_folder(installed, tmp_path):
         "params",
         "params-template.yaml",
     ]
-    assert len(list((engagement / "notebooks").glob("0*.ipynb"))) == 5
+    assert len(list((engagement / "notebooks").glob("0*.ipynb"))) == 6
     again = _ccnb(["init", "engagement"], cwd=tmp_path, environment=environment)
     assert again.returncode == 2 and "not empty; nothing was changed" in again.stderr
 

@@ -768,6 +768,89 @@ def retention_table():
     )
 
 
+def lorenz_tables():
+    lorenz = pd.DataFrame({"customer_share": [0, 0.5, 1], "revenue_share": [0, 0.2, 1]})
+    deciles = pd.DataFrame({"decile": range(1, 11), "revenue_share": [0.4] + [0.6 / 9] * 9})
+    return lorenz, deciles
+
+
+def bridge_table():
+    steps = [
+        "previous period",
+        "lost customers",
+        "retained, spending less",
+        "retained, spending more",
+        "reactivated customers",
+        "new customers",
+        "current period",
+    ]
+    return pd.DataFrame({"step": steps, "amount": [395, -120, -100, 50, 90, 335, 650.0]})
+
+
+def evolution_table():
+    rows = []
+    for cohort, ages in (("2023-01-01", 3), ("2024-01-01", 2), ("2025-01-01", 1)):
+        for age in range(ages):
+            rows.append(
+                {
+                    "cohort": pd.Timestamp(cohort),
+                    "age": age,
+                    "active_share": 1 / (age + 1),
+                    "orders_per_active": 1.5 + age,
+                    "average_order_value": 60.0 + age,
+                    "revenue_per_customer": 90.0 / (age + 1),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def factors_table():
+    factors = ["size", "active_share", "orders_per_active", "average_order_value", "revenue"]
+    return pd.DataFrame(
+        {
+            "factor": factors * 2,
+            "ratio": [1.0, 1.0, 1.25, 0.9, 1.125, 2.0, 1.0, 1.0, 1.25, 2.5],
+            "age": [0] * 5 + [1] * 5,
+        }
+    )
+
+
+def curves_table():
+    return pd.DataFrame(
+        {
+            "group": ["all"] * 3 + ["Referral"] * 2,
+            "day": [30, 31, 337, 20, 200],
+            "repeated_share": [0.1, 0.2125, 0.37, 0.2, 0.5],
+        }
+    )
+
+
+def categories_table():
+    return pd.DataFrame(
+        {
+            "category": ["Toys", "Books", "Garden"],
+            "value_12m": [200.0, 78.3, 65.0],
+            "first_purchase_share": [0.3, 0.4, 0.3],
+        }
+    )
+
+
+def test_revenue_bridge_floats_the_changes_between_the_two_totals():
+    ax = drawn(plots.revenue_bridge(bridge_table(), currency="EUR"))
+    bars = [patch for patch in ax.patches if isinstance(patch, Rectangle)]
+    assert [bar.get_height() for bar in bars] == [395, 120, 100, 50, 90, 335, 650]
+    # each change starts where the running total stands: 395 - 120 = 275, then 175, 225, 315
+    assert [bar.get_y() for bar in bars] == [0, 275, 175, 175, 225, 315, 0]
+    assert texts(ax)[1] == "\u2212€120"
+
+
+def test_cohort_factors_one_bar_per_factor_and_age():
+    ax = drawn(plots.cohort_factors(factors_table()))
+    heights = bar_heights(ax)
+    assert heights[:5] == pytest.approx([0.0, 0.0, 0.25, -0.1, 0.125])
+    assert heights[5:] == pytest.approx([1.0, 0.0, 0.0, 0.25, 1.5])
+
+
 def test_retention_scenarios_one_bar_per_change_without_today():
     ax = drawn(plots.retention_scenarios(retention_table(), currency="EUR"))
     assert bar_heights(ax) == [-4_000.0, 2_100.0, 11_000.0]
@@ -880,6 +963,12 @@ FIGURES = {
     ),
     "strategy_comparison": lambda: plots.strategy_comparison(compare_table(), currency="EUR"),
     "retention_scenarios": lambda: plots.retention_scenarios(retention_table(), currency="EUR"),
+    "lorenz_deciles": lambda: plots.lorenz_deciles(*lorenz_tables(), gini=0.46),
+    "revenue_bridge": lambda: plots.revenue_bridge(bridge_table(), currency="EUR"),
+    "cohort_evolution": lambda: plots.cohort_evolution(evolution_table(), currency="EUR"),
+    "cohort_factors": lambda: plots.cohort_factors(factors_table()),
+    "repeat_curves": lambda: plots.repeat_curves(curves_table()),
+    "category_value": lambda: plots.category_value(categories_table(), currency="EUR"),
 }
 
 

@@ -144,8 +144,12 @@ UNAVAILABLE = {
         "cac_ceiling": "acquisition channels",
         "acquisition": "acquisition budget",
         "seasonal": "holiday seasons",
+        "cohort_comparison": "two complete cohorts",
+        "revenue_bridge": "one comparison period",
+        "product_lens": "No product category",
     },
     "small": {
+        "product_lens": "No product category",
         "satisfaction": "survey",
         "nps_by_segment": "survey",
         "channel_cohorts": "acquisition channels",

@@ -1,0 +1,132 @@
+"""Per-customer activity the audit's lenses share: revenue and orders per customer and period.
+
+Transaction-level work runs in the engine (portable Ibis); the results are one row per
+customer and window (or calendar period), small enough for pandas.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from ccnb import _periods
+
+__all__ = ["customer_periods", "customer_window", "first_seen"]
+
+
+def _with_keys(table: ir.Table, observation_end: Any) -> ir.Table:
+    """customer_id, date, amount, purchase and order key (order id, else the customer's day)."""
+    end = _periods.date_literal(_periods.observation_end_stamp(observation_end))
+    date = table.date if table.date.type().is_date() else table.date.cast("date")
+    customer_id = table.customer_id
+    if not customer_id.type().is_string():
+        customer_id = customer_id.cast("string")
+    amount = table.amount if table.amount.type().is_float64() else table.amount.cast("float64")
+    order_id = table.order_id if "order_id" in table.columns else ibis.null("string")
+    selected = table.select(
+        customer_id=customer_id,
+        date=date,
+        amount=amount,
+        purchase=_periods.is_purchase(table),
+        order_key=ibis.coalesce(order_id, customer_id + ":" + date.cast("string")),
+    )
+    return selected.filter(selected.date <= end)
+
+
+def customer_window(transactions: Any, *, start: Any, end: Any) -> pd.DataFrame:
+    """Each customer with a transaction in ``[start, end]``: revenue, orders, a purchase.
+
+    Parameters
+    ----------
+    transactions : ibis.Table or pandas.DataFrame
+        Validated transactions (``customer_id``, ``date``, ``amount``, optional ``order_id``
+        and ``purchase``).
+    start, end : date-like
+        First and last day of the window (inclusive).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer with any transaction in the window: ``customer_id``,
+        ``revenue`` (net, returns included: the KPI page's revenue), ``orders`` (distinct
+        orders with a purchase line: the KPI page's orders) and ``bought`` (at least one
+        purchase).
+    """
+    table = _with_keys(_table(transactions), end)
+    table = table.filter(table.date >= _periods.date_literal(pd.Timestamp(start)))
+    purchase_order = ibis.cases((table.purchase, table.order_key), else_=ibis.null("string"))
+    frame = (
+        table.group_by("customer_id")
+        .agg(
+            revenue=table.amount.sum(),
+            orders=purchase_order.nunique(),
+            bought=table.purchase.any(),
+        )
+        .to_pandas()
+    )
+    return frame.astype({"revenue": "float64", "orders": "int64", "bought": "bool"}).sort_values(
+        "customer_id", ignore_index=True
+    )
+
+
+def first_seen(transactions: Any, *, observation_end: Any) -> pd.DataFrame:
+    """Each customer's first transaction and first purchase up to ``observation_end``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id``, ``first_transaction`` and ``first_purchase`` (NaT for a customer
+        with returns only), datetime64[ns].
+    """
+    table = _with_keys(_table(transactions), observation_end)
+    purchase_day = ibis.cases((table.purchase, table.date), else_=ibis.null("date"))
+    frame = (
+        table.group_by("customer_id")
+        .agg(first_transaction=table.date.min(), first_purchase=purchase_day.min())
+        .to_pandas()
+    )
+    for column in ("first_transaction", "first_purchase"):
+        frame[column] = pd.to_datetime(frame[column]).astype("datetime64[ns]")
+    return frame.sort_values("customer_id", ignore_index=True)
+
+
+def customer_periods(transactions: Any, *, observation_end: Any, period: str) -> pd.DataFrame:
+    """Revenue and orders per customer and calendar period, up to ``observation_end``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer and period with a transaction: ``customer_id``, ``period``
+        (the period's integer index, see ``ccnb._periods``), ``revenue``, ``orders`` (with
+        a purchase line) and ``bought``.
+    """
+    _periods.check_period(period)
+    table = _with_keys(_table(transactions), observation_end)
+    table = table.mutate(period=_periods.period_index(table.date, period))
+    purchase_order = ibis.cases((table.purchase, table.order_key), else_=ibis.null("string"))
+    frame = (
+        table.group_by(["customer_id", "period"])
+        .agg(
+            revenue=table.amount.sum(),
+            orders=purchase_order.nunique(),
+            bought=table.purchase.any(),
+        )
+        .to_pandas()
+    )
+    return frame.astype(
+        {"period": "int64", "revenue": "float64", "orders": "int64", "bought": "bool"}
+    ).sort_values(["customer_id", "period"], ignore_index=True)
+
+
+def _table(transactions: Any) -> ir.Table:
+    if isinstance(transactions, pd.DataFrame):
+        return ibis.memtable(transactions)
+    if isinstance(transactions, ir.Table):
+        return transactions
+    raise TypeError(
+        "transactions must be an Ibis table or a pandas DataFrame; "
+        f"got {type(transactions).__name__}"
+    )

@@ -1,0 +1,96 @@
+"""Lens 5, how healthy is the base: this period's revenue by when its customers were acquired.
+
+Definitions in docs/methodology.md, "Customer-base audit".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ccnb.audit._activity import customer_window, first_seen
+
+__all__ = ["BaseHealth", "base_health"]
+
+#: share of a period's revenue from customers acquired in it above which the business
+#: depends on new customers, and below which it rests on its existing ones
+DEPENDS_ON_NEW, RESTS_ON_EXISTING = 0.4, 0.2
+
+#: layers that are not an acquisition year
+EXISTING_BASE, NO_PURCHASE = "existing base", "returns only"
+
+
+@dataclass(frozen=True)
+class BaseHealth:
+    """A period's revenue by acquisition year of its customers (the C3 view).
+
+    Attributes
+    ----------
+    layers : pandas.DataFrame
+        ``layer`` (an acquisition year as text; `EXISTING_BASE` for customers first seen in
+        the warm-up, whose acquisition the data does not show; `NO_PURCHASE` for customers
+        with only returns), ``customers``, ``revenue`` and ``share`` of the period's revenue,
+        oldest layer first; the revenues add up to the period's revenue.
+    new_share : float
+        Share of the period's revenue from customers whose first purchase is in the period.
+    verdict : {"depends on new customers", "balanced", "rests on existing customers"}
+        By `DEPENDS_ON_NEW` and `RESTS_ON_EXISTING`.
+    start, end : pandas.Timestamp
+        The period.
+    """
+
+    layers: pd.DataFrame
+    new_share: float
+    verdict: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+
+def base_health(
+    transactions: Any, *, start: Any, end: Any, acquired_from: Any = None
+) -> BaseHealth:
+    """Where a period's revenue comes from: customers acquired in it, and in each year before.
+
+    Parameters
+    ----------
+    transactions : ibis.Table or pandas.DataFrame
+        Validated transactions.
+    start, end : date-like
+        The period (inclusive), usually the last 12 months.
+    acquired_from : date-like, optional
+        Customers first seen before this day are the existing base of the warm-up.
+
+    Returns
+    -------
+    BaseHealth
+    """
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    window = customer_window(transactions, start=start, end=end)
+    firsts = first_seen(transactions, observation_end=end).set_index("customer_id")
+    first = window["customer_id"].map(firsts["first_purchase"])
+    layer = first.dt.year.astype("Int64").astype("string")
+    if acquired_from is not None:
+        layer = layer.mask(first < pd.Timestamp(acquired_from), EXISTING_BASE)
+    window["layer"] = layer.fillna(NO_PURCHASE)
+    total = window["revenue"].sum()
+    layers = window.groupby("layer").agg(
+        customers=("customer_id", "size"), revenue=("revenue", "sum")
+    )
+    order = sorted(
+        layers.index,
+        key=lambda name: (name != EXISTING_BASE, name == NO_PURCHASE, name),
+    )
+    layers = layers.loc[order].rename_axis("layer").reset_index()
+    layers["share"] = layers["revenue"] / total if total else np.nan
+    new = window.loc[(first >= start).to_numpy(), "revenue"].sum()
+    new_share = float(new / total) if total else float("nan")
+    if new_share >= DEPENDS_ON_NEW:
+        verdict = "depends on new customers"
+    elif new_share <= RESTS_ON_EXISTING:
+        verdict = "rests on existing customers"
+    else:
+        verdict = "balanced"
+    return BaseHealth(layers=layers, new_share=new_share, verdict=verdict, start=start, end=end)

@@ -1,0 +1,466 @@
+"""Sections of 05_customer_base_audit: the five lenses, time to second purchase, products."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ccnb import plots
+from ccnb.analysis import ClientAnalysis, Unavailable
+from ccnb.audit.health import DEPENDS_ON_NEW, NO_PURCHASE, RESTS_ON_EXISTING
+from ccnb.formatting import count, escape_md, money, percent, signed_percent
+from ccnb.report._section import Section, _figure, _section, _styled
+from ccnb.windows import date_range_label
+
+__all__ = [
+    "base_health",
+    "cohort_comparison",
+    "cohort_evolution",
+    "customer_differences",
+    "product_lens",
+    "revenue_bridge",
+    "time_to_second_purchase",
+]
+
+#: a factor whose change is within this of 0 "stayed about the same"
+_ABOUT_THE_SAME = 0.05
+
+_FACTOR_WORDS = {
+    "size": ("larger", "smaller", "the number of customers"),
+    "active_share": (
+        "more of them still buying",
+        "fewer of them still buying",
+        "the share still buying",
+    ),
+    "orders_per_active": ("buying more often", "buying less often", "how often they buy"),
+    "average_order_value": (
+        "spending more per order",
+        "spending less per order",
+        "what they spend per order",
+    ),
+}
+
+
+def _window(start, end) -> str:
+    return date_range_label(start, end)
+
+
+@_section(data="customer_differences.deciles")
+def customer_differences(analysis: ClientAnalysis) -> Section:
+    """Lens 1: how different the customers are (deciles, Lorenz curve, one-time buyers)."""
+    result = analysis.customer_differences
+    currency = analysis.currency
+    period = _window(result.start, result.end)
+    deciles = result.deciles.set_index("decile")
+    bottom_half = deciles.loc[6:10, "revenue_share"].sum()
+    per_buyer = deciles["revenue"] / deciles["customers"].where(deciles["customers"] > 0)
+    text = (
+        f"In {period}, {count(result.buyers)} customers bought. The top 10% of them brought "
+        f"{percent(result.top_10_share)} of their net revenue and the top 20% "
+        f"{percent(result.top_20_share)}; the bottom half {percent(bottom_half)} (Gini "
+        f"{result.gini:.2f}: 0 if every buyer spent the same, 1 if one bought everything). "
+        f"A top-decile buyer spent {money(per_buyer[1], currency)} on average, a "
+        f"bottom-decile one {money(per_buyer[10], currency)}. "
+        f"{percent(result.one_time_share)} of the buyers ordered once in the period: turning "
+        "part of them into second-time buyers is where the base can grow most cheaply."
+    )
+    shown = result.deciles[
+        [
+            "decile",
+            "customers",
+            "revenue",
+            "orders",
+            "gross_margin",
+            "revenue_share",
+            "orders_share",
+            "margin_share",
+        ]
+    ]
+    table = _styled(
+        shown,
+        name="deciles",
+        currency=currency,
+        money_columns=("revenue", "gross_margin"),
+        count_columns=("customers", "orders"),
+        percent_columns=("revenue_share", "orders_share", "margin_share"),
+        labels={
+            "revenue": "net revenue",
+            "gross_margin": "gross margin",
+            "revenue_share": "share of revenue",
+            "orders_share": "share of orders",
+            "margin_share": "share of margin",
+        },
+    )
+    figure = plots.lorenz_deciles(result.lorenz, result.deciles, gini=result.gini)
+    orders = result.orders.rename_axis("orders in the period").reset_index()
+    orders_table = _styled(
+        orders,
+        name="orders-per-buyer",
+        count_columns=("customers",),
+        labels={"customers": "buyers"},
+    )
+    return Section(text=text, figure=figure, table=table, extra=[orders_table])
+
+
+@_section(data="revenue_bridge.bridge")
+def revenue_bridge(analysis: ClientAnalysis) -> Section:
+    """Lens 2: customers new, retained, reactivated and lost; the revenue bridge."""
+    result = analysis.revenue_bridge
+    currency = analysis.currency
+    flows = result.flows.set_index("status")
+    steps = result.bridge.set_index("step")["amount"]
+    before, now = _window(*result.previous), _window(*result.current)
+    previous, current = steps.iloc[0], steps.iloc[-1]
+    change = (current - previous) / previous if previous else np.nan
+    text = (
+        f"Net revenue went from {money(previous, currency)} in {before} to "
+        f"{money(current, currency)} in {now} ({signed_percent(change, digits=1)}; the KPI "
+        f"overview's revenue). {count(flows.loc['lost', 'customers'])} customers who bought in "
+        f"{before} did not in {now}: {money(flows.loc['lost', 'previous_revenue'], currency)} "
+        f"of revenue lost. The {count(flows.loc['retained', 'customers'])} who bought in both "
+        f"spent {money(-steps['retained, spending less'], currency)} less (those who cut back) "
+        f"and {money(steps['retained, spending more'], currency)} more (those who grew): "
+        f"same-customer growth {signed_percent(result.same_customer_growth, digits=1)}. "
+        f"{count(flows.loc['reactivated', 'customers'])} earlier customers came back "
+        f"({money(flows.loc['reactivated', 'current_revenue'], currency)}) and "
+        f"{count(flows.loc['new', 'customers'])} new customers brought "
+        f"{money(flows.loc['new', 'current_revenue'], currency)}. The steps add up exactly to "
+        "the change. A customer counts in a period when they have a transaction in it; the "
+        "KPI overview's active base counts customers by the churn window instead, so its "
+        "numbers of won and lost customers differ."
+    )
+    shown = result.flows.assign(
+        change=result.flows["current_revenue"] - result.flows["previous_revenue"]
+    )
+    table = _styled(
+        shown,
+        name="flows",
+        currency=currency,
+        count_columns=("customers",),
+        money_columns=("previous_revenue", "current_revenue", "change"),
+        labels={
+            "previous_revenue": f"revenue {before}",
+            "current_revenue": f"revenue {now}",
+            "change": "change",
+        },
+    )
+    figure = _figure(plots.revenue_bridge(result.bridge, currency=currency))
+    return Section(text=text, figure=figure, table=table)
+
+
+def _cohort_name(cohort, period: str) -> str:
+    stamp = pd.Timestamp(cohort)
+    return f"{stamp:%Y}" if period == "Y" else f"Q{stamp.quarter} {stamp:%Y}"
+
+
+@_section(data="cohort_evolution", options={"period": "audit.cohort_period"})
+def cohort_evolution(analysis: ClientAnalysis, *, period: str | None = None) -> Section:
+    """Lens 3: how each acquisition cohort evolves with age.
+
+    Parameters
+    ----------
+    analysis : ClientAnalysis
+        The client's analysis.
+    period : {"Q", "Y"}, optional
+        Cohort and age period (``audit.cohort_period``).
+    """
+    table = analysis.cohort_evolution
+    period = analysis.params.audit.cohort_period
+    unit = "year" if period == "Y" else "quarter"
+    currency = analysis.currency
+    later = table[table["age"] == 1]
+    text = (
+        f"Each cohort is the customers whose first purchase fell in one {unit}; age 0 is that "
+        f"{unit}, age 1 the {unit} after. "
+    )
+    if len(later):
+        text += (
+            f"One {unit} on, {percent(later['active_share'].min())} to "
+            f"{percent(later['active_share'].max())} of a cohort are still buying; those who "
+            f"do place {later['orders_per_active'].mean():.1f} orders each on average against "
+            f"{table.loc[table['age'] == 0, 'orders_per_active'].mean():.1f} in their first "
+            f"{unit}. "
+        )
+    oldest = table[table["cohort"] == table["cohort"].min()]
+    text += (
+        f"The oldest cohort ({_cohort_name(oldest['cohort'].iloc[0], period)}, "
+        f"{count(oldest['size'].iloc[0])} customers) has brought "
+        f"{money(oldest['revenue_per_customer'].sum(), currency)} per acquired customer over "
+        f"{len(oldest)} {unit}s. Only complete {unit}s are shown; customers of the warm-up's "
+        "existing base belong to no cohort."
+    )
+    shown = table.assign(cohort=[_cohort_name(c, period) for c in table["cohort"]])[
+        [
+            "cohort",
+            "age",
+            "size",
+            "active_share",
+            "orders_per_active",
+            "average_order_value",
+            "revenue_per_customer",
+            "revenue",
+        ]
+    ]
+    styled = _styled(
+        shown,
+        name="cohort-evolution",
+        currency=currency,
+        count_columns=("size",),
+        percent_columns=("active_share",),
+        money_columns=("average_order_value", "revenue_per_customer", "revenue"),
+        decimals={"orders_per_active": 2},
+        labels={
+            "size": "customers acquired",
+            "active_share": "share buying",
+            "orders_per_active": "orders per buyer",
+            "average_order_value": "order value",
+            "revenue_per_customer": "revenue per acquired customer",
+            "revenue": "net revenue",
+        },
+    )
+    figure = plots.cohort_evolution(table, period_label=unit, currency=currency)
+    return Section(text=text, figure=figure, table=styled)
+
+
+def _more_or_less(ratio: float) -> str:
+    """'31% more' or '12% less'."""
+    return f"{percent(abs(ratio - 1))} {'more' if ratio >= 1 else 'less'}"
+
+
+def _factor_clause(factor: str, ratio: float) -> str:
+    more, less, _ = _FACTOR_WORDS[factor]
+    if abs(ratio - 1) < _ABOUT_THE_SAME:
+        return {
+            "size": "as large",
+            "active_share": "as many still buying",
+            "orders_per_active": "buying about as often",
+            "average_order_value": "spending about the same per order",
+        }[factor]
+    return f"{more if ratio > 1 else less} ({signed_percent(ratio - 1)})"
+
+
+@_section(data="cohort_comparison")
+def cohort_comparison(analysis: ClientAnalysis) -> Section:
+    """Lens 4: the latest cohort against the one before, and the factor behind the difference."""
+    table = analysis.cohort_comparison
+    period = analysis.params.audit.cohort_period
+    unit = "year" if period == "Y" else "quarter"
+    sentences = []
+    for age, rows in table.groupby("age"):
+        rows = rows.set_index("factor")
+        latest = _cohort_name(rows["latest_cohort"].iloc[0], period)
+        previous = _cohort_name(rows["previous_cohort"].iloc[0], period)
+        factors = rows.drop(index="revenue")
+        moved = factors["log_ratio"].abs()
+        driver = moved.idxmax() if moved.notna().any() else None
+        when = f"in its first {unit}" if age == 0 else f"in the {unit} after its first"
+        clauses = [
+            _factor_clause(factor, rows.loc[factor, "ratio"])
+            for factor in ("size", "orders_per_active", "average_order_value")
+            + (("active_share",) if age > 0 else ())
+        ]
+        sentence = (
+            f"The {latest} cohort brought {_more_or_less(rows.loc['revenue', 'ratio'])} revenue "
+            f"{when} than the {previous} cohort: it is "
+            + ", ".join(clauses[:-1])
+            + f" and {clauses[-1]}"
+        )
+        if driver is not None and moved[driver] >= np.log1p(_ABOUT_THE_SAME):
+            sentence += f". Most of the difference is {_FACTOR_WORDS[driver][2]}."
+        else:
+            sentence += "."
+        sentences.append(sentence)
+    text = (
+        " ".join(sentences)
+        + " Revenue is exactly customers x share buying x orders per buyer x order value, so "
+        "each factor's change multiplies into the revenue's."
+    )
+    shown = table[["age", "factor", "previous", "latest", "ratio"]].assign(
+        change=table["ratio"] - 1
+    )
+    styled = _styled(
+        shown.drop(columns="ratio"),
+        name="cohort-factors",
+        percent_columns=("change",),
+        decimals={"previous": 2, "latest": 2},
+    )
+    figure = _figure(plots.cohort_factors(table))
+    return Section(text=text, figure=figure, table=styled)
+
+
+@_section(data="base_health.layers")
+def base_health(analysis: ClientAnalysis) -> Section:
+    """Lens 5: where this period's revenue comes from, by acquisition year."""
+    result = analysis.base_health
+    currency = analysis.currency
+    period = _window(result.start, result.end)
+    layers = result.layers
+    verdicts = {
+        "depends on new customers": (
+            f"the business depends on new customers (at least {percent(DEPENDS_ON_NEW)} of "
+            "the revenue from customers won in the period), so a weak acquisition year shows "
+            "straight away in revenue"
+        ),
+        "rests on existing customers": (
+            f"the business rests on its existing customers (at most {percent(RESTS_ON_EXISTING)}"
+            " from new ones): healthy while they stay, exposed if retention slips"
+        ),
+        "balanced": "revenue is balanced between new and existing customers",
+    }
+    in_period = {str(year) for year in range(result.start.year, result.end.year + 1)}
+    older = layers[~layers["layer"].isin(in_period | {NO_PURCHASE})]
+    text = (
+        f"Of the net revenue of {period} ({money(layers['revenue'].sum(), currency)}, the KPI "
+        f"overview's), {percent(result.new_share)} came from customers whose first purchase "
+        f"was in the period and {percent(1 - result.new_share)} from customers acquired "
+        f"before: {verdicts[result.verdict]}. "
+    )
+    if len(older):
+        top = older.loc[older["revenue"].idxmax()]
+        text += (
+            f"Of the earlier customers, the {escape_md(top['layer'])} layer brings the most "
+            f"({percent(top['share'])}). "
+        )
+    text += "The layer cake below shows each acquisition year's revenue quarter by quarter."
+    styled = _styled(
+        layers,
+        name="layers",
+        currency=currency,
+        count_columns=("customers",),
+        money_columns=("revenue",),
+        percent_columns=("share",),
+        labels={"layer": "acquired in", "share": "share of revenue"},
+    )
+    try:
+        figure = _figure(plots.layer_cake(analysis.layer_cake, currency=currency))
+    except Unavailable:  # no whole quarter to draw: the table still stands
+        figure = None
+    return Section(text=text, figure=figure, table=styled)
+
+
+@_section(data="repeat_timing", options={"days": "audit.repeat_days"})
+def time_to_second_purchase(analysis: ClientAnalysis, *, days: list[int] | None = None) -> Section:
+    """Days from first to second purchase, censoring handled, and when to follow up.
+
+    Parameters
+    ----------
+    analysis : ClientAnalysis
+        The client's analysis.
+    days : list of int, optional
+        Days after the first purchase to report (``audit.repeat_days``).
+    """
+    timing = analysis.repeat_timing
+    days = analysis.params.audit.repeat_days
+    everyone = timing[timing["by"] == "all"].iloc[0]
+    shares = [
+        f"{percent(everyone[f'within_{day}'])} within {day} days"
+        for day in days
+        if pd.notna(everyone[f"within_{day}"])
+    ]
+    text = (
+        f"Of {count(everyone['customers'])} new customers, "
+        + (f"{shares[0]} had bought a second time" if shares else "none was observed long enough")
+        + ("" if len(shares) < 2 else ", " + ", ".join(shares[1:]))
+        + " (Kaplan-Meier: a customer still inside the window without a second purchase counts "
+        "as possibly repeating later, not as never). "
+    )
+    half = everyone["half_of_repeaters_day"]
+    if pd.notna(everyone["eventual_share"]) and pd.notna(half):
+        text += (
+            f"Within a year {percent(everyone['eventual_share'])} repeat, and half of them have "
+            f"done so by day {half:.0f}: a follow-up (reminder, offer, replenishment) belongs "
+            f"before day {half:.0f} after the first order. "
+        )
+    channels = timing[(timing["by"] == "channel") & timing["half_of_repeaters_day"].notna()]
+    if len(channels) > 1:
+        fast = channels.loc[channels["half_of_repeaters_day"].idxmin()]
+        slow = channels.loc[channels["half_of_repeaters_day"].idxmax()]
+        text += (
+            f"By acquisition channel, {escape_md(fast['group'])} customers repeat soonest "
+            f"(half of the repeaters by day {fast['half_of_repeaters_day']:.0f}) and "
+            f"{escape_md(slow['group'])} latest (day {slow['half_of_repeaters_day']:.0f})."
+        )
+    shown = timing[
+        [
+            "by",
+            "group",
+            "customers",
+            *[f"within_{day}" for day in days],
+            "eventual_share",
+            "half_of_repeaters_day",
+        ]
+    ]
+    styled = _styled(
+        shown,
+        name="repeat-timing",
+        count_columns=("customers",),
+        percent_columns=(*[f"within_{day}" for day in days], "eventual_share"),
+        decimals={"half_of_repeaters_day": 0},
+        labels={
+            **{f"within_{day}": f"within {day} days" for day in days},
+            "eventual_share": "within a year",
+            "half_of_repeaters_day": "day half the repeaters are reached",
+        },
+    )
+    figure = _figure(plots.repeat_curves(analysis.repeat_curves, days=days))
+    return Section(text=text, figure=figure, table=styled)
+
+
+@_section(data="product_lens.categories")
+def product_lens(analysis: ClientAnalysis) -> Section:
+    """The product lens: which first categories bring the best customers, and where next."""
+    result = analysis.product_lens
+    currency = analysis.currency
+    table = result.categories.dropna(subset=["value_12m"])
+    if table.empty:
+        text = "No customer has been observed for a year after their first purchase yet."
+        return Section(text=text)
+    best, worst = table.iloc[0], table.iloc[-1]
+    text = (
+        f"Customers whose first purchase was in {escape_md(best['category'])} brought "
+        f"{money(best['value_12m'], currency)} each in their first 12 months, "
+        f"{best['value_12m'] / worst['value_12m']:.1f} times those who started in "
+        f"{escape_md(worst['category'])} ({money(worst['value_12m'], currency)}). "
+        f"{escape_md(best['category'])} is {percent(best['first_purchase_share'])} of first "
+        f"purchases and {percent(best['revenue_share'])} of revenue"
+    )
+    if pd.notna(best["rclv"]):
+        text += (
+            f"; its customers' residual CLV averages {money(best['rclv'], currency)} against "
+            f"{money(worst['rclv'], currency)}"
+        )
+    diagonal = np.diag(result.transitions.reindex(columns=result.transitions.index).to_numpy())
+    text += (
+        f". Leading acquisition with {escape_md(best['category'])} is worth testing: the "
+        "category may mark who a customer already is rather than make them so. Of the repeat "
+        "buyers, "
+        f"{percent(np.nanmean(diagonal))} on average buy their first category again on their "
+        "second purchase day; the transition table shows where the others go. First-year "
+        "value counts customers acquired at least a year before the data ends."
+    )
+    shown = result.categories
+    styled = _styled(
+        shown,
+        name="categories",
+        currency=currency,
+        count_columns=("new_customers", "observed_customers"),
+        percent_columns=("first_purchase_share", "revenue_share"),
+        money_columns=("value_12m", "rclv"),
+        labels={
+            "new_customers": "new customers",
+            "first_purchase_share": "share of first purchases",
+            "revenue_share": "share of revenue",
+            "observed_customers": "observed a full year",
+            "value_12m": "first-year net revenue per customer",
+            "rclv": "mean residual CLV",
+        },
+    )
+    transitions = result.transitions.reset_index()
+    transitions.columns.name = None
+    transitions_table = _styled(
+        transitions,
+        name="transitions",
+        percent_columns=tuple(result.transitions.columns),
+    )
+    figure = _figure(plots.category_value(result.categories, currency=currency))
+    return Section(text=text, figure=figure, table=styled, extra=[transitions_table])
