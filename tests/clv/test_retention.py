@@ -42,6 +42,21 @@ def summary_of(frame):
     return summary.assign(customer_id=np.arange(len(frame)), monetary_value=30.0)
 
 
+def priced(purchases, summary, *, horizon_months):
+    """Predictions at a 30% margin and 10% discount rate (no draws), and survival paths."""
+    predictions = clv.predict(
+        summary,
+        purchases=purchases,
+        gross_margin=0.3,
+        discount_rate_annual=0.1,
+        horizon_months=horizon_months,
+        time_unit="W",
+        n_draws=0,
+    )
+    paths = clv.survival_paths(purchases, summary, horizon_months=horizon_months, time_unit="W")
+    return predictions, paths
+
+
 @pytest.fixture(scope="module", params=list(CDNOW_ESTIMATES))
 def fitted(request):
     frame = simulate_population(
@@ -73,18 +88,9 @@ def test_survival_matches_customers_simulated_from_the_model(model):
 def test_retention_scenarios_by_hand(fitted):
     """Equity at 0 is the predictions' total; each row's factor moves the P(alive)-weighted
     one-year survival by exactly the change, and equity is the survival-scaled margin."""
-    model, purchases, frame = fitted
+    _, purchases, frame = fitted
     summary = summary_of(frame)
-    predictions = clv.predict(
-        summary,
-        purchases=purchases,
-        gross_margin=0.3,
-        discount_rate_annual=0.1,
-        horizon_months=24,
-        time_unit="W",
-        n_draws=0,
-    )
-    paths = clv.survival_paths(purchases, summary, horizon_months=24, time_unit="W")
+    predictions, paths = priced(purchases, summary, horizon_months=24)
     table = clv.retention_scenarios(predictions, paths, changes=[-3, 2])
     assert table["change_points"].tolist() == [-3, 0, 2]
     base = table.set_index("change_points")
@@ -109,18 +115,8 @@ def test_retention_scenarios_by_hand(fitted):
 
 def test_a_change_past_certainty_is_refused(fitted):
     _, purchases, frame = fitted
-    summary = summary_of(frame)
-    predictions = clv.predict(
-        summary,
-        purchases=purchases,
-        gross_margin=0.3,
-        discount_rate_annual=0.1,
-        horizon_months=12,
-        time_unit="W",
-        n_draws=0,
-    )
+    predictions, paths = priced(purchases, summary_of(frame), horizon_months=12)
     with pytest.raises(ValueError, match="outside"):
-        paths = clv.survival_paths(purchases, summary, horizon_months=12, time_unit="W")
         clv.retention_scenarios(predictions, paths, changes=[99])
 
 
