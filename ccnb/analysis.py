@@ -1179,8 +1179,9 @@ class ClientAnalysis:
         windows = self.windows.comparison
         if len(windows) < 2:
             raise Unavailable(
-                f"The data covers one comparison period ({windows[-1].label}), so there is no "
-                "earlier period to compare with."
+                f"The data starts {day_label(self.windows.data_start)}: the 12 months before "
+                f"{windows[-1].label} are not covered in full, so there is no earlier period "
+                "to compare with."
             )
         previous, current = windows[-2], windows[-1]
         return audit.revenue_bridge(
@@ -1192,13 +1193,24 @@ class ClientAnalysis:
     @_stored_table
     def cohort_evolution(self) -> pd.DataFrame:
         """Lens 3: each acquisition cohort by age (`audit.cohort_period`)."""
-        table = audit.cohort_evolution(
-            self.data.transactions,
-            observation_end=self.observation_end,
-            period=self.params.audit.cohort_period,
-            acquired_from=self._acquired_from,
+        period = self.params.audit.cohort_period
+        table = self._require_cohorts(
+            audit.cohort_evolution(
+                self.data.transactions,
+                observation_end=self.observation_end,
+                period=period,
+                acquired_from=self._acquired_from,
+            )
         )
-        return self._require_cohorts(table)
+        if table["age"].max() == 0:
+            unit = "year" if period == "Y" else "quarter"
+            hint = " (quarterly cohorts, `audit.cohort_period: Q`, may have one)" * (period == "Y")
+            raise Unavailable(
+                f"No cohort has been followed for a complete {unit} after its first yet (the "
+                f"data ends {day_label(self.observation_end)}), so there is no evolution to "
+                f"show{hint}."
+            )
+        return table
 
     @_stored_table
     def cohort_comparison(self) -> pd.DataFrame:
@@ -1241,11 +1253,12 @@ class ClientAnalysis:
         """Shares repeating within `audit.repeat_days`, overall, by cohort year and channel."""
         days = self.params.audit.repeat_days
         minimum = self.params.early_repeat_min_eligible
-        tables = [audit.repeat_timing(self.second_purchases, days=days).assign(by="all")]
+        second = self.second_purchases
+        tables = [audit.repeat_timing(second, days=days).assign(by="all")]
         for by in ("cohort", "channel"):
-            table = audit.repeat_timing(
-                self.second_purchases, by=by, days=days, min_customers=minimum
-            )
+            if second[by].nunique() < 2:  # one group would repeat "all"
+                continue
+            table = audit.repeat_timing(second, by=by, days=days, min_customers=minimum)
             tables.append(table.assign(by=by))
         return pd.concat(tables, ignore_index=True)
 

@@ -68,7 +68,7 @@ def test_lens_1_deciles_lorenz_and_one_time_buyers(shop):
     1070) / (650 x 8) = 2410 / 5200."""
     result = audit.customer_differences(shop, start=CURRENT[0], end=CURRENT[1], gross_margin=0.4)
     deciles = result.deciles.set_index("decile")
-    assert result.buyers == 8
+    assert result.buyers == 8 and result.returns_only == 0  # H returned, but also bought
     assert deciles["revenue"].tolist() == [250, 100, 100, 90, 0, 70, 25, 10, 5, 0]
     assert deciles["customers"].tolist() == [1, 1, 1, 1, 0, 1, 1, 1, 1, 0]
     assert deciles.loc[1, "gross_margin"] == pytest.approx(100)
@@ -149,6 +149,9 @@ def test_lens_5_revenue_by_acquisition_year(shop):
     assert layers["revenue"].sum() == 650
     assert result.new_share == pytest.approx(335 / 650)
     assert result.verdict == "depends on new customers"
+    # June-July 2025: only A's order (first seen 2023) - nobody new
+    summer = audit.base_health(shop, start="2025-06-01", end="2025-07-31")
+    assert summer.verdict == "no new customers" and summer.new_share == 0
 
 
 def test_time_to_second_purchase_counts_the_censored_as_still_possible(shop):

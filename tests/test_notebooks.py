@@ -80,7 +80,7 @@ def test_papermill_with_cdnow_from_the_repository_root(path, tmp_path, monkeypat
         assert "chosen model" in text
     if path.stem == "05_customer_base_audit":
         assert "No product category is mapped" in text  # CDNOW has none
-        assert "one comparison period" in text  # 18 months: no earlier year to bridge from
+        assert "not covered in full" in text  # 18 months: no earlier year to bridge from
 
 
 def test_papermill_with_overrides(tmp_path, monkeypatch):

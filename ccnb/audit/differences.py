@@ -43,6 +43,9 @@ class CustomerDifferences:
         Share of buyers with a single order in the window.
     buyers : int
         Customers with a purchase in the window.
+    returns_only, returns_only_revenue : int, float
+        Customers with only returns in the window (not buyers) and their net revenue, which
+        the period's revenue includes and the deciles do not.
     start, end : pandas.Timestamp
         The window.
     """
@@ -55,6 +58,8 @@ class CustomerDifferences:
     top_20_share: float
     one_time_share: float
     buyers: int
+    returns_only: int
+    returns_only_revenue: float
     start: pd.Timestamp
     end: pd.Timestamp
 
@@ -136,6 +141,8 @@ def customer_differences(
         top_20_share=_top_share(positive, 0.2),
         one_time_share=float((buyers["orders"] == 1).mean()),
         buyers=n,
+        returns_only=int((~window["bought"]).sum()),
+        returns_only_revenue=float(window.loc[~window["bought"], "revenue"].sum()),
         start=pd.Timestamp(start),
         end=pd.Timestamp(end),
     )

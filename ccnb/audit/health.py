@@ -36,8 +36,10 @@ class BaseHealth:
         oldest layer first; the revenues add up to the period's revenue.
     new_share : float
         Share of the period's revenue from customers whose first purchase is in the period.
-    verdict : {"depends on new customers", "balanced", "rests on existing customers"}
-        By `DEPENDS_ON_NEW` and `RESTS_ON_EXISTING`.
+    verdict : str
+        "depends on new customers", "balanced" or "rests on existing customers" (by
+        `DEPENDS_ON_NEW` and `RESTS_ON_EXISTING`), or "no new customers" when nobody's first
+        purchase is in the period.
     start, end : pandas.Timestamp
         The period.
     """
@@ -87,7 +89,9 @@ def base_health(
     layers["share"] = layers["revenue"] / total if total else np.nan
     new = window.loc[(first >= start).to_numpy(), "revenue"].sum()
     new_share = float(new / total) if total else float("nan")
-    if new_share >= DEPENDS_ON_NEW:
+    if not (first >= start).any():
+        verdict = "no new customers"
+    elif new_share >= DEPENDS_ON_NEW:
         verdict = "depends on new customers"
     elif new_share <= RESTS_ON_EXISTING:
         verdict = "rests on existing customers"

@@ -463,14 +463,16 @@ def _own_intervals(analysis: ClientAnalysis) -> str:
     summary = analysis.prediction_summary
     tail = percent((1 - analysis.predictions.settings["interval"]) / 2)
     months = analysis.params.horizon_months
-    if summary["low_zero_share"] >= 0.995:
+    share = summary["low_zero_share"]
+    if share >= 1:
         start = (
             "It starts at 0 for every customer, because the model gives each of them at least "
             f"a {tail} chance of buying nothing more"
         )
     else:
+        shown = percent(share, digits=1) if share >= 0.995 else percent(share)
         start = (
-            f"It starts at 0 for {percent(summary['low_zero_share'])} of the customers, "
+            f"It starts at 0 for {shown} of the customers, "
             f"because the model gives them at least a {tail} chance of buying nothing more"
         )
     return (
@@ -538,6 +540,15 @@ def retention_value(analysis: ClientAnalysis, *, changes: list[float] | None = N
         "that many points; it has no interval and leaves out new customers. It says what a "
         "retention programme could be worth, not what one would achieve."
     )
+    kpis = analysis.kpis
+    churn = kpis[kpis["kpi"] == "churn_rate"].iloc[-1]
+    if pd.notna(churn["value"]):
+        text += (
+            " This retention counts the customers the model believes still active, whether "
+            "or not they buy in a given year; it is not one minus the KPI overview's churn "
+            f"rate ({percent(churn['value'])} in {churn['window']}), which counts customers "
+            f"with no purchase for {analysis.params.churn_window_days} days as lost."
+        )
     shown = table[["change_points", "retention", "equity", "equity_change", "equity_change_pct"]]
     styled = _styled(
         shown,

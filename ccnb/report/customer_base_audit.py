@@ -8,7 +8,7 @@ import pandas as pd
 from ccnb import plots
 from ccnb.analysis import ClientAnalysis, Unavailable
 from ccnb.audit.health import DEPENDS_ON_NEW, NO_PURCHASE, RESTS_ON_EXISTING
-from ccnb.formatting import count, escape_md, money, percent, signed_percent
+from ccnb.formatting import count, day_label, escape_md, money, percent, signed_percent
 from ccnb.report._section import Section, _figure, _section, _styled
 from ccnb.windows import date_range_label
 
@@ -64,6 +64,12 @@ def customer_differences(analysis: ClientAnalysis) -> Section:
         f"{percent(result.one_time_share)} of the buyers ordered once in the period: turning "
         "part of them into second-time buyers is where the base can grow most cheaply."
     )
+    if result.returns_only:
+        text += (
+            f" {count(result.returns_only)} more customers only returned goods in the period "
+            f"({money(result.returns_only_revenue, currency)}): they are in the period's "
+            "revenue but are not buyers."
+        )
     shown = result.deciles[
         [
             "decile",
@@ -73,7 +79,6 @@ def customer_differences(analysis: ClientAnalysis) -> Section:
             "gross_margin",
             "revenue_share",
             "orders_share",
-            "margin_share",
         ]
     ]
     table = _styled(
@@ -82,13 +87,12 @@ def customer_differences(analysis: ClientAnalysis) -> Section:
         currency=currency,
         money_columns=("revenue", "gross_margin"),
         count_columns=("customers", "orders"),
-        percent_columns=("revenue_share", "orders_share", "margin_share"),
+        percent_columns=("revenue_share", "orders_share"),
         labels={
             "revenue": "net revenue",
             "gross_margin": "gross margin",
-            "revenue_share": "share of revenue",
+            "revenue_share": "share of revenue (and of margin)",
             "orders_share": "share of orders",
-            "margin_share": "share of margin",
         },
     )
     figure = plots.lorenz_deciles(result.lorenz, result.deciles, gini=result.gini)
@@ -132,6 +136,11 @@ def revenue_bridge(analysis: ClientAnalysis) -> Section:
     shown = result.flows.assign(
         change=result.flows["current_revenue"] - result.flows["previous_revenue"]
     )
+    # a status with no revenue in a period by definition shows a dash, not 0
+    absent = {"new": "previous_revenue", "reactivated": "previous_revenue"}
+    absent["lost"] = "current_revenue"
+    for status, column in absent.items():
+        shown.loc[shown["status"] == status, column] = np.nan
     table = _styled(
         shown,
         name="flows",
@@ -182,13 +191,20 @@ def cohort_evolution(analysis: ClientAnalysis, *, period: str | None = None) -> 
             f"{unit}. "
         )
     oldest = table[table["cohort"] == table["cohort"].min()]
+    which = "oldest" if table["cohort"].nunique() > 1 else "only"
+    periods = f"{len(oldest)} {unit}" + ("s" if len(oldest) > 1 else "")
     text += (
-        f"The oldest cohort ({_cohort_name(oldest['cohort'].iloc[0], period)}, "
+        f"The {which} cohort ({_cohort_name(oldest['cohort'].iloc[0], period)}, "
         f"{count(oldest['size'].iloc[0])} customers) has brought "
         f"{money(oldest['revenue_per_customer'].sum(), currency)} per acquired customer over "
-        f"{len(oldest)} {unit}s. Only complete {unit}s are shown; customers of the warm-up's "
-        "existing base belong to no cohort."
+        f"{periods}. Only complete {unit}s are shown."
     )
+    if analysis._acquired_from is not None:
+        text += (
+            f" Customers first seen before {day_label(analysis._acquired_from)} are the "
+            "existing base of the warm-up, not a cohort; cohorts start with the first whole "
+            f"{unit} after it."
+        )
     shown = table.assign(cohort=[_cohort_name(c, period) for c in table["cohort"]])[
         [
             "cohort",
@@ -222,6 +238,26 @@ def cohort_evolution(analysis: ClientAnalysis, *, period: str | None = None) -> 
     return Section(text=text, figure=figure, table=styled)
 
 
+_FACTOR_LABELS = {
+    "size": "customers",
+    "active_share": "share buying",
+    "orders_per_active": "orders per buyer",
+    "average_order_value": "average order value",
+    "revenue": "net revenue",
+}
+
+
+def _factor_value(factor: str, value: float, currency: str) -> str:
+    """A factor's value as a reader reads it: a count, a share, a number or money."""
+    if factor == "size":
+        return count(value)
+    if factor == "active_share":
+        return percent(value)
+    if factor == "orders_per_active":
+        return f"{value:.2f}"
+    return money(value, currency)
+
+
 def _more_or_less(ratio: float) -> str:
     """'31% more' or '12% less'."""
     return f"{percent(abs(ratio - 1))} {'more' if ratio >= 1 else 'less'}"
@@ -251,8 +287,10 @@ def cohort_comparison(analysis: ClientAnalysis) -> Section:
         latest = _cohort_name(rows["latest_cohort"].iloc[0], period)
         previous = _cohort_name(rows["previous_cohort"].iloc[0], period)
         factors = rows.drop(index="revenue")
-        moved = factors["log_ratio"].abs()
-        driver = moved.idxmax() if moved.notna().any() else None
+        moved = factors["log_ratio"].abs().sort_values(ascending=False)
+        drivers = list(moved.index[:1])
+        if len(moved) > 1 and moved.iloc[0] > 0 and moved.iloc[1] >= 0.8 * moved.iloc[0]:
+            drivers = list(moved.index[:2])  # two factors moved about as much
         when = f"in its first {unit}" if age == 0 else f"in the {unit} after its first"
         clauses = [
             _factor_clause(factor, rows.loc[factor, "ratio"])
@@ -260,13 +298,15 @@ def cohort_comparison(analysis: ClientAnalysis) -> Section:
             + (("active_share",) if age > 0 else ())
         ]
         sentence = (
-            f"The {latest} cohort brought {_more_or_less(rows.loc['revenue', 'ratio'])} revenue "
-            f"{when} than the {previous} cohort: it is "
+            f"The {latest} cohort ({count(rows.loc['size', 'latest'])} customers) brought "
+            f"{_more_or_less(rows.loc['revenue', 'ratio'])} revenue {when} than the {previous} "
+            f"cohort ({count(rows.loc['size', 'previous'])}): it is "
             + ", ".join(clauses[:-1])
             + f" and {clauses[-1]}"
         )
-        if driver is not None and moved[driver] >= np.log1p(_ABOUT_THE_SAME):
-            sentence += f". Most of the difference is {_FACTOR_WORDS[driver][2]}."
+        if moved.notna().any() and moved.iloc[0] >= np.log1p(_ABOUT_THE_SAME):
+            named = " and ".join(_FACTOR_WORDS[factor][2] for factor in drivers)
+            sentence += f". Most of the difference is {named}."
         else:
             sentence += "."
         sentences.append(sentence)
@@ -306,6 +346,11 @@ def base_health(analysis: ClientAnalysis) -> Section:
             " from new ones): healthy while they stay, exposed if retention slips"
         ),
         "balanced": "revenue is balanced between new and existing customers",
+        "no new customers": (
+            "no customer was acquired in the period, so all of its revenue comes from earlier "
+            "customers (a closed panel, or acquisition has stopped) and the base can only "
+            "shrink"
+        ),
     }
     in_period = {str(year) for year in range(result.start.year, result.end.year + 1)}
     older = layers[~layers["layer"].isin(in_period | {NO_PURCHASE})]
@@ -317,9 +362,12 @@ def base_health(analysis: ClientAnalysis) -> Section:
     )
     if len(older):
         top = older.loc[older["revenue"].idxmax()]
+        earlier = older["revenue"].sum()
+        of_earlier = top["revenue"] / earlier if earlier else np.nan
         text += (
-            f"Of the earlier customers, the {escape_md(top['layer'])} layer brings the most "
-            f"({percent(top['share'])}). "
+            f"Of the earlier customers, the {escape_md(top['layer'])} layer brings the most: "
+            f"{percent(top['share'])} of the period's revenue, {percent(of_earlier)} of what "
+            "earlier customers brought. "
         )
     text += "The layer cake below shows each acquisition year's revenue quarter by quarter."
     styled = _styled(
@@ -359,10 +407,15 @@ def time_to_second_purchase(analysis: ClientAnalysis, *, days: list[int] | None 
     ]
     text = (
         f"Of {count(everyone['customers'])} new customers, "
-        + (f"{shares[0]} had bought a second time" if shares else "none was observed long enough")
-        + ("" if len(shares) < 2 else ", " + ", ".join(shares[1:]))
+        + (
+            shares[0].replace(" within", " had bought again within", 1)
+            + "".join(f", {share}" for share in shares[1:])
+            if shares
+            else "none was observed long enough to count a second purchase"
+        )
         + " (Kaplan-Meier: a customer still inside the window without a second purchase counts "
-        "as possibly repeating later, not as never). "
+        "as possibly repeating later, not as never; the KPI overview's early repeat rate counts "
+        "only customers observed for its whole window, so for the latest cohort it can differ). "
     )
     half = everyone["half_of_repeaters_day"]
     if pd.notna(everyone["eventual_share"]) and pd.notna(half):
@@ -422,20 +475,20 @@ def product_lens(analysis: ClientAnalysis) -> Section:
         f"{best['value_12m'] / worst['value_12m']:.1f} times those who started in "
         f"{escape_md(worst['category'])} ({money(worst['value_12m'], currency)}). "
         f"{escape_md(best['category'])} is {percent(best['first_purchase_share'])} of first "
-        f"purchases and {percent(best['revenue_share'])} of revenue"
+        f"purchases and {percent(best['revenue_share'])} of all net revenue in the data"
     )
     if pd.notna(best["rclv"]):
         text += (
             f"; its customers' residual CLV averages {money(best['rclv'], currency)} against "
-            f"{money(worst['rclv'], currency)}"
+            f"{money(worst['rclv'], currency)} for {escape_md(worst['category'])}"
         )
     diagonal = np.diag(result.transitions.reindex(columns=result.transitions.index).to_numpy())
     text += (
-        f". Leading acquisition with {escape_md(best['category'])} is worth testing: the "
-        "category may mark who a customer already is rather than make them so. Of the repeat "
-        "buyers, "
-        f"{percent(np.nanmean(diagonal))} on average buy their first category again on their "
-        "second purchase day; the transition table shows where the others go. First-year "
+        f". Leading acquisition with {escape_md(best['category'])} is worth testing, on "
+        "revenue (the data has no margin by category): the category may mark who a customer "
+        "already is rather than make them so. Of the repeat buyers, "
+        f"{percent(np.nanmean(diagonal))} on average buy in the same category again on the "
+        "next day they buy; the transition table shows where the others go. First-year "
         "value counts customers acquired at least a year before the data ends."
     )
     shown = result.categories
