@@ -6,13 +6,18 @@ customer and window (or calendar period), small enough for pandas.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import ibis
-import ibis.expr.types as ir
 import pandas as pd
 
-from ccnb import _periods
+from ccnb._lazy import lazy_module
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+# the engine loads on first use: unpickling a stored audit result must not import it
+ibis = lazy_module("ibis")
+_periods = lazy_module("ccnb._periods")
 
 __all__ = ["customer_periods", "customer_window", "first_seen"]
 
@@ -122,6 +127,8 @@ def customer_periods(transactions: Any, *, observation_end: Any, period: str) ->
 
 
 def _table(transactions: Any) -> ir.Table:
+    import ibis.expr.types as ir
+
     if isinstance(transactions, pd.DataFrame):
         return ibis.memtable(transactions)
     if isinstance(transactions, ir.Table):

@@ -12,8 +12,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ccnb import _periods
+from ccnb._lazy import lazy_module
 from ccnb.audit._activity import customer_periods, first_seen
+
+# the engine loads on first use: unpickling a stored audit result must not import it
+_periods = lazy_module("ccnb._periods")
 
 __all__ = ["FACTORS", "cohort_comparison", "cohort_evolution"]
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import ibis
 import numpy as np
 import pandas as pd
 
-from ccnb import _periods
+from ccnb._lazy import lazy_module
 from ccnb.audit._activity import _table
+
+# the engine loads on first use: unpickling a stored audit result must not import it
+ibis = lazy_module("ibis")
+_periods = lazy_module("ccnb._periods")
 
 __all__ = ["ProductLens", "product_lens"]
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import ibis
 import numpy as np
 import pandas as pd
 
-from ccnb import _periods
+from ccnb._lazy import lazy_module
 from ccnb.audit._activity import _table, _with_keys
+
+# the engine loads on first use: unpickling a stored audit result must not import it
+ibis = lazy_module("ibis")
+_periods = lazy_module("ccnb._periods")
 
 __all__ = ["repeat_curve", "repeat_timing", "second_purchases"]
 
