@@ -13,7 +13,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from ccnb import churn, cohorts, data, engine, kpi, load_params, summary
+from ccnb import audit, churn, cohorts, data, engine, kpi, load_params, summary
 from ccnb.params import EngineSettings, Params, ParamsError
 from ccnb.windows import choose_windows
 
@@ -307,6 +307,45 @@ def test_churn_and_kpi_tables_are_the_same(both):
     params, on_spark, on_duckdb = both
     spark_tables = _churn_tables(on_spark, params)
     duckdb_tables = _churn_tables(on_duckdb, params)
+    for name, table in duckdb_tables.items():
+        assert not table.empty, name
+        _same(spark_tables[name], table)
+
+
+def _audit_tables(client: data.ClientData, params: Params) -> dict[str, pd.DataFrame]:
+    tx, end = client.transactions, client.observation_end
+    windows = choose_windows(
+        data_start=client.quality.transactions.first_date,
+        observation_end=end,
+        churn_window_days=params.churn_window_days,
+        warm_up_days=params.warm_up_days,
+    )
+    current = windows.last
+    differences = audit.customer_differences(
+        tx, start=current.start, end=current.end, gross_margin=params.gross_margin
+    )
+    tables = {
+        "deciles": differences.deciles,
+        "lorenz": differences.lorenz,
+        "layers": audit.base_health(tx, start=current.start, end=current.end).layers,
+        "cohorts": audit.cohort_evolution(tx, observation_end=end),
+        "second": audit.second_purchases(tx, observation_end=end, customers=client.customers),
+    }
+    if len(windows.comparison) == 2:
+        previous = windows.comparison[0]
+        tables["bridge"] = audit.revenue_bridge(
+            tx, previous=(previous.start, previous.end), current=(current.start, current.end)
+        ).bridge
+    if params.transactions.columns.category is not None:
+        tables["categories"] = audit.product_lens(tx, observation_end=end).categories
+    return tables
+
+
+def test_audit_tables_are_the_same(both):
+    params, on_spark, on_duckdb = both
+    spark_tables = _audit_tables(on_spark, params)
+    duckdb_tables = _audit_tables(on_duckdb, params)
+    assert spark_tables.keys() == duckdb_tables.keys()
     for name, table in duckdb_tables.items():
         assert not table.empty, name
         _same(spark_tables[name], table)
