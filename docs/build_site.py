@@ -52,7 +52,9 @@ API_MODULES = [
         ],
     ),
     ("Customer lifetime value", ["ccnb.clv"]),
+    ("Customer-base audit", ["ccnb.audit"]),
     ("Budget allocation", ["ccnb.budget"]),
+    ("Workshop mode", ["ccnb.workshop"]),
     ("Figures and reports", ["ccnb.plots", "ccnb.report", "ccnb.formatting"]),
     (
         "Batch runs",
