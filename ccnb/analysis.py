@@ -1194,17 +1194,23 @@ class ClientAnalysis:
     def cohort_evolution(self) -> pd.DataFrame:
         """Lens 3: each acquisition cohort by age (`audit.cohort_period`)."""
         period = self.params.audit.cohort_period
-        table = self._require_cohorts(
-            audit.cohort_evolution(
-                self.data.transactions,
-                observation_end=self.observation_end,
-                period=period,
-                acquired_from=self._acquired_from,
-            )
+        unit = "year" if period == "Y" else "quarter"
+        hint = " (quarterly cohorts, `audit.cohort_period: Q`, may have one)" * (period == "Y")
+        table = audit.cohort_evolution(
+            self.data.transactions,
+            observation_end=self.observation_end,
+            period=period,
+            acquired_from=self._acquired_from,
         )
+        if table.empty and self._acquired_from is not None:
+            raise Unavailable(
+                f"Cohorts are whole {unit}s after the warm-up (customers first seen before "
+                f"{day_label(self._acquired_from)} are the existing base), and no whole {unit} "
+                f"after it ends by {day_label(self.observation_end)}, so there is no cohort to "
+                f"follow yet{hint}."
+            )
+        table = self._require_cohorts(table)
         if table["age"].max() == 0:
-            unit = "year" if period == "Y" else "quarter"
-            hint = " (quarterly cohorts, `audit.cohort_period: Q`, may have one)" * (period == "Y")
             raise Unavailable(
                 f"No cohort has been followed for a complete {unit} after its first yet (the "
                 f"data ends {day_label(self.observation_end)}), so there is no evolution to "

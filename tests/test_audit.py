@@ -149,6 +149,14 @@ def test_lens_5_revenue_by_acquisition_year(shop):
     assert layers["revenue"].sum() == 650
     assert result.new_share == pytest.approx(335 / 650)
     assert result.verdict == "depends on new customers"
+    # with a warm-up to 2025-02-01 everyone first seen before is the existing base, D too:
+    # A 100 + B 100 + D 70 + E 90 + I 25 = 385; new F, H, J = 265
+    warm = audit.base_health(shop, start=CURRENT[0], end=CURRENT[1], acquired_from="2025-02-01")
+    assert warm.layers.set_index("layer")["revenue"].to_dict() == {
+        "existing base": 385,
+        "2025": 265,
+    }
+    assert warm.new_share == pytest.approx(265 / 650) and warm.verdict == "depends on new customers"
     # June-July 2025: only A's order (first seen 2023) - nobody new
     summer = audit.base_health(shop, start="2025-06-01", end="2025-07-31")
     assert summer.verdict == "no new customers" and summer.new_share == 0

@@ -35,7 +35,8 @@ class BaseHealth:
         with only returns), ``customers``, ``revenue`` and ``share`` of the period's revenue,
         oldest layer first; the revenues add up to the period's revenue.
     new_share : float
-        Share of the period's revenue from customers whose first purchase is in the period.
+        Share of the period's revenue from customers whose first purchase is in the period
+        (after the warm-up: the existing base is never new).
     verdict : str
         "depends on new customers", "balanced" or "rests on existing customers" (by
         `DEPENDS_ON_NEW` and `RESTS_ON_EXISTING`), or "no new customers" when nobody's first
@@ -87,9 +88,13 @@ def base_health(
     )
     layers = layers.loc[order].rename_axis("layer").reset_index()
     layers["share"] = layers["revenue"] / total if total else np.nan
-    new = window.loc[(first >= start).to_numpy(), "revenue"].sum()
+    # new: first purchase in the period, and not one of the warm-up's existing base
+    is_new = first >= start
+    if acquired_from is not None:
+        is_new &= first >= pd.Timestamp(acquired_from)
+    new = window.loc[is_new.to_numpy(), "revenue"].sum()
     new_share = float(new / total) if total else float("nan")
-    if not (first >= start).any():
+    if not is_new.any():
         verdict = "no new customers"
     elif new_share >= DEPENDS_ON_NEW:
         verdict = "depends on new customers"

@@ -357,8 +357,8 @@ def base_health(analysis: ClientAnalysis) -> Section:
     text = (
         f"Of the net revenue of {period} ({money(layers['revenue'].sum(), currency)}, the KPI "
         f"overview's), {percent(result.new_share)} came from customers whose first purchase "
-        f"was in the period and {percent(1 - result.new_share)} from customers acquired "
-        f"before: {verdicts[result.verdict]}. "
+        f"was in the period and {percent(1 - result.new_share)} from earlier customers: "
+        f"{verdicts[result.verdict]}. "
     )
     if len(older):
         top = older.loc[older["revenue"].idxmax()]
