@@ -71,8 +71,11 @@ def _report_sets(
             values = population_values(params, each)
         except CcnbError as error:
             raise ValueError(f"--each {each} for {path}: {error}") from None
+        # a condition on the same column is replaced: each value lies inside it already
         existing = [
-            condition.model_dump(by_alias=True, exclude_none=True) for condition in params.filter
+            condition.model_dump(by_alias=True, exclude_none=True)
+            for condition in params.filter
+            if condition.column != each
         ]
         slugs: set[str] = set()
         for value in values:
