@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 ibis = lazy_module("ibis")
 _periods = lazy_module("ccnb._periods")
 
-__all__ = ["customer_periods", "customer_window", "first_seen"]
+__all__ = ["customer_periods", "customer_window", "first_purchase_days", "first_seen"]
 
 
 def _with_keys(table: ir.Table, observation_end: Any) -> ir.Table:
@@ -39,6 +39,17 @@ def _with_keys(table: ir.Table, observation_end: Any) -> ir.Table:
         order_key=ibis.coalesce(order_id, customer_id + ":" + date.cast("string")),
     )
     return selected.filter(selected.date <= end)
+
+
+def first_purchase_days(purchases: ir.Table) -> ir.Table:
+    """Each customer's first two distinct purchase days: ``customer_id``, ``date``, ``rank``.
+
+    ``purchases`` holds purchase rows only (``customer_id``, ``date``); ``rank`` is 0 for
+    the first day with a purchase, 1 for the next one.
+    """
+    days = purchases.select("customer_id", "date").distinct()
+    ranked = days.mutate(rank=ibis.row_number().over(group_by=days.customer_id, order_by=days.date))
+    return ranked.filter(ranked["rank"] < 2)
 
 
 def customer_window(transactions: Any, *, start: Any, end: Any) -> pd.DataFrame:

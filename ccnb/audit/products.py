@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ccnb._lazy import lazy_module
-from ccnb.audit._activity import _table
+from ccnb.audit._activity import _table, first_purchase_days
 
 # the engine loads on first use: unpickling a stored audit result must not import it
 ibis = lazy_module("ibis")
@@ -89,10 +89,7 @@ def product_lens(
     rows = rows.filter(rows.date <= _periods.date_literal(end))
     revenue = rows.group_by("category").agg(revenue=rows.amount.cast("float64").sum()).to_pandas()
     purchases = rows.filter(_periods.is_purchase(rows))
-    days = purchases.select("customer_id", "date").distinct()
-    ranked = days.mutate(rank=ibis.dense_rank().over(group_by=days.customer_id, order_by=days.date))
-    first_two = ranked.filter(ranked["rank"] < 2)
-    lines = purchases.join(first_two, ["customer_id", "date"])
+    lines = purchases.join(first_purchase_days(purchases), ["customer_id", "date"])
     by_category = (
         lines.group_by(["customer_id", "rank", "date", "category"])
         .agg(value=lines.amount.cast("float64").sum())

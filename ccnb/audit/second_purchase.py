@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ccnb._lazy import lazy_module
-from ccnb.audit._activity import _table, _with_keys
+from ccnb.audit._activity import _table, _with_keys, first_purchase_days
 
 # the engine loads on first use: unpickling a stored audit result must not import it
 ibis = lazy_module("ibis")
@@ -58,9 +58,7 @@ def second_purchases(
     """
     end = _periods.observation_end_stamp(observation_end)
     table = _with_keys(_table(transactions), end)
-    days = table.filter(table.purchase).select("customer_id", "date").distinct()
-    ranked = days.mutate(rank=ibis.row_number().over(group_by=days.customer_id, order_by=days.date))
-    firsts = ranked.filter(ranked["rank"] < 2)
+    firsts = first_purchase_days(table.filter(table.purchase))
     frame = (
         firsts.group_by("customer_id")
         .agg(
