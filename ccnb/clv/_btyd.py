@@ -682,6 +682,24 @@ class PurchasePath:
         """Expected purchases between consecutive edges (from 0), shape (len(edges), rows)."""
         return np.diff(self.cumulative(fitter), axis=0, prepend=0.0)
 
+    def reduce(self, alive: np.ndarray, given_alive: np.ndarray, weights: np.ndarray):
+        """Weighted sums of the per-period purchases from the two factors, without the path.
+
+        ``weights`` (sums, len(edges)) weighs the purchases between consecutive edges; the
+        result (sums, rows) equals ``weights @ per_period`` but is computed per (frequency,
+        T) pair and then scaled by each row's P(alive), so no (edges, rows) array is built:
+        ``sum_k w_k (G_k - G_(k-1)) = sum_k (w_k - w_(k+1)) G_k`` with ``w_(n+1) = 0``.
+        """
+        weights = np.atleast_2d(np.asarray(weights, dtype=float))
+        on_cumulative = weights - np.pad(weights[:, 1:], ((0, 0), (0, 1)))
+        with np.errstate(invalid="ignore"):
+            per_pair = on_cumulative @ given_alive
+        return alive[None, :] * per_pair[:, self.pair_of_row]
+
+    def weighted_sums(self, fitter, weights: np.ndarray) -> np.ndarray:
+        """``weights @ per_period(fitter)`` computed per pair (see :meth:`reduce`)."""
+        return self.reduce(*self.factors(fitter), weights)
+
 
 def _expansion_points(k: int) -> np.ndarray:
     """0, +-e_i, +-2 e_i and e_i + e_j (i < j): 1 + 4k + k(k - 1) / 2 points."""
@@ -750,11 +768,13 @@ class PathExpansion:
         """Expected cumulative purchases at the draw with coordinates ``z`` (edges, rows)."""
         return self._cumulative(np.exp(_expansion_features(z)[0] @ self.coefficients))
 
-    def per_period_draws(self, z: np.ndarray) -> Iterator[np.ndarray]:
-        """Purchases per period, shape (len(edges), rows), at each draw ``z[d]`` in turn.
+    def weighted_sums_draws(self, z: np.ndarray, weights: np.ndarray) -> Iterator[np.ndarray]:
+        """``weights @`` the purchases per period, shape (sums, rows), at each draw ``z[d]``.
 
         The polynomial is evaluated for a chunk of draws at once (one matrix product) into a
         reused buffer: fresh memory for every chunk costs more in page faults than the maths.
+        The sums are taken per (frequency, T) pair (:meth:`PurchasePath.reduce`): no
+        (edges, rows) path is built per draw.
         """
         size = max(1, min(len(z), self.CHUNK_VALUES // self.coefficients.shape[1]))
         buffer = np.empty((size, self.coefficients.shape[1]))
@@ -764,7 +784,10 @@ class PathExpansion:
             np.matmul(features, self.coefficients, out=values)
             np.exp(values, out=values)
             for row in values:
-                yield np.diff(self._cumulative(row), axis=0, prepend=0.0)
+                with np.errstate(over="ignore"):
+                    alive = 1 / (1 + 1 / row[: self.n_rows])
+                given_alive = row[self.n_rows :].reshape(len(self.path.edges), -1)
+                yield self.path.reduce(alive, given_alive, weights)
 
 
 def draw_log_params(

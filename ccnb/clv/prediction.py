@@ -196,7 +196,7 @@ def predict(
         expected_spend = np.full(len(frequency), mean_spend)
 
     monthly = inputs.path.per_period(purchases.fitter)
-    rclv = inputs.rclv(monthly, expected_spend)
+    rclv = inputs.rclv(inputs.weights @ monthly, expected_spend)
     p_alive = _btyd.probability_alive(purchases.fitter, *row_values)[inverse]
     new_customer = inputs.new_customer_value(purchases.fitter, mean_spend)
 
@@ -330,17 +330,23 @@ class _ClvInputs:
             _spend_model_mean(tuple(params[name] for name in ("p", "q", "v"))),
         )
 
-    def rclv(self, monthly: np.ndarray, expected_spend: np.ndarray) -> np.ndarray:
-        """Discounted margin per customer from monthly purchases per row."""
-        return self.gross_margin * expected_spend * (self.discount @ monthly)[self.row_of_customer]
+    @property
+    def weights(self) -> np.ndarray:
+        """The two sums of the monthly purchases kept per row: discounted, and in all."""
+        return np.vstack([self.discount, np.ones_like(self.discount)])
 
-    def realised(self, model, params, fitter, spend_params, mean_spend, monthly, rng):
+    def rclv(self, sums: np.ndarray, expected_spend: np.ndarray) -> np.ndarray:
+        """Discounted margin per customer from each row's purchase sums (see ``weights``)."""
+        return self.gross_margin * expected_spend * sums[0][self.row_of_customer]
+
+    def realised(self, model, params, fitter, spend_params, mean_spend, sums, rng):
         """One draw of each customer's purchases and discounted margin under ``params``.
 
         Returns ``(purchases, rclv)``: the purchases over the horizon
         (:func:`ccnb.clv.predictive.future_purchases`), their spend (Gamma-Gamma, or the mean
         spend without a spend model) times the margin, and each purchase discounted at the
-        average discount factor of the customer's expected purchases (``monthly``).
+        average discount factor of the customer's expected purchases (``sums``: each row's
+        discounted and total expected purchases, see ``weights``).
         """
         path = self.path
         p_alive = _btyd.probability_alive(fitter, path.frequency, path.recency, path.age)
@@ -358,9 +364,9 @@ class _ClvInputs:
         )
         if spend is None:  # no spend model: each purchase is worth the mean spend
             spend = count * mean_spend
-        expected = monthly.sum(axis=0)
+        discounted, expected = sums
         safe = np.where(expected > 0, expected, 1.0)
-        weight = np.where(expected > 0, (self.discount @ monthly) / safe, 1.0)
+        weight = np.where(expected > 0, discounted / safe, 1.0)
         return count, self.gross_margin * spend * weight[self.row_of_customer]
 
     def new_customer_value(self, fitter, mean_spend: float) -> float:
@@ -410,7 +416,8 @@ def _rclv_draws(inputs, purchases, spend, expected_spend, mean_spend, *, n_draws
     expansion = _btyd.PathExpansion(
         inputs.path, purchases.fitter, purchases.params_, purchases.log_params_covariance_
     )
-    paths = expansion.per_period_draws(purchase_z) if expansion.usable else None
+    weights = inputs.weights
+    paths = expansion.weighted_sums_draws(purchase_z, weights) if expansion.usable else None
     n_customers = len(inputs.row_of_customer)
     draws = _Draws(
         parameter=np.empty((n_draws, n_customers), dtype=np.float32),
@@ -426,8 +433,8 @@ def _rclv_draws(inputs, purchases, spend, expected_spend, mean_spend, *, n_draws
         if spend is not None:
             spend_fitter = _btyd.with_params(spend.fitter, spend_draws[d], spend.params_.index)
             spend_d, mean_spend_d = inputs.spend(spend_fitter)
-        monthly = next(paths) if paths is not None else inputs.path.per_period(fitter)
-        values = inputs.rclv(monthly, spend_d)
+        sums = next(paths) if paths is not None else inputs.path.weighted_sums(fitter, weights)
+        values = inputs.rclv(sums, spend_d)
         draws.new_customer[d] = inputs.new_customer_value(fitter, mean_spend_d)
         valid[d] = bool(np.all(np.isfinite(values)) and np.all(values >= -1e-9))
         valid[d] &= bool(np.isfinite(draws.new_customer[d]) and draws.new_customer[d] >= 0)
@@ -439,7 +446,7 @@ def _rclv_draws(inputs, purchases, spend, expected_spend, mean_spend, *, n_draws
                 fitter,
                 None if spend is None else spend_fitter.params_,
                 mean_spend_d,
-                monthly,
+                sums,
                 own_rng,
             )
             # purchase counts above 65,535 in one horizon do not occur in any retail history

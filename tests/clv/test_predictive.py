@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ccnb import clv
-from ccnb.clv import _btyd
+from ccnb.clv import _btyd, predictive
 from ccnb.datasets.btyd_population import (
     CDNOW_ESTIMATES,
     CDNOW_PERIODS,
@@ -221,3 +221,17 @@ def test_monthly_tracking_ratio_needs_a_year_of_calibration():
     assert table.loc[12, "ratio"] == pytest.approx(3.0) and table.loc[6, "ratio"] == 1.0
     short = clv.monthly_tracking_ratio(tracking.head(20), periods)
     assert short.empty
+
+
+@pytest.mark.parametrize("method", ["linear", "inverted_cdf"])
+@pytest.mark.parametrize("n_draws", [1, 7, 200])
+def test_column_quantiles_equal_numpy(method, n_draws):
+    """The partitioned quantiles are numpy's, ties and zeros included, across block edges."""
+    rng = np.random.default_rng(3)
+    draws = rng.gamma(0.5, 100.0, size=(n_draws, 40_000)).astype(np.float32)
+    draws[:, ::3] = 0.0
+    draws[:, 1::5] = np.round(draws[:, 1::5])
+    low, high = predictive.column_quantiles(draws, [0.05, 0.95], method=method)
+    expected = np.quantile(draws.astype(float), [0.05, 0.95], axis=0, method=method)
+    np.testing.assert_allclose(low, expected[0], rtol=1e-6, atol=1e-4)
+    np.testing.assert_allclose(high, expected[1], rtol=1e-6, atol=1e-4)
