@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ccnb.clv.fitting import _require_columns
-from ccnb.clv.predictive import predictive_distribution
+from ccnb.clv.predictive import _customer_inputs, _expected_purchases, total_purchase_draws
 from ccnb.clv.results import FittedModel
 
 __all__ = ["holdout_total", "likely_miss_cause", "monthly_tracking_ratio"]
@@ -17,6 +17,13 @@ __all__ = ["holdout_total", "likely_miss_cause", "monthly_tracking_ratio"]
 #: a calendar month whose actual-to-expected ratio is this many times the quietest month's
 #: counts as a seasonal peak the models (which have no calendar) cannot follow
 SEASONAL_RATIO = 1.5
+
+
+def _quantiles(totals: np.ndarray, levels: list[float]) -> tuple[float, float]:
+    if len(totals) == 0:
+        return np.nan, np.nan
+    low, high = np.quantile(totals, levels)
+    return float(low), float(high)
 
 
 def holdout_total(
@@ -37,7 +44,8 @@ def holdout_total(
     fitted : FittedModel
         Purchase model fitted on the calibration columns.
     n_draws, seed, interval
-        As in :func:`predictive_distribution`.
+        As in :func:`ccnb.clv.predictive_distribution`; the draws are its draws, each
+        summed over the customers as it is made (`ccnb.clv.predictive.total_purchase_draws`).
 
     Returns
     -------
@@ -49,12 +57,16 @@ def holdout_total(
         ``interval``.
     """
     _require_columns(calibration, ["frequency_holdout", "duration_holdout"], "holdout_total")
-    options = {"purchases": fitted, "n_draws": n_draws, "seed": seed, "interval": interval}
-    predictive = predictive_distribution(calibration, **options)
-    parameter_only = predictive_distribution(calibration, own_randomness=False, **options)
-    _, low, high = predictive.total()
-    _, parameter_low, parameter_high = parameter_only.total()
-    expected = float(predictive.table["expected_purchases"].sum())
+    if not 0 < interval < 1:
+        raise ValueError(f"interval must be in (0, 1), got {interval}")
+    options = {"purchases": fitted, "n_draws": n_draws, "seed": seed}
+    levels = [(1 - interval) / 2, (1 + interval) / 2]
+    low, high = _quantiles(total_purchase_draws(calibration, **options), levels)
+    parameter_low, parameter_high = _quantiles(
+        total_purchase_draws(calibration, own_randomness=False, **options), levels
+    )
+    inputs = _customer_inputs(calibration, spend=None, periods=None)
+    expected = float(_expected_purchases(inputs, fitted).sum())
     actual = float(calibration["frequency_holdout"].sum())
     return pd.Series(
         {

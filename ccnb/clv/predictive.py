@@ -273,6 +273,81 @@ def _expected_spend(params: Mapping[str, float], frequency, monetary) -> np.ndar
     return result
 
 
+def _customer_inputs(summary: pd.DataFrame, *, spend, periods) -> dict:
+    """Each customer's history and window, and each distinct (history, window) once."""
+    frequency, recency, age = _btyd_inputs(summary, "predictive_distribution")
+    if periods is None:
+        _require_columns(summary, ["duration_holdout"], "predictive_distribution without periods")
+        duration = summary["duration_holdout"].to_numpy(float)
+    else:
+        duration = np.full(len(frequency), float(periods))
+    monetary = None
+    if spend is not None:
+        column = "monetary_value_cal" if "monetary_value_cal" in summary else "monetary_value"
+        _require_columns(summary, [column], "predictive_distribution with a spend model")
+        monetary = summary[column].to_numpy(float)
+    rows, _, inverse = _btyd.condense(
+        {"frequency": frequency, "recency": recency, "T": age, "t": duration}
+    )
+    return {
+        "rows": tuple(rows[name].to_numpy() for name in ("frequency", "recency", "T")),
+        "duration_rows": rows["t"].to_numpy(),
+        "inverse": inverse,
+        "frequency": frequency,
+        "recency": recency,
+        "age": age,
+        "duration": duration,
+        "monetary": monetary,
+    }
+
+
+def total_purchase_draws(
+    summary: pd.DataFrame,
+    *,
+    purchases: FittedModel,
+    periods: float | None = None,
+    n_draws: int = 200,
+    seed: int = 0,
+    own_randomness: bool = True,
+) -> np.ndarray:
+    """The draws of the customers' total repeat purchases, one per valid draw.
+
+    The same draws as :func:`predictive_distribution` (same seed, same order), each summed
+    over the customers as it is made: no draws x customers array is kept, so memory does not
+    grow with the number of customers times draws.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        As for :func:`predictive_distribution`.
+    purchases : FittedModel
+        Purchase model.
+    periods : float, optional
+        Window length in model time units; default the frame's ``duration_holdout``.
+    n_draws, seed, own_randomness
+        As for :func:`predictive_distribution`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Total purchases per valid draw (float64).
+    """
+    if n_draws < 1:
+        raise ValueError(f"n_draws must be >= 1, got {n_draws}")
+    inputs = _customer_inputs(summary, spend=None, periods=periods)
+    draws = _draws(
+        inputs,
+        purchases,
+        None,
+        n_draws=n_draws,
+        seed=seed,
+        own_randomness=own_randomness,
+        parameter_uncertainty=True,
+    )
+    # summed as predictive_distribution stores them (float32), so the totals are the same
+    return np.array([np.asarray(count, np.float32).sum(dtype=float) for count, _ in draws])
+
+
 def predictive_distribution(
     summary: pd.DataFrame,
     *,
@@ -330,31 +405,7 @@ def predictive_distribution(
         raise ValueError(f"interval must be in (0, 1), got {interval}")
     if n_draws < 1:
         raise ValueError(f"n_draws must be >= 1, got {n_draws}")
-    frequency, recency, age = _btyd_inputs(summary, "predictive_distribution")
-    if periods is None:
-        _require_columns(summary, ["duration_holdout"], "predictive_distribution without periods")
-        duration = summary["duration_holdout"].to_numpy(float)
-    else:
-        duration = np.full(len(frequency), float(periods))
-    monetary = None
-    if spend is not None:
-        column = "monetary_value_cal" if "monetary_value_cal" in summary else "monetary_value"
-        _require_columns(summary, [column], "predictive_distribution with a spend model")
-        monetary = summary[column].to_numpy(float)
-    # each distinct history and window once
-    rows, _, inverse = _btyd.condense(
-        {"frequency": frequency, "recency": recency, "T": age, "t": duration}
-    )
-    inputs = {
-        "rows": tuple(rows[name].to_numpy() for name in ("frequency", "recency", "T")),
-        "duration_rows": rows["t"].to_numpy(),
-        "inverse": inverse,
-        "frequency": frequency,
-        "recency": recency,
-        "age": age,
-        "duration": duration,
-        "monetary": monetary,
-    }
+    inputs = _customer_inputs(summary, spend=spend, periods=periods)
     purchase_draws, value_draws = _collect(
         _draws(
             inputs,
@@ -365,7 +416,7 @@ def predictive_distribution(
             own_randomness=own_randomness,
             parameter_uncertainty=parameter_uncertainty,
         ),
-        n_customers=len(frequency),
+        n_customers=len(inputs["frequency"]),
         with_value=spend is not None,
     )
     table = _table(summary, inputs, purchases, spend, purchase_draws, value_draws, interval)
@@ -399,12 +450,17 @@ def _collect(draws: Iterator, *, n_customers: int, with_value: bool):
     return purchase_draws, value_draws
 
 
+def _expected_purchases(inputs: dict, purchases: FittedModel) -> np.ndarray:
+    """Each customer's conditional expected purchases in its window, at the estimates."""
+    return _btyd.conditional_expected_purchases(
+        purchases.fitter, inputs["duration_rows"], *inputs["rows"]
+    )[inputs["inverse"]]
+
+
 def _table(summary, inputs, purchases, spend, purchase_draws, value_draws, interval):
     """Per-customer point values (exact, at the estimates) and the draws' central intervals."""
     quantiles = [(1 - interval) / 2, (1 + interval) / 2]
-    expected = _btyd.conditional_expected_purchases(
-        purchases.fitter, inputs["duration_rows"], *inputs["rows"]
-    )[inputs["inverse"]]
+    expected = _expected_purchases(inputs, purchases)
     bought = probability_of_purchase(
         purchases, inputs["frequency"], inputs["recency"], inputs["age"], inputs["duration"]
     )

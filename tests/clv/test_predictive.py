@@ -235,3 +235,21 @@ def test_column_quantiles_equal_numpy(method, n_draws):
     expected = np.quantile(draws.astype(float), [0.05, 0.95], axis=0, method=method)
     np.testing.assert_allclose(low, expected[0], rtol=1e-6, atol=1e-4)
     np.testing.assert_allclose(high, expected[1], rtol=1e-6, atol=1e-4)
+
+
+def test_holdout_total_sums_the_predictive_distributions_draws(simulated):
+    """The holdout total streams the same draws predictive_distribution keeps, summed per draw."""
+    _, frame, purchases, _ = simulated
+    total = clv.holdout_total(frame, purchases, n_draws=60, seed=4)
+    kept = clv.predictive_distribution(frame, purchases=purchases, n_draws=60, seed=4)
+    parameter_only = clv.predictive_distribution(
+        frame, purchases=purchases, n_draws=60, seed=4, own_randomness=False
+    )
+    expected, low, high = kept.total()
+    _, parameter_low, parameter_high = parameter_only.total()
+    assert total["expected"] == pytest.approx(kept.table["expected_purchases"].sum(), rel=1e-12)
+    assert (total["low"], total["high"]) == pytest.approx((low, high), rel=1e-12)
+    assert (total["parameter_low"], total["parameter_high"]) == pytest.approx(
+        (parameter_low, parameter_high), rel=1e-12
+    )
+    assert total["actual"] == frame["frequency_holdout"].sum()
