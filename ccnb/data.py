@@ -502,6 +502,7 @@ def load_transactions(
         ),
         **{_REASON: ibis.cases(*checks, else_=ibis.null("string"))},
     ).cache()
+    kept = [parsed]  # the engine's copies of the file, released once the valid rows are kept
     if mapping["order_id"] is not None:
         # Exact duplicates (every source column equal) are only recognisable with an order id;
         # without one, two identical lines may be two real purchases.
@@ -516,6 +517,7 @@ def load_transactions(
                 )
             }
         ).cache()
+        kept.append(parsed)
 
     counts = _accounting(parsed)
     rows_used = counts.pop("used", 0)
@@ -530,7 +532,9 @@ def load_transactions(
     collisions = None if normalise_ids else plausibility.id_collisions(valid)
     if pseudonym_key is not None:
         valid = privacy.pseudonymize_ids(valid, key=pseudonym_key, connection=connection)
-    transactions = valid.order_by(["customer_id", "date"]).cache()
+    transactions = valid.cache()
+    for copy in kept:
+        copy.release()
     span = transactions.agg(
         first=transactions.date.min(),
         last=transactions.date.max(),
@@ -995,8 +999,9 @@ def load_client(params: Params, *, connection: ibis.BaseBackend | None = None) -
             f"no usable transactions in {transaction_quality.file}: "
             f"rejected {transaction_quality.rejected}"
         )
-    transactions, netting = orders.mark_purchases(transactions)
-    transactions = transactions.order_by(["customer_id", "date"]).cache()
+    validated = transactions
+    transactions, netting = orders.mark_purchases(validated)
+    validated.release()  # kept again with the purchase flag
     if transactions.filter(transactions.purchase).count().execute() == 0:
         raise DataError(
             f"no purchase in {transaction_quality.file}: every one of the "

@@ -39,7 +39,8 @@ def mark_purchases(transactions: ir.Table) -> tuple[ir.Table, OrderNetting]:
     Returns
     -------
     transactions : ibis.Table
-        The same rows and columns plus ``purchase``: ``amount >= 0`` in an order whose lines
+        The same rows and columns plus ``purchase``, kept in the engine (cached) and ordered
+        by customer and date: ``amount >= 0`` in an order whose lines
         (with the returns matched to it) net to more than zero; rows without an order id:
         ``amount >= 0``.
     netting : OrderNetting
@@ -53,15 +54,26 @@ def mark_purchases(transactions: ir.Table) -> tuple[ir.Table, OrderNetting]:
     ).execute()
     returns = int(present["returns"].iloc[0] or 0)
     if not int(present["orders"].iloc[0]):
-        return t.mutate(purchase=t.amount >= 0), OrderNetting("same_day", return_lines=returns)
+        marked = _materialised(t.mutate(purchase=t.amount >= 0))
+        return marked, OrderNetting("same_day", return_lines=returns)
     by_product = bool(int(present["products"].iloc[0]))
     rule = "order_and_product" if by_product else "order"
 
-    row = ibis.row_number().over(order_by=[t.customer_id, t.date, t.order_id, t.amount])
-    lines = t.mutate(**{_LINE: row})
-    sold = lines.filter((lines.amount >= 0) & lines.order_id.notnull())
+    # only the return lines need an identity (to attach each to at most one order): the
+    # sold lines keep their own order id, so the sort that numbers lines covers returns only
+    returned = (
+        t.filter(t.amount < 0)
+        .mutate(
+            **{
+                _LINE: ibis.row_number().over(
+                    order_by=[t.customer_id, t.date, t.order_id, t.amount]
+                )
+            }
+        )
+        .cache()
+    )
+    sold = t.filter((t.amount >= 0) & t.order_id.notnull())
     orders = sold.select(sold_customer=sold.customer_id, sold_order=sold.order_id).distinct()
-    returned = lines.filter(lines.amount < 0)
     by_id = returned.join(
         orders,
         (returned.customer_id == orders.sold_customer) & (returned.order_id == orders.sold_order),
@@ -91,16 +103,20 @@ def mark_purchases(transactions: ir.Table) -> tuple[ir.Table, OrderNetting]:
         )
         matched = by_id.union(by_product_match)
     matched = matched.rename(matched_line=_LINE)
-    keyed = lines.left_join(matched, lines[_LINE] == matched.matched_line).select(
+    keyed_returns = returned.left_join(matched, returned[_LINE] == matched.matched_line).select(
         *t.columns,
-        order_key=ibis.coalesce(matched.order_key, lines.order_id),
+        order_key=ibis.coalesce(matched.order_key, returned.order_id),
         step=matched.step,
+    )
+    kept = t.filter(t.amount >= 0)
+    keyed = kept.select(*t.columns, order_key=kept.order_id, step=ibis.null("string")).union(
+        keyed_returns
     )
     order = [keyed.customer_id, keyed.order_key]
     # materialised once: the purchase flag and both counts below read it
     keyed = keyed.mutate(net=keyed.amount.sum().over(group_by=order)).cache()
     purchase = (keyed.amount >= 0) & (keyed.order_key.isnull() | (keyed.net > 0))
-    result = keyed.select(*t.columns, purchase=purchase)
+    result = _materialised(keyed.select(*t.columns, purchase=purchase))
     net = keyed.group_by(["customer_id", "order_key"]).agg(
         net=keyed.amount.sum(),
         sold=keyed.amount.sum(where=keyed.amount >= 0),
@@ -123,7 +139,14 @@ def mark_purchases(transactions: ir.Table) -> tuple[ir.Table, OrderNetting]:
         cancelled_orders=int(cancelled["orders"].fillna(0).iloc[0]),
         cancelled_value=round(float(cancelled["value"].fillna(0.0).iloc[0]), 6),
     )
+    keyed.release()  # the engine's copies of every line (memory) go once the result is kept
+    returned.release()
     return result, netting
+
+
+def _materialised(table: ir.Table) -> ir.Table:
+    """The table kept in the engine, ordered by customer and date (every later step reads it)."""
+    return table.order_by(["customer_id", "date"]).cache()
 
 
 def large_orders(transactions: ir.Table, *, multiple: float = 10.0) -> pd.Series:

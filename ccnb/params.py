@@ -508,6 +508,11 @@ class PopulationFilter(_Model):
         return f"{self.column} from {low} to {high}"
 
 
+#: DuckDB's memory by default: its working set on a 10-million-row export with room for the
+#: kernels beside it (benchmarks/README.md, "Big client"); DuckDB's own default is 80% of RAM
+DUCKDB_MEMORY_LIMIT = "2GB"
+
+
 class EngineSettings(_Model):
     """Where transaction-level work runs: DuckDB in-process (default) or a Spark cluster."""
 
@@ -518,6 +523,13 @@ class EngineSettings(_Model):
     )
     database: OptionalText = Field(
         None, description="DuckDB database file for the engine; in-memory when null."
+    )
+    memory_limit: str = Field(
+        DUCKDB_MEMORY_LIMIT,
+        pattern=r"(?i)^\d+(\.\d+)?\s*(MB|GB|TB|MiB|GiB|TiB)$",
+        description="Most memory DuckDB holds (e.g. '2GB'); beyond it, it spills to a "
+        "temporary folder, so a big export is slower rather than out of memory. Raise it on a "
+        "machine with memory to spare.",
     )
     master: OptionalText = Field(
         None,
@@ -533,6 +545,11 @@ class EngineSettings(_Model):
     def _options_match_backend(self) -> EngineSettings:
         if self.backend == "duckdb" and (self.master is not None or self.config):
             raise ValueError("`master` and `config` are Spark settings: set `backend: spark`")
+        if self.backend == "spark" and "memory_limit" in self.model_fields_set:
+            raise ValueError(
+                "`memory_limit` is a DuckDB setting: with Spark set the driver's and executors' "
+                "memory in `config` (spark.driver.memory, spark.executor.memory)"
+            )
         if self.backend == "spark" and self.database is not None:
             raise ValueError(
                 "`database` is a DuckDB file; with Spark name tables as `table:` in the sources"
