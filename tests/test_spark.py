@@ -83,6 +83,8 @@ def test_spark_settings_are_validated():
         EngineSettings(master="local[2]")
     with pytest.raises(ValueError, match="`database` is a DuckDB file"):
         EngineSettings(backend="spark", database="sales.duckdb")
+    with pytest.raises(ValueError, match="`memory_limit` is a DuckDB setting"):
+        EngineSettings(backend="spark", memory_limit="4GB")
 
 
 def test_demo_spark_params_are_the_demo_on_spark():
