@@ -89,7 +89,7 @@ def recovery(analysis: ClientAnalysis) -> dict:
     parameter_inside = (true_value >= table["rclv_param_low"]) & (
         true_value <= table["rclv_param_high"]
     )
-    draws, low, high = predictions.rclv_draws, table["rclv_low"], table["rclv_high"]
+    draws, low, high = np.asarray(predictions.rclv_draws), table["rclv_low"], table["rclv_high"]
     stated = float(((draws >= low.to_numpy()) & (draws <= high.to_numpy())).mean())
     true_total = float(true_value.sum())
     realised_totals = revenues.sum(axis=1)

@@ -15,12 +15,14 @@ starts, and a kernel waits for a table still being computed.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
 import pickle
+import shutil
 import tempfile
 import time
 from functools import cached_property
@@ -141,6 +143,10 @@ def cache_key(params: Params) -> str:
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:24]
 
 
+#: this process' folder for the draws of big predictions without a cache folder
+_DRAWS_FOLDER: str | None = None
+
+
 class _TableStore:
     """Pickled tables of one analysis in ``<folder>/<key>/`` (no folder: nothing is kept).
 
@@ -222,6 +228,20 @@ class _TableStore:
                 if isinstance(value, Unavailable):
                     self._unavailable[name] = value
         return self._unavailable.get(name)
+
+    def draws_folder(self) -> Path:
+        """Where big predictions keep their draws: in the folder, else a temporary one.
+
+        A temporary folder lives as long as this process (removed at exit), like the tables
+        held in memory.
+        """
+        if self.folder is not None:
+            return self.folder / "draws"
+        global _DRAWS_FOLDER
+        if _DRAWS_FOLDER is None:
+            _DRAWS_FOLDER = tempfile.mkdtemp(prefix="ccnb-draws-")
+            atexit.register(shutil.rmtree, _DRAWS_FOLDER, ignore_errors=True)
+        return Path(_DRAWS_FOLDER)
 
     def _another_is_computing(self) -> bool:
         """A live process holds the marker (a marker left by a killed process is ignored)."""
@@ -1019,9 +1039,17 @@ class ClientAnalysis:
 
     @_tracked_value
     def _forecast(self) -> clv.Predictions:
-        """Predictions at a gross margin of 100%: what a margin change re-prices (memory only)."""
+        """Predictions at a gross margin of 100%: what a margin change re-prices (memory only).
+
+        Above `ccnb.clv.draws.IN_MEMORY_CUSTOMERS` customers the draws go to files (in the
+        cache folder, else in a temporary folder of this process), read a few at a time.
+        """
+        summary = self.summary
+        folder = None
+        if len(summary) > clv.IN_MEMORY_CUSTOMERS:
+            folder = self._store.draws_folder()
         return clv.predict(
-            self.summary,
+            summary,
             purchases=self.purchase_model,
             spend=self.spend_model,
             gross_margin=1.0,
@@ -1029,6 +1057,7 @@ class ClientAnalysis:
             horizon_months=self.params.horizon_months,
             time_unit=self.params.time_unit,
             seed=self.params.seed,
+            draws_folder=folder,
         )
 
     @_stored_table

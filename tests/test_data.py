@@ -375,4 +375,3 @@ def test_duckdb_gets_its_memory_limit_and_a_spill_folder_outside_the_working_dir
     assert settings["enable_progress_bar"] == "false"
     assert "ccnb-duckdb-spill-" in settings["temp_directory"]
     assert not Path(settings["temp_directory"]).resolve().is_relative_to(Path.cwd().resolve())
-

@@ -10,6 +10,7 @@ Intervals, Model choice, CAC ceiling, Iso-value curves).
 ``fitting``            purchase and spend models fitted on distinct customer patterns
 ``validation``         holdout validation, tracking, conditional expectations, model choice
 ``prediction``         P(alive), expected purchases and spend, rCLV with parameter draws
+``draws``              the draws x customers matrices, in memory or in files read in parts
 ``predictive``         each customer's predictive distribution (own randomness included)
 ``coverage``           how often realised outcomes fall inside the predictive intervals
 ``holdout_total``      the holdout total against its interval; where in the calendar it missed
@@ -26,6 +27,7 @@ Intervals, Model choice, CAC ceiling, Iso-value curves).
 from ccnb.clv.activation import activation_table
 from ccnb.clv.coverage import interval_coverage
 from ccnb.clv.cuts import clv_by, customer_equity, iso_value, prediction_summary
+from ccnb.clv.draws import IN_MEMORY_CUSTOMERS, DrawMatrix
 from ccnb.clv.fitting import (
     INDEPENDENCE_THRESHOLD,
     MIN_CUSTOMERS,
@@ -76,7 +78,9 @@ __all__ = [
     "MIN_SPEND_CUSTOMERS",
     "UNITS_PER_MONTH",
     "DEFAULT_RETENTION_CHANGES",
+    "IN_MEMORY_CUSTOMERS",
     "CustomerEquity",
+    "DrawMatrix",
     "FitError",
     "FittedModel",
     "InsufficientDataError",

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ccnb.clv import _btyd
+from ccnb.clv.draws import DrawMatrix
 from ccnb.clv.fitting import _require_columns
 from ccnb.clv.prediction import (
     _deciles,
@@ -37,7 +38,7 @@ def _checked(predictions: Predictions, where: str) -> Predictions:
 UNCERTAINTY = ("predictive", "parameter")
 
 
-def _draws_for(predictions: Predictions, uncertainty: str) -> np.ndarray:
+def _draws_for(predictions: Predictions, uncertainty: str) -> DrawMatrix:
     if uncertainty not in UNCERTAINTY:
         raise ValueError(f"uncertainty must be one of {UNCERTAINTY}, got {uncertainty!r}")
     if uncertainty == "predictive":
@@ -93,7 +94,7 @@ def customer_equity(
     interval = predictions.settings["interval"]
     rclv = predictions.table["rclv"].to_numpy(float)
     existing = float(rclv.sum())
-    existing_draws = _draws_for(predictions, uncertainty).sum(axis=1, dtype=float)
+    existing_draws = _draws_for(predictions, uncertainty).row_sums()
     new_value, new_draws = 0.0, np.zeros(len(existing_draws))
     if new_customers_per_period is not None:
         horizon = predictions.settings["horizon_months"]
@@ -142,6 +143,28 @@ def _with_groups(predictions, by, table, where) -> pd.DataFrame:
     return predictions.assign(**{column: found[column].to_numpy() for column in by_columns})
 
 
+def _group_draw_statistics(predictions: Predictions, groups: dict, uncertainty: str) -> dict:
+    """Per group, each draw's total (of ``uncertainty``'s draws) and median expected rCLV.
+
+    The draws are read a few at a time (`DrawMatrix.row_batches`), so a file-backed matrix
+    never sits in memory whole.
+    """
+    found = {key: ([], []) for key in groups}
+    batches = zip(
+        _draws_for(predictions, uncertainty).row_batches(),
+        predictions.rclv_parameter_draws.row_batches(),
+        strict=True,
+    )
+    for draws, expected in batches:
+        for key, members in groups.items():
+            found[key][0].append(draws[:, members].sum(axis=1, dtype=float))
+            found[key][1].append(np.median(expected[:, members], axis=1).astype(float))
+    return {
+        key: tuple(np.concatenate(parts) if parts else np.empty(0) for parts in values)
+        for key, values in found.items()
+    }
+
+
 def clv_by(
     predictions: Predictions,
     *,
@@ -180,16 +203,15 @@ def clv_by(
     predictions = _checked(predictions, "clv_by")
     frame = _with_groups(predictions.table, by, segments, "clv_by")
     by_columns = [by] if isinstance(by, str) else list(by)
-    has_draws = predictions.n_draws > 0
-    draws = _draws_for(predictions, uncertainty)
     interval = predictions.settings["interval"]
-    total = frame["rclv"].sum()
+    rclv = frame["rclv"].to_numpy(float)
+    total = rclv.sum()
+    groups = frame.groupby(by_columns, dropna=False, sort=True).indices
+    statistics = _group_draw_statistics(predictions, groups, uncertainty)
     records = []
-    grouped = frame.groupby(by_columns, dropna=False, sort=True)
-    for key, members in grouped.indices.items():
-        key = key if isinstance(key, tuple) else (key,)
-        values = frame["rclv"].to_numpy(float)[members]
-        record = dict(zip(by_columns, key, strict=True))
+    for key, members in groups.items():
+        values = rclv[members]
+        record = dict(zip(by_columns, key if isinstance(key, tuple) else (key,), strict=True))
         record.update(
             n_customers=len(members),
             rclv_mean=values.mean(),
@@ -197,12 +219,11 @@ def clv_by(
             rclv_sum=values.sum(),
             share_of_equity=values.sum() / total if total > 0 else np.nan,
         )
-        if has_draws:
-            sums = draws[:, members].sum(axis=1, dtype=float)
-            expected = predictions.rclv_parameter_draws[:, members]
+        if predictions.n_draws > 0:
+            sums, medians = statistics[key]
             for name, statistic in (
                 ("rclv_mean", sums / len(members)),
-                ("rclv_median", np.median(expected, axis=1).astype(float)),
+                ("rclv_median", medians),
                 ("rclv_sum", sums),
             ):
                 record[f"{name}_low"], record[f"{name}_high"] = _quantiles(statistic, interval)

@@ -5,12 +5,15 @@ Definitions in docs/methodology.md, "Predictive CLV" and "Intervals".
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ccnb.clv import _btyd
+from ccnb.clv.draws import DrawMatrix, DrawWriter
 from ccnb.clv.fitting import _btyd_inputs, _customer_ids, _require_columns
 from ccnb.clv.predictive import (
     OWN_RANDOMNESS_STREAM,
@@ -89,6 +92,7 @@ def predict(
     n_draws: int = 200,
     seed: int = 0,
     interval: float = 0.9,
+    draws_folder: str | Path | None = None,
 ) -> Predictions:
     """Residual CLV per customer with predictive intervals (parameters and own randomness).
 
@@ -117,6 +121,9 @@ def predict(
     The result keeps both kinds of draws (float32, ``8 * n_draws`` bytes per customer) and the
     expected monthly margin per customer (``4 * horizon_months`` bytes) next to the table, for
     :func:`customer_equity` and :func:`clv_by`, whose totals come from the same joint draws.
+    With ``draws_folder`` the draws go to files there as they are made (`DrawMatrix`), and
+    the intervals are read back a block of customers at a time: memory then grows with the
+    customers, not with customers x draws.
 
     Parameters
     ----------
@@ -142,6 +149,9 @@ def predict(
         Seed of the draws.
     interval : float
         Central coverage of the interval, default 0.9 (5% to 95%).
+    draws_folder : str or pathlib.Path, optional
+        Write the draws to files in this folder (which must outlive the result) instead of
+        keeping them in memory.
 
     Returns
     -------
@@ -203,7 +213,14 @@ def predict(
     draws = _Draws.empty(len(ids))
     if n_draws > 0:
         draws = _rclv_draws(
-            inputs, purchases, spend, expected_spend, mean_spend, n_draws=n_draws, seed=seed
+            inputs,
+            purchases,
+            spend,
+            expected_spend,
+            mean_spend,
+            n_draws=n_draws,
+            seed=seed,
+            folder=None if draws_folder is None else Path(draws_folder),
         )
     quantiles = [(1 - interval) / 2, (1 + interval) / 2]
     nan = np.full(len(ids), np.nan)
@@ -215,6 +232,7 @@ def predict(
         purchases_low, purchases_high = column_quantiles(
             draws.purchases, quantiles, method="inverted_cdf"
         )
+    draws.purchases.delete()  # only the interval of the purchases is kept
     no_purchase = nan  # defined for the three purchase models (a stand-in fitter has none)
     if purchases.name in _btyd.PURCHASE_MODELS:
         horizon = np.full(len(ids), edges[-1])
@@ -292,8 +310,8 @@ def reprice(predictions: Predictions, *, gross_margin: float) -> Predictions:
     table[money] = table[money] * factor
     return Predictions(
         table=table,
-        rclv_draws=predictions.rclv_draws * np.float32(factor),
-        rclv_parameter_draws=predictions.rclv_parameter_draws * np.float32(factor),
+        rclv_draws=predictions.rclv_draws.scaled(factor),
+        rclv_parameter_draws=predictions.rclv_parameter_draws.scaled(factor),
         monthly_margin=predictions.monthly_margin * np.float32(factor),
         new_customer_value=predictions.new_customer_value * factor,
         new_customer_draws=predictions.new_customer_draws * factor,
@@ -378,21 +396,23 @@ class _ClvInputs:
 
 @dataclass
 class _Draws:
-    """The draws behind predict's intervals, one row per valid draw (float32)."""
+    """The draws behind predict's intervals, one row per valid draw."""
 
-    parameter: np.ndarray  # expected rCLV under each parameter draw
-    predictive: np.ndarray  # rCLV realised: the draw's parameters and one draw of each future
-    purchases: np.ndarray  # purchases over the horizon in that same future (uint16)
+    parameter: DrawMatrix  # expected rCLV under each parameter draw
+    predictive: DrawMatrix  # rCLV realised: the draw's parameters and one draw of each future
+    purchases: DrawMatrix  # purchases over the horizon in that same future (uint16)
     new_customer: np.ndarray  # a new customer's value under each parameter draw
 
     @classmethod
     def empty(cls, n_customers: int) -> _Draws:
         """No draws (predict with n_draws=0)."""
-        nothing = np.empty((0, n_customers), dtype=np.float32)
-        return cls(nothing, nothing, nothing, np.empty(0))
+        nothing = DrawMatrix(np.empty((0, n_customers), dtype=np.float32))
+        return cls(nothing, nothing, DrawMatrix(nothing, dtype=np.uint16), np.empty(0))
 
 
-def _rclv_draws(inputs, purchases, spend, expected_spend, mean_spend, *, n_draws, seed) -> _Draws:
+def _rclv_draws(
+    inputs, purchases, spend, expected_spend, mean_spend, *, n_draws, seed, folder
+) -> _Draws:
     """Residual CLV per parameter draw, expected and realised (draws x customers), invalid dropped.
 
     The purchase path of each draw comes from :class:`ccnb.clv._btyd.PathExpansion` (exact
@@ -402,7 +422,8 @@ def _rclv_draws(inputs, purchases, spend, expected_spend, mean_spend, *, n_draws
     rCLV of a draw draws each customer's future under the draw's parameters
     (:func:`ccnb.clv.predictive.future_purchases`, :func:`~ccnb.clv.predictive.future_spend`)
     and discounts it with the draw's expected timing: each purchase counts at the average
-    discount factor of the customer's expected purchases under that draw.
+    discount factor of the customer's expected purchases under that draw. Each valid draw is
+    written as it is made (`DrawWriter`: into ``folder``, else memory).
     """
     rng = np.random.default_rng(seed)
     own_rng = np.random.default_rng([seed, OWN_RANDOMNESS_STREAM])
@@ -419,12 +440,14 @@ def _rclv_draws(inputs, purchases, spend, expected_spend, mean_spend, *, n_draws
     weights = inputs.weights
     paths = expansion.weighted_sums_draws(purchase_z, weights) if expansion.usable else None
     n_customers = len(inputs.row_of_customer)
-    draws = _Draws(
-        parameter=np.empty((n_draws, n_customers), dtype=np.float32),
-        predictive=np.empty((n_draws, n_customers), dtype=np.float32),
-        purchases=np.empty((n_draws, n_customers), dtype=np.uint16),
-        new_customer=np.empty(n_draws),
-    )
+
+    def writer(name, dtype=np.float32):
+        path = None if folder is None else folder / f"{name}-{uuid.uuid4().hex}.{dtype.__name__}"
+        return DrawWriter(n_draws, n_customers, path=path, dtype=dtype)
+
+    parameter, predictive = writer("rclv_parameter_draws"), writer("rclv_draws")
+    purchase_counts = writer("purchase_draws", np.uint16)
+    new_customer = np.empty(n_draws)
     valid = np.ones(n_draws, dtype=bool)
     names = purchases.params_.index
     for d in range(n_draws):
@@ -435,11 +458,11 @@ def _rclv_draws(inputs, purchases, spend, expected_spend, mean_spend, *, n_draws
             spend_d, mean_spend_d = inputs.spend(spend_fitter)
         sums = next(paths) if paths is not None else inputs.path.weighted_sums(fitter, weights)
         values = inputs.rclv(sums, spend_d)
-        draws.new_customer[d] = inputs.new_customer_value(fitter, mean_spend_d)
+        new_customer[d] = inputs.new_customer_value(fitter, mean_spend_d)
         valid[d] = bool(np.all(np.isfinite(values)) and np.all(values >= -1e-9))
-        valid[d] &= bool(np.isfinite(draws.new_customer[d]) and draws.new_customer[d] >= 0)
-        draws.parameter[d] = values
+        valid[d] &= bool(np.isfinite(new_customer[d]) and new_customer[d] >= 0)
         if valid[d]:
+            parameter.append(values)
             count, realised = inputs.realised(
                 purchases.name,
                 dict(zip(names, purchase_draws[d], strict=True)),
@@ -450,15 +473,13 @@ def _rclv_draws(inputs, purchases, spend, expected_spend, mean_spend, *, n_draws
                 own_rng,
             )
             # purchase counts above 65,535 in one horizon do not occur in any retail history
-            draws.purchases[d] = np.minimum(count, np.iinfo(np.uint16).max)
-            draws.predictive[d] = realised
-    if valid.all():
-        return draws  # no copy of draws x customers arrays
+            purchase_counts.append(np.minimum(count, np.iinfo(np.uint16).max))
+            predictive.append(realised)
     return _Draws(
-        parameter=draws.parameter[valid],
-        predictive=draws.predictive[valid],
-        purchases=draws.purchases[valid],
-        new_customer=draws.new_customer[valid],
+        parameter=parameter.finish(),
+        predictive=predictive.finish(),
+        purchases=purchase_counts.finish(),
+        new_customer=new_customer[valid],
     )
 
 

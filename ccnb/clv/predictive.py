@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ccnb.clv import _btyd
+from ccnb.clv.draws import DrawMatrix
 from ccnb.clv.fitting import _btyd_inputs, _customer_ids, _require_columns
 from ccnb.clv.results import FittedModel, PredictiveDistribution
 
@@ -512,8 +513,9 @@ def column_quantiles(
 
     Parameters
     ----------
-    draws : numpy.ndarray
-        One row per draw, one column per customer.
+    draws : numpy.ndarray or DrawMatrix
+        One row per draw, one column per customer (a file-backed matrix is read a block of
+        customers at a time).
     quantiles : list of float
         The two quantile levels.
     method : {"linear", "inverted_cdf"}, default "linear"
@@ -534,7 +536,8 @@ def column_quantiles(
     positions = sorted({position for read, _ in reads for position in read})
     for start in range(0, n, QUANTILE_BLOCK):
         block = slice(start, start + QUANTILE_BLOCK)
-        ordered = np.partition(np.ascontiguousarray(draws[:, block].T), positions, axis=1)
+        values = draws.column_block(block) if isinstance(draws, DrawMatrix) else draws[:, block]
+        ordered = np.partition(np.ascontiguousarray(values.T), positions, axis=1)
         for out, (read, fraction) in zip(result, reads, strict=True):
             value = ordered[:, read[0]].astype(float)
             if len(read) == 2:

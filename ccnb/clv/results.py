@@ -5,12 +5,15 @@ What each number means: docs/methodology.md.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ccnb.clv import _btyd
+from ccnb.clv.draws import DrawFiller, DrawMatrix
 from ccnb.errors import FitError, InsufficientDataError
 
 __all__ = [
@@ -234,11 +237,12 @@ class Predictions:
         ``expected_purchases``, ``purchases_low``, ``purchases_high``, ``expected_spend``,
         ``rclv``, ``rclv_low``, ``rclv_high``, ``rclv_param_low``, ``rclv_param_high``,
         ``decile`` (see :func:`predict`).
-    rclv_draws : numpy.ndarray
+    rclv_draws : DrawMatrix
         Realised rCLV per joint draw (a parameter draw and one draw of every customer's
         future under it), float32, shape (draws, customers) in the table's order; zero rows
-        when predict ran without draws. Sums over customers are draws of group totals.
-    rclv_parameter_draws : numpy.ndarray
+        when predict ran without draws. Sums over customers are draws of group totals. In
+        memory, or in a file read a few draws at a time (``numpy.asarray`` loads it all).
+    rclv_parameter_draws : DrawMatrix
         Expected rCLV under each parameter draw (parameter uncertainty only), same shape.
     monthly_margin : numpy.ndarray
         Expected gross margin per customer and month of the horizon (undiscounted), float32,
@@ -253,8 +257,8 @@ class Predictions:
     """
 
     table: pd.DataFrame
-    rclv_draws: np.ndarray
-    rclv_parameter_draws: np.ndarray
+    rclv_draws: DrawMatrix
+    rclv_parameter_draws: DrawMatrix
     monthly_margin: np.ndarray
     new_customer_value: float
     new_customer_draws: np.ndarray
@@ -264,7 +268,10 @@ class Predictions:
         n = len(self.table)
         for name in ("rclv_draws", "rclv_parameter_draws"):
             draws = getattr(self, name)
-            if draws.ndim != 2 or draws.shape[1] != n:
+            if not isinstance(draws, DrawMatrix):
+                draws = DrawMatrix(draws)
+                object.__setattr__(self, name, draws)
+            if draws.shape[1] != n:
                 raise ValueError(f"{name} must have one column per customer ({n})")
         if self.rclv_draws.shape != self.rclv_parameter_draws.shape:
             raise ValueError("rclv_draws and rclv_parameter_draws must come from the same draws")
@@ -315,16 +322,16 @@ class Predictions:
         positions = self.positions(customer_ids)
         return Predictions(
             table=self.table.iloc[positions].reset_index(drop=True),
-            rclv_draws=self.rclv_draws[:, positions],
-            rclv_parameter_draws=self.rclv_parameter_draws[:, positions],
+            rclv_draws=self.rclv_draws.take(positions),
+            rclv_parameter_draws=self.rclv_parameter_draws.take(positions),
             monthly_margin=self.monthly_margin[positions],
             new_customer_value=self.new_customer_value,
             new_customer_draws=self.new_customer_draws,
             settings=dict(self.settings),
         )
 
-    def to_parquet(self, path) -> None:
-        """Write everything to one parquet file: the table, then draws and margins as columns.
+    def to_parquet(self, path, *, block: int = 100_000) -> None:
+        """Write everything to one parquet file, ``block`` customers per row group.
 
         Parameters
         ----------
@@ -332,17 +339,14 @@ class Predictions:
             File to write. Draw ``k`` is column ``_draw_k`` (realised) and ``_pdraw_k``
             (parameter only), month ``m`` of the margin is ``_margin_m``; the settings and
             the new-customer value are in the file's metadata.
+        block : int, default 100,000
+            Customers per row group: the memory needed is that many rows, whatever the total.
         """
         import json
 
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        columns = dict(self.table.items())
-        columns.update({f"_draw_{k}": row for k, row in enumerate(self.rclv_draws)})
-        columns.update({f"_pdraw_{k}": row for k, row in enumerate(self.rclv_parameter_draws)})
-        columns.update({f"_margin_{m}": col for m, col in enumerate(self.monthly_margin.T)})
-        arrow = pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False)
         described = {
             "table_columns": list(self.table.columns),
             "n_draws": self.n_draws,
@@ -351,17 +355,43 @@ class Predictions:
             "new_customer_draws": self.new_customer_draws.tolist(),
             "settings": self.settings,
         }
-        metadata = {**(arrow.schema.metadata or {}), b"ccnb.predictions": json.dumps(described)}
-        pq.write_table(arrow.replace_schema_metadata(metadata), path)
+        writer = schema = None
+        n = len(self.table)
+        try:
+            for start in range(0, max(n, 1), block):
+                rows = slice(start, min(start + block, n))
+                columns = dict(self.table.iloc[rows].reset_index(drop=True).items())
+                for prefix, draws in (
+                    ("_draw", self.rclv_draws),
+                    ("_pdraw", self.rclv_parameter_draws),
+                ):
+                    values = draws.column_block(rows)
+                    columns.update({f"{prefix}_{k}": row for k, row in enumerate(values)})
+                margins = self.monthly_margin[rows]
+                columns.update({f"_margin_{m}": margins[:, m] for m in range(margins.shape[1])})
+                arrow = pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False)
+                if writer is None:
+                    metadata = {
+                        **(arrow.schema.metadata or {}),
+                        b"ccnb.predictions": json.dumps(described),
+                    }
+                    schema = arrow.schema.with_metadata(metadata)
+                    writer = pq.ParquetWriter(path, schema)
+                writer.write_table(arrow.cast(schema))
+        finally:
+            if writer is not None:
+                writer.close()
 
     @classmethod
-    def read_parquet(cls, path) -> Predictions:
-        """Read predictions written by :meth:`to_parquet`.
+    def read_parquet(cls, path, *, draws_folder=None) -> Predictions:
+        """Read predictions written by :meth:`to_parquet`, a row group at a time.
 
         Parameters
         ----------
         path : str or pathlib.Path
             The file.
+        draws_folder : str or pathlib.Path, optional
+            Put the draws in files there (see `ccnb.clv.predict`) instead of memory.
 
         Returns
         -------
@@ -372,22 +402,46 @@ class Predictions:
 
         import pyarrow.parquet as pq
 
-        arrow = pq.read_table(path)
-        raw = (arrow.schema.metadata or {}).get(b"ccnb.predictions")
+        file = pq.ParquetFile(path)
+        raw = (file.schema_arrow.metadata or {}).get(b"ccnb.predictions")
         if raw is None:
             raise ValueError(f"{path} was not written by Predictions.to_parquet")
         described = json.loads(raw)
-        frame = arrow.to_pandas()
-        draws = [f"_draw_{k}" for k in range(described["n_draws"])]
-        parameter_draws = [f"_pdraw_{k}" for k in range(described["n_draws"])]
+        n_draws, n = described["n_draws"], file.metadata.num_rows
+        table = file.read(columns=described["table_columns"]).to_pandas()
         months = [f"_margin_{m}" for m in range(described["n_months"])]
+        margins = np.empty((n, len(months)), dtype=np.float32)
+        names = {
+            prefix: [f"{prefix}_{k}" for k in range(n_draws)] for prefix in ("_draw", "_pdraw")
+        }
+        folder = None if draws_folder is None else Path(draws_folder)
+        filling = {
+            prefix: DrawFiller(
+                (n_draws, n),
+                path=None if folder is None else folder / f"{prefix}-{uuid.uuid4().hex}.float32",
+            )
+            for prefix in names
+        }
+        start = 0
+        for group in range(file.num_row_groups):
+            part = file.read_row_group(group, columns=months + names["_draw"] + names["_pdraw"])
+            rows = slice(start, start + part.num_rows)
+            margins[rows] = np.column_stack(
+                [part.column(name).to_numpy() for name in months]
+            ).reshape(part.num_rows, len(months))
+            for prefix, columns in names.items():
+                filling[prefix].put(
+                    rows,
+                    np.vstack([part.column(name).to_numpy() for name in columns])
+                    if columns
+                    else np.empty((0, part.num_rows), dtype=np.float32),
+                )
+            start = rows.stop
         return cls(
-            table=frame[described["table_columns"]],
-            rclv_draws=frame[draws].to_numpy(np.float32).T.reshape(len(draws), len(frame)),
-            rclv_parameter_draws=frame[parameter_draws]
-            .to_numpy(np.float32)
-            .T.reshape(len(draws), len(frame)),
-            monthly_margin=frame[months].to_numpy(np.float32).reshape(len(frame), len(months)),
+            table=table,
+            rclv_draws=filling["_draw"].finish(),
+            rclv_parameter_draws=filling["_pdraw"].finish(),
+            monthly_margin=margins,
             new_customer_value=float(described["new_customer_value"]),
             new_customer_draws=np.asarray(described["new_customer_draws"], dtype=float),
             settings=described["settings"],

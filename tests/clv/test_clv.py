@@ -658,9 +658,7 @@ def test_interval_contains_the_estimate_and_is_deterministic(
     nothing = table["p_no_purchase"] > 0.99
     assert nothing.any() and (table.loc[nothing, "rclv_high"] == 0).all()
     # Realised draws average to the expected value (Monte Carlo error of 200 draws).
-    assert predictions.rclv_draws.sum(axis=1, dtype=float).mean() == pytest.approx(
-        table["rclv"].sum(), rel=0.02
-    )
+    assert predictions.rclv_draws.row_sums().mean() == pytest.approx(table["rclv"].sum(), rel=0.02)
     options = dict(
         purchases=purchases,
         spend=spend,
@@ -674,8 +672,10 @@ def test_interval_contains_the_estimate_and_is_deterministic(
     again = clv.predict(summary.head(300), seed=1, **options)
     other = clv.predict(summary.head(300), seed=2, **options)
     pd.testing.assert_frame_equal(first.table, again.table)
-    np.testing.assert_array_equal(first.rclv_draws, again.rclv_draws)
-    np.testing.assert_array_equal(first.rclv_parameter_draws, again.rclv_parameter_draws)
+    np.testing.assert_array_equal(np.asarray(first.rclv_draws), np.asarray(again.rclv_draws))
+    np.testing.assert_array_equal(
+        np.asarray(first.rclv_parameter_draws), np.asarray(again.rclv_parameter_draws)
+    )
     assert not np.allclose(first.table["rclv_param_low"], other.table["rclv_param_low"])
     np.testing.assert_allclose(first.table["rclv"], predictions.table["rclv"].head(300))
 
@@ -760,7 +760,7 @@ def test_draws_fall_back_to_exact_evaluation_when_the_expansion_fails(summary, p
     )
     discount = (1.1 ** (1 / 12)) ** -np.arange(1, 13)
     expected = 0.3 * expected_spend * (discount @ np.diff(cumulative, axis=0, prepend=0.0))
-    np.testing.assert_allclose(result.rclv_parameter_draws[0], expected, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(result.rclv_parameter_draws)[0], expected, rtol=1e-5)
 
 
 def test_predictions_round_trip_through_parquet_with_the_same_equity(predictions, tmp_path):
@@ -768,8 +768,12 @@ def test_predictions_round_trip_through_parquet_with_the_same_equity(predictions
     predictions.to_parquet(path)
     reloaded = clv.Predictions.read_parquet(path)
     pd.testing.assert_frame_equal(reloaded.table, predictions.table)
-    np.testing.assert_array_equal(reloaded.rclv_draws, predictions.rclv_draws)
-    np.testing.assert_array_equal(reloaded.rclv_parameter_draws, predictions.rclv_parameter_draws)
+    np.testing.assert_array_equal(
+        np.asarray(reloaded.rclv_draws), np.asarray(predictions.rclv_draws)
+    )
+    np.testing.assert_array_equal(
+        np.asarray(reloaded.rclv_parameter_draws), np.asarray(predictions.rclv_parameter_draws)
+    )
     np.testing.assert_array_equal(reloaded.monthly_margin, predictions.monthly_margin)
     assert reloaded.settings == predictions.settings
     before = clv.customer_equity(predictions, new_customers_per_period=10)
@@ -880,8 +884,9 @@ def test_clv_by_segment_sums_and_intervals(predictions):
     # Parts and whole come from the same joint draws: the segments' totals add up to the
     # equity's draw by draw, so the whole's interval is that of the parts' sum.
     members = [segments["segment"].eq(name).to_numpy() for name in table["segment"]]
-    parts = sum(predictions.rclv_draws[:, m].sum(axis=1, dtype=float) for m in members)
-    np.testing.assert_allclose(parts, predictions.rclv_draws.sum(axis=1, dtype=float), rtol=1e-9)
+    draws = np.asarray(predictions.rclv_draws)
+    parts = sum(draws[:, m].sum(axis=1, dtype=float) for m in members)
+    np.testing.assert_allclose(parts, draws.sum(axis=1, dtype=float), rtol=1e-9)
     low, high = np.quantile(parts, [0.05, 0.95])
     assert (equity.low, equity.high) == pytest.approx((low, high))
     parameter_only = clv.clv_by(
@@ -1064,3 +1069,65 @@ def test_purchase_reliability_bins_every_customer(calibration, validation):
     assert scores["bought_share"] == pytest.approx(bought)
     # better than always saying the base rate, worse than perfect
     assert 0 < scores["brier"] < scores["base_rate_brier"] == pytest.approx(bought * (1 - bought))
+
+
+def test_draws_in_files_give_the_same_answers_as_draws_in_memory(
+    summary, purchases, spend, tmp_path
+):
+    """predict(draws_folder=...) writes the draws as they are made and every reader takes a
+    few draws or a block of customers at a time (small blocks here, to cross their edges);
+    the table, the draws and every cut equal those of the draws held in memory."""
+    options = {
+        "purchases": purchases,
+        "spend": spend,
+        "gross_margin": 0.3,
+        "discount_rate_annual": 0.1,
+        "horizon_months": 12,
+        "time_unit": "W",
+        "seed": 7,
+    }
+    in_memory = clv.predict(summary, **options)
+    on_disk = clv.predict(summary, draws_folder=tmp_path / "draws", **options)
+    assert in_memory.rclv_draws.in_memory and not on_disk.rclv_draws.in_memory
+    assert sorted(p.suffix for p in (tmp_path / "draws").iterdir()) == [".float32"] * 2
+    pd.testing.assert_frame_equal(on_disk.table, in_memory.table)
+    for name in ("rclv_draws", "rclv_parameter_draws"):
+        np.testing.assert_array_equal(
+            np.asarray(getattr(on_disk, name)), np.asarray(getattr(in_memory, name))
+        )
+        batches = list(getattr(on_disk, name).row_batches(size=7))
+        assert len(batches) == -(-in_memory.n_draws // 7)
+        np.testing.assert_array_equal(np.vstack(batches), np.asarray(getattr(in_memory, name)))
+    segments = summary.reset_index()[["customer_id"]].assign(
+        segment=lambda frame: np.arange(len(frame)) % 3
+    )
+    for uncertainty in ("predictive", "parameter"):
+        assert clv.customer_equity(on_disk, uncertainty=uncertainty) == clv.customer_equity(
+            in_memory, uncertainty=uncertainty
+        )
+        pd.testing.assert_frame_equal(
+            clv.clv_by(on_disk, by="segment", segments=segments, uncertainty=uncertainty),
+            clv.clv_by(in_memory, by="segment", segments=segments, uncertainty=uncertainty),
+        )
+    some = in_memory.table["customer_id"].iloc[::5]
+    np.testing.assert_array_equal(
+        np.asarray(on_disk.select(some).rclv_draws), np.asarray(in_memory.select(some).rclv_draws)
+    )
+    repriced, reference = (
+        clv.reprice(on_disk, gross_margin=0.45),
+        clv.reprice(in_memory, gross_margin=0.45),
+    )
+    assert not repriced.rclv_draws.in_memory  # a scale on the same file
+    np.testing.assert_array_equal(np.asarray(repriced.rclv_draws), np.asarray(reference.rclv_draws))
+    path = tmp_path / "predictions.parquet"
+    on_disk.to_parquet(path, block=250)
+    import pyarrow.parquet as pq
+
+    assert pq.ParquetFile(path).num_row_groups == -(-len(summary) // 250)
+    reloaded = clv.Predictions.read_parquet(path, draws_folder=tmp_path / "reloaded")
+    assert not reloaded.rclv_draws.in_memory
+    pd.testing.assert_frame_equal(reloaded.table, in_memory.table)
+    np.testing.assert_array_equal(
+        np.asarray(reloaded.rclv_parameter_draws), np.asarray(in_memory.rclv_parameter_draws)
+    )
+    np.testing.assert_array_equal(reloaded.monthly_margin, in_memory.monthly_margin)

@@ -136,7 +136,9 @@ def test_reprice_equals_predicting_at_the_other_margin(fitted):
     repriced = clv.reprice(at_30, gross_margin=0.45)
     money = ["rclv", "rclv_low", "rclv_high", "rclv_param_low", "rclv_param_high"]
     pd.testing.assert_frame_equal(repriced.table[money], at_45.table[money], rtol=1e-5)
-    np.testing.assert_allclose(repriced.rclv_draws, at_45.rclv_draws, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(repriced.rclv_draws), np.asarray(at_45.rclv_draws), rtol=1e-5, atol=1e-6
+    )
     assert repriced.new_customer_value == pytest.approx(at_45.new_customer_value)
     assert repriced.settings["gross_margin"] == 0.45 and at_30.settings["gross_margin"] == 0.3
     assert clv.customer_equity(repriced).high == pytest.approx(
