@@ -8,6 +8,7 @@ return at the start) keeps the leading apostrophe the CSV has.
 
 from __future__ import annotations
 
+import csv
 import re
 from pathlib import Path
 
@@ -17,10 +18,11 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-__all__ = ["EXCEL_MAX_ROWS", "write_workbook"]
+__all__ = ["WORKBOOK_MAX_ROWS", "write_workbook"]
 
-#: data rows a sheet can hold below its header
-EXCEL_MAX_ROWS = 1_048_575
+#: a CSV with more data rows stays a CSV only: a sheet that size takes minutes to write and to
+#: open, and a spreadsheet is not where a CRM list of that length is used
+WORKBOOK_MAX_ROWS = 100_000
 #: rows looked at to size a column
 _WIDTH_SAMPLE = 200
 _MAX_WIDTH = 60
@@ -98,12 +100,17 @@ def _add_sheet(book: Workbook, title: str, frame: pd.DataFrame, currency: str) -
     for position, name in enumerate(frame.columns, start=1):
         sheet.column_dimensions[get_column_letter(position)].width = _width(name, frame[name])
     sheet.freeze_panes = "A2"
-    shown = frame.head(EXCEL_MAX_ROWS)
     last = get_column_letter(max(len(frame.columns), 1))
-    sheet.auto_filter.ref = f"A1:{last}{len(shown) + 1}"
+    sheet.auto_filter.ref = f"A1:{last}{len(frame) + 1}"
     sheet.append([_cell(sheet, str(name), None, bold=True) for name in frame.columns])
-    for row in shown.itertuples(index=False):
+    for row in frame.itertuples(index=False):
         sheet.append([_cell(sheet, value, fmt) for value, fmt in zip(row, formats, strict=True)])
+
+
+def _data_rows(csv_path: Path) -> int:
+    """Rows below the header of a CSV (quoted line breaks inside a value count once)."""
+    with open(csv_path, encoding="utf-8", newline="") as handle:
+        return max(sum(1 for _ in csv.reader(handle)) - 1, 0)
 
 
 def write_workbook(
@@ -128,20 +135,27 @@ def write_workbook(
     pathlib.Path
         ``path``. Sheets are named after the CSVs (cut to Excel's 31 characters); numbers and
         ISO dates are typed with number, currency and percent formats; each sheet has a
-        frozen header, an autofilter and widths from its content. A CSV longer than Excel's
-        1,048,575 rows keeps its first rows, and the cover says so.
+        frozen header, an autofilter and widths from its content. A CSV of more than
+        ``WORKBOOK_MAX_ROWS`` rows is not made a sheet: the cover names it and its length.
     """
     book = Workbook(write_only=True)
     csvs = sorted(exports.glob("*.csv"))
     lines = list(cover)
     frames = {}
     for csv_path in csvs:
+        rows = _data_rows(csv_path)
+        if rows > WORKBOOK_MAX_ROWS:
+            lines.append(
+                (
+                    f"not a sheet: {csv_path.stem}",
+                    f"{rows:,} rows, more than a workbook sheet here holds "
+                    f"({WORKBOOK_MAX_ROWS:,}): in {csv_path.name} beside this workbook",
+                )
+            )
+            continue
         frame = _typed(pd.read_csv(csv_path, dtype=str, keep_default_na=False).replace("", None))
         frames[csv_path.stem] = frame
-        note = f"{len(frame):,} rows"
-        if len(frame) > EXCEL_MAX_ROWS:
-            note += f" (the first {EXCEL_MAX_ROWS:,} here; all of them in {csv_path.name})"
-        lines.append((f"sheet {csv_path.stem[:31]}", note))
+        lines.append((f"sheet {csv_path.stem[:31]}", f"{len(frame):,} rows"))
     sheet = book.create_sheet(title="Cover")
     sheet.column_dimensions["A"].width = 28
     sheet.column_dimensions["B"].width = 90
