@@ -690,15 +690,27 @@ class PurchasePath:
         T) pair and then scaled by each row's P(alive), so no (edges, rows) array is built:
         ``sum_k w_k (G_k - G_(k-1)) = sum_k (w_k - w_(k+1)) G_k`` with ``w_(n+1) = 0``.
         """
-        weights = np.atleast_2d(np.asarray(weights, dtype=float))
-        on_cumulative = weights - np.pad(weights[:, 1:], ((0, 0), (0, 1)))
+        return self.spread(alive, self.per_pair(given_alive, weights))
+
+    @staticmethod
+    def per_pair(given_alive: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """The weighted sums given alive, per (frequency, T) pair: shape (sums, pairs)."""
         with np.errstate(invalid="ignore"):
-            per_pair = on_cumulative @ given_alive
+            return _on_cumulative(weights) @ given_alive
+
+    def spread(self, alive: np.ndarray, per_pair: np.ndarray) -> np.ndarray:
+        """Each row's sums: its P(alive) times its pair's sums given alive, (sums, rows)."""
         return alive[None, :] * per_pair[:, self.pair_of_row]
 
     def weighted_sums(self, fitter, weights: np.ndarray) -> np.ndarray:
         """``weights @ per_period(fitter)`` computed per pair (see :meth:`reduce`)."""
         return self.reduce(*self.factors(fitter), weights)
+
+
+def _on_cumulative(weights: np.ndarray) -> np.ndarray:
+    """Weights on the cumulative path equal to ``weights`` on the per-period purchases."""
+    weights = np.atleast_2d(np.asarray(weights, dtype=float))
+    return weights - np.pad(weights[:, 1:], ((0, 0), (0, 1)))
 
 
 def _expansion_points(k: int) -> np.ndarray:
@@ -716,65 +728,77 @@ def _expansion_features(z: np.ndarray) -> np.ndarray:
 
 
 class PathExpansion:
-    """The purchase path under parameter draws, from a polynomial in the draws' coordinates.
+    """Weighted sums of the purchase path under parameter draws, from a polynomial in the draws.
 
     Draws are ``exp(theta + chol @ z)`` with ``z`` standard normal (see
     :func:`draw_log_params`). Rather than evaluating lifetimes' hypergeometric expectations
-    for every draw, the log-odds of P(alive) of every row and ``log G`` of every pair and
-    edge (see :class:`PurchasePath`) are evaluated exactly at the 1 + 4k + k(k - 1) / 2
-    points ``z`` = 0, +-e_i, +-2 e_i, e_i + e_j (steps of one standard deviation along each
-    axis of the draws' distribution) and interpolated by the polynomial with terms 1,
-    z_i ** p (p <= 4) and z_i * z_j through them. On the CDNOW and demo fits the draws'
-    interval bounds agree with exact per-draw evaluation to a fraction of the Monte Carlo
-    error of 200 draws (see the tests). ``usable`` is False when an evaluation point leaves
-    the region where the expectation is finite and positive; evaluate each draw exactly then.
+    for every draw, the log-odds of P(alive) of every row and the log of each weighted sum
+    of the path given alive (e.g. discounted and total purchases over the horizon) of every
+    (frequency, T) pair (see :class:`PurchasePath`) are evaluated exactly at the
+    1 + 4k + k(k - 1) / 2 points ``z`` = 0, +-e_i, +-2 e_i, e_i + e_j (steps of one standard
+    deviation along each axis of the draws' distribution) and interpolated by the polynomial
+    with terms 1, z_i ** p (p <= 4) and z_i * z_j through them. Expanding the sums rather
+    than each month keeps two values per pair instead of one per month (a million customers
+    have ~200,000 pairs). On the CDNOW and demo fits the draws' interval bounds agree with
+    exact per-draw evaluation to a fraction of the Monte Carlo error of 200 draws (see the
+    tests). ``usable`` is False when an evaluation point leaves the region where the
+    expectation is finite and positive; evaluate each draw exactly then.
     """
 
     #: draws evaluated together hold at most this many values (8 MB of float64)
     CHUNK_VALUES = 2**20
 
-    def __init__(self, path: PurchasePath, fitter, params: pd.Series, covariance: pd.DataFrame):
+    def __init__(
+        self,
+        path: PurchasePath,
+        weights: np.ndarray,
+        fitter,
+        params: pd.Series,
+        covariance: pd.DataFrame,
+    ):
         self.path = path
+        self.weights = np.atleast_2d(np.asarray(weights, dtype=float))
         theta, chol = _log_normal(params, covariance)
         points = _expansion_points(len(theta))
-        logs = []
-        for z in points:
+        # coefficients = F^-1 @ logs, accumulated one evaluation point (one column of F^-1)
+        # at a time, so the logs of every point are never held together
+        inverse = np.linalg.inv(_expansion_features(points))
+        self.n_rows = len(path.frequency)
+        coefficients = None
+        self.usable = True
+        for j, z in enumerate(points):
             alive, given_alive = path.factors(
                 with_params(fitter, np.exp(theta + chol @ z), params.index)
             )
+            per_pair = path.per_pair(given_alive, self.weights)
             # log-odds of P(alive), clipped so that 0 and 1 stay finite (and constant)
             alive = np.clip(alive, 1e-300, 1 - 2**-53)
             with np.errstate(divide="ignore", invalid="ignore"):
-                logs.append(
-                    np.concatenate([np.log(alive / (1 - alive)), np.log(given_alive).ravel()])
-                )
-        logs = np.asarray(logs)
-        self.usable = bool(np.all(np.isfinite(logs)))
-        # column-major: the products with many draws run ~6x faster than on row-major
-        self.coefficients = (
-            np.asfortranarray(np.linalg.solve(_expansion_features(points), logs))
-            if self.usable
-            else None
-        )
-        self.n_rows = len(path.frequency)
+                logs = np.concatenate([np.log(alive / (1 - alive)), np.log(per_pair).ravel()])
+            if not np.all(np.isfinite(logs)):
+                self.usable = False
+                break
+            if coefficients is None:
+                # column-major: the products with many draws run ~6x faster than row-major
+                coefficients = np.zeros((len(points), len(logs)), order="F")
+            for i in range(len(points)):
+                coefficients[i] += inverse[i, j] * logs
+        self.coefficients = coefficients if self.usable else None
 
-    def _cumulative(self, values: np.ndarray) -> np.ndarray:
+    def _sums(self, values: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore"):
             alive = 1 / (1 + 1 / values[: self.n_rows])
-        given_alive = values[self.n_rows :].reshape(len(self.path.edges), -1)
-        return self.path.combine(alive, given_alive)
+        return self.path.spread(alive, values[self.n_rows :].reshape(len(self.weights), -1))
 
-    def cumulative(self, z: np.ndarray) -> np.ndarray:
-        """Expected cumulative purchases at the draw with coordinates ``z`` (edges, rows)."""
-        return self._cumulative(np.exp(_expansion_features(z)[0] @ self.coefficients))
+    def weighted_sums(self, z: np.ndarray) -> np.ndarray:
+        """The weighted sums at the draw with coordinates ``z``, shape (sums, rows)."""
+        return self._sums(np.exp(_expansion_features(z)[0] @ self.coefficients))
 
-    def weighted_sums_draws(self, z: np.ndarray, weights: np.ndarray) -> Iterator[np.ndarray]:
-        """``weights @`` the purchases per period, shape (sums, rows), at each draw ``z[d]``.
+    def weighted_sums_draws(self, z: np.ndarray) -> Iterator[np.ndarray]:
+        """The weighted sums, shape (sums, rows), at each draw ``z[d]`` in turn.
 
         The polynomial is evaluated for a chunk of draws at once (one matrix product) into a
         reused buffer: fresh memory for every chunk costs more in page faults than the maths.
-        The sums are taken per (frequency, T) pair (:meth:`PurchasePath.reduce`): no
-        (edges, rows) path is built per draw.
         """
         size = max(1, min(len(z), self.CHUNK_VALUES // self.coefficients.shape[1]))
         buffer = np.empty((size, self.coefficients.shape[1]))
@@ -784,10 +808,7 @@ class PathExpansion:
             np.matmul(features, self.coefficients, out=values)
             np.exp(values, out=values)
             for row in values:
-                with np.errstate(over="ignore"):
-                    alive = 1 / (1 + 1 / row[: self.n_rows])
-                given_alive = row[self.n_rows :].reshape(len(self.path.edges), -1)
-                yield self.path.reduce(alive, given_alive, weights)
+                yield self._sums(row)
 
 
 def draw_log_params(

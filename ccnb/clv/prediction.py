@@ -254,9 +254,7 @@ def predict(
             "decile": _deciles(rclv),
         }
     )
-    monthly_margin = (gross_margin * expected_spend[:, None] * monthly[:, inverse].T).astype(
-        np.float32
-    )
+    monthly_margin = _monthly_margin(gross_margin * expected_spend, monthly, inverse)
     return Predictions(
         table=table,
         rclv_draws=draws.predictive,
@@ -277,6 +275,19 @@ def predict(
             "spend_model": None if spend is None else spend.name,
         },
     )
+
+
+#: customers per block when spreading the monthly path to every customer
+_MARGIN_BLOCK = 100_000
+
+
+def _monthly_margin(value_per_purchase, monthly: np.ndarray, row_of_customer) -> np.ndarray:
+    """Expected margin per customer and month (float32), a block of customers at a time."""
+    margin = np.empty((len(row_of_customer), monthly.shape[0]), dtype=np.float32)
+    for start in range(0, len(row_of_customer), _MARGIN_BLOCK):
+        block = slice(start, start + _MARGIN_BLOCK)
+        margin[block] = value_per_purchase[block, None] * monthly[:, row_of_customer[block]].T
+    return margin
 
 
 def reprice(predictions: Predictions, *, gross_margin: float) -> Predictions:
@@ -434,11 +445,15 @@ def _rclv_draws(
         _, spend_draws = _btyd.draw_log_params(
             spend.params_, spend.log_params_covariance_, n_draws, rng
         )
-    expansion = _btyd.PathExpansion(
-        inputs.path, purchases.fitter, purchases.params_, purchases.log_params_covariance_
-    )
     weights = inputs.weights
-    paths = expansion.weighted_sums_draws(purchase_z, weights) if expansion.usable else None
+    expansion = _btyd.PathExpansion(
+        inputs.path,
+        weights,
+        purchases.fitter,
+        purchases.params_,
+        purchases.log_params_covariance_,
+    )
+    paths = expansion.weighted_sums_draws(purchase_z) if expansion.usable else None
     n_customers = len(inputs.row_of_customer)
 
     def writer(name, dtype=np.float32):

@@ -686,20 +686,26 @@ def test_draws_expansion_equals_exact_evaluation_per_draw(model, validation, cal
     fitted = validation.fitted[model]
     columns = [calibration[c].to_numpy() for c in ("frequency_cal", "recency_cal", "T_cal")]
     path = _btyd.PurchasePath(np.arange(1, 13) * WEEKS_PER_MONTH, *columns)
+    # the rCLV's two sums: discounted purchases (10% a year) and all purchases of the horizon
+    weights = np.vstack([1.1 ** -(np.arange(1, 13) / 12), np.ones(12)])
     expansion = _btyd.PathExpansion(
-        path, fitted.fitter, fitted.params_, fitted.log_params_covariance_
+        path, weights, fitted.fitter, fitted.params_, fitted.log_params_covariance_
     )
     assert expansion.usable
     z, draws = _btyd.draw_log_params(
         fitted.params_, fitted.log_params_covariance_, 200, np.random.default_rng(3)
     )
-    approximate = np.array([expansion.cumulative(row)[-1] for row in z])
-    exact = np.array(
-        [
-            path.cumulative(_btyd.with_params(fitted.fitter, d, fitted.params_.index))[-1]
-            for d in draws
-        ]
-    )
+    exact_sums = [
+        path.weighted_sums(_btyd.with_params(fitted.fitter, d, fitted.params_.index), weights)
+        for d in draws
+    ]
+    # the total equals the path's last cumulative value, the discounted sum its weighted months
+    first = path.cumulative(_btyd.with_params(fitted.fitter, draws[0], fitted.params_.index))
+    np.testing.assert_allclose(exact_sums[0][1], first[-1], rtol=1e-12)
+    monthly = np.diff(first, axis=0, prepend=0.0)
+    np.testing.assert_allclose(exact_sums[0][0], weights[0] @ monthly, rtol=1e-12)
+    approximate = np.array([expansion.weighted_sums(row)[0] for row in z])
+    exact = np.array([sums[0] for sums in exact_sums])
     assert np.median(np.abs(approximate - exact) / exact) < 1e-3
     assert np.max(np.abs(approximate - exact) / exact) < 0.1
     # The 5% and 95% bounds move by a small fraction of the interval's width: at most 6.5%
@@ -719,7 +725,8 @@ def test_draws_fall_back_to_exact_evaluation_when_the_expansion_fails(summary, p
     wide = dataclasses.replace(purchases, log_params_covariance_=covariance)
     columns = [summary[c].to_numpy() for c in ("frequency", "recency", "T")]
     path = _btyd.PurchasePath(np.arange(1, 13) * WEEKS_PER_MONTH, *columns)
-    assert not _btyd.PathExpansion(path, wide.fitter, wide.params_, covariance).usable
+    weights = np.ones((1, 12))
+    assert not _btyd.PathExpansion(path, weights, wide.fitter, wide.params_, covariance).usable
 
     head = summary.head(200)
     result = clv.predict(
