@@ -6,8 +6,8 @@ the median of N wall-clock times, the ratio (alternative / ccnb) and the process
 far. Nothing is hard-coded: every ratio comes from the run that prints it.
 
 Run: ``make bench`` or ``.venv/bin/python benchmarks/run_all.py [--quick] [--only NAME ...]``
-(sections: summary, fits, predict, batch, parquet, workshop). ``--quick`` uses small sizes (a
-smoke test).
+(sections: summary, fits, predict, batch, parquet, workshop, big, big-spark). ``--quick`` uses
+small sizes (a smoke test).
 """
 
 from __future__ import annotations
@@ -542,6 +542,112 @@ def bench_parquet(n_rows: int) -> None:
 
 # ---------------------------------------------------------------------------------------------
 
+#: the issue's big client: the demo generator's retailer at a million customers
+BIG_CLIENT = {"n_customers": 1_000_000, "n_transactions_target": 10_000_000, "seed": 1}
+
+
+def _big_params(export: Path, *, engine: str) -> str:
+    """The benchmark's params: the column mapping, the dates, the margin and the budget only."""
+    params = {
+        "client": "Big Retail",
+        "slug": "big",
+        "currency": "EUR",
+        "transactions": {
+            "path": str(export),
+            "columns": {
+                name: name
+                for name in ("customer_id", "date", "amount", "order_id", "channel", "category")
+            },
+        },
+        "observation_end": "2025-12-31",
+        "calibration_end": "2024-12-31",
+        "gross_margin": 0.35,
+        "budget": {"total": 200000},
+    }
+    if engine == "spark":
+        # local mode: the driver is the executor; its heap holds Spark's working set
+        params["engine"] = {
+            "backend": "spark",
+            "master": "local[2]",
+            "config": {"spark.driver.memory": "2g", "spark.sql.shuffle.partitions": 8},
+        }
+    return yaml.safe_dump(params, sort_keys=False)
+
+
+def _tree_rss_run(command: list[str], cwd: Path) -> tuple[int, float, float, float]:
+    """Run ``command``; its exit code, wall seconds, and peak RSS (MB) of the whole process
+    tree (the sum over the runner, its worker, the kernels, a JVM) and of its largest process,
+    sampled every 0.2 s."""
+    import psutil
+
+    start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL)
+    root = psutil.Process(process.pid)
+    peak_tree = peak_single = 0
+    while process.poll() is None:
+        try:
+            members = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            members = []
+        sizes = []
+        for member in members:
+            try:
+                sizes.append(member.memory_info().rss)
+            except psutil.Error:
+                pass
+        peak_tree = max(peak_tree, sum(sizes))
+        peak_single = max([peak_single, *sizes])
+        time.sleep(0.2)
+    return process.returncode, time.perf_counter() - start, peak_tree / 2**20, peak_single / 2**20
+
+
+def bench_big(*, engine: str, client: dict) -> None:
+    """The big client end to end with ``ccnb run``: wall time, peak RSS, time per stage."""
+    print(f"big client on {engine}: ccnb run, every notebook, {client}", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="ccnb-bench-big-"))
+    try:
+        start = time.perf_counter()
+        frame = generate_transactions(**client)
+        export = work / "export.parquet"
+        frame.to_parquet(export, index=False)
+        size = f"{len(frame):,} tx / {frame['customer_id'].nunique():,} cust"
+        del frame
+        print(f"   generated {size} in {time.perf_counter() - start:.0f} s", flush=True)
+        (work / "big.yaml").write_text(_big_params(export, engine=engine))
+        runner = Path(sys.executable).parent / "ccnb"
+        code, wall, tree, single = _tree_rss_run([str(runner), "run", "big.yaml"], work)
+        published = work / "outputs" / "big" / "run.json"
+        if code != 0 or not published.exists():
+            raise AssertionError(f"the big client failed (exit {code}): see {work}")
+        run = json.loads(published.read_text())
+        stages = [
+            ("load and validate", run["load_seconds"]),
+            ("tables (thread)", run["tables"]["seconds"]),
+        ] + [(notebook["name"], notebook["seconds"]) for notebook in run["notebooks"]]
+        task = f"big client, 6 notebooks ({engine})"
+        ROWS.append(
+            {
+                "task": task,
+                "size": size,
+                "ccnb_s": wall,
+                "peak_rss_mb": tree,
+                "largest_process_rss_mb": single,
+                "stages": dict(stages),
+            }
+        )
+        print(
+            f"  {task:<34} {size:<26} wall {wall:6.1f} s  peak RSS of the whole run "
+            f"{tree:,.0f} MB (largest process {single:,.0f} MB)",
+            flush=True,
+        )
+        for name, seconds in stages:
+            print(f"     {name:<28} {seconds:7.1f} s", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+
 
 def _timed_cells(client, cells) -> float:
     """Seconds to execute ``cells`` (index, cell) in ``client``'s running kernel."""
@@ -654,7 +760,10 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args(argv)
-    sections = set(args.only or ["summary", "fits", "predict", "batch", "parquet", "workshop"])
+    sections = set(
+        args.only
+        or ["summary", "fits", "predict", "batch", "parquet", "workshop", "big", "big-spark"]
+    )
     print(machine(), flush=True)
     started = time.perf_counter()
     if args.quick:
@@ -686,6 +795,15 @@ def main(argv=None) -> None:
         bench_parquet(parquet_rows)
     if "workshop" in sections:
         bench_workshop()
+    big = (
+        BIG_CLIENT
+        if not args.quick
+        else {**BIG_CLIENT, "n_customers": 50_000, "n_transactions_target": 500_000}
+    )
+    if "big" in sections:
+        bench_big(engine="duckdb", client=big)
+    if "big-spark" in sections:
+        bench_big(engine="spark", client=big)
     print(f"total {time.perf_counter() - started:.0f} s", flush=True)
     if args.json:
         args.json.write_text(json.dumps(ROWS, indent=2, default=str))

@@ -412,8 +412,10 @@ def _stage_data(
     """Stage the data-quality report and rejected rows; data errors fail the client here."""
     shutil.rmtree(staging, ignore_errors=True)
     (staging / _EXPORTS).mkdir(parents=True)
+    start = time.perf_counter()
     analysis = ClientAnalysis(params, cache_dir=cache)
     quality = analysis.quality
+    record["load_seconds"] = round(time.perf_counter() - start, 2)
     record["data_quality"] = quality.to_dict()
     record["orders"] = quality.orders.to_dict() if quality.orders is not None else None
     write_csv(quality.rejected_rows, staging / _EXPORTS / "rejected_rows.csv")
