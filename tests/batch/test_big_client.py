@@ -69,7 +69,7 @@ def test_every_notebook_runs_and_nothing_is_lost(big_run):
     assert run.status == "ok", (run.error, run.failures(), run.warnings)
     assert [notebook.status for notebook in run.notebooks] == ["ok"] * 6
     record = json.loads((outputs / "run.json").read_text())
-    transactions = record["data_quality"]["sources"][0]
+    transactions = record["data_quality"]["transactions"]
     assert transactions["rows_read"] == len(export)
     assert transactions["rows_used"] + sum(transactions["rejected"].values()) == len(export)
     assert record["tables"]["error"] is None
