@@ -539,7 +539,23 @@ class ClientAnalysis:
                     getattr(self, name)
                 except Unavailable as error:
                     unavailable[name] = str(error)
+                self._forget_stored_tables()
         return unavailable
+
+    def _forget_stored_tables(self) -> None:
+        """With a cache folder, drop the tables already kept there from memory.
+
+        A later table that needs one reads it back (a fraction of a second for a million
+        customers), so the memory held is the working set of one table, not every
+        per-customer table of the client at once.
+        """
+        if self._store.folder is None:
+            return
+        stored = {
+            name for name, value in vars(type(self)).items() if isinstance(value, _stored_table)
+        }
+        for name in stored & set(self._values):
+            del self._values[name]
 
     # --- data -------------------------------------------------------------------------------
 
@@ -1037,9 +1053,9 @@ class ClientAnalysis:
         concentration = _value_ranking.ranking_summary(self.value_ranking)
         return pd.concat([concentration, pd.Series({"start": start, "end": end})])
 
-    @_tracked_value
+    @_stored_table
     def _forecast(self) -> clv.Predictions:
-        """Predictions at a gross margin of 100%: what a margin change re-prices (memory only).
+        """Predictions at a gross margin of 100%: what a margin change re-prices.
 
         Above `ccnb.clv.draws.IN_MEMORY_CUSTOMERS` customers the draws go to files (in the
         cache folder, else in a temporary folder of this process), read a few at a time.
@@ -1076,7 +1092,7 @@ class ClientAnalysis:
             self.predictions, self._survival_paths, changes=self.params.retention_changes
         )
 
-    @_tracked_value
+    @_stored_table
     def _survival_paths(self) -> clv.SurvivalPaths:
         """Each customer's survival if active now, month by month (kept over margin changes)."""
         return clv.survival_paths(

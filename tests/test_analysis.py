@@ -22,6 +22,9 @@ def cdnow_params():
 def test_cached_tables_equal_computed_ones_and_need_no_data(cdnow_params, tmp_path):
     first = ClientAnalysis(cdnow_params, cache_dir=tmp_path)
     unavailable = first.precompute()
+    # what is kept in the folder is not also kept in memory: a table at a time is held
+    assert not set(ClientAnalysis.table_names()) & set(first._values)
+    assert "data" in first._values  # the engine (and the validated rows in it) stays open
     again = ClientAnalysis(cdnow_params, cache_dir=tmp_path)
     pd.testing.assert_frame_equal(again.summary, first.summary)
     pd.testing.assert_frame_equal(again.predictions.table, first.predictions.table)
