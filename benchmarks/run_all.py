@@ -609,7 +609,10 @@ def bench_big(*, engine: str, client: dict) -> None:
         start = time.perf_counter()
         frame = generate_transactions(**client)
         export = work / "export.parquet"
-        frame.to_parquet(export, index=False)
+        # microseconds: Spark cannot read pandas' default nanosecond timestamps
+        frame.to_parquet(
+            export, index=False, coerce_timestamps="us", allow_truncated_timestamps=True
+        )
         size = f"{len(frame):,} tx / {frame['customer_id'].nunique():,} cust"
         del frame
         print(f"   generated {size} in {time.perf_counter() - start:.0f} s", flush=True)

@@ -532,7 +532,7 @@ def load_transactions(
     collisions = None if normalise_ids else plausibility.id_collisions(valid)
     if pseudonym_key is not None:
         valid = privacy.pseudonymize_ids(valid, key=pseudonym_key, connection=connection)
-    transactions = valid.cache()
+    transactions = engine.keep(valid)
     for copy in kept:
         copy.release()
     span = transactions.agg(

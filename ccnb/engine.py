@@ -32,6 +32,7 @@ __all__ = [
     "check_readable",
     "connect",
     "is_text_file",
+    "keep",
     "parse_date_text",
     "read_table",
     "register_frame",
@@ -102,6 +103,29 @@ def _spill_folder() -> str:
 
 
 _SPILL: str | None = None
+
+
+def keep(table: ir.Table) -> ir.Table:
+    """The table computed once and kept in the engine, so that what it came from can go.
+
+    DuckDB writes a cached table at once; Spark caches lazily, so the table is counted here to
+    compute it now: releasing the tables it was computed from (``release()``) before that would
+    make Spark compute them again from the file.
+
+    Parameters
+    ----------
+    table
+        An expression of the engine.
+
+    Returns
+    -------
+    ibis.expr.types.Table
+        The kept table (release it with ``release()``).
+    """
+    kept = table.cache()
+    if _is_spark(kept._find_backend()):
+        kept.count().execute()
+    return kept
 
 
 def spark_session(settings: EngineSettings):
@@ -306,7 +330,19 @@ def read_table(
             options["quote"] = '"'  # the sniffer can otherwise pick a quote that breaks lines
         return connection.read_csv(str(file), table_name=name, **options)
     if lower.endswith(".parquet") or _is_url(path) or file.is_dir():
-        return connection.read_parquet(path if spark else str(file), table_name=name)
+        if not spark:
+            return connection.read_parquet(str(file), table_name=name)
+        try:
+            return connection.read_parquet(path, table_name=name)
+        except Exception as error:  # Spark's AnalysisException: say what to do instead
+            if "TIMESTAMP(NANOS" not in str(error):
+                raise
+            raise EngineError(
+                f"Spark cannot read {file.name}: it holds timestamps in nanoseconds (pandas' "
+                "default when writing parquet). Write it with microseconds, e.g. "
+                "frame.to_parquet(path, coerce_timestamps='us', allow_truncated_timestamps=True), "
+                "or run this client on DuckDB."
+            ) from None
     if lower.endswith((".xlsx", ".xlsm")):
         frame = read_sheet(file, sheet=sheet, skip_rows=skip_rows)
         return register_frame(connection, frame, name=name)

@@ -19,6 +19,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from ccnb import engine
 from ccnb._periods import is_purchase
 from ccnb.quality import ORDER_RULES, OrderNetting
 
@@ -146,7 +147,7 @@ def mark_purchases(transactions: ir.Table) -> tuple[ir.Table, OrderNetting]:
 
 def _materialised(table: ir.Table) -> ir.Table:
     """The table kept in the engine, ordered by customer and date (every later step reads it)."""
-    return table.order_by(["customer_id", "date"]).cache()
+    return engine.keep(table.order_by(["customer_id", "date"]))
 
 
 def large_orders(transactions: ir.Table, *, multiple: float = 10.0) -> pd.Series:

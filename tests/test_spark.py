@@ -444,3 +444,17 @@ def test_returns_net_against_their_orders_the_same(spark, tmp_path):
         summary.customer_summary(c.transactions, observation_end=end) for c in (on_spark, on_duckdb)
     ]
     _same(*summaries)
+
+
+def test_nanosecond_parquet_on_spark_says_how_to_write_it(spark, tmp_path):
+    """pandas writes nanosecond timestamps, which Spark cannot read: the error says the fix."""
+    path = tmp_path / "export.parquet"
+    pd.DataFrame(
+        {
+            "customer_id": ["a"],
+            "date": pd.to_datetime(["2024-01-02"]).as_unit("ns"),
+            "amount": [9.5],
+        }
+    ).to_parquet(path, index=False)
+    with pytest.raises(engine.EngineError, match="coerce_timestamps='us'"):
+        engine.read_table(spark, str(path), name="nanos")

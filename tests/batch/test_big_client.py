@@ -52,9 +52,7 @@ def _rows(path: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def big_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("scale")
-    export = generate_transactions(
-        n_customers=CUSTOMERS, n_transactions_target=1_000_000, seed=2
-    )
+    export = generate_transactions(n_customers=CUSTOMERS, n_transactions_target=1_000_000, seed=2)
     export.to_parquet(folder / "export.parquet", index=False)
     (folder / "scale.yaml").write_text(PARAMS, encoding="utf-8")
     (run,) = run_clients(
