@@ -113,8 +113,9 @@ def predict(
     the estimate lies inside them for every CDNOW customer, see the tests). Draws that give a
     non-finite or negative value (e.g. Gamma-Gamma q <= 1) are dropped whole;
     ``settings["n_draws"]`` of the result says how many were used. Spend is evaluated
-    exactly per draw; the expected purchases per draw come from a polynomial in the draws'
-    coordinates fitted to exact evaluations at 23 parameter points
+    exactly per draw; each customer's discounted and total expected purchases per draw come
+    from a polynomial in the draws' coordinates fitted to exact evaluations at 23 parameter
+    points
     (``ccnb.clv._btyd.PathExpansion``; exact per draw where the expansion cannot be built),
     which moves the bounds by a small fraction of the interval's width (see the tests).
 
@@ -426,8 +427,9 @@ def _rclv_draws(
 ) -> _Draws:
     """Residual CLV per parameter draw, expected and realised (draws x customers), invalid dropped.
 
-    The purchase path of each draw comes from :class:`ccnb.clv._btyd.PathExpansion` (exact
-    evaluation at 23 points instead of one per draw) unless an expansion point is invalid;
+    The discounted and total purchases of each draw come from
+    :class:`ccnb.clv._btyd.PathExpansion` (exact evaluation at 23 points instead of one per
+    draw) unless an expansion point is invalid;
     spend and the new-customer value are evaluated exactly for every draw, and a draw whose
     new-customer value is not finite (a parameter past a singularity) is dropped. The realised
     rCLV of a draw draws each customer's future under the draw's parameters
