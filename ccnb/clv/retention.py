@@ -208,6 +208,12 @@ def retention_scenarios(
         records.append((change, target, factor, equity))
     table = pd.DataFrame(records, columns=["change_points", "retention", "hazard_factor", "equity"])
     base = float(table.loc[table["change_points"] == 0, "equity"].iloc[0])
+    # today's equity is the sum of the rCLVs (the margins above are float32: a million
+    # customers' rounding shows in the euros), so every page gives the same number
+    if base:
+        total = float(predictions.table["rclv"].sum())
+        table["equity"] *= total / base
+        base = total
     table["equity_change"] = table["equity"] - base
     table["equity_change_pct"] = table["equity_change"] / base if base else np.nan
     return table
