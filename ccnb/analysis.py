@@ -15,14 +15,12 @@ starts, and a kernel waits for a table still being computed.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
 import pickle
-import shutil
 import tempfile
 import time
 from functools import cached_property
@@ -34,6 +32,7 @@ import pandas as pd
 
 from ccnb import budget, rfm
 from ccnb._lazy import lazy_module
+from ccnb._process_folders import process_folder
 from ccnb.errors import ModelUnavailable, Unavailable
 from ccnb.formatting import day_label
 from ccnb.params import Params, with_overrides
@@ -143,10 +142,6 @@ def cache_key(params: Params) -> str:
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:24]
 
 
-#: this process' folder for the draws of big predictions without a cache folder
-_DRAWS_FOLDER: str | None = None
-
-
 class _TableStore:
     """Pickled tables of one analysis in ``<folder>/<key>/`` (no folder: nothing is kept).
 
@@ -237,11 +232,7 @@ class _TableStore:
         """
         if self.folder is not None:
             return self.folder / "draws"
-        global _DRAWS_FOLDER
-        if _DRAWS_FOLDER is None:
-            _DRAWS_FOLDER = tempfile.mkdtemp(prefix="ccnb-draws-")
-            atexit.register(shutil.rmtree, _DRAWS_FOLDER, ignore_errors=True)
-        return Path(_DRAWS_FOLDER)
+        return process_folder("draws")
 
     def _another_is_computing(self) -> bool:
         """A live process holds the marker (a marker left by a killed process is ignored)."""

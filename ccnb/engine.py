@@ -8,7 +8,6 @@ only when selected.
 
 from __future__ import annotations
 
-import atexit
 import datetime
 import importlib.util
 import os
@@ -23,6 +22,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from ccnb._process_folders import process_folder
 from ccnb.errors import EngineError
 from ccnb.params import EngineSettings
 
@@ -83,26 +83,12 @@ def connect(settings: EngineSettings | None = None) -> ibis.BaseBackend:
         return backend.connect(session)
     connection = ibis.duckdb.connect(settings.database or ":memory:")
     connection.raw_sql(f"SET memory_limit = '{settings.memory_limit}'")
-    connection.raw_sql(f"SET temp_directory = '{_spill_folder()}'")
+    # DuckDB's default for an in-memory database is .tmp in the working directory: the
+    # consultant's engagement folder
+    connection.raw_sql(f"SET temp_directory = '{process_folder('duckdb-spill')}'")
     # its bar goes to the terminal (or a notebook's output) on queries over two seconds
     connection.raw_sql("SET enable_progress_bar = false")
     return connection
-
-
-def _spill_folder() -> str:
-    """A folder of this process for DuckDB to spill to beyond its memory limit, removed at exit.
-
-    DuckDB's default for an in-memory database is ``.tmp`` in the working directory: the
-    consultant's engagement folder.
-    """
-    global _SPILL
-    if _SPILL is None:
-        _SPILL = tempfile.mkdtemp(prefix="ccnb-duckdb-spill-")
-        atexit.register(shutil.rmtree, _SPILL, ignore_errors=True)
-    return _SPILL
-
-
-_SPILL: str | None = None
 
 
 def keep(table: ir.Table) -> ir.Table:

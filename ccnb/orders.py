@@ -109,10 +109,10 @@ def mark_purchases(transactions: ir.Table) -> tuple[ir.Table, OrderNetting]:
         order_key=ibis.coalesce(matched.order_key, returned.order_id),
         step=matched.step,
     )
-    kept = t.filter(t.amount >= 0)
-    keyed = kept.select(*t.columns, order_key=kept.order_id, step=ibis.null("string")).union(
-        keyed_returns
-    )
+    other_lines = t.filter(t.amount >= 0)
+    keyed = other_lines.select(
+        *t.columns, order_key=other_lines.order_id, step=ibis.null("string")
+    ).union(keyed_returns)
     order = [keyed.customer_id, keyed.order_key]
     # materialised once: the purchase flag and both counts below read it
     keyed = keyed.mutate(net=keyed.amount.sum().over(group_by=order)).cache()

@@ -7,7 +7,6 @@ succeeded; otherwise the previous good outputs stay and the failed notebook is k
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import os
 import platform
@@ -37,7 +36,7 @@ from ccnb.batch._layout import (
     _write_text,
 )
 from ccnb.batch.execute import DEFAULT_TIMEOUT, KERNEL_NAME, _run_notebooks
-from ccnb.batch.exports import EXPORT_DIR_VARIABLE, write_csv
+from ccnb.batch.exports import EXPORT_DIR_VARIABLE, csv_data_rows, write_csv
 from ccnb.batch.index_pages import write_client_index
 from ccnb.batch.inputs import _kernel_executable, _library_versions, _now, input_files
 from ccnb.batch.records import ClientRun, EventCallback, RunEvent, _emit, _first_line
@@ -54,10 +53,12 @@ _CHARTS = "charts"
 def _export_listing(exports: Path) -> list[dict[str, Any]]:
     listing = []
     for path in sorted(exports.glob("*.csv")):
-        with open(path, encoding="utf-8", newline="") as handle:
-            rows = max(sum(1 for _ in csv.reader(handle)) - 1, 0)
         listing.append(
-            {"file": f"{_EXPORTS}/{path.name}", "rows": rows, "bytes": path.stat().st_size}
+            {
+                "file": f"{_EXPORTS}/{path.name}",
+                "rows": csv_data_rows(path),
+                "bytes": path.stat().st_size,
+            }
         )
     for path in sorted(exports.glob("*.xlsx")):
         listing.append(

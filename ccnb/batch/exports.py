@@ -7,13 +7,21 @@ kernel, so a consultant re-running a notebook in JupyterLab never writes into ``
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["EXPORT_DIR_VARIABLE", "export", "export_dir", "spreadsheet_safe", "write_csv"]
+__all__ = [
+    "EXPORT_DIR_VARIABLE",
+    "csv_data_rows",
+    "export",
+    "export_dir",
+    "spreadsheet_safe",
+    "write_csv",
+]
 
 EXPORT_DIR_VARIABLE = "CCNB_EXPORT_DIR"
 """Environment variable naming the folder exports go to (set by ``ccnb run`` for the kernel)."""
@@ -87,6 +95,23 @@ def write_csv(frame: pd.DataFrame, path: Path, *, index: bool = False) -> Path:
         path, index=index, encoding="utf-8", lineterminator="\n", float_format="%.12g"
     )
     return path
+
+
+def csv_data_rows(path: Path) -> int:
+    """Rows below the header of a CSV export (a quoted line break inside a value counts once).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The CSV file.
+
+    Returns
+    -------
+    int
+        Its data rows.
+    """
+    with open(path, encoding="utf-8", newline="") as handle:
+        return max(sum(1 for _ in csv.reader(handle)) - 1, 0)
 
 
 def export_dir() -> Path | None:

@@ -8,7 +8,6 @@ return at the start) keeps the leading apostrophe the CSV has.
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 
@@ -17,6 +16,8 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
+
+from ccnb.batch.exports import csv_data_rows
 
 __all__ = ["WORKBOOK_MAX_ROWS", "write_workbook"]
 
@@ -107,12 +108,6 @@ def _add_sheet(book: Workbook, title: str, frame: pd.DataFrame, currency: str) -
         sheet.append([_cell(sheet, value, fmt) for value, fmt in zip(row, formats, strict=True)])
 
 
-def _data_rows(csv_path: Path) -> int:
-    """Rows below the header of a CSV (quoted line breaks inside a value count once)."""
-    with open(csv_path, encoding="utf-8", newline="") as handle:
-        return max(sum(1 for _ in csv.reader(handle)) - 1, 0)
-
-
 def write_workbook(
     exports: Path, path: Path, *, cover: list[tuple[str, str]], currency: str = "EUR"
 ) -> Path:
@@ -143,7 +138,7 @@ def write_workbook(
     lines = list(cover)
     frames = {}
     for csv_path in csvs:
-        rows = _data_rows(csv_path)
+        rows = csv_data_rows(csv_path)
         if rows > WORKBOOK_MAX_ROWS:
             lines.append(
                 (

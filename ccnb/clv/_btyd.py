@@ -682,16 +682,6 @@ class PurchasePath:
         """Expected purchases between consecutive edges (from 0), shape (len(edges), rows)."""
         return np.diff(self.cumulative(fitter), axis=0, prepend=0.0)
 
-    def reduce(self, alive: np.ndarray, given_alive: np.ndarray, weights: np.ndarray):
-        """Weighted sums of the per-period purchases from the two factors, without the path.
-
-        ``weights`` (sums, len(edges)) weighs the purchases between consecutive edges; the
-        result (sums, rows) equals ``weights @ per_period`` but is computed per (frequency,
-        T) pair and then scaled by each row's P(alive), so no (edges, rows) array is built:
-        ``sum_k w_k (G_k - G_(k-1)) = sum_k (w_k - w_(k+1)) G_k`` with ``w_(n+1) = 0``.
-        """
-        return self.spread(alive, self.per_pair(given_alive, weights))
-
     @staticmethod
     def per_pair(given_alive: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """The weighted sums given alive, per (frequency, T) pair: shape (sums, pairs)."""
@@ -703,8 +693,15 @@ class PurchasePath:
         return alive[None, :] * per_pair[:, self.pair_of_row]
 
     def weighted_sums(self, fitter, weights: np.ndarray) -> np.ndarray:
-        """``weights @ per_period(fitter)`` computed per pair (see :meth:`reduce`)."""
-        return self.reduce(*self.factors(fitter), weights)
+        """Weighted sums of the per-period purchases, without building the path.
+
+        ``weights`` (sums, len(edges)) weighs the purchases between consecutive edges; the
+        result (sums, rows) equals ``weights @ per_period(fitter)`` but is computed per
+        (frequency, T) pair and then scaled by each row's P(alive), so no (edges, rows) array
+        is built: ``sum_k w_k (G_k - G_(k-1)) = sum_k (w_k - w_(k+1)) G_k``, ``w_(n+1) = 0``.
+        """
+        alive, given_alive = self.factors(fitter)
+        return self.spread(alive, self.per_pair(given_alive, weights))
 
 
 def _on_cumulative(weights: np.ndarray) -> np.ndarray:

@@ -58,8 +58,6 @@ class DrawMatrix:
         self.shape = (int(shape[0]), int(shape[1]))
         self.scale = float(scale)
 
-    ndim = 2
-
     @property
     def in_memory(self) -> bool:
         """True when the matrix is held in memory, False when it is read from its file."""

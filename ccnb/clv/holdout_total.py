@@ -8,8 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ccnb.clv.cuts import _quantiles
 from ccnb.clv.fitting import _require_columns
-from ccnb.clv.predictive import _customer_inputs, _expected_purchases, total_purchase_draws
+from ccnb.clv.predictive import _customer_inputs, _expected_purchases, _total_draws
 from ccnb.clv.results import FittedModel
 
 __all__ = ["holdout_total", "likely_miss_cause", "monthly_tracking_ratio"]
@@ -17,13 +18,6 @@ __all__ = ["holdout_total", "likely_miss_cause", "monthly_tracking_ratio"]
 #: a calendar month whose actual-to-expected ratio is this many times the quietest month's
 #: counts as a seasonal peak the models (which have no calendar) cannot follow
 SEASONAL_RATIO = 1.5
-
-
-def _quantiles(totals: np.ndarray, levels: list[float]) -> tuple[float, float]:
-    if len(totals) == 0:
-        return np.nan, np.nan
-    low, high = np.quantile(totals, levels)
-    return float(low), float(high)
 
 
 def holdout_total(
@@ -59,13 +53,14 @@ def holdout_total(
     _require_columns(calibration, ["frequency_holdout", "duration_holdout"], "holdout_total")
     if not 0 < interval < 1:
         raise ValueError(f"interval must be in (0, 1), got {interval}")
-    options = {"purchases": fitted, "n_draws": n_draws, "seed": seed}
-    levels = [(1 - interval) / 2, (1 + interval) / 2]
-    low, high = _quantiles(total_purchase_draws(calibration, **options), levels)
-    parameter_low, parameter_high = _quantiles(
-        total_purchase_draws(calibration, own_randomness=False, **options), levels
-    )
+    if n_draws < 1:
+        raise ValueError(f"n_draws must be >= 1, got {n_draws}")
     inputs = _customer_inputs(calibration, spend=None, periods=None)
+    options = {"n_draws": n_draws, "seed": seed}
+    low, high = _quantiles(_total_draws(inputs, fitted, own_randomness=True, **options), interval)
+    parameter_low, parameter_high = _quantiles(
+        _total_draws(inputs, fitted, own_randomness=False, **options), interval
+    )
     expected = float(_expected_purchases(inputs, fitted).sum())
     actual = float(calibration["frequency_holdout"].sum())
     return pd.Series(

@@ -336,6 +336,13 @@ def total_purchase_draws(
     if n_draws < 1:
         raise ValueError(f"n_draws must be >= 1, got {n_draws}")
     inputs = _customer_inputs(summary, spend=None, periods=periods)
+    return _total_draws(
+        inputs, purchases, n_draws=n_draws, seed=seed, own_randomness=own_randomness
+    )
+
+
+def _total_draws(inputs: dict, purchases, *, n_draws, seed, own_randomness) -> np.ndarray:
+    """`total_purchase_draws` on customer inputs already prepared (`_customer_inputs`)."""
     draws = _draws(
         inputs,
         purchases,
