@@ -4,14 +4,22 @@ During a batch run (``ccnb run`` sets ``CCNB_CHART_DIR`` and, per notebook, ``CC
 each figure a report section shows is also saved as ``<notebook>-<section>.png`` (1920 x 1080,
 16:9) and ``.svg`` in ``outputs/<client>/charts/``, its text enlarged to stay legible when
 pasted full-slide; ``charts/index.html`` shows them all. In JupyterLab nothing is written.
+
+Drawing a figure twice more at slide size costs about 0.2 s, twice what showing it costs. So
+the kernel only pickles the figure, with the matplotlib settings it was drawn under
+(`save_slide`, a few milliseconds), and the runner draws the slides (`render_slides`) in its
+HTML-rendering thread while the next notebook runs. The pickles are the runner's own kernels'
+files in the run's staging folder, read once and deleted.
 """
 
 from __future__ import annotations
 
 import html
 import os
+import pickle
 from pathlib import Path
 
+import matplotlib as mpl
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
@@ -19,6 +27,7 @@ __all__ = [
     "CHART_DIR_VARIABLE",
     "NOTEBOOK_VARIABLE",
     "SLIDE_PIXELS",
+    "render_slides",
     "save_slide",
     "write_contact_sheet",
 ]
@@ -39,13 +48,18 @@ def _folder() -> Path | None:
     return Path(folder) if folder else None
 
 
+_PENDING = ".figure.pickle"
+#: settings that choose a backend or an interactive mode: not the drawing's
+_NOT_DRAWING = ("backend", "backend_fallback", "interactive")
+
+
 def save_slide(figure: Figure, section: str) -> Path | None:
-    """Save ``figure`` at slide size as PNG and SVG during a batch run; None otherwise.
+    """Queue ``figure`` for the chart pack during a batch run; None otherwise.
 
     Parameters
     ----------
     figure : matplotlib.figure.Figure
-        A report section's figure, already shown (it is resized here).
+        A report section's figure, already shown and closed.
     section : str
         The section's name, e.g. ``"segments"``; the file is ``<notebook>-<section>.png``
         (``-2``, ``-3`` for a section shown again in the same notebook).
@@ -53,7 +67,7 @@ def save_slide(figure: Figure, section: str) -> Path | None:
     Returns
     -------
     pathlib.Path or None
-        The PNG written.
+        The PNG `render_slides` will write.
     """
     folder = _folder()
     if folder is None:
@@ -61,17 +75,49 @@ def save_slide(figure: Figure, section: str) -> Path | None:
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"{os.environ.get(NOTEBOOK_VARIABLE, 'report')}-{section}"
     name, number = stem, 1
-    while (folder / f"{name}.png").exists():
+    while (folder / f"{name}{_PENDING}").exists() or (folder / f"{name}.png").exists():
         number += 1
         name = f"{stem}-{number}"
-    figure.set_size_inches(*_SLIDE_INCHES)
-    for text in figure.findobj(Text):
-        text.set_fontsize(text.get_fontsize() * _TEXT_SCALE)
-    figure.set_layout_engine("constrained")
-    png = folder / f"{name}.png"
-    figure.savefig(png, dpi=_DPI)
-    figure.savefig(folder / f"{name}.svg")
-    return png
+    settings = {key: value for key, value in mpl.rcParams.items() if key not in _NOT_DRAWING}
+    with open(folder / f"{name}{_PENDING}", "wb") as file:
+        pickle.dump((figure, settings), file, protocol=pickle.HIGHEST_PROTOCOL)
+    return folder / f"{name}.png"
+
+
+def render_slides(folder: Path | None = None, *, notebook: str | None = None) -> list[Path]:
+    """Draw the queued figures at slide size, as PNG and SVG, and delete their pickles.
+
+    Parameters
+    ----------
+    folder : pathlib.Path, optional
+        The chart pack's folder; by default the run's (``CCNB_CHART_DIR``).
+    notebook : str, optional
+        Only this notebook's figures (its stem), else every queued one.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The PNGs written.
+    """
+    folder = folder or _folder()
+    if folder is None or not folder.is_dir():
+        return []
+    pattern = f"{notebook}-*{_PENDING}" if notebook else f"*{_PENDING}"
+    written = []
+    for pending in sorted(folder.glob(pattern)):
+        with open(pending, "rb") as file:
+            figure, settings = pickle.load(file)
+        with mpl.rc_context(settings):
+            figure.set_size_inches(*_SLIDE_INCHES)
+            for text in figure.findobj(Text):
+                text.set_fontsize(text.get_fontsize() * _TEXT_SCALE)
+            figure.set_layout_engine("constrained")
+            png = folder / pending.name.replace(_PENDING, ".png")
+            figure.savefig(png, dpi=_DPI)
+            figure.savefig(png.with_suffix(".svg"))
+        pending.unlink()
+        written.append(png)
+    return written
 
 
 def write_contact_sheet(folder: Path, *, title: str) -> Path | None:

@@ -35,10 +35,11 @@ from ccnb.batch._layout import (
     _write_json,
     _write_text,
 )
-from ccnb.batch.execute import DEFAULT_TIMEOUT, KERNEL_NAME, _run_notebooks
+from ccnb.batch.execute import DEFAULT_TIMEOUT, KERNEL_ARGUMENTS, KERNEL_NAME, _run_notebooks
 from ccnb.batch.exports import EXPORT_DIR_VARIABLE, csv_data_rows, write_csv
 from ccnb.batch.index_pages import write_client_index
 from ccnb.batch.inputs import _kernel_executable, _library_versions, _now, input_files
+from ccnb.batch.kernels import KernelWarmer
 from ccnb.batch.records import ClientRun, EventCallback, RunEvent, _emit, _first_line
 from ccnb.batch.scaffold import unreviewed_keys
 from ccnb.batch.workbook import write_workbook
@@ -258,17 +259,22 @@ def run_client(
     staging = tables = analysis = None
     cache = Path(tempfile.mkdtemp(prefix=f"ccnb-tables-{os.getpid()}-"))
     environment = dict(os.environ)
+    notebooks = [Path(notebook).resolve() for notebook in notebooks]
+    warmer = KernelWarmer(KERNEL_NAME, extra_arguments=KERNEL_ARGUMENTS)
     try:
         try:
             params = _load_params(params_file, overrides, run=run, record=record)
             staging = output_dir / f".{params.slug}.tmp-{os.getpid()}"
+            _prepare_kernel_environment((staging / _EXPORTS).resolve(), cache.resolve())
+            if notebooks:  # its kernel starts while the data loads
+                warmer.start(notebooks[0])
             analysis = _stage_data(params, staging, cache, record=record)
             tables = _compute_tables(analysis, record=record) if precompute else None
             parameters = {"params_file": str(params_file.resolve())}
             if overrides:
                 parameters["overrides"] = overrides
             run.notebooks = _run_notebooks(
-                [Path(notebook).resolve() for notebook in notebooks],
+                notebooks,
                 staging,
                 parameters=parameters,
                 timeout=timeout,
@@ -276,6 +282,7 @@ def run_client(
                 run_date=started,
                 folder=run.folder,
                 events=events,
+                warmer=warmer,
             )
         except Exception as error:  # params, data, anything: this client failed, others go on
             run.error = f"{type(error).__name__}: {_first_line(str(error))}"
@@ -304,6 +311,7 @@ def run_client(
             raise KeyboardInterrupt
         _publish(run, record, staging, output_dir / run.folder)
     finally:
+        warmer.close()  # a kernel started and not used (the data failed to load, a stop)
         if tables is not None and not interrupts.STOP.is_set():
             tables.join()  # before its folder goes (a stopped run does not wait for it)
         os.environ.clear()  # the caller's environment, without the kernels' variables
@@ -420,7 +428,6 @@ def _stage_data(
     record["data_quality"] = quality.to_dict()
     record["orders"] = quality.orders.to_dict() if quality.orders is not None else None
     write_csv(quality.rejected_rows, staging / _EXPORTS / "rejected_rows.csv")
-    _prepare_kernel_environment((staging / _EXPORTS).resolve(), cache.resolve())
     return analysis
 
 

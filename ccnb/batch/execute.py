@@ -7,6 +7,7 @@ notebook renders to HTML in a thread while the next one executes.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import time
 import traceback
@@ -19,8 +20,9 @@ from concurrent.futures import (
 from pathlib import Path
 from typing import Any
 
-from ccnb.batch import render
+from ccnb.batch import charts, render
 from ccnb.batch.charts import NOTEBOOK_VARIABLE
+from ccnb.batch.kernels import KernelWarmer
 from ccnb.batch.records import EventCallback, NotebookRun, RunEvent, _emit, _first_line
 
 __all__ = ["DEFAULT_TIMEOUT", "KERNEL_NAME"]
@@ -113,11 +115,72 @@ def _is_kernel_start_failure(error: BaseException) -> bool:
     )
 
 
-def _execute(notebook: Path, output: Path, *, parameters: dict[str, Any], timeout: float) -> None:
-    """Run a notebook with papermill, retrying once when its kernel fails to start."""
+# Every kernel warns that it talks TCP on localhost unencrypted: noise per start.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+
+
+_WARM_ENGINE = "ccnb-warm-kernel"
+
+
+@functools.cache
+def _register_warm_engine() -> None:
+    """The nbclient engine of papermill, running on a kernel started beforehand (`kernels`)."""
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, papermill_engines
+    from papermill.log import logger
+    from papermill.utils import remove_args
+
+    class WarmKernelEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(
+            cls,
+            nb_man,
+            kernel_name,
+            log_output=False,
+            stdout_file=None,
+            stderr_file=None,
+            start_timeout=60,
+            execution_timeout=None,
+            **kwargs,
+        ):
+            client = PapermillNotebookClient(
+                nb_man,
+                timeout=execution_timeout,
+                startup_timeout=start_timeout,
+                kernel_name=kernel_name,
+                log=logger,
+                log_output=log_output,
+                stdout_file=stdout_file,
+                stderr_file=stderr_file,
+                **remove_args(["input_path", "timeout", "startup_timeout"], **kwargs),
+            )
+            # the client shuts the given kernel down when done, as it does the kernels it starts
+            client.owns_km = True
+            return client.execute()
+
+    papermill_engines.register(_WARM_ENGINE, WarmKernelEngine)
+
+
+def _execute(
+    notebook: Path,
+    output: Path,
+    *,
+    parameters: dict[str, Any],
+    timeout: float,
+    kernel: Any | None = None,
+) -> None:
+    """Run a notebook with papermill, retrying once when its kernel fails to start.
+
+    ``kernel`` is a started kernel's manager (`kernels.KernelWarmer`) to run it on, else
+    papermill starts one.
+    """
     import papermill
 
     for attempt in (1, 2):
+        on_kernel = {}
+        if kernel is not None and attempt == 1:
+            _register_warm_engine()
+            on_kernel = {"engine_name": _WARM_ENGINE, "km": kernel}
         try:
             papermill.execute_notebook(
                 str(notebook),
@@ -129,8 +192,8 @@ def _execute(notebook: Path, output: Path, *, parameters: dict[str, Any], timeou
                 cwd=str(notebook.parent),
                 execution_timeout=timeout,
                 shutdown_kernel="immediate",
-                # Every kernel warns that it talks TCP on localhost unencrypted: noise per start.
-                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                extra_arguments=KERNEL_ARGUMENTS,
+                **on_kernel,
             )
             return
         except Exception as error:
@@ -143,7 +206,12 @@ def _execute(notebook: Path, output: Path, *, parameters: dict[str, Any], timeou
 
 
 def _execute_notebook(
-    notebook: Path, staging: Path, *, parameters: dict[str, Any], timeout: float
+    notebook: Path,
+    staging: Path,
+    *,
+    parameters: dict[str, Any],
+    timeout: float,
+    kernel: Any | None = None,
 ) -> NotebookRun | None:
     """Execute one notebook into the staging folder: None when it ran, else the failure."""
     from nbclient.exceptions import CellTimeoutError
@@ -153,7 +221,7 @@ def _execute_notebook(
     executed = staging / notebook.name
     start = time.perf_counter()
     try:
-        _execute(notebook, executed, parameters=parameters, timeout=timeout)
+        _execute(notebook, executed, parameters=parameters, timeout=timeout, kernel=kernel)
     except PapermillExecutionError as error:
         seconds = time.perf_counter() - start
         found = _failure_from_notebook(name, executed, seconds=seconds)
@@ -193,18 +261,19 @@ def _execute_notebook(
 def _render_notebook(
     executed: Path, *, started: float, client: str, run_date: dt.datetime
 ) -> NotebookRun:
-    """Render an executed notebook to the reader's HTML next to it; never raises."""
+    """Render an executed notebook to the reader's HTML, and its charts; never raises."""
     name = executed.stem
     try:
         report = render.write_report(
             executed, executed.with_suffix(".html"), client=client, run_date=run_date
         )
+        charts.render_slides(notebook=name)
     except Exception as error:
         return NotebookRun(
             name=name,
             status="failed",
             seconds=time.perf_counter() - started,
-            error=f"rendering HTML failed: {type(error).__name__}: {_first_line(str(error))}",
+            error=f"rendering failed: {type(error).__name__}: {_first_line(str(error))}",
             details=traceback.format_exc(),
         )
     return NotebookRun(
@@ -226,8 +295,13 @@ def _run_notebooks(
     run_date: dt.datetime,
     folder: str,
     events: EventCallback | None,
+    warmer: KernelWarmer,
 ) -> list[NotebookRun]:
-    """Execute the notebooks in order; each renders to HTML in a thread while the next runs."""
+    """Execute the notebooks in order; each renders to HTML in a thread while the next runs.
+
+    While a notebook runs, ``warmer`` starts the next one's kernel and imports its modules
+    (`kernels`); the first notebook's kernel the caller may have started already.
+    """
     runs: list[NotebookRun] = []
     done: list[Future] = []
 
@@ -240,11 +314,18 @@ def _run_notebooks(
             )
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ccnb-render") as renderer:
-        for notebook in notebooks:
+        if notebooks and not warmer.is_starting(notebooks[0]):
+            warmer.start(notebooks[0])
+        for position, notebook in enumerate(notebooks):
             _emit(events, RunEvent(folder, notebook.stem, "running"))
             started = time.perf_counter()
-            os.environ[NOTEBOOK_VARIABLE] = notebook.stem  # names its charts (kernel inherits)
-            failure = _execute_notebook(notebook, staging, parameters=parameters, timeout=timeout)
+            os.environ[NOTEBOOK_VARIABLE] = notebook.stem  # for a kernel papermill starts
+            kernel = warmer.take(notebook)
+            if position + 1 < len(notebooks):
+                warmer.start(notebooks[position + 1])
+            failure = _execute_notebook(
+                notebook, staging, parameters=parameters, timeout=timeout, kernel=kernel
+            )
             if failure is None:
                 outcome = renderer.submit(
                     _render_notebook,

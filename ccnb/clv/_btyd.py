@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
 
 from ccnb.clv import _likelihoods
 
@@ -292,6 +291,8 @@ def _newton_polish(objective: Objective, theta: np.ndarray, iterations: int = 8)
 
 def _search(objective: Objective, theta0: np.ndarray, number: int, *, precise: bool) -> dict:
     """One L-BFGS-B run on the log-parameters."""
+    from scipy.optimize import minimize  # here: a kernel reading stored results never fits
+
     k = len(theta0)
     result = minimize(
         objective.value_and_gradient,

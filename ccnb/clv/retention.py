@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
 
 from ccnb.clv import _btyd
 from ccnb.clv.fitting import _btyd_inputs
@@ -74,6 +73,8 @@ def survival_if_alive(fitted: FittedModel, frequency, age, t) -> np.ndarray:
     nodes = (np.arange(_DROPOUT_NODES) + 0.5) / _DROPOUT_NODES
     # the Beta's quantiles once per distinct frequency (the inverse CDF is the slow part)
     distinct, of_customer = np.unique(frequency, return_inverse=True)
+    from scipy import stats  # here: a kernel reading stored results never computes this
+
     quantiles = stats.beta.ppf(nodes[None, :], params["a"], params["b"] + distinct[:, None] + shift)
     result = np.empty((len(frequency), len(t)))
     for start in range(0, len(frequency), _CHUNK):
@@ -221,6 +222,8 @@ def retention_scenarios(
 
 def _hazard_factor(retained, target: float) -> float:
     """The factor c with ``retained(c) == target`` (retained falls from 1 at c = 0)."""
+    from scipy import optimize
+
     high = 2.0
     while retained(high) > target:
         high *= 2

@@ -210,7 +210,37 @@ def money_formatter(currency: str | None) -> FuncFormatter:
     matplotlib.ticker.FuncFormatter
         Use with ``ax.yaxis.set_major_formatter(money_formatter("EUR"))``.
     """
-    return FuncFormatter(lambda value, _position: _money_text(value, currency))
+    return FuncFormatter(functools.partial(_money_tick, currency=currency))
+
+
+# Tick formatters are module functions, not lambdas, so that a figure pickles (the chart pack).
+
+
+def _money_tick(value: float, _position: int | None, *, currency: str | None) -> str:
+    return _money_text(value, currency)
+
+
+def _count_tick(value: float, _position: int | None) -> str:
+    return f"{value:,.0f}"
+
+
+def _magnitude_tick(value: float, _position: int | None) -> str:
+    return f"{abs(value):,.0f}"
+
+
+def count_formatter(*, magnitude: bool = False) -> FuncFormatter:
+    """Tick formatter for counts, ``12,345``; with ``magnitude`` the absolute value.
+
+    Parameters
+    ----------
+    magnitude : bool
+        Label ``-1,200`` as ``1,200`` (an axis drawn downwards).
+
+    Returns
+    -------
+    matplotlib.ticker.FuncFormatter
+    """
+    return FuncFormatter(_magnitude_tick if magnitude else _count_tick)
 
 
 def _money_label(what: str, currency: str | None) -> str:

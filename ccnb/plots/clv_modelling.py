@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import (
-    FuncFormatter,
     MaxNLocator,
     NullFormatter,
 )
@@ -34,6 +34,7 @@ from ccnb.plots._theme import (
     _money_label,
     _money_text,
     _themed,
+    count_formatter,
     money_formatter,
 )
 
@@ -124,7 +125,7 @@ def holdout_tracking(
         )
     ax.set_xlim(left=0)
     ax.set_ylim(bottom=0)
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    ax.yaxis.set_major_formatter(count_formatter())
     ax.legend(loc="lower right")
     unit = _TIME_UNIT_NOUN.get(time_unit, "periods")
     _label(
@@ -232,7 +233,7 @@ def p_alive_hist(
     )
     ax.set_xlim(0, 1)
     _percent(ax, "x")
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    ax.yaxis.set_major_formatter(count_formatter())
     _label(
         ax,
         title=title or "Probability that each customer is still active",
@@ -314,7 +315,7 @@ def clv_distribution(
     else:
         ax.hist(values, bins=bins, color=_BLUE, edgecolor="white")
     _money(ax, "x", currency)
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    ax.yaxis.set_major_formatter(count_formatter())
     scale = ", log scale" if log else ""
     unit = f" ({currency.upper()}{scale})" if currency else (f" ({scale[2:]})" if log else "")
     _label(
@@ -549,7 +550,12 @@ def iso_value(
     ax = _new_axes(ax)
     filled = ax.contourf(recency, frequency, values, levels=10, cmap=_SEQUENTIAL)
     lines = ax.contour(recency, frequency, values, levels=filled.levels, colors=_INK, linewidths=1)
-    ax.clabel(lines, lines.levels[1::2], fmt=lambda v: _money_text(v, currency), fontsize=11)
+    ax.clabel(
+        lines,
+        lines.levels[1::2],
+        fmt=functools.partial(_money_text, currency=currency),
+        fontsize=11,
+    )
     colorbar = ax.figure.colorbar(filled, ax=ax, format=money_formatter(currency))
     colorbar.set_label(_money_label("Residual CLV per customer", currency))
     ax.grid(False)

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import (
-    FuncFormatter,
     MaxNLocator,
     MultipleLocator,
     PercentFormatter,
@@ -32,7 +31,14 @@ from ccnb.plots._axes import (
     _period_labels,
     _require,
 )
-from ccnb.plots._theme import _GREY, _money_label, _money_text, _themed, money_formatter
+from ccnb.plots._theme import (
+    _GREY,
+    _money_label,
+    _money_text,
+    _themed,
+    count_formatter,
+    money_formatter,
+)
 
 __all__ = [
     "cohort_by_channel",
@@ -121,7 +127,7 @@ def retention_heatmap(
             vmax = float(np.nanmax(later))
         what = "Retention"
     elif value == "active":
-        text, formatter = (lambda v: f"{v:,.0f}"), FuncFormatter(lambda v, _: f"{v:,.0f}")
+        text, formatter = (lambda v: f"{v:,.0f}"), count_formatter()
         bar_label = f"Customers buying in the {noun}"
         what = "Active customers"
     else:

@@ -10,9 +10,6 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from matplotlib.ticker import (
-    FuncFormatter,
-)
 
 from ccnb.formatting import day_label, period_label
 from ccnb.plots._axes import (
@@ -30,7 +27,16 @@ from ccnb.plots._axes import (
     _two_panels,
     _value_axis,
 )
-from ccnb.plots._theme import _BLUE, _GREEN, _INK, _ORANGE, _RED, _money_label, _themed
+from ccnb.plots._theme import (
+    _BLUE,
+    _GREEN,
+    _INK,
+    _ORANGE,
+    _RED,
+    _money_label,
+    _themed,
+    count_formatter,
+)
 
 __all__ = [
     "active_base_revenue",
@@ -79,7 +85,7 @@ def data_quality_bar(counts: Any, *, title: str | None = None, ax: Axes | None =
     ax.set_yticks(positions, labels)
     ax.invert_yaxis()
     ax.margins(x=0.15)
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    ax.xaxis.set_major_formatter(count_formatter())
     _value_axis(ax, "x")
     kinds = [(used.any(), _BLUE, "used"), ((~used).any(), _RED, "rejected")]
     handles = [Patch(color=colour, label=label) for present, colour, label in kinds if present]
@@ -178,7 +184,7 @@ def active_base_revenue(
             markeredgecolor=_BLUE,
         )
     upper.set_ylim(bottom=0)
-    upper.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    upper.yaxis.set_major_formatter(count_formatter())
     _label(
         upper,
         title=f"Active customers at the end of each {noun}",
@@ -263,7 +269,7 @@ def churn_and_customer_flow(
     _flow_bars(lower, table, table["reactivated"], color=_BLUE, bottom=new)
     _flow_bars(lower, table, -table["lapsed"].to_numpy(dtype=float), color=_RED)
     lower.axhline(0.0, color=_INK, linewidth=1)
-    lower.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{abs(value):,.0f}"))
+    lower.yaxis.set_major_formatter(count_formatter(magnitude=True))
     handles = [
         Patch(color=_GREEN, label="new"),
         Patch(color=_BLUE, label="reactivated"),

@@ -7,9 +7,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.ticker import (
-    FuncFormatter,
-)
 
 from ccnb.plots._axes import (
     _annotated_heatmap,
@@ -29,6 +26,7 @@ from ccnb.plots._theme import (
     _money_label,
     _money_text,
     _themed,
+    count_formatter,
     money_formatter,
 )
 
@@ -89,7 +87,7 @@ def rfm_heatmap(
     ax = _new_axes(ax, figsize=(8.0, 6.0))
     if value == "customers":
         labels = _cell_labels(grid.to_numpy(float), lambda v: f"{v:,.0f}")
-        bar_label, formatter = "Customers", FuncFormatter(lambda v, _: f"{v:,.0f}")
+        bar_label, formatter = "Customers", count_formatter()
     else:
         labels = _cell_labels(grid.to_numpy(float), lambda v: _money_text(v, currency))
         bar_label, formatter = _money_label("Net revenue", currency), money_formatter(currency)

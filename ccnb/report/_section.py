@@ -60,8 +60,8 @@ class Section:
             display(Markdown(without_math(self.text)))
         if self.figure is not None:
             display(self.figure)
+            plt.close(self.figure)  # closed first: the chart pack's copy is not pyplot's
             charts.save_slide(self.figure, self.name or "figure")  # batch runs only
-            plt.close(self.figure)
         if self.table is not None:
             # As plain HTML: a Styler's text form carries its memory address, which varies.
             html = self.table.to_html() if hasattr(self.table, "to_html") else self.table

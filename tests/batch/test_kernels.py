@@ -1,0 +1,165 @@
+"""Warm kernels: started ahead, with the notebook's imports loaded, and no trace in its outputs."""
+
+import io
+import os
+from pathlib import Path
+
+import matplotlib
+import nbformat
+import numpy as np
+import psutil
+import pytest
+from PIL import Image
+
+from ccnb.batch import charts, execute
+from ccnb.batch.kernels import KernelWarmer, imported_modules
+from ccnb.plots._theme import count_formatter, money_formatter
+
+ARGUMENTS = execute.KERNEL_ARGUMENTS
+
+
+def write_notebook(path: Path, *sources: str, markdown: str = "") -> Path:
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    if markdown:
+        notebook.cells.insert(1, nbformat.v4.new_markdown_cell(markdown))
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(notebook, path)
+    return path
+
+
+def kernel_processes() -> list[psutil.Process]:
+    return [
+        child
+        for child in psutil.Process().children(recursive=True)
+        if "ipykernel" in " ".join(child.cmdline())
+    ]
+
+
+def test_imported_modules_are_read_from_the_code_cells(tmp_path):
+    notebook = write_notebook(
+        tmp_path / "n.ipynb",
+        "import colorsys, xml.dom\nfrom ccnb import report, workshop as shop\nx = 1",
+        "%matplotlib inline\nimport wave",  # not Python: skipped
+        "from . import sibling\nif x:\n    import uuid",  # relative, and not top level
+        "import colorsys",
+        markdown="import json",
+    )
+    assert imported_modules(notebook) == [
+        "colorsys",
+        "xml.dom",
+        "ccnb",
+        "ccnb.report",
+        "ccnb.workshop",
+    ]
+
+
+def test_a_warm_kernel_runs_the_notebook_as_a_fresh_one_would(tmp_path):
+    """The notebook's imports are loaded before its first cell, yet its numbering, namespace,
+    folder and environment are a fresh kernel's; papermill shuts the kernel down after."""
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    notebook = write_notebook(
+        folder / "07_probe.ipynb",
+        "import os, sys\nprint('colorsys' in sys.modules)",
+        "import colorsys",
+        "print(sorted(n for n in globals() if not n.startswith('_') and n not in "
+        "{'In', 'Out', 'get_ipython', 'exit', 'quit', 'open', 'os', 'sys', 'colorsys'}))",
+        "print(os.getcwd() == os.environ['PROBE_FOLDER'], os.environ['CCNB_NOTEBOOK'])",
+    )
+    os.environ["PROBE_FOLDER"] = str(folder)
+    try:
+        results = {}
+        for warm in (True, False):
+            output = tmp_path / f"out-{warm}.ipynb"
+            with KernelWarmer(execute.KERNEL_NAME, extra_arguments=ARGUMENTS) as warmer:
+                warmer.start(notebook)
+                kernel = warmer.take(notebook) if warm else None
+                if kernel is None:
+                    os.environ[charts.NOTEBOOK_VARIABLE] = notebook.stem
+                    warmer.close()  # the started kernel is not used
+                execute._execute(notebook, output, parameters={}, timeout=60, kernel=kernel)
+            if warm:
+                assert not kernel.has_kernel  # shut down by papermill, as its own
+            executed = nbformat.read(output, as_version=4)
+            results[warm] = [
+                (cell.execution_count, "".join(out.get("text", "") for out in cell.outputs))
+                for cell in executed.cells
+            ]
+    finally:
+        os.environ.pop("PROBE_FOLDER")
+        os.environ.pop(charts.NOTEBOOK_VARIABLE, None)
+    assert results[True][0] == (1, "True\n")  # imported before the notebook's first cell
+    assert results[False][0] == (1, "False\n")
+    assert results[True][1:] == results[False][1:] == [
+        (2, ""),
+        (3, "[]\n"),  # the warm-up left no name behind
+        (4, "True 07_probe\n"),
+    ]
+    assert kernel_processes() == []
+
+
+def test_kernels_started_and_not_taken_are_shut_down(tmp_path):
+    notebook = write_notebook(tmp_path / "n.ipynb", "import colorsys")
+    warmer = KernelWarmer(execute.KERNEL_NAME, extra_arguments=ARGUMENTS)
+    warmer.start(notebook)
+    assert warmer.is_starting(notebook)
+    warmer.close()
+    assert not warmer.is_starting(notebook)
+    assert kernel_processes() == []
+
+
+def test_a_kernel_that_cannot_start_is_left_to_papermill(tmp_path):
+    notebook = write_notebook(tmp_path / "n.ipynb", "print(6 * 7)")
+    with KernelWarmer("no-such-kernel", extra_arguments=ARGUMENTS) as warmer:
+        warmer.start(notebook)
+        assert warmer.take(notebook) is None
+    output = tmp_path / "out.ipynb"
+    execute._execute(notebook, output, parameters={}, timeout=60, kernel=None)
+    assert nbformat.read(output, as_version=4).cells[0].outputs[0]["text"] == "42\n"
+
+
+@pytest.fixture
+def chart_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "charts"
+    monkeypatch.setenv(charts.CHART_DIR_VARIABLE, str(folder))
+    monkeypatch.setenv(charts.NOTEBOOK_VARIABLE, "03_clv")
+    return folder
+
+
+def _figure():
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(9, 5))
+    ax = figure.subplots()
+    ax.bar(np.arange(6), [3, 1_500, 2_200, 900, 40, 12_000])
+    ax.yaxis.set_major_formatter(money_formatter("EUR"))
+    ax.xaxis.set_major_formatter(count_formatter())
+    ax.set_title("Spend by month")
+    return figure
+
+
+def test_a_queued_slide_draws_as_the_figure_drawn_at_once(chart_folder):
+    """The kernel pickles the figure (with its settings); the runner draws the same pixels."""
+    with matplotlib.rc_context({"font.size": 13, "axes.titleweight": "bold"}):
+        queued = charts.save_slide(_figure(), "tracking")
+        again = charts.save_slide(_figure(), "tracking")
+        direct = _figure()
+    assert [queued.name, again.name] == ["03_clv-tracking.png", "03_clv-tracking-2.png"]
+    assert not queued.exists() and len(list(chart_folder.glob("*.pickle"))) == 2
+    assert charts.render_slides(notebook="04_budget") == []
+    assert sorted(charts.render_slides(notebook="03_clv")) == sorted([queued, again])
+    assert list(chart_folder.glob("*.pickle")) == []
+    assert queued.with_suffix(".svg").exists()
+    with Image.open(queued) as image:
+        assert image.size == charts.SLIDE_PIXELS
+        drawn = np.asarray(image)
+    with matplotlib.rc_context({"font.size": 13, "axes.titleweight": "bold"}):
+        direct.set_size_inches(16, 9)
+        for text in direct.findobj(matplotlib.text.Text):
+            text.set_fontsize(text.get_fontsize() * 1.5)
+        direct.set_layout_engine("constrained")
+        buffer = io.BytesIO()
+        direct.savefig(buffer, format="png", dpi=120)
+    with Image.open(buffer) as image:
+        assert np.array_equal(np.asarray(image), drawn)
