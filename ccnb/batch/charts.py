@@ -114,6 +114,7 @@ def render_slides(folder: Path | None = None, *, notebook: str | None = None) ->
             figure.set_layout_engine("constrained")
             png = folder / pending.name.replace(_PENDING, ".png")
             figure.savefig(png, dpi=_DPI)
+            figure.set_layout_engine("none")  # the SVG keeps the PNG's layout, not redone
             figure.savefig(png.with_suffix(".svg"))
         pending.unlink()
         written.append(png)

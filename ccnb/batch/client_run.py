@@ -35,7 +35,13 @@ from ccnb.batch._layout import (
     _write_json,
     _write_text,
 )
-from ccnb.batch.execute import DEFAULT_TIMEOUT, KERNEL_ARGUMENTS, KERNEL_NAME, _run_notebooks
+from ccnb.batch.execute import (
+    DEFAULT_TIMEOUT,
+    KERNEL_ARGUMENTS,
+    KERNEL_NAME,
+    _run_notebooks,
+    start_renderer,
+)
 from ccnb.batch.exports import EXPORT_DIR_VARIABLE, csv_data_rows, write_csv
 from ccnb.batch.index_pages import write_client_index
 from ccnb.batch.inputs import _kernel_executable, _library_versions, _now, input_files
@@ -261,6 +267,15 @@ def run_client(
     environment = dict(os.environ)
     notebooks = [Path(notebook).resolve() for notebook in notebooks]
     warmer = KernelWarmer(KERNEL_NAME, extra_arguments=KERNEL_ARGUMENTS)
+    renderer = start_renderer()
+    workbook_failures: list[str] = []
+
+    def write_workbook() -> None:  # while the last notebooks render
+        try:
+            _write_client_workbook(staging, analysis, record)
+        except Exception as error:  # the reports and CSVs are good; say what is missing
+            workbook_failures.append(f"The Excel workbook could not be written: {error}")
+
     try:
         try:
             params = _load_params(params_file, overrides, run=run, record=record)
@@ -283,6 +298,9 @@ def run_client(
                 folder=run.folder,
                 events=events,
                 warmer=warmer,
+                renderer=renderer,
+                charts_folder=(staging / _CHARTS).resolve(),
+                while_rendering=write_workbook,
             )
         except Exception as error:  # params, data, anything: this client failed, others go on
             run.error = f"{type(error).__name__}: {_first_line(str(error))}"
@@ -297,10 +315,7 @@ def run_client(
                 warnings = _run_warnings(params_file, analysis, run)
             except Exception as error:  # the reports are good; say what could not be checked
                 warnings = [(f"The run's warnings could not be collected: {error}", "")]
-            try:
-                _write_client_workbook(staging, analysis, record)
-            except Exception as error:  # the reports and CSVs are good; say what is missing
-                warnings.append((f"The Excel workbook could not be written: {error}", ""))
+            warnings += [(line, "") for line in workbook_failures]
             charts.write_contact_sheet(staging / _CHARTS, title=analysis.params.display_name)
             record["warnings"] = [{"warning": line, "detail": detail} for line, detail in warnings]
             run.warnings = [line for line, _ in warnings]
@@ -312,6 +327,7 @@ def run_client(
         _publish(run, record, staging, output_dir / run.folder)
     finally:
         warmer.close()  # a kernel started and not used (the data failed to load, a stop)
+        renderer.shutdown(wait=True, cancel_futures=True)
         if tables is not None and not interrupts.STOP.is_set():
             tables.join()  # before its folder goes (a stopped run does not wait for it)
         os.environ.clear()  # the caller's environment, without the kernels' variables

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import multiprocessing
 import os
+import signal
 import time
 import traceback
-from collections.abc import Sequence
-from concurrent.futures import (
-    Future,
-    ThreadPoolExecutor,
-    wait,
-)
+from collections.abc import Callable, Sequence
+from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -258,8 +256,30 @@ def _execute_notebook(
     return None
 
 
+def start_renderer() -> ProcessPoolExecutor:
+    """A process beside the run that renders executed notebooks: HTML and chart-pack slides.
+
+    Rendering is Python-heavy (nbconvert, matplotlib at slide size): in a thread it competed
+    for the interpreter with the client's tables and with the kernels' messages. The process
+    starts, and imports what it needs, at once (while the data loads). It ignores Ctrl-C,
+    which reaches the whole process group: the run stops it, after the render under way.
+    """
+    renderer = ProcessPoolExecutor(
+        max_workers=1,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_renderer_ready,
+    )
+    renderer.submit(int)  # start the process now
+    return renderer
+
+
+def _renderer_ready() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import matplotlib.figure  # noqa: F401  (charts draw with it)
+
+
 def _render_notebook(
-    executed: Path, *, started: float, client: str, run_date: dt.datetime
+    executed: Path, *, started: float, client: str, run_date: dt.datetime, charts_folder: Path
 ) -> NotebookRun:
     """Render an executed notebook to the reader's HTML, and its charts; never raises."""
     name = executed.stem
@@ -267,7 +287,7 @@ def _render_notebook(
         report = render.write_report(
             executed, executed.with_suffix(".html"), client=client, run_date=run_date
         )
-        charts.render_slides(notebook=name)
+        charts.render_slides(charts_folder, notebook=name)
     except Exception as error:
         return NotebookRun(
             name=name,
@@ -296,49 +316,67 @@ def _run_notebooks(
     folder: str,
     events: EventCallback | None,
     warmer: KernelWarmer,
+    renderer: ProcessPoolExecutor,
+    charts_folder: Path,
+    while_rendering: Callable[[], None] | None = None,
 ) -> list[NotebookRun]:
-    """Execute the notebooks in order; each renders to HTML in a thread while the next runs.
+    """Execute the notebooks in order; ``renderer`` renders each while the next one runs.
 
     While a notebook runs, ``warmer`` starts the next one's kernel and imports its modules
     (`kernels`); the first notebook's kernel the caller may have started already.
+    ``while_rendering`` is called once every notebook has executed without error, while the
+    last ones still render.
     """
     runs: list[NotebookRun] = []
-    done: list[Future] = []
+    done: list[tuple[dict[str, Any], Future]] = []
 
-    def report_finished() -> None:
-        while done and done[0].done():
-            result = done.pop(0).result()
+    def report_finished(*, block: bool = False) -> None:
+        while done and (block or done[0][1].done()):
+            rendering, outcome = done.pop(0)
+            try:
+                result = outcome.result()
+            except BrokenExecutor:  # the rendering process died: render here
+                result = _render_notebook(**rendering)
             runs.append(result)
             _emit(
                 events, RunEvent(folder, result.name, result.status, result.seconds, result.error)
             )
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ccnb-render") as renderer:
-        if notebooks and not warmer.is_starting(notebooks[0]):
-            warmer.start(notebooks[0])
-        for position, notebook in enumerate(notebooks):
-            _emit(events, RunEvent(folder, notebook.stem, "running"))
-            started = time.perf_counter()
-            os.environ[NOTEBOOK_VARIABLE] = notebook.stem  # for a kernel papermill starts
-            kernel = warmer.take(notebook)
-            if position + 1 < len(notebooks):
-                warmer.start(notebooks[position + 1])
-            failure = _execute_notebook(
-                notebook, staging, parameters=parameters, timeout=timeout, kernel=kernel
-            )
-            if failure is None:
-                outcome = renderer.submit(
-                    _render_notebook,
-                    staging / notebook.name,
-                    started=started,
-                    client=client,
-                    run_date=run_date,
-                )
-            else:
+    if notebooks and not warmer.is_starting(notebooks[0]):
+        warmer.start(notebooks[0])
+    for position, notebook in enumerate(notebooks):
+        _emit(events, RunEvent(folder, notebook.stem, "running"))
+        started = time.perf_counter()
+        os.environ[NOTEBOOK_VARIABLE] = notebook.stem  # for a kernel papermill starts
+        kernel = warmer.take(notebook)
+        if position + 1 < len(notebooks):
+            warmer.start(notebooks[position + 1])
+        failure = _execute_notebook(
+            notebook, staging, parameters=parameters, timeout=timeout, kernel=kernel
+        )
+        rendering = {
+            "executed": staging / notebook.name,
+            "started": started,
+            "client": client,
+            "run_date": run_date,
+            "charts_folder": charts_folder,
+        }
+        if failure is None:
+            try:
+                outcome = renderer.submit(_render_notebook, **rendering)
+            except BrokenExecutor:  # the rendering process could not start or died
                 outcome = Future()
-                outcome.set_result(failure)
-            done.append(outcome)
-            report_finished()
-        wait(done)
+                outcome.set_result(_render_notebook(**rendering))
+        else:
+            outcome = Future()
+            outcome.set_result(failure)
+        done.append((rendering, outcome))
         report_finished()
+    if (
+        while_rendering is not None
+        and not any(run.failed for run in runs)
+        and all(not outcome.done() or not outcome.result().failed for _, outcome in done)
+    ):
+        while_rendering()
+    report_finished(block=True)
     return runs

@@ -163,3 +163,41 @@ def test_a_queued_slide_draws_as_the_figure_drawn_at_once(chart_folder):
         direct.savefig(buffer, format="png", dpi=120)
     with Image.open(buffer) as image:
         assert np.array_equal(np.asarray(image), drawn)
+
+
+class _BrokenRenderer:
+    """A rendering process that died: every submission fails."""
+
+    def submit(self, *args, **kwargs):
+        from concurrent.futures.process import BrokenProcessPool
+
+        raise BrokenProcessPool("the rendering process stopped")
+
+
+def test_without_a_rendering_process_the_run_renders_itself(tmp_path):
+    """Nothing is lost when the rendering process cannot start or dies: the run renders."""
+    import datetime as dt
+
+    notebook = write_notebook(tmp_path / "01_probe.ipynb", "print(6 * 7)", markdown="# Probe")
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    called = []
+    with KernelWarmer(execute.KERNEL_NAME, extra_arguments=ARGUMENTS) as warmer:
+        runs = execute._run_notebooks(
+            [notebook],
+            staging,
+            parameters={},
+            timeout=60,
+            client="Acme",
+            run_date=dt.datetime(2026, 12, 1),
+            folder="acme",
+            events=None,
+            warmer=warmer,
+            renderer=_BrokenRenderer(),
+            charts_folder=tmp_path / "charts",
+            while_rendering=lambda: called.append(True),
+        )
+    assert [(run.name, run.status) for run in runs] == [("01_probe", "ok")]
+    assert "42" in (staging / "01_probe.html").read_text()
+    assert called == [True]
+    assert kernel_processes() == []
