@@ -222,6 +222,7 @@ def run_client(
     overrides: dict[str, Any] | None = None,
     precompute: bool = True,
     events: EventCallback | None = None,
+    render_process: bool = True,
 ) -> ClientRun:
     """Run the notebooks for one client and publish the outputs, or keep the failure.
 
@@ -250,6 +251,10 @@ def run_client(
         (``CCNB_CACHE_DIR``) and wait for one still being computed.
     events
         Called with a `RunEvent` when a notebook starts and ends.
+    render_process
+        Render the notebooks in a process beside the run (`execute.start_renderer`); False
+        renders them in a thread, what `run_clients` chooses when its clients running at
+        once already keep every core busy.
 
     Returns
     -------
@@ -267,7 +272,7 @@ def run_client(
     environment = dict(os.environ)
     notebooks = [Path(notebook).resolve() for notebook in notebooks]
     warmer = KernelWarmer(KERNEL_NAME, extra_arguments=KERNEL_ARGUMENTS)
-    renderer = start_renderer()
+    renderer = start_renderer(separate_process=render_process)
     workbook_failures: list[str] = []
 
     def write_workbook() -> None:  # while the last notebooks render

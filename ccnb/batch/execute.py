@@ -14,7 +14,13 @@ import signal
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
+from concurrent.futures import (
+    BrokenExecutor,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+)
 from pathlib import Path
 from typing import Any
 
@@ -256,21 +262,24 @@ def _execute_notebook(
     return None
 
 
-def start_renderer() -> ProcessPoolExecutor:
-    """A process beside the run that renders executed notebooks: HTML and chart-pack slides.
+def start_renderer(*, separate_process: bool = True) -> Executor:
+    """What renders executed notebooks (HTML and chart-pack slides) while the next ones run.
 
-    Rendering is Python-heavy (nbconvert, matplotlib at slide size): in a thread it competed
-    for the interpreter with the client's tables and with the kernels' messages. The process
-    starts, and imports what it needs, at once (while the data loads). It ignores Ctrl-C,
-    which reaches the whole process group: the run stops it, after the render under way.
+    Rendering is Python-heavy (nbconvert, matplotlib at slide size): in a thread it competes
+    for the interpreter with the client's tables and the kernels' messages, so by default a
+    process does it. That process starts with the first notebook to render (not before: on
+    a big client the first notebook waits minutes for its tables, and the memory is the
+    tables'), and ignores Ctrl-C, which reaches the whole process group: the run stops it,
+    after the render under way. When clients running at once already keep every core busy,
+    a thread renders (``separate_process=False``): a process would only add its start-up.
     """
-    renderer = ProcessPoolExecutor(
+    if not separate_process:
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="ccnb-render")
+    return ProcessPoolExecutor(
         max_workers=1,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_renderer_ready,
     )
-    renderer.submit(int)  # start the process now
-    return renderer
 
 
 def _renderer_ready() -> None:
@@ -316,7 +325,7 @@ def _run_notebooks(
     folder: str,
     events: EventCallback | None,
     warmer: KernelWarmer,
-    renderer: ProcessPoolExecutor,
+    renderer: Executor,
     charts_folder: Path,
     while_rendering: Callable[[], None] | None = None,
 ) -> list[NotebookRun]:

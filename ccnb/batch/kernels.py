@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import os
+import subprocess
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -84,7 +85,14 @@ async def _start(
     from jupyter_client.manager import AsyncKernelManager
 
     manager = AsyncKernelManager(kernel_name=kernel_name)
-    await manager.start_kernel(cwd=str(cwd), env=env, extra_arguments=extra_arguments)
+    await manager.start_kernel(
+        cwd=str(cwd),
+        env=env,
+        extra_arguments=extra_arguments,
+        # A kernel that cannot start (two processes took the same free port) prints its
+        # traceback there; papermill then starts one itself. Cells report through messages.
+        stderr=subprocess.DEVNULL,
+    )
     return manager
 
 

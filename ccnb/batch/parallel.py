@@ -253,6 +253,8 @@ def _run_in_processes(
     if not runnable:
         return {}
     workers = max(1, min(jobs or os.cpu_count() or 1, len(runnable)))
+    # a process renders each client's notebooks only when there is a core to spare for it
+    options = {**options, "render_process": workers < (os.cpu_count() or 1)}
     context = multiprocessing.get_context("spawn")
     event_queue = context.Queue()
     results: dict[int, ClientRun] = {}
