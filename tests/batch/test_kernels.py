@@ -91,11 +91,15 @@ def test_a_warm_kernel_runs_the_notebook_as_a_fresh_one_would(tmp_path):
         os.environ.pop(charts.NOTEBOOK_VARIABLE, None)
     assert results[True][0] == (1, "True\n")  # imported before the notebook's first cell
     assert results[False][0] == (1, "False\n")
-    assert results[True][1:] == results[False][1:] == [
-        (2, ""),
-        (3, "[]\n"),  # the warm-up left no name behind
-        (4, "True 07_probe\n"),
-    ]
+    assert (
+        results[True][1:]
+        == results[False][1:]
+        == [
+            (2, ""),
+            (3, "[]\n"),  # the warm-up left no name behind
+            (4, "True 07_probe\n"),
+        ]
+    )
     assert kernel_processes() == []
 
 
