@@ -1,7 +1,8 @@
 """Executing notebooks: papermill, one retry when the kernel fails to start, HTML rendering.
 
-A failure is located by the cell that was running (numbered as in the source notebook); each
-notebook renders to HTML in a thread while the next one executes.
+A failure is located by the cell that was running (numbered as in the source notebook). Each
+notebook runs on a kernel started ahead (`kernels`) and renders (HTML, chart-pack slides) in
+a process or thread of its own while the next one executes (`start_renderer`).
 """
 
 from __future__ import annotations

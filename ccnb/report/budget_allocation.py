@@ -169,7 +169,12 @@ def _rule_source(analysis: ClientAnalysis) -> str:
     derived = rules.loc["optimum"]
     step = derived["step"]
     rounded = f"rounded to {money(step, currency)}" if not pd.isna(step) else "unrounded"
-    from_optimum = f"the optimal plan's mean spend per segment ({rounded}), scaled to the budget"
+    # the rounding sets the proportions; scaling to the budget then moves the amounts off the
+    # step (a rounded €1.00 can read €0.76), so the sentence says which comes first
+    from_optimum = (
+        f"in the proportions of the optimal plan's mean spend per segment ({rounded}), "
+        "scaled to spend the budget"
+    )
     if "params" not in rules.index:
         return f"The amounts are {from_optimum}."
     other = rules.loc["optimum" if chosen == "params" else "params"]
