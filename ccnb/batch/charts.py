@@ -7,9 +7,9 @@ pasted full-slide; ``charts/index.html`` shows them all. In JupyterLab nothing i
 
 Drawing a figure twice more at slide size costs about 0.2 s, twice what showing it costs. So
 the kernel only pickles the figure, with the matplotlib settings it was drawn under
-(`save_slide`, a few milliseconds), and the runner draws the slides (`render_slides`) in its
-HTML-rendering thread while the next notebook runs. The pickles are the runner's own kernels'
-files in the run's staging folder, read once and deleted.
+(`save_slide`, a few milliseconds), and the runner draws the slides (`render_slides`) where
+it renders the notebook's HTML, while the next notebook runs. The pickles are the runner's
+own kernels' files in the run's staging folder, read once and deleted.
 """
 
 from __future__ import annotations

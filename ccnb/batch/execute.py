@@ -285,7 +285,6 @@ def start_renderer(*, separate_process: bool = True) -> Executor:
 
 def _renderer_ready() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    import matplotlib.figure  # noqa: F401  (charts draw with it)
 
 
 def _render_notebook(
@@ -352,6 +351,7 @@ def _run_notebooks(
                 events, RunEvent(folder, result.name, result.status, result.seconds, result.error)
             )
 
+    every_one_ran = True
     if notebooks and not warmer.is_starting(notebooks[0]):
         warmer.start(notebooks[0])
     for position, notebook in enumerate(notebooks):
@@ -378,15 +378,12 @@ def _run_notebooks(
                 outcome = Future()
                 outcome.set_result(_render_notebook(**rendering))
         else:
+            every_one_ran = False
             outcome = Future()
             outcome.set_result(failure)
         done.append((rendering, outcome))
         report_finished()
-    if (
-        while_rendering is not None
-        and not any(run.failed for run in runs)
-        and all(not outcome.done() or not outcome.result().failed for _, outcome in done)
-    ):
+    if while_rendering is not None and every_one_ran:
         while_rendering()
     report_finished(block=True)
     return runs
