@@ -85,15 +85,23 @@ _PLAIN_REQUIREMENTS = {
 }
 
 
-def _model_unavailable(error: Exception, *, subject: str, failed: str) -> ModelUnavailable:
+def _model_unavailable(
+    error: Exception, *, subject: str, failed: str, period: str | None = None
+) -> ModelUnavailable:
     """One plain sentence for a fit that failed; the technical reason goes to ``detail``.
 
     ``subject`` is what needs the data (``"the spend model needs"``), ``failed`` what could not
-    be fitted (``"the spend model"``).
+    be fitted (``"the spend model"``), ``period`` the part of the data the fit used when it is
+    not the whole (``"the calibration period (to 31 Aug 2024)"``), so the count it reports is
+    not read as the client's customer count.
     """
     if isinstance(error, clv.InsufficientDataError):
         needed = _PLAIN_REQUIREMENTS.get(error.requirement, error.requirement)
-        why = f"{subject} at least {error.minimum:,} {needed} and the data has {error.observed:,}"
+        scope, population = (f" in {period}", "it") if period else ("", "the data")
+        why = (
+            f"{subject} at least {error.minimum:,} {needed}{scope} and {population} has "
+            f"{error.observed:,}"
+        )
     else:
         why = (
             f"{failed} could not be fitted reliably to this history, which does not show "
@@ -941,7 +949,17 @@ class ClientAnalysis:
                 actual_repeat_by_period=self.repeat_purchases["repeat_purchases"],
                 seed=self.params.seed,
             )
-        except (clv.InsufficientDataError, clv.FitError) as error:
+        except clv.InsufficientDataError as error:
+            period = None
+            if error.requirement != "days of history":
+                period = f"the calibration period (to {day_label(self.calibration_end)})"
+            raise _model_unavailable(
+                error,
+                subject="the purchase models need",
+                failed="the purchase models",
+                period=period,
+            ) from None
+        except clv.FitError as error:
             raise _model_unavailable(
                 error, subject="the purchase models need", failed="the purchase models"
             ) from None

@@ -14,9 +14,14 @@ from matplotlib.figure import Figure
 
 from ccnb.analysis import ClientAnalysis, Unavailable
 from ccnb.batch import charts
+from ccnb.errors import ModelUnavailable
 from ccnb.formatting import count, money, percent
 
 __all__ = ["Section"]
+
+#: what a section needing the customer-value model shows when its page has said in full that
+#: none could be fitted (the CLV page's model validation, the budget page's assumptions)
+MODEL_NEEDED = "Not shown: this section needs the customer-value model."
 
 
 @dataclass
@@ -85,6 +90,7 @@ def _section(
     *,
     data: str | None = None,
     options: Mapping[str, str] | None = None,
+    brief_model_note: bool = False,
 ) -> Any:
     """Make a report section: `Unavailable` (and too-little-data errors) become one sentence.
 
@@ -98,9 +104,15 @@ def _section(
         overrides (``{"period": "cohorts.retention_period"}``). An option left at None is the
         params' value; one given computes the section on ``analysis.what_if(...)`` with it,
         which shares every table the option does not change.
+    ``brief_model_note``
+        When no customer-value model could be fitted, say only `MODEL_NEEDED`: for the
+        sections of a page where an earlier one says it in full, so a page that rests on the
+        model does not repeat the same two lines under every heading.
     """
     if function is None:
-        return functools.partial(_section, data=data, options=options)
+        return functools.partial(
+            _section, data=data, options=options, brief_model_note=brief_model_note
+        )
 
     @functools.wraps(function)
     def wrapper(analysis: ClientAnalysis, *args: Any, **kwargs: Any) -> Section:
@@ -119,7 +131,8 @@ def _section(
             section = function(analysis, *args, **kwargs)
         except Unavailable as reason:
             plt.close("all")
-            return Section(note=str(reason), name=function.__name__)
+            brief = brief_model_note and isinstance(reason, ModelUnavailable)
+            return Section(note=MODEL_NEEDED if brief else str(reason), name=function.__name__)
         section.name = section.name or function.__name__
         if section.data is None and data is not None:
             try:

@@ -151,10 +151,10 @@ def test_run_json_records_provenance(first_run, workspace):
     (warning,) = record["warnings"]  # both fits failed: one warning naming both reasons
     assert warning["warning"] == (
         "Customer value cannot be predicted: the purchase models need at least 50 customers "
-        "and the data has 3; the spend model needs at least 20 customers who bought more "
-        "than once for a positive amount and the data has 2. The reports show the value "
-        "ranking from history."
-    )  # C1 and C3 bought twice
+        "in the calibration period (to 2 Sep 2024) and it has 3; the spend model needs at "
+        "least 20 customers who bought more than once for a positive amount and the data has "
+        "2. The reports show the value ranking from history."
+    )  # C1 and C3 bought twice; the last third of 5 Jan to 31 Dec 2024 is held out
     assert warning["detail"].startswith("InsufficientDataError: BG/NBD needs at least 50")
     assert record["client"] == "Acme & <Sons>"
     assert record["params"] == json.loads(json.dumps(params.model_dump(mode="json")))

@@ -23,8 +23,18 @@ import ccnb
 from ccnb import budget, clv, nps, report, rfm
 from ccnb.analysis import CACHE_DIR_VARIABLE, ClientAnalysis, Unavailable
 from ccnb.batch.exports import EXPORT_DIR_VARIABLE
-from ccnb.formatting import count, escape_md, in_words, money, percent, period_label, signed_percent
+from ccnb.formatting import (
+    count,
+    day_label,
+    escape_md,
+    in_words,
+    money,
+    percent,
+    period_label,
+    signed_percent,
+)
 from ccnb.report import Section
+from ccnb.report._section import MODEL_NEEDED
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTIONS = [name for name in report.__all__ if name not in ("Section", "Unavailable")]
@@ -156,7 +166,7 @@ UNAVAILABLE = {
         "channel_cohorts": "acquisition channels",
         "acquisition": "acquisition budget",
         "early_repeat": "Too few customers",
-        "naive_versus_model": NO_CLV,
+        "naive_versus_model": MODEL_NEEDED,
         "cac_ceiling": "acquisition channels",
         **dict.fromkeys(
             [
@@ -170,8 +180,6 @@ UNAVAILABLE = {
                 "retention_value",
                 "clv_by_segment",
                 "iso_value",
-                "equity_headline",
-                "budget_assumptions",
                 "strategies",
                 "allocation_deciles",
                 "tiered_plan",
@@ -180,8 +188,11 @@ UNAVAILABLE = {
                 "next_steps_budget",
                 "budget_export",
             ],
-            NO_CLV,
+            MODEL_NEEDED,
         ),
+        # the first on its page says it in full; the others only that they need the model
+        "equity_headline": NO_CLV,
+        "budget_assumptions": NO_CLV,
     },
 }
 
@@ -205,12 +216,15 @@ def test_every_section_is_shown_or_says_why_not(client, name, request):
 def test_the_small_client_is_below_the_models_minimum(small):
     calibration = small.analysis.calibration
     assert len(calibration) < clv.MIN_CUSTOMERS
+    # the count is the calibration period's, not the client's customers (said as such)
+    assert len(calibration) < len(small.analysis.summary)
     assert (calibration["frequency_cal"] > 0).sum() < clv.MIN_REPEAT_BUYERS
     # said once, where the fallback is shown; every other model section points there
     text = small["model_validation"].text
     assert text.startswith(
         f"*Customer value cannot be predicted: the purchase models need at least "
-        f"{clv.MIN_CUSTOMERS} customers and the data has {len(calibration)}.*"
+        f"{clv.MIN_CUSTOMERS} customers in the calibration period (to "
+        f"{day_label(small.analysis.calibration_end)}) and it has {len(calibration)}.*"
     )
     assert "value ranking" in text and "forecasts nothing" in text
     assert "Hessian" not in text and "penalizer" not in text
