@@ -497,6 +497,7 @@ class ClientAnalysis:
     #: so that its kernel, started alongside, waits as little as possible
     FIRST_TABLES = (
         "quality",
+        "large_orders",  # the data-quality section's notes
         "windows",
         "customer_activity",
         "kpis",

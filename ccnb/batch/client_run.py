@@ -22,6 +22,7 @@ from typing import Any
 import ccnb
 from ccnb.analysis import CACHE_DIR_VARIABLE, MODEL_REASON_PREFIX, ClientAnalysis
 from ccnb.batch import charts, interrupts
+from ccnb.batch._jsonschema import import_without_iri_grammar
 from ccnb.batch._layout import (
     _EXPORTS,
     _FAILED,
@@ -263,6 +264,7 @@ def run_client(
     """
     params_file, output_dir = Path(params_file), Path(output_dir)
     overrides = dict(overrides or {})
+    import_without_iri_grammar()  # before papermill and the kernels' notebooks need nbformat
     started, clock = _now(), time.perf_counter()
     folder = _safe_folder(params_file.stem)
     record = _base_record(params_file, folder, started)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ccnb.batch import charts, render
+from ccnb.batch._jsonschema import import_without_iri_grammar
 from ccnb.batch.charts import NOTEBOOK_VARIABLE
 from ccnb.batch.kernels import KernelWarmer
 from ccnb.batch.records import EventCallback, NotebookRun, RunEvent, _emit, _first_line
@@ -124,18 +125,72 @@ def _is_kernel_start_failure(error: BaseException) -> bool:
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 
 
-_WARM_ENGINE = "ccnb-warm-kernel"
+_ENGINE = "ccnb"
+
+#: at a cell's start or end the executed notebook is saved only when the last save is this
+#: many seconds old (papermill saves at each: see `_register_engine`)
+SAVE_EVERY_SECONDS = 10.0
 
 
 @functools.cache
-def _register_warm_engine() -> None:
-    """The nbclient engine of papermill, running on a kernel started beforehand (`kernels`)."""
+def _register_engine() -> None:
+    """The papermill nbclient engine, on a kernel started beforehand and saving sparingly.
+
+    - **Kernel.** Given ``km`` (a kernel `kernels.KernelWarmer` started), it runs on that
+      kernel and shuts it down when done, as it does a kernel it starts.
+    - **Saves.** papermill writes the whole executed notebook (validated, and serialised by
+      the pure-Python JSON encoder because of its indent) at every cell's start and end: about
+      3 s of the runner's interpreter for the demo's six notebooks, competing with the
+      client's tables. Here a cell's start or end saves only when the last save is
+      `SAVE_EVERY_SECONDS` old. The end of the notebook always saves (papermill does it in a
+      ``finally``, so a failed, timed-out or interrupted notebook is kept with the cell that
+      was running), and papermill's own autosave during a long cell is unchanged.
+    """
     from papermill.clientwrap import PapermillNotebookClient
-    from papermill.engines import NBClientEngine, papermill_engines
+    from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
     from papermill.log import logger
     from papermill.utils import remove_args
 
-    class WarmKernelEngine(NBClientEngine):
+    class SparingSaves(NotebookExecutionManager):
+        finishing = False
+
+        def save(self, **kwargs):
+            age = (self.now() - self.last_save_time).total_seconds()
+            if self.finishing or age >= SAVE_EVERY_SECONDS:
+                super().save(**kwargs)
+
+        def notebook_complete(self, **kwargs):
+            self.finishing = True
+            super().notebook_complete(**kwargs)
+
+    class CcnbEngine(NBClientEngine):
+        @classmethod
+        def execute_notebook(
+            cls,
+            nb,
+            kernel_name,
+            output_path=None,
+            progress_bar=True,
+            log_output=False,
+            autosave_cell_every=30,
+            **kwargs,
+        ):
+            # papermill's Engine.execute_notebook, with the sparing manager
+            nb_man = SparingSaves(
+                nb,
+                output_path=output_path,
+                progress_bar=progress_bar,
+                log_output=log_output,
+                autosave_cell_every=autosave_cell_every,
+            )
+            nb_man.notebook_start()
+            try:
+                cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+            finally:
+                nb_man.cleanup_pbar()
+                nb_man.notebook_complete()
+            return nb_man.nb
+
         @classmethod
         def execute_managed_notebook(
             cls,
@@ -159,11 +214,11 @@ def _register_warm_engine() -> None:
                 stderr_file=stderr_file,
                 **remove_args(["input_path", "timeout", "startup_timeout"], **kwargs),
             )
-            # the client shuts the given kernel down when done, as it does the kernels it starts
+            # the client shuts a given kernel down when done, as it does the kernels it starts
             client.owns_km = True
             return client.execute()
 
-    papermill_engines.register(_WARM_ENGINE, WarmKernelEngine)
+    papermill_engines.register(_ENGINE, CcnbEngine)
 
 
 def _execute(
@@ -182,10 +237,8 @@ def _execute(
     import papermill
 
     for attempt in (1, 2):
-        on_kernel = {}
-        if kernel is not None and attempt == 1:
-            _register_warm_engine()
-            on_kernel = {"engine_name": _WARM_ENGINE, "km": kernel}
+        _register_engine()
+        on_kernel = {"km": kernel} if kernel is not None and attempt == 1 else {}
         try:
             papermill.execute_notebook(
                 str(notebook),
@@ -198,6 +251,7 @@ def _execute(
                 execution_timeout=timeout,
                 shutdown_kernel="immediate",
                 extra_arguments=KERNEL_ARGUMENTS,
+                engine_name=_ENGINE,
                 **on_kernel,
             )
             return
@@ -285,6 +339,7 @@ def start_renderer(*, separate_process: bool = True) -> Executor:
 
 def _renderer_ready() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import_without_iri_grammar()  # before nbconvert imports nbformat
 
 
 def _render_notebook(

@@ -205,3 +205,77 @@ def test_without_a_rendering_process_the_run_renders_itself(tmp_path):
     assert "42" in (staging / "01_probe.html").read_text()
     assert called == [True]
     assert kernel_processes() == []
+
+
+def test_the_executed_notebook_is_saved_at_its_end_not_at_every_cell(tmp_path, monkeypatch):
+    """papermill writes the whole notebook at each cell's start and end (12 writes for these
+    five cells); the run's engine writes it when the last save is old, and always at the end,
+    with every cell's outputs and papermill's cell records."""
+    import papermill.engines
+
+    writes = []
+    original = papermill.engines.write_ipynb
+
+    def counted(nb, path):
+        writes.append(path)
+        original(nb, path)
+
+    monkeypatch.setattr(papermill.engines, "write_ipynb", counted)
+    notebook = write_notebook(tmp_path / "n.ipynb", *(f"print({n} * 7)" for n in range(5)))
+    output = tmp_path / "out.ipynb"
+    execute._execute(notebook, output, parameters={}, timeout=60)
+    assert len(writes) == 1  # five quick cells: only the end's
+    executed = nbformat.read(output, as_version=4)
+    assert [cell.outputs[0].text for cell in executed.cells] == [f"{n * 7}\n" for n in range(5)]
+    assert all(cell.metadata.papermill.status == "completed" for cell in executed.cells)
+
+    # a cell's start or end saves once the last save is older than SAVE_EVERY_SECONDS
+    writes.clear()
+    monkeypatch.setattr(execute, "SAVE_EVERY_SECONDS", 0.0)
+    execute._execute(notebook, tmp_path / "every.ipynb", parameters={}, timeout=60)
+    assert len(writes) == 12  # papermill's own: the start, each cell's start and end, the end
+
+
+def test_a_failing_notebook_is_kept_with_its_failing_cell(tmp_path):
+    notebook = write_notebook(tmp_path / "n.ipynb", "x = 1", "raise ValueError('bad row')", "x")
+    (tmp_path / "staging").mkdir()
+    failure = execute._execute_notebook(notebook, tmp_path / "staging", parameters={}, timeout=60)
+    assert failure.cell == 2 and failure.error == "ValueError: bad row"
+    executed = nbformat.read(tmp_path / "staging" / "n.ipynb", as_version=4)
+    status = {
+        cell.source: cell.metadata.papermill.status
+        for cell in executed.cells
+        if cell.cell_type == "code"
+    }
+    assert status == {"x = 1": "completed", "raise ValueError('bad row')": "failed", "x": "pending"}
+
+
+def test_jsonschema_is_imported_without_the_iri_grammar(tmp_path):
+    """0.8 s saved in each process of a run; nbformat still validates, and the grammar module
+    can still be imported by anyone who wants it."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, time\n"
+        "from ccnb.batch._jsonschema import import_without_iri_grammar\n"
+        "import_without_iri_grammar()\n"
+        "import nbformat\n"
+        "print('rfc3987_syntax' in sys.modules)\n"
+        "nb = nbformat.v4.new_notebook()\n"
+        "nb.cells.append(nbformat.v4.new_code_cell('1'))\n"
+        "nbformat.validate(nb)\n"
+        "nb.cells[0]['outputs'] = 'not a list'\n"
+        "try:\n"
+        "    nbformat.validate(nb)\n"
+        "except nbformat.ValidationError:\n"
+        "    print('invalid caught')\n"
+        "import importlib.util\n"
+        "if importlib.util.find_spec('rfc3987_syntax'):\n"
+        "    import rfc3987_syntax\n"
+        "print('rfc3987_syntax' in sys.modules or not importlib.util.find_spec('rfc3987_syntax'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split("\n")[:3] == ["False", "invalid caught", "True"]
