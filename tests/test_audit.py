@@ -157,6 +157,17 @@ def test_lens_5_revenue_by_acquisition_year(shop):
         "2025": 265,
     }
     assert warm.new_share == pytest.approx(265 / 650) and warm.verdict == "depends on new customers"
+    # D, first seen 2025-01-10 inside both the period and the warm-up, may be new: 70 / 650;
+    # at most (265 + 70) / 650 new, the same verdict
+    assert warm.unknown_share == pytest.approx(70 / 650)
+    # a warm-up to 2025-06-01 leaves F and J new (10 + 5), D and H unknown (70 + 250): between
+    # 2% (rests on existing customers) and 52% (depends on new ones) - not a verdict to give
+    late = audit.base_health(shop, start=CURRENT[0], end=CURRENT[1], acquired_from="2025-06-01")
+    assert late.new_share == pytest.approx(15 / 650)
+    assert late.unknown_share == pytest.approx(320 / 650)
+    assert late.verdict == "undetermined"
+    # the whole year before the period: nothing unknown
+    assert result.unknown_share == 0
     # June-July 2025: only A's order (first seen 2023) - nobody new
     summer = audit.base_health(shop, start="2025-06-01", end="2025-07-31")
     assert summer.verdict == "no new customers" and summer.new_share == 0

@@ -37,16 +37,23 @@ class BaseHealth:
     new_share : float
         Share of the period's revenue from customers whose first purchase is in the period
         (after the warm-up: the existing base is never new).
+    unknown_share : float
+        Share from customers first seen in the period but inside the warm-up, when the
+        warm-up overlaps the period: the data does not show whether they were new (0 when the
+        warm-up ends by the period's start). The rest, ``1 - new_share - unknown_share``, is
+        from customers first seen before the period.
     verdict : str
         "depends on new customers", "balanced" or "rests on existing customers" (by
         `DEPENDS_ON_NEW` and `RESTS_ON_EXISTING`), or "no new customers" when nobody's first
-        purchase is in the period.
+        purchase is in the period; "undetermined" when the verdicts at ``new_share`` and at
+        ``new_share + unknown_share`` (every such customer new) differ.
     start, end : pandas.Timestamp
         The period.
     """
 
     layers: pd.DataFrame
     new_share: float
+    unknown_share: float
     verdict: str
     start: pd.Timestamp
     end: pd.Timestamp
@@ -88,18 +95,35 @@ def base_health(
     )
     layers = layers.loc[order].rename_axis("layer").reset_index()
     layers["share"] = layers["revenue"] / total if total else np.nan
-    # new: first purchase in the period, and not one of the warm-up's existing base
-    is_new = first >= start
+    # new: first purchase in the period, and not one of the warm-up's existing base; unknown:
+    # first seen in the period, but inside the warm-up, where first seen is not acquired
+    in_period = (first >= start).to_numpy()
+    is_new = in_period.copy()
     if acquired_from is not None:
-        is_new &= first >= pd.Timestamp(acquired_from)
-    new = window.loc[is_new.to_numpy(), "revenue"].sum()
-    new_share = float(new / total) if total else float("nan")
-    if not is_new.any():
-        verdict = "no new customers"
-    elif new_share >= DEPENDS_ON_NEW:
-        verdict = "depends on new customers"
-    elif new_share <= RESTS_ON_EXISTING:
-        verdict = "rests on existing customers"
-    else:
-        verdict = "balanced"
-    return BaseHealth(layers=layers, new_share=new_share, verdict=verdict, start=start, end=end)
+        is_new &= (first >= pd.Timestamp(acquired_from)).to_numpy()
+    is_unknown = in_period & ~is_new
+    new_share, unknown_share = (
+        float(window.loc[rows, "revenue"].sum() / total) if total else float("nan")
+        for rows in (is_new, is_unknown)
+    )
+    lowest = _verdict(new_share, anyone_new=bool(is_new.any()))
+    highest = _verdict(new_share + unknown_share, anyone_new=bool(in_period.any()))
+    verdict = lowest if lowest == highest else "undetermined"
+    return BaseHealth(
+        layers=layers,
+        new_share=new_share,
+        unknown_share=unknown_share,
+        verdict=verdict,
+        start=start,
+        end=end,
+    )
+
+
+def _verdict(new_share: float, *, anyone_new: bool) -> str:
+    if not anyone_new:
+        return "no new customers"
+    if new_share >= DEPENDS_ON_NEW:
+        return "depends on new customers"
+    if new_share <= RESTS_ON_EXISTING:
+        return "rests on existing customers"
+    return "balanced"

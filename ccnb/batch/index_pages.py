@@ -13,6 +13,7 @@ from pathlib import Path
 from ccnb.batch import render
 from ccnb.batch._layout import _EXPORTS, _FAILED, _RUN_FILE, _read_json, _write_text
 from ccnb.batch.records import ClientRun
+from ccnb.formatting import day_label
 
 __all__ = ["HEADLINE_KPIS", "summary_lines", "write_client_index", "write_site_index"]
 
@@ -52,6 +53,29 @@ def _latest_per_kpi(rows: list[dict[str, str]]) -> dict[str, dict[str, str]]:
     return latest
 
 
+#: the headline KPIs as a reader reads them: a stock on a day, a flow over a period
+_HEADLINE_LABELS = {
+    "customers_active": "active customers on {end}",
+    "revenue": "net revenue, {period}",
+    "churn_rate": "churn rate, {period}",
+    "nps": "NPS, {period}",
+}
+
+
+def _headline_label(name: str, row: dict[str, str]) -> str:
+    """A headline KPI's label, e.g. ``"active customers on 30 Jun 1998"``.
+
+    The count of active customers is at the window's end (bought within the churn window), not
+    over the window like the flows beside it.
+    """
+    period = row.get("window") or row.get("year") or row.get("period") or ""
+    end = row.get("end") or ""
+    template = _HEADLINE_LABELS.get(name)
+    if template is None or not period or ("{end}" in template and not end):
+        return name.replace("_", " ") + (f" ({period})" if period else "")
+    return template.format(period=period, end=end and day_label(end))
+
+
 def _headline_kpis(
     exports: Path, *, currency: str | None = None, limit: int = 4
 ) -> list[tuple[str, str]]:
@@ -76,8 +100,7 @@ def _headline_kpis(
     headlines = []
     for name in chosen:
         row = latest[name]
-        period = row.get("window") or row.get("year") or row.get("period") or ""
-        label = name.replace("_", " ") + (f" ({period})" if period else "")
+        label = _headline_label(name, row)
         headlines.append((label, render.format_kpi(row, currency=currency)))
     return headlines
 

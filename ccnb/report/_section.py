@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from ccnb.analysis import ClientAnalysis, Unavailable
 from ccnb.batch import charts
 from ccnb.errors import ModelUnavailable
-from ccnb.formatting import count, money, percent
+from ccnb.formatting import count, money, month_name, percent, signed_percent
 
 __all__ = ["Section"]
 
@@ -209,11 +209,35 @@ def _equity_interval_meaning(analysis: ClientAnalysis, *, see: str) -> str:
     except Unavailable:
         missed = False
     if missed:
-        return text + (
+        text += (
             f"; on the holdout the actual total fell outside such an interval (see {see}), so "
-            "the true uncertainty is wider."
+            "the true uncertainty is wider"
         )
+        too_high = likely_too_high(analysis)
+        if too_high:
+            text += f", and the figures are likely too high, {too_high}"
     return text + "."
+
+
+def likely_too_high(analysis: ClientAnalysis) -> str | None:
+    """By how much the CLV figures are likely too high, when the holdout check says so.
+
+    The CLV report's model validation reads the figures as likely too high when the holdout
+    total missed its interval for seasonality and the whole history, like the calibration
+    period, ends soon after the seasonal peak. Every page using residual CLV says the same:
+    ``"by roughly the holdout's +8.6% (the history ends soon after the December peak)"``;
+    None otherwise.
+    """
+    try:
+        miss, total = analysis.holdout_miss, analysis.holdout_total
+    except Unavailable:
+        return None
+    if miss["cause"] != "seasonality" or not miss["data_end_after_peak"]:
+        return None
+    return (
+        f"by roughly the holdout's {signed_percent(total['error_pct'] / 100, digits=1)} (the "
+        f"history ends soon after the {month_name(miss['peak_month'])} peak)"
+    )
 
 
 def _bullets(lines: list[str]) -> str:

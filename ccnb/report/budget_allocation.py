@@ -9,7 +9,15 @@ from ccnb import plots
 from ccnb.analysis import TREATED_POOL, ClientAnalysis
 from ccnb.batch import exports
 from ccnb.formatting import count, escape_md, in_words, money, percent, signed_percent
-from ccnb.report._section import Section, _bullets, _figure, _section, _styled
+from ccnb.report._section import (
+    MODEL_CHECK_ELSEWHERE,
+    Section,
+    _bullets,
+    _figure,
+    _section,
+    _styled,
+    likely_too_high,
+)
 
 __all__ = [
     "acquisition",
@@ -56,6 +64,14 @@ def budget_assumptions(analysis: ClientAnalysis) -> Section:
         "their residual CLV, with diminishing returns; these are assumptions to test, not "
         "measurements."
     )
+    too_high = likely_too_high(analysis)
+    if too_high:
+        text += (
+            f" The residual CLV it rests on is likely too high, {too_high}; see "
+            f"{MODEL_CHECK_ELSEWHERE}: the value the plans add below is likely overstated by "
+            "about as much, while the ranking of customers, which decides who gets the "
+            "spend, holds better."
+        )
     return Section(text=text, table=_styled(table, name="assumptions"))
 
 

@@ -202,10 +202,11 @@ def _value_ranking(analysis: ClientAnalysis, failure: ModelUnavailable) -> Secti
     )
     if summary["buyers_last_year"]:
         buyers, top = summary["buyers_last_year"], summary["top_customers"]
+        leaders = "the largest buyer" if top == 1 else f"the top {count(top)}"
         text += (
-            f"The {count(buyers)} customers who bought in that year spent "
-            f"{money(summary['revenue_last_year'], analysis.currency)} between them; the top "
-            f"{count(top)} ({percent(top / buyers)} of them) brought "
+            f"The {count(buyers, 'customer')} who bought in that year spent "
+            f"{money(summary['revenue_last_year'], analysis.currency)} between them; {leaders} "
+            f"({percent(top / buyers)} of them) brought "
             f"{percent(summary['top_revenue_share'])} of it. "
         )
     shown = ranking.head(RANKING_ROWS).copy()
@@ -812,8 +813,14 @@ def _next_steps_without_model(analysis: ClientAnalysis) -> Section:
     lines = []
     if summary["buyers_last_year"]:
         lines.append(
-            f"Until a model can be fitted, look after customers in the order of the value "
-            f"ranking: its top {count(summary['top_customers'])} brought "
+            "Until a model can be fitted, look after customers in the order of the value "
+            "ranking: "
+            + (
+                "its largest buyer"
+                if summary["top_customers"] == 1
+                else f"its top {count(summary['top_customers'])}"
+            )
+            + " brought "
             f"{percent(summary['top_revenue_share'])} of what that year's buyers spent "
             f"({_last_year(analysis)})."
         )

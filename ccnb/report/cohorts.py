@@ -110,11 +110,30 @@ def layer_cake(analysis: ClientAnalysis) -> Section:
             "no customer acquired since bought."
         )
     else:
+        visible = analysis.windows.base_known_from
+        acquired = f"{newest['cohort']:%Y}"
+        if visible.year == newest["cohort"].year and visible > newest["cohort"]:
+            acquired += f" (from {day_label(visible)}, when acquisitions become visible)"
         text += (
-            f"In {period_label(newest['period'], 'Q')}, customers acquired in "
-            f"{newest['cohort']:%Y} brought {percent(newest['share'])} of revenue"
-            + ("; the rest came from earlier customers." if newest["share"] < 1 else ".")
+            f"In {period_label(newest['period'], 'Q')}, customers acquired in {acquired} "
+            f"brought {percent(newest['share'])} of revenue"
         )
+        if newest["share"] < 1:
+            latest = layers[layers["period"] == newest["period"]]
+            others = [
+                name
+                for name, present in (
+                    (
+                        "customers acquired in earlier years",
+                        (latest["cohort"] < newest["cohort"]).any(),
+                    ),
+                    ("the existing base", latest["cohort"].isna().any()),
+                )
+                if present
+            ]
+            if others:
+                text += "; the rest came from " + " and ".join(others)
+        text += "."
     figure = _figure(plots.layer_cake(layers, cohort_period="Y", currency=analysis.currency))
     return Section(text=text, figure=figure)
 

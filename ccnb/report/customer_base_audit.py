@@ -7,7 +7,7 @@ import pandas as pd
 
 from ccnb import plots
 from ccnb.analysis import ClientAnalysis, Unavailable
-from ccnb.audit.health import DEPENDS_ON_NEW, NO_PURCHASE, RESTS_ON_EXISTING
+from ccnb.audit.health import DEPENDS_ON_NEW, EXISTING_BASE, NO_PURCHASE, RESTS_ON_EXISTING
 from ccnb.formatting import count, day_label, escape_md, money, percent, signed_percent
 from ccnb.report._section import Section, _figure, _section, _styled
 from ccnb.windows import date_range_label
@@ -41,6 +41,10 @@ _FACTOR_WORDS = {
 }
 
 
+#: below this many buyers some deciles are empty: the text does not speak of tenths
+_MIN_BUYERS_FOR_DECILES = 10
+
+
 def _window(start, end) -> str:
     return date_range_label(start, end)
 
@@ -54,13 +58,22 @@ def customer_differences(analysis: ClientAnalysis) -> Section:
     deciles = result.deciles.set_index("decile")
     bottom_half = deciles.loc[6:10, "revenue_share"].sum()
     per_buyer = deciles["revenue"] / deciles["customers"].where(deciles["customers"] > 0)
-    text = (
-        f"In {period}, {count(result.buyers)} customers bought. The top 10% of them brought "
-        f"{percent(result.top_10_share)} of their net revenue and the top 20% "
-        f"{percent(result.top_20_share)}; the bottom half {percent(bottom_half)} (Gini "
-        f"{result.gini:.2f}: 0 if every buyer spent the same, 1 if one bought everything). "
-        f"A top-decile buyer spent {money(per_buyer[1], currency)} on average, a "
-        f"bottom-decile one {money(per_buyer[10], currency)}. "
+    if result.buyers >= _MIN_BUYERS_FOR_DECILES:
+        text = (
+            f"In {period}, {count(result.buyers)} customers bought. The top 10% of them "
+            f"brought {percent(result.top_10_share)} of their net revenue and the top 20% "
+            f"{percent(result.top_20_share)}; the bottom half {percent(bottom_half)} (Gini "
+            f"{result.gini:.2f}: 0 if every buyer spent the same, 1 if one bought everything). "
+            f"A top-decile buyer spent {money(per_buyer[1], currency)} on average, a "
+            f"bottom-decile one {money(per_buyer[10], currency)}. "
+        )
+    else:  # some deciles empty: say what the few buyers show, not shares of tenths
+        text = (
+            f"In {period}, only {count(result.buyers, 'customer')} bought, too few to cut "
+            f"into ten groups: the largest buyer brought {percent(deciles.loc[1, 'revenue_share'])}"
+            f" of their net revenue ({money(per_buyer[1], currency)}). "
+        )
+    text += (
         f"{percent(result.one_time_share)} of the buyers ordered once in the period: turning "
         "part of them into second-time buyers is where the base can grow most cheaply."
     )
@@ -70,7 +83,8 @@ def customer_differences(analysis: ClientAnalysis) -> Section:
             f"({money(result.returns_only_revenue, currency)}): they are in the period's "
             "revenue but are not buyers."
         )
-    shown = result.deciles[
+    deciles_with_buyers = result.deciles[result.deciles["customers"] > 0]
+    shown = deciles_with_buyers[
         [
             "decile",
             "customers",
@@ -315,14 +329,41 @@ def cohort_comparison(analysis: ClientAnalysis) -> Section:
         + " Revenue is exactly customers x share buying x orders per buyer x order value, so "
         "each factor's change multiplies into the revenue's."
     )
-    shown = table[["age", "factor", "previous", "latest", "ratio"]].assign(
-        change=table["ratio"] - 1
+    currency = analysis.currency
+    cohorts = {
+        age: (
+            f"{_cohort_name(rows['previous_cohort'].iloc[0], period)} vs "
+            f"{_cohort_name(rows['latest_cohort'].iloc[0], period)}"
+        )
+        for age, rows in table.groupby("age")
+    }
+    shown = pd.DataFrame(
+        {
+            "age": [
+                f"first {unit}" if age == 0 else f"{unit} after the first" for age in table["age"]
+            ],
+            "cohorts": table["age"].map(cohorts),
+            "factor": table["factor"].map(_FACTOR_LABELS),
+            **{
+                column: [
+                    "–" if pd.isna(value) else _factor_value(factor, value, currency)
+                    for factor, value in zip(table["factor"], table[column], strict=True)
+                ]
+                for column in ("previous", "latest")
+            },
+            "change": table["ratio"] - 1,
+        }
     )
     styled = _styled(
-        shown.drop(columns="ratio"),
+        shown,
         name="cohort-factors",
         percent_columns=("change",),
-        decimals={"previous": 2, "latest": 2},
+        labels={
+            "age": "cohort age",
+            "cohorts": "cohorts compared",
+            "previous": "earlier cohort",
+            "latest": "later cohort",
+        },
     )
     figure = _figure(plots.cohort_factors(table))
     return Section(text=text, figure=figure, table=styled)
@@ -351,15 +392,38 @@ def base_health(analysis: ClientAnalysis) -> Section:
             "customers (a closed panel, or acquisition has stopped) and the base can only "
             "shrink"
         ),
+        "undetermined": (
+            "how much of this revenue new customers brought cannot be told from this data: "
+            f"between {percent(result.new_share)} and "
+            f"{percent(result.new_share + result.unknown_share)}, too wide a range for a verdict"
+        ),
     }
     in_period = {str(year) for year in range(result.start.year, result.end.year + 1)}
     older = layers[~layers["layer"].isin(in_period | {NO_PURCHASE})]
-    text = (
-        f"Of the net revenue of {period} ({money(layers['revenue'].sum(), currency)}, the KPI "
-        f"overview's), {percent(result.new_share)} came from customers whose first purchase "
-        f"was in the period and {percent(1 - result.new_share)} from earlier customers: "
-        f"{verdicts[result.verdict]}. "
-    )
+    total = money(layers["revenue"].sum(), currency)
+    if result.unknown_share > 0:
+        windows = analysis.windows
+        visible = windows.base_known_from
+        text = (
+            f"Of the net revenue of {period} ({total}, the KPI overview's), "
+            f"{percent(result.new_share)} came from customers acquired in the period (first "
+            f"seen from {day_label(visible)}, when acquisitions become visible), "
+            f"{percent(1 - result.new_share - result.unknown_share)} from customers first "
+            f"seen before the period and {percent(result.unknown_share)} from customers first "
+            f"seen between {day_label(result.start)} and "
+            f"{day_label(visible - pd.Timedelta(days=1))}: the data starts on "
+            f"{day_label(windows.data_start)}, so whether they were new then it does not show. "
+            f"So {verdicts[result.verdict]}. "
+        )
+        # the existing base mixes earlier customers with possibly new ones: not 'earlier'
+        older = older[older["layer"] != EXISTING_BASE]
+    else:
+        text = (
+            f"Of the net revenue of {period} ({total}, the KPI overview's), "
+            f"{percent(result.new_share)} came from customers whose first purchase was in the "
+            f"period and {percent(1 - result.new_share)} from earlier customers: "
+            f"{verdicts[result.verdict]}. "
+        )
     if len(older):
         top = older.loc[older["revenue"].idxmax()]
         earlier = older["revenue"].sum()

@@ -136,6 +136,14 @@ def active_base(analysis: ClientAnalysis) -> Section:
             f"{count(flow['reactivated'])} reactivated − {count(flow['lapsed'])} lapsed = "
             f"{count(flow['closing'])}."
         )
+        again = flow["lapsed"] - flow["lapsed_from_opening"]
+        if again and pd.notna(flow["churn_rate"]):  # the churn rate counts the opening base's
+            text += (
+                f" Of those who lapsed, {count(flow['lapsed_from_opening'])} were in the "
+                f"opening base (the churn rate, {percent(flow['churn_rate'], digits=1)}, is "
+                f"their share of it); the other {count(again)} were won or won back during the "
+                "window and lapsed again."
+            )
     else:
         text += (
             " The base is fully known only from "

@@ -30,7 +30,7 @@ def _scores(low: int, high: int) -> str:
 
 def _orders(row: pd.Series) -> str:
     low, high = int(row["low"]), int(row["high"])
-    return f"{low} order{'s' if low > 1 else ''}" if low == high else f"{low} to {high} orders"
+    return f"{low} order{'' if low == 1 else 's'}" if low == high else f"{low} to {high} orders"
 
 
 @_section(data="segments", options={"bins": "rfm.bins"})
@@ -243,13 +243,13 @@ def next_steps_segments(analysis: ClientAnalysis) -> Section:
     medium, medium_recency = rows("Medium-Value")
     if medium is not None and medium_recency["lapsed_share"] >= MOSTLY_LAPSED:
         lines.append(
-            f"Win back the {count(medium['customers'])} Medium-Value customers before "
+            f"Win back the {count(medium['customers'], 'Medium-Value customer')} before "
             f"offering them more: {_lapsed_clause(medium_recency, window)}."
         )
     elif medium is not None:
         active = medium["customers"] - medium_recency["lapsed"]
         lines.append(
-            f"Move the {count(active)} active Medium-Value customers up a tier: they buy but "
+            f"Move the {count(active, 'active Medium-Value customer')} up a tier: they buy but "
             f"are not yet among the best (median revenue "
             f"{money(medium['median_revenue'], analysis.currency)}); "
             + (
@@ -261,14 +261,14 @@ def next_steps_segments(analysis: ClientAnalysis) -> Section:
     high, high_recency = rows("High-Value")
     if high is not None and high_recency["lapsed_share"] >= MOSTLY_LAPSED:
         lines.append(
-            f"Call the {count(high['customers'])} High-Value customers "
+            f"Call the {count(high['customers'], 'High-Value customer')} "
             f"({percent(high['revenue_share'])} of revenue) personally: "
             f"{_lapsed_clause(high_recency, window)}."
         )
     elif high is not None:
         lapsed = high_recency["lapsed"]
         lines.append(
-            f"Protect the {count(high['customers'])} High-Value customers "
+            f"Protect the {count(high['customers'], 'High-Value customer')} "
             f"({percent(high['revenue_share'])} of revenue) "
             + ("with a named account manager" if b2b else "with recognition, not discounts")
             + (
@@ -282,7 +282,7 @@ def next_steps_segments(analysis: ClientAnalysis) -> Section:
         recent = first_recency["recent"]
         days = analysis.params.early_repeat_days
         lines.append(
-            f"Onboard the {count(recent)} First-Time customers who bought in the last {days} "
+            f"Onboard the {count(recent, 'First-Time customer')} who bought in the last {days} "
             "days towards a second purchase"
             + (
                 f"; the other {count(first['customers'] - recent)} bought too long ago for "
@@ -298,7 +298,7 @@ def next_steps_segments(analysis: ClientAnalysis) -> Section:
     lapsed, lapsed_recency = rows("Lapsed")
     if lapsed is not None:
         lines.append(
-            f"Win back the {count(lapsed['customers'])} Lapsed customers, former repeat "
+            f"Win back the {count(lapsed['customers'], 'Lapsed customer')}, former repeat "
             f"buyers silent for a median {count(lapsed_recency['median_days_since_last'])} "
             f"days (median revenue {money(lapsed['median_revenue'], analysis.currency)}): one "
             "personal attempt each, then treat those who do not answer as Low-Value."
@@ -306,17 +306,17 @@ def next_steps_segments(analysis: ClientAnalysis) -> Section:
     net_zero, _ = rows(NET_ZERO_SEGMENT)
     if net_zero is not None:
         lines.append(
-            f"Look into the {count(net_zero['customers'])} customers whose returns and "
+            f"Look into the {count(net_zero['customers'], 'customer')} whose returns and "
             "cancellations equal or exceed their purchases before any campaign reaches them."
         )
     low, low_recency = rows("Low-Value")
     if low is not None:
         former = low_recency["lapsed_repeat_buyers"]
         lines.append(
-            f"Keep the {count(low['customers'])} Low-Value customers on the trade newsletter "
+            f"Keep the {count(low['customers'], 'Low-Value customer')} on the trade newsletter "
             "only, without sales calls."
             if b2b
-            else f"Take the {count(low['customers'])} Low-Value customers out of paid audiences "
+            else f"Take the {count(low['customers'], 'Low-Value customer')} out of paid audiences "
             "and reach them by e-mail only"
             + (
                 f", except the {count(former)} former repeat buyers among them: they are worth "

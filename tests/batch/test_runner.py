@@ -599,3 +599,17 @@ def test_a_users_files_in_a_ccnb_folder_survive_the_next_run(workspace, tmp_path
     marked = json.loads((outputs / "beta" / ".ccnb-output").read_text())
     assert "keep.txt" not in marked and "notes" not in marked and "run.json" in marked
     assert 'name="generator" content="ccnb"' in (outputs / "index.html").read_text()
+
+
+def test_headline_labels_say_a_stock_on_a_day_and_a_flow_over_a_period():
+    """Active customers are counted at the window's end (CDNOW: 514 on 30 Jun 1998), while
+    812 bought over the window: a label "(Jul 1997 – Jun 1998)" read as the latter."""
+    from ccnb.batch.index_pages import _headline_label
+
+    window = {"window": "Jul 1997 – Jun 1998", "start": "1997-07-01", "end": "1998-06-30"}
+    assert _headline_label("customers_active", window) == "active customers on 30 Jun 1998"
+    assert _headline_label("revenue", window) == "net revenue, Jul 1997 – Jun 1998"
+    assert _headline_label("orders_per_customer", window) == (
+        "orders per customer (Jul 1997 – Jun 1998)"
+    )
+    assert _headline_label("customers_active", {"year": "2024"}) == "customers active (2024)"

@@ -26,11 +26,13 @@ from ccnb.analysis import CACHE_DIR_VARIABLE, ClientAnalysis
 from ccnb.batch.exports import EXPORT_DIR_VARIABLE
 from ccnb.batch.index_pages import _headline_kpis
 from ccnb.errors import CcnbError
+from ccnb.formatting import count, day_label, percent, signed_percent
 from ccnb.report import (
     budget_allocation,
     clv_modelling,
     cohorts,
     common,
+    customer_base_audit,
     kpi_overview,
     segmentation,
 )
@@ -45,6 +47,7 @@ PAGES = {
     "02_cohorts": (cohorts,),
     "03_clv_modelling": (clv_modelling,),
     "04_budget_allocation": (budget_allocation,),
+    "05_customer_base_audit": (customer_base_audit,),
 }
 
 
@@ -208,7 +211,7 @@ def test_shared_figures_come_from_their_analysis_table(demo, cdnow):
         assert found["customers"] == f"{len(analysis.segments):,}"
     # the index page's NPS is the KPI page's, for the same window
     window = demo.analysis.windows.last.label
-    assert demo.index_kpis[f"nps ({window})"] == f"{demo.analysis.nps_score.nps:.1f}"
+    assert demo.index_kpis[f"NPS, {window}"] == f"{demo.analysis.nps_score.nps:.1f}"
     assert _figures(demo)["NPS over the last KPI window"][0][1] == (
         f"{demo.analysis.nps_score.nps:+.1f}"
     )
@@ -442,3 +445,87 @@ def test_empty_frequency_scores_are_explained(client):
         assert any(tick.startswith(label) for tick in grid.axis_labels), label
     if (scores["customers"] == 0).any():
         assert "is empty: customers with the same number of orders share a score" in grid.text
+
+
+@pytest.fixture(scope="module")
+def wholesaler(tmp_path_factory) -> Rendered:
+    """Nine trade customers, five of whom bought in the last year: too few for deciles."""
+    from tests.conftest import write_wholesaler_export
+
+    folder = tmp_path_factory.mktemp("wholesaler")
+    params = write_wholesaler_export(folder)
+    return _render(ccnb.load_params(params), folder / "exports")
+
+
+def test_one_year_export_does_not_call_warm_up_customers_earlier_ones(one_year):
+    """The data starts 9 days before the last 12 months: customers first seen in the
+    warm-up may be new. The audit gives the range, not a verdict; the layer cake names the
+    existing base and when acquisitions become visible."""
+    health = one_year.analysis.base_health
+    visible = one_year.analysis.windows.base_known_from
+    assert health.start < visible  # the warm-up overlaps the period
+    assert health.verdict == "undetermined"
+    shown = {section.name: section.text for section in one_year.sections}
+    low, high = health.new_share, health.new_share + health.unknown_share
+    assert f"between {percent(low)} and {percent(high)}" in shown["base_health"]
+    earlier = 1 - health.new_share - health.unknown_share
+    assert (
+        f"{percent(earlier)} from customers first seen before the period" in (shown["base_health"])
+    )
+    assert "from earlier customers" not in shown["base_health"]
+    assert f"(from {day_label(visible)}, when acquisitions become visible)" in (shown["layer_cake"])
+    assert "the rest came from the existing base." in shown["layer_cake"]
+
+
+def test_lapsed_beyond_the_opening_base_are_explained(cdnow):
+    """CDNOW's window: opening 2,347, 2,321 lapsed, churn 92.5%: 2,172 of the lapsed were in
+    the opening base, 149 came back during the window and lapsed again."""
+    flow = cdnow.analysis.window_flows.iloc[-1]
+    (text,) = [section.text for section in cdnow.sections if section.name == "active_base"]
+    from_opening, again = flow["lapsed_from_opening"], flow["lapsed"] - flow["lapsed_from_opening"]
+    assert again > 0
+    assert f"{count(from_opening)} were in the opening base" in text
+    assert f"the churn rate, {percent(from_opening / flow['opening'], digits=1)}," in text
+    assert f"the other {count(again)} were won or won back" in text
+
+
+def test_every_page_using_residual_clv_says_it_is_likely_too_high(demo):
+    """The demo's holdout missed for seasonality and its history ends after the peak: the CLV
+    page reads the figures as likely too high; the KPI and budget pages say the same."""
+    miss, total = demo.analysis.holdout_miss, demo.analysis.holdout_total
+    assert miss["cause"] == "seasonality" and miss["data_end_after_peak"]
+    error = signed_percent(total["error_pct"] / 100, digits=1)
+    shown = {section.name: section.text for section in demo.sections}
+    assert f"likely too high, by roughly the holdout's {error}" in shown["model_validation"]
+    for name in ("equity_headline", "budget_assumptions"):
+        assert f"likely too high, by roughly the holdout's {error}" in shown[name], name
+
+
+def test_the_cohort_factor_table_is_worded(demo):
+    (table,) = [
+        section.table_html for section in demo.sections if section.name == "cohort_comparison"
+    ]
+    visible = html.unescape(re.sub(r"<[^>]+>", " ", table))
+    for raw in ("active_share", "orders_per_active", "average_order_value", "1187.00"):
+        assert raw not in visible
+    sizes = demo.analysis.cohort_comparison.query("factor == 'size' and age == 0")
+    assert count(sizes["latest"].iloc[0]) in visible and "orders per buyer" in visible
+
+
+def test_a_handful_of_buyers_is_not_cut_into_deciles(wholesaler):
+    differences = wholesaler.analysis.customer_differences
+    assert differences.buyers < 10
+    (section,) = [shown for shown in wholesaler.sections if shown.name == "customer_differences"]
+    assert f"only {count(differences.buyers, 'customer')} bought, too few" in section.text
+    assert "decile" not in section.text and "–" not in section.text
+    visible = html.unescape(re.sub(r"<[^>]+>", " ", section.table_html))
+    assert " 0 " not in f" {visible} "  # no empty decile rows
+
+
+def test_counts_of_one_take_the_singular(wholesaler):
+    """The wholesaler's segments hold one customer each in places: '1 ... customers' and
+    '0 order' were shown."""
+    texts = " ".join(section.text for section in wholesaler.sections)
+    assert not re.search(r"\b1 (?:[A-Z][\w-]* )*(?:active )?(?:[A-Z][\w-]* )?customers\b", texts)
+    assert not re.search(r"\b[02-9] order\b|\b1 orders\b", texts)
+    assert "the top 1 " not in texts and "its top 1 " not in texts
