@@ -453,10 +453,12 @@ def period_summary(flow: pd.DataFrame, *, start: Any) -> pd.Series:
         ``periods`` (complete periods kept), ``first_period`` and ``last_period`` (their
         first days; NaT when none), ``periods_measured`` (of those, with a churn rate),
         ``mean_churn_rate`` (mean of those rates; NaN when none), ``periods_losing`` (periods
-        that lost more customers than they won: ``lapsed > new``).
+        that lost more customers than they won: ``lapsed > new``), ``smallest_opening`` (the
+        smallest opening base among the measured periods; NaN when none).
     """
     kept = flow[(flow["period"] >= pd.Timestamp(start)) & ~flow["partial"]]
     rates = kept["churn_rate"].dropna()
+    openings = kept.loc[rates.index, "opening"]
     return pd.Series(
         {
             "periods": len(kept),
@@ -465,6 +467,7 @@ def period_summary(flow: pd.DataFrame, *, start: Any) -> pd.Series:
             "periods_measured": len(rates),
             "mean_churn_rate": rates.mean() if len(rates) else float("nan"),
             "periods_losing": int((kept["lapsed"] > kept["new"]).sum()),
+            "smallest_opening": int(openings.min()) if len(openings) else float("nan"),
         },
         dtype=object,
     )

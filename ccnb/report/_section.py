@@ -23,6 +23,9 @@ __all__ = ["Section"]
 #: none could be fitted (the CLV page's model validation, the budget page's assumptions)
 MODEL_NEEDED = "Not shown: this section needs the customer-value model."
 
+#: how a section says that no customer-value model could be fitted (see `_section`)
+_MODEL_NOTES = {"full": None, "brief": MODEL_NEEDED, "none": ""}
+
 
 @dataclass
 class Section:
@@ -37,7 +40,8 @@ class Section:
     table
         A DataFrame or Styler shown below the figure.
     note
-        When set, the section is unavailable and only this sentence is shown.
+        When set, the section is unavailable and only this sentence is shown (nothing when
+        it is empty: a detail of a section above that already said why).
     extra
         Further objects shown after the table.
     name
@@ -59,7 +63,8 @@ class Section:
         from IPython.display import HTML, Markdown, display
 
         if self.note is not None:
-            display(Markdown(f"*{without_math(self.note)}*"))
+            if self.note:
+                display(Markdown(f"*{without_math(self.note)}*"))
             return
         if self.text:
             display(Markdown(without_math(self.text)))
@@ -90,7 +95,7 @@ def _section(
     *,
     data: str | None = None,
     options: Mapping[str, str] | None = None,
-    brief_model_note: bool = False,
+    model_note: str = "full",
 ) -> Any:
     """Make a report section: `Unavailable` (and too-little-data errors) become one sentence.
 
@@ -104,15 +109,15 @@ def _section(
         overrides (``{"period": "cohorts.retention_period"}``). An option left at None is the
         params' value; one given computes the section on ``analysis.what_if(...)`` with it,
         which shares every table the option does not change.
-    ``brief_model_note``
-        When no customer-value model could be fitted, say only `MODEL_NEEDED`: for the
-        sections of a page where an earlier one says it in full, so a page that rests on the
-        model does not repeat the same two lines under every heading.
+    ``model_note``
+        What the section shows when no customer-value model could be fitted: ``"full"`` the
+        model's sentence (`ModelUnavailable`), ``"brief"`` only `MODEL_NEEDED` (a section of
+        a page where an earlier one says it in full, so a page resting on the model does not
+        repeat two lines under every heading), ``"none"`` nothing (a detail of the section
+        just above, under the same heading, which says why).
     """
     if function is None:
-        return functools.partial(
-            _section, data=data, options=options, brief_model_note=brief_model_note
-        )
+        return functools.partial(_section, data=data, options=options, model_note=model_note)
 
     @functools.wraps(function)
     def wrapper(analysis: ClientAnalysis, *args: Any, **kwargs: Any) -> Section:
@@ -131,8 +136,8 @@ def _section(
             section = function(analysis, *args, **kwargs)
         except Unavailable as reason:
             plt.close("all")
-            brief = brief_model_note and isinstance(reason, ModelUnavailable)
-            return Section(note=MODEL_NEEDED if brief else str(reason), name=function.__name__)
+            note = _MODEL_NOTES[model_note] if isinstance(reason, ModelUnavailable) else None
+            return Section(note=str(reason) if note is None else note, name=function.__name__)
         section.name = section.name or function.__name__
         if section.data is None and data is not None:
             try:

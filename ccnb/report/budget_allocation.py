@@ -88,7 +88,7 @@ def _returns(roi: float) -> str:
     return f"{shown}, it loses money" if roi < 0 else shown
 
 
-@_section(data="strategy_comparison", brief_model_note=True)
+@_section(data="strategy_comparison", model_note="brief")
 def strategies(analysis: ClientAnalysis) -> Section:
     """Customer-focused vs customer-centric (optimal and tiered)."""
     table = analysis.strategy_comparison
@@ -146,7 +146,7 @@ def strategies(analysis: ClientAnalysis) -> Section:
     return Section(text=text, figure=figure, table=styled)
 
 
-@_section(data="allocation_deciles", brief_model_note=True)
+@_section(data="allocation_deciles", model_note="brief")
 def allocation_deciles(analysis: ClientAnalysis) -> Section:
     """Budget share per rCLV decile by strategy vs share of customer equity."""
     table = analysis.allocation_deciles
@@ -207,7 +207,7 @@ def _rule_source(analysis: ClientAnalysis) -> str:
     )
 
 
-@_section(data="tier_plan", brief_model_note=True)
+@_section(data="tier_plan", model_note="brief")
 def tiered_plan(analysis: ClientAnalysis) -> Section:
     """The one spend-per-head rule recommended, why, and what it gives up against the optimum."""
     plan = analysis.tier_plan
@@ -275,7 +275,7 @@ def tiered_plan(analysis: ClientAnalysis) -> Section:
         "lift_multipliers": "budget.sensitivity_lift_multipliers",
         "scale_multipliers": "budget.sensitivity_scale_multipliers",
     },
-    brief_model_note=True,
+    model_note="brief",
 )
 def sensitivity(
     analysis: ClientAnalysis,
@@ -334,7 +334,7 @@ def _feasible(plan: pd.DataFrame) -> list[str]:
     return plan.loc[plan["big_enough"].astype(bool), "segment"].tolist()
 
 
-@_section(data="test_plan", brief_model_note=True)
+@_section(data="test_plan", model_note="brief")
 def test_plan(analysis: ClientAnalysis) -> Section:
     """Whether a holdout test can detect what the planned spend is expected to add."""
     settings = analysis.params.budget
@@ -408,7 +408,7 @@ def test_plan(analysis: ClientAnalysis) -> Section:
     return Section(text=text, table=styled)
 
 
-@_section(data="acquisition_plan", brief_model_note=True)
+@_section(data="acquisition_plan", model_note="brief")
 def acquisition(analysis: ClientAnalysis) -> Section:
     """Acquisition budget across the paid channels, best new-customer value per cost first."""
     settings = analysis.params.budget
@@ -462,7 +462,7 @@ def acquisition(analysis: ClientAnalysis) -> Section:
     return Section(text=text, table=styled)
 
 
-@_section(data="allocations", brief_model_note=True)
+@_section(data="allocations", model_note="brief")
 def budget_export(analysis: ClientAnalysis) -> Section:
     """Write the allocation and the test assignment for activation."""
     centric = analysis.allocations["customer-centric (optimal)"].table
@@ -479,7 +479,7 @@ def budget_export(analysis: ClientAnalysis) -> Section:
     )
 
 
-@_section(brief_model_note=True)
+@_section(model_note="brief")
 def next_steps_budget(analysis: ClientAnalysis) -> Section:
     """Roll-out advice from the recommended plan and the test plan."""
     gain = analysis.recommended_gain

@@ -233,7 +233,7 @@ def _value_ranking(analysis: ClientAnalysis, failure: ModelUnavailable) -> Secti
     return Section(text=text, table=styled)
 
 
-@_section(data="validation", brief_model_note=True)
+@_section(data="validation", model_note="none")
 def tracking(analysis: ClientAnalysis) -> Section:
     """Cumulative repeat purchases, actual vs models, across calibration and holdout."""
     result = analysis.validation
@@ -249,7 +249,7 @@ def tracking(analysis: ClientAnalysis) -> Section:
     return Section(text=text, figure=figure)
 
 
-@_section(data="validation", brief_model_note=True)
+@_section(data="validation", model_note="none")
 def conditional_expectations(analysis: ClientAnalysis) -> Section:
     """Actual vs predicted holdout purchases by calibration frequency."""
     result = analysis.validation
@@ -262,7 +262,7 @@ def conditional_expectations(analysis: ClientAnalysis) -> Section:
     return Section(text=text, figure=figure)
 
 
-@_section(data="holdout_deciles", brief_model_note=True)
+@_section(data="holdout_deciles", model_note="none")
 def holdout_deciles(analysis: ClientAnalysis) -> Section:
     """Does the model rank customers? Holdout purchases by decile of the prediction."""
     table = analysis.holdout_deciles.set_index("decile")
@@ -335,7 +335,7 @@ def _bias_by_half(table: pd.DataFrame) -> str:
     return (" Overall, " + "; ".join(parts) + ".") if parts else ""
 
 
-@_section(data="purchase_reliability", brief_model_note=True)
+@_section(data="purchase_reliability", model_note="none")
 def purchase_probability(analysis: ClientAnalysis) -> Section:
     """P(a purchase in the holdout) against who bought: reliability by band, Brier score."""
     table, scores = analysis.purchase_reliability
@@ -394,7 +394,7 @@ def _worst_band(table: pd.DataFrame) -> str:
     )
 
 
-@_section(data="purchase_model", brief_model_note=True)
+@_section(data="purchase_model", model_note="brief")
 def model_parameters(analysis: ClientAnalysis) -> Section:
     """The refitted purchase model's and the spend model's parameters with standard errors."""
     purchases, spend = analysis.purchase_model, analysis.spend_model
@@ -424,7 +424,7 @@ def model_parameters(analysis: ClientAnalysis) -> Section:
     return Section(text=text, table=styled)
 
 
-@_section(data="predictions.table", brief_model_note=True)
+@_section(data="predictions.table", model_note="brief")
 def p_alive(analysis: ClientAnalysis) -> Section:
     """Distribution of P(alive)."""
     summary = analysis.prediction_summary
@@ -437,7 +437,7 @@ def p_alive(analysis: ClientAnalysis) -> Section:
     return Section(text=text, figure=_figure(plots.p_alive_hist(analysis.predictions.table)))
 
 
-@_section(data="predictions.table", brief_model_note=True)
+@_section(data="predictions.table", model_note="brief")
 def clv_distribution(analysis: ClientAnalysis) -> Section:
     """Residual CLV per customer and customer equity."""
     predictions = analysis.predictions.table
@@ -489,9 +489,7 @@ def _points(change: float) -> str:
     return f"{change:+g} point" + ("" if abs(change) == 1 else "s")
 
 
-@_section(
-    data="retention_scenarios", options={"changes": "retention_changes"}, brief_model_note=True
-)
+@_section(data="retention_scenarios", options={"changes": "retention_changes"}, model_note="brief")
 def retention_value(analysis: ClientAnalysis, *, changes: list[float] | None = None) -> Section:
     """What retention is worth: customer equity if a year's retention were N points higher.
 
@@ -572,7 +570,7 @@ def retention_value(analysis: ClientAnalysis, *, changes: list[float] | None = N
     return Section(text=text, figure=figure, table=styled)
 
 
-@_section(data="clv_by_segment", brief_model_note=True)
+@_section(data="clv_by_segment", model_note="brief")
 def clv_by_segment(analysis: ClientAnalysis) -> Section:
     """Mean rCLV per segment with intervals."""
     table = analysis.clv_by_segment.dropna(subset=["segment"])
@@ -599,7 +597,7 @@ def _verdict(row, ratio: str) -> str:
     return _VERDICT_WORDS[row.verdict].format(ratio=ratio)
 
 
-@_section(data="new_customer_value", brief_model_note=True)
+@_section(data="new_customer_value", model_note="brief")
 def cac_ceiling(analysis: ClientAnalysis) -> Section:
     """A new customer's value per channel, the CAC ceiling and each channel's verdict."""
     table = analysis.new_customer_value
@@ -703,7 +701,7 @@ def _first_year_check(analysis: ClientAnalysis, table: pd.DataFrame) -> str:
         "max_frequency": "iso_value.max_frequency",
         "recency_steps": "iso_value.recency_steps",
     },
-    brief_model_note=True,
+    model_note="brief",
 )
 def iso_value(
     analysis: ClientAnalysis,
@@ -735,7 +733,7 @@ def iso_value(
     return Section(text=text, figure=figure)
 
 
-@_section(data="naive_versus_model", brief_model_note=True)
+@_section(data="naive_versus_model", model_note="brief")
 def naive_versus_model(analysis: ClientAnalysis) -> Section:
     """The brief's simple CLV next to the model-based value."""
     compared = analysis.naive_versus_model
@@ -750,7 +748,7 @@ def naive_versus_model(analysis: ClientAnalysis) -> Section:
     return Section(text=text)
 
 
-@_section(data="activation", brief_model_note=True)
+@_section(data="activation", model_note="brief")
 def clv_export(analysis: ClientAnalysis) -> Section:
     """Write the per-customer CLV table for CRM activation (else the value ranking)."""
     try:

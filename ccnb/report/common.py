@@ -64,12 +64,11 @@ def data_quality(analysis: ClientAnalysis) -> Section:
     lines.extend(order_notes(analysis))
     lines.extend(f"Check: {escape_md(warning)}" for warning in quality.warnings)
     windows = analysis.windows
-    if windows.year_on_year:  # else the first note gives the history
-        lines.append(
-            f"History: {count(windows.history_days)} days of transactions, "
-            f"{day_label(windows.data_start)} to {day_label(windows.observation_end)}"
-        )
-    lines.extend(window_notes(analysis))
+    # what the history allows (windows, warm-up, churn window) is said with the KPI table
+    lines.append(
+        f"History: {count(windows.history_days)} days of transactions, "
+        f"{day_label(windows.data_start)} to {day_label(windows.observation_end)}"
+    )
     text = f"Every row read is accounted for: {excluded}.\n\n" + _bullets(lines)
     figure = _figure(plots.data_quality_bar(quality.counts()))
     return Section(text=text, figure=figure, extra=[quality])
@@ -149,13 +148,18 @@ def order_notes(analysis: ClientAnalysis) -> list[str]:
         notes.append(note)
     large = analysis.large_orders
     if large["large_orders"] and large["value_share"] >= LARGE_ORDERS_WORTH_A_NOTE:
+        several = large["large_orders"] > 1
         note = (
-            f"{count(large['large_orders'])} orders are over ten times the median order "
-            f"({money(large['median_order'], currency)}) and carry "
-            f"{percent(large['value_share'], digits=1)} of the value ordered: "
+            f"{count(large['large_orders'], 'order')} {'are' if several else 'is'} over ten "
+            f"times the median order ({money(large['median_order'], currency)}) and "
+            f"{'carry' if several else 'carries'} {percent(large['value_share'], digits=1)} of "
+            "the value ordered: "
         )
         if analysis.params.business == "b2b":
-            note += "trade accounts differ in size, so the medians, not means, describe them."
+            note += (
+                "trade accounts differ in size, so averages such as the average order value "
+                "are pulled up by the largest; the median order is the typical one."
+            )
         else:
             note += (
                 "unusual for consumers; they may be resellers or business accounts (check "

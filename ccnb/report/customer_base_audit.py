@@ -470,7 +470,9 @@ def time_to_second_purchase(analysis: ClientAnalysis, *, days: list[int] | None 
         if pd.notna(everyone[f"within_{day}"])
     ]
     text = (
-        f"Of {count(everyone['customers'])} new customers, "
+        f"Of the {count(everyone['customers'], 'customer')} acquired between "
+        f"{day_label(analysis.windows.base_known_from)} and "
+        f"{day_label(analysis.observation_end)}, "
         + (
             shares[0].replace(" within", " had bought again within", 1)
             + "".join(f", {share}" for share in shares[1:])

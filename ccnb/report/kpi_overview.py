@@ -33,6 +33,10 @@ __all__ = [
 ]
 
 
+#: below this many customers at a quarter's opening, one customer moves its churn rate by
+#: more than 2 points: the report says the rate is an indication
+SMALL_OPENING_BASE = 50
+
 _KPI_LABELS = {
     "customers_total": "Customers with a purchase to date (window end)",
     "customers_active": "Active customers at window end",
@@ -183,6 +187,14 @@ def churn_and_leaks(analysis: ClientAnalysis) -> Section:
             else f"In {span} the churn rate (share of the quarter's opening base lost in it) "
             f"was {percent(recent['mean_churn_rate'], digits=1)}."
         )
+        smallest = recent["smallest_opening"]
+        if smallest < SMALL_OPENING_BASE:
+            lines.append(
+                f"{'These rates rest' if periods > 1 else 'It rests'} on a small base (as few "
+                f"as {count(smallest, 'customer')} at a quarter's opening), where one customer "
+                f"moves the rate by {100 / smallest:.0f} percentage points: read "
+                f"{'them' if periods > 1 else 'it'} as an indication, not a measurement."
+            )
     else:
         lines.append(
             "No complete quarter of the latest 12 months has a measurable churn rate: losses "

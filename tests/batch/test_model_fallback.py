@@ -15,16 +15,14 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 #: sections that need a customer-value model, per report (hand-listed from the notebooks):
 #: the first on its page shows the note in full, the others only that they need the model;
-#: on the CLV report model validation says why and shows the fallback, so every one is brief
+#: on the CLV report model validation says why and shows the fallback, so every one is brief,
+#: and its four details (tracking, conditional expectations, deciles, purchase probability)
+#: show nothing
 MODEL_SECTIONS = {
     "00_kpi_overview": ["equity_headline"],
     "01_segmentation": [],
     "02_cohorts": [],
     "03_clv_modelling": [
-        "tracking",
-        "conditional_expectations",
-        "holdout_deciles",
-        "purchase_probability",
         "model_parameters",
         "p_alive",
         "clv_distribution",

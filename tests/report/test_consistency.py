@@ -369,8 +369,11 @@ def test_one_year_export_with_a_year_long_churn_window_claims_no_churn(one_year)
     assert analysis.customer_flow["churn_rate"].isna().all()
     assert np.isnan(analysis.window_flows["churn_rate"].iloc[-1])
     texts = {name: text for _, name, text in one_year.texts()}
-    for name in ("data_quality", "kpi_table", "churn_and_leaks"):
+    for name in ("kpi_table", "churn_and_leaks"):
         assert "is longer than half the history (374 days)" in texts[name], name
+    # said with the KPI table and the churn section, not a third time under data quality
+    assert "is longer than half the history" not in texts["data_quality"]
+    assert "History: 374 days of transactions" in texts["data_quality"]
     assert "averaged" not in texts["churn_and_leaks"]
 
 
@@ -529,3 +532,21 @@ def test_counts_of_one_take_the_singular(wholesaler):
     assert not re.search(r"\b1 (?:[A-Z][\w-]* )*(?:active )?(?:[A-Z][\w-]* )?customers\b", texts)
     assert not re.search(r"\b[02-9] order\b|\b1 orders\b", texts)
     assert "the top 1 " not in texts and "its top 1 " not in texts
+
+
+def test_churn_on_a_handful_of_customers_is_an_indication(wholesaler, demo):
+    """The wholesaler's quarters open with 4 to 5 customers: one lost moves the rate by 20-25
+    points, and the page says so; the demo's bases are in the thousands and it does not."""
+    flow = wholesaler.analysis.customer_flow
+    measured = flow[~flow["partial"] & flow["churn_rate"].notna()]
+    measured = measured[measured["period"] >= wholesaler.analysis.recent_quarters["first_period"]]
+    smallest = int(measured["opening"].min())
+    assert smallest < 10
+    shown = {section.name: section.text for section in wholesaler.sections}
+    assert (
+        f"as few as {count(smallest, 'customer')} at a quarter's opening"
+        in (shown["churn_and_leaks"])
+    )
+    assert f"by {100 / smallest:.0f} percentage points" in shown["churn_and_leaks"]
+    demo_text = {section.name: section.text for section in demo.sections}["churn_and_leaks"]
+    assert "small base" not in demo_text
