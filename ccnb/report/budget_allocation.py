@@ -349,8 +349,8 @@ def test_plan(analysis: ClientAnalysis) -> Section:
         f"The plan to run ({_PLAN_NAMES[analysis.recommended_strategy]}) is expected to add "
         f"{money(pooled['absolute_lift'], currency)} per customer "
         f"it spends on in those {window} days ({signed_percent(pooled['lift'], digits=1)} on "
-        f"the {money(pooled['mean_revenue'], currency)} each spent in the last {window} "
-        "days), at "
+        f"the {money(pooled['mean_revenue'], currency)} each of them bought for in the last "
+        f"{window} days), at "
         f"{percent(1 - settings.test_alpha)} confidence and {percent(settings.test_power)} "
         "power. "
     )
@@ -408,6 +408,21 @@ def test_plan(analysis: ClientAnalysis) -> Section:
     return Section(text=text, table=styled)
 
 
+def _capacity_clause(funded: pd.DataFrame) -> str:
+    """' (Referral up to its capacity of 600 new customers)' for channels funded to capacity."""
+    full = funded[funded["capacity"].notna() & (funded["new_customers"] >= funded["capacity"])]
+    if full.empty:
+        return ""
+    return (
+        " ("
+        + ", ".join(
+            f"{escape_md(row.channel)} up to its capacity of {count(row.capacity)} new customers"
+            for row in full.itertuples()
+        )
+        + ")"
+    )
+
+
 @_section(data="acquisition_plan", model_note="brief")
 def acquisition(analysis: ClientAnalysis) -> Section:
     """Acquisition budget across the paid channels, best new-customer value per cost first."""
@@ -428,7 +443,14 @@ def acquisition(analysis: ClientAnalysis) -> Section:
             )
             or "no channel qualifies"
         )
-        + f"; {money(plan.unspent, analysis.currency)} is left unspent."
+        + _capacity_clause(funded)
+        + f"; {money(plan.unspent, analysis.currency)} is left unspent"
+        + (
+            " (no other paid channel's new customer is worth "
+            f"{settings.acquisition_threshold:g} times their cost)."
+            if plan.unspent > 0 and len(plan.table) > len(funded)
+            else "."
+        )
         + (
             f" Not bought, as they are not paid channels: {', '.join(map(escape_md, unpaid))}."
             if unpaid
@@ -441,6 +463,7 @@ def acquisition(analysis: ClientAnalysis) -> Section:
                 "channel",
                 "mean_clv",
                 "cac",
+                "capacity",
                 "value_per_cost",
                 "spend",
                 "new_customers",
@@ -450,10 +473,12 @@ def acquisition(analysis: ClientAnalysis) -> Section:
         name="acquisition",
         currency=analysis.currency,
         money_columns=("mean_clv", "cac", "spend", "expected_value"),
+        count_columns=("capacity",),
         decimals={"value_per_cost": 2, "new_customers": 0},
         labels={
             "mean_clv": "new customer's value",
             "cac": "acquisition cost",
+            "capacity": "capacity (new customers)",
             "value_per_cost": "value / cost",
             "new_customers": "new customers",
             "expected_value": "expected value",

@@ -263,13 +263,15 @@ def equity_headline(analysis: ClientAnalysis) -> Section:
     equity = analysis.customer_equity
     top = equity.top_decile_share
     text = (
-        f"Customer equity, the margin the current customers are expected to bring over the "
+        f"Customer equity, the margin the "
+        f"{count(analysis.prediction_summary['customers'])} customers in the data (active or "
+        f"not: a lapsed one may come back) are expected to bring over the "
         f"next {analysis.params.horizon_months} months (discounted at "
         f"{percent(analysis.params.discount_rate_annual)} a year), is "
         f"{money(equity.value, analysis.currency)} ("
         + _equity_interval(analysis)
-        + f"); the top 10% of customers hold {percent(top)} of it. The average customer's residual "
-        f"CLV is {money(analysis.prediction_summary['rclv_mean'], analysis.currency)}. "
+        + f"); the top 10% of customers hold {percent(top)} of it. Their residual CLV averages "
+        f"{money(analysis.prediction_summary['rclv_mean'], analysis.currency)}. "
         + _equity_interval_meaning(analysis, see=MODEL_CHECK_ELSEWHERE)
     )
     return Section(text=text)

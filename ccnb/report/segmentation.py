@@ -10,6 +10,7 @@ from ccnb.batch import exports
 from ccnb.formatting import count, escape_md, money, percent
 from ccnb.report._section import Section, _bullets, _figure, _section, _styled
 from ccnb.rfm import NET_ZERO_SEGMENT
+from ccnb.windows import date_range_label
 
 __all__ = [
     "concentration",
@@ -26,6 +27,11 @@ def _scores(low: int, high: int) -> str:
     if low == high:
         return f"{low}"
     return f"{low} or {high}" if high - low == 1 else f"{low} to {high}"
+
+
+def _history(analysis: ClientAnalysis) -> str:
+    """'1 Jan 2021 – 31 Dec 2025': the period the segments' revenue covers."""
+    return date_range_label(analysis.windows.data_start, analysis.windows.observation_end)
 
 
 def _orders(row: pd.Series) -> str:
@@ -119,12 +125,16 @@ def segments(
             else ""
         )
         lines.append(
-            f"**{escape_md(row.segment)}** ({percent(row.share)} of customers, "
-            f"{percent(row.revenue_share)} of revenue): {escape_md(row.tactic)}{guard}"
+            # one decimal, as in the table below (a 0.5% segment read '1%')
+            f"**{escape_md(row.segment)}** ({percent(row.share, digits=1)} of customers, "
+            f"{percent(row.revenue_share, digits=1)} of revenue): {escape_md(row.tactic)}{guard}"
         )
     text = (
-        f"{escape_md(top['segment'])} customers are {percent(top['share'])} of the base and "
-        f"bring {percent(top['revenue_share'])} of net revenue. What to do with each segment:"
+        f"{escape_md(top['segment'])} customers are {percent(top['share'], digits=1)} of the "
+        f"base and brought {percent(top['revenue_share'], digits=1)} of net revenue over the "
+        "whole history "
+        f"({_history(analysis)}; segments and revenue shares are of every customer to date). "
+        "What to do with each segment:"
         "\n\n" + _bullets(lines)
     )
     shown = table[
@@ -162,7 +172,8 @@ def segments(
 def concentration(analysis: ClientAnalysis) -> Section:
     """Revenue concentration (Pareto curve)."""
     text = (
-        f"The best {percent(analysis.params.rfm.concentration_top)} of customers brought "
+        f"Over the whole history ({_history(analysis)}), the best "
+        f"{percent(analysis.params.rfm.concentration_top)} of customers brought "
         f"{percent(analysis.top_customers_share)} of net revenue; the steeper the curve above "
         "the diagonal, the more the business depends on a few customers."
     )

@@ -150,7 +150,7 @@ SHARED_FIGURES = {
         rf"worth {_MONEY} \(90% interval",
     ],
     "mean residual CLV": [
-        rf"The average customer's residual CLV is {_MONEY}\.",
+        rf"Their residual CLV averages {_MONEY}\.",
         rf"lets customers lapse, is {_MONEY}\.",
     ],
     "active customers at observation end": [

@@ -429,7 +429,8 @@ def test_equity_headline(client):
     assert f"{money(equity.low, currency)} to {money(equity.high, currency)});" in text
     assert f"hold {percent(equity.top_decile_share)} of it" in text
     mean = client.analysis.predictions.table["rclv"].mean()
-    assert f"residual CLV is {money(mean, currency)}." in text
+    assert f"Their residual CLV averages {money(mean, currency)}." in text
+    assert f"the {count(len(client.analysis.summary))} customers in the data (active or" in text
     assert f"next {client.analysis.params.horizon_months} months" in text
 
 
@@ -464,15 +465,16 @@ def test_segments_sentence_and_table(client):
     section = client.available("segments")
     top = table.loc[table["revenue_share"].idxmax()]
     assert section.text.startswith(
-        f"{escape_md(top['segment'])} customers are {percent(top['share'])} of the base and "
-        f"bring {percent(top['revenue_share'])} of net revenue."
+        f"{escape_md(top['segment'])} customers are {percent(top['share'], digits=1)} of the "
+        f"base and brought {percent(top['revenue_share'], digits=1)} of net revenue over the "
+        "whole history ("
     )
     html = _html(section)
     for row in table[table["customers"] > 0].itertuples():
         assert (
-            f"**{escape_md(row.segment)}** ({percent(row.share)} of customers, "
-            f"{percent(row.revenue_share)} of revenue)"
-        ) in section.text
+            f"**{escape_md(row.segment)}** ({percent(row.share, digits=1)} of customers, "
+            f"{percent(row.revenue_share, digits=1)} of revenue)"
+        ) in section.text  # as the table shows them
         assert f">{count(row.customers)}<" in html
         assert f">{percent(row.revenue_share, digits=1)}<" in html
         assert money(row.median_revenue, client.analysis.currency) in html
@@ -482,7 +484,8 @@ def test_segments_sentence_and_table(client):
 def test_concentration_quotes_the_best_fifth(client):
     share = rfm.top_share(client.analysis.summary, top=0.2)
     text = client.available("concentration").text
-    assert text.startswith(f"The best 20% of customers brought {percent(share)} of net revenue")
+    assert f"the best 20% of customers brought {percent(share)} of net revenue" in text
+    assert text.startswith("Over the whole history (")
 
 
 def test_nps_by_segment_names_the_best_and_worst_reliable_segment(demo):
@@ -1090,9 +1093,19 @@ def test_acquisition_plan(demo):
         f"{escape_md(row.channel)} {money(row.spend, 'EUR')}"
         for row in plan[plan["spend"] > 0].itertuples()
     )
-    assert f"their cost: {funded or 'no channel qualifies'};" in section.text
+    assert f"their cost: {funded or 'no channel qualifies'} (" in section.text
     assert "Not bought, as they are not paid channels: Organic search." in section.text
-    assert f"{money(acquisition.unspent, 'EUR')} is left unspent." in section.text
+    # the money left: a channel full at its capacity, the others not worth the threshold
+    full = [
+        row.channel
+        for row in plan.itertuples()
+        if row.spend > 0 and row.new_customers >= settings.channel_capacity.get(row.channel, 1e18)
+    ]
+    assert full == ["Referral"]  # params/demo.yaml: 600 new customers at most
+    assert "(Referral up to its capacity of 600 new customers)" in section.text
+    assert f"{money(acquisition.unspent, 'EUR')} is left unspent (no other paid channel" in (
+        section.text
+    )
     html = _html(section)
     for row in plan.itertuples():
         assert money(row.cac, "EUR") in html
@@ -1125,7 +1138,7 @@ def test_concentration_and_corner_follow_the_rfm_params():
     text = report.concentration(analysis).text
     plt.close("all")
     share = rfm.top_share(analysis.summary, top=0.1)
-    assert text.startswith(f"The best 10% of customers brought {percent(share)}")
+    assert f"the best 10% of customers brought {percent(share)}" in text
     scores = analysis.segments
     corner = scores[(scores["R"] >= 5) & (scores["F"] >= 5)]
     grid = report.rfm_grid(analysis).text
