@@ -1260,9 +1260,9 @@ class ClientAnalysis:
         if table.empty and self._acquired_from is not None:
             raise Unavailable(
                 f"Cohorts are whole {unit}s after the warm-up (customers first seen before "
-                f"{day_label(self._acquired_from)} are the existing base), and no whole {unit} "
-                f"after it ends by {day_label(self.observation_end)}, so there is no cohort to "
-                f"follow yet{hint}."
+                f"{day_label(self._acquired_from)} are the existing base), and the data, which "
+                f"ends on {day_label(self.observation_end)}, holds no whole calendar {unit} "
+                f"after that day, so there is no cohort to follow yet{hint}."
             )
         table = self._require_cohorts(table)
         if table["age"].max() == 0:

@@ -497,11 +497,18 @@ def budget_export(analysis: ClientAnalysis) -> Section:
     assignment = analysis.test_assignment
     exports.export(assignment, "test_assignment")
     held = int((assignment["group"] == "holdout").sum())
-    return Section(
-        text=f"The optimal spend per customer is exported as `allocation.csv`, and a seeded "
+    text = (
+        f"The optimal spend per customer is exported as `allocation.csv`, and a seeded "
         f"random assignment of the {count(len(assignment))} customers the plan to run spends "
         f"on ({count(held)} held out) as `test_assignment.csv`."
     )
+    if not _feasible(analysis.test_plan):
+        text += (
+            " The test plan finds no group large enough to detect the expected lift: the "
+            "assignment keeps the holdout honest if the plan is run, but it will not prove the "
+            "gain."
+        )
+    return Section(text=text)
 
 
 @_section(model_note="brief")
@@ -536,4 +543,13 @@ def next_steps_budget(analysis: ClientAnalysis) -> Section:
             f"If the plan is run, run it {how}, and treat the assumed lift as the number to "
             "learn: a larger spend on fewer customers is the test that can detect it.",
         ]
+    settings, break_even = analysis.params.budget, analysis.break_even_budget
+    if settings.total > break_even:
+        lines.insert(
+            0,
+            f"Spend at most {money(break_even, analysis.currency)} of the "
+            f"{money(settings.total, analysis.currency)}: beyond it the last unit returns less "
+            "than it costs under these assumptions (the plans above spend the whole budget, "
+            "as set); until a test has measured the lift, the rest is better kept.",
+        )
     return Section(text=_bullets(lines))

@@ -216,6 +216,8 @@ def _value_ranking(analysis: ClientAnalysis, failure: ModelUnavailable) -> Secti
         else "All of them are below."
     )
     shown["active"] = shown["active"].map({True: "yes", False: "no"})
+    # a customer with returns only has no purchase to count days from (summary: the return's)
+    shown["days_since_last"] = shown["days_since_last"].astype(float).where(shown["orders"] > 0)
     styled = _styled(
         shown,
         name="value-ranking",
@@ -409,8 +411,14 @@ def model_parameters(analysis: ClientAnalysis) -> Section:
     text = (
         f"The {escape_md(purchases.label)} model refitted on the whole history, and the "
         f"Gamma-Gamma spend model fitted on {count(spend.n_customers_)} repeat buyers (left "
-        f"out: {count(no_repeat)} customers without a repeat purchase and {count(returns_only)} "
-        "whose repeat purchases net to zero or less after returns). The correlation between "
+        f"out: {count(no_repeat, 'customer')} without a repeat purchase day, as the models "
+        "count days: several orders on one day are one purchase"
+        + (
+            f"; and {count(returns_only)} whose repeat purchases net to zero or less after returns"
+            if returns_only
+            else ""
+        )
+        + "). The correlation between "
         f"purchase frequency and spend is {spend.correlation_:+.2f}: {independence}."
     )
     tables = []

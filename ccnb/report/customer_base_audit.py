@@ -292,6 +292,13 @@ def _factor_clause(factor: str, ratio: float) -> str:
 @_section(data="cohort_comparison")
 def cohort_comparison(analysis: ClientAnalysis) -> Section:
     """Lens 4: the latest cohort against the one before, and the factor behind the difference."""
+    try:
+        _ = analysis.cohort_evolution
+    except Unavailable as reason:  # said in full by lens 3 just above
+        raise Unavailable(
+            "Not shown, for the reason given under how a cohort evolves: without cohorts "
+            "followed for a complete period there is nothing to compare."
+        ) from reason
     table = analysis.cohort_comparison
     period = analysis.params.audit.cohort_period
     unit = "year" if period == "Y" else "quarter"
@@ -553,8 +560,8 @@ def product_lens(analysis: ClientAnalysis) -> Section:
         f". Leading acquisition with {escape_md(best['category'])} is worth testing, on "
         "revenue (the data has no margin by category): the category may mark who a customer "
         "already is rather than make them so. Of the repeat buyers, "
-        f"{percent(np.nanmean(diagonal))} on average buy in the same category again on the "
-        "next day they buy; the transition table shows where the others go. First-year "
+        f"{percent(np.nanmean(diagonal))} on average buy in the same category again on their "
+        "next purchase day; the transition table shows where the others go. First-year "
         "value counts customers acquired at least a year before the data ends."
     )
     shown = result.categories

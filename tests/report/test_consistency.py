@@ -26,7 +26,7 @@ from ccnb.analysis import CACHE_DIR_VARIABLE, ClientAnalysis
 from ccnb.batch.exports import EXPORT_DIR_VARIABLE
 from ccnb.batch.index_pages import _headline_kpis
 from ccnb.errors import CcnbError
-from ccnb.formatting import count, day_label, percent, signed_percent
+from ccnb.formatting import count, day_label, money, percent, signed_percent
 from ccnb.report import (
     budget_allocation,
     clv_modelling,
@@ -550,3 +550,34 @@ def test_churn_on_a_handful_of_customers_is_an_indication(wholesaler, demo):
     assert f"by {100 / smallest:.0f} percentage points" in shown["churn_and_leaks"]
     demo_text = {section.name: section.text for section in demo.sections}["churn_and_leaks"]
     assert "small base" not in demo_text
+
+
+def test_a_budget_beyond_break_even_is_advised_down(one_year, demo):
+    """One-year: the £5,000 budget is above the £4,457-or-so where the last unit stops paying
+    back; the page's next steps say to spend at most that. The demo's is below it."""
+    for client, above in ((one_year, True), (demo, False)):
+        analysis = client.analysis
+        break_even, total = analysis.break_even_budget, analysis.params.budget.total
+        assert (total > break_even) is above
+        shown = {section.name: section.text for section in client.sections}
+        advice = f"Spend at most {money(break_even, analysis.currency)} of the"
+        assert (advice in shown["next_steps_budget"]) is above
+        assert (f"beyond {money(break_even, analysis.currency)}" in shown["strategies"]) is above
+
+
+def test_a_customer_without_a_purchase_has_no_days_since_one(wholesaler):
+    """Wholesaler customers C and D only returned or cancelled (tests/test_orders.py): the
+    value ranking showed days since their return as 'days since last purchase'."""
+    (section,) = [shown for shown in wholesaler.sections if shown.name == "model_validation"]
+    rows = re.findall(r"<tr>(.*?)</tr>", section.table_html, flags=re.S)
+    cells = [
+        [
+            html.unescape(re.sub(r"<[^>]+>", "", cell)).strip()
+            for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)
+        ]
+        for row in rows
+    ]
+    by_customer = {row[1]: row for row in cells if len(row) == 7}
+    for customer in ("C", "D"):
+        assert by_customer[customer][4] == "0" and by_customer[customer][5] == "–"
+    assert by_customer["W"][5] == "16"  # a buyer keeps the count

@@ -155,7 +155,7 @@ UNAVAILABLE = {
         "acquisition": "acquisition budget",
         "seasonal": "holiday seasons",
         "cohort_evolution": "No cohort has been followed for a complete year",
-        "cohort_comparison": "No cohort has been followed for a complete year",
+        "cohort_comparison": "for the reason given under how a cohort evolves",
         "revenue_bridge": "not covered in full",
         "product_lens": "No product category",
     },
