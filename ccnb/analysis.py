@@ -1135,8 +1135,9 @@ class ClientAnalysis:
         rate = float(flow["churn_rate"])
         if np.isnan(rate):
             raise Unavailable(
-                f"The churn rate over {window.label} cannot be measured (see the churn "
-                "section), so the simple formula has no lifespan."
+                f"The churn rate over {window.label} cannot be measured (the KPI overview's "
+                "churn section says why, and gives quarterly rates where it can), so the "
+                "simple formula has no lifespan."
             )
         if rate <= 0:
             raise Unavailable(

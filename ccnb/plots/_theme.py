@@ -221,11 +221,17 @@ def _money_tick(value: float, _position: int | None, *, currency: str | None) ->
 
 
 def _count_tick(value: float, _position: int | None) -> str:
-    return f"{value:,.0f}"
+    # a tick between two whole numbers (an axis of a handful of customers) stays unlabelled:
+    # rounded, its label repeated its neighbour's ('0, 0, 1, 1')
+    return f"{value:,.0f}" if _is_whole(value) else ""
 
 
 def _magnitude_tick(value: float, _position: int | None) -> str:
-    return f"{abs(value):,.0f}"
+    return f"{abs(value):,.0f}" if _is_whole(value) else ""
+
+
+def _is_whole(value: float) -> bool:
+    return abs(value - round(value)) < 1e-6 * max(1.0, abs(value))
 
 
 def count_formatter(*, magnitude: bool = False) -> FuncFormatter:

@@ -200,16 +200,22 @@ def cumulative_revenue_curves(
     ages = np.asarray(wide.columns, dtype=float)
     labelled = set()
     for group, (_, row) in zip(groups, wide.iterrows(), strict=True):
+        values = row.to_numpy(dtype=float)
         ax.plot(
             ages,
-            row.to_numpy(dtype=float),
+            values,
             color=colours[group],
             linewidth=1.4 if by_year else 2.2,
             alpha=0.85,
+            # a cohort observed at one age only is a point: a line alone would not show it
+            marker="o" if np.isfinite(values).sum() == 1 else None,
             label=None if group in labelled else group,
         )
         labelled.add(group)
-    ax.set_xlim(left=0)
+    if len(ages) == 1:  # one age: an axis around it, not a sliver of quarters
+        ax.set_xlim(-0.5, 1.5)
+        ax.xaxis.set_major_locator(MultipleLocator(1))
+    ax.set_xlim(left=0 if len(ages) > 1 else -0.5)
     ax.set_ylim(bottom=0)
     if kind == "M" and len(ages) and ages.max() > 24:
         ax.xaxis.set_major_locator(MultipleLocator(12))

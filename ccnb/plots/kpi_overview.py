@@ -257,6 +257,18 @@ def churn_and_customer_flow(
             padding=3,
         )
         upper.margins(y=0.15)
+    if not np.isfinite(table["churn_rate"].to_numpy(dtype=float)).any():
+        # no rate to draw: an axis around 0% would suggest negative churn
+        upper.set_ylim(0, 1)
+        upper.text(
+            0.5,
+            0.5,
+            f"no {noun} has a measurable churn rate",
+            transform=upper.transAxes,
+            ha="center",
+            va="center",
+            color=_INK,
+        )
     _percent(upper)
     _label(
         upper,

@@ -182,14 +182,11 @@ def _rule_source(analysis: ClientAnalysis) -> str:
     rules = analysis.tier_rules.set_index("source")
     currency = analysis.currency
     chosen = rules[rules["recommended"]].index[0]
-    derived = rules.loc["optimum"]
-    step = derived["step"]
-    rounded = f"rounded to {money(step, currency)}" if not pd.isna(step) else "unrounded"
-    # the rounding sets the proportions; scaling to the budget then moves the amounts off the
-    # step (a rounded €1.00 can read €0.76), so the sentence says which comes first
+    # the rounding (`tier_rules`' step) only sets the proportions; scaling to the budget then moves
+    # the amounts off the step, so a rounding said next to them read as wrong (€1.00, €3.76)
     from_optimum = (
-        f"in the proportions of the optimal plan's mean spend per segment ({rounded}), "
-        "scaled to spend the budget"
+        "in the proportions of the optimal plan's mean spend per segment, scaled to spend the "
+        "budget"
     )
     if "params" not in rules.index:
         return f"The amounts are {from_optimum}."
@@ -545,11 +542,14 @@ def next_steps_budget(analysis: ClientAnalysis) -> Section:
         ]
     settings, break_even = analysis.params.budget, analysis.break_even_budget
     if settings.total > break_even:
+        cut = 1 - break_even / settings.total
         lines.insert(
             0,
             f"Spend at most {money(break_even, analysis.currency)} of the "
             f"{money(settings.total, analysis.currency)}: beyond it the last unit returns less "
-            "than it costs under these assumptions (the plans above spend the whole budget, "
-            "as set); until a test has measured the lift, the rest is better kept.",
+            "than it costs under these assumptions. The plans and amounts on this page spend "
+            f"the whole budget, as set: lower each amount by {percent(cut)}, or set "
+            f"`budget.total` to {money(break_even, analysis.currency)} and re-run, until a "
+            "test has measured the lift.",
         )
     return Section(text=_bullets(lines))

@@ -53,10 +53,19 @@ def retention(analysis: ClientAnalysis, *, period: str | None = None) -> Section
         f"Each row is a {period}'s new customers; each cell the share still buying that {period}."
     )
     if analysis.windows.warm_up_days:
+        visible = analysis.windows.base_known_from
         text += (
-            f" Customers first seen before {day_label(analysis.windows.base_known_from)} are the "
-            "existing base, not a cohort."
+            f" Customers first seen before {day_label(visible)} are the existing base, not a "
+            "cohort."
         )
+        first = tidy["cohort"].min()
+        if first > visible:  # a cohort is a whole period: the one under way at `visible` is not
+            text += (
+                f" Cohorts start with the first whole {period} after it, "
+                f"{period_label(first, analysis.params.cohorts.retention_period)}: customers "
+                f"first seen from {day_label(visible)} to "
+                f"{day_label(first - pd.Timedelta(days=1))} are in no cohort here."
+            )
     if year_on["cohorts"]:
         pooled = (
             "the only measurable cohort"

@@ -202,7 +202,7 @@ def churn_window_warning(analysis: ClientAnalysis) -> str:
     windows = analysis.windows
     return (
         f"**The churn window ({count(windows.churn_window_days)} days) is longer than half "
-        f"the history ({count(windows.history_days)} days):** losses of customers who bought "
+        f"of the {count(windows.history_days)}-day history:** losses of customers who bought "
         "before the data starts are invisible until a full window has passed, so churn is "
         "measured over little or no time. A shorter `churn_window_days` (for example 90 or "
         "180) gives a usable churn rate."

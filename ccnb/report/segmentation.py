@@ -308,11 +308,16 @@ def next_steps_segments(analysis: ClientAnalysis) -> Section:
         )
     lapsed, lapsed_recency = rows("Lapsed")
     if lapsed is not None:
+        days = count(lapsed_recency["median_days_since_last"])
+        revenue = money(lapsed["median_revenue"], analysis.currency)
         lines.append(
-            f"Win back the {count(lapsed['customers'], 'Lapsed customer')}, former repeat "
-            f"buyers silent for a median {count(lapsed_recency['median_days_since_last'])} "
-            f"days (median revenue {money(lapsed['median_revenue'], analysis.currency)}): one "
-            "personal attempt each, then treat those who do not answer as Low-Value."
+            f"Win back the {count(lapsed['customers'])} Lapsed customers, former repeat "
+            f"buyers silent for a median {days} days (median revenue {revenue}): one personal "
+            "attempt each, then treat those who do not answer as Low-Value."
+            if lapsed["customers"] > 1
+            else f"Win back the 1 Lapsed customer, a former repeat buyer silent for {days} days "
+            f"(revenue {revenue}): one personal attempt, then treat them as Low-Value if "
+            "they do not answer."
         )
     net_zero, _ = rows(NET_ZERO_SEGMENT)
     if net_zero is not None:

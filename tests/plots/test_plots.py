@@ -370,6 +370,22 @@ def test_money_formatter_labels_ticks_with_the_currency():
     assert "€50k" in labels
 
 
+def test_a_count_axis_of_a_handful_labels_only_whole_numbers():
+    """The wholesaler's churn chart read '1, 0, 0, 0, 1, 2': ticks at 0.25 steps, rounded."""
+    from ccnb.plots._theme import count_formatter
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 2])
+    ax.set_yticks([0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2])
+    ax.yaxis.set_major_formatter(count_formatter())
+    fig.canvas.draw()
+    assert [label for label in tick_texts(ax.yaxis) if label] == ["0", "1", "2"]
+    ax.set_yticks([0, 5_000, 10_000])
+    fig.canvas.draw()
+    assert tick_texts(ax.yaxis) == ["0", "5,000", "10,000"]
+    plt.close(fig)
+
+
 def test_set_theme_is_idempotent_and_plots_leave_global_settings_alone():
     with mpl.rc_context():
         plots.set_theme()
