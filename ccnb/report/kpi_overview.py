@@ -154,7 +154,13 @@ def active_base(analysis: ClientAnalysis) -> Section:
             f"{day_label(analysis.windows.base_known_from)} (after the warm-up), so its change "
             f"since {day_label(window.start)} is not shown."
         )
-    figure = _figure(plots.active_base_revenue(analysis.customer_flow, currency=analysis.currency))
+    quarters = analysis.customer_flow
+    if len(quarters) and quarters["start"].min() > window.start:
+        text += (
+            f" The chart starts on {day_label(quarters['start'].min())}, with the quarters of "
+            f"a known base, so the revenue it shows is only part of the {window.label} total."
+        )
+    figure = _figure(plots.active_base_revenue(quarters, currency=analysis.currency))
     return Section(text=text, figure=figure)
 
 

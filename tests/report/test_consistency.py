@@ -598,3 +598,15 @@ def test_customers_between_the_warm_up_and_the_first_whole_cohort_are_said_to_be
             f"the first whole quarter after it, {first}: customers first seen {gap}"
             in (shown["retention"])
         )
+
+
+def test_a_revenue_chart_shorter_than_the_window_says_so(one_year, demo):
+    """One-year: the quarters of a known base start on 1 Jul 2025; the headline revenue covers
+    10 Dec 2024 - 9 Dec 2025, so the chart's bars do not add up to it."""
+    for client, shorter in ((one_year, True), (demo, False)):
+        start = client.analysis.customer_flow["start"].min()
+        window = client.analysis.windows.last
+        assert (start > window.start) is shorter
+        shown = {section.name: section.text for section in client.sections}
+        said = f"The chart starts on {day_label(start)}" in shown["active_base"]
+        assert said is shorter
