@@ -83,10 +83,19 @@ def percent(share: float, *, digits: int = 0) -> str:
 
 
 def signed_percent(share: float, *, digits: int = 0) -> str:
-    """A change as a signed percentage: ``signed_percent(0.05)`` -> '+5%'."""
+    """A change as a signed percentage: ``signed_percent(0.05)`` -> '+5%'.
+
+    A change that rounds to zero gets up to two more decimals rather than read '-0%' (an ROI
+    of -0.3% is a loss: '-0.3%'); exactly zero, or under 0.005 points, is '0%'.
+    """
     if share is None or (isinstance(share, float) and math.isnan(share)):
         return "–"
-    return f"{100 * share:+.{digits}f}%"
+    value = 100 * share
+    for places in (digits, digits + 1, digits + 2):
+        text = f"{value:+.{places}f}"
+        if float(text) != 0:
+            return f"{text}%"
+    return f"{0:.{digits}f}%"
 
 
 def count(value: float, noun: str | None = None) -> str:

@@ -43,6 +43,9 @@ def test_full_money_and_shares():
     assert currency_symbol("eur") == "€" and currency_symbol(None) == ""
     assert percent(0.256) == "26%" and percent(0.256, digits=1) == "25.6%"
     assert signed_percent(0.05) == "+5%" and signed_percent(-0.123, digits=1) == "-12.3%"
+    # near zero: the sign is kept with the digits that show it, never '-0%'
+    assert signed_percent(-0.003) == "-0.3%" and signed_percent(0.0004) == "+0.04%"
+    assert signed_percent(0.0) == "0%" and signed_percent(-0.00001) == "0%"
     assert count(12345.0) == "12,345"
 
 

@@ -10,6 +10,7 @@ from matplotlib.ticker import (
     PercentFormatter,
 )
 
+from ccnb.formatting import percent, signed_percent
 from ccnb.plots._axes import (
     _annotated_heatmap,
     _cell_labels,
@@ -151,15 +152,15 @@ def sensitivity_heatmap(
     ax = _new_axes(ax)
     if value == "centric_roi":
         # diverging around 0; an ROI cannot fall below -100% (everything spent, nothing back)
-        label, scale = "%+.0f%%", {"vmin": -100.0, "cmap": "RdBu", "center": 0.0}
+        label, scale = signed_percent, {"vmin": -100.0, "cmap": "RdBu", "center": 0.0}
         colorbar_label = "ROI of the customer-centric plan (%)"
     else:
-        label, scale = "%.0f%%", {"vmin": 0.0}
+        label, scale = percent, {"vmin": 0.0}
         colorbar_label = "Gain over customer-focused (%)"
     _annotated_heatmap(
         ax,
         shown,
-        labels=_cell_labels(grid.to_numpy(dtype=float), lambda v: label % v),
+        labels=_cell_labels(grid.to_numpy(dtype=float), lambda v: label(v / 100)),
         colorbar_label=colorbar_label,
         colorbar_formatter=PercentFormatter(xmax=100, decimals=0),
         **scale,

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
+from ccnb.formatting import percent
 from ccnb.plots._axes import (
     _annotated_heatmap,
     _cell_labels,
@@ -147,7 +148,7 @@ def segment_share_bars(
         values = table[column].to_numpy(dtype=float)
         bars = ax.barh(positions + offset, values, height=height, color=colour, label=label)
         ax.bar_label(
-            bars, labels=["" if not np.isfinite(v) else f"{v:.0%}" for v in values], padding=3
+            bars, labels=["" if not np.isfinite(v) else percent(v) for v in values], padding=3
         )
     ax.set_yticks(positions, [str(name) for name in table["segment"]])
     ax.invert_yaxis()

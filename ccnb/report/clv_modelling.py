@@ -799,7 +799,7 @@ def next_steps_clv(analysis: ClientAnalysis) -> Section:
         table = None
     advice = {
         "loses money": "a new customer is worth less than they cost: cut spend or renegotiate",
-        "below target": "profitable but below the target ratio: no more acquisition budget "
+        "below target": "profitable but below the target ratio, so no more acquisition budget "
         "until conversion or retention improves",
         "within the ceiling": "room to grow while the cost stays below the ceiling",
     }
