@@ -146,7 +146,7 @@ def strategies(analysis: ClientAnalysis) -> Section:
     return Section(text=text, figure=figure, table=styled)
 
 
-@_section(data="allocation_deciles", model_note="brief")
+@_section(data="allocation_deciles", model_note="none")
 def allocation_deciles(analysis: ClientAnalysis) -> Section:
     """Budget share per rCLV decile by strategy vs share of customer equity."""
     table = analysis.allocation_deciles

@@ -32,8 +32,7 @@ MODEL_SECTIONS = {
     ],
     "04_budget_allocation": [
         "budget_assumptions",
-        "strategies",
-        "allocation_deciles",
+        "strategies",  # its deciles, under the same heading, show nothing
         "tiered_plan",
         "sensitivity",
         "test_plan",

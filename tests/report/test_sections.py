@@ -170,7 +170,13 @@ UNAVAILABLE = {
         "cac_ceiling": "acquisition channels",
         # details of model validation, which says why just above: nothing shown
         **dict.fromkeys(
-            ["tracking", "conditional_expectations", "holdout_deciles", "purchase_probability"],
+            [
+                "tracking",
+                "conditional_expectations",
+                "holdout_deciles",
+                "purchase_probability",
+                "allocation_deciles",  # under the strategies' heading, likewise
+            ],
             "",
         ),
         **dict.fromkeys(
@@ -182,7 +188,6 @@ UNAVAILABLE = {
                 "clv_by_segment",
                 "iso_value",
                 "strategies",
-                "allocation_deciles",
                 "tiered_plan",
                 "sensitivity",
                 "test_plan",
