@@ -236,8 +236,8 @@ def _execute(
     """
     import papermill
 
+    _register_engine()
     for attempt in (1, 2):
-        _register_engine()
         on_kernel = {"km": kernel} if kernel is not None and attempt == 1 else {}
         try:
             papermill.execute_notebook(

@@ -215,7 +215,8 @@ def cumulative_revenue_curves(
     if len(ages) == 1:  # one age: an axis around it, not a sliver of quarters
         ax.set_xlim(-0.5, 1.5)
         ax.xaxis.set_major_locator(MultipleLocator(1))
-    ax.set_xlim(left=0 if len(ages) > 1 else -0.5)
+    else:
+        ax.set_xlim(left=0)
     ax.set_ylim(bottom=0)
     if kind == "M" and len(ages) and ages.max() > 24:
         ax.xaxis.set_major_locator(MultipleLocator(12))

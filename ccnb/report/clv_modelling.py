@@ -183,6 +183,11 @@ def _holdout_interval(analysis: ClientAnalysis) -> str:
     return text
 
 
+def _ranking_top(top: int, determiner: str) -> str:
+    """The value ranking's leaders: 'the top 12', or 'the largest buyer' when there is one."""
+    return f"{determiner} largest buyer" if top == 1 else f"{determiner} top {count(top)}"
+
+
 #: customers of the value ranking shown in the report (the export has every customer)
 RANKING_ROWS = 20
 
@@ -202,10 +207,10 @@ def _value_ranking(analysis: ClientAnalysis, failure: ModelUnavailable) -> Secti
     )
     if summary["buyers_last_year"]:
         buyers, top = summary["buyers_last_year"], summary["top_customers"]
-        leaders = "the largest buyer" if top == 1 else f"the top {count(top)}"
         text += (
             f"The {count(buyers, 'customer')} who bought in that year spent "
-            f"{money(summary['revenue_last_year'], analysis.currency)} between them; {leaders} "
+            f"{money(summary['revenue_last_year'], analysis.currency)} between them; "
+            f"{_ranking_top(top, 'the')} "
             f"({percent(top / buyers)} of them) brought "
             f"{percent(summary['top_revenue_share'])} of it. "
         )
@@ -820,13 +825,7 @@ def _next_steps_without_model(analysis: ClientAnalysis) -> Section:
     if summary["buyers_last_year"]:
         lines.append(
             "Until a model can be fitted, look after customers in the order of the value "
-            "ranking: "
-            + (
-                "its largest buyer"
-                if summary["top_customers"] == 1
-                else f"its top {count(summary['top_customers'])}"
-            )
-            + " brought "
+            f"ranking: {_ranking_top(summary['top_customers'], 'its')} brought "
             f"{percent(summary['top_revenue_share'])} of what that year's buyers spent "
             f"({_last_year(analysis)})."
         )

@@ -302,11 +302,18 @@ def cohort_comparison(analysis: ClientAnalysis) -> Section:
     table = analysis.cohort_comparison
     period = analysis.params.audit.cohort_period
     unit = "year" if period == "Y" else "quarter"
+    # per age, the two cohorts compared: (earlier, later)
+    names = {
+        age: (
+            _cohort_name(rows["previous_cohort"].iloc[0], period),
+            _cohort_name(rows["latest_cohort"].iloc[0], period),
+        )
+        for age, rows in table.groupby("age")
+    }
     sentences = []
     for age, rows in table.groupby("age"):
         rows = rows.set_index("factor")
-        latest = _cohort_name(rows["latest_cohort"].iloc[0], period)
-        previous = _cohort_name(rows["previous_cohort"].iloc[0], period)
+        previous, latest = names[age]
         factors = rows.drop(index="revenue")
         moved = factors["log_ratio"].abs().sort_values(ascending=False)
         drivers = list(moved.index[:1])
@@ -337,13 +344,7 @@ def cohort_comparison(analysis: ClientAnalysis) -> Section:
         "each factor's change multiplies into the revenue's."
     )
     currency = analysis.currency
-    cohorts = {
-        age: (
-            f"{_cohort_name(rows['previous_cohort'].iloc[0], period)} vs "
-            f"{_cohort_name(rows['latest_cohort'].iloc[0], period)}"
-        )
-        for age, rows in table.groupby("age")
-    }
+    cohorts = {age: f"{previous} vs {latest}" for age, (previous, latest) in names.items()}
     shown = pd.DataFrame(
         {
             "age": [

@@ -30,7 +30,7 @@ def _scores(low: int, high: int) -> str:
 
 
 def _history(analysis: ClientAnalysis) -> str:
-    """'1 Jan 2021 – 31 Dec 2025': the period the segments' revenue covers."""
+    """'Jan 2021 – Dec 2025': the period the segments' revenue covers."""
     return date_range_label(analysis.windows.data_start, analysis.windows.observation_end)
 
 
