@@ -6,6 +6,7 @@ Definitions in docs/methodology.md, "Predictive CLV" and "Intervals".
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,87 +182,41 @@ def predict(
         raise ValueError(f"gross_margin must be a fraction in [0, 1], got {gross_margin}")
     if not 0 < interval < 1:
         raise ValueError(f"interval must be in (0, 1), got {interval}")
-    edges = _month_edges(horizon_months, time_unit)
-    ids = _customer_ids(summary)
-    if not pd.Index(ids).is_unique:
-        duplicated = pd.Index(ids)[pd.Index(ids).duplicated()][:3].tolist()
+    ids = pd.Index(_customer_ids(summary))
+    if not ids.is_unique:
+        duplicated = ids[ids.duplicated()][:3].tolist()
         raise ValueError(f"customer ids must be unique in the summary; repeated: {duplicated}")
-    frequency, recency, age = _btyd_inputs(summary, "predict")
-    rows, _, inverse = _btyd.condense({"frequency": frequency, "recency": recency, "T": age})
-    row_values = [rows[name].to_numpy() for name in ("frequency", "recency", "T")]
-    inputs = _ClvInputs(
-        path=_btyd.PurchasePath(edges, *row_values),
-        row_of_customer=inverse,
-        frequency=frequency,
-        age=age,
-        monetary=None,
-        discount=_monthly_discount(horizon_months, discount_rate_annual),
+    point = _point_predictions(
+        summary,
+        purchases=purchases,
+        spend=spend,
+        mean_spend=None,
         gross_margin=gross_margin,
+        discount_rate_annual=discount_rate_annual,
+        horizon_months=horizon_months,
+        time_unit=time_unit,
     )
-    if spend is not None:
-        _require_columns(summary, ["monetary_value"], "predict with a spend model")
-        inputs.monetary = summary["monetary_value"].to_numpy(float)
-        expected_spend, mean_spend = inputs.spend(spend.fitter)
-    else:
-        mean_spend = _mean_observed_spend(summary, frequency)
-        expected_spend = np.full(len(frequency), mean_spend)
-
-    monthly = inputs.path.per_period(purchases.fitter)
-    rclv = inputs.rclv(inputs.weights @ monthly, expected_spend)
-    p_alive = _btyd.probability_alive(purchases.fitter, *row_values)[inverse]
-    new_customer = inputs.new_customer_value(purchases.fitter, mean_spend)
-
-    draws = _Draws.empty(len(ids))
+    draws = _Draws.empty(len(point.ids))
     if n_draws > 0:
         draws = _rclv_draws(
-            inputs,
+            point,
             purchases,
             spend,
-            expected_spend,
-            mean_spend,
-            n_draws=n_draws,
-            seed=seed,
+            parameters=_parameter_draws(purchases, spend, n_draws=n_draws, seed=seed),
+            own_rng=np.random.default_rng([seed, OWN_RANDOMNESS_STREAM]),
             folder=None if draws_folder is None else Path(draws_folder),
         )
-    quantiles = [(1 - interval) / 2, (1 + interval) / 2]
-    nan = np.full(len(ids), np.nan)
-    low = high = param_low = param_high = purchases_low = purchases_high = nan
-    if len(draws.parameter):
-        param_low, param_high = column_quantiles(draws.parameter, quantiles)
-        # the empirical distribution's own quantiles: whole purchases stay whole
-        low, high = column_quantiles(draws.predictive, quantiles, method="inverted_cdf")
-        purchases_low, purchases_high = column_quantiles(
-            draws.purchases, quantiles, method="inverted_cdf"
-        )
-    draws.purchases.delete()  # only the interval of the purchases is kept
-    no_purchase = nan  # defined for the three purchase models (a stand-in fitter has none)
-    if purchases.name in _btyd.PURCHASE_MODELS:
-        horizon = np.full(len(ids), edges[-1])
-        no_purchase = 1 - probability_of_purchase(purchases, frequency, recency, age, horizon)
-    table = pd.DataFrame(
-        {
-            "customer_id": ids,
-            "p_alive": p_alive,
-            "p_no_purchase": no_purchase,
-            "expected_purchases": (monthly.sum(axis=0))[inverse],
-            "purchases_low": np.asarray(purchases_low, dtype=float),
-            "purchases_high": np.asarray(purchases_high, dtype=float),
-            "expected_spend": expected_spend,
-            "rclv": rclv,
-            "rclv_low": np.asarray(low, dtype=float),
-            "rclv_high": np.asarray(high, dtype=float),
-            "rclv_param_low": np.asarray(param_low, dtype=float),
-            "rclv_param_high": np.asarray(param_high, dtype=float),
-            "decile": _deciles(rclv),
-        }
+    table = _customer_table(point, draws, interval)
+    table["decile"] = _deciles(point.rclv)
+    monthly_margin = _monthly_margin(
+        gross_margin * point.expected_spend, point.monthly, point.inputs.row_of_customer
     )
-    monthly_margin = _monthly_margin(gross_margin * expected_spend, monthly, inverse)
     return Predictions(
         table=table,
         rclv_draws=draws.predictive,
         rclv_parameter_draws=draws.parameter,
         monthly_margin=monthly_margin,
-        new_customer_value=float(new_customer),
+        new_customer_value=point.new_customer_value,
         new_customer_draws=np.asarray(draws.new_customer, dtype=float),
         settings={
             "gross_margin": gross_margin,
@@ -289,6 +244,112 @@ def _monthly_margin(value_per_purchase, monthly: np.ndarray, row_of_customer) ->
         block = slice(start, start + _MARGIN_BLOCK)
         margin[block] = value_per_purchase[block, None] * monthly[:, row_of_customer[block]].T
     return margin
+
+
+@dataclass
+class _Point:
+    """Point predictions of a set of customers, and what their draws are computed from."""
+
+    ids: np.ndarray
+    inputs: _ClvInputs
+    expected_spend: np.ndarray
+    mean_spend: float
+    monthly: np.ndarray  # expected purchases per month and distinct row
+    rclv: np.ndarray
+    p_alive: np.ndarray
+    p_no_purchase: np.ndarray
+    new_customer_value: float
+
+
+def _point_predictions(
+    summary: pd.DataFrame,
+    *,
+    purchases: FittedModel,
+    spend: FittedModel | None,
+    mean_spend: float | None,
+    gross_margin: float,
+    discount_rate_annual: float,
+    horizon_months: int,
+    time_unit: str,
+) -> _Point:
+    """What :func:`predict` gives at the estimates, for the customers of ``summary``.
+
+    ``mean_spend`` is the value of a purchase without a spend model; None takes the mean
+    ``monetary_value`` of the summary's repeat buyers (a part of the customers must be given
+    the whole population's).
+    """
+    edges = _month_edges(horizon_months, time_unit)
+    ids = _customer_ids(summary)
+    frequency, recency, age = _btyd_inputs(summary, "predict")
+    rows, _, inverse = _btyd.condense({"frequency": frequency, "recency": recency, "T": age})
+    row_values = [rows[name].to_numpy() for name in ("frequency", "recency", "T")]
+    inputs = _ClvInputs(
+        path=_btyd.PurchasePath(edges, *row_values),
+        row_of_customer=inverse,
+        frequency=frequency,
+        age=age,
+        monetary=None,
+        discount=_monthly_discount(horizon_months, discount_rate_annual),
+        gross_margin=gross_margin,
+    )
+    if spend is not None:
+        _require_columns(summary, ["monetary_value"], "predict with a spend model")
+        inputs.monetary = summary["monetary_value"].to_numpy(float)
+        expected_spend, mean_spend = inputs.spend(spend.fitter)
+    else:
+        if mean_spend is None:
+            mean_spend = _mean_observed_spend(summary, frequency)
+        expected_spend = np.full(len(frequency), mean_spend)
+    monthly = inputs.path.per_period(purchases.fitter)
+    no_purchase = np.full(len(ids), np.nan)  # the three purchase models only (not a stand-in)
+    if purchases.name in _btyd.PURCHASE_MODELS:
+        horizon = np.full(len(ids), edges[-1])
+        no_purchase = 1 - probability_of_purchase(purchases, frequency, recency, age, horizon)
+    return _Point(
+        ids=ids,
+        inputs=inputs,
+        expected_spend=expected_spend,
+        mean_spend=float(mean_spend),
+        monthly=monthly,
+        rclv=inputs.rclv(inputs.weights @ monthly, expected_spend),
+        p_alive=_btyd.probability_alive(purchases.fitter, *row_values)[inverse],
+        p_no_purchase=no_purchase,
+        new_customer_value=float(inputs.new_customer_value(purchases.fitter, mean_spend)),
+    )
+
+
+def _customer_table(point: _Point, draws: _Draws, interval: float) -> pd.DataFrame:
+    """The per-customer table of :func:`predict`, without the deciles (they rank everyone).
+
+    The purchase draws are dropped once their interval is read.
+    """
+    quantiles = [(1 - interval) / 2, (1 + interval) / 2]
+    nan = np.full(len(point.ids), np.nan)
+    low = high = param_low = param_high = purchases_low = purchases_high = nan
+    if len(draws.parameter):
+        param_low, param_high = column_quantiles(draws.parameter, quantiles)
+        # the empirical distribution's own quantiles: whole purchases stay whole
+        low, high = column_quantiles(draws.predictive, quantiles, method="inverted_cdf")
+        purchases_low, purchases_high = column_quantiles(
+            draws.purchases, quantiles, method="inverted_cdf"
+        )
+    draws.purchases.delete()
+    return pd.DataFrame(
+        {
+            "customer_id": point.ids,
+            "p_alive": point.p_alive,
+            "p_no_purchase": point.p_no_purchase,
+            "expected_purchases": point.monthly.sum(axis=0)[point.inputs.row_of_customer],
+            "purchases_low": np.asarray(purchases_low, dtype=float),
+            "purchases_high": np.asarray(purchases_high, dtype=float),
+            "expected_spend": point.expected_spend,
+            "rclv": point.rclv,
+            "rclv_low": np.asarray(low, dtype=float),
+            "rclv_high": np.asarray(high, dtype=float),
+            "rclv_param_low": np.asarray(param_low, dtype=float),
+            "rclv_param_high": np.asarray(param_high, dtype=float),
+        }
+    )
 
 
 def reprice(predictions: Predictions, *, gross_margin: float) -> Predictions:
@@ -422,31 +483,50 @@ class _Draws:
         return cls(nothing, nothing, DrawMatrix(nothing, dtype=np.uint16), np.empty(0))
 
 
-def _rclv_draws(
-    inputs, purchases, spend, expected_spend, mean_spend, *, n_draws, seed, folder
-) -> _Draws:
-    """Residual CLV per parameter draw, expected and realised (draws x customers), invalid dropped.
+@dataclass(frozen=True)
+class _ParameterDraws:
+    """The parameter sets behind the intervals, one row per draw.
 
-    The discounted and total purchases of each draw come from
-    :class:`ccnb.clv._btyd.PathExpansion` (exact evaluation at 23 points instead of one per
-    draw) unless an expansion point is invalid;
-    spend and the new-customer value are evaluated exactly for every draw, and a draw whose
-    new-customer value is not finite (a parameter past a singularity) is dropped. The realised
-    rCLV of a draw draws each customer's future under the draw's parameters
-    (:func:`ccnb.clv.predictive.future_purchases`, :func:`~ccnb.clv.predictive.future_spend`)
-    and discounts it with the draw's expected timing: each purchase counts at the average
-    discount factor of the customer's expected purchases under that draw. Each valid draw is
-    written as it is made (`DrawWriter`: into ``folder``, else memory).
+    The purchase model's come with their standard normal coordinates (for the path
+    expansion); the spend model's are None without a spend model.
     """
+
+    purchase_z: np.ndarray  # (draws, k)
+    purchase: np.ndarray  # (draws, k)
+    spend: np.ndarray | None  # (draws, 3)
+
+    def __len__(self) -> int:
+        return len(self.purchase)
+
+    def subset(self, keep: np.ndarray) -> _ParameterDraws:
+        """The draws where ``keep`` is True, in order."""
+        return _ParameterDraws(
+            self.purchase_z[keep],
+            self.purchase[keep],
+            None if self.spend is None else self.spend[keep],
+        )
+
+
+def _parameter_draws(purchases, spend, *, n_draws: int, seed: int) -> _ParameterDraws:
+    """``n_draws`` parameter sets of each model from the asymptotic normal, seeded."""
     rng = np.random.default_rng(seed)
-    own_rng = np.random.default_rng([seed, OWN_RANDOMNESS_STREAM])
-    purchase_z, purchase_draws = _btyd.draw_log_params(
+    purchase_z, purchase_sets = _btyd.draw_log_params(
         purchases.params_, purchases.log_params_covariance_, n_draws, rng
     )
+    spend_sets = None
     if spend is not None:
-        _, spend_draws = _btyd.draw_log_params(
+        _, spend_sets = _btyd.draw_log_params(
             spend.params_, spend.log_params_covariance_, n_draws, rng
         )
+    return _ParameterDraws(purchase_z, purchase_sets, spend_sets)
+
+
+def _draw_sums(inputs: _ClvInputs, purchases, parameters: _ParameterDraws) -> Iterator:
+    """Each draw's fitter and weighted path sums (see ``_ClvInputs.weights``), in order.
+
+    The sums come from :class:`ccnb.clv._btyd.PathExpansion` (exact evaluation at 23 points
+    instead of one per draw) unless an expansion point is invalid; then exactly per draw.
+    """
     weights = inputs.weights
     expansion = _btyd.PathExpansion(
         inputs.path,
@@ -455,8 +535,36 @@ def _rclv_draws(
         purchases.params_,
         purchases.log_params_covariance_,
     )
-    paths = expansion.weighted_sums_draws(purchase_z) if expansion.usable else None
-    n_customers = len(inputs.row_of_customer)
+    paths = expansion.weighted_sums_draws(parameters.purchase_z) if expansion.usable else None
+    names = purchases.params_.index
+    for params in parameters.purchase:
+        fitter = _btyd.with_params(purchases.fitter, params, names)
+        sums = next(paths) if paths is not None else inputs.path.weighted_sums(fitter, weights)
+        yield fitter, sums
+
+
+def _is_valid_draw(values: np.ndarray, new_customer: float) -> bool:
+    """A draw is kept when every value and a new customer's value are finite and >= 0."""
+    valid = bool(np.all(np.isfinite(values)) and np.all(values >= -1e-9))
+    return valid and bool(np.isfinite(new_customer) and new_customer >= 0)
+
+
+def _rclv_draws(
+    point: _Point, purchases, spend, *, parameters: _ParameterDraws, own_rng, folder
+) -> _Draws:
+    """Residual CLV per parameter draw, expected and realised (draws x customers), invalid dropped.
+
+    Spend and the new-customer value are evaluated exactly for every draw, the purchase path
+    sums as in :func:`_draw_sums`; a draw whose value is negative or not finite for any
+    customer, or whose new-customer value is not (a parameter past a singularity), is dropped.
+    The realised rCLV of a draw draws each customer's future under the draw's parameters
+    (:func:`ccnb.clv.predictive.future_purchases`, :func:`~ccnb.clv.predictive.future_spend`,
+    with ``own_rng``) and discounts it with the draw's expected timing: each purchase counts
+    at the average discount factor of the customer's expected purchases under that draw. Each
+    valid draw is written as it is made (`DrawWriter`: into ``folder``, else memory).
+    """
+    inputs = point.inputs
+    n_draws, n_customers = len(parameters), len(inputs.row_of_customer)
 
     def writer(name, dtype=np.float32):
         path = None if folder is None else folder / f"{name}-{uuid.uuid4().hex}.{dtype.__name__}"
@@ -467,24 +575,22 @@ def _rclv_draws(
     new_customer = np.empty(n_draws)
     valid = np.ones(n_draws, dtype=bool)
     names = purchases.params_.index
-    for d in range(n_draws):
-        fitter = _btyd.with_params(purchases.fitter, purchase_draws[d], names)
-        spend_d, mean_spend_d = expected_spend, mean_spend
+    for d, (fitter, sums) in enumerate(_draw_sums(inputs, purchases, parameters)):
+        spend_d, mean_spend_d, spend_params = point.expected_spend, point.mean_spend, None
         if spend is not None:
-            spend_fitter = _btyd.with_params(spend.fitter, spend_draws[d], spend.params_.index)
+            spend_fitter = _btyd.with_params(spend.fitter, parameters.spend[d], spend.params_.index)
             spend_d, mean_spend_d = inputs.spend(spend_fitter)
-        sums = next(paths) if paths is not None else inputs.path.weighted_sums(fitter, weights)
+            spend_params = spend_fitter.params_
         values = inputs.rclv(sums, spend_d)
         new_customer[d] = inputs.new_customer_value(fitter, mean_spend_d)
-        valid[d] = bool(np.all(np.isfinite(values)) and np.all(values >= -1e-9))
-        valid[d] &= bool(np.isfinite(new_customer[d]) and new_customer[d] >= 0)
+        valid[d] = _is_valid_draw(values, new_customer[d])
         if valid[d]:
             parameter.append(values)
             count, realised = inputs.realised(
                 purchases.name,
-                dict(zip(names, purchase_draws[d], strict=True)),
+                dict(zip(names, parameters.purchase[d], strict=True)),
                 fitter,
-                None if spend is None else spend_fitter.params_,
+                spend_params,
                 mean_spend_d,
                 sums,
                 own_rng,
