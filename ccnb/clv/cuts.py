@@ -108,22 +108,54 @@ def customer_equity(
         else:
             new_value = weight * predictions.new_customer_value
             new_draws = weight * predictions.new_customer_draws
+    return equity_from_totals(
+        existing,
+        existing_draws,
+        new_value=new_value,
+        new_draws=new_draws,
+        top_decile_share=top_decile_share(rclv),
+        n_customers=len(rclv),
+        interval=interval,
+        uncertainty=uncertainty,
+    )
+
+
+def top_decile_share(rclv: np.ndarray) -> float:
+    """Share of the summed rCLV held by decile 1 (ties share the decile of the first)."""
+    rclv = np.asarray(rclv, dtype=float)
+    existing = float(rclv.sum())
+    return float(rclv[_deciles(rclv) == 1].sum() / existing) if existing > 0 else np.nan
+
+
+def equity_from_totals(
+    existing: float,
+    existing_draws: np.ndarray,
+    *,
+    new_value: float = 0.0,
+    new_draws: np.ndarray | None = None,
+    top_decile_share: float,
+    n_customers: int,
+    interval: float,
+    uncertainty: str,
+) -> CustomerEquity:
+    """Customer equity from the summed rCLV and each draw's total (see :func:`customer_equity`)."""
+    if new_draws is None:
+        new_draws = np.zeros(len(existing_draws))
     existing_low, existing_high = _quantiles(existing_draws, interval)
     new_low, new_high = _quantiles(new_draws, interval) if len(new_draws) else (np.nan, np.nan)
     total_low, total_high = _quantiles(existing_draws + new_draws, interval)
-    top = _deciles(rclv) == 1
     return CustomerEquity(
         value=float(existing + new_value),
         low=total_low,
         high=total_high,
-        existing_customers=existing,
+        existing_customers=float(existing),
         existing_low=existing_low,
         existing_high=existing_high,
         new_customers=float(new_value),
         new_low=new_low,
         new_high=new_high,
-        top_decile_share=float(rclv[top].sum() / existing) if existing > 0 else np.nan,
-        n_customers=len(rclv),
+        top_decile_share=top_decile_share,
+        n_customers=int(n_customers),
         interval=interval,
         uncertainty=uncertainty,
     )
@@ -163,6 +195,14 @@ def _group_draw_statistics(predictions: Predictions, groups: dict, uncertainty: 
         key: tuple(np.concatenate(parts) if parts else np.empty(0) for parts in values)
         for key, values in found.items()
     }
+
+
+def total_bounds(sums: np.ndarray, *, n_customers: int, interval: float) -> dict:
+    """Interval bounds of a group's mean and total rCLV from each draw's total."""
+    bounds = {}
+    for name, statistic in (("rclv_mean", sums / n_customers), ("rclv_sum", sums)):
+        bounds[f"{name}_low"], bounds[f"{name}_high"] = _quantiles(statistic, interval)
+    return bounds
 
 
 def clv_by(
@@ -221,12 +261,8 @@ def clv_by(
         )
         if predictions.n_draws > 0:
             sums, medians = statistics[key]
-            for name, statistic in (
-                ("rclv_mean", sums / len(members)),
-                ("rclv_median", medians),
-                ("rclv_sum", sums),
-            ):
-                record[f"{name}_low"], record[f"{name}_high"] = _quantiles(statistic, interval)
+            record.update(total_bounds(sums, n_customers=len(members), interval=interval))
+            record["rclv_median_low"], record["rclv_median_high"] = _quantiles(medians, interval)
         records.append(record)
     columns = by_columns + ["n_customers"]
     for name in ("rclv_mean", "rclv_median", "rclv_sum"):

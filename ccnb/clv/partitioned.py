@@ -1,0 +1,490 @@
+"""Predictions a partition of customers at a time, where the customers are.
+
+A client too big for one machine keeps its customers in the engine. The driver plans the
+prediction once (`plan_predictions`: the fits' parameter draws, and which of them are valid
+for every customer, checked on the distinct purchase patterns only); each partition of
+customers is predicted on its own under those same draws (`predict_partition`) and gives back
+its customers' table and, per group and draw, its totals; adding the partitions' totals
+(`combine_partitions`) gives customer equity and CLV by group with the intervals of
+:func:`ccnb.clv.predict`. `predict_on_spark` runs the partitions as a Spark job and writes the
+customers' table as parquet from the executors, so the driver never holds a customer.
+Definitions in docs/methodology.md, "Predictions in partitions".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import partial
+
+import numpy as np
+import pandas as pd
+
+from ccnb.clv import _btyd
+from ccnb.clv.cuts import UNCERTAINTY, equity_from_totals, total_bounds
+from ccnb.clv.fitting import _require_columns
+from ccnb.clv.prediction import (
+    _ClvInputs,
+    _customer_table,
+    _draw_sums,
+    _is_valid_draw,
+    _month_edges,
+    _monthly_discount,
+    _parameter_draws,
+    _ParameterDraws,
+    _point_predictions,
+    _rclv_draws,
+)
+from ccnb.clv.predictive import OWN_RANDOMNESS_STREAM, _spend_model_mean
+from ccnb.clv.results import CustomerEquity, FittedModel
+
+__all__ = [
+    "PARTITION_CUSTOMERS",
+    "PartitionedPredictions",
+    "PredictionPlan",
+    "combine_partitions",
+    "plan_predictions",
+    "predict_on_spark",
+    "predict_partition",
+]
+
+#: customers per partition that `predict_on_spark` aims at: a partition's two kinds of draws
+#: then take 160 MB (100,000 customers x 200 draws x 2 x float32) on its executor
+PARTITION_CUSTOMERS = 100_000
+
+#: the per-customer columns of a partition's table (`ccnb.clv.predict`'s, without the decile)
+CUSTOMER_COLUMNS = (
+    "p_alive",
+    "p_no_purchase",
+    "expected_purchases",
+    "purchases_low",
+    "purchases_high",
+    "expected_spend",
+    "rclv",
+    "rclv_low",
+    "rclv_high",
+    "rclv_param_low",
+    "rclv_param_high",
+)
+
+#: a partition's totals per group: ``draw`` -1 carries the customers and their summed rCLV,
+#: draws 0.. carry the realised and the expected rCLV summed under that draw
+TOTAL_COLUMNS = ("draw", "n_customers", "rclv_sum", "rclv_draw_sum", "rclv_expected_draw_sum")
+
+
+@dataclass(frozen=True)
+class PredictionPlan:
+    """What every partition needs, made once on the driver (see :func:`plan_predictions`).
+
+    Attributes
+    ----------
+    purchases, spend : FittedModel
+        The fitted models (``spend`` None: every purchase is worth ``mean_spend``).
+    parameters : numpy-backed parameter draws
+        The valid draws only, in the order :func:`ccnb.clv.predict` draws them.
+    mean_spend : float
+        Value of a purchase at the estimates: the spend model's mean, else the mean
+        ``monetary_value`` of the whole base's repeat buyers.
+    new_customer_value : float
+        A new customer's value at the estimates; ``new_customer_draws`` per valid draw.
+    group_by : tuple of str
+        Columns of the customers' table the totals are kept by.
+    settings : dict
+        The options, as in ``Predictions.settings``.
+    """
+
+    purchases: FittedModel
+    spend: FittedModel | None
+    parameters: _ParameterDraws
+    mean_spend: float
+    new_customer_value: float
+    new_customer_draws: np.ndarray
+    group_by: tuple[str, ...]
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def n_draws(self) -> int:
+        """Valid parameter draws every partition uses."""
+        return len(self.parameters)
+
+
+def plan_predictions(
+    patterns: pd.DataFrame,
+    *,
+    purchases: FittedModel,
+    spend: FittedModel | None = None,
+    mean_observed_spend: float | None = None,
+    gross_margin: float,
+    discount_rate_annual: float,
+    horizon_months: int,
+    time_unit: str,
+    group_by=(),
+    n_draws: int = 200,
+    seed: int = 0,
+    interval: float = 0.9,
+) -> PredictionPlan:
+    """The parameter draws every partition uses, with the ones invalid anywhere dropped.
+
+    :func:`ccnb.clv.predict` drops a draw whose rCLV is negative or not finite for any
+    customer. A customer's rCLV under a draw is its expected spend (positive and finite
+    whenever the spend model's mean is) times its purchase path's discounted sum, which
+    depends only on the customer's (frequency, recency, T): checking the distinct patterns
+    is checking every customer, without the customers.
+
+    Parameters
+    ----------
+    patterns : pandas.DataFrame
+        ``frequency``, ``recency``, ``T`` of every distinct pattern in the base (repeats are
+        fine), e.g. the engine's ``SELECT DISTINCT``.
+    purchases, spend : FittedModel
+        As in :func:`ccnb.clv.predict`.
+    mean_observed_spend : float, optional
+        Without a spend model, required: the mean ``monetary_value`` of the base's repeat
+        buyers with positive spend (what :func:`ccnb.clv.predict` uses).
+    gross_margin, discount_rate_annual, horizon_months, time_unit, n_draws, seed, interval
+        As in :func:`ccnb.clv.predict`.
+    group_by : str or sequence of str
+        Columns of the customers' table to total by (e.g. ``"segment"``); none: one total.
+
+    Returns
+    -------
+    PredictionPlan
+    """
+    if not 0 <= gross_margin <= 1:
+        raise ValueError(f"gross_margin must be a fraction in [0, 1], got {gross_margin}")
+    if not 0 < interval < 1:
+        raise ValueError(f"interval must be in (0, 1), got {interval}")
+    if spend is None and mean_observed_spend is None:
+        raise ValueError("without a spend model, give mean_observed_spend (the base's)")
+    _require_columns(patterns, ["frequency", "recency", "T"], "plan_predictions")
+    rows, _, _ = _btyd.condense({name: patterns[name] for name in ("frequency", "recency", "T")})
+    frequency, recency, age = (rows[name].to_numpy() for name in ("frequency", "recency", "T"))
+    inputs = _ClvInputs(
+        path=_btyd.PurchasePath(_month_edges(horizon_months, time_unit), frequency, recency, age),
+        row_of_customer=np.arange(len(rows)),
+        frequency=frequency,
+        age=age,
+        monetary=None,
+        discount=_monthly_discount(horizon_months, discount_rate_annual),
+        gross_margin=gross_margin,
+    )
+    mean_spend = mean_observed_spend
+    if spend is not None:
+        mean_spend = _spend_model_mean(tuple(spend.params_[name] for name in ("p", "q", "v")))
+    parameters = _parameter_draws(purchases, spend, n_draws=n_draws, seed=seed)
+    valid = np.zeros(len(parameters), dtype=bool)
+    new_customer = np.empty(len(parameters))
+    for d, (fitter, sums) in enumerate(_draw_sums(inputs, purchases, parameters)):
+        mean_d = mean_spend if spend is None else _spend_model_mean(parameters.spend[d])
+        new_customer[d] = inputs.new_customer_value(fitter, mean_d)
+        # each pattern's value at a purchase worth the mean: its sign and finiteness are
+        # every customer's of that pattern
+        values = inputs.rclv(sums, np.full(len(rows), mean_d))
+        valid[d] = _is_valid_draw(values, new_customer[d])
+    group_by = (group_by,) if isinstance(group_by, str) else tuple(group_by)
+    return PredictionPlan(
+        purchases=purchases,
+        spend=spend,
+        parameters=parameters.subset(valid),
+        mean_spend=float(mean_spend),
+        new_customer_value=float(inputs.new_customer_value(purchases.fitter, mean_spend)),
+        new_customer_draws=new_customer[valid],
+        group_by=group_by,
+        settings={
+            "gross_margin": gross_margin,
+            "discount_rate_annual": discount_rate_annual,
+            "horizon_months": int(horizon_months),
+            "time_unit": time_unit,
+            "interval": interval,
+            "n_draws_requested": n_draws,
+            "n_draws": int(valid.sum()),
+            "seed": seed,
+            "purchase_model": purchases.name,
+            "spend_model": None if spend is None else spend.name,
+        },
+    )
+
+
+def predict_partition(
+    customers: pd.DataFrame, plan: PredictionPlan, *, stream: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One partition's customers predicted under the plan's draws, and its totals per group.
+
+    Each customer's own randomness is drawn from the generator seeded with the plan's seed
+    and ``stream``, customers in ``customer_id`` order: the same partition (same customers,
+    same stream) gives the same draws wherever it runs.
+
+    Parameters
+    ----------
+    customers : pandas.DataFrame
+        The partition's summary rows: ``customer_id``, ``frequency``, ``recency``, ``T``,
+        ``monetary_value`` (with a spend model) and the plan's ``group_by`` columns.
+    plan : PredictionPlan
+        From :func:`plan_predictions`.
+    stream : int
+        This partition's number (a different one per partition).
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        ``customer_id``, the columns of :func:`ccnb.clv.predict`'s table but the decile (which
+        ranks the whole base) and the ``group_by`` columns, in ``customer_id`` order.
+    totals : pandas.DataFrame
+        The ``group_by`` columns and ``draw``, ``n_customers``, ``rclv_sum``,
+        ``rclv_draw_sum``, ``rclv_expected_draw_sum`` (see ``TOTAL_COLUMNS``).
+    """
+    _require_columns(customers, ["customer_id", *plan.group_by], "predict_partition")
+    customers = customers.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    settings = plan.settings
+    point = _point_predictions(
+        customers,
+        purchases=plan.purchases,
+        spend=plan.spend,
+        mean_spend=plan.mean_spend,
+        gross_margin=settings["gross_margin"],
+        discount_rate_annual=settings["discount_rate_annual"],
+        horizon_months=settings["horizon_months"],
+        time_unit=settings["time_unit"],
+    )
+    draws = _rclv_draws(
+        point,
+        plan.purchases,
+        plan.spend,
+        parameters=plan.parameters,
+        own_rng=np.random.default_rng([settings["seed"], OWN_RANDOMNESS_STREAM, stream]),
+        folder=None,
+    )
+    if len(draws.parameter) != plan.n_draws:
+        raise RuntimeError(
+            "a parameter draw the plan found valid for every pattern is invalid in this "
+            "partition: were the plan's patterns those of the whole base?"
+        )
+    realised, expected = np.asarray(draws.predictive), np.asarray(draws.parameter)
+    table = _customer_table(point, draws, settings["interval"])
+    for column in plan.group_by:
+        table[column] = customers[column].to_numpy()
+    return table, _group_totals(table, realised, expected, plan.group_by)
+
+
+def _group_totals(table, realised, expected, group_by) -> pd.DataFrame:
+    """Per group: the point totals (draw -1), then each draw's realised and expected sums."""
+    keys = [table[column] for column in group_by] or [np.zeros(len(table), dtype=int)]
+    frames = []
+    for key, members in table.groupby(keys, dropna=False, sort=True).indices.items():
+        n_draws = realised.shape[0]
+        frame = pd.DataFrame(
+            {
+                "draw": np.arange(-1, n_draws),
+                "n_customers": [len(members)] + [0] * n_draws,
+                "rclv_sum": [float(table["rclv"].to_numpy()[members].sum())] + [0.0] * n_draws,
+                "rclv_draw_sum": np.r_[0.0, realised[:, members].sum(axis=1, dtype=float)],
+                "rclv_expected_draw_sum": np.r_[0.0, expected[:, members].sum(axis=1, dtype=float)],
+            }
+        )
+        values = key if isinstance(key, tuple) else (key,)
+        for column, value in zip(group_by, values, strict=False):
+            frame[column] = value
+        frames.append(frame)
+    columns = [*group_by, *TOTAL_COLUMNS]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
+@dataclass(frozen=True)
+class PartitionedPredictions:
+    """Per-group totals of partitioned predictions (see :func:`combine_partitions`).
+
+    Attributes
+    ----------
+    groups : pandas.DataFrame
+        One row per group (``group_by`` columns, sorted; NaN is a group): ``n_customers``,
+        ``rclv_sum``.
+    rclv_draws, rclv_parameter_draws : numpy.ndarray
+        Each group's realised and expected rCLV summed under each draw (groups x draws), as
+        the sums of ``Predictions.rclv_draws`` and ``rclv_parameter_draws`` over its members.
+    top_decile_share : float
+        Share of the summed rCLV held by the top 10% of customers by rCLV.
+    new_customer_value : float
+        A new customer's value (``new_customer_draws`` per draw).
+    group_by : tuple of str
+        The plan's group columns.
+    settings : dict
+        The plan's settings.
+    """
+
+    groups: pd.DataFrame
+    rclv_draws: np.ndarray
+    rclv_parameter_draws: np.ndarray
+    top_decile_share: float
+    new_customer_value: float
+    new_customer_draws: np.ndarray
+    group_by: tuple[str, ...]
+    settings: dict
+
+    def _draws(self, uncertainty: str) -> np.ndarray:
+        if uncertainty not in UNCERTAINTY:
+            raise ValueError(f"uncertainty must be one of {UNCERTAINTY}, got {uncertainty!r}")
+        return self.rclv_draws if uncertainty == "predictive" else self.rclv_parameter_draws
+
+    def customer_equity(self, *, uncertainty: str = "predictive") -> CustomerEquity:
+        """Summed rCLV with its interval, as :func:`ccnb.clv.customer_equity` (no new customers)."""
+        return equity_from_totals(
+            float(self.groups["rclv_sum"].sum()),
+            self._draws(uncertainty).sum(axis=0),
+            top_decile_share=self.top_decile_share,
+            n_customers=int(self.groups["n_customers"].sum()),
+            interval=self.settings["interval"],
+            uncertainty=uncertainty,
+        )
+
+    def clv_by_group(self, *, uncertainty: str = "predictive") -> pd.DataFrame:
+        """Mean and total rCLV per group with intervals, as :func:`ccnb.clv.clv_by`.
+
+        A group's median needs every member's value at once, which partitions do not give:
+        its columns are not here (the engine's percentile gives the median point).
+        """
+        draws = self._draws(uncertainty)
+        frame = self.groups.copy()
+        n = frame["n_customers"].to_numpy()
+        frame["rclv_mean"] = frame["rclv_sum"] / n
+        total = frame["rclv_sum"].sum()
+        frame["share_of_equity"] = frame["rclv_sum"] / total if total > 0 else np.nan
+        if draws.shape[1] > 0:
+            interval = self.settings["interval"]
+            bounds = [
+                total_bounds(sums, n_customers=count, interval=interval)
+                for sums, count in zip(draws, n, strict=True)
+            ]
+            frame = frame.join(pd.DataFrame(bounds, index=frame.index))
+        columns = [*self.group_by, "n_customers"]
+        for name in ("rclv_mean", "rclv_sum"):
+            columns += [name, f"{name}_low", f"{name}_high"]
+        return frame.reindex(columns=[*columns, "share_of_equity"])
+
+
+def combine_partitions(
+    plan: PredictionPlan, totals: pd.DataFrame, *, top_decile_share: float
+) -> PartitionedPredictions:
+    """Add the partitions' totals (:func:`predict_partition`'s, concatenated) per group.
+
+    Parameters
+    ----------
+    plan : PredictionPlan
+        The plan the partitions ran.
+    totals : pandas.DataFrame
+        Every partition's totals, in any order.
+    top_decile_share : float
+        The base's (it ranks every customer: the engine's, or
+        :func:`ccnb.clv.cuts.top_decile_share` of the concatenated tables).
+
+    Returns
+    -------
+    PartitionedPredictions
+    """
+    keys = list(plan.group_by) or [np.zeros(len(totals), dtype=int)]
+    summed = totals.groupby([*keys, totals["draw"]], dropna=False, sort=True)[
+        ["n_customers", "rclv_sum", "rclv_draw_sum", "rclv_expected_draw_sum"]
+    ].sum()
+    by_draw = summed.unstack("draw")
+    groups = by_draw[[("n_customers", -1), ("rclv_sum", -1)]]
+    groups.columns = ["n_customers", "rclv_sum"]
+    groups = groups.astype({"n_customers": int}).reset_index()
+    if not plan.group_by:
+        groups = groups.drop(columns=groups.columns[0])
+    draw_columns = list(range(plan.n_draws))
+    return PartitionedPredictions(
+        groups=groups,
+        rclv_draws=by_draw["rclv_draw_sum"].reindex(columns=draw_columns).to_numpy(float),
+        rclv_parameter_draws=by_draw["rclv_expected_draw_sum"]
+        .reindex(columns=draw_columns)
+        .to_numpy(float),
+        top_decile_share=float(top_decile_share),
+        new_customer_value=plan.new_customer_value,
+        new_customer_draws=plan.new_customer_draws,
+        group_by=plan.group_by,
+        settings=plan.settings,
+    )
+
+
+def _spark_rows(frame: pd.DataFrame, *, plan: PredictionPlan, columns: list[str]) -> pd.DataFrame:
+    """One Spark partition's output: its customers and its totals in one frame (``kind``)."""
+    stream = int(frame["_partition"].iloc[0])
+    table, totals = predict_partition(frame.drop(columns="_partition"), plan, stream=stream)
+    rows = pd.concat(
+        [table.assign(kind="customer"), totals.assign(kind="total")], ignore_index=True
+    )
+    return rows.reindex(columns=columns)
+
+
+def predict_on_spark(
+    customers, plan: PredictionPlan, *, output: str, partitions: int | None = None
+) -> PartitionedPredictions:
+    """Predict a Spark table of customers on the executors; the customers never reach the driver.
+
+    The customers are split into ``partitions`` by a hash of ``customer_id`` (each partition
+    its own stream of own randomness); each is predicted with :func:`predict_partition` in a
+    pandas UDF (``applyInPandas``). The customers' table is written by the executors as
+    parquet to ``output/kind=customer`` (read it back with Spark, or a row group at a time
+    with pyarrow); the totals (groups x draws rows per partition) to ``output/kind=total``
+    and added up on the driver. The top decile's share is Spark's: the k-th largest rCLV
+    (k = ceil(customers / 10)) is the decile's edge.
+
+    Parameters
+    ----------
+    customers : pyspark.sql.DataFrame
+        The base's summary, as :func:`predict_partition` takes it.
+    plan : PredictionPlan
+        From :func:`plan_predictions` on the same base's patterns.
+    output : str
+        Folder (a path or URI the executors can write) for the parquet output; replaced.
+    partitions : int, optional
+        Partitions of customers; default one per `PARTITION_CUSTOMERS` customers.
+
+    Returns
+    -------
+    PartitionedPredictions
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    n_customers = customers.count()
+    partitions = partitions or max(1, math.ceil(n_customers / PARTITION_CUSTOMERS))
+    source = dict((field.name, field.dataType) for field in customers.schema.fields)
+    schema = T.StructType(
+        [
+            T.StructField("customer_id", source["customer_id"]),
+            *(T.StructField(name, T.DoubleType()) for name in CUSTOMER_COLUMNS),
+            *(T.StructField(name, source[name]) for name in plan.group_by),
+            T.StructField("draw", T.IntegerType()),
+            T.StructField("n_customers", T.LongType()),
+            *(T.StructField(name, T.DoubleType()) for name in TOTAL_COLUMNS[2:]),
+            T.StructField("kind", T.StringType()),
+        ]
+    )
+    needed = ["customer_id", "frequency", "recency", "T", *plan.group_by]
+    if plan.spend is not None:
+        needed.append("monetary_value")
+    bucket = F.pmod(F.xxhash64(F.col("customer_id")), F.lit(partitions))
+    rows = (
+        customers.select(*dict.fromkeys(needed))
+        .withColumn("_partition", bucket)
+        .groupBy("_partition")
+        .applyInPandas(partial(_spark_rows, plan=plan, columns=schema.fieldNames()), schema)
+    )
+    rows.write.mode("overwrite").partitionBy("kind").parquet(output)
+    written = customers.sparkSession.read.parquet(output)
+    predicted = written.where(F.col("kind") == "customer")
+    k = math.ceil(n_customers / 10)
+    edge = predicted.orderBy(F.col("rclv").desc()).limit(k).agg(F.min("rclv")).first()[0]
+    top, total = predicted.agg(
+        F.sum(F.when(F.col("rclv") >= edge, F.col("rclv")).otherwise(0.0)), F.sum("rclv")
+    ).first()
+    totals = (
+        written.where(F.col("kind") == "total")
+        .groupBy(*plan.group_by, "draw")
+        .agg(*(F.sum(name).alias(name) for name in TOTAL_COLUMNS[1:]))
+        .toPandas()
+    )
+    share = top / total if total and total > 0 else np.nan
+    return combine_partitions(plan, totals, top_decile_share=share)

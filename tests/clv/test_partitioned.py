@@ -1,0 +1,200 @@
+"""Predictions in partitions against `clv.predict` on the whole CDNOW sample.
+
+The partitions share the plan's parameter draws, so everything at the estimates and every
+parameter-only interval equals predict's; each partition draws its customers' own
+randomness from its own stream, so the predictive draws agree in distribution, not draw by draw.
+"""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ccnb import clv
+from ccnb.clv import partitioned
+from ccnb.clv.cuts import top_decile_share
+
+OPTIONS = dict(
+    gross_margin=0.3,
+    discount_rate_annual=0.1,
+    horizon_months=12,
+    time_unit="W",
+    n_draws=200,
+    seed=7,
+)
+AT_THE_ESTIMATES = [
+    "p_alive",
+    "p_no_purchase",
+    "expected_purchases",
+    "expected_spend",
+    "rclv",
+    "rclv_param_low",
+    "rclv_param_high",
+]
+
+
+@pytest.fixture(scope="module")
+def customers(summary):
+    """The CDNOW summary with a segment by repeat purchases (one-time, 1-2, 3 or more)."""
+    segment = np.select(
+        [summary["frequency"] == 0, summary["frequency"] < 3], ["one-time", "few"], "many"
+    )
+    return summary.assign(segment=segment)
+
+
+def run_in_partitions(customers, plan, *, n_partitions=3):
+    """The partitions as an engine would run them: a hash of customer_id, one stream each."""
+    part = pd.util.hash_array(customers["customer_id"].to_numpy()) % n_partitions
+    results = [
+        partitioned.predict_partition(customers[part == k], plan, stream=k)
+        for k in range(n_partitions)
+    ]
+    table = pd.concat([table for table, _ in results]).sort_values("customer_id")
+    totals = pd.concat([totals for _, totals in results])
+    combined = partitioned.combine_partitions(
+        plan, totals, top_decile_share=top_decile_share(table["rclv"])
+    )
+    return table.reset_index(drop=True), combined
+
+
+def plan_for(customers, purchases, spend, **options):
+    return partitioned.plan_predictions(
+        customers[["frequency", "recency", "T"]],
+        purchases=purchases,
+        spend=spend,
+        group_by="segment",
+        **{**OPTIONS, **options},
+    )
+
+
+@pytest.fixture(scope="module")
+def whole(customers, purchases, spend):
+    return clv.predict(customers, purchases=purchases, spend=spend, **OPTIONS)
+
+
+@pytest.fixture(scope="module")
+def plan(customers, purchases, spend):
+    return plan_for(customers, purchases, spend)
+
+
+@pytest.fixture(scope="module")
+def parts(customers, plan):
+    return run_in_partitions(customers, plan)
+
+
+def test_the_plan_draws_what_predict_draws(plan, whole):
+    assert plan.n_draws == whole.settings["n_draws"] == 200
+    np.testing.assert_allclose(plan.new_customer_draws, whole.new_customer_draws, rtol=1e-12)
+    assert plan.new_customer_value == pytest.approx(whole.new_customer_value, rel=1e-12)
+
+
+def test_partitions_give_each_customer_predicts_values(parts, whole):
+    table, _ = parts
+    expected = whole.table.sort_values("customer_id").reset_index(drop=True)
+    assert table["customer_id"].tolist() == expected["customer_id"].tolist()
+    for column in AT_THE_ESTIMATES:
+        np.testing.assert_allclose(table[column], expected[column], rtol=1e-6, err_msg=column)
+
+
+def test_partition_totals_are_predicts_draws_summed_per_group(parts, whole, customers):
+    _, combined = parts
+    segment = customers.set_index("customer_id")["segment"].reindex(whole.table["customer_id"])
+    expected_draws = np.asarray(whole.rclv_parameter_draws)
+    groups = combined.groups.set_index("segment")
+    for row, name in enumerate(groups.index):
+        members = (segment == name).to_numpy()
+        assert groups.loc[name, "n_customers"] == members.sum()
+        np.testing.assert_allclose(
+            combined.rclv_parameter_draws[row],
+            expected_draws[:, members].sum(axis=1, dtype=float),
+            rtol=1e-6,
+        )
+
+
+def test_parameter_intervals_equal_predicts(parts, whole, customers):
+    _, combined = parts
+    equity = combined.customer_equity(uncertainty="parameter")
+    reference = clv.customer_equity(whole, uncertainty="parameter")
+    for name in ("value", "low", "high", "existing_customers", "top_decile_share"):
+        assert getattr(equity, name) == pytest.approx(getattr(reference, name), rel=1e-6), name
+    assert equity.n_customers == reference.n_customers == len(customers)
+    by_group = combined.clv_by_group(uncertainty="parameter")
+    expected = clv.clv_by(whole, by="segment", segments=customers, uncertainty="parameter")
+    pd.testing.assert_frame_equal(by_group, expected[by_group.columns], rtol=1e-6)
+
+
+def test_predictive_draws_agree_with_predicts_in_distribution(parts, whole):
+    """Own randomness differs by stream: the totals' mean and spread agree within Monte Carlo."""
+    _, combined = parts
+    ours = combined.rclv_draws.sum(axis=0)
+    theirs = np.asarray(whole.rclv_draws).sum(axis=1, dtype=float)
+    spread = theirs.std()
+    assert abs(ours.mean() - theirs.mean()) < 3 * spread * np.sqrt(2 / len(theirs))
+    assert 0.8 < ours.std() / spread < 1.25
+    # per customer, the predictive bounds agree on average over the 2,357 customers
+    table, _ = parts
+    expected = whole.table.sort_values("customer_id")
+    for bound in ("rclv_high", "purchases_high"):
+        assert table[bound].mean() == pytest.approx(expected[bound].mean(), rel=0.03), bound
+
+
+def test_a_partition_gives_the_same_draws_in_any_row_order(customers, plan):
+    some = customers.iloc[:300]
+    first = partitioned.predict_partition(some, plan, stream=4)
+    shuffled = partitioned.predict_partition(some.sample(frac=1, random_state=1), plan, stream=4)
+    pd.testing.assert_frame_equal(first[0], shuffled[0])
+    pd.testing.assert_frame_equal(first[1], shuffled[1])
+    other_stream = partitioned.predict_partition(some, plan, stream=5)[1]
+    pd.testing.assert_series_equal(  # parameter draws are shared, own randomness is not
+        other_stream["rclv_expected_draw_sum"], first[1]["rclv_expected_draw_sum"]
+    )
+    assert not other_stream["rclv_draw_sum"].equals(first[1]["rclv_draw_sum"])
+
+
+def test_a_draw_invalid_for_any_customer_is_dropped_as_predict_drops_it(
+    customers, purchases, spend
+):
+    """A spend model close to q = 1 with a wide covariance: some draws have no mean spend."""
+    covariance = spend.log_params_covariance_ * 400
+    params = spend.params_.copy()
+    params["q"] = 1.3
+    wide = dataclasses.replace(spend, params_=params, log_params_covariance_=covariance)
+    whole = clv.predict(customers, purchases=purchases, spend=wide, **OPTIONS)
+    plan = plan_for(customers, purchases, wide)
+    assert 0 < plan.n_draws == whole.settings["n_draws"] < 200
+    np.testing.assert_allclose(plan.new_customer_draws, whole.new_customer_draws, rtol=1e-12)
+    table, combined = run_in_partitions(customers, plan, n_partitions=2)
+    reference = clv.customer_equity(whole, uncertainty="parameter")
+    equity = combined.customer_equity(uncertainty="parameter")
+    assert (equity.low, equity.high) == pytest.approx((reference.low, reference.high), rel=1e-6)
+
+
+def test_without_a_spend_model_the_plan_carries_the_bases_mean_spend(customers, purchases):
+    whole = clv.predict(customers, purchases=purchases, spend=None, **OPTIONS)
+    repeat = customers[(customers["frequency"] > 0) & (customers["monetary_value"] > 0)]
+    with pytest.raises(ValueError, match="mean_observed_spend"):
+        plan_for(customers, purchases, None)
+    plan = plan_for(customers, purchases, None, mean_observed_spend=repeat["monetary_value"].mean())
+    table, combined = run_in_partitions(customers, plan)
+    # each partition's customers are worth the whole base's mean, not the partition's
+    expected = whole.table.sort_values("customer_id")["expected_spend"].to_numpy()
+    np.testing.assert_allclose(table["expected_spend"], expected, rtol=1e-12)
+    reference = clv.customer_equity(whole, uncertainty="parameter")
+    equity = combined.customer_equity(uncertainty="parameter")
+    assert (equity.value, equity.low, equity.high) == pytest.approx(
+        (reference.value, reference.low, reference.high), rel=1e-6
+    )
+
+
+def test_no_groups_gives_one_total(customers, purchases, spend, whole):
+    plan = partitioned.plan_predictions(
+        customers[["frequency", "recency", "T"]], purchases=purchases, spend=spend, **OPTIONS
+    )
+    _, combined = run_in_partitions(customers, plan, n_partitions=2)
+    assert len(combined.groups) == 1
+    assert combined.groups["n_customers"].iloc[0] == len(customers)
+    reference = clv.customer_equity(whole, uncertainty="parameter")
+    assert combined.customer_equity(uncertainty="parameter").high == pytest.approx(
+        reference.high, rel=1e-6
+    )
