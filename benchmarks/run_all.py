@@ -6,8 +6,8 @@ the median of N wall-clock times, the ratio (alternative / ccnb) and the process
 far. Nothing is hard-coded: every ratio comes from the run that prints it.
 
 Run: ``make bench`` or ``.venv/bin/python benchmarks/run_all.py [--quick] [--only NAME ...]``
-(sections: summary, fits, predict, batch, parquet, workshop, big, big-spark). ``--quick`` uses
-small sizes (a smoke test).
+(sections: summary, fits, predict, batch, parquet, workshop, big, big-spark,
+spark-predict). ``--quick`` uses small sizes (a smoke test).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import datetime as dt
 import importlib.util
 import json
 import os
+import pickle
 import platform
 import resource
 import shutil
@@ -653,6 +654,66 @@ def bench_big(*, engine: str, client: dict) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def bench_spark_predict(*, client: dict) -> None:
+    """The big client's prediction on the driver against Spark's executors (each a process)."""
+    print(f"big client's prediction: driver vs Spark local[2] executors, {client}", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="ccnb-bench-predict-"))
+    try:
+        frame = generate_transactions(**client)
+        summary = customer_summary(engine_table(frame), observation_end=dt.date(2025, 12, 31))
+        del frame
+        # three groups by repeat purchases: the totals come back per group and draw
+        summary["segment"] = np.select(
+            [summary["frequency"] == 0, summary["frequency"] < 3], ["one-time", "1-2"], "3+"
+        )
+        columns = ["customer_id", "frequency", "recency", "T", "monetary_value", "segment"]
+        summary[columns].to_parquet(work / "summary.parquet", index=False)
+        models = (clv.fit_purchases(summary, model="bgnbd"), clv.fit_spend(summary))
+        (work / "models.pickle").write_bytes(pickle.dumps(models))
+        size = f"{len(summary):,} customers"
+        del summary
+        script = Path(__file__).with_name("predict_at_scale.py")
+        results = {}
+        for where in ("driver", "spark"):
+            (work / where).mkdir()
+            result_path = work / f"{where}.json"
+            command = [sys.executable, str(script), where, str(work / "summary.parquet")]
+            command += [str(work / "models.pickle"), str(work / where), str(result_path)]
+            code, wall, tree, single = _tree_rss_run(command, work)
+            if code != 0:
+                raise AssertionError(f"the {where} prediction failed (exit {code}): see {work}")
+            results[where] = {**json.loads(result_path.read_text()), "tree": tree}
+            row = results[where]
+            ROWS.append(
+                {
+                    "task": f"big client's prediction ({where})",
+                    "size": size,
+                    "ccnb_s": row["seconds"],
+                    "peak_rss_mb": tree,
+                    "python_peak_rss_mb": row["python_peak_rss_mb"],
+                    "equity": row["equity"],
+                }
+            )
+            print(
+                f"  prediction on the {where:<7} {size:<20} {row['seconds']:6.1f} s  "
+                f"Python process peak {row['python_peak_rss_mb']:,.0f} MB, whole tree "
+                f"{tree:,.0f} MB; equity {row['equity'][0]:,.0f} "
+                f"[{row['equity'][1]:,.0f}, {row['equity'][2]:,.0f}]",
+                flush=True,
+            )
+        driver, spark = results["driver"], results["spark"]
+        memory = driver["python_peak_rss_mb"] / spark["python_peak_rss_mb"]
+        print(
+            f"  Python process peak: {driver['python_peak_rss_mb']:,.0f} MB on the driver, "
+            f"{spark['python_peak_rss_mb']:,.0f} MB as Spark's driver ({memory:.1f}x); time on "
+            f"Spark {spark['seconds'] / driver['seconds']:.2f}x the driver's "
+            f"({spark['patterns']:,} distinct patterns read by the driver)",
+            flush=True,
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -769,7 +830,17 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     sections = set(
         args.only
-        or ["summary", "fits", "predict", "batch", "parquet", "workshop", "big", "big-spark"]
+        or [
+            "summary",
+            "fits",
+            "predict",
+            "batch",
+            "parquet",
+            "workshop",
+            "big",
+            "big-spark",
+            "spark-predict",
+        ]
     )
     print(machine(), flush=True)
     started = time.perf_counter()
@@ -809,11 +880,17 @@ def main(argv=None) -> None:
     )
     if "big" in sections:
         bench_big(engine="duckdb", client=big)
+    spark_missing = importlib.util.find_spec("pyspark") is None or shutil.which("java") is None
     if "big-spark" in sections:
-        if importlib.util.find_spec("pyspark") is None or shutil.which("java") is None:
+        if spark_missing:
             print("big client on spark: skipped (needs PySpark and Java)", flush=True)
         else:
             bench_big(engine="spark", client=big)
+    if "spark-predict" in sections:
+        if spark_missing:
+            print("prediction on spark: skipped (needs PySpark and Java)", flush=True)
+        else:
+            bench_spark_predict(client=big)
     print(f"total {time.perf_counter() - started:.0f} s", flush=True)
     if args.json:
         args.json.write_text(json.dumps(ROWS, indent=2, default=str))

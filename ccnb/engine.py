@@ -149,6 +149,11 @@ def spark_session(settings: EngineSettings):
                 "`apt-get install openjdk-17-jre-headless`"
             )
         master = settings.master or "local[*]"
+        if master.startswith("local"):
+            # Python workers (pandas UDFs: `ccnb.clv.partitioned`) run this interpreter, which
+            # has ccnb; PySpark's default is the first `python3` on PATH. It reads only the
+            # environment, when the session starts.
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = SparkSession.builder.appName("ccnb").master(master)
         for key, value in config.items():
             builder = builder.config(key, value)

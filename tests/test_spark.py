@@ -10,10 +10,14 @@ import importlib.util
 import os
 import shutil
 
+import lifetimes.datasets
+import numpy as np
 import pandas as pd
 import pytest
 
-from ccnb import audit, churn, cohorts, data, engine, kpi, load_params, summary
+from ccnb import audit, churn, clv, cohorts, data, engine, kpi, load_params, summary
+from ccnb.clv import partitioned
+from ccnb.clv.cuts import top_decile_share
 from ccnb.params import EngineSettings, Params, ParamsError
 from ccnb.windows import choose_windows
 
@@ -458,3 +462,55 @@ def test_nanosecond_parquet_on_spark_says_how_to_write_it(spark, tmp_path):
     ).to_parquet(path, index=False)
     with pytest.raises(engine.EngineError, match="coerce_timestamps='us'"):
         engine.read_table(spark, str(path), name="nanos")
+
+
+def test_partitioned_predictions_on_spark_equal_the_partitions_run_one_by_one(spark, tmp_path):
+    """CDNOW's summary (lifetimes' own) predicted by the executors; the driver gets totals only."""
+    summary = lifetimes.datasets.load_cdnow_summary_data_with_monetary_value().reset_index()
+    summary["customer_id"] = summary["customer_id"].astype(str)
+    summary["segment"] = np.where(summary["frequency"] > 0, "repeat", "one-time")
+    purchases = clv.fit_purchases(summary, model="bgnbd")
+    spend = clv.fit_spend(summary)
+    plan = partitioned.plan_predictions(
+        summary[["frequency", "recency", "T"]],
+        purchases=purchases,
+        spend=spend,
+        group_by="segment",
+        gross_margin=0.3,
+        discount_rate_annual=0.1,
+        horizon_months=12,
+        time_unit="W",
+        n_draws=50,
+    )
+    customers = spark._session.createDataFrame(summary)
+    output = str(tmp_path / "predictions")
+    on_spark = partitioned.predict_on_spark(customers, plan, output=output, partitions=3)
+
+    which = customers.select(
+        "customer_id", partitioned.spark_partition_of_customer(3).alias("partition")
+    ).toPandas()
+    summary = summary.merge(which, on="customer_id")
+    one_by_one = [
+        partitioned.predict_partition(summary[summary["partition"] == k], plan, stream=k)
+        for k in range(3)
+    ]
+    table = pd.concat([table for table, _ in one_by_one]).sort_values("customer_id")
+    expected = partitioned.combine_partitions(
+        plan,
+        pd.concat([totals for _, totals in one_by_one]),
+        top_decile_share=top_decile_share(table["rclv"]),
+    )
+    assert len(on_spark.groups) == 2
+    pd.testing.assert_frame_equal(on_spark.groups, expected.groups, check_exact=False)
+    np.testing.assert_allclose(on_spark.rclv_draws, expected.rclv_draws, rtol=1e-9)
+    np.testing.assert_allclose(
+        on_spark.rclv_parameter_draws, expected.rclv_parameter_draws, rtol=1e-9
+    )
+    assert on_spark.top_decile_share == pytest.approx(expected.top_decile_share, rel=1e-12)
+    written = pd.read_parquet(os.path.join(output, "kind=customer"))
+    written = written.sort_values("customer_id", ignore_index=True)
+    pd.testing.assert_frame_equal(
+        written[table.columns].dropna(axis=1, how="all"),
+        table.reset_index(drop=True).dropna(axis=1, how="all"),
+        check_dtype=False,
+    )

@@ -46,6 +46,7 @@ __all__ = [
     "plan_predictions",
     "predict_on_spark",
     "predict_partition",
+    "spark_partition_of_customer",
 ]
 
 #: customers per partition that `predict_on_spark` aims at: a partition's two kinds of draws
@@ -414,7 +415,17 @@ def _spark_rows(frame: pd.DataFrame, *, plan: PredictionPlan, columns: list[str]
     rows = pd.concat(
         [table.assign(kind="customer"), totals.assign(kind="total")], ignore_index=True
     )
-    return rows.reindex(columns=columns)
+    rows = rows.reindex(columns=columns)
+    # pandas 3 keeps text in Arrow-backed columns, which PySpark 4.0's converter cannot take
+    text = rows.select_dtypes(include="str").columns
+    return rows.astype(dict.fromkeys(text, object))
+
+
+def spark_partition_of_customer(partitions: int):
+    """The Spark column of each customer's partition: a hash of ``customer_id``, 0 to n - 1."""
+    from pyspark.sql import functions as F
+
+    return F.pmod(F.xxhash64(F.col("customer_id")), F.lit(partitions))
 
 
 def predict_on_spark(
@@ -465,10 +476,9 @@ def predict_on_spark(
     needed = ["customer_id", "frequency", "recency", "T", *plan.group_by]
     if plan.spend is not None:
         needed.append("monetary_value")
-    bucket = F.pmod(F.xxhash64(F.col("customer_id")), F.lit(partitions))
     rows = (
         customers.select(*dict.fromkeys(needed))
-        .withColumn("_partition", bucket)
+        .withColumn("_partition", spark_partition_of_customer(partitions))
         .groupBy("_partition")
         .applyInPandas(partial(_spark_rows, plan=plan, columns=schema.fieldNames()), schema)
     )
