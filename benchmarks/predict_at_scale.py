@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import resource
 import sys
 import time
 from pathlib import Path
@@ -75,8 +74,11 @@ def main(argv: list[str]) -> None:
     run = on_driver if where == "driver" else on_spark
     result = run(Path(summary_path), purchases, spend, Path(work))
     result["seconds"] = time.perf_counter() - start
-    # the Python process' own peak (on Spark: the driver, without the JVM and its workers)
-    result["python_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # the Python process' own peak (on Spark: the driver, without the JVM and its workers);
+    # VmHWM, not ru_maxrss, which a process started with vfork inherits from its parent
+    status = Path("/proc/self/status").read_text().splitlines()
+    (peak,) = [line.split()[1] for line in status if line.startswith("VmHWM:")]
+    result["python_peak_rss_mb"] = int(peak) / 1024
     Path(result_path).write_text(json.dumps(result))
 
 

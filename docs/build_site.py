@@ -51,7 +51,7 @@ API_MODULES = [
             "ccnb.value_ranking",
         ],
     ),
-    ("Customer lifetime value", ["ccnb.clv"]),
+    ("Customer lifetime value", ["ccnb.clv", "ccnb.clv.partitioned"]),
     ("Customer-base audit", ["ccnb.audit"]),
     ("Budget allocation", ["ccnb.budget"]),
     ("Workshop mode", ["ccnb.workshop"]),

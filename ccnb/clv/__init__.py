@@ -16,6 +16,7 @@ Intervals, Model choice, CAC ceiling, Iso-value curves).
 ``holdout_total``      the holdout total against its interval; where in the calendar it missed
 ``retention``          customer equity if a year's retention were N points higher or lower
 ``cuts``               customer equity, CLV by group, iso-value curves
+``partitioned``        predictions a partition of customers at a time (Spark's executors)
 ``new_customers``      a newly acquired customer's value per channel, CAC ceiling, verdict
 ``activation``         the per-customer table for CRM activation
 ``results``            the result objects (fitted model, validation, predictions, equity)

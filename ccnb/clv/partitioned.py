@@ -81,8 +81,8 @@ class PredictionPlan:
     ----------
     purchases, spend : FittedModel
         The fitted models (``spend`` None: every purchase is worth ``mean_spend``).
-    parameters : numpy-backed parameter draws
-        The valid draws only, in the order :func:`ccnb.clv.predict` draws them.
+    parameters : ccnb.clv.prediction._ParameterDraws
+        The valid parameter sets only, in the order :func:`ccnb.clv.predict` draws them.
     mean_spend : float
         Value of a purchase at the estimates: the spend model's mean, else the mean
         ``monetary_value`` of the whole base's repeat buyers.
