@@ -7,6 +7,7 @@ functions so the inputs do not depend on ccnb.summary.
 
 import dataclasses
 import warnings
+from pathlib import Path
 
 import autograd
 import lifetimes
@@ -18,6 +19,7 @@ from lifetimes.utils import (
     _customer_lifetime_value,
     calibration_and_holdout_data,
     expected_cumulative_transactions,
+    summary_data_from_transaction_data,
 )
 
 from ccnb import clv
@@ -38,6 +40,20 @@ def relative_difference(ours, theirs):
 
 
 @pytest.fixture(scope="module")
+def cdnow_transactions():
+    path = Path(lifetimes.datasets.__file__).parent / "CDNOW_sample.txt"
+    names = ["customer_id", "sample_id", "date", "number_of_cds", "dollar_value"]
+    raw = pd.read_csv(path, sep=r"\s+", header=None, names=names, dtype=str)
+    return pd.DataFrame(
+        {
+            "customer_id": raw["customer_id"],
+            "date": pd.to_datetime(raw["date"], format="%Y%m%d"),
+            "dollar_value": raw["dollar_value"].astype(float),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
 def calibration(cdnow_transactions):
     return calibration_and_holdout_data(
         cdnow_transactions,
@@ -49,6 +65,21 @@ def calibration(cdnow_transactions):
         freq_multiplier=7,
         monetary_value_col="dollar_value",
     )
+
+
+@pytest.fixture(scope="module")
+def summary(cdnow_transactions):
+    """Whole-period summary in ccnb's shape: RangeIndex and a customer_id column."""
+    frame = summary_data_from_transaction_data(
+        cdnow_transactions,
+        "customer_id",
+        "date",
+        monetary_value_col="dollar_value",
+        observation_period_end=OBSERVATION_END,
+        freq="D",
+        freq_multiplier=7,
+    )
+    return frame.reset_index()
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +96,16 @@ def actual_weekly(cdnow_transactions):
 @pytest.fixture(scope="module")
 def validation(calibration, actual_weekly):
     return clv.validate(calibration, actual_repeat_by_period=actual_weekly)
+
+
+@pytest.fixture(scope="module")
+def purchases(summary):
+    return clv.fit_purchases(summary, model="bgnbd")
+
+
+@pytest.fixture(scope="module")
+def spend(summary):
+    return clv.fit_spend(summary)
 
 
 @pytest.fixture(scope="module")

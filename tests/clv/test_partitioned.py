@@ -1,5 +1,8 @@
 """Predictions in partitions against `clv.predict` on the whole CDNOW sample.
 
+The CDNOW summary is lifetimes' own (`load_cdnow_summary_data_with_monetary_value`: 2,357
+customers, weeks), so the inputs do not depend on ccnb.summary.
+
 The partitions share the plan's parameter draws, so everything at the estimates and every
 parameter-only interval equals predict's; each partition draws its customers' own
 randomness from its own stream, so the predictive draws agree in distribution, not draw by draw.
@@ -7,6 +10,7 @@ randomness from its own stream, so the predictive draws agree in distribution, n
 
 import dataclasses
 
+import lifetimes.datasets
 import numpy as np
 import pandas as pd
 import pytest
@@ -35,12 +39,24 @@ AT_THE_ESTIMATES = [
 
 
 @pytest.fixture(scope="module")
-def customers(summary):
+def customers():
     """The CDNOW summary with a segment by repeat purchases (one-time, 1-2, 3 or more)."""
+    summary = lifetimes.datasets.load_cdnow_summary_data_with_monetary_value().reset_index()
+    summary["customer_id"] = summary["customer_id"].astype(str)
     segment = np.select(
         [summary["frequency"] == 0, summary["frequency"] < 3], ["one-time", "few"], "many"
     )
     return summary.assign(segment=segment)
+
+
+@pytest.fixture(scope="module")
+def purchases(customers):
+    return clv.fit_purchases(customers, model="bgnbd")
+
+
+@pytest.fixture(scope="module")
+def spend(customers):
+    return clv.fit_spend(customers)
 
 
 def run_in_partitions(customers, plan, *, n_partitions=3):
