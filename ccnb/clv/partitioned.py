@@ -34,6 +34,7 @@ from ccnb.clv.prediction import (
     _ParameterDraws,
     _point_predictions,
     _rclv_draws,
+    _settings,
 )
 from ccnb.clv.predictive import OWN_RANDOMNESS_STREAM, _spend_model_mean
 from ccnb.clv.results import CustomerEquity, FittedModel
@@ -191,18 +192,18 @@ def plan_predictions(
         new_customer_value=float(inputs.new_customer_value(purchases.fitter, mean_spend)),
         new_customer_draws=new_customer[valid],
         group_by=group_by,
-        settings={
-            "gross_margin": gross_margin,
-            "discount_rate_annual": discount_rate_annual,
-            "horizon_months": int(horizon_months),
-            "time_unit": time_unit,
-            "interval": interval,
-            "n_draws_requested": n_draws,
-            "n_draws": int(valid.sum()),
-            "seed": seed,
-            "purchase_model": purchases.name,
-            "spend_model": None if spend is None else spend.name,
-        },
+        settings=_settings(
+            purchases,
+            spend,
+            gross_margin=gross_margin,
+            discount_rate_annual=discount_rate_annual,
+            horizon_months=horizon_months,
+            time_unit=time_unit,
+            interval=interval,
+            n_draws_requested=n_draws,
+            n_draws=valid.sum(),
+            seed=seed,
+        ),
     )
 
 

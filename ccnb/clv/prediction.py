@@ -218,19 +218,35 @@ def predict(
         monthly_margin=monthly_margin,
         new_customer_value=point.new_customer_value,
         new_customer_draws=np.asarray(draws.new_customer, dtype=float),
-        settings={
-            "gross_margin": gross_margin,
-            "discount_rate_annual": discount_rate_annual,
-            "horizon_months": int(horizon_months),
-            "time_unit": time_unit,
-            "interval": interval,
-            "n_draws_requested": n_draws,
-            "n_draws": len(draws.parameter),
-            "seed": seed,
-            "purchase_model": purchases.name,
-            "spend_model": None if spend is None else spend.name,
-        },
+        settings=_settings(
+            purchases,
+            spend,
+            gross_margin=gross_margin,
+            discount_rate_annual=discount_rate_annual,
+            horizon_months=horizon_months,
+            time_unit=time_unit,
+            interval=interval,
+            n_draws_requested=n_draws,
+            n_draws=len(draws.parameter),
+            seed=seed,
+        ),
     )
+
+
+def _settings(purchases, spend, **options) -> dict:
+    """The options of a prediction and the draws it used, as ``Predictions.settings``."""
+    return {
+        "gross_margin": options["gross_margin"],
+        "discount_rate_annual": options["discount_rate_annual"],
+        "horizon_months": int(options["horizon_months"]),
+        "time_unit": options["time_unit"],
+        "interval": options["interval"],
+        "n_draws_requested": options["n_draws_requested"],
+        "n_draws": int(options["n_draws"]),
+        "seed": options["seed"],
+        "purchase_model": purchases.name,
+        "spend_model": None if spend is None else spend.name,
+    }
 
 
 #: customers per block when spreading the monthly path to every customer
