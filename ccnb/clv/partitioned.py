@@ -14,22 +14,20 @@ Definitions in docs/methodology.md, "Predictions in partitions".
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
 import pandas as pd
 
-from ccnb.clv import _btyd
 from ccnb.clv.cuts import UNCERTAINTY, equity_from_totals, total_bounds
 from ccnb.clv.fitting import _require_columns
 from ccnb.clv.prediction import (
-    _ClvInputs,
+    _check_options,
+    _clv_inputs,
     _customer_table,
     _draw_sums,
     _is_valid_draw,
-    _month_edges,
-    _monthly_discount,
     _parameter_draws,
     _ParameterDraws,
     _point_predictions,
@@ -102,7 +100,7 @@ class PredictionPlan:
     new_customer_value: float
     new_customer_draws: np.ndarray
     group_by: tuple[str, ...]
-    settings: dict = field(default_factory=dict)
+    settings: dict
 
     @property
     def n_draws(self) -> int:
@@ -152,23 +150,16 @@ def plan_predictions(
     -------
     PredictionPlan
     """
-    if not 0 <= gross_margin <= 1:
-        raise ValueError(f"gross_margin must be a fraction in [0, 1], got {gross_margin}")
-    if not 0 < interval < 1:
-        raise ValueError(f"interval must be in (0, 1), got {interval}")
+    _check_options(gross_margin=gross_margin, interval=interval)
     if spend is None and mean_observed_spend is None:
         raise ValueError("without a spend model, give mean_observed_spend (the base's)")
     _require_columns(patterns, ["frequency", "recency", "T"], "plan_predictions")
-    rows, _, _ = _btyd.condense({name: patterns[name] for name in ("frequency", "recency", "T")})
-    frequency, recency, age = (rows[name].to_numpy() for name in ("frequency", "recency", "T"))
-    inputs = _ClvInputs(
-        path=_btyd.PurchasePath(_month_edges(horizon_months, time_unit), frequency, recency, age),
-        row_of_customer=np.arange(len(rows)),
-        frequency=frequency,
-        age=age,
-        monetary=None,
-        discount=_monthly_discount(horizon_months, discount_rate_annual),
+    inputs = _clv_inputs(
+        *(patterns[name].to_numpy(float) for name in ("frequency", "recency", "T")),
         gross_margin=gross_margin,
+        discount_rate_annual=discount_rate_annual,
+        horizon_months=horizon_months,
+        time_unit=time_unit,
     )
     mean_spend = mean_observed_spend
     if spend is not None:
@@ -181,7 +172,7 @@ def plan_predictions(
         new_customer[d] = inputs.new_customer_value(fitter, mean_d)
         # each pattern's value at a purchase worth the mean: its sign and finiteness are
         # every customer's of that pattern
-        values = inputs.rclv(sums, np.full(len(rows), mean_d))
+        values = inputs.rclv(sums, np.full(len(patterns), mean_d))
         valid[d] = _is_valid_draw(values, new_customer[d])
     group_by = (group_by,) if isinstance(group_by, str) else tuple(group_by)
     return PredictionPlan(
@@ -271,14 +262,14 @@ def predict_partition(
 def _group_totals(table, realised, expected, group_by) -> pd.DataFrame:
     """Per group: the point totals (draw -1), then each draw's realised and expected sums."""
     keys = [table[column] for column in group_by] or [np.zeros(len(table), dtype=int)]
+    rclv, n_draws = table["rclv"].to_numpy(), realised.shape[0]
     frames = []
     for key, members in table.groupby(keys, dropna=False, sort=True).indices.items():
-        n_draws = realised.shape[0]
         frame = pd.DataFrame(
             {
                 "draw": np.arange(-1, n_draws),
                 "n_customers": [len(members)] + [0] * n_draws,
-                "rclv_sum": [float(table["rclv"].to_numpy()[members].sum())] + [0.0] * n_draws,
+                "rclv_sum": [float(rclv[members].sum())] + [0.0] * n_draws,
                 "rclv_draw_sum": np.r_[0.0, realised[:, members].sum(axis=1, dtype=float)],
                 "rclv_expected_draw_sum": np.r_[0.0, expected[:, members].sum(axis=1, dtype=float)],
             }
@@ -462,7 +453,7 @@ def predict_on_spark(
 
     n_customers = customers.count()
     partitions = partitions or max(1, math.ceil(n_customers / PARTITION_CUSTOMERS))
-    source = dict((field.name, field.dataType) for field in customers.schema.fields)
+    source = {column.name: column.dataType for column in customers.schema.fields}
     schema = T.StructType(
         [
             T.StructField("customer_id", source["customer_id"]),

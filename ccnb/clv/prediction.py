@@ -178,10 +178,7 @@ def predict(
         - ``decile``: 1 (highest rclv) to 10; equal rclv values share a decile (by the
           rank of the first of them)
     """
-    if not 0 <= gross_margin <= 1:
-        raise ValueError(f"gross_margin must be a fraction in [0, 1], got {gross_margin}")
-    if not 0 < interval < 1:
-        raise ValueError(f"interval must be in (0, 1), got {interval}")
+    _check_options(gross_margin=gross_margin, interval=interval)
     ids = pd.Index(_customer_ids(summary))
     if not ids.is_unique:
         duplicated = ids[ids.duplicated()][:3].tolist()
@@ -233,6 +230,14 @@ def predict(
     )
 
 
+def _check_options(*, gross_margin: float, interval: float) -> None:
+    """Refuse a margin outside [0, 1] or an interval outside (0, 1)."""
+    if not 0 <= gross_margin <= 1:
+        raise ValueError(f"gross_margin must be a fraction in [0, 1], got {gross_margin}")
+    if not 0 < interval < 1:
+        raise ValueError(f"interval must be in (0, 1), got {interval}")
+
+
 def _settings(purchases, spend, **options) -> dict:
     """The options of a prediction and the draws it used, as ``Predictions.settings``."""
     return {
@@ -277,6 +282,26 @@ class _Point:
     new_customer_value: float
 
 
+def _clv_inputs(
+    frequency, recency, age, *, gross_margin, discount_rate_annual, horizon_months, time_unit
+) -> _ClvInputs:
+    """Customers' inputs to rCLV under any parameter set, from their distinct rows.
+
+    Without ``monetary`` (set it for a spend model).
+    """
+    rows, _, inverse = _btyd.condense({"frequency": frequency, "recency": recency, "T": age})
+    row_values = [rows[name].to_numpy() for name in ("frequency", "recency", "T")]
+    return _ClvInputs(
+        path=_btyd.PurchasePath(_month_edges(horizon_months, time_unit), *row_values),
+        row_of_customer=inverse,
+        frequency=np.asarray(frequency, dtype=float),
+        age=np.asarray(age, dtype=float),
+        monetary=None,
+        discount=_monthly_discount(horizon_months, discount_rate_annual),
+        gross_margin=gross_margin,
+    )
+
+
 def _point_predictions(
     summary: pd.DataFrame,
     *,
@@ -294,20 +319,18 @@ def _point_predictions(
     ``monetary_value`` of the summary's repeat buyers (a part of the customers must be given
     the whole population's).
     """
-    edges = _month_edges(horizon_months, time_unit)
     ids = _customer_ids(summary)
     frequency, recency, age = _btyd_inputs(summary, "predict")
-    rows, _, inverse = _btyd.condense({"frequency": frequency, "recency": recency, "T": age})
-    row_values = [rows[name].to_numpy() for name in ("frequency", "recency", "T")]
-    inputs = _ClvInputs(
-        path=_btyd.PurchasePath(edges, *row_values),
-        row_of_customer=inverse,
-        frequency=frequency,
-        age=age,
-        monetary=None,
-        discount=_monthly_discount(horizon_months, discount_rate_annual),
+    inputs = _clv_inputs(
+        frequency,
+        recency,
+        age,
         gross_margin=gross_margin,
+        discount_rate_annual=discount_rate_annual,
+        horizon_months=horizon_months,
+        time_unit=time_unit,
     )
+    path = inputs.path
     if spend is not None:
         _require_columns(summary, ["monetary_value"], "predict with a spend model")
         inputs.monetary = summary["monetary_value"].to_numpy(float)
@@ -319,7 +342,7 @@ def _point_predictions(
     monthly = inputs.path.per_period(purchases.fitter)
     no_purchase = np.full(len(ids), np.nan)  # the three purchase models only (not a stand-in)
     if purchases.name in _btyd.PURCHASE_MODELS:
-        horizon = np.full(len(ids), edges[-1])
+        horizon = np.full(len(ids), path.edges[-1])
         no_purchase = 1 - probability_of_purchase(purchases, frequency, recency, age, horizon)
     return _Point(
         ids=ids,
@@ -328,7 +351,9 @@ def _point_predictions(
         mean_spend=float(mean_spend),
         monthly=monthly,
         rclv=inputs.rclv(inputs.weights @ monthly, expected_spend),
-        p_alive=_btyd.probability_alive(purchases.fitter, *row_values)[inverse],
+        p_alive=_btyd.probability_alive(purchases.fitter, path.frequency, path.recency, path.age)[
+            inputs.row_of_customer
+        ],
         p_no_purchase=no_purchase,
         new_customer_value=float(inputs.new_customer_value(purchases.fitter, mean_spend)),
     )
