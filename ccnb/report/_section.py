@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -242,6 +243,24 @@ def likely_too_high(analysis: ClientAnalysis) -> str | None:
     return (
         f"by roughly the holdout's {signed_percent(total['error_pct'] / 100, digits=1)} (the "
         f"history ends soon after the {month_name(miss['peak_month'])} peak)"
+    )
+
+
+def _not_bought_reason(analysis: ClientAnalysis, *, cost: float) -> str:
+    """Why a channel the plans never buy is not bought, e.g. "no acquisition cost recorded".
+
+    ``cost`` is the channel's mean recorded acquisition cost (NaN when none). A channel with a
+    positive cost is unpaid because the params list it, or, without a list, because its name
+    says organic (`ClientAnalysis.unpaid_channels`).
+    """
+    if not (np.isfinite(cost) and cost > 0):
+        return "no acquisition cost recorded"
+    if analysis.params.budget.unpaid_channels is not None:
+        return "listed in the params' `budget.unpaid_channels`"
+    return (
+        "named organic, so by default more spend is not taken to bring more of its customers "
+        "whatever cost is recorded (the params' `budget.unpaid_channels` sets the channels "
+        "never bought)"
     )
 
 

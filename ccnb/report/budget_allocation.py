@@ -14,6 +14,7 @@ from ccnb.report._section import (
     Section,
     _bullets,
     _figure,
+    _not_bought_reason,
     _section,
     _styled,
     likely_too_high,
@@ -427,7 +428,11 @@ def acquisition(analysis: ClientAnalysis) -> Section:
     plan = analysis.acquisition_plan
     funded = plan.table[plan.table["spend"] > 0]
     values = analysis.new_customer_value
-    unpaid = values.loc[~values["paid"], "acquisition_channel"].tolist()
+    unpaid = [
+        f"{escape_md(row.acquisition_channel)}, "
+        f"{_not_bought_reason(analysis, cost=row.mean_acquisition_cost)}"
+        for row in values[~values["paid"]].itertuples()
+    ]
     text = (
         f"The {money(settings.new_customer_budget, analysis.currency)} acquisition budget goes "
         "to the paid channels in order of a new customer's value (CLV notebook) per unit of "
@@ -448,11 +453,7 @@ def acquisition(analysis: ClientAnalysis) -> Section:
             if plan.unspent > 0 and len(plan.table) > len(funded)
             else "."
         )
-        + (
-            f" Not bought, as they are not paid channels: {', '.join(map(escape_md, unpaid))}."
-            if unpaid
-            else ""
-        )
+        + (f" Never bought: {'; '.join(unpaid)}." if unpaid else "")
     )
     styled = _styled(
         plan.table[

@@ -27,6 +27,7 @@ from ccnb.report._section import (
     _equity_interval,
     _equity_interval_meaning,
     _figure,
+    _not_bought_reason,
     _section,
     _styled,
 )
@@ -632,7 +633,11 @@ def cac_ceiling(analysis: ClientAnalysis) -> Section:
             if np.isfinite(row.mean_acquisition_cost) and row.mean_acquisition_cost > 0
             else ""
         )
-        unpaid = "" if row.paid else " (not a paid channel: valued, never bought)"
+        unpaid = (
+            ""
+            if row.paid
+            else f". Never bought: {_not_bought_reason(analysis, cost=row.mean_acquisition_cost)}"
+        )
         lines.append(
             f"{escape_md(row.acquisition_channel)}: worth "
             f"{money(row.new_customer_value, currency)} "

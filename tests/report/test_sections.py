@@ -778,7 +778,14 @@ def test_cac_ceiling_section_gives_each_channel_its_verdict(demo):
             f"({money(row.first_purchase_margin, 'EUR')} first purchase"
         ) in section.text
     assert "Paid search" in section.text and "profitable, but below the 3:1 target" in section.text
-    assert "not a paid channel: valued, never bought" in section.text
+    # the demo records a cost for Organic search: the page says why it is still not bought
+    organic_cost = table.set_index("acquisition_channel").loc["Organic search"]
+    assert organic_cost["mean_acquisition_cost"] > 0
+    assert (
+        f"ceiling {money(organic_cost['cac_ceiling'], 'EUR')}; cost "
+        f"{money(organic_cost['mean_acquisition_cost'], 'EUR')}: within the ceiling. Never "
+        "bought: named organic, so by default more spend is not taken"
+    ) in section.text
     # checked against the cohorts' observed first-year margin
     observed = demo.analysis.cohort_by_channel.set_index("acquisition_channel")
     social = observed.loc["Social ads", "revenue_per_customer"] * demo.analysis.params.gross_margin
@@ -1099,7 +1106,7 @@ def test_acquisition_plan(demo):
         for row in plan[plan["spend"] > 0].itertuples()
     )
     assert f"their cost: {funded or 'no channel qualifies'} (" in section.text
-    assert "Not bought, as they are not paid channels: Organic search." in section.text
+    assert "Never bought: Organic search, named organic, so by default" in section.text
     # the money left: a channel full at its capacity, the others not worth the threshold
     full = [
         row.channel
@@ -1430,3 +1437,24 @@ def test_excluded_revenue_is_never_shown_as_zero_percent():
     assert _carrying(source(12.0)) == " (carrying under 0.1% of the revenue in the file)"
     assert _carrying(source(0.0)) == ""
     assert _carrying(source(5_000.0)) == " (carrying 4.8% of the revenue in the file)"
+
+
+def test_a_channel_never_bought_says_why():
+    """No recorded cost, the params' list, or the default rule for names saying organic."""
+    from types import SimpleNamespace
+
+    from ccnb.report._section import _not_bought_reason
+
+    def analysis(listed):
+        return SimpleNamespace(
+            params=SimpleNamespace(budget=SimpleNamespace(unpaid_channels=listed))
+        )
+
+    assert _not_bought_reason(analysis(None), cost=np.nan) == "no acquisition cost recorded"
+    assert _not_bought_reason(analysis(["Word of mouth"]), cost=0.0) == (
+        "no acquisition cost recorded"
+    )
+    assert _not_bought_reason(analysis(["Word of mouth"]), cost=4.5) == (
+        "listed in the params' `budget.unpaid_channels`"
+    )
+    assert _not_bought_reason(analysis(None), cost=8.02).startswith("named organic")
