@@ -744,6 +744,13 @@ class ClientAnalysis:
             survey=self.data.survey,
         )
 
+    @property
+    def early_repeat_acquired_to(self) -> list[pd.Timestamp]:
+        """Per comparison window, the last first-purchase day its early repeat KPI counts."""
+        return kpi.early_repeat_acquired_to(
+            self.windows, early_repeat_days=self.params.early_repeat_days
+        )
+
     @_stored_table
     def kpi_changes(self) -> pd.DataFrame:
         """Each KPI's change from the first to the last comparison window of `kpis`."""
@@ -775,6 +782,13 @@ class ClientAnalysis:
             by="channel",
             customers=self._require_customers(),
             acquired_from=self._acquired_from,
+        )
+
+    @property
+    def early_repeat_followed_to(self) -> dt.date:
+        """The last first-purchase day counted by early repeat rates (followed the whole window)."""
+        return churn.last_followed_first_purchase(
+            self.observation_end, early_repeat_days=self.params.early_repeat_days
         )
 
     @_stored_table

@@ -23,6 +23,7 @@ Timing of churn, with ``W = churn_window_days`` and purchase days counted once p
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -40,6 +41,7 @@ __all__ = [
     "customer_flow",
     "early_repeat_rate",
     "flow_over",
+    "last_followed_first_purchase",
     "period_summary",
     "pooled_early_repeat",
 ]
@@ -405,6 +407,29 @@ def early_repeat_rate(
     }
     result = result.sort_values("group", ignore_index=True)
     return result[list(columns)].astype(columns)
+
+
+def last_followed_first_purchase(observation_end: Any, *, early_repeat_days: int = 90) -> dt.date:
+    """The last first-purchase day whose customers are followed for the whole repeat window.
+
+    `early_repeat_rate` counts a customer only when ``first_purchase + early_repeat_days <=
+    observation_end``; customers first buying after the day returned are not yet counted.
+
+    Parameters
+    ----------
+    observation_end : date-like
+        The day the analysis is run as of.
+    early_repeat_days : int
+        Length of the repeat window in days (default 90).
+
+    Returns
+    -------
+    datetime.date
+        ``observation_end - early_repeat_days``.
+    """
+    days = _periods.check_days(early_repeat_days, name="early_repeat_days")
+    end = _periods.observation_end_stamp(observation_end)
+    return (end - pd.Timedelta(days=days)).date()
 
 
 def pooled_early_repeat(early_repeat: pd.DataFrame, *, min_eligible: int = 30) -> pd.Series:

@@ -16,7 +16,7 @@ import pandas as pd
 from ccnb import _periods, churn, nps
 from ccnb.windows import AnalysisWindows, Window
 
-__all__ = ["KPI_UNITS", "kpi_changes", "kpi_overview", "survey_score"]
+__all__ = ["KPI_UNITS", "early_repeat_acquired_to", "kpi_changes", "kpi_overview", "survey_score"]
 
 KPI_UNITS: dict[str, str] = {
     "customers_total": "count",
@@ -61,8 +61,42 @@ def _trading(transactions: ir.Table, window: Window) -> dict[str, float]:
     }
 
 
+def early_repeat_acquired_to(windows: AnalysisWindows, *, early_repeat_days: int) -> list:
+    """Per comparison window, the last first-purchase day its early repeat rate counts.
+
+    The latest window's new customers are counted up to the last day a customer can be
+    followed for the whole repeat window
+    (`ccnb.churn.last_followed_first_purchase`); every window is cut the same number of days
+    before its end, so the windows compare customers acquired over the same part of the year.
+
+    Parameters
+    ----------
+    windows : AnalysisWindows
+        The client's windows.
+    early_repeat_days : int
+        Length of the repeat window in days.
+
+    Returns
+    -------
+    list of pandas.Timestamp
+        One day per window of ``windows.comparison``, in its order.
+    """
+    followed_to = pd.Timestamp(
+        churn.last_followed_first_purchase(
+            windows.observation_end, early_repeat_days=early_repeat_days
+        )
+    )
+    cut = max(pd.Timedelta(0), windows.last.end - followed_to)
+    return [window.end - cut for window in windows.comparison]
+
+
 def _early_repeat(
-    transactions: ir.Table, window: Window, *, windows: AnalysisWindows, early_repeat_days: int
+    transactions: ir.Table,
+    window: Window,
+    *,
+    acquired_to: pd.Timestamp,
+    windows: AnalysisWindows,
+    early_repeat_days: int,
 ) -> float:
     rate = churn.early_repeat_rate(
         transactions,
@@ -70,7 +104,7 @@ def _early_repeat(
         early_repeat_days=early_repeat_days,
         by=None,
         acquired_from=window.start,
-        acquired_to=window.end,
+        acquired_to=acquired_to,
     )
     return float(rate["early_repeat_rate"].iloc[0]) if len(rate) else np.nan
 
@@ -140,7 +174,9 @@ def kpi_overview(
         - ``average_order_value``: net revenue / orders;
         - ``churn_rate``: share of the window's opening active base lost in it;
         - ``early_repeat_rate``: share of the window's new customers who bought again within
-          ``early_repeat_days`` (customers observed for less are left out);
+          ``early_repeat_days``, counting those acquired up to `early_repeat_acquired_to` (the
+          latest window's last customers cannot be followed for the whole repeat window yet,
+          and the earlier windows are cut as far before their end, like for like);
         - ``leaky_bucket_ratio``: customers lost / customers won in the window;
         - ``nps``, ``csat``: from the survey answers dated in the window (-100..100, 0..100).
 
@@ -151,8 +187,11 @@ def kpi_overview(
     spans = [(window.start, window.end) for window in windows.comparison]
     flows = churn.flow_over(activity, spans=spans, windows=windows)
     first_spells = activity.spells[~activity.spells["returning"]]
+    acquired_to = early_repeat_acquired_to(windows, early_repeat_days=early_repeat_days)
     records = []
-    for window, flow in zip(windows.comparison, flows.itertuples(), strict=True):
+    for window, flow, repeat_to in zip(
+        windows.comparison, flows.itertuples(), acquired_to, strict=True
+    ):
         known = bool(flow.base_known)
         seen = first_spells.loc[first_spells["start"] <= window.end, "customers"].sum()
         values = {
@@ -162,7 +201,11 @@ def kpi_overview(
             **_trading(transactions, window),
             "churn_rate": flow.churn_rate,
             "early_repeat_rate": _early_repeat(
-                transactions, window, windows=windows, early_repeat_days=early_repeat_days
+                transactions,
+                window,
+                acquired_to=repeat_to,
+                windows=windows,
+                early_repeat_days=early_repeat_days,
             )
             if known
             else np.nan,

@@ -1,5 +1,7 @@
 """Tests for ccnb.churn: hand-worked fixtures plus a seeded synthetic frame vs day-by-day pandas."""
 
+import datetime as dt
+
 import ibis
 import numpy as np
 import pandas as pd
@@ -437,3 +439,14 @@ def test_early_repeat_rate_matches_per_customer_reference(synthetic, by):
     np.testing.assert_allclose(
         result["early_repeat_rate"], reference["early_repeat_rate"], equal_nan=True
     )
+
+
+def test_last_followed_first_purchase():
+    """The last first-purchase day followed for the whole window: observation end - window."""
+    assert churn.last_followed_first_purchase("2025-12-31", early_repeat_days=90) == dt.date(
+        2025, 10, 2
+    )
+    # 2024 is a leap year: 2024-12-31 - 90 days = 2024-10-02 as well
+    assert churn.last_followed_first_purchase(dt.date(2024, 12, 31)) == dt.date(2024, 10, 2)
+    with pytest.raises(ValueError, match="early_repeat_days must be a positive whole number"):
+        churn.last_followed_first_purchase("2025-12-31", early_repeat_days=0)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from ccnb import churn
-from ccnb.kpi import KPI_UNITS, kpi_changes, kpi_overview
+from ccnb.kpi import KPI_UNITS, early_repeat_acquired_to, kpi_changes, kpi_overview
 from ccnb.windows import choose_windows
 
 ROWS = [
@@ -98,3 +98,40 @@ def test_one_year_of_data_gives_one_window_and_no_flow_before_the_base_is_known(
     assert wide["revenue"] == pytest.approx(160.0)
     assert wide[["nps", "csat"]].isna().all()  # no survey
     assert kpi_changes(table)["change"].isna().all()  # nothing to compare with
+
+
+def test_early_repeat_compares_new_customers_acquired_over_the_same_part_of_each_year():
+    # End 2024-12-31, 90-day window: 2024's last countable customer was first seen on
+    # 2024-10-02 (followed to 2024-12-31); 2023 is cut as many days before its end, 2023-10-02.
+    rows = [
+        ("A", "2023-01-10", 100.0),
+        ("A", "2023-02-01", 50.0),  # repeats within 90 days
+        ("B", "2023-06-01", 40.0),  # never repeats
+        ("E", "2023-11-15", 30.0),  # holiday customer: repeats, but after 2023's cut
+        ("E", "2023-12-20", 30.0),
+        ("C", "2024-05-01", 60.0),
+        ("C", "2024-06-15", 60.0),  # repeats within 90 days
+        ("F", "2024-10-02", 20.0),  # the last day followed for the whole window: counted
+        ("G", "2024-10-03", 20.0),  # one day later: not followed 90 days, left out
+        ("G", "2024-10-10", 20.0),
+        ("D", "2022-12-01", 30.0),
+    ]
+    frame = pd.DataFrame(rows, columns=["customer_id", "date", "amount"])
+    frame["date"] = pd.to_datetime(frame["date"])
+    frame["order_id"] = [f"o{i}" for i in range(len(frame))]
+    frame["channel"] = pd.Series([None] * len(frame), dtype="string")
+    table = ibis.duckdb.connect().create_table("tx", ibis.memtable(frame))
+    shop = table.mutate(date=table.date.cast("date"))
+    table = overview(shop, end=dt.date(2024, 12, 31))
+    wide = table.pivot(index="kpi", columns="window", values="value")
+    # 2023: A and B (E is after 2023-10-02): 1 of 2. Without the cut E would make it 2 of 3.
+    assert wide.loc["early_repeat_rate", "2023"] == pytest.approx(1 / 2)
+    # 2024: C and F (G is after 2024-10-02): 1 of 2.
+    assert wide.loc["early_repeat_rate", "2024"] == pytest.approx(1 / 2)
+    windows = choose_windows(
+        data_start="2022-12-01", observation_end="2024-12-31", churn_window_days=365
+    )
+    assert early_repeat_acquired_to(windows, early_repeat_days=90) == [
+        pd.Timestamp("2023-10-02"),
+        pd.Timestamp("2024-10-02"),
+    ]

@@ -195,7 +195,30 @@ def window_notes(analysis: ClientAnalysis) -> list[str]:
         )
     if windows.churn_window_too_long:
         notes.append(churn_window_warning(analysis))
+    repeat_note = _early_repeat_note(analysis)
+    if repeat_note:
+        notes.append(repeat_note)
     return notes
+
+
+def _early_repeat_note(analysis: ClientAnalysis) -> str | None:
+    """Which new customers the early repeat KPI counts, when the latest window is cut short."""
+    windows = analysis.windows
+    acquired_to = analysis.early_repeat_acquired_to
+    if acquired_to[-1] >= windows.last.end:
+        return None
+    days = analysis.params.early_repeat_days
+    text = (
+        f"The early repeat rate of {windows.last.label} counts its new customers acquired by "
+        f"{day_label(acquired_to[-1])}, the last who can be followed for {days} days by "
+        f"{day_label(windows.observation_end)}"
+    )
+    if windows.year_on_year:
+        text += (
+            f"; {windows.comparison[0].label}'s counts those acquired by "
+            f"{day_label(acquired_to[0])}, so both cover the same part of the year"
+        )
+    return text + "."
 
 
 def churn_window_warning(analysis: ClientAnalysis) -> str:

@@ -229,11 +229,13 @@ def early_repeat(analysis: ClientAnalysis) -> Section:
     table = table[table["eligible"] >= analysis.params.early_repeat_min_eligible]
     if table.empty:
         raise Unavailable("Too few customers were observed long enough for an early repeat rate.")
-    last = table.iloc[-1]
+    followed = table[table["censored"] == 0]
+    last = followed.iloc[-1] if len(followed) else table.iloc[-1]
     pooled = analysis.early_repeat_pooled
     across = (
         f" (pooled over the {in_words(pooled['groups'])} cohorts shown, "
-        f"{period_label(table['group'].iloc[0], 'Q')} to {period_label(last['group'], 'Q')}: "
+        f"{period_label(table['group'].iloc[0], 'Q')} to "
+        f"{period_label(table['group'].iloc[-1], 'Q')}: "
         f"{percent(pooled['early_repeat_rate'])})"
         if pooled["groups"] > 1
         else ""
@@ -242,7 +244,24 @@ def early_repeat(analysis: ClientAnalysis) -> Section:
         f"Of the customers acquired in {period_label(last['group'], 'Q')}, "
         f"{percent(last['early_repeat_rate'])} bought again within "
         f"{analysis.params.early_repeat_days} days{across}. Customers observed "
-        "for less than the window are left out."
+        "for less than the window are left out"
+    )
+    partial = table[table["group"] > last["group"]]
+    text += (
+        "."
+        if partial.empty
+        else ": "
+        + "; ".join(
+            f"{period_label(row.group, 'Q')}'s {percent(row.early_repeat_rate)} counts only "
+            f"the {count(row.eligible)} of its {count(row.acquired)} customers acquired by "
+            f"{day_label(analysis.early_repeat_followed_to)}"
+            for row in partial.itertuples()
+        )
+        + (
+            ", so it is not yet the quarter's rate."
+            if len(partial) == 1
+            else ", so they are not yet the quarters' rates."
+        )
     )
     figure = _figure(plots.early_repeat_rate(table, period="Q"))
     return Section(text=text, figure=figure)
@@ -261,6 +280,17 @@ def satisfaction(analysis: ClientAnalysis) -> Section:
         f"{count(satisfied.n)} answers). The intervals cover the sampling of those answers only."
     )
     return Section(text=text)
+
+
+def _followed_clause(analysis: ClientAnalysis) -> str:
+    """' (acquired by 2 Oct 2025, the last followed for 90 days)' when the window is cut short."""
+    acquired_to = analysis.early_repeat_acquired_to[-1]
+    if acquired_to >= analysis.windows.last.end:
+        return ""
+    return (
+        f" (acquired by {day_label(acquired_to)}, the last followed for "
+        f"{analysis.params.early_repeat_days} days)"
+    )
 
 
 @_section(data="customer_equity")
@@ -308,8 +338,9 @@ def next_steps_overview(analysis: ClientAnalysis) -> Section:
     onboardable = int(recency.loc["First-Time", "recent"]) if "First-Time" in recency.index else 0
     if not pd.isna(early) and onboardable:
         lines.append(
-            f"{percent(1 - early)} of the customers new in {window} did not come back within "
-            f"{analysis.params.early_repeat_days} days: an onboarding series towards the second "
+            f"{percent(1 - early)} of the customers new in {window}{_followed_clause(analysis)} "
+            f"did not come back within {analysis.params.early_repeat_days} days: an onboarding "
+            "series towards the second "
             f"purchase is the cheapest lever, for the {count(onboardable)} First-Time customers "
             f"who bought in the last {analysis.params.early_repeat_days} days."
         )

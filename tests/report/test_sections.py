@@ -344,6 +344,47 @@ def test_kpi_table_without_a_year_earlier_has_no_change_column(cdnow):
     assert "less than two years, so there is no year-on-year comparison" in section.text
 
 
+def _demo_first_purchases() -> pd.Series:
+    """Each demo customer's first purchase day, from the raw transactions (not ccnb's tables)."""
+    from ccnb.datasets import load_demo
+
+    raw = load_demo()  # the CSV as text, with the demo's unreadable rows
+    amount = pd.to_numeric(raw["amount"], errors="coerce")
+    date = pd.to_datetime(raw["date"], format="%Y-%m-%d", errors="coerce")
+    bought = (amount > 0) & date.notna()
+    return date[bought].groupby(raw.loc[bought, "customer_id"]).min()
+
+
+def test_early_repeat_counts_only_customers_followed_for_the_whole_window(demo):
+    # The demo ends on 31 Dec 2025: a customer first seen after 2 Oct 2025 cannot yet be
+    # followed for 90 days. The KPI table says so, and 2024 is cut on the same day of its year.
+    firsts = _demo_first_purchases()
+    note = (
+        "The early repeat rate of 2025 counts its new customers acquired by 2 Oct 2025, the last "
+        "who can be followed for 90 days by 31 Dec 2025; 2024's counts those acquired by "
+        "2 Oct 2024, so both cover the same part of the year."
+    )
+    assert note in demo.available("kpi_table").text
+    steps = demo.available("next_steps_overview").text
+    assert (
+        "of the customers new in 2025 (acquired by 2 Oct 2025, the last followed for 90 " in steps
+    )
+    # The cohort section headlines Q3 2025 (followed in full); Q4 2025's few followed customers
+    # are named with their count when the threshold lets the quarter show.
+    assert demo.available("early_repeat").text.startswith("Of the customers acquired in Q3 2025")
+    shown = demo.analysis.what_if(early_repeat_min_eligible=1)
+    text = report.early_repeat(shown).text
+    q4 = firsts[(firsts >= "2025-10-01") & (firsts <= "2025-12-31")]
+    followed = int((q4 <= "2025-10-02").sum())
+    assert 0 < followed < len(q4)
+    assert "Q4 2025's" in text
+    assert (
+        f"counts only the {count(followed)} of its {count(len(q4))} customers acquired by " in text
+    )
+    assert "2 Oct 2025, so it is not yet the quarter's rate." in text
+    assert "cohorts shown, Q1 2021 to Q4 2025" in text  # the pooled range includes Q4
+
+
 @pytest.mark.parametrize("client", ["demo", "cdnow", "small"], indirect=True)
 def test_active_base_reconciles_the_window_flow(client):
     flow = client.analysis.window_flows.iloc[-1]
