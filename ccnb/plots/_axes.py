@@ -12,9 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import (
-    PercentFormatter,
-)
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from ccnb._checks import require_columns
 from ccnb.formatting import period_label
@@ -69,9 +67,23 @@ def _value_axis(ax: Axes, axis: str) -> None:
     ax.grid(True, axis=axis)
 
 
+class TickPercentFormatter(PercentFormatter):
+    """Percent tick labels with the decimals the tick spacing needs: 2.5% never reads "2%"."""
+
+    def set_locs(self, locs) -> None:
+        super().set_locs(locs)
+        percents = np.sort(np.asarray(locs, dtype=float)) * 100.0 / self.xmax
+        step = float(np.diff(percents).min()) if len(percents) > 1 else 1.0
+        self.decimals = next(
+            (d for d in range(4) if abs(step * 10**d - round(step * 10**d)) < 1e-6), 4
+        )
+
+
 def _percent(ax: Axes, axis: str = "y", *, xmax: float = 1.0) -> None:
+    """Percent ticks on 1, 2 or 5 times a power of ten, labelled as precisely as they are set."""
     target = ax.yaxis if axis == "y" else ax.xaxis
-    target.set_major_formatter(PercentFormatter(xmax=xmax, decimals=0))
+    target.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 5, 10]))
+    target.set_major_formatter(TickPercentFormatter(xmax=xmax))
 
 
 def _money(ax: Axes, axis: str, currency: str | None) -> None:

@@ -251,7 +251,7 @@ def tracking(analysis: ClientAnalysis) -> Section:
         f"Cumulative repeat purchases of the customers acquired before the calibration end: by "
         f"the end of the holdout the chosen model expected {count(last['expected_cumulative'])} "
         f"against {count(last['actual_cumulative'])} actual. Lines that stay together after "
-        "the dashed calibration end mean the model forecasts well."
+        "the grey line at the calibration end mean the model forecasts well."
     )
     figure = _figure(plots.holdout_tracking(result.tracking, time_unit=analysis.params.time_unit))
     return Section(text=text, figure=figure)

@@ -386,6 +386,34 @@ def test_a_count_axis_of_a_handful_labels_only_whole_numbers():
     plt.close(fig)
 
 
+def test_a_percent_axis_labels_each_tick_with_its_own_value():
+    """The big client's churn chart read '0, 2, 5, 8, 10, 12%': ticks at 2.5% steps, rounded."""
+    from ccnb.plots._axes import TickPercentFormatter, _percent
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 0.125])
+    _percent(ax)
+    fig.canvas.draw()
+    values = ax.yaxis.get_majorticklocs()
+    labels = tick_texts(ax.yaxis)
+    # every label reads back as its tick's value
+    for value, label in zip(values, labels, strict=True):
+        assert float(label.rstrip("%").replace("\u2212", "-")) == pytest.approx(value * 100)
+    # a spacing the locator would not choose still gets the decimals it needs
+    ax.set_yticks([0, 0.025, 0.05, 0.075, 0.1])
+    fig.canvas.draw()
+    assert tick_texts(ax.yaxis) == ["0.0%", "2.5%", "5.0%", "7.5%", "10.0%"]
+    # whole percents stay whole; values already in percent (xmax=100) too
+    ax.set_yticks([0, 0.2, 0.4])
+    fig.canvas.draw()
+    assert tick_texts(ax.yaxis) == ["0%", "20%", "40%"]
+    ax.yaxis.set_major_formatter(TickPercentFormatter(xmax=100))
+    ax.set_yticks([0, 50, 100])
+    fig.canvas.draw()
+    assert tick_texts(ax.yaxis) == ["0%", "50%", "100%"]
+    plt.close(fig)
+
+
 def test_set_theme_is_idempotent_and_plots_leave_global_settings_alone():
     with mpl.rc_context():
         plots.set_theme()
