@@ -175,7 +175,7 @@ def _styled(
         formats[column] = count
     for column, digits in (decimals or {}).items():
         formats[column] = lambda value, digits=digits: (
-            "–" if pd.isna(value) else f"{value:.{digits}f}"
+            "–" if pd.isna(value) else f"{value:,.{digits}f}"
         )
     shown = frame.rename(columns=dict(labels or {}))
     formats = {(labels or {}).get(column, column): f for column, f in formats.items()}

@@ -375,7 +375,7 @@ def test_plan(analysis: ClientAnalysis) -> Section:
         text += (
             "No group is large enough to detect it: even pooling every customer the plan "
             f"spends on, the smallest lift the test could detect is "
-            f"{percent(pooled['min_detectable_lift'])}. Detecting the expected "
+            f"{percent(pooled['min_detectable_lift'], digits=1)}. Detecting the expected "
             f"{percent(pooled['lift'], digits=1)} would take " + " or ".join(options) + ". "
             "Treat the plan's gain as an assumption, or test a larger spend per customer, "
             "where the effect is bigger."

@@ -71,6 +71,7 @@ def model_validation(analysis: ClientAnalysis) -> Section:
         f"({signed_percent(chosen['aggregate_error_pct'] / 100, digits=1)}), with a mean "
         f"absolute error of {chosen['mae']:.2f} purchases per customer. "
         + _closer_total(table, chosen)
+        + _not_compared(table)
         + _holdout_interval(analysis)
     )
     shown = table[
@@ -109,6 +110,20 @@ def model_validation(analysis: ClientAnalysis) -> Section:
         },
     )
     return Section(text=text, table=styled)
+
+
+def _not_compared(table: pd.DataFrame) -> str:
+    """Why a candidate's row of the validation table is empty (its fit failed), or ''."""
+    failed = table[table["status"] != "ok"]
+    return "".join(
+        f"{escape_md(row.label)} is not compared (its row is empty): "
+        + (
+            f"its fit did not converge on this data ({escape_md(str(row.status))}). "
+            if not row.converged
+            else f"its {escape_md(str(row.status))}. "
+        )
+        for row in failed.itertuples()
+    )
 
 
 #: another model whose total error is this many points smaller is named next to the choice

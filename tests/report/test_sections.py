@@ -1103,8 +1103,11 @@ def test_test_plan_sentence(client):
     assert not plan["big_enough"].any()
     assert "No group is large enough to detect it" in text
     assert f"would take {count(pooled['total_needed'])} treated and held-out customers" in text
-    smallest = percent(pooled["min_detectable_lift"])
+    # as precise as the table's column, so the two read the same
+    smallest = percent(pooled["min_detectable_lift"], digits=1)
     assert f"the smallest lift the test could detect is {smallest}" in text
+    table = client.available("test_plan").table.to_html()
+    assert f">{smallest}<" in table
 
 
 def test_a_feasible_test_is_recommended_and_an_infeasible_one_is_not(demo):
@@ -1499,3 +1502,35 @@ def test_a_channel_never_bought_says_why():
         "listed in the params' `budget.unpaid_channels`"
     )
     assert _not_bought_reason(analysis(None), cost=8.02).startswith("named organic")
+
+
+def test_a_model_whose_fit_failed_is_named_with_the_reason():
+    """The big client's Pareto/NBD row was all dashes with no word on why."""
+    import html
+
+    from ccnb.report.clv_modelling import _not_compared
+
+    table = pd.DataFrame(
+        {
+            "label": ["BG/NBD", "Pareto/NBD", "MBG/NBD"],
+            "converged": [True, False, True],
+            "status": ["ok", "gradient 3e-2 > 1e-4", "holdout predictions are not finite"],
+        },
+        index=["bgnbd", "pareto", "mbgnbd"],
+    )
+    assert html.unescape(_not_compared(table)) == (  # as the page shows it
+        "Pareto/NBD is not compared (its row is empty): its fit did not converge on this data "
+        "(gradient 3e-2 > 1e-4). MBG/NBD is not compared (its row is empty): its holdout "
+        "predictions are not finite. "
+    )
+    assert _not_compared(table.iloc[[0]]) == ""
+
+
+def test_decimal_columns_group_thousands():
+    """The big client's tables read '1125777' and '-13395667.7'."""
+    from ccnb.report._section import _styled
+
+    frame = pd.DataFrame({"total": [1125777.0, np.nan], "log_likelihood": [-13395667.66, 2.0]})
+    html_table = _styled(frame, name="t", decimals={"total": 0, "log_likelihood": 1}).to_html()
+    for shown in (">1,125,777<", ">-13,395,667.7<", ">2.0<", ">–<"):
+        assert shown in html_table
