@@ -205,8 +205,9 @@ def _early_repeat_note(analysis: ClientAnalysis) -> str | None:
     """Which new customers the early repeat KPI counts, when the latest window is cut short."""
     windows = analysis.windows
     acquired_to = analysis.early_repeat_acquired_to
-    if acquired_to[-1] >= windows.last.end:
-        return None
+    rates = analysis.kpis[analysis.kpis["kpi"] == "early_repeat_rate"]
+    if acquired_to[-1] >= windows.last.end or rates["value"].isna().iloc[-1]:
+        return None  # nothing cut, or no rate shown
     days = analysis.params.early_repeat_days
     text = (
         f"The early repeat rate of {windows.last.label} counts its new customers acquired by "

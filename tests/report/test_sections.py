@@ -342,6 +342,10 @@ def test_kpi_table_without_a_year_earlier_has_no_change_column(cdnow):
     section = cdnow.available("kpi_table")
     assert list(section.table.data.columns) == ["KPI", "Jul 1997 – Jun 1998"]
     assert "less than two years, so there is no year-on-year comparison" in section.text
+    # nobody is new in CDNOW's window (its customers all came in early 1997): no early repeat
+    # rate is shown, so no note on which new customers it counts
+    assert np.isnan(cdnow.analysis.kpis.set_index("kpi").loc["early_repeat_rate", "value"])
+    assert "early repeat rate" not in section.text
 
 
 def _demo_first_purchases() -> pd.Series:
