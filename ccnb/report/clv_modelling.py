@@ -473,8 +473,10 @@ def clv_distribution(analysis: ClientAnalysis) -> Section:
     summary = analysis.prediction_summary
     equity = analysis.customer_equity
     text = (
-        f"Residual CLV (margin of future purchases over {analysis.params.horizon_months} "
-        f"months, discounted) ranges from {money(summary['rclv_min'], analysis.currency)} "
+        f"Residual CLV (the margin of future purchases over {analysis.params.horizon_months} "
+        f"months at the params' gross margin of {100 * analysis.params.gross_margin:.4g}% of "
+        f"revenue, discounted at {100 * analysis.params.discount_rate_annual:.4g}% a year) "
+        f"ranges from {money(summary['rclv_min'], analysis.currency)} "
         f"to {money(summary['rclv_max'], analysis.currency)}, median "
         f"{money(summary['rclv_median'], analysis.currency)}. Together the customers are "
         f"worth {money(equity.value, analysis.currency)} ("

@@ -1538,3 +1538,12 @@ def test_decimal_columns_group_thousands():
     html_table = _styled(frame, name="t", decimals={"total": 0, "log_likelihood": 1}).to_html()
     for shown in (">1,125,777<", ">-13,395,667.7<", ">2.0<", ">–<"):
         assert shown in html_table
+
+
+def test_residual_clv_names_the_margin_and_discount_rate_it_rests_on(demo):
+    written = (ROOT / "params" / "demo.yaml").read_text()
+    assert "gross_margin: 0.35" in written and "discount_rate_annual: 0.10" in written
+    assert (
+        "Residual CLV (the margin of future purchases over 36 months at the params' gross "
+        "margin of 35% of revenue, discounted at 10% a year)"
+    ) in demo.available("clv_distribution").text
