@@ -256,6 +256,8 @@ def cohort_evolution(
             _percent(ax, "y")
         elif column != "orders_per_active":
             _money(ax, "y", currency)
+        # from zero: order values of 69.6 to 70.6 must not look like a swing
+        ax.set_ylim(bottom=min(0.0, float(table[column].min())))
         ax.set_title(panel)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         _value_axis(ax, "y")

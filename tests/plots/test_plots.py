@@ -848,6 +848,17 @@ def evolution_table():
     return pd.DataFrame(rows)
 
 
+def test_cohort_evolution_panels_start_at_zero():
+    """The big client's order values (69.6 to 70.6) filled their panel as if they swung."""
+    table = evolution_table()
+    table["average_order_value"] = 69.6 + table["age"] * 0.5
+    figure = plots.cohort_evolution(table, currency="EUR")
+    for ax in figure.axes[:4]:
+        low, high = ax.get_ylim()
+        assert low == 0.0 and high > 0.0, ax.get_title()
+    plt.close(figure)
+
+
 def factors_table():
     factors = ["size", "active_share", "orders_per_active", "average_order_value", "revenue"]
     return pd.DataFrame(
