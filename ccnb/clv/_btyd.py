@@ -610,20 +610,59 @@ def conditional_expected_purchases(fitter, t, frequency, recency, age) -> np.nda
     """Conditional expected purchases from lifetimes, numpy floating-point warnings silenced.
 
     lifetimes' BG/NBD evaluates an alternative hypergeometric form everywhere and keeps it only
-    where the first is infinite, so log(negative) warnings are expected and harmless.
+    where the first is infinite, so log(negative) warnings are expected and harmless. Where
+    lifetimes' Pareto/NBD gives no finite value for a customer who bought on their last
+    observed day, the exact value there is used (`_pareto_given_alive`).
     """
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         result = fitter.conditional_expected_number_of_purchases_up_to_time(
             t, frequency, recency, age
         )
-    return np.asarray(result, dtype=float)
+    result = np.asarray(result, dtype=float)
+    if isinstance(fitter, _lifetimes().ParetoNBDFitter):
+        given_alive = _pareto_given_alive(fitter, t, frequency, age)
+        last_day = np.asarray(recency, dtype=float) == np.asarray(age, dtype=float)
+        shape = np.broadcast_shapes(result.shape, given_alive.shape, last_day.shape)
+        result = np.broadcast_to(result, shape)
+        repair = np.broadcast_to(last_day, shape) & ~np.isfinite(result)
+        result = np.where(repair, np.broadcast_to(given_alive, shape), result)
+    return result
 
 
 def probability_alive(fitter, frequency, recency, age) -> np.ndarray:
-    """P(alive) from lifetimes, numpy floating-point warnings silenced."""
+    """P(alive) from lifetimes, numpy floating-point warnings silenced.
+
+    lifetimes' Pareto/NBD gives NaN for some customers who bought on their last observed day
+    (recency = T and a high frequency: a difference of two equal hypergeometric terms); there
+    the integral of the death times after the last purchase is empty and P(alive) is exactly 1.
+    """
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         result = fitter.conditional_probability_alive(frequency, recency, age)
-    return np.asarray(result, dtype=float).reshape(-1)
+    result = np.asarray(result, dtype=float).reshape(-1)
+    if isinstance(fitter, _lifetimes().ParetoNBDFitter):
+        last_day = np.asarray(recency, dtype=float).reshape(-1) == np.asarray(
+            age, dtype=float
+        ).reshape(-1)
+        result = np.where(last_day & ~np.isfinite(result), 1.0, result)
+    return result
+
+
+def _pareto_given_alive(fitter, t, frequency, age) -> np.ndarray:
+    """Pareto/NBD expected purchases in (T, T + t] of a customer alive at T.
+
+    ``(r + x) (beta + T) / ((alpha + T) (s - 1)) * (1 - ((beta + T) / (beta + T + t))^(s - 1))``
+    (Fader, Hardie and Lee's equation 41 divided by P(alive); ``log(1 + t / (beta + T))``
+    times the same factor's limit at s = 1). Broadcasts like lifetimes' expectation.
+    """
+    r, alpha, s, beta = fitter._unload_params("r", "alpha", "s", "beta")
+    x = np.asarray(frequency, dtype=float)
+    age = np.asarray(age, dtype=float)
+    t = np.asarray(t, dtype=float)
+    scale = (r + x) / (alpha + age)
+    if abs(s - 1.0) < 1e-12:
+        return scale * (beta + age) * np.log1p(t / (beta + age))
+    shrink = 1.0 - ((beta + age) / (beta + age + t)) ** (s - 1.0)
+    return scale * (beta + age) * shrink / (s - 1.0)
 
 
 def unconditional_expected_purchases(fitter, t) -> np.ndarray:

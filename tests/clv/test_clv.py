@@ -1138,3 +1138,48 @@ def test_draws_in_files_give_the_same_answers_as_draws_in_memory(
         np.asarray(reloaded.rclv_parameter_draws), np.asarray(in_memory.rclv_parameter_draws)
     )
     np.testing.assert_array_equal(reloaded.monthly_margin, in_memory.monthly_margin)
+
+
+def _pareto_fitter(r, alpha, s, beta):
+    """A lifetimes Pareto/NBD fitter holding given parameters (no fit)."""
+    fitter = lifetimes.ParetoNBDFitter()
+    fitter.params_ = pd.Series({"r": r, "alpha": alpha, "s": s, "beta": beta})
+    return fitter
+
+
+@pytest.mark.parametrize("s", [0.6094130984488562, 1.7])
+def test_pareto_customer_who_bought_on_their_last_day_gets_a_finite_forecast(s):
+    """The big client's Pareto/NBD (its own parameters) gave NaN for 171 customers: recency = T
+    and 129 to 376 purchases. There P(alive) is exactly 1 and the expectation is the one
+    given alive; where lifetimes is finite the two agree."""
+    fitter = _pareto_fitter(0.7312899961228451, 4.090434719779113, s, 39.484922088251295)
+    frequency = np.array([5.0, 100.0, 153.0, 330.0, 330.0])
+    age = np.array([206.0, 206.0, 206.857143, 206.142857, 206.142857])
+    recency = np.array([206.0, 206.0, 206.857143, 206.142857, 200.0])
+    t = np.array([[13.0], [52.142857]])
+    with np.errstate(all="ignore"):
+        theirs_alive = fitter.conditional_probability_alive(frequency, recency, age)
+        theirs = fitter.conditional_expected_number_of_purchases_up_to_time(
+            t, frequency, recency, age
+        )
+    broken = ~np.isfinite(theirs_alive)
+    assert broken[2:4].all() and not broken[[0, 1, 4]].any()  # the failure this repairs
+    alive = _btyd.probability_alive(fitter, frequency, recency, age)
+    expected = _btyd.conditional_expected_purchases(fitter, t, frequency, recency, age)
+    assert np.all(np.isfinite(alive)) and np.all(np.isfinite(expected))
+    np.testing.assert_allclose(alive[~broken], theirs_alive[~broken], rtol=1e-12)
+    np.testing.assert_allclose(alive[broken], 1.0)
+    np.testing.assert_allclose(expected[:, ~broken], theirs[:, ~broken], rtol=1e-12)
+    # where lifetimes is finite at recency = T, the formula given alive reproduces it
+    given_alive = _btyd._pareto_given_alive(fitter, t, frequency, age)
+    np.testing.assert_allclose(given_alive[:, :2] * theirs_alive[:2], theirs[:, :2], rtol=1e-9)
+    np.testing.assert_allclose(expected[:, broken], given_alive[:, broken], rtol=1e-12)
+    # more purchases at the same age, more expected: the repaired values sit in line
+    assert expected[1, 1] < expected[1, 2] < expected[1, 3]
+
+
+def test_pareto_given_alive_at_s_equal_to_one_is_the_limit():
+    t, frequency, age = np.array([10.0, 52.0]), np.array([3.0, 3.0]), np.array([50.0, 50.0])
+    at_one = _btyd._pareto_given_alive(_pareto_fitter(0.7, 4.0, 1.0, 40.0), t, frequency, age)
+    near = _btyd._pareto_given_alive(_pareto_fitter(0.7, 4.0, 1.0 + 1e-7, 40.0), t, frequency, age)
+    np.testing.assert_allclose(at_one, near, rtol=1e-6)
