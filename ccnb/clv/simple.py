@@ -181,15 +181,18 @@ def naive_versus_model(
     Returns
     -------
     pandas.Series
-        ``annual_churn_rate``, ``naive_lifespan_years`` (1 / churn rate), ``naive_clv`` (mean
-        of :func:`naive_clv` over the customers: revenue, no margin, no discounting) and
-        ``rclv`` (mean residual CLV of the predictions).
+        ``annual_churn_rate``, ``naive_lifespan_years`` (1 / churn rate),
+        ``naive_annual_revenue`` (mean over the customers of :func:`naive_clv`'s annual
+        revenue), ``naive_clv`` (mean of :func:`naive_clv` over the customers: revenue, no
+        margin, no discounting; the annual revenue times the lifespan) and ``rclv`` (mean
+        residual CLV of the predictions).
     """
     naive = naive_clv(summary, annual_churn_rate=annual_churn_rate, observation_end=observation_end)
     return pd.Series(
         {
             "annual_churn_rate": float(annual_churn_rate),
             "naive_lifespan_years": 1 / float(annual_churn_rate),
+            "naive_annual_revenue": naive["naive_annual_revenue"].mean(),
             "naive_clv": naive["naive_clv"].mean(),
             "rclv": predictions.table["rclv"].mean(),
         }

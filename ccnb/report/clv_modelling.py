@@ -772,12 +772,17 @@ def iso_value(
 def naive_versus_model(analysis: ClientAnalysis) -> Section:
     """The brief's simple CLV next to the model-based value."""
     compared = analysis.naive_versus_model
+    currency = analysis.currency
     text = (
-        f"The simple formula (annual revenue x expected lifespan, with a lifespan of "
-        f"1 / churn rate = {compared['naive_lifespan_years']:.1f} years) gives "
-        f"{money(compared['naive_clv'], analysis.currency)} of revenue per customer; the "
+        "The simple formula (annual revenue x expected lifespan: each customer's net revenue "
+        "per year since their first purchase, counting at least one year, "
+        f"{money(compared['naive_annual_revenue'], currency)} on average, times a lifespan of "
+        f"1 / the churn rate of {analysis.windows.last.label} "
+        f"({percent(compared['annual_churn_rate'], digits=1)}) = "
+        f"{compared['naive_lifespan_years']:.1f} years) gives "
+        f"{money(compared['naive_clv'], currency)} of revenue per customer; the "
         f"model's residual CLV, which counts margin only, discounts and lets customers lapse, "
-        f"is {money(compared['rclv'], analysis.currency)}. Use the simple number for a first "
+        f"is {money(compared['rclv'], currency)}. Use the simple number for a first "
         "conversation, the model for decisions."
     )
     return Section(text=text)

@@ -846,7 +846,13 @@ def test_naive_versus_model(demo):
         demo.analysis.summary, annual_churn_rate=rate, observation_end=demo.analysis.observation_end
     )
     text = demo.available("naive_versus_model").text
-    assert f"1 / churn rate = {1 / rate:.1f} years) gives" in text
+    # what "annual revenue" is, so a reader can redo the product
+    annual = naive["naive_annual_revenue"].mean()
+    assert (
+        f"counting at least one year, {money(annual, 'EUR')} on average, times a lifespan" in text
+    )
+    assert naive["naive_clv"].mean() == pytest.approx(annual / rate)
+    assert f"1 / the churn rate of 2025 ({percent(rate, digits=1)}) = {1 / rate:.1f} years)" in text
     assert f"gives {money(naive['naive_clv'].mean(), 'EUR')} of revenue per customer" in text
     assert f"is {money(demo.analysis.predictions.table['rclv'].mean(), 'EUR')}. Use" in text
 
