@@ -620,12 +620,10 @@ def conditional_expected_purchases(fitter, t, frequency, recency, age) -> np.nda
         )
     result = np.asarray(result, dtype=float)
     if isinstance(fitter, _lifetimes().ParetoNBDFitter):
-        given_alive = _pareto_given_alive(fitter, t, frequency, age)
         last_day = np.asarray(recency, dtype=float) == np.asarray(age, dtype=float)
-        shape = np.broadcast_shapes(result.shape, given_alive.shape, last_day.shape)
-        result = np.broadcast_to(result, shape)
-        repair = np.broadcast_to(last_day, shape) & ~np.isfinite(result)
-        result = np.where(repair, np.broadcast_to(given_alive, shape), result)
+        repair = last_day & ~np.isfinite(result)
+        if repair.any():  # the formula only when lifetimes failed: this runs once per draw
+            result = np.where(repair, _pareto_given_alive(fitter, t, frequency, age), result)
     return result
 
 

@@ -201,23 +201,33 @@ def window_notes(analysis: ClientAnalysis) -> list[str]:
     return notes
 
 
+def early_repeat_cut(analysis: ClientAnalysis) -> pd.Timestamp | None:
+    """The latest window's early repeat cut: its last first-purchase day counted, or None.
+
+    None when the window is counted whole (its end is before the last day followed).
+    """
+    acquired_to = analysis.early_repeat_acquired_to[-1]
+    return acquired_to if acquired_to < analysis.windows.last.end else None
+
+
 def _early_repeat_note(analysis: ClientAnalysis) -> str | None:
     """Which new customers the early repeat KPI counts, when the latest window is cut short."""
     windows = analysis.windows
-    acquired_to = analysis.early_repeat_acquired_to
+    cut = early_repeat_cut(analysis)
     rates = analysis.kpis[analysis.kpis["kpi"] == "early_repeat_rate"]
-    if acquired_to[-1] >= windows.last.end or rates["value"].isna().iloc[-1]:
+    if cut is None or rates["value"].isna().iloc[-1]:
         return None  # nothing cut, or no rate shown
     days = analysis.params.early_repeat_days
     text = (
         f"The early repeat rate of {windows.last.label} counts its new customers acquired by "
-        f"{day_label(acquired_to[-1])}, the last who can be followed for {days} days by "
+        f"{day_label(cut)}, the last who can be followed for {days} days by "
         f"{day_label(windows.observation_end)}"
     )
     if windows.year_on_year:
         text += (
             f"; {windows.comparison[0].label}'s counts those acquired by "
-            f"{day_label(acquired_to[0])}, so both cover the same part of the year"
+            f"{day_label(analysis.early_repeat_acquired_to[0])}, so both cover the same part "
+            "of the year"
         )
     return text + "."
 

@@ -19,7 +19,7 @@ from ccnb.report._section import (
     _section,
     _styled,
 )
-from ccnb.report.common import churn_window_warning, window_notes
+from ccnb.report.common import churn_window_warning, early_repeat_cut, window_notes
 
 __all__ = [
     "active_base",
@@ -284,11 +284,11 @@ def satisfaction(analysis: ClientAnalysis) -> Section:
 
 def _followed_clause(analysis: ClientAnalysis) -> str:
     """' (acquired by 2 Oct 2025, the last followed for 90 days)' when the window is cut short."""
-    acquired_to = analysis.early_repeat_acquired_to[-1]
-    if acquired_to >= analysis.windows.last.end:
+    cut = early_repeat_cut(analysis)
+    if cut is None:
         return ""
     return (
-        f" (acquired by {day_label(acquired_to)}, the last followed for "
+        f" (acquired by {day_label(cut)}, the last followed for "
         f"{analysis.params.early_repeat_days} days)"
     )
 
