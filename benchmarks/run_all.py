@@ -579,16 +579,28 @@ def _big_params(export: Path, *, engine: str) -> str:
     return yaml.safe_dump(params, sort_keys=False)
 
 
-def _tree_rss_run(command: list[str], cwd: Path) -> tuple[int, float, float, float]:
+def _process_role(member) -> str:
+    """What a process of a `ccnb run` tree is: "JVM", "kernels" or "ccnb (runner, worker)"."""
+    if member.name() == "java":
+        return "JVM"
+    if any("ipykernel" in part for part in member.cmdline()):
+        return "kernels"
+    return "ccnb (runner, worker, rendering)"
+
+
+def _tree_rss_run(
+    command: list[str], cwd: Path
+) -> tuple[int, float, float, float, dict[str, float]]:
     """Run ``command``; its exit code, wall seconds, and peak RSS (MB) of the whole process
-    tree (the sum over the runner, its worker, the kernels, a JVM) and of its largest process,
-    sampled every 0.2 s."""
+    tree (the sum over the runner, its worker, the kernels, a JVM), of its largest process and
+    of each role's largest process (`_process_role`), sampled every 0.2 s."""
     import psutil
 
     start = time.perf_counter()
     process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL)
     root = psutil.Process(process.pid)
     peak_tree = peak_single = 0
+    peak_role: dict[str, float] = {}
     while process.poll() is None:
         try:
             members = [root, *root.children(recursive=True)]
@@ -597,13 +609,16 @@ def _tree_rss_run(command: list[str], cwd: Path) -> tuple[int, float, float, flo
         sizes = []
         for member in members:
             try:
-                sizes.append(member.memory_info().rss)
+                size, role = member.memory_info().rss, _process_role(member)
             except psutil.Error:
-                pass
+                continue
+            sizes.append(size)
+            peak_role[role] = max(peak_role.get(role, 0), size / 2**20)
         peak_tree = max(peak_tree, sum(sizes))
         peak_single = max([peak_single, *sizes])
         time.sleep(0.2)
-    return process.returncode, time.perf_counter() - start, peak_tree / 2**20, peak_single / 2**20
+    wall = time.perf_counter() - start
+    return process.returncode, wall, peak_tree / 2**20, peak_single / 2**20, peak_role
 
 
 def bench_big(*, engine: str, client: dict) -> None:
@@ -623,7 +638,7 @@ def bench_big(*, engine: str, client: dict) -> None:
         print(f"   generated {size} in {time.perf_counter() - start:.0f} s", flush=True)
         (work / "big.yaml").write_text(_big_params(export, engine=engine))
         runner = Path(sys.executable).parent / "ccnb"
-        code, wall, tree, single = _tree_rss_run([str(runner), "run", "big.yaml"], work)
+        code, wall, tree, single, roles = _tree_rss_run([str(runner), "run", "big.yaml"], work)
         published = work / "outputs" / "big" / "run.json"
         if code != 0 or not published.exists():
             raise AssertionError(f"the big client failed (exit {code}): see {work}")
@@ -640,6 +655,7 @@ def bench_big(*, engine: str, client: dict) -> None:
                 "ccnb_s": wall,
                 "peak_rss_mb": tree,
                 "largest_process_rss_mb": single,
+                "largest_by_role_rss_mb": roles,
                 "stages": dict(stages),
             }
         )
@@ -648,6 +664,8 @@ def bench_big(*, engine: str, client: dict) -> None:
             f"{tree:,.0f} MB (largest process {single:,.0f} MB)",
             flush=True,
         )
+        for role, peak in sorted(roles.items()):
+            print(f"     largest {role:<32} {peak:7,.0f} MB", flush=True)
         for name, seconds in stages:
             print(f"     {name:<28} {seconds:7.1f} s", flush=True)
     finally:
@@ -679,7 +697,7 @@ def bench_spark_predict(*, client: dict) -> None:
             result_path = work / f"{where}.json"
             command = [sys.executable, str(script), where, str(work / "summary.parquet")]
             command += [str(work / "models.pickle"), str(work / where), str(result_path)]
-            code, wall, tree, single = _tree_rss_run(command, work)
+            code, wall, tree, single, _ = _tree_rss_run(command, work)
             if code != 0:
                 raise AssertionError(f"the {where} prediction failed (exit {code}): see {work}")
             results[where] = {**json.loads(result_path.read_text()), "tree": tree}

@@ -85,15 +85,28 @@ _PLAIN_REQUIREMENTS = {
 }
 
 
+#: what a history that cannot be fitted does not show clearly enough, by model
+_UNCLEAR = {
+    "purchases": "how often customers buy and when they stop",
+    "spend": "how much the spend per purchase differs from one customer to the next",
+}
+
+
 def _model_unavailable(
-    error: Exception, *, subject: str, failed: str, period: str | None = None
+    error: Exception,
+    *,
+    subject: str,
+    failed: str,
+    period: str | None = None,
+    unclear: str = _UNCLEAR["purchases"],
 ) -> ModelUnavailable:
     """One plain sentence for a fit that failed; the technical reason goes to ``detail``.
 
     ``subject`` is what needs the data (``"the spend model needs"``), ``failed`` what could not
     be fitted (``"the spend model"``), ``period`` the part of the data the fit used when it is
     not the whole (``"the calibration period (to 31 Aug 2024)"``), so the count it reports is
-    not read as the client's customer count.
+    not read as the client's customer count; ``unclear`` what a history that could not be
+    fitted does not show clearly enough (`_UNCLEAR`).
     """
     if isinstance(error, clv.InsufficientDataError):
         needed = _PLAIN_REQUIREMENTS.get(error.requirement, error.requirement)
@@ -105,7 +118,7 @@ def _model_unavailable(
     else:
         why = (
             f"{failed} could not be fitted reliably to this history, which does not show "
-            "clearly enough how often customers buy and when they stop"
+            f"clearly enough {unclear}"
         )
     return ModelUnavailable(
         MODEL_UNAVAILABLE,
@@ -927,6 +940,38 @@ class ClientAnalysis:
             acquired_from=self._acquired_from,
         )
 
+    @_stored_table
+    def cohort_evolution(self) -> pd.DataFrame:
+        """Lens 3: each acquisition cohort by age (`audit.cohort_period`).
+
+        Defined among the cohort tables, so :meth:`precompute` computes it with them: the
+        cohorts notebook's retention section cites its whole-year share too.
+        """
+        period = self.params.audit.cohort_period
+        unit = "year" if period == "Y" else "quarter"
+        hint = " (quarterly cohorts, `audit.cohort_period: Q`, may have one)" * (period == "Y")
+        table = audit.cohort_evolution(
+            self.data.transactions,
+            observation_end=self.observation_end,
+            period=period,
+            acquired_from=self._acquired_from,
+        )
+        if table.empty and self._acquired_from is not None:
+            raise Unavailable(
+                f"Cohorts are whole {unit}s after the warm-up (customers first seen before "
+                f"{day_label(self._acquired_from)} are the existing base), and the data, which "
+                f"ends on {day_label(self.observation_end)}, holds no whole calendar {unit} "
+                f"after that day, so there is no cohort to follow yet{hint}."
+            )
+        table = self._require_cohorts(table)
+        if table["age"].max() == 0:
+            raise Unavailable(
+                f"No cohort has been followed for a complete {unit} after its first yet (the "
+                f"data ends {day_label(self.observation_end)}), so there is no evolution to "
+                f"show{hint}."
+            )
+        return table
+
     # --- CLV models ---------------------------------------------------------------------------
 
     @_stored_table
@@ -1032,7 +1077,10 @@ class ClientAnalysis:
             return clv.fit_spend(self.summary, seed=self.params.seed)
         except (clv.InsufficientDataError, clv.FitError) as error:
             raise _model_unavailable(
-                error, subject="the spend model needs", failed="the spend model"
+                error,
+                subject="the spend model needs",
+                failed="the spend model",
+                unclear=_UNCLEAR["spend"],
             ) from None
 
     #: the fits every customer-value table rests on
@@ -1259,34 +1307,6 @@ class ClientAnalysis:
             previous=(previous.start, previous.end),
             current=(current.start, current.end),
         )
-
-    @_stored_table
-    def cohort_evolution(self) -> pd.DataFrame:
-        """Lens 3: each acquisition cohort by age (`audit.cohort_period`)."""
-        period = self.params.audit.cohort_period
-        unit = "year" if period == "Y" else "quarter"
-        hint = " (quarterly cohorts, `audit.cohort_period: Q`, may have one)" * (period == "Y")
-        table = audit.cohort_evolution(
-            self.data.transactions,
-            observation_end=self.observation_end,
-            period=period,
-            acquired_from=self._acquired_from,
-        )
-        if table.empty and self._acquired_from is not None:
-            raise Unavailable(
-                f"Cohorts are whole {unit}s after the warm-up (customers first seen before "
-                f"{day_label(self._acquired_from)} are the existing base), and the data, which "
-                f"ends on {day_label(self.observation_end)}, holds no whole calendar {unit} "
-                f"after that day, so there is no cohort to follow yet{hint}."
-            )
-        table = self._require_cohorts(table)
-        if table["age"].max() == 0:
-            raise Unavailable(
-                f"No cohort has been followed for a complete {unit} after its first yet (the "
-                f"data ends {day_label(self.observation_end)}), so there is no evolution to "
-                f"show{hint}."
-            )
-        return table
 
     @_stored_table
     def cohort_comparison(self) -> pd.DataFrame:

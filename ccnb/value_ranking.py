@@ -38,7 +38,9 @@ def value_ranking(
     -------
     pandas.DataFrame
         Best first, columns ``rank`` (1 = first), ``customer_id``, ``revenue_last_year``,
-        ``revenue``, ``orders``, ``days_since_last`` and ``active`` (bool).
+        ``revenue``, ``orders``, ``days_since_last`` (days since the last purchase, float;
+        NaN for a customer with returns only, who has no purchase to count from) and
+        ``active`` (bool).
     """
     missing = {"customer_id", "orders", "revenue", "days_since_last"} - set(customers.columns)
     if missing:
@@ -56,6 +58,8 @@ def value_ranking(
         ignore_index=True,
     )
     table.insert(0, "rank", np.arange(1, len(table) + 1))
+    # the summary dates a returns-only customer by the return: not a purchase to count from
+    table["days_since_last"] = table["days_since_last"].astype("float64").where(table["orders"] > 0)
     columns = ["rank", "customer_id", "revenue_last_year", "revenue", "orders"]
     return table[[*columns, "days_since_last", "active"]]
 

@@ -175,9 +175,10 @@ FORMULA_IDS = ('=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "@SUM(1+1)", 
 def write_steady_buyers_export(folder, *, check_marked=()):
     """Write a client whose purchase models cannot be fitted; return the params path.
 
-    400 customers, each first seen in the first 60 days of 2025 and buying every 5 to 9 days
-    to the end of the year: nobody stops, so the BTYD models' drop-out process is not
-    identified and every fit ends on a flat likelihood (`ccnb.clv.FitError`). The first four
+    400 customers, each first seen in the first 60 days of 2025 and buying at their own steady
+    pace (every 2 to 27 days) to the end of the year: nobody stops, so the BTYD models'
+    drop-out process is not identified and every purchase-model fit ends on a flat likelihood
+    (`ccnb.clv.FitError`). Spend differs between customers, so the spend model fits. The first four
     customers' ids are ``FORMULA_IDS``, and one extra row without a date carries the last of
     them (rejected as ``bad_date``). The params
     keys in ``check_marked`` keep ``ccnb new``'s CHECK marker, as if not yet reviewed.
@@ -187,14 +188,19 @@ def write_steady_buyers_export(folder, *, check_marked=()):
     import numpy as np
 
     rng = np.random.default_rng(3)
+    # each customer's own pace and spend level: repeat counts from about 10 to 70 and spend
+    # that differs between customers identify the spend model, so only the purchase models
+    # fail (a second stream draws them)
+    own = np.random.default_rng(4)
+    pace, level = own.uniform(1.0, 6.0, size=400), own.gamma(5.0, 2.0, size=400)
     start, rows = dt.date(2025, 1, 1), []
     for customer in range(400):
         day = int(rng.integers(0, 60))
         while day < 365:
-            amount = round(float(rng.gamma(4, 10)), 2)
+            amount = round(float(rng.gamma(4, level[customer])), 2)
             name = FORMULA_IDS[customer] if customer < len(FORMULA_IDS) else f"C{customer:04d}"
             rows.append((name, start + dt.timedelta(days=day), amount))
-            day += int(rng.integers(5, 10))
+            day += int(round(pace[customer] * rng.integers(5, 10) / 2))
     rows.append((FORMULA_IDS[-1], None, 12.5))
     frame = pd.DataFrame(rows, columns=["customer_id", "date", "amount"])
     frame.to_csv(folder / "sales.csv", index=False)

@@ -156,6 +156,31 @@ def test_a_marker_left_by_a_dead_process_is_not_waited_for(cdnow_params, tmp_pat
     pd.testing.assert_frame_equal(kpis, ClientAnalysis(cdnow_params).kpis)
 
 
+def test_a_failed_spend_fit_says_what_spend_does_not_show(steady_buyers_export):
+    """The spend model's reason is about spend, not about buying and stopping."""
+    from ccnb.analysis import _model_unavailable
+
+    error = ccnb.errors.FitError(None, "Gamma-Gamma fit on 400 customers did not converge")
+    failure = _model_unavailable(
+        error,
+        subject="the spend model needs",
+        failed="the spend model",
+        unclear="how much the spend per purchase differs from one customer to the next",
+    )
+    assert failure.reason == (
+        "Customer value cannot be predicted: the spend model could not be fitted reliably to "
+        "this history, which does not show clearly enough how much the spend per purchase "
+        "differs from one customer to the next."
+    )
+    assert failure.detail.startswith("FitError: Gamma-Gamma fit on 400 customers did not")
+    # the steady buyers' spend differs between customers: only the purchase models fail
+    analysis = ClientAnalysis(ccnb.load_params(steady_buyers_export()))
+    assert analysis.spend_model.params_["q"] > 0
+    with pytest.raises(ccnb.errors.ModelUnavailable) as raised:
+        _ = analysis.validation
+    assert "the purchase models could not be fitted reliably" in raised.value.reason
+
+
 def test_a_failed_fit_is_tried_once_and_kept_with_its_reason(steady_buyers_export, tmp_path):
     """The cache keeps a failed fit's reader sentence, reason and technical detail."""
     params = ccnb.load_params(steady_buyers_export())

@@ -27,6 +27,9 @@ def test_customers_are_ranked_by_last_year_then_recency_then_total():
     assert ranking["revenue_last_year"].tolist() == [150.0, 80.0, 80.0, 0.0, -20.0]
     # active: a purchase fewer than 365 days ago (E has no purchase at all)
     assert ranking["active"].tolist() == [True, True, True, False, False]
+    # E's 30 days count from a return: no purchase to count from, so no days are given
+    assert ranking["days_since_last"].tolist()[:4] == [10.0, 5.0, 5.0, 400.0]
+    assert pd.isna(ranking["days_since_last"].iloc[4])
 
 
 def test_the_summary_counts_last_years_buyers_and_the_top_tenths_share():

@@ -39,7 +39,7 @@ from ccnb.clv.fitting import (
     refit,
 )
 from ccnb.clv.holdout_total import holdout_total, likely_miss_cause, monthly_tracking_ratio
-from ccnb.clv.new_customers import VERDICTS, new_customer_value
+from ccnb.clv.new_customers import NOT_BOUGHT_REASONS, VERDICTS, new_customer_value
 from ccnb.clv.prediction import UNITS_PER_MONTH, expected_purchases, predict, reprice
 from ccnb.clv.predictive import (
     future_purchases,
@@ -89,6 +89,7 @@ __all__ = [
     "Predictions",
     "SurvivalPaths",
     "ValidationResult",
+    "NOT_BOUGHT_REASONS",
     "VERDICTS",
     "activation_table",
     "clv_by",

@@ -19,7 +19,7 @@ from ccnb.clv.prediction import _month_edges, _monthly_discount, _spend_model_me
 from ccnb.clv.results import FittedModel
 from ccnb.errors import FitError, InsufficientDataError
 
-__all__ = ["UNKNOWN_CHANNEL", "VERDICTS", "new_customer_value"]
+__all__ = ["NOT_BOUGHT_REASONS", "UNKNOWN_CHANNEL", "VERDICTS", "new_customer_value"]
 
 #: channel of customers the customers table does not name
 UNKNOWN_CHANNEL = "unknown"
@@ -27,6 +27,10 @@ UNKNOWN_CHANNEL = "unknown"
 #: verdicts on a channel's acquisition cost against its new customers' value: worth less
 #: than the cost, profitable but below the target ratio, at least the target ratio
 VERDICTS = ("loses money", "below target", "within the ceiling")
+
+#: why a channel is never bought: no positive acquisition cost is recorded for its customers,
+#: or it is one of the unpaid channels (organic, word of mouth) whatever its recorded cost
+NOT_BOUGHT_REASONS = ("no cost recorded", "unpaid channel")
 
 
 def _verdict(value: float, cost: float, target: float) -> str | None:
@@ -119,6 +123,7 @@ def new_customer_value(
         ``new_customer_value`` (first + future), ``first_year_margin_model`` (margin of the
         first purchase and the first 12 months' expected repeats, undiscounted),
         ``mean_acquisition_cost`` (mean of the known costs; NaN when none), ``paid``,
+        ``not_bought_because`` (one of `NOT_BOUGHT_REASONS` when not paid, else missing),
         ``value_per_cost``, ``cac_ceiling`` (``new_customer_value / target_ltv_cac``),
         ``payback_months`` (months until the undiscounted margin of a new customer, first
         purchase included, reaches the cost; 0 when the first purchase pays it back, inf
@@ -167,7 +172,12 @@ def new_customer_value(
         value = first_margin + future
         costs = group["acquisition_cost"].dropna()
         cost = float(costs.mean()) if len(costs) else np.nan
-        paid = bool(np.isfinite(cost) and cost > 0 and channel not in unpaid_channels)
+        if not (np.isfinite(cost) and cost > 0):
+            not_bought_because = NOT_BOUGHT_REASONS[0]
+        elif channel in unpaid_channels:
+            not_bought_because = NOT_BOUGHT_REASONS[1]
+        else:
+            not_bought_because = None
         records.append(
             {
                 "acquisition_channel": channel,
@@ -182,7 +192,8 @@ def new_customer_value(
                 "first_year_margin_model": first_margin
                 + gross_margin * repeat_spend * float(monthly[:12].sum()),
                 "mean_acquisition_cost": cost,
-                "paid": paid,
+                "paid": not_bought_because is None,
+                "not_bought_because": not_bought_because,
                 "value_per_cost": value / cost if np.isfinite(cost) and cost > 0 else np.nan,
                 "cac_ceiling": value / target_ltv_cac,
                 "payback_months": _payback_months(

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -246,14 +245,14 @@ def likely_too_high(analysis: ClientAnalysis) -> str | None:
     )
 
 
-def _not_bought_reason(analysis: ClientAnalysis, *, cost: float) -> str:
-    """Why a channel the plans never buy is not bought, e.g. "no acquisition cost recorded".
+def _not_bought_reason(analysis: ClientAnalysis, row) -> str:
+    """Why a channel of ``analysis.new_customer_value`` is never bought, in words.
 
-    ``cost`` is the channel's mean recorded acquisition cost (NaN when none). A channel with a
-    positive cost is unpaid because the params list it, or, without a list, because its name
-    says organic (`ClientAnalysis.unpaid_channels`).
+    ``row`` is the channel's row; its ``not_bought_because`` (`ccnb.clv.NOT_BOUGHT_REASONS`)
+    says which rule applied. An unpaid channel is named by the params' list or, without one,
+    by its name (`ClientAnalysis.unpaid_channels`).
     """
-    if not (np.isfinite(cost) and cost > 0):
+    if row.not_bought_because == "no cost recorded":
         return "no acquisition cost recorded"
     if analysis.params.budget.unpaid_channels is not None:
         return "listed in the params' `budget.unpaid_channels`"

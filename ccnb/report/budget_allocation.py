@@ -429,8 +429,7 @@ def acquisition(analysis: ClientAnalysis) -> Section:
     funded = plan.table[plan.table["spend"] > 0]
     values = analysis.new_customer_value
     unpaid = [
-        f"{escape_md(row.acquisition_channel)}, "
-        f"{_not_bought_reason(analysis, cost=row.mean_acquisition_cost)}"
+        f"{escape_md(row.acquisition_channel)}, {_not_bought_reason(analysis, row)}"
         for row in values[~values["paid"]].itertuples()
     ]
     text = (

@@ -237,8 +237,6 @@ def _value_ranking(analysis: ClientAnalysis, failure: ModelUnavailable) -> Secti
         else "All of them are below."
     )
     shown["active"] = shown["active"].map({True: "yes", False: "no"})
-    # a customer with returns only has no purchase to count days from (summary: the return's)
-    shown["days_since_last"] = shown["days_since_last"].astype(float).where(shown["orders"] > 0)
     styled = _styled(
         shown,
         name="value-ranking",
@@ -650,11 +648,7 @@ def cac_ceiling(analysis: ClientAnalysis) -> Section:
             if np.isfinite(row.mean_acquisition_cost) and row.mean_acquisition_cost > 0
             else ""
         )
-        unpaid = (
-            ""
-            if row.paid
-            else f". Never bought: {_not_bought_reason(analysis, cost=row.mean_acquisition_cost)}"
-        )
+        unpaid = "" if row.paid else f". Never bought: {_not_bought_reason(analysis, row)}"
         lines.append(
             f"{escape_md(row.acquisition_channel)}: worth "
             f"{money(row.new_customer_value, currency)} "

@@ -74,10 +74,36 @@ def retention(analysis: ClientAnalysis, *, period: str | None = None) -> Section
         )
         text += (
             f" A year after their first {period}, {percent(year_on['retention'])} of {pooled} "
-            f"bought again in that {period}. Blank cells are not observed yet."
+            f"bought again in that {period}.{_whole_year_after(analysis, period=period)} Blank "
+            "cells are not observed yet."
         )
     figure = plots.retention_heatmap(tidy, period=analysis.params.cohorts.retention_period)
     return Section(text=text, figure=_figure(figure))
+
+
+def _whole_year_after(analysis: ClientAnalysis, *, period: str) -> str:
+    """Where the audit counts buying over the whole year after the first: a pointer, or "".
+
+    A quarter's or month's share buying a year on counts one period only; the customer-base
+    audit's yearly cohorts count any purchase in the year after their first, a larger share.
+    Naming both keeps a reader from taking one for the other.
+    """
+    if period == "year" or analysis.params.audit.cohort_period != "Y":
+        return ""
+    try:
+        evolution = analysis.cohort_evolution
+    except Unavailable:
+        return ""
+    shares = evolution.loc[evolution["age"] == 1, "active_share"]
+    if shares.empty:
+        return ""
+    low, high = percent(shares.min()), percent(shares.max())
+    span = low if low == high else f"{low} to {high}"
+    return (
+        f" That counts one {period}; over the whole calendar year after the one of their "
+        f"first purchase, {span} of each year's new customers bought ([How a cohort evolves]"
+        "(05_customer_base_audit.html#how-a-cohort-evolves) in the customer-base audit)."
+    )
 
 
 @_section(data="revenue_cohorts")

@@ -954,10 +954,13 @@ def test_new_customer_value_ceiling_verdict_and_payback_by_hand():
     assert search["payback_months"] == pytest.approx((110 - 24) / 40)
     # valued and judged, but not bought: listed as unpaid
     assert search["verdict"] == "within the ceiling" and not search["paid"]
+    assert search["not_bought_because"] == "unpaid channel"
     tv = table.loc["tv"]  # 2,000 a customer for 0.4 * 40 + 960 = 976
     assert tv["verdict"] == "loses money" and tv["paid"] and np.isinf(tv["payback_months"])
+    assert pd.isna(tv["not_bought_because"])
     unknown = table.loc["unknown"]
     assert pd.isna(unknown["verdict"]) and not unknown["paid"]
+    assert unknown["not_bought_because"] == "no cost recorded"
     assert np.isnan(unknown["payback_months"])
 
 

@@ -389,6 +389,31 @@ def test_early_repeat_counts_only_customers_followed_for_the_whole_window(demo):
     assert "cohorts shown, Q1 2021 to Q4 2025" in text  # the pooled range includes Q4
 
 
+def test_quarterly_retention_points_to_the_audits_whole_year_after(demo):
+    # A quarter's share buying a year on counts one quarter; the audit's yearly cohorts count
+    # any purchase in the calendar year after the first. Recomputed from the raw demo CSV.
+    from ccnb.datasets import load_demo
+
+    raw = load_demo()
+    amount = pd.to_numeric(raw["amount"], errors="coerce")
+    date = pd.to_datetime(raw["date"], format="%Y-%m-%d", errors="coerce")
+    bought = (amount > 0) & date.notna() & (date <= "2025-12-31")
+    years = pd.DataFrame({"customer": raw.loc[bought, "customer_id"], "year": date[bought].dt.year})
+    first = years.groupby("customer")["year"].min()
+    bought_next = years[years["year"] == years["customer"].map(first) + 1]["customer"].unique()
+    share = first.index.isin(bought_next)
+    by_cohort = pd.Series(share, index=first.values).groupby(level=0).mean().loc[2021:2024]
+    assert len(by_cohort) == 4
+    expected = (
+        "That counts one quarter; over the whole calendar year after the one of their first "
+        f"purchase, {percent(by_cohort.min())} to {percent(by_cohort.max())} of each year's new "
+        "customers bought ([How a cohort evolves](05_customer_base_audit.html#how-a-cohort-evolves)"
+    )
+    assert expected in demo.available("retention").text
+    yearly = report.retention(demo.analysis, period="Y")  # the same count: no pointer
+    assert "calendar year after" not in yearly.text
+
+
 @pytest.mark.parametrize("client", ["demo", "cdnow", "small"], indirect=True)
 def test_active_base_reconciles_the_window_flow(client):
     flow = client.analysis.window_flows.iloc[-1]
@@ -1504,14 +1529,20 @@ def test_a_channel_never_bought_says_why():
             params=SimpleNamespace(budget=SimpleNamespace(unpaid_channels=listed))
         )
 
-    assert _not_bought_reason(analysis(None), cost=np.nan) == "no acquisition cost recorded"
-    assert _not_bought_reason(analysis(["Word of mouth"]), cost=0.0) == (
+    def row(because):
+        return SimpleNamespace(not_bought_because=because)
+
+    # the channel table's reason (ccnb.clv.new_customer_value), worded with the params' rule
+    assert _not_bought_reason(analysis(None), row("no cost recorded")) == (
         "no acquisition cost recorded"
     )
-    assert _not_bought_reason(analysis(["Word of mouth"]), cost=4.5) == (
+    assert _not_bought_reason(analysis(["Word of mouth"]), row("no cost recorded")) == (
+        "no acquisition cost recorded"
+    )
+    assert _not_bought_reason(analysis(["Word of mouth"]), row("unpaid channel")) == (
         "listed in the params' `budget.unpaid_channels`"
     )
-    assert _not_bought_reason(analysis(None), cost=8.02).startswith("named organic")
+    assert _not_bought_reason(analysis(None), row("unpaid channel")).startswith("named organic")
 
 
 def test_a_model_whose_fit_failed_is_named_with_the_reason():
