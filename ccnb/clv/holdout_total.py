@@ -5,6 +5,8 @@ Definitions in docs/methodology.md, "Predictive intervals" and "When the model m
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 
@@ -57,10 +59,15 @@ def holdout_total(
         raise ValueError(f"n_draws must be >= 1, got {n_draws}")
     inputs = _customer_inputs(calibration, spend=None, periods=None)
     options = {"n_draws": n_draws, "seed": seed}
-    low, high = _quantiles(_total_draws(inputs, fitted, own_randomness=True, **options), interval)
-    parameter_low, parameter_high = _quantiles(
-        _total_draws(inputs, fitted, own_randomness=False, **options), interval
-    )
+    # the two intervals' draws are independent (each has its own seeded streams): computed side
+    # by side, numpy and scipy releasing the interpreter, with the values of one after another
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ccnb-holdout") as pool:
+        predictive, parameter = (
+            pool.submit(_total_draws, inputs, fitted, own_randomness=own, **options)
+            for own in (True, False)
+        )
+        low, high = _quantiles(predictive.result(), interval)
+        parameter_low, parameter_high = _quantiles(parameter.result(), interval)
     expected = float(_expected_purchases(inputs, fitted).sum())
     actual = float(calibration["frequency_holdout"].sum())
     return pd.Series(

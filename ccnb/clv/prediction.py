@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -471,18 +472,28 @@ class _ClvInputs:
         """Discounted margin per customer from each row's purchase sums (see ``weights``)."""
         return self.gross_margin * expected_spend * sums[0][self.row_of_customer]
 
-    def realised(self, model, params, fitter, spend_params, mean_spend, sums, rng):
+    def alive_and_timing(self, fitter, sums) -> tuple[np.ndarray, np.ndarray]:
+        """Per customer under a draw: P(alive) and the discount of an average purchase.
+
+        The second is the ratio of the customer's discounted to total expected purchases
+        (``sums``, see ``weights``): each purchase drawn by :meth:`realised` counts at it.
+        """
+        path = self.path
+        p_alive = _btyd.probability_alive(fitter, path.frequency, path.recency, path.age)
+        discounted, expected = sums
+        safe = np.where(expected > 0, expected, 1.0)
+        timing = np.where(expected > 0, discounted / safe, 1.0)
+        return p_alive[self.row_of_customer], timing[self.row_of_customer]
+
+    def realised(self, model, params, p_alive, timing, spend_params, mean_spend, rng):
         """One draw of each customer's purchases and discounted margin under ``params``.
 
         Returns ``(purchases, rclv)``: the purchases over the horizon
         (:func:`ccnb.clv.predictive.future_purchases`), their spend (Gamma-Gamma, or the mean
         spend without a spend model) times the margin, and each purchase discounted at the
-        average discount factor of the customer's expected purchases (``sums``: each row's
-        discounted and total expected purchases, see ``weights``).
+        average discount factor of the customer's expected purchases under the draw
+        (``p_alive`` and ``timing`` from :meth:`alive_and_timing`).
         """
-        path = self.path
-        p_alive = _btyd.probability_alive(fitter, path.frequency, path.recency, path.age)
-        p_alive = p_alive[self.row_of_customer]
         count, spend = _draw_future(
             model,
             params,
@@ -496,10 +507,7 @@ class _ClvInputs:
         )
         if spend is None:  # no spend model: each purchase is worth the mean spend
             spend = count * mean_spend
-        discounted, expected = sums
-        safe = np.where(expected > 0, expected, 1.0)
-        weight = np.where(expected > 0, discounted / safe, 1.0)
-        return count, self.gross_margin * spend * weight[self.row_of_customer]
+        return count, self.gross_margin * spend * timing
 
     def new_customer_value(self, fitter, mean_spend: float) -> float:
         """Discounted repeat-purchase margin of a customer acquired now."""
@@ -613,32 +621,50 @@ def _rclv_draws(
 
     parameter, predictive = writer("rclv_parameter_draws"), writer("rclv_draws")
     purchase_counts = writer("purchase_draws", np.uint16)
+
+    def keep_realised(pending: Future) -> None:
+        count, realised = pending.result()
+        # purchase counts above 65,535 in one horizon do not occur in any retail history
+        purchase_counts.append(np.minimum(count, np.iinfo(np.uint16).max))
+        predictive.append(realised)
+
     new_customer = np.empty(n_draws)
     valid = np.ones(n_draws, dtype=bool)
     names = purchases.params_.index
-    for d, (fitter, sums) in enumerate(_draw_sums(inputs, purchases, parameters)):
-        spend_d, mean_spend_d, spend_params = point.expected_spend, point.mean_spend, None
-        if spend is not None:
-            spend_fitter = _btyd.with_params(spend.fitter, parameters.spend[d], spend.params_.index)
-            spend_d, mean_spend_d = inputs.spend(spend_fitter)
-            spend_params = spend_fitter.params_
-        values = inputs.rclv(sums, spend_d)
-        new_customer[d] = inputs.new_customer_value(fitter, mean_spend_d)
-        valid[d] = _is_valid_draw(values, new_customer[d])
-        if valid[d]:
+    # Each valid draw's future is drawn by one worker thread, in draw order, from ``own_rng``
+    # (the same stream as drawn inline, so the same values), while this thread evaluates the
+    # next draw's expectations: numpy releases the interpreter in both. At most one draw's
+    # future is pending, so memory holds the customers of two draws at a time.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ccnb-draws") as drawing:
+        pending = None
+        for d, (fitter, sums) in enumerate(_draw_sums(inputs, purchases, parameters)):
+            spend_d, mean_spend_d, spend_params = point.expected_spend, point.mean_spend, None
+            if spend is not None:
+                spend_fitter = _btyd.with_params(
+                    spend.fitter, parameters.spend[d], spend.params_.index
+                )
+                spend_d, mean_spend_d = inputs.spend(spend_fitter)
+                spend_params = spend_fitter.params_
+            values = inputs.rclv(sums, spend_d)
+            new_customer[d] = inputs.new_customer_value(fitter, mean_spend_d)
+            valid[d] = _is_valid_draw(values, new_customer[d])
+            if not valid[d]:
+                continue
             parameter.append(values)
-            count, realised = inputs.realised(
+            drawn = drawing.submit(
+                inputs.realised,
                 purchases.name,
                 dict(zip(names, parameters.purchase[d], strict=True)),
-                fitter,
+                *inputs.alive_and_timing(fitter, sums),
                 spend_params,
                 mean_spend_d,
-                sums,
                 own_rng,
             )
-            # purchase counts above 65,535 in one horizon do not occur in any retail history
-            purchase_counts.append(np.minimum(count, np.iinfo(np.uint16).max))
-            predictive.append(realised)
+            if pending is not None:
+                keep_realised(pending)
+            pending = drawn
+        if pending is not None:
+            keep_realised(pending)
     return _Draws(
         parameter=parameter.finish(),
         predictive=predictive.finish(),
