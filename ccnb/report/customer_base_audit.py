@@ -488,8 +488,10 @@ def time_to_second_purchase(analysis: ClientAnalysis, *, days: list[int] | None 
             else "none was observed long enough to count a second purchase"
         )
         + " (Kaplan-Meier: a customer still inside the window without a second purchase counts "
-        "as possibly repeating later, not as never; the KPI overview's early repeat rate counts "
-        "only customers observed for its whole window, so for the latest cohort it can differ). "
+        "as possibly repeating later, not as never; the KPI overview's early repeat rate and the "
+        "cohorts report's repeat within a year by channel count only customers observed for "
+        "the whole window, so they differ a little where recent customers are still inside "
+        "it). "
     )
     half = everyone["half_of_repeaters_day"]
     if pd.notna(everyone["eventual_share"]) and pd.notna(half):

@@ -414,6 +414,23 @@ def test_quarterly_retention_points_to_the_audits_whole_year_after(demo):
     assert "calendar year after" not in yearly.text
 
 
+def test_time_to_second_purchase_says_why_its_channel_shares_differ_from_the_cohorts(demo):
+    # The audit's within-a-year share by channel (Kaplan-Meier: customers still inside the
+    # year count as possibly repeating) and the cohorts page's (only customers followed a
+    # whole year) differ a little; each page names the other's rule.
+    timing = demo.analysis.repeat_timing.set_index(["by", "group"])
+    channels = demo.analysis.cohort_by_channel.set_index("acquisition_channel")
+    referral_audit = timing.loc[("channel", "Referral"), "eventual_share"]
+    referral_cohorts = channels.loc["Referral", "repeat_share"]  # 374 of 476 followed a year
+    assert referral_audit != referral_cohorts
+    assert abs(referral_audit - referral_cohorts) < 0.02
+    text = demo.available("time_to_second_purchase").text
+    assert (
+        "the KPI overview's early repeat rate and the cohorts report's repeat within a year by "
+        "channel count only customers observed for the whole window" in text
+    )
+
+
 @pytest.mark.parametrize("client", ["demo", "cdnow", "small"], indirect=True)
 def test_active_base_reconciles_the_window_flow(client):
     flow = client.analysis.window_flows.iloc[-1]
