@@ -580,7 +580,7 @@ def _big_params(export: Path, *, engine: str) -> str:
 
 
 def _process_role(member) -> str:
-    """What a process of a `ccnb run` tree is: "JVM", "kernels" or "ccnb (runner, worker)"."""
+    """What a process of a `ccnb run` tree is: "JVM", "kernels" or ccnb's own processes."""
     if member.name() == "java":
         return "JVM"
     if any("ipykernel" in part for part in member.cmdline()):

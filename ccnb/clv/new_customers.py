@@ -172,7 +172,8 @@ def new_customer_value(
         value = first_margin + future
         costs = group["acquisition_cost"].dropna()
         cost = float(costs.mean()) if len(costs) else np.nan
-        if not (np.isfinite(cost) and cost > 0):
+        has_cost = bool(np.isfinite(cost) and cost > 0)
+        if not has_cost:
             not_bought_because = NOT_BOUGHT_REASONS[0]
         elif channel in unpaid_channels:
             not_bought_because = NOT_BOUGHT_REASONS[1]
@@ -194,7 +195,7 @@ def new_customer_value(
                 "mean_acquisition_cost": cost,
                 "paid": not_bought_because is None,
                 "not_bought_because": not_bought_because,
-                "value_per_cost": value / cost if np.isfinite(cost) and cost > 0 else np.nan,
+                "value_per_cost": value / cost if has_cost else np.nan,
                 "cac_ceiling": value / target_ltv_cac,
                 "payback_months": _payback_months(
                     first_margin, gross_margin * repeat_spend * monthly, cost

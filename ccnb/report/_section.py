@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 
 from ccnb.analysis import ClientAnalysis, Unavailable
 from ccnb.batch import charts
+from ccnb.clv import NOT_BOUGHT_REASONS
 from ccnb.errors import ModelUnavailable
 from ccnb.formatting import count, money, month_name, percent, signed_percent
 
@@ -245,6 +246,10 @@ def likely_too_high(analysis: ClientAnalysis) -> str | None:
     )
 
 
+#: the channel table's reason for a channel without a positive recorded acquisition cost
+NO_COST_RECORDED = NOT_BOUGHT_REASONS[0]
+
+
 def _not_bought_reason(analysis: ClientAnalysis, row) -> str:
     """Why a channel of ``analysis.new_customer_value`` is never bought, in words.
 
@@ -252,7 +257,7 @@ def _not_bought_reason(analysis: ClientAnalysis, row) -> str:
     says which rule applied. An unpaid channel is named by the params' list or, without one,
     by its name (`ClientAnalysis.unpaid_channels`).
     """
-    if row.not_bought_because == "no cost recorded":
+    if row.not_bought_because == NO_COST_RECORDED:
         return "no acquisition cost recorded"
     if analysis.params.budget.unpaid_channels is not None:
         return "listed in the params' `budget.unpaid_channels`"

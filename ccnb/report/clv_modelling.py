@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import numpy as np
 import pandas as pd
 
 from ccnb import plots
@@ -22,6 +21,7 @@ from ccnb.formatting import (
 )
 from ccnb.report._section import (
     MODEL_CHECK_HERE,
+    NO_COST_RECORDED,
     Section,
     _bullets,
     _equity_interval,
@@ -645,7 +645,7 @@ def cac_ceiling(analysis: ClientAnalysis) -> Section:
     for row in table.itertuples():
         cost = (
             f"; cost {money(row.mean_acquisition_cost, currency)}: {_verdict(row, ratio)}"
-            if np.isfinite(row.mean_acquisition_cost) and row.mean_acquisition_cost > 0
+            if row.not_bought_because != NO_COST_RECORDED
             else ""
         )
         unpaid = "" if row.paid else f". Never bought: {_not_bought_reason(analysis, row)}"
