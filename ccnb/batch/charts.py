@@ -17,11 +17,13 @@ from __future__ import annotations
 import html
 import os
 import pickle
+import weakref
 from pathlib import Path
 
 import matplotlib as mpl
 from matplotlib.figure import Figure
 from matplotlib.text import Text
+from matplotlib.transforms import TransformNode
 
 __all__ = [
     "CHART_DIR_VARIABLE",
@@ -105,8 +107,7 @@ def render_slides(folder: Path | None = None, *, notebook: str | None = None) ->
     pattern = f"{notebook}-*{_PENDING}" if notebook else f"*{_PENDING}"
     written = []
     for pending in sorted(folder.glob(pattern)):
-        with open(pending, "rb") as file:
-            figure, settings = pickle.load(file)
+        figure, settings = _load_pending(pending)
         with mpl.rc_context(settings):
             figure.set_size_inches(*_SLIDE_INCHES)
             for text in figure.findobj(Text):
@@ -119,6 +120,33 @@ def render_slides(folder: Path | None = None, *, notebook: str | None = None) ->
         pending.unlink()
         written.append(png)
     return written
+
+
+def _load_pending(pending: Path) -> tuple[Figure, dict]:
+    """A queued figure and its settings, its transforms' links re-keyed for this process.
+
+    matplotlib 3.11 keys each transform's record of the transforms that depend on it by the
+    dependents' ``id()`` and unpickles those keys as they were in the process that pickled the
+    figure. A transform created while drawing can be given one of those addresses, replace the
+    record and cut the link, and the figure then draws a bar from its layout before resizing:
+    about one slide in a hundred lost or moved a bar in a loop of the test that compares
+    pixels. The unpickler's memo holds every object it made; their records are keyed again by
+    the dependents' ids here, as ``TransformNode.set_children`` keys them.
+    """
+    with open(pending, "rb") as file:
+        unpickler = pickle.Unpickler(file)
+        figure, settings = unpickler.load()
+    for node in unpickler.memo.copy().values():
+        if isinstance(node, TransformNode):
+            dependents = [ref() for ref in node._parents.values()]
+            node._parents = {}
+            for dependent in dependents:
+                if dependent is not None:
+                    key = id(dependent)
+                    node._parents[key] = weakref.ref(
+                        dependent, lambda _, pop=node._parents.pop, key=key: pop(key, None)
+                    )
+    return figure, settings
 
 
 def write_contact_sheet(folder: Path, *, title: str) -> Path | None:

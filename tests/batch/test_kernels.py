@@ -2,6 +2,7 @@
 
 import io
 import os
+import pickle
 from pathlib import Path
 
 import matplotlib
@@ -9,6 +10,7 @@ import nbformat
 import numpy as np
 import psutil
 import pytest
+from matplotlib.transforms import TransformNode
 from PIL import Image
 
 from ccnb.batch import charts, execute
@@ -167,6 +169,47 @@ def test_a_queued_slide_draws_as_the_figure_drawn_at_once(chart_folder):
         direct.savefig(buffer, format="png", dpi=120)
     with Image.open(buffer) as image:
         assert np.array_equal(np.asarray(image), drawn)
+
+
+def _stale_links(figure) -> int:
+    """Links from a transform of ``figure`` to a dependent, keyed by another object's id."""
+    nodes = figure.findobj(lambda artist: True)
+    transforms = {id(t): t for artist in nodes for t in _transforms_of(artist)}
+    stale = 0
+    for transform in transforms.values():
+        for key, ref in transform._parents.items():
+            stale += ref() is not None and key != id(ref())
+    return stale
+
+
+def _transforms_of(artist):
+    """Every transform reachable from ``artist``'s transform through its dependents' records."""
+    seen, todo = {}, [artist.get_transform()]
+    while todo:
+        transform = todo.pop()
+        if id(transform) in seen:
+            continue
+        seen[id(transform)] = transform
+        todo.extend(ref() for ref in transform._parents.values() if ref() is not None)
+        todo.extend(value for value in vars(transform).values() if isinstance(value, TransformNode))
+    return seen.values()
+
+
+def test_a_queued_figure_is_loaded_with_its_transform_links_keyed_for_this_process(
+    chart_folder,
+):
+    """matplotlib keys a transform's dependents by id(); a plain unpickle keeps the pickling
+    process's ids, which a new transform can take and so cut a link (a bar then drawn from the
+    layout before resizing). The runner's loader keys them again."""
+    queued = charts.save_slide(_figure(), "tracking")
+    pending = next(chart_folder.glob("*.pickle"))
+    with open(pending, "rb") as file:
+        plain, _ = pickle.load(file)
+    assert _stale_links(plain) > 0
+    loaded, settings = charts._load_pending(pending)
+    assert _stale_links(loaded) == 0
+    assert settings["font.size"] == matplotlib.rcParams["font.size"]
+    assert queued.name == "03_clv-tracking.png"
 
 
 class _BrokenRenderer:
