@@ -312,10 +312,15 @@ class BudgetSettings(_Model):
         "contains 'organic', and channels without a positive acquisition cost.",
     )
     new_customer_budget: float | None = Field(
-        None, ge=0, description="Acquisition budget to split across channels."
+        None,
+        ge=0,
+        description="Acquisition budget to split across channels, for the period it is "
+        "planned for (e.g. a year); `channel_capacity` counts new customers over that period.",
     )
     channel_capacity: dict[str, float] | None = Field(
-        None, description="Maximum new customers per channel for the acquisition plan."
+        None,
+        description="Most new customers each channel can bring over the period the "
+        "acquisition budget covers.",
     )
     acquisition_min_value_per_cost: float | None = Field(
         None,

@@ -232,6 +232,7 @@ def test_the_product_lens_by_first_category(shop):
     )
     assert categories["new_customers"].to_dict() == {"Toys": 3, "Books": 4, "Garden": 3}
     assert categories["observed_customers"].to_dict() == {"Toys": 1, "Books": 3, "Garden": 2}
+    assert result.observed_through == pd.Timestamp("2025-01-01")
     assert categories["revenue_share"].to_dict() == pytest.approx(
         {"Toys": 695 / 1215, "Books": 325 / 1215, "Garden": 195 / 1215}
     )

@@ -34,8 +34,9 @@ class ProductLens:
     categories : pandas.DataFrame
         One row per category, best first by 12-month value: ``category``,
         ``new_customers`` (first purchase in it), ``first_purchase_share``,
-        ``revenue_share`` (of all net revenue in the data), ``observed_customers`` (first
-        purchase at least `VALUE_DAYS` before the observation end), ``value_12m`` (their mean
+        ``revenue_share`` (of all net revenue in the data), ``observed_customers`` (followed
+        for their whole first `VALUE_DAYS` days: first purchase by `observed_through`),
+        ``value_12m`` (their mean
         net revenue in their first `VALUE_DAYS` days, first purchase included) and
         ``rclv`` (mean residual CLV of the category's new customers; NaN without
         predictions).
@@ -44,11 +45,14 @@ class ProductLens:
         day (columns): shares of each row, each row adding up to 1.
     transition_counts : pandas.DataFrame
         The same as counts of customers.
+    observed_through : pandas.Timestamp
+        The last first-purchase day whose `VALUE_DAYS` days end by the observation end.
     """
 
     categories: pd.DataFrame
     transitions: pd.DataFrame
     transition_counts: pd.DataFrame
+    observed_through: pd.Timestamp
 
 
 def product_lens(
@@ -106,7 +110,8 @@ def product_lens(
         first = first[first["date"] >= pd.Timestamp(acquired_from)]
     first = first.assign(next_category=second.reindex(first.index))
 
-    observed = first[first["date"] + pd.Timedelta(days=VALUE_DAYS - 1) <= end]
+    observed_through = pd.Timestamp(end) - pd.Timedelta(days=VALUE_DAYS - 1)
+    observed = first[first["date"] <= observed_through]
     value = _value_after_first(rows, observed["date"])
     first["value_12m"] = value.reindex(first.index)
     first["rclv"] = np.nan if rclv is None else rclv.reindex(first.index).to_numpy()
@@ -137,7 +142,12 @@ def product_lens(
     counts = pd.crosstab(repeaters["category"], repeaters["next_category"])
     counts = counts.rename_axis(index="first category", columns="next category")
     shares = counts.div(counts.sum(axis=1), axis=0)
-    return ProductLens(categories=categories, transitions=shares, transition_counts=counts)
+    return ProductLens(
+        categories=categories,
+        transitions=shares,
+        transition_counts=counts,
+        observed_through=observed_through,
+    )
 
 
 def _value_after_first(rows, first_day: pd.Series) -> pd.Series:

@@ -103,7 +103,8 @@ def strategies(analysis: ClientAnalysis) -> Section:
         f"adds at most {percent(settings.max_lift)} of their residual CLV, and "
         f"{money(settings.spend_scale, currency)} per customer reaches 63% of that, then "
         f"spending {money(settings.total, currency)} where the predicted value is "
-        f"(customer-centric) brings {money(centric['added_value'], currency)} of margin: "
+        f"(customer-centric) brings {money(centric['added_value'], currency)} of margin over "
+        f"the residual CLV's {analysis.params.horizon_months} months: "
         f"{_returns(centric['roi'])}. "
     )
     losing = [
@@ -350,7 +351,9 @@ def test_plan(analysis: ClientAnalysis) -> Section:
         f"the {money(pooled['mean_revenue'], currency)} each of them bought for in the last "
         f"{window} days), at "
         f"{percent(1 - settings.test_alpha)} confidence and {percent(settings.test_power)} "
-        "power. "
+        f"power. It sees {window} days of revenue, not the {analysis.params.horizon_months} "
+        "months of margin the plans' ROI counts: a lift it detects shows that the spend "
+        "works, not that the ROI is reached. "
     )
     if feasible:
         text += (
@@ -414,7 +417,8 @@ def _capacity_clause(funded: pd.DataFrame) -> str:
     return (
         " ("
         + ", ".join(
-            f"{escape_md(row.channel)} up to its capacity of {count(row.capacity)} new customers"
+            f"{escape_md(row.channel)} up to its capacity of {count(row.capacity)} new customers "
+            "over the budget's period"
             for row in full.itertuples()
         )
         + ")"
@@ -475,7 +479,7 @@ def acquisition(analysis: ClientAnalysis) -> Section:
         labels={
             "mean_clv": "new customer's value",
             "cac": "acquisition cost",
-            "capacity": "capacity (new customers)",
+            "capacity": "capacity (new customers over the budget's period)",
             "value_per_cost": "value / cost",
             "new_customers": "new customers",
             "expected_value": "expected value",

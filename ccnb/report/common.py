@@ -75,10 +75,17 @@ def data_quality(analysis: ClientAnalysis) -> Section:
 
 
 def _share_text(share: float) -> str | None:
-    """A revenue share as shown: None when there is none, 'under 0.1%' when it rounds to 0."""
+    """A revenue share as shown: None when there is none, 'under 0.01%' when it rounds to 0.
+
+    Shares under 1% keep two decimals, so a reason's shares add up to the total as read
+    (0.05% + 0.10% + 0.04% + 0.06% = 0.25%, where one decimal read 0.1% + 0.1% + under 0.1%
+    + 0.1% beside a total of 0.2%).
+    """
     if pd.isna(share) or share == 0:
         return None
-    return "under 0.1%" if 0 < share < 0.0005 else percent(share, digits=1)
+    if 0 < share < 0.00005:
+        return "under 0.01%"
+    return percent(share, digits=2 if abs(share) < 0.01 else 1)
 
 
 def _revenue_clause(source, reason: str) -> str:

@@ -8,6 +8,7 @@ import pandas as pd
 from ccnb import plots
 from ccnb.analysis import ClientAnalysis, Unavailable
 from ccnb.audit.health import DEPENDS_ON_NEW, EXISTING_BASE, NO_PURCHASE, RESTS_ON_EXISTING
+from ccnb.audit.products import VALUE_DAYS
 from ccnb.formatting import count, day_label, escape_md, money, percent, signed_percent
 from ccnb.report._section import Section, _figure, _section, _styled
 from ccnb.windows import date_range_label
@@ -279,14 +280,15 @@ def _more_or_less(ratio: float) -> str:
 
 def _factor_clause(factor: str, ratio: float) -> str:
     more, less, _ = _FACTOR_WORDS[factor]
-    if abs(ratio - 1) < _ABOUT_THE_SAME:
+    change = signed_percent(ratio - 1, digits=1 if abs(ratio - 1) < _ABOUT_THE_SAME else 0)
+    if abs(ratio - 1) < _ABOUT_THE_SAME:  # the change is still given: -4.5% is not nothing
         return {
-            "size": "as large",
-            "active_share": "as many still buying",
+            "size": "about as large",
+            "active_share": "about as many still buying",
             "orders_per_active": "buying about as often",
             "average_order_value": "spending about the same per order",
-        }[factor]
-    return f"{more if ratio > 1 else less} ({signed_percent(ratio - 1)})"
+        }[factor] + f" ({change})"
+    return f"{more if ratio > 1 else less} ({change})"
 
 
 @_section(data="cohort_comparison")
@@ -565,7 +567,8 @@ def product_lens(analysis: ClientAnalysis) -> Section:
         "already is rather than make them so. Of the repeat buyers, "
         f"{percent(np.nanmean(diagonal))} on average buy in the same category again on their "
         "next purchase day; the transition table shows where the others go. First-year "
-        "value counts customers acquired at least a year before the data ends."
+        f"value counts the customers followed for their whole first {VALUE_DAYS} days, those whose "
+        f"first purchase was by {day_label(result.observed_through)}."
     )
     shown = result.categories
     styled = _styled(

@@ -7,7 +7,7 @@ import pandas as pd
 from ccnb import plots
 from ccnb.analysis import ClientAnalysis
 from ccnb.batch import exports
-from ccnb.formatting import count, escape_md, money, percent
+from ccnb.formatting import count, day_label, escape_md, money, percent
 from ccnb.report._section import Section, _bullets, _figure, _section, _styled
 from ccnb.rfm import NET_ZERO_SEGMENT
 from ccnb.windows import date_range_label
@@ -187,13 +187,33 @@ def nps_by_segment(analysis: ClientAnalysis) -> Section:
     table = analysis.nps_by_segment
     groups = table[(table["segment"] != "All") & table["reliable"]]
     best, worst = groups.loc[groups["nps"].idxmax()], groups.loc[groups["nps"].idxmin()]
+    everyone = table[table["segment"] == "All"].iloc[0]
+    (survey,) = [source for source in analysis.quality.sources if source.source == "survey"]
     text = (
         f"{escape_md(best['segment'])} customers are the most likely to recommend the business "
-        f"(NPS {best['nps']:+.0f}), {escape_md(worst['segment'])} the least "
-        f"({worst['nps']:+.0f}). Groups with fewer than {analysis.params.survey_min_answers} "
-        "answers are greyed out."
+        f"(NPS {_nps_with_interval(best)}), {escape_md(worst['segment'])} the least "
+        f"({_nps_with_interval(worst)}). These are all {count(everyone['n'])} answers of the "
+        + (
+            f"survey, {day_label(survey.first_date)} to {day_label(survey.last_date)}, by each "
+            f"customer's segment today (NPS {everyone['nps']:+.0f} for all of them); the KPI "
+            f"overview's NPS counts only the answers dated in {analysis.windows.last.label}. "
+            if survey.first_date is not None
+            else "survey (undated), by each customer's segment today (NPS "
+            f"{everyone['nps']:+.0f} for all of them). "
+        )
+        + "Each interval covers the "
+        "sampling of that segment's answers only. Groups with fewer than "
+        f"{analysis.params.survey_min_answers} answers are greyed out."
     )
     return Section(text=text, figure=_figure(plots.nps_by_segment(table)))
+
+
+def _nps_with_interval(row: pd.Series) -> str:
+    """'+41, 95% interval +34 to +48, 311 answers'."""
+    return (
+        f"{row['nps']:+.0f}, 95% interval {row['ci_low']:+.0f} to {row['ci_high']:+.0f}, "
+        f"{count(row['n'], 'answer')}"
+    )
 
 
 @_section(data="segments")

@@ -515,6 +515,41 @@ def test_the_cohort_factor_table_is_worded(demo):
     assert count(sizes["latest"].iloc[0]) in visible and "orders per buyer" in visible
 
 
+def test_a_factor_that_stayed_about_the_same_still_gives_its_change(demo):
+    """'buying about as often' stood beside -4.5% in the table: the sentence gives the change
+    it calls about the same, as the table does."""
+    (text,) = [section.text for section in demo.sections if section.name == "cohort_comparison"]
+    table = demo.analysis.cohort_comparison
+    worded = (table["factor"] != "revenue") & (
+        (table["factor"] != "active_share") | (table["age"] > 0)
+    )
+    small = table[worded & ((table["ratio"] - 1).abs() < 0.05)]  # age 0: all bought
+    assert len(small) >= 3  # the demo's cohorts differ little in all but size
+    for row in small.itertuples():
+        assert f"({signed_percent(row.ratio - 1, digits=1)})" in text, row.factor
+    assert "buying about as often (-4.5%)" in text
+
+
+def test_first_year_value_names_the_last_first_purchase_it_counts(demo):
+    """'observed a full year' added up to 3,494 against the KPI's 3,492 customers by 31 Dec
+    2024: customers first buying on 1 Jan 2025 are followed their whole 365 days by 31 Dec
+    2025. The page names that day, and the count is the customers acquired by it."""
+    from ccnb.datasets import load_demo
+
+    (text,) = [section.text for section in demo.sections if section.name == "product_lens"]
+    lens = demo.analysis.product_lens
+    assert lens.observed_through == pd.Timestamp("2025-01-01")
+    assert "those whose first purchase was by 1 Jan 2025" in text
+    raw = load_demo()
+    amount = pd.to_numeric(raw["amount"], errors="coerce")
+    date = pd.to_datetime(raw["date"], format="%Y-%m-%d", errors="coerce")
+    bought = (amount > 0) & (date <= "2025-12-31") & raw["customer_id"].str.strip().ne("")
+    first = date[bought].groupby(raw.loc[bought, "customer_id"]).min()
+    assert demo.analysis._acquired_from is None  # no warm-up: every customer is a new one
+    observed = lens.categories["observed_customers"].sum()
+    assert observed == (first <= "2025-01-01").sum() == (first <= "2024-12-31").sum() + 2
+
+
 def test_a_handful_of_buyers_is_not_cut_into_deciles(wholesaler):
     differences = wholesaler.analysis.customer_differences
     assert differences.buyers < 10

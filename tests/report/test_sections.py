@@ -586,8 +586,35 @@ def test_nps_by_segment_names_the_best_and_worst_reliable_segment(demo):
     best, worst = groups.loc[groups["nps"].idxmax()], groups.loc[groups["nps"].idxmin()]
     text = demo.available("nps_by_segment").text
     assert f"{escape_md(best['segment'])} customers are the most likely" in text
-    assert f"(NPS {best['nps']:+.0f}), {escape_md(worst['segment'])} the least" in text
-    assert f"({worst['nps']:+.0f}). Groups with fewer than 30 answers" in text
+    # each named segment's NPS and answer count, counted by hand from the answers
+    answers = demo.analysis.survey_with_segments.dropna(subset=["nps"])
+    for row, then in ((best, f", {escape_md(worst['segment'])} the least"), (worst, ".")):
+        scores = answers.loc[answers["segment"] == row["segment"], "nps"]
+        by_hand = 100 * ((scores >= 9).mean() - (scores <= 6).mean())
+        shown = (
+            f"{by_hand:+.0f}, 95% interval {row['ci_low']:+.0f} to {row['ci_high']:+.0f}, "
+            f"{count(len(scores))} answers){then}"
+        )
+        assert shown in text
+    # which answers: all of them, with their dates, against the KPI page's period only
+    assert f"These are all {count(len(answers))} answers of the survey, 20 Feb 2021 to " in text
+    assert "the KPI overview's NPS counts only the answers dated in 2025" in text
+    assert "Groups with fewer than 30 answers are greyed out" in text
+
+
+def test_nps_by_segment_of_an_undated_survey_says_so():
+    """A survey without a date column: no period to name, and no KPI-period pointer."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv(CACHE_DIR_VARIABLE, raising=False)
+        params = ccnb.load_params(
+            ROOT / "params" / "demo.yaml",
+            survey={"path": "builtin:demo", "columns": {"date": None}},
+        )
+        analysis = ClientAnalysis(params)
+    text = report.nps_by_segment(analysis).text
+    plt.close("all")
+    assert "These are all 1,497 answers of the survey (undated), by each customer's" in text
+    assert "KPI overview" not in text
 
 
 def test_next_steps_segments(demo):
@@ -957,7 +984,8 @@ def test_strategies_gain_is_recomputed_from_the_allocations(client):
     section = client.available("strategies")
     assert section.text.startswith("A simulation from stated assumptions, not a measurement")
     assert (
-        f"brings {money(centric, currency)} of margin: ROI "
+        f"brings {money(centric, currency)} of margin over the residual CLV's "
+        f"{client.analysis.params.horizon_months} months: ROI "
         f"{signed_percent((centric - total) / total, digits=0)}"
     ) in section.text
     assert (
@@ -1151,6 +1179,9 @@ def test_test_plan_sentence(client):
     currency = client.analysis.currency
     assert f"revenue per customer over the {window} days after the spend" in text
     assert f"expected to add {money(pooled['absolute_lift'], currency)} per customer" in text
+    # the test's window against the ROI's horizon: a detected lift is not the ROI reached
+    months = client.analysis.params.horizon_months
+    assert f"It sees {window} days of revenue, not the {months} months of margin" in text
     # neither the demo's nor CDNOW's plan is detectable: said, with what it would take
     assert not plan["big_enough"].any()
     assert "No group is large enough to detect it" in text
@@ -1210,7 +1241,8 @@ def test_acquisition_plan(demo):
         if row.spend > 0 and row.new_customers >= settings.channel_capacity.get(row.channel, 1e18)
     ]
     assert full == ["Referral"]  # params/demo.yaml: 600 new customers at most
-    assert "(Referral up to its capacity of 600 new customers)" in section.text
+    capacity = "(Referral up to its capacity of 600 new customers over the budget's period)"
+    assert capacity in section.text
     assert f"{money(acquisition.unspent, 'EUR')} is left unspent (no other paid channel" in (
         section.text
     )
@@ -1514,7 +1546,8 @@ def test_a_single_customers_interval_is_explained(client):
 
 
 def test_excluded_revenue_is_never_shown_as_zero_percent():
-    """A sliver of revenue reads 'under 0.1%', none at all leaves the clause out."""
+    """A sliver of revenue reads 'under 0.01%', none at all leaves the clause out; shares under
+    1% keep two decimals so the reasons' shares add up to the total as read."""
     from ccnb.quality import SourceQuality
     from ccnb.report.common import _carrying
 
@@ -1530,7 +1563,9 @@ def test_excluded_revenue_is_never_shown_as_zero_percent():
             amount_rejected={"bad_date": rejected_amount},
         )
 
-    assert _carrying(source(12.0)) == " (carrying under 0.1% of the revenue in the file)"
+    assert _carrying(source(4.0)) == " (carrying under 0.01% of the revenue in the file)"
+    assert _carrying(source(12.0)) == " (carrying 0.01% of the revenue in the file)"
+    assert _carrying(source(500.0)) == " (carrying 0.50% of the revenue in the file)"
     assert _carrying(source(0.0)) == ""
     assert _carrying(source(5_000.0)) == " (carrying 4.8% of the revenue in the file)"
 
