@@ -74,28 +74,34 @@ def data_quality(analysis: ClientAnalysis) -> Section:
     return Section(text=text, figure=figure, extra=[quality])
 
 
-def _share_text(share: float) -> str | None:
-    """A revenue share as shown: None when there is none, 'under 0.01%' when it rounds to 0.
-
-    Shares under 1% keep two decimals, so a reason's shares add up to the total as read
-    (0.05% + 0.10% + 0.04% + 0.06% = 0.25%, where one decimal read 0.1% + 0.1% + under 0.1%
-    + 0.1% beside a total of 0.2%).
-    """
+def _share_text(share: float, *, digits: int) -> str | None:
+    """A revenue share as shown: None when there is none, 'under 0.01%' when it rounds to 0."""
     if pd.isna(share) or share == 0:
         return None
     if 0 < share < 0.00005:
         return "under 0.01%"
-    return percent(share, digits=2 if abs(share) < 0.01 else 1)
+    return percent(share, digits=digits)
+
+
+def _share_digits(source) -> int:
+    """Decimals for a source's excluded-revenue shares: two while the total is under 10%.
+
+    Every reason's share and the total take the same decimals, so they add up as read
+    (0.05% + 0.10% + 0.04% + 0.06% = 0.25%, where one decimal read 0.1% + 0.1% + under 0.1%
+    + 0.1% beside a total of 0.2%).
+    """
+    total = source.revenue_share()
+    return 2 if pd.isna(total) or abs(total) < 0.1 else 1
 
 
 def _revenue_clause(source, reason: str) -> str:
-    """', 2.1% of the amount' for a reason whose rows carry a share of the file's amount."""
-    shown = _share_text(source.revenue_share(reason))
+    """' (0.05% of the revenue)' for a reason whose rows carry a share of the file's amount."""
+    shown = _share_text(source.revenue_share(reason), digits=_share_digits(source))
     return f" ({shown} of the revenue)" if shown else ""
 
 
 def _carrying(source) -> str:
-    shown = _share_text(source.revenue_share())
+    shown = _share_text(source.revenue_share(), digits=_share_digits(source))
     return f" (carrying {shown} of the revenue in the file)" if shown else ""
 
 

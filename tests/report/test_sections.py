@@ -1546,8 +1546,8 @@ def test_a_single_customers_interval_is_explained(client):
 
 
 def test_excluded_revenue_is_never_shown_as_zero_percent():
-    """A sliver of revenue reads 'under 0.01%', none at all leaves the clause out; shares under
-    1% keep two decimals so the reasons' shares add up to the total as read."""
+    """A sliver of revenue reads 'under 0.01%', none at all leaves the clause out; while the
+    total is under 10% shares keep two decimals, so the reasons' shares add up to it as read."""
     from ccnb.quality import SourceQuality
     from ccnb.report.common import _carrying
 
@@ -1567,7 +1567,8 @@ def test_excluded_revenue_is_never_shown_as_zero_percent():
     assert _carrying(source(12.0)) == " (carrying 0.01% of the revenue in the file)"
     assert _carrying(source(500.0)) == " (carrying 0.50% of the revenue in the file)"
     assert _carrying(source(0.0)) == ""
-    assert _carrying(source(5_000.0)) == " (carrying 4.8% of the revenue in the file)"
+    assert _carrying(source(5_000.0)) == " (carrying 4.76% of the revenue in the file)"
+    assert _carrying(source(20_000.0)) == " (carrying 16.7% of the revenue in the file)"
 
 
 def test_a_channel_never_bought_says_why():
