@@ -115,9 +115,9 @@ def cumulative_revenue(analysis: ClientAnalysis) -> Section:
     if len(at_one_year) >= 2:
         first, last = at_one_year.iloc[0], at_one_year.iloc[-1]
         text += (
-            f" After their first year, customers acquired in {period_label(last['cohort'], 'Q')} "
-            "had "
-            f"brought {money(last['cumulative_revenue_per_customer'], analysis.currency)} each, "
+            " After four quarters (the quarter of their first purchase and the three after), "
+            f"customers acquired in {period_label(last['cohort'], 'Q')} had brought "
+            f"{money(last['cumulative_revenue_per_customer'], analysis.currency)} each, "
             f"against {money(first['cumulative_revenue_per_customer'], analysis.currency)} for "
             f"those acquired in {period_label(first['cohort'], 'Q')}."
         )

@@ -693,6 +693,7 @@ def test_cumulative_revenue_after_a_year(client):
     currency = client.analysis.currency
     text = client.available("cumulative_revenue").text
     assert (
+        "After four quarters (the quarter of their first purchase and the three after), "
         f"customers acquired in {period_label(last['cohort'], 'Q')} had brought "
         f"{money(last['cumulative_revenue_per_customer'], currency)} each, against "
         f"{money(first['cumulative_revenue_per_customer'], currency)} for those acquired in "
