@@ -152,6 +152,11 @@ class DataQuality:
         return self.sources[0]
 
     @property
+    def survey(self) -> SourceQuality | None:
+        """The survey source's accounting; None when no survey was loaded."""
+        return next((source for source in self.sources if source.source == "survey"), None)
+
+    @property
     def rows_read(self) -> int:
         """Transaction rows read."""
         return self.transactions.rows_read

@@ -36,10 +36,9 @@ class ProductLens:
         ``new_customers`` (first purchase in it), ``first_purchase_share``,
         ``revenue_share`` (of all net revenue in the data), ``observed_customers`` (followed
         for their whole first `VALUE_DAYS` days: first purchase by `observed_through`),
-        ``value_12m`` (their mean
-        net revenue in their first `VALUE_DAYS` days, first purchase included) and
-        ``rclv`` (mean residual CLV of the category's new customers; NaN without
-        predictions).
+        ``value_12m`` (their mean net revenue in their first `VALUE_DAYS` days, first purchase
+        included) and ``rclv`` (mean residual CLV of the category's new customers; NaN
+        without predictions).
     transitions : pandas.DataFrame
         Repeat buyers by first category (rows) and the category of their second purchase
         day (columns): shares of each row, each row adding up to 1.

@@ -280,8 +280,9 @@ def _more_or_less(ratio: float) -> str:
 
 def _factor_clause(factor: str, ratio: float) -> str:
     more, less, _ = _FACTOR_WORDS[factor]
-    change = signed_percent(ratio - 1, digits=1 if abs(ratio - 1) < _ABOUT_THE_SAME else 0)
-    if abs(ratio - 1) < _ABOUT_THE_SAME:  # the change is still given: -4.5% is not nothing
+    about_the_same = abs(ratio - 1) < _ABOUT_THE_SAME
+    change = signed_percent(ratio - 1, digits=1 if about_the_same else 0)
+    if about_the_same:  # the change is still given: -4.5% is not nothing
         return {
             "size": "about as large",
             "active_share": "about as many still buying",

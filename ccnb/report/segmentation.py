@@ -188,22 +188,21 @@ def nps_by_segment(analysis: ClientAnalysis) -> Section:
     groups = table[(table["segment"] != "All") & table["reliable"]]
     best, worst = groups.loc[groups["nps"].idxmax()], groups.loc[groups["nps"].idxmin()]
     everyone = table[table["segment"] == "All"].iloc[0]
-    (survey,) = [source for source in analysis.quality.sources if source.source == "survey"]
+    survey = analysis.quality.survey
+    which = (
+        f"survey, {day_label(survey.first_date)} to {day_label(survey.last_date)}, by each "
+        f"customer's segment today (NPS {everyone['nps']:+.0f} for all of them); the KPI "
+        f"overview's NPS counts only the answers dated in {analysis.windows.last.label}."
+        if survey.first_date is not None
+        else "survey (undated), by each customer's segment today (NPS "
+        f"{everyone['nps']:+.0f} for all of them)."
+    )
     text = (
         f"{escape_md(best['segment'])} customers are the most likely to recommend the business "
         f"(NPS {_nps_with_interval(best)}), {escape_md(worst['segment'])} the least "
         f"({_nps_with_interval(worst)}). These are all {count(everyone['n'])} answers of the "
-        + (
-            f"survey, {day_label(survey.first_date)} to {day_label(survey.last_date)}, by each "
-            f"customer's segment today (NPS {everyone['nps']:+.0f} for all of them); the KPI "
-            f"overview's NPS counts only the answers dated in {analysis.windows.last.label}. "
-            if survey.first_date is not None
-            else "survey (undated), by each customer's segment today (NPS "
-            f"{everyone['nps']:+.0f} for all of them). "
-        )
-        + "Each interval covers the "
-        "sampling of that segment's answers only. Groups with fewer than "
-        f"{analysis.params.survey_min_answers} answers are greyed out."
+        f"{which} Each interval covers the sampling of that segment's answers only. Groups "
+        f"with fewer than {analysis.params.survey_min_answers} answers are greyed out."
     )
     return Section(text=text, figure=_figure(plots.nps_by_segment(table)))
 
