@@ -28,19 +28,25 @@ __all__ = [
     "corner_share",
     "revenue_concentration",
     "rules_from_params",
+    "edge_positions",
     "score",
+    "score_by_edges",
+    "score_edges",
     "score_ranges",
     "segment",
     "segment_recency",
     "segment_summary",
     "top_share",
     "value_tiers_scheme",
+    "worst_first",
 ]
 
 #: Customer-summary columns the scores are computed from.
 RFM_INPUTS = ("days_since_last", "orders", "revenue")
 #: Score columns, in the order they appear in ``rfm_cell``.
 SCORE_COLUMNS = ("R", "F", "M")
+#: The summary column each score ranks.
+SCORE_INPUT = {"R": "days_since_last", "F": "orders", "M": "revenue"}
 
 _RULE_KEYS = ("name", "description", "tactic", "R", "F", "M", "orders", "days_since_last")
 
@@ -129,7 +135,9 @@ def score(summary: pd.DataFrame, *, bins: int = 5) -> pd.DataFrame:
         score = ceil(bins * (worse + 1) / n)
 
     "Worse" means more days since the last purchase for R, fewer orders for F and less
-    net revenue for M. The worst value always scores 1 (when ``n >= bins``) and equal
+    net revenue for M. Equivalently, a customer scores 1 plus the number of the base's
+    :func:`score_edges` their value exceeds; :func:`score_by_edges` scores part of a base
+    that way. The worst value always scores 1 (when ``n >= bins``) and equal
     values always share a score. Heavy ties collapse onto one score and leave others
     unused: when 6 of 10 customers have one order they all score F = 1 and the next
     customer up scores ``ceil(5 * 7 / 10) = 4``, so nobody scores F = 2 or 3. Likewise a
@@ -150,10 +158,108 @@ def score(summary: pd.DataFrame, *, bins: int = 5) -> pd.DataFrame:
             f"repeat, e.g. {examples}. Aggregate transactions with ccnb.summary first."
         )
 
+    edges = {key: score_edges(worst_first(summary, key), bins=bins) for key in SCORE_COLUMNS}
+    return score_by_edges(summary, edges=edges, bins=bins)
+
+
+def worst_first(summary: pd.DataFrame, score: str) -> np.ndarray:
+    """The values a score ranks, as float64 with the best largest: days since last negated.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        The customer summary (``days_since_last``, ``orders``, ``revenue``).
+    score : {"R", "F", "M"}
+        Which score.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``-days_since_last`` for R, ``orders`` for F, ``revenue`` for M.
+    """
+    values = summary[SCORE_INPUT[score]].to_numpy(dtype=np.float64)
+    return -values if score == "R" else values
+
+
+def edge_positions(n: int, *, bins: int) -> np.ndarray:
+    """Where each score's lower edge sits in the ascending order of `n` values.
+
+    By the rule of :func:`score` a customer scores at least ``k`` (2..`bins`) when at least
+    ``w = floor((k - 1) n / bins)`` customers are strictly worse, that is when their value
+    exceeds the ``w``-th worst value: position ``w - 1`` (0-based) of the values sorted worst
+    first.
+
+    Parameters
+    ----------
+    n : int
+        Number of customers (at least 1).
+    bins : int
+        Score scale.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``bins - 1`` positions (int64), -1 where every customer reaches the score (fewer
+        customers than bins).
+    """
+    k = np.arange(2, _check_bins(bins) + 1, dtype=np.int64)
+    return (k - 1) * int(n) // bins - 1
+
+
+def score_edges(values: np.ndarray, *, bins: int) -> np.ndarray:
+    """The `bins` - 1 values a customer must exceed to reach scores 2..`bins`.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Every customer's value, best largest (:func:`worst_first`), no missing values.
+    bins : int
+        Score scale.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 edges, ascending; ``-inf`` where every customer reaches the score. They are
+        order statistics of `values` (:func:`edge_positions`): an engine that holds the
+        customers computes the same edges exactly (``ccnb.partitioned_segments``).
+    """
+    positions = edge_positions(len(values), bins=bins)
+    edges = np.full(len(positions), -np.inf)
+    used = positions >= 0
+    if used.any():
+        ordered = np.partition(np.asarray(values, dtype=np.float64), positions[used])
+        edges[used] = ordered[positions[used]]
+    return edges
+
+
+def score_by_edges(
+    summary: pd.DataFrame, *, edges: Mapping[str, Sequence[float]], bins: int
+) -> pd.DataFrame:
+    """Score customers against edges of the whole base: :func:`score` for a part of it.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        Some or all of the base's customers (``customer_id``, ``days_since_last``,
+        ``orders``, ``revenue``).
+    edges : mapping of str to sequence of float
+        ``{"R": ..., "F": ..., "M": ...}``, each :func:`score_edges` of the whole base.
+    bins : int
+        Score scale the edges were made for.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`score`: a customer's score is 1 plus the number of its edges their value
+        (:func:`worst_first`) exceeds.
+    """
     scores = summary[["customer_id", *RFM_INPUTS]].copy()
-    scores["R"] = _percentile_score(summary["days_since_last"], bins=bins, lower_is_better=True)
-    scores["F"] = _percentile_score(summary["orders"], bins=bins)
-    scores["M"] = _percentile_score(summary["revenue"], bins=bins)
+    for key in SCORE_COLUMNS:
+        levels = np.asarray(edges[key], dtype=np.float64)
+        if len(levels) != bins - 1:
+            raise ValueError(f"{key} needs {bins - 1} edges for bins={bins}; got {len(levels)}")
+        # searchsorted "left" counts the edges strictly below each value
+        scores[key] = 1 + np.searchsorted(levels, worst_first(summary, key), side="left")
     scores["rfm_cell"] = _cell_labels(scores, bins=bins)
     scores["rfm_score"] = scores["R"] + scores["F"] + scores["M"]
     return scores
@@ -180,22 +286,17 @@ def score_ranges(scores: pd.DataFrame, *, bins: int, score: str = "F") -> pd.Dat
         ``low`` and ``high`` (smallest and largest input value with that score: orders for F,
         days since the last purchase for R, net revenue for M; NaN when empty).
     """
-    source = {"R": "days_since_last", "F": "orders", "M": "revenue"}[score]
+    source = SCORE_INPUT[score]
     grouped = scores.groupby(score)[source].agg(customers="size", low="min", high="max")
+    return _ranges_table(grouped, bins=bins)
+
+
+def _ranges_table(grouped: pd.DataFrame, *, bins: int) -> pd.DataFrame:
+    """`score_ranges`'s table from ``customers``, ``low`` and ``high`` by score."""
     table = grouped.reindex(range(1, _check_bins(bins) + 1))
     table["customers"] = table["customers"].fillna(0).astype("int64")
     table.index.name = "score"
     return table.reset_index().astype({"low": "float64", "high": "float64"})
-
-
-def _percentile_score(values: pd.Series, *, bins: int, lower_is_better: bool = False) -> np.ndarray:
-    # rank(method="min") gives tied values the position of the first of them, so
-    # rank - 1 is the number of strictly worse customers. Integer ceiling division
-    # keeps exact boundaries (rank / n == k / bins) from drifting up a score.
-    n = len(values)
-    worst_first = values.rank(method="min", ascending=not lower_is_better)
-    ranks = worst_first.to_numpy(dtype=np.int64)
-    return (ranks * bins + n - 1) // n
 
 
 def _cell_labels(scores: pd.DataFrame, *, bins: int) -> pd.Categorical:
@@ -896,11 +997,6 @@ def segment_summary(
     _require_columns(segments, ("segment", *RFM_INPUTS), what="segments")
     names, text = _segment_names_and_text(segments, scheme)
     codes = _segment_codes(segments["segment"], names)
-
-    customers = np.bincount(codes, minlength=len(names))
-    revenue = np.bincount(codes, weights=segments["revenue"].to_numpy(float), minlength=len(names))
-    total_customers = customers.sum()
-    total_revenue = revenue.sum()
     medians = (
         segments[list(RFM_INPUTS)]
         .groupby(codes)
@@ -909,7 +1005,29 @@ def segment_summary(
         .astype(float)
         .to_numpy()
     )
-    summary = pd.DataFrame(
+    return _summary_table(
+        names,
+        text,
+        customers=np.bincount(codes, minlength=len(names)),
+        revenue=np.bincount(
+            codes, weights=segments["revenue"].to_numpy(float), minlength=len(names)
+        ),
+        medians=medians,
+    )
+
+
+def _summary_table(
+    names: list[str],
+    text: Mapping[str, tuple[str, str]],
+    *,
+    customers: np.ndarray,
+    revenue: np.ndarray,
+    medians: np.ndarray,
+) -> pd.DataFrame:
+    """`segment_summary`'s table from each segment's count, revenue and input medians."""
+    total_customers = customers.sum()
+    total_revenue = revenue.sum()
+    return pd.DataFrame(
         {
             "segment": pd.Categorical(names, categories=names, ordered=True),
             "customers": customers.astype(np.int64),
@@ -923,7 +1041,6 @@ def segment_summary(
             "tactic": [text.get(name, ("", ""))[1] for name in names],
         }
     )
-    return summary
 
 
 def _segment_names_and_text(
@@ -1138,13 +1255,25 @@ def corner_share(scores: pd.DataFrame, *, min_score: int = 4) -> pd.Series:
     """
     _require_columns(scores, ("R", "F", "revenue"), what="scores")
     best = scores[(scores["R"] >= min_score) & (scores["F"] >= min_score)]
-    total = scores["revenue"].sum()
+    return _corner_series(
+        min_score,
+        customers=len(best),
+        revenue=best["revenue"].sum(),
+        all_customers=len(scores),
+        all_revenue=scores["revenue"].sum(),
+    )
+
+
+def _corner_series(
+    min_score: int, *, customers: int, revenue: float, all_customers: int, all_revenue: float
+) -> pd.Series:
+    """`corner_share`'s series from the corner's and the base's counts and revenue."""
     return pd.Series(
         {
             "min_score": min_score,
-            "customers": len(best),
-            "customer_share": len(best) / len(scores) if len(scores) else float("nan"),
-            "revenue_share": best["revenue"].sum() / total if total > 0 else float("nan"),
+            "customers": int(customers),
+            "customer_share": customers / all_customers if all_customers else float("nan"),
+            "revenue_share": revenue / all_revenue if all_revenue > 0 else float("nan"),
         },
         dtype=object,
     )

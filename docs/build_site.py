@@ -46,6 +46,8 @@ API_MODULES = [
             "ccnb.kpi",
             "ccnb.churn",
             "ccnb.rfm",
+            "ccnb.partitioned_segments",
+            "ccnb.order_statistics",
             "ccnb.cohorts",
             "ccnb.nps",
             "ccnb.value_ranking",

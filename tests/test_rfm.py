@@ -121,6 +121,35 @@ def test_scores_equal_literal_rule_with_many_ties(bins):
     assert scores[["R", "F", "M"]].max().max() <= bins
 
 
+@pytest.mark.parametrize("n", [1, 2, 4, 7])
+def test_fewer_customers_than_bins_score_by_the_literal_rule(n):
+    summary = CUSTOMERS.iloc[:n]
+    scores = rfm.score(summary, bins=5)
+    # with n < bins the lowest edges are -inf: everyone reaches those scores
+    assert scores["R"].tolist() == reference_score(
+        summary["days_since_last"].tolist(), bins=5, lower_is_better=True
+    )
+    assert scores["M"].tolist() == reference_score(summary["revenue"].tolist(), bins=5)
+
+
+def test_parts_scored_against_the_whole_base_edges_score_as_the_whole():
+    # The edges are the 2nd, 4th, 6th and 8th worst values of the ten (edge_positions
+    # 1, 3, 5, 7): orders 1, 1, 1, 2 and revenue 0, 20, 50, 70, recency (negated) -300,
+    # -80, -20, -10.
+    assert rfm.edge_positions(10, bins=5).tolist() == [1, 3, 5, 7]
+    edges = {key: rfm.score_edges(rfm.worst_first(CUSTOMERS, key), bins=5) for key in "RFM"}
+    assert edges["F"].tolist() == [1, 1, 1, 2]
+    assert edges["M"].tolist() == [0.0, 20.0, 50.0, 70.0]
+    assert edges["R"].tolist() == [-300.0, -80.0, -20.0, -10.0]
+    parts = [
+        rfm.score_by_edges(part, edges=edges, bins=5)
+        for part in (CUSTOMERS.iloc[:3], CUSTOMERS.iloc[3:4], CUSTOMERS.iloc[4:])
+    ]
+    pd.testing.assert_frame_equal(pd.concat(parts), rfm.score(CUSTOMERS))
+    with pytest.raises(ValueError, match="M needs 4 edges for bins=5; got 3"):
+        rfm.score_by_edges(CUSTOMERS, edges={**edges, "M": [0.0, 1.0, 2.0]}, bins=5)
+
+
 def test_score_rejects_bad_input():
     with pytest.raises(ValueError, match=r"missing column 'orders'.*did you mean 'order'"):
         rfm.score(CUSTOMERS.rename(columns={"orders": "order"}))

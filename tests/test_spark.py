@@ -15,7 +15,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ccnb import audit, churn, clv, cohorts, data, engine, kpi, load_params, summary
+from ccnb import (
+    audit,
+    churn,
+    clv,
+    cohorts,
+    data,
+    engine,
+    kpi,
+    load_params,
+    order_statistics,
+    partitioned_segments,
+    summary,
+)
 from ccnb.clv import partitioned
 from ccnb.clv.cuts import top_decile_share
 from ccnb.params import EngineSettings, Params, ParamsError
@@ -514,3 +526,104 @@ def test_partitioned_predictions_on_spark_equal_the_partitions_run_one_by_one(sp
         table.reset_index(drop=True).dropna(axis=1, how="all"),
         check_dtype=False,
     )
+
+
+# --- segments where the customers are -------------------------------------------------------
+
+
+def _tied_values(seed: int, n: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "group": rng.choice(["a", "b", "c"], n, p=[0.7, 0.29, 0.01]),
+            "value": np.where(rng.random(n) < 0.4, 1.0, np.round(rng.gamma(2.0, 30.0, n), 2)),
+        }
+    )
+
+
+@pytest.mark.parametrize("accuracy", [4, 100, order_statistics.DEFAULT_ACCURACY])
+def test_order_statistics_on_spark_are_numpys_sorted_values(spark, accuracy):
+    """Heavy ties (40% at one value), a tiny group, and brackets of any width: always exact."""
+    frame = _tied_values(3, 5_000)
+    table = spark._session.createDataFrame(frame)
+
+    def wanted(n):
+        return sorted({0, (n - 1) // 2, n // 2, n // 3, n - 1})
+
+    whole = order_statistics.order_statistics_on_spark(
+        table, value="value", positions=wanted, accuracy=accuracy
+    )
+    ordered = np.sort(frame["value"].to_numpy())
+    assert whole["position"].tolist() == wanted(5_000)
+    assert whole["value"].tolist() == ordered[wanted(5_000)].tolist()
+    grouped = order_statistics.order_statistics_on_spark(
+        table, value="value", by=["group"], positions=wanted, accuracy=accuracy
+    )
+    for group, rows in grouped.groupby("group"):
+        values = np.sort(frame.loc[frame["group"] == group, "value"].to_numpy())
+        assert rows["n"].iloc[0] == len(values)
+        assert rows["value"].tolist() == values[rows["position"].to_numpy()].tolist()
+
+
+def test_a_bracket_that_misses_is_read_again_over_the_whole_group(spark, monkeypatch):
+    """Brackets placed wrongly on purpose (all at the maximum) still give the exact values."""
+    frame = _tied_values(4, 2_000)
+    table = spark._session.createDataFrame(frame)
+    top = frame["value"].max()
+
+    def wrong(rows, targets, *, by, accuracy):
+        return targets.assign(low=top, high=top)
+
+    monkeypatch.setattr(order_statistics, "_brackets", wrong)
+    at = order_statistics.order_statistics_on_spark(
+        table, value="value", positions=lambda n: [0, n // 2]
+    )
+    ordered = np.sort(frame["value"].to_numpy())
+    assert at["value"].tolist() == [ordered[0], ordered[1_000]]
+    assert at["value"].iloc[0] < top
+
+
+@pytest.fixture(scope="module")
+def demo_summary() -> pd.DataFrame:
+    from ccnb.analysis import ClientAnalysis
+
+    return ClientAnalysis(load_params(os.path.join(ROOT, PARAMS["demo"]))).summary
+
+
+def test_segments_on_spark_equal_the_whole_base_segmented_in_memory(spark, demo_summary, tmp_path):
+    """The demo's 5,000 customers scored and segmented by the executors: every customer, the
+    segment summary with its medians, the F ranges and the corner equal `ccnb.rfm`'s."""
+    from ccnb import rfm
+
+    customers = spark._session.createDataFrame(
+        demo_summary[["customer_id", *rfm.RFM_INPUTS]].astype({"customer_id": object})
+    ).repartition(3)
+    scheme = rfm.resolve_scheme("value_tiers", bins=5)
+    plan = partitioned_segments.plan_segments_on_spark(customers, scheme=scheme, accuracy=50)
+    in_memory = partitioned_segments.plan_segments(demo_summary, scheme=scheme)
+    assert plan == in_memory
+    output = str(tmp_path / "segments")
+    on_spark = partitioned_segments.segment_on_spark(customers, plan, output=output)
+
+    expected = rfm.segment(rfm.score(demo_summary), scheme=scheme)
+    written = pd.read_parquet(output).sort_values("customer_id", ignore_index=True)
+    expected = expected.sort_values("customer_id", ignore_index=True)
+    for column in expected.columns:
+        assert written[column].astype(str).tolist() == expected[column].astype(str).tolist()
+    pd.testing.assert_frame_equal(
+        on_spark.summary, rfm.segment_summary(expected, scheme=scheme), check_exact=False
+    )
+    pd.testing.assert_frame_equal(
+        on_spark.frequency_ranges, rfm.score_ranges(expected, bins=5, score="F")
+    )
+    pd.testing.assert_series_equal(on_spark.corner, rfm.corner_share(expected, min_score=4))
+    assert on_spark.summary["customers"].sum() == len(demo_summary) == plan.n_customers
+
+
+def test_segments_on_spark_refuse_a_summary_with_a_repeated_customer(spark, demo_summary):
+    from ccnb import rfm
+
+    rows = demo_summary[["customer_id", *rfm.RFM_INPUTS]].astype({"customer_id": object})
+    customers = spark._session.createDataFrame(pd.concat([rows, rows.iloc[:2]]))
+    with pytest.raises(ValueError, match="2 rows repeat a customer id"):
+        partitioned_segments.plan_segments_on_spark(customers)

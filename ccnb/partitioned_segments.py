@@ -1,0 +1,309 @@
+"""RFM scores and segments a partition of customers at a time, where the customers are.
+
+A customer's RFM scores rank them against the whole base, but only through a few numbers of
+that base: each score's edges, the values a customer must exceed to reach scores 2, 3...
+(:func:`ccnb.rfm.score_edges`, exact order statistics). The driver computes those once
+(`plan_segments_on_spark`, or `plan_segments` for a table in memory); each partition then
+scores and segments its own customers with the same rules as :func:`ccnb.rfm.score` and
+:func:`ccnb.rfm.segment` (`segment_partition`), and `segment_on_spark` runs that on the
+executors, writes the customers' segments as parquet and brings back only what the
+segmentation report shows: the segment summary with exact medians, the frequency score's
+ranges and the R x F corner. Definitions in docs/methodology.md, "Segments in partitions".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ccnb import rfm
+from ccnb._checks import require_columns
+from ccnb.order_statistics import DEFAULT_ACCURACY, order_statistics_on_spark
+
+__all__ = [
+    "PartitionedSegments",
+    "SegmentPlan",
+    "plan_segments",
+    "plan_segments_on_spark",
+    "segment_on_spark",
+    "segment_partition",
+]
+
+#: the text columns of a partition's segments (categorical in pandas, strings in parquet)
+TEXT_COLUMNS = ("rfm_cell", "segment", "segment_description", "tactic")
+
+
+@dataclass(frozen=True)
+class SegmentPlan:
+    """What every partition needs to score and segment its customers as the whole base.
+
+    Attributes
+    ----------
+    bins : int
+        Score scale.
+    scheme : ccnb.rfm.SegmentScheme
+        The segment rules, resolved.
+    edges : mapping of str to tuple of float
+        ``{"R": ..., "F": ..., "M": ...}``: the whole base's :func:`ccnb.rfm.score_edges`.
+    n_customers : int
+        Customers in the base.
+    """
+
+    bins: int
+    scheme: rfm.SegmentScheme
+    edges: Mapping[str, tuple[float, ...]]
+    n_customers: int
+
+
+def plan_segments(
+    summary: pd.DataFrame,
+    *,
+    bins: int = 5,
+    scheme: str | rfm.SegmentScheme | Sequence[Mapping[str, Any]] = "value_tiers",
+) -> SegmentPlan:
+    """Plan from a customer summary held in memory (the edges :func:`ccnb.rfm.score` uses).
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        The whole base, as :func:`ccnb.rfm.score` takes it.
+    bins : int, default 5
+        Score scale.
+    scheme : str, SegmentScheme or list of dict, default "value_tiers"
+        As :func:`ccnb.rfm.segment` takes it.
+
+    Returns
+    -------
+    SegmentPlan
+    """
+    rfm.score(summary, bins=bins)  # the same checks of the summary
+    edges = {
+        key: tuple(rfm.score_edges(rfm.worst_first(summary, key), bins=bins))
+        for key in rfm.SCORE_COLUMNS
+    }
+    return SegmentPlan(
+        bins=bins,
+        scheme=rfm.resolve_scheme(scheme, bins=bins),
+        edges=edges,
+        n_customers=len(summary),
+    )
+
+
+def plan_segments_on_spark(
+    customers,
+    *,
+    bins: int = 5,
+    scheme: str | rfm.SegmentScheme | Sequence[Mapping[str, Any]] = "value_tiers",
+    accuracy: int = DEFAULT_ACCURACY,
+) -> SegmentPlan:
+    """Plan from a Spark table of customers: the edges as exact order statistics.
+
+    Parameters
+    ----------
+    customers : pyspark.sql.DataFrame
+        The whole base: ``customer_id``, ``days_since_last``, ``orders``, ``revenue``.
+    bins : int, default 5
+        Score scale.
+    scheme : str, SegmentScheme or list of dict, default "value_tiers"
+        As :func:`ccnb.rfm.segment` takes it.
+    accuracy : int, optional
+        Passed to :func:`ccnb.order_statistics.order_statistics_on_spark`; never changes
+        the edges.
+
+    Returns
+    -------
+    SegmentPlan
+        Equal to :func:`plan_segments` of the same customers in memory.
+
+    Raises
+    ------
+    ValueError
+        If a column is missing, has missing values, a customer id repeats or there are no
+        customers (the checks of :func:`ccnb.rfm.score`).
+    """
+    from pyspark.sql import functions as F
+
+    require_columns(customers, ("customer_id", *rfm.RFM_INPUTS), what="customers")
+    scheme = rfm.resolve_scheme(scheme, bins=bins)
+    counts = customers.agg(
+        F.count(F.lit(1)).alias("n"),
+        F.countDistinct("customer_id").alias("ids"),
+        *(F.sum(F.col(name).isNull().cast("long")).alias(name) for name in rfm.RFM_INPUTS),
+    ).first()
+    n = int(counts["n"])
+    if n == 0:
+        raise ValueError("customers has no rows; RFM scores need at least one customer")
+    if counts["ids"] != n:
+        raise ValueError(
+            f"customers must have one row per customer; {n - counts['ids']} rows repeat a "
+            "customer id. Aggregate transactions with ccnb.summary first."
+        )
+    missing = {name: int(counts[name]) for name in rfm.RFM_INPUTS if counts[name]}
+    if missing:
+        raise ValueError(f"customers has missing values: {missing}")
+    negated = customers.select(
+        (-F.col(rfm.SCORE_INPUT["R"])).alias("R"),
+        F.col(rfm.SCORE_INPUT["F"]).alias("F"),
+        F.col(rfm.SCORE_INPUT["M"]).alias("M"),
+    )
+
+    def wanted(n_rows: int) -> list[int]:
+        return [int(p) for p in rfm.edge_positions(n_rows, bins=bins) if p >= 0]
+
+    edges = {}
+    for key in rfm.SCORE_COLUMNS:
+        at = order_statistics_on_spark(negated, value=key, positions=wanted, accuracy=accuracy)
+        values = dict(zip(at["position"], at["value"], strict=True))
+        edges[key] = tuple(
+            values[int(p)] if p >= 0 else -np.inf for p in rfm.edge_positions(n, bins=bins)
+        )
+    return SegmentPlan(bins=bins, scheme=scheme, edges=edges, n_customers=n)
+
+
+def segment_partition(frame: pd.DataFrame, plan: SegmentPlan) -> pd.DataFrame:
+    """Score and segment some of the base's customers as the whole base would be.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Customers (``customer_id``, ``days_since_last``, ``orders``, ``revenue``).
+    plan : SegmentPlan
+        The whole base's plan.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`ccnb.rfm.segment` of :func:`ccnb.rfm.score`'s columns, for these customers:
+        the rows the whole base's table has for them.
+    """
+    scores = rfm.score_by_edges(frame, edges=plan.edges, bins=plan.bins)
+    return rfm.segment(scores, scheme=plan.scheme, bins=plan.bins)
+
+
+@dataclass(frozen=True)
+class PartitionedSegments:
+    """What the segmentation report shows of a base segmented where its customers are.
+
+    Attributes
+    ----------
+    summary : pandas.DataFrame
+        :func:`ccnb.rfm.segment_summary`'s table; medians exact.
+    frequency_ranges : pandas.DataFrame
+        :func:`ccnb.rfm.score_ranges` of F.
+    corner : pandas.Series
+        :func:`ccnb.rfm.corner_share`.
+    output : str
+        Where the customers' segments were written (parquet).
+    """
+
+    summary: pd.DataFrame
+    frequency_ranges: pd.DataFrame
+    corner: pd.Series
+    output: str
+
+
+def _spark_segments(batches, *, plan: SegmentPlan):
+    for frame in batches:
+        segments = segment_partition(frame, plan)
+        # PySpark 4.0's Arrow converter takes neither categoricals nor pandas 3's text
+        yield segments.astype(dict.fromkeys(TEXT_COLUMNS, object))
+
+
+def segment_on_spark(
+    customers, plan: SegmentPlan, *, output: str, corner_score: int = 4
+) -> PartitionedSegments:
+    """Segment a Spark table of customers on the executors; the driver gets aggregates only.
+
+    Parameters
+    ----------
+    customers : pyspark.sql.DataFrame
+        The base planned with `plan`.
+    plan : SegmentPlan
+        From :func:`plan_segments_on_spark`.
+    output : str
+        Folder (a path or URI the executors can write) for the customers' segments as
+        parquet, one row per customer with :func:`ccnb.rfm.segment`'s columns; replaced.
+    corner_score : int, default 4
+        The R x F corner holds customers with both scores at least this
+        (:func:`ccnb.rfm.corner_share`).
+
+    Returns
+    -------
+    PartitionedSegments
+    """
+    from functools import partial
+
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    source = {column.name: column.dataType for column in customers.schema.fields}
+    schema = T.StructType(
+        [
+            *(T.StructField(name, source[name]) for name in ("customer_id", *rfm.RFM_INPUTS)),
+            *(T.StructField(name, T.LongType()) for name in rfm.SCORE_COLUMNS),
+            T.StructField("rfm_cell", T.StringType()),
+            T.StructField("rfm_score", T.LongType()),
+            *(T.StructField(name, T.StringType()) for name in TEXT_COLUMNS[1:]),
+        ]
+    )
+    inputs = customers.select("customer_id", *rfm.RFM_INPUTS)
+    inputs.mapInPandas(partial(_spark_segments, plan=plan), schema).write.mode("overwrite").parquet(
+        output
+    )
+    segments = customers.sparkSession.read.parquet(output)
+
+    names = plan.scheme.segment_names
+    totals = (
+        segments.groupBy("segment")
+        .agg(F.count(F.lit(1)).alias("customers"), F.sum("revenue").alias("revenue"))
+        .toPandas()
+        .set_index("segment")
+        .reindex(names)
+    )
+    medians = np.full((len(names), len(rfm.RFM_INPUTS)), np.nan)
+    for j, name in enumerate(rfm.RFM_INPUTS):
+        middle = order_statistics_on_spark(
+            segments, value=name, by=["segment"], positions=lambda n: [(n - 1) // 2, n // 2]
+        )
+        # the mean of the two middle values (one value twice for an odd count), as pandas
+        by_segment = middle.groupby("segment")["value"].mean()
+        medians[:, j] = by_segment.reindex(names).to_numpy(np.float64)
+    summary = rfm._summary_table(
+        names,
+        plan.scheme.segment_text,
+        customers=totals["customers"].fillna(0).to_numpy(np.int64),
+        revenue=totals["revenue"].fillna(0.0).to_numpy(np.float64),
+        medians=medians,
+    )
+    ranges = (
+        segments.groupBy("F")
+        .agg(
+            F.count(F.lit(1)).alias("customers"),
+            F.min("orders").alias("low"),
+            F.max("orders").alias("high"),
+        )
+        .toPandas()
+        .set_index("F")
+    )
+    in_corner = (F.col("R") >= corner_score) & (F.col("F") >= corner_score)
+    corner = segments.agg(
+        F.sum(in_corner.cast("long")).alias("customers"),
+        F.sum(F.when(in_corner, F.col("revenue")).otherwise(0)).alias("revenue"),
+        F.sum("revenue").alias("all_revenue"),
+    ).first()
+    return PartitionedSegments(
+        summary=summary,
+        frequency_ranges=rfm._ranges_table(ranges, bins=plan.bins),
+        corner=rfm._corner_series(
+            corner_score,
+            customers=int(corner["customers"] or 0),
+            revenue=float(corner["revenue"] or 0.0),
+            all_customers=plan.n_customers,
+            all_revenue=float(corner["all_revenue"]),
+        ),
+        output=output,
+    )
