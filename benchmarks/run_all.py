@@ -686,6 +686,8 @@ def bench_spark_predict(*, client: dict) -> None:
         )
         columns = ["customer_id", "frequency", "recency", "T", "monetary_value", "segment"]
         summary[columns].to_parquet(work / "summary.parquet", index=False)
+        rfm_columns = ["customer_id", "days_since_last", "orders", "revenue"]
+        summary[rfm_columns].to_parquet(work / "rfm.parquet", index=False)
         models = (clv.fit_purchases(summary, model="bgnbd"), clv.fit_spend(summary))
         (work / "models.pickle").write_bytes(pickle.dumps(models))
         size = f"{len(summary):,} customers"
@@ -728,8 +730,50 @@ def bench_spark_predict(*, client: dict) -> None:
             f"({spark['patterns']:,} distinct patterns read by the driver)",
             flush=True,
         )
+        _bench_spark_segments(work, size=size)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _bench_spark_segments(work: Path, *, size: str) -> None:
+    """The big client's RFM segments on the driver against Spark's executors."""
+    script = Path(__file__).with_name("segments_at_scale.py")
+    results = {}
+    for where in ("driver", "spark"):
+        folder = work / f"segments-{where}"
+        folder.mkdir()
+        result_path = folder / "result.json"
+        command = [sys.executable, str(script), where, str(work / "rfm.parquet")]
+        code, _, tree, _, _ = _tree_rss_run([*command, str(folder), str(result_path)], work)
+        if code != 0:
+            raise AssertionError(f"the {where} segments failed (exit {code}): see {work}")
+        results[where] = {**json.loads(result_path.read_text()), "tree": tree}
+        row = results[where]
+        ROWS.append(
+            {
+                "task": f"big client's RFM segments ({where})",
+                "size": size,
+                "ccnb_s": row["seconds"],
+                "peak_rss_mb": tree,
+                "python_peak_rss_mb": row["python_peak_rss_mb"],
+            }
+        )
+        print(
+            f"  segments on the {where:<7} {size:<20} {row['seconds']:6.1f} s  Python process "
+            f"peak {row['python_peak_rss_mb']:,.0f} MB, whole tree {tree:,.0f} MB",
+            flush=True,
+        )
+    driver, spark = results["driver"], results["spark"]
+    if driver["customers"] != spark["customers"] or driver["medians"] != spark["medians"]:
+        raise AssertionError(f"segments differ: driver {driver}, spark {spark}")
+    print(
+        f"  same segment sizes and medians; Python process peak "
+        f"{driver['python_peak_rss_mb']:,.0f} MB on the driver, "
+        f"{spark['python_peak_rss_mb']:,.0f} MB as Spark's driver "
+        f"({driver['python_peak_rss_mb'] / spark['python_peak_rss_mb']:.1f}x); time on Spark "
+        f"{spark['seconds'] / driver['seconds']:.2f}x the driver's",
+        flush=True,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

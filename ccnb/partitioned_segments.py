@@ -145,23 +145,40 @@ def plan_segments_on_spark(
     missing = {name: int(counts[name]) for name in rfm.RFM_INPUTS if counts[name]}
     if missing:
         raise ValueError(f"customers has missing values: {missing}")
-    negated = customers.select(
-        (-F.col(rfm.SCORE_INPUT["R"])).alias("R"),
-        F.col(rfm.SCORE_INPUT["F"]).alias("F"),
-        F.col(rfm.SCORE_INPUT["M"]).alias("M"),
-    )
+    # rfm.worst_first's values, the three scores stacked so that one pass orders them all
+    worst_first = {
+        "R": -F.col(rfm.SCORE_INPUT["R"]),
+        **{key: F.col(rfm.SCORE_INPUT[key]) for key in ("F", "M")},
+    }
+    stacked = _stacked(customers, worst_first, keep=[])
 
     def wanted(n_rows: int) -> list[int]:
         return [int(p) for p in rfm.edge_positions(n_rows, bins=bins) if p >= 0]
 
+    at = order_statistics_on_spark(
+        stacked, value="value", by=["name"], positions=wanted, accuracy=accuracy
+    )
     edges = {}
     for key in rfm.SCORE_COLUMNS:
-        at = order_statistics_on_spark(negated, value=key, positions=wanted, accuracy=accuracy)
-        values = dict(zip(at["position"], at["value"], strict=True))
+        rows = at[at["name"] == key]
+        values = dict(zip(rows["position"], rows["value"], strict=True))
         edges[key] = tuple(
             values[int(p)] if p >= 0 else -np.inf for p in rfm.edge_positions(n, bins=bins)
         )
     return SegmentPlan(bins=bins, scheme=scheme, edges=edges, n_customers=n)
+
+
+def _stacked(table, values: Mapping[str, Any], *, keep: list[str]):
+    """One row per row of `table` and value: ``keep``, ``name`` (the value's), ``value``."""
+    from pyspark.sql import functions as F
+
+    pairs = [
+        F.struct(F.lit(name).alias("name"), column.cast("double").alias("value"))
+        for name, column in values.items()
+    ]
+    return table.select(*keep, F.explode(F.array(*pairs)).alias("_pair")).select(
+        *keep, "_pair.name", "_pair.value"
+    )
 
 
 def segment_partition(frame: pd.DataFrame, plan: SegmentPlan) -> pd.DataFrame:
@@ -264,14 +281,20 @@ def segment_on_spark(
         .set_index("segment")
         .reindex(names)
     )
-    medians = np.full((len(names), len(rfm.RFM_INPUTS)), np.nan)
-    for j, name in enumerate(rfm.RFM_INPUTS):
-        middle = order_statistics_on_spark(
-            segments, value=name, by=["segment"], positions=lambda n: [(n - 1) // 2, n // 2]
-        )
-        # the mean of the two middle values (one value twice for an odd count), as pandas
-        by_segment = middle.groupby("segment")["value"].mean()
-        medians[:, j] = by_segment.reindex(names).to_numpy(np.float64)
+    middle = order_statistics_on_spark(
+        _stacked(segments, {name: F.col(name) for name in rfm.RFM_INPUTS}, keep=["segment"]),
+        value="value",
+        by=["segment", "name"],
+        positions=lambda n: [(n - 1) // 2, n // 2],
+    )
+    # the mean of the two middle values (one value twice for an odd count), as pandas
+    medians = (
+        middle.groupby(["segment", "name"])["value"]
+        .mean()
+        .unstack("name")
+        .reindex(index=names, columns=list(rfm.RFM_INPUTS))
+        .to_numpy(np.float64)
+    )
     summary = rfm._summary_table(
         names,
         plan.scheme.segment_text,

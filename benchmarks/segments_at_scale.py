@@ -1,0 +1,73 @@
+"""The big client's RFM segments: on the driver, or on Spark's executors.
+
+``run_all.py --only spark-predict`` runs this twice after the prediction, each in its own
+process so that each peak memory is that run's own: ``driver`` reads every customer into
+pandas and runs ``rfm.score``, ``rfm.segment`` and ``rfm.segment_summary`` as the analysis
+does; ``spark`` keeps the customers in Spark (local[2]) and runs
+``partitioned_segments.plan_segments_on_spark`` and ``segment_on_spark``: the driver gets
+the score edges and the segment summary back, the executors write the customers' segments.
+
+Usage: segments_at_scale.py {driver,spark} SUMMARY.parquet WORK_DIR RESULT.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+COLUMNS = ["customer_id", "days_since_last", "orders", "revenue"]
+
+
+def on_driver(summary_path: Path, work: Path) -> dict:
+    import pandas as pd
+
+    from ccnb import rfm
+
+    summary = pd.read_parquet(summary_path, columns=COLUMNS)
+    scheme = rfm.resolve_scheme("value_tiers", bins=5)
+    segments = rfm.segment(rfm.score(summary), scheme=scheme)
+    segments.to_parquet(work / "segments.parquet", index=False)
+    table = rfm.segment_summary(segments, scheme=scheme)
+    return {"customers": table["customers"].tolist(), "medians": _medians(table)}
+
+
+def on_spark(summary_path: Path, work: Path) -> dict:
+    from ccnb import engine, partitioned_segments, rfm
+    from ccnb.params import EngineSettings
+
+    session = engine.spark_session(
+        EngineSettings(
+            backend="spark",
+            master="local[2]",
+            config={"spark.driver.memory": "2g", "spark.sql.shuffle.partitions": "8"},
+        )
+    )
+    customers = session.read.parquet(str(summary_path)).select(*COLUMNS)
+    scheme = rfm.resolve_scheme("value_tiers", bins=5)
+    plan = partitioned_segments.plan_segments_on_spark(customers, scheme=scheme)
+    result = partitioned_segments.segment_on_spark(customers, plan, output=str(work / "out"))
+    return {"customers": result.summary["customers"].tolist(), "medians": _medians(result.summary)}
+
+
+def _medians(table) -> list:
+    columns = ["median_days_since_last", "median_orders", "median_revenue"]
+    return table[columns].fillna(-1.0).to_numpy().round(6).tolist()
+
+
+def main(argv: list[str]) -> None:
+    where, summary_path, work, result_path = argv
+    start = time.perf_counter()
+    run = on_driver if where == "driver" else on_spark
+    result = run(Path(summary_path), Path(work))
+    result["seconds"] = time.perf_counter() - start
+    # the Python process' own peak (on Spark: the driver, without the JVM and its workers)
+    status = Path("/proc/self/status").read_text().splitlines()
+    (peak,) = [line.split()[1] for line in status if line.startswith("VmHWM:")]
+    result["python_peak_rss_mb"] = int(peak) / 1024
+    Path(result_path).write_text(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
