@@ -13,6 +13,7 @@ ranges and the R x F corner. Definitions in docs/methodology.md, "Segments in pa
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -213,6 +214,8 @@ class PartitionedSegments:
         :func:`ccnb.rfm.score_ranges` of F.
     corner : pandas.Series
         :func:`ccnb.rfm.corner_share`.
+    top_share : float
+        :func:`ccnb.rfm.top_share`: the best customers' share of net revenue.
     output : str
         Where the customers' segments were written (parquet).
     """
@@ -220,6 +223,7 @@ class PartitionedSegments:
     summary: pd.DataFrame
     frequency_ranges: pd.DataFrame
     corner: pd.Series
+    top_share: float
     output: str
 
 
@@ -231,7 +235,7 @@ def _spark_segments(batches, *, plan: SegmentPlan):
 
 
 def segment_on_spark(
-    customers, plan: SegmentPlan, *, output: str, corner_score: int = 4
+    customers, plan: SegmentPlan, *, output: str, corner_score: int = 4, top: float = 0.2
 ) -> PartitionedSegments:
     """Segment a Spark table of customers on the executors; the driver gets aggregates only.
 
@@ -247,6 +251,9 @@ def segment_on_spark(
     corner_score : int, default 4
         The R x F corner holds customers with both scores at least this
         (:func:`ccnb.rfm.corner_share`).
+    top : float, default 0.2
+        Share of customers, best first, whose share of revenue `top_share` gives
+        (:func:`ccnb.rfm.top_share`).
 
     Returns
     -------
@@ -319,6 +326,7 @@ def segment_on_spark(
         F.sum("revenue").alias("all_revenue"),
     ).first()
     return PartitionedSegments(
+        top_share=_top_share(segments, top=top, n_customers=plan.n_customers),
         summary=summary,
         frequency_ranges=rfm._ranges_table(ranges, bins=plan.bins),
         corner=rfm._corner_series(
@@ -330,3 +338,36 @@ def segment_on_spark(
         ),
         output=output,
     )
+
+
+def _top_share(segments, *, top: float, n_customers: int) -> float:
+    """:func:`ccnb.rfm.top_share` from two order statistics and two sums.
+
+    With revenue counted from 0 and sorted best first, the curve at ``top`` is the sum of the
+    best ``m = floor(top * n)`` values plus ``top * n - m`` of the next one, over the total.
+    The best ``m`` add up to the sum of the values above the ``m``-th largest ``e`` plus ``e``
+    for each of the ``m`` that are not above it (ties with ``e`` are worth ``e`` whichever
+    of them counts).
+    """
+    from pyspark.sql import functions as F
+
+    if not 0 < top <= 1:
+        raise ValueError(f"top must be a share of customers in (0, 1], got {top}")
+    n = n_customers
+    best = math.floor(top * n)
+    clipped = segments.select(F.greatest(F.col("revenue").cast("double"), F.lit(0.0)).alias("v"))
+    wanted = [p for p in (n - best, n - best - 1) if 0 <= p < n]
+    at = order_statistics_on_spark(clipped, value="v", positions=lambda _: wanted)
+    value_at = dict(zip(at["position"], at["value"], strict=True))
+    edge = value_at.get(n - best, np.inf)
+    is_above = F.col("v") > edge
+    above, n_above, total = clipped.agg(
+        F.sum(F.when(is_above, F.col("v")).otherwise(0.0)),
+        F.sum(is_above.cast("long")),
+        F.sum("v"),
+    ).first()
+    if not total or total <= 0:
+        raise ValueError(f"revenue concentration needs positive total revenue; got {total:g}")
+    best_sum = above + (best - n_above) * edge if best else 0.0
+    following = value_at.get(n - best - 1, 0.0)
+    return float((best_sum + (top * n - best) * following) / total)

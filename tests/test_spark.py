@@ -617,7 +617,29 @@ def test_segments_on_spark_equal_the_whole_base_segmented_in_memory(spark, demo_
         on_spark.frequency_ranges, rfm.score_ranges(expected, bins=5, score="F")
     )
     pd.testing.assert_series_equal(on_spark.corner, rfm.corner_share(expected, min_score=4))
+    assert on_spark.top_share == pytest.approx(rfm.top_share(demo_summary, top=0.2), rel=1e-12)
     assert on_spark.summary["customers"].sum() == len(demo_summary) == plan.n_customers
+
+
+@pytest.mark.parametrize("top", [1 / 7, 0.5, 1.0])
+def test_the_top_share_on_spark_is_the_concentration_curve_at_top(spark, top):
+    """Ties at the edge, a returns-only customer and a fraction of a customer at the edge."""
+    from ccnb import rfm
+
+    summary = pd.DataFrame(
+        {
+            "customer_id": list("abcdefg"),
+            "days_since_last": [1, 2, 3, 4, 5, 6, 7],
+            "orders": [1, 2, 1, 1, 3, 1, 1],
+            "revenue": [50.0, 20.0, 20.0, 20.0, 90.0, -5.0, 5.0],
+        }
+    )
+    customers = spark._session.createDataFrame(summary)
+    share = partitioned_segments._top_share(customers, top=top, n_customers=len(summary))
+    # by hand: best first 90, 50, 20, 20, 20, 5, 0 of 185; 1/7 of the customers is the best one
+    by_hand = {1 / 7: 90 / 185, 0.5: (90 + 50 + 20 + 0.5 * 20) / 185, 1.0: 1.0}[top]
+    assert share == pytest.approx(by_hand, rel=1e-12)
+    assert share == pytest.approx(rfm.top_share(summary, top=top), rel=1e-12)
 
 
 def test_segments_on_spark_refuse_a_summary_with_a_repeated_customer(spark, demo_summary):

@@ -36,6 +36,7 @@ from ccnb.clv.prediction import (
 )
 from ccnb.clv.predictive import OWN_RANDOMNESS_STREAM, _spend_model_mean
 from ccnb.clv.results import CustomerEquity, FittedModel
+from ccnb.order_statistics import order_statistics_on_spark
 
 __all__ = [
     "PARTITION_CUSTOMERS",
@@ -430,8 +431,8 @@ def predict_on_spark(
     pandas UDF (``applyInPandas``). The customers' table is written by the executors as
     parquet to ``output/kind=customer`` (read it back with Spark, or a row group at a time
     with pyarrow); the totals (groups x draws rows per partition) to ``output/kind=total``
-    and added up on the driver. The top decile's share is Spark's: the k-th largest rCLV
-    (k = ceil(customers / 10)) is the decile's edge.
+    and added up on the driver. The top decile's edge is the k-th largest rCLV
+    (k = ceil(customers / 10)), an exact order statistic (:mod:`ccnb.order_statistics`).
 
     Parameters
     ----------
@@ -478,7 +479,10 @@ def predict_on_spark(
     written = customers.sparkSession.read.parquet(output)
     predicted = written.where(F.col("kind") == "customer")
     k = math.ceil(n_customers / 10)
-    edge = predicted.orderBy(F.col("rclv").desc()).limit(k).agg(F.min("rclv")).first()[0]
+    # the k-th largest rCLV, exactly, without sorting the customers on one executor
+    (edge,) = order_statistics_on_spark(predicted, value="rclv", positions=lambda n: [n - k])[
+        "value"
+    ]
     top, total = predicted.agg(
         F.sum(F.when(F.col("rclv") >= edge, F.col("rclv")).otherwise(0.0)), F.sum("rclv")
     ).first()
