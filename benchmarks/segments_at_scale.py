@@ -2,10 +2,11 @@
 
 ``run_all.py --only spark-predict`` runs this twice after the prediction, each in its own
 process so that each peak memory is that run's own: ``driver`` reads every customer into
-pandas and runs ``rfm.score``, ``rfm.segment`` and ``rfm.segment_summary`` as the analysis
-does; ``spark`` keeps the customers in Spark (local[2]) and runs
-``partitioned_segments.plan_segments_on_spark`` and ``segment_on_spark``: the driver gets
-the score edges and the segment summary back, the executors write the customers' segments.
+pandas and runs ``rfm.score``, ``rfm.segment``, ``rfm.segment_summary`` and
+``rfm.segment_recency`` as the analysis does; ``spark`` keeps the customers in Spark
+(local[2]) and runs ``partitioned_segments.plan_segments_on_spark`` and
+``segment_on_spark``: the driver gets the score edges and the segmentation page's tables
+back, the executors write the customers' segments.
 
 Usage: segments_at_scale.py {driver,spark} SUMMARY.parquet WORK_DIR RESULT.json
 """
@@ -18,6 +19,8 @@ import time
 from pathlib import Path
 
 COLUMNS = ["customer_id", "days_since_last", "orders", "revenue"]
+#: the demo params' churn window and early repeat window
+RECENCY = {"lapsed_after_days": 365, "recent_days": 90}
 
 
 def on_driver(summary_path: Path, work: Path) -> dict:
@@ -30,6 +33,7 @@ def on_driver(summary_path: Path, work: Path) -> dict:
     segments = rfm.segment(rfm.score(summary), scheme=scheme)
     segments.to_parquet(work / "segments.parquet", index=False)
     table = rfm.segment_summary(segments, scheme=scheme)
+    rfm.segment_recency(segments, **RECENCY)
     return {"customers": table["customers"].tolist(), "medians": _medians(table)}
 
 
@@ -47,7 +51,9 @@ def on_spark(summary_path: Path, work: Path) -> dict:
     customers = session.read.parquet(str(summary_path)).select(*COLUMNS)
     scheme = rfm.resolve_scheme("value_tiers", bins=5)
     plan = partitioned_segments.plan_segments_on_spark(customers, scheme=scheme)
-    result = partitioned_segments.segment_on_spark(customers, plan, output=str(work / "out"))
+    result = partitioned_segments.segment_on_spark(
+        customers, plan, output=str(work / "out"), **RECENCY
+    )
     return {"customers": result.summary["customers"].tolist(), "medians": _medians(result.summary)}
 
 

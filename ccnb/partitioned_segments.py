@@ -210,6 +210,8 @@ class PartitionedSegments:
     ----------
     summary : pandas.DataFrame
         :func:`ccnb.rfm.segment_summary`'s table; medians exact.
+    recency : pandas.DataFrame
+        :func:`ccnb.rfm.segment_recency`: lapsed and recent customers by segment.
     frequency_ranges : pandas.DataFrame
         :func:`ccnb.rfm.score_ranges` of F.
     corner : pandas.Series
@@ -221,6 +223,7 @@ class PartitionedSegments:
     """
 
     summary: pd.DataFrame
+    recency: pd.DataFrame
     frequency_ranges: pd.DataFrame
     corner: pd.Series
     top_share: float
@@ -235,7 +238,14 @@ def _spark_segments(batches, *, plan: SegmentPlan):
 
 
 def segment_on_spark(
-    customers, plan: SegmentPlan, *, output: str, corner_score: int = 4, top: float = 0.2
+    customers,
+    plan: SegmentPlan,
+    *,
+    output: str,
+    lapsed_after_days: int,
+    recent_days: int,
+    corner_score: int = 4,
+    top: float = 0.2,
 ) -> PartitionedSegments:
     """Segment a Spark table of customers on the executors; the driver gets aggregates only.
 
@@ -248,6 +258,8 @@ def segment_on_spark(
     output : str
         Folder (a path or URI the executors can write) for the customers' segments as
         parquet, one row per customer with :func:`ccnb.rfm.segment`'s columns; replaced.
+    lapsed_after_days, recent_days : int
+        As :func:`ccnb.rfm.segment_recency` takes them.
     corner_score : int, default 4
         The R x F corner holds customers with both scores at least this
         (:func:`ccnb.rfm.corner_share`).
@@ -309,6 +321,29 @@ def segment_on_spark(
         revenue=totals["revenue"].fillna(0.0).to_numpy(np.float64),
         medians=medians,
     )
+    lapsed = (F.col("days_since_last") >= lapsed_after_days) | (F.col("orders") < 1)
+    recent = (F.col("days_since_last") <= recent_days) & (F.col("orders") >= 1)
+    counts = (
+        segments.groupBy("segment")
+        .agg(
+            F.sum(lapsed.cast("long")).alias("lapsed"),
+            F.sum(recent.cast("long")).alias("recent"),
+            F.sum((lapsed & (F.col("orders") >= 2)).cast("long")).alias("lapsed_repeat_buyers"),
+        )
+        .toPandas()
+        .set_index("segment")
+        .reindex(names)
+    )
+    recency = rfm._recency_table(
+        pd.DataFrame(
+            {
+                "customers": summary["customers"].to_numpy(),
+                "median_days_since_last": summary["median_days_since_last"].to_numpy(),
+                **{name: counts[name].to_numpy() for name in counts.columns},
+            },
+            index=pd.Index(names),
+        )
+    )
     ranges = (
         segments.groupBy("F")
         .agg(
@@ -328,6 +363,7 @@ def segment_on_spark(
     return PartitionedSegments(
         top_share=_top_share(segments, top=top, n_customers=plan.n_customers),
         summary=summary,
+        recency=recency,
         frequency_ranges=rfm._ranges_table(ranges, bins=plan.bins),
         corner=rfm._corner_series(
             corner_score,

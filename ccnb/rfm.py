@@ -1136,6 +1136,11 @@ def segment_recency(
     )
     if isinstance(segments["segment"].dtype, pd.CategoricalDtype):
         table = table.reindex(segments["segment"].cat.categories)
+    return _recency_table(table)
+
+
+def _recency_table(table: pd.DataFrame) -> pd.DataFrame:
+    """`segment_recency`'s table from its counts and median by segment (the index)."""
     table.index.name = "segment"
     table = table.reset_index()
     counts = ["customers", "lapsed", "recent", "lapsed_repeat_buyers"]

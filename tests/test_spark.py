@@ -603,7 +603,9 @@ def test_segments_on_spark_equal_the_whole_base_segmented_in_memory(spark, demo_
     in_memory = partitioned_segments.plan_segments(demo_summary, scheme=scheme)
     assert plan == in_memory
     output = str(tmp_path / "segments")
-    on_spark = partitioned_segments.segment_on_spark(customers, plan, output=output)
+    on_spark = partitioned_segments.segment_on_spark(
+        customers, plan, output=output, lapsed_after_days=180, recent_days=90
+    )
 
     expected = rfm.segment(rfm.score(demo_summary), scheme=scheme)
     written = pd.read_parquet(output).sort_values("customer_id", ignore_index=True)
@@ -612,6 +614,10 @@ def test_segments_on_spark_equal_the_whole_base_segmented_in_memory(spark, demo_
         assert written[column].astype(str).tolist() == expected[column].astype(str).tolist()
     pd.testing.assert_frame_equal(
         on_spark.summary, rfm.segment_summary(expected, scheme=scheme), check_exact=False
+    )
+    pd.testing.assert_frame_equal(
+        on_spark.recency,
+        rfm.segment_recency(expected, lapsed_after_days=180, recent_days=90),
     )
     pd.testing.assert_frame_equal(
         on_spark.frequency_ranges, rfm.score_ranges(expected, bins=5, score="F")
@@ -636,8 +642,8 @@ def test_the_top_share_on_spark_is_the_concentration_curve_at_top(spark, top):
     )
     customers = spark._session.createDataFrame(summary)
     share = partitioned_segments._top_share(customers, top=top, n_customers=len(summary))
-    # by hand: best first 90, 50, 20, 20, 20, 5, 0 of 185; 1/7 of the customers is the best one
-    by_hand = {1 / 7: 90 / 185, 0.5: (90 + 50 + 20 + 0.5 * 20) / 185, 1.0: 1.0}[top]
+    # by hand: best first 90, 50, 20, 20, 20, 5, 0 of 205; 1/7 of the customers is the best one
+    by_hand = {1 / 7: 90 / 205, 0.5: (90 + 50 + 20 + 0.5 * 20) / 205, 1.0: 1.0}[top]
     assert share == pytest.approx(by_hand, rel=1e-12)
     assert share == pytest.approx(rfm.top_share(summary, top=top), rel=1e-12)
 
