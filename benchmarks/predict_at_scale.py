@@ -67,12 +67,10 @@ def on_spark(summary_path: Path, purchases, spend, work: Path) -> dict:
     }
 
 
-def main(argv: list[str]) -> None:
-    where, summary_path, models_path, work, result_path = argv
-    purchases, spend = pickle.loads(Path(models_path).read_bytes())
+def record_run(run, arguments: list[Path], result_path: str) -> None:
+    """Time ``run(*arguments)`` and write its result, seconds and the process' peak as JSON."""
     start = time.perf_counter()
-    run = on_driver if where == "driver" else on_spark
-    result = run(Path(summary_path), purchases, spend, Path(work))
+    result = run(*arguments)
     result["seconds"] = time.perf_counter() - start
     # the Python process' own peak (on Spark: the driver, without the JVM and its workers);
     # VmHWM, not ru_maxrss, which a process started with vfork inherits from its parent
@@ -80,6 +78,13 @@ def main(argv: list[str]) -> None:
     (peak,) = [line.split()[1] for line in status if line.startswith("VmHWM:")]
     result["python_peak_rss_mb"] = int(peak) / 1024
     Path(result_path).write_text(json.dumps(result))
+
+
+def main(argv: list[str]) -> None:
+    where, summary_path, models_path, work, result_path = argv
+    purchases, spend = pickle.loads(Path(models_path).read_bytes())
+    run = on_driver if where == "driver" else on_spark
+    record_run(run, [Path(summary_path), purchases, spend, Path(work)], result_path)
 
 
 if __name__ == "__main__":

@@ -672,6 +672,33 @@ def bench_big(*, engine: str, client: dict) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _run_at_scale(
+    script: str, where: str, arguments: list[Path], *, work: Path, task: str, size: str
+) -> dict:
+    """Run a benchmark script on the driver or on Spark in its own process (the last of
+    ``arguments`` is its own folder, made here); its result, with the whole process tree's
+    peak RSS, is recorded as a row and returned."""
+    result_path = work / f"{script}-{where}.json"
+    for folder in arguments[-1:]:
+        folder.mkdir()
+    command = [sys.executable, str(Path(__file__).with_name(script)), where, *map(str, arguments)]
+    code, _, tree, _, _ = _tree_rss_run([*command, str(result_path)], work)
+    if code != 0:
+        raise AssertionError(f"the {where} {task} failed (exit {code}): see {work}")
+    row = {**json.loads(result_path.read_text()), "tree": tree}
+    ROWS.append(
+        {
+            "task": f"big client's {task} ({where})",
+            "size": size,
+            "ccnb_s": row["seconds"],
+            "peak_rss_mb": tree,
+            "python_peak_rss_mb": row["python_peak_rss_mb"],
+            **({"equity": row["equity"]} if "equity" in row else {}),
+        }
+    )
+    return row
+
+
 def bench_spark_predict(*, client: dict) -> None:
     """The big client's prediction on the driver against Spark's executors (each a process)."""
     print(f"big client's prediction: driver vs Spark local[2] executors, {client}", flush=True)
@@ -692,32 +719,16 @@ def bench_spark_predict(*, client: dict) -> None:
         (work / "models.pickle").write_bytes(pickle.dumps(models))
         size = f"{len(summary):,} customers"
         del summary
-        script = Path(__file__).with_name("predict_at_scale.py")
         results = {}
         for where in ("driver", "spark"):
-            (work / where).mkdir()
-            result_path = work / f"{where}.json"
-            command = [sys.executable, str(script), where, str(work / "summary.parquet")]
-            command += [str(work / "models.pickle"), str(work / where), str(result_path)]
-            code, wall, tree, single, _ = _tree_rss_run(command, work)
-            if code != 0:
-                raise AssertionError(f"the {where} prediction failed (exit {code}): see {work}")
-            results[where] = {**json.loads(result_path.read_text()), "tree": tree}
-            row = results[where]
-            ROWS.append(
-                {
-                    "task": f"big client's prediction ({where})",
-                    "size": size,
-                    "ccnb_s": row["seconds"],
-                    "peak_rss_mb": tree,
-                    "python_peak_rss_mb": row["python_peak_rss_mb"],
-                    "equity": row["equity"],
-                }
+            arguments = [work / "summary.parquet", work / "models.pickle", work / where]
+            row = results[where] = _run_at_scale(
+                "predict_at_scale.py", where, arguments, work=work, task="prediction", size=size
             )
             print(
                 f"  prediction on the {where:<7} {size:<20} {row['seconds']:6.1f} s  "
                 f"Python process peak {row['python_peak_rss_mb']:,.0f} MB, whole tree "
-                f"{tree:,.0f} MB; equity {row['equity'][0]:,.0f} "
+                f"{row['tree']:,.0f} MB; equity {row['equity'][0]:,.0f} "
                 f"[{row['equity'][1]:,.0f}, {row['equity'][2]:,.0f}]",
                 flush=True,
             )
@@ -737,30 +748,15 @@ def bench_spark_predict(*, client: dict) -> None:
 
 def _bench_spark_segments(work: Path, *, size: str) -> None:
     """The big client's RFM segments on the driver against Spark's executors."""
-    script = Path(__file__).with_name("segments_at_scale.py")
     results = {}
     for where in ("driver", "spark"):
-        folder = work / f"segments-{where}"
-        folder.mkdir()
-        result_path = folder / "result.json"
-        command = [sys.executable, str(script), where, str(work / "rfm.parquet")]
-        code, _, tree, _, _ = _tree_rss_run([*command, str(folder), str(result_path)], work)
-        if code != 0:
-            raise AssertionError(f"the {where} segments failed (exit {code}): see {work}")
-        results[where] = {**json.loads(result_path.read_text()), "tree": tree}
-        row = results[where]
-        ROWS.append(
-            {
-                "task": f"big client's RFM segments ({where})",
-                "size": size,
-                "ccnb_s": row["seconds"],
-                "peak_rss_mb": tree,
-                "python_peak_rss_mb": row["python_peak_rss_mb"],
-            }
+        arguments = [work / "rfm.parquet", work / f"segments-{where}"]
+        row = results[where] = _run_at_scale(
+            "segments_at_scale.py", where, arguments, work=work, task="RFM segments", size=size
         )
         print(
             f"  segments on the {where:<7} {size:<20} {row['seconds']:6.1f} s  Python process "
-            f"peak {row['python_peak_rss_mb']:,.0f} MB, whole tree {tree:,.0f} MB",
+            f"peak {row['python_peak_rss_mb']:,.0f} MB, whole tree {row['tree']:,.0f} MB",
             flush=True,
         )
     driver, spark = results["driver"], results["spark"]

@@ -9,14 +9,15 @@ pandas and runs ``rfm.score``, ``rfm.segment``, ``rfm.segment_summary`` and
 back, the executors write the customers' segments.
 
 Usage: segments_at_scale.py {driver,spark} SUMMARY.parquet WORK_DIR RESULT.json
+(run from this folder's scripts: it shares predict_at_scale.py's runner)
 """
 
 from __future__ import annotations
 
-import json
 import sys
-import time
 from pathlib import Path
+
+from predict_at_scale import record_run
 
 COLUMNS = ["customer_id", "days_since_last", "orders", "revenue"]
 #: the demo params' churn window and early repeat window
@@ -64,15 +65,8 @@ def _medians(table) -> list:
 
 def main(argv: list[str]) -> None:
     where, summary_path, work, result_path = argv
-    start = time.perf_counter()
     run = on_driver if where == "driver" else on_spark
-    result = run(Path(summary_path), Path(work))
-    result["seconds"] = time.perf_counter() - start
-    # the Python process' own peak (on Spark: the driver, without the JVM and its workers)
-    status = Path("/proc/self/status").read_text().splitlines()
-    (peak,) = [line.split()[1] for line in status if line.startswith("VmHWM:")]
-    result["python_peak_rss_mb"] = int(peak) / 1024
-    Path(result_path).write_text(json.dumps(result))
+    record_run(run, [Path(summary_path), Path(work)], result_path)
 
 
 if __name__ == "__main__":
