@@ -275,13 +275,61 @@ def equal_marginal_spend(
         lo, hi = lo.restricted(still_open, budget), hi.restricted(still_open, budget)
     lo, hi = _shrink_bracket(trial, lo, hi, tolerance=8 * np.finfo(float).eps * budget)
 
-    total_lo, total_hi = lo.excess + budget, hi.excess + budget
-    weight = (budget - total_hi) / (total_lo - total_hi) if total_lo > total_hi else 0.0
-    weight = min(max(weight, 0.0), 1.0)
+    weight = budget_weight(lo, hi, budget=budget)
     spend = np.zeros_like(base)
     spend[fundable] = hi.spend + weight * (lo.spend - hi.spend)
     spend[np.argmax(spend)] += budget - spend.sum()
     return spend, hi.level - weight * (hi.level - lo.level)
+
+
+def shadow_price_bracket(
+    total_spend,
+    *,
+    budget: float,
+    start: float,
+    bracket: tuple[tuple[float, float], tuple[float, float]] | None = None,
+) -> tuple[_Trial, _Trial]:
+    """The search of `equal_marginal_spend` over a total alone: for spend kept elsewhere.
+
+    Parameters
+    ----------
+    total_spend : callable
+        ``total_spend(level)``: the customers' summed ``inverse_marginal`` at a shadow price.
+    budget : float
+        Total budget, > 0.
+    start : float
+        First level tried: the largest finite marginal value of a first unit of spend.
+    bracket : ((float, float), (float, float)), optional
+        ``((lo, total at lo), (hi, total at hi))`` with the totals either side of the budget,
+        when the caller has narrowed it already; `start` is then not used.
+
+    Returns
+    -------
+    lo, hi : _Trial
+        Levels a few ulps apart (or equal) whose totals bracket the budget; with
+        :func:`budget_weight` each customer's spend is ``s(hi) + w (s(lo) - s(hi))``.
+    """
+
+    def trial(level: float) -> _Trial:
+        return _Trial(level, None, float(total_spend(level)) - budget)
+
+    if bracket is None:
+        lo, hi = _bracket(trial, start)
+    else:
+        (lo_level, lo_total), (hi_level, hi_total) = bracket
+        lo = _Trial(lo_level, None, lo_total - budget)
+        hi = _Trial(hi_level, None, hi_total - budget)
+    return _shrink_bracket(trial, lo, hi, tolerance=8 * np.finfo(float).eps * budget)
+
+
+def budget_weight(lo: _Trial, hi: _Trial, *, budget: float) -> float:
+    """The weight ``w`` of ``s(lo)`` in a spend ``s(hi) + w (s(lo) - s(hi))`` summing to budget.
+
+    0 when both ends give the same total.
+    """
+    total_lo, total_hi = lo.excess + budget, hi.excess + budget
+    weight = (budget - total_hi) / (total_lo - total_hi) if total_lo > total_hi else 0.0
+    return min(max(weight, 0.0), 1.0)
 
 
 @dataclass(frozen=True)
@@ -289,7 +337,7 @@ class _Trial:
     """The optimal spend at one shadow price ``level`` and its excess over the budget."""
 
     level: float
-    spend: FloatArray
+    spend: FloatArray | None  # None when the customers' spend is kept elsewhere
     excess: float
 
     def restricted(self, keep: NDArray[np.bool_], budget: float) -> _Trial:

@@ -55,7 +55,7 @@ API_MODULES = [
     ),
     ("Customer lifetime value", ["ccnb.clv", "ccnb.clv.partitioned"]),
     ("Customer-base audit", ["ccnb.audit"]),
-    ("Budget allocation", ["ccnb.budget"]),
+    ("Budget allocation", ["ccnb.budget", "ccnb.partitioned_budget"]),
     ("Workshop mode", ["ccnb.workshop"]),
     ("Figures and reports", ["ccnb.plots", "ccnb.report", "ccnb.formatting"]),
     (

@@ -655,3 +655,105 @@ def test_segments_on_spark_refuse_a_summary_with_a_repeated_customer(spark, demo
     customers = spark._session.createDataFrame(pd.concat([rows, rows.iloc[:2]]))
     with pytest.raises(ValueError, match="2 rows repeat a customer id"):
         partitioned_segments.plan_segments_on_spark(customers)
+
+
+# --- budget allocations where the customers are ---------------------------------------------
+
+
+def _rclv_customers(seed: int, n: int) -> pd.DataFrame:
+    """rCLV as the budget sees it: skewed, 15% at zero, a few negative, three segments."""
+    rng = np.random.default_rng(seed)
+    rclv = rng.gamma(0.6, 120.0, n)
+    rclv[rng.random(n) < 0.15] = 0.0
+    rclv[:5] = [-3.0, -0.5, -12.0, 0.0, 2_500.0]
+    return pd.DataFrame(
+        {
+            "customer_id": [f"c{i:05d}" for i in range(n)],
+            "rclv": rclv,
+            "segment": rng.choice(["High", "Medium", "Low"], n),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("strategy", "curve", "budget"),
+    [
+        ("customer_centric", "exponential", 20_000.0),
+        ("customer_centric", "hill", 50_000.0),
+        ("customer_centric", "exponential", 0.0),
+        ("customer_focused", "exponential", 20_000.0),
+    ],
+)
+def test_allocations_on_spark_equal_the_whole_base_allocated_in_memory(
+    spark, tmp_path, strategy, curve, budget
+):
+    """Every customer's spend, the shadow price, the notes and the totals by segment equal
+    `ccnb.budget`'s, for both curves (the Hill curve's first unit is worth infinitely much)."""
+    from ccnb import budget as budget_module
+    from ccnb import partitioned_budget
+
+    response = {
+        "exponential": budget_module.ExponentialResponse(spend_scale=40.0),
+        "hill": budget_module.HillResponse(spend_scale=40.0, shape=0.7),
+    }[curve]
+    frame = _rclv_customers(5, 4_000)
+    customers = spark._session.createDataFrame(frame.astype({"customer_id": object})).repartition(3)
+    options = dict(budget=budget, curve=response, max_lift=0.3)
+    plan = partitioned_budget.plan_allocation_on_spark(customers, strategy=strategy, **options)
+    output = str(tmp_path / "allocation")
+    on_spark = partitioned_budget.allocate_on_spark(customers, plan, output=output)
+
+    in_memory = getattr(budget_module, strategy)(frame, **options)
+    expected = in_memory.table.sort_values("customer_id", ignore_index=True)
+    written = pd.read_parquet(output).sort_values("customer_id", ignore_index=True)
+    for column in ("spend", "added_value", "marginal_value"):
+        np.testing.assert_allclose(written[column], expected[column], rtol=1e-9, atol=1e-9)
+    assert written["spend"].sum() == pytest.approx(budget, rel=1e-12, abs=1e-9)
+    if strategy == "customer_centric":
+        assert plan.shadow_price == pytest.approx(in_memory.shadow_price, rel=1e-12)
+    assert plan.notes == in_memory.notes
+    assert plan.negative_rclv == 3
+    totals = (
+        expected.groupby("segment")
+        .agg(
+            customers=("spend", "size"),
+            funded=("spend", lambda spend: int((spend > 0).sum())),
+            spend=("spend", "sum"),
+            added_value=("added_value", "sum"),
+            rclv=("rclv", "sum"),
+        )
+        .reset_index()
+    )
+    pd.testing.assert_frame_equal(
+        on_spark.by_group.drop(columns="spend_per_head"),
+        totals,
+        check_exact=False,
+        check_dtype=False,
+        rtol=1e-9,
+        atol=1e-6,
+    )
+    np.testing.assert_allclose(
+        on_spark.by_group.set_index("segment")["spend_per_head"],
+        budget_module.spend_per_head(in_memory).sort_index(),
+        rtol=1e-9,
+        atol=1e-9,
+    )
+
+
+def test_allocations_on_spark_refuse_what_the_allocators_refuse(spark):
+    from ccnb import budget as budget_module
+    from ccnb import partitioned_budget
+
+    frame = _rclv_customers(6, 50).assign(rclv=0.0)
+    customers = spark._session.createDataFrame(frame.astype({"customer_id": object}))
+    options = dict(budget=100.0, curve=budget_module.ExponentialResponse(spend_scale=40.0))
+    with pytest.raises(ValueError, match="every customer has rCLV 0"):
+        partitioned_budget.plan_allocation_on_spark(
+            customers, strategy="customer_centric", max_lift=0.3, **options
+        )
+    missing = frame.assign(rclv=np.where(np.arange(50) < 2, np.nan, 1.0))
+    customers = spark._session.createDataFrame(missing.astype({"customer_id": object}))
+    with pytest.raises(ValueError, match="missing or infinite for 2 customers"):
+        partitioned_budget.plan_allocation_on_spark(
+            customers, strategy="customer_focused", max_lift=0.3, **options
+        )
