@@ -368,8 +368,7 @@ def tiers_from_optimum(
     """
     centric_allocation = _table(centric_allocation)
     _require_columns(centric_allocation, ["spend", by], what="centric_allocation")
-    if round_to is not None and not (_is_real(round_to) and round_to > 0):
-        raise ValueError(f"round_to must be > 0 or None, got {round_to!r}")
+    _check_round_to(round_to)
     spend = centric_allocation["spend"]
     tiers = (
         pd.DataFrame({by: centric_allocation[by], "spend": spend, "funded": spend > 0})
@@ -380,12 +379,23 @@ def tiers_from_optimum(
             mean_spend=("spend", "mean"),
         )
     )
+    return _tiers_table(tiers, round_to=round_to)
+
+
+def _tiers_table(tiers: pd.DataFrame, *, round_to: float | None) -> pd.DataFrame:
+    """`tiers_from_optimum`'s table from customers, funded customers and mean spend by segment."""
+    tiers = tiers.copy()
     tiers["funded_customers"] = tiers["funded_customers"].astype(int)
     if round_to is None:
         tiers["spend_per_head"] = tiers["mean_spend"]
     else:
         tiers["spend_per_head"] = round_to * np.floor(tiers["mean_spend"] / round_to + 0.5)
     return tiers.sort_values("mean_spend", ascending=False, kind="stable")
+
+
+def _check_round_to(round_to: float | None) -> None:
+    if round_to is not None and not (_is_real(round_to) and round_to > 0):
+        raise ValueError(f"round_to must be > 0 or None, got {round_to!r}")
 
 
 #: rounding steps for a spend per head, coarsest first (currency units)

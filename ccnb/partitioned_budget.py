@@ -13,8 +13,8 @@ customers. Definitions in docs/methodology.md, "Allocations in partitions".
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import numpy as np
@@ -30,9 +30,11 @@ __all__ = [
     "allocate_on_spark",
     "allocate_partition",
     "plan_allocation_on_spark",
+    "plan_tiered",
+    "tiers_from_totals",
 ]
 
-#: the strategies a partition can allocate on its own once planned
+#: the strategies a partition can allocate on its own once planned (tiered: `plan_tiered`)
 STRATEGIES = ("customer_centric", "customer_focused")
 #: shadow prices tried in one pass over the customers while the bracket is narrowed
 LEVELS_AT_ONCE = 64
@@ -44,7 +46,7 @@ class AllocationPlan:
 
     Attributes
     ----------
-    strategy : {"customer_centric", "customer_focused"}
+    strategy : {"customer_centric", "customer_focused", "tiered"}
         The allocation.
     budget : float
         Total budget.
@@ -59,6 +61,12 @@ class AllocationPlan:
         See `levels`.
     spend_per_head : float
         Customer-focused: ``budget / customers``.
+    tiers : mapping of str to float
+        Tiered: each segment's spend per head before scaling (`by` holds the segment).
+    scale_factor : float
+        Tiered: the factor on `tiers` that spends the budget.
+    by : str
+        Tiered: the segment column.
     shadow_price : float
         Customer-centric: the value added by the last unit of budget.
     n_customers : int
@@ -76,10 +84,14 @@ class AllocationPlan:
     levels: tuple[float, float] = (math.nan, math.nan)
     weight: float = math.nan
     spend_per_head: float = math.nan
+    tiers: Mapping[str, float] = field(default_factory=dict)
+    scale_factor: float = math.nan
+    by: str = "segment"
     shadow_price: float = math.nan
     n_customers: int = 0
     negative_rclv: int = 0
     lowest_rclv: float = math.nan
+    unfunded_segments: tuple[str, ...] = ()
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -90,6 +102,7 @@ class AllocationPlan:
                 f"{self.negative_rclv} customers have negative rCLV (lowest "
                 f"{self.lowest_rclv:.2f}); treated as 0: spend adds no value for them"
             )
+        notes.extend(self.unfunded_segments)
         if self.strategy == "customer_centric" and self.budget > 0 and self.shadow_price < 1:
             notes.append(
                 f"the last unit of budget adds {self.shadow_price:.3g} in value (< 1): the "
@@ -122,6 +135,9 @@ def allocate_partition(frame: pd.DataFrame, plan: AllocationPlan) -> pd.DataFram
     curve = plan.curve
     if plan.strategy == "customer_focused":
         spend = np.full(len(frame), plan.spend_per_head)
+    elif plan.strategy == "tiered":
+        per_head = frame[plan.by].map(plan.tiers).astype("float64").fillna(0.0)
+        spend = per_head.to_numpy() * plan.scale_factor
     elif plan.budget == 0:
         spend = np.zeros(len(frame))
     else:
@@ -321,11 +337,14 @@ class PartitionedAllocation:
         ``spend_per_head``.
     output : str
         Where the customers' allocation was written (parquet).
+    group_by : tuple of str
+        The columns `by_group` totals by.
     """
 
     plan: AllocationPlan
     by_group: pd.DataFrame
     output: str
+    group_by: tuple[str, ...] = ("segment",)
 
     @property
     def added_value(self) -> float:
@@ -393,4 +412,108 @@ def allocate_on_spark(
         .sort_values(group_by, ignore_index=True)
     )
     by_group["spend_per_head"] = by_group["spend"] / by_group["customers"]
-    return PartitionedAllocation(plan=plan, by_group=by_group, output=output)
+    return PartitionedAllocation(
+        plan=plan, by_group=by_group, output=output, group_by=tuple(group_by)
+    )
+
+
+def tiers_from_totals(
+    centric: PartitionedAllocation, *, round_to: float | None = 5
+) -> pd.DataFrame:
+    """:func:`ccnb.budget.tiers_from_optimum` of an optimum allocated on the executors.
+
+    Parameters
+    ----------
+    centric : PartitionedAllocation
+        The customer-centric allocation, totalled by one segment column.
+    round_to : float or None, default 5
+        Rounding step, as :func:`ccnb.budget.tiers_from_optimum` takes it (see
+        :func:`ccnb.budget.tier_rounding_step` for a base where 5 rounds every tier to 0).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`ccnb.budget.tiers_from_optimum`'s table.
+    """
+    from ccnb.budget import _check_round_to, _tiers_table
+
+    _check_round_to(round_to)
+    (by,) = centric.group_by
+    totals = centric.by_group.dropna(subset=[by]).set_index(by)
+    tiers = pd.DataFrame(
+        {
+            "customers": totals["customers"].astype("int64"),
+            "funded_customers": totals["funded"],
+            "mean_spend": totals["spend"] / totals["customers"],
+        }
+    )
+    return _tiers_table(tiers, round_to=round_to)
+
+
+def plan_tiered(
+    sizes: PartitionedAllocation,
+    *,
+    budget: float,
+    spend_per_head: Mapping[str, float] | pd.Series,
+    curve: ResponseCurve,
+    max_lift: float,
+) -> AllocationPlan:
+    """Plan :func:`ccnb.budget.tiered` from the segment sizes of an allocation's totals.
+
+    Parameters
+    ----------
+    sizes : PartitionedAllocation
+        Any allocation of the same customers totalled by the segment column (its
+        ``customers`` by segment, and its plan's negative-rCLV count, are what is used).
+    budget, spend_per_head, curve, max_lift
+        As :func:`ccnb.budget.tiered` takes them.
+
+    Returns
+    -------
+    AllocationPlan
+        ``tiers`` and the ``scale_factor`` that spends `budget`.
+
+    Raises
+    ------
+    ValueError
+        If a per-head amount is negative or no customer is in a segment with a positive one.
+    """
+    from ccnb.budget import _check_allocation_options
+
+    _check_allocation_options(budget=budget, curve=curve, max_lift=max_lift)
+    per_head = {key: float(value) for key, value in dict(spend_per_head).items()}
+    negative = {key: value for key, value in per_head.items() if not value >= 0}
+    if negative:
+        raise ValueError(f"spend_per_head must be >= 0; got {negative}")
+    (by,) = sizes.group_by
+    counts = sizes.by_group.set_index(by)["customers"]
+    notes = []
+    for segment, size in counts.items():
+        if pd.isna(segment):
+            notes.append(f"{int(size)} customers have no {by}: 0 spend")
+        elif segment not in per_head:
+            notes.append(
+                f"segment {segment!r} ({int(size)} customers) has no spend_per_head: 0 spend"
+            )
+    known = counts[[segment in per_head for segment in counts.index]]
+    total_weight = float(sum(per_head[segment] * size for segment, size in known.items()))
+    if total_weight <= 0:
+        raise ValueError(
+            f"no customer is in a segment with a positive spend_per_head; segments in the "
+            f"data are {list(counts.index)}, spend_per_head has {per_head}"
+        )
+    return replace(
+        sizes.plan,
+        strategy="tiered",
+        budget=float(budget),
+        curve=curve,
+        max_lift=float(max_lift),
+        levels=(math.nan, math.nan),
+        weight=math.nan,
+        spend_per_head=math.nan,
+        shadow_price=math.nan,
+        tiers=per_head,
+        scale_factor=budget / total_weight,
+        by=by,
+        unfunded_segments=tuple(notes),
+    )

@@ -757,3 +757,40 @@ def test_allocations_on_spark_refuse_what_the_allocators_refuse(spark):
         partitioned_budget.plan_allocation_on_spark(
             customers, strategy="customer_focused", max_lift=0.3, **options
         )
+
+
+def test_a_tiered_plan_on_spark_equals_the_tiers_of_the_optimum_in_memory(spark, tmp_path):
+    """Tiers from the optimum's totals, then the tiered plan from the segment sizes: the tier
+    table, every customer's spend, the scale factor and the notes equal `ccnb.budget`'s."""
+    from ccnb import budget as budget_module
+    from ccnb import partitioned_budget
+
+    frame = _rclv_customers(7, 3_000)
+    customers = spark._session.createDataFrame(frame.astype({"customer_id": object}))
+    options = dict(curve=budget_module.ExponentialResponse(spend_scale=40.0), max_lift=0.3)
+    plan = partitioned_budget.plan_allocation_on_spark(
+        customers, strategy="customer_centric", budget=30_000.0, **options
+    )
+    centric = partitioned_budget.allocate_on_spark(customers, plan, output=str(tmp_path / "c"))
+    in_memory = budget_module.customer_centric(frame, budget=30_000.0, **options)
+    tiers = partitioned_budget.tiers_from_totals(centric, round_to=5)
+    expected_tiers = budget_module.tiers_from_optimum(in_memory, round_to=5)
+    pd.testing.assert_frame_equal(
+        tiers, expected_tiers, check_exact=False, check_names=False, rtol=1e-9
+    )
+    # Low gets no tier: its customers get nothing, and a note says so
+    per_head = tiers["spend_per_head"].drop("Low")
+    tiered_plan = partitioned_budget.plan_tiered(
+        centric, budget=20_000.0, spend_per_head=per_head, **options
+    )
+    output = str(tmp_path / "t")
+    on_spark = partitioned_budget.allocate_on_spark(customers, tiered_plan, output=output)
+    expected = budget_module.tiered(frame, budget=20_000.0, spend_per_head=per_head, **options)
+    written = pd.read_parquet(output).sort_values("customer_id", ignore_index=True)
+    table = expected.table.sort_values("customer_id", ignore_index=True)
+    for column in ("spend", "added_value", "marginal_value"):
+        np.testing.assert_allclose(written[column], table[column], rtol=1e-12)
+    assert tiered_plan.scale_factor == pytest.approx(expected.scale_factor, rel=1e-12)
+    assert tiered_plan.notes == expected.notes
+    assert on_spark.by_group.set_index("segment").loc["Low", "spend"] == 0
+    assert on_spark.by_group["spend"].sum() == pytest.approx(20_000.0, rel=1e-12)
