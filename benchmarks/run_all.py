@@ -742,6 +742,7 @@ def bench_spark_predict(*, client: dict) -> None:
             flush=True,
         )
         _bench_spark_segments(work, size=size)
+        _bench_spark_budget(work, size=size)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -765,6 +766,42 @@ def _bench_spark_segments(work: Path, *, size: str) -> None:
     print(
         f"  same segment sizes and medians; Python process peak "
         f"{driver['python_peak_rss_mb']:,.0f} MB on the driver, "
+        f"{spark['python_peak_rss_mb']:,.0f} MB as Spark's driver "
+        f"({driver['python_peak_rss_mb'] / spark['python_peak_rss_mb']:.1f}x); time on Spark "
+        f"{spark['seconds'] / driver['seconds']:.2f}x the driver's",
+        flush=True,
+    )
+
+
+def _bench_spark_budget(work: Path, *, size: str) -> None:
+    """The big client's customer-centric allocation on the driver against Spark's executors,
+    on the rCLV Spark's executors predicted."""
+    predictions = work / "spark" / "predictions" / "kind=customer"
+    results = {}
+    for where in ("driver", "spark"):
+        row = results[where] = _run_at_scale(
+            "budget_at_scale.py",
+            where,
+            [predictions, work / f"budget-{where}"],
+            work=work,
+            task="customer-centric allocation",
+            size=size,
+        )
+        print(
+            f"  allocation on the {where:<7} {size:<20} {row['seconds']:6.1f} s  Python process "
+            f"peak {row['python_peak_rss_mb']:,.0f} MB, whole tree {row['tree']:,.0f} MB; "
+            f"shadow price {row['shadow_price']:.6g}",
+            flush=True,
+        )
+    driver, spark = results["driver"], results["spark"]
+    gap = abs(spark["shadow_price"] / driver["shadow_price"] - 1)
+    if gap > 1e-9 or driver["totals"].keys() != spark["totals"].keys():
+        raise AssertionError(f"allocations differ: driver {driver}, spark {spark}")
+    for segment, totals in driver["totals"].items():
+        np.testing.assert_allclose(spark["totals"][segment], totals, rtol=1e-9, atol=0.01)
+    print(
+        f"  same shadow price (relative gap {gap:.1e}) and totals by segment; Python process "
+        f"peak {driver['python_peak_rss_mb']:,.0f} MB on the driver, "
         f"{spark['python_peak_rss_mb']:,.0f} MB as Spark's driver "
         f"({driver['python_peak_rss_mb'] / spark['python_peak_rss_mb']:.1f}x); time on Spark "
         f"{spark['seconds'] / driver['seconds']:.2f}x the driver's",
