@@ -180,26 +180,32 @@ def _spend_at(batches, *, curve: ResponseCurve, max_lift: float, levels: Sequenc
 def _narrowed(total_spends, *, budget: float, start: float) -> tuple:
     """A bracket of the shadow price, narrowed `LEVELS_AT_ONCE` levels a pass.
 
-    From ``start`` (where nobody is funded: no first unit is worth more) down, levels
-    log-spaced over 40 orders of magnitude a pass until a total reaches the budget; then each
-    pass cuts the bracket's log-width ``LEVELS_AT_ONCE - 1`` times, down to ``1e-6``.
+    From ``start`` (the most a first unit of spend is worth, where nobody is funded) levels
+    log-spaced over 40 orders of magnitude a pass, down while the total stays under the
+    budget (up while it exceeds it, when ``start`` is only a guess), until the budget is
+    crossed; then each pass cuts the bracket's log-width ``LEVELS_AT_ONCE - 1`` times, down
+    to ``1e-6``. Returns ``((lo, total at lo), (hi, total at hi))``: the total at ``lo`` at
+    least the budget, at ``hi`` below it.
     """
-    hi = (start, float(total_spends([start])[0]))
-    lo = None
-    top = math.log(start)
-    while lo is None:
-        levels = np.exp(np.linspace(top, top - 92.0, LEVELS_AT_ONCE))
+    step = 92.0  # 40 orders of magnitude, in log
+    at_start = (start, float(total_spends([start])[0]))
+    downwards = at_start[1] < budget
+    last, crossing = at_start, None
+    edge = math.log(start)
+    while crossing is None:
+        edge += -step if downwards else step
+        levels = np.exp(np.linspace(math.log(last[0]), edge, LEVELS_AT_ONCE))[1:]
         if not np.isfinite(levels).all() or levels[-1] == 0:
             raise RuntimeError("could not bracket the shadow price of the budget")
         totals = total_spends(levels)
-        reached = np.flatnonzero(totals >= budget)
-        if reached.size:
-            lo = (float(levels[reached[0]]), float(totals[reached[0]]))
-            if reached[0] > 0:
-                hi = (float(levels[reached[0] - 1]), float(totals[reached[0] - 1]))
+        crossed = np.flatnonzero((totals >= budget) if downwards else (totals < budget))
+        if crossed.size:
+            crossing = (float(levels[crossed[0]]), float(totals[crossed[0]]))
+            if crossed[0] > 0:
+                last = (float(levels[crossed[0] - 1]), float(totals[crossed[0] - 1]))
         else:
-            hi = (float(levels[-1]), float(totals[-1]))
-            top -= 92.0
+            last = (float(levels[-1]), float(totals[-1]))
+    lo, hi = (crossing, last) if downwards else (last, crossing)
     while math.log(hi[0] / lo[0]) > 1e-6:
         levels = np.exp(np.linspace(math.log(lo[0]), math.log(hi[0]), LEVELS_AT_ONCE))[1:-1]
         totals = total_spends(levels)
@@ -260,8 +266,7 @@ def plan_allocation_on_spark(
         stats = rclv.mapInPandas(
             partial(_partition_stats, curve=curve, max_lift=max_lift),
             "customers long, not_finite long, negative long, lowest double, fundable long, "
-            "first_unit double, "
-            "any_first_unit double",
+            "first_unit double, any_first_unit double",
         ).toPandas()
         n = int(stats["customers"].sum())
         if n == 0:

@@ -748,3 +748,38 @@ def test_bad_customer_tables_name_the_problem(two_customers):
         customer_centric(two_customers, budget=1, curve="exponential", max_lift=0.2)
     with pytest.raises(ValueError, match="customers is empty"):
         customer_focused(two_customers.iloc[:0], **args)
+
+
+@pytest.mark.parametrize(
+    ("curve", "start"),
+    [
+        (ExponentialResponse(spend_scale=40.0), 2_500 * 0.3 / 40.0),  # the best first unit
+        (ExponentialResponse(spend_scale=40.0), 1e-3),  # a guess below: searched upwards
+        (HillResponse(spend_scale=40.0, shape=0.7), 1.0),  # every first unit infinite
+    ],
+)
+def test_the_shadow_price_searched_over_totals_alone_is_the_allocators(curve, start):
+    """What a partitioned allocation sees of the customers is the total spend at a few
+    prices a pass; the price it finds is the one `customer_centric` finds with every
+    customer in hand."""
+    from ccnb._response import budget_weight, equal_marginal_spend, shadow_price_bracket
+    from ccnb.partitioned_budget import _narrowed
+
+    rng = np.random.default_rng(11)
+    base = np.concatenate([[2_500.0], rng.gamma(0.6, 120.0, 2_000), np.zeros(300)]) * 0.3
+    passes = []
+
+    def total_spends(levels):
+        passes.append(len(levels))
+        return np.array([curve.inverse_marginal(base, level).sum() for level in levels])
+
+    bracket = _narrowed(total_spends, budget=20_000.0, start=start)
+    (lo_level, lo_total), (hi_level, hi_total) = bracket
+    assert lo_level < hi_level and lo_total >= 20_000.0 > hi_total
+    lo, hi = shadow_price_bracket(
+        lambda level: total_spends([level])[0], budget=20_000.0, start=start, bracket=bracket
+    )
+    weight = budget_weight(lo, hi, budget=20_000.0)
+    _, expected = equal_marginal_spend(base, 20_000.0, curve)
+    assert hi.level - weight * (hi.level - lo.level) == pytest.approx(expected, rel=1e-12)
+    assert len(passes) <= 15
