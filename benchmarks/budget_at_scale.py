@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from predict_at_scale import record_run
+from predict_at_scale import local_spark, record_run
 
 COLUMNS = ["customer_id", "rclv", "segment"]
 #: the params' defaults (budget.max_lift, budget.spend_scale) and the big client's budget
@@ -38,16 +38,9 @@ def on_driver(predictions: Path, work: Path) -> dict:
 
 
 def on_spark(predictions: Path, work: Path) -> dict:
-    from ccnb import budget, engine, partitioned_budget
-    from ccnb.params import EngineSettings
+    from ccnb import budget, partitioned_budget
 
-    session = engine.spark_session(
-        EngineSettings(
-            backend="spark",
-            master="local[2]",
-            config={"spark.driver.memory": "2g", "spark.sql.shuffle.partitions": "8"},
-        )
-    )
+    session = local_spark()
     customers = session.read.parquet(str(predictions)).select(*COLUMNS)
     curve = budget.ExponentialResponse(spend_scale=SPEND_SCALE)
     plan = partitioned_budget.plan_allocation_on_spark(

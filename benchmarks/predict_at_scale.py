@@ -41,18 +41,24 @@ def on_driver(summary_path: Path, purchases, spend, work: Path) -> dict:
     return {"equity": [equity.value, equity.low, equity.high], "groups": len(groups)}
 
 
-def on_spark(summary_path: Path, purchases, spend, work: Path) -> dict:
+def local_spark():
+    """The benchmarks' Spark session: local[2], a 2 GB driver, 8 shuffle partitions."""
     from ccnb import engine
-    from ccnb.clv import partitioned
     from ccnb.params import EngineSettings
 
-    session = engine.spark_session(
+    return engine.spark_session(
         EngineSettings(
             backend="spark",
             master="local[2]",
             config={"spark.driver.memory": "2g", "spark.sql.shuffle.partitions": "8"},
         )
     )
+
+
+def on_spark(summary_path: Path, purchases, spend, work: Path) -> dict:
+    from ccnb.clv import partitioned
+
+    session = local_spark()
     customers = session.read.parquet(str(summary_path))
     patterns = customers.select("frequency", "recency", "T").distinct().toPandas()
     plan = partitioned.plan_predictions(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from predict_at_scale import record_run
+from predict_at_scale import local_spark, record_run
 
 COLUMNS = ["customer_id", "days_since_last", "orders", "revenue"]
 #: the demo params' churn window and early repeat window
@@ -39,16 +39,9 @@ def on_driver(summary_path: Path, work: Path) -> dict:
 
 
 def on_spark(summary_path: Path, work: Path) -> dict:
-    from ccnb import engine, partitioned_segments, rfm
-    from ccnb.params import EngineSettings
+    from ccnb import partitioned_segments, rfm
 
-    session = engine.spark_session(
-        EngineSettings(
-            backend="spark",
-            master="local[2]",
-            config={"spark.driver.memory": "2g", "spark.sql.shuffle.partitions": "8"},
-        )
-    )
+    session = local_spark()
     customers = session.read.parquet(str(summary_path)).select(*COLUMNS)
     scheme = rfm.resolve_scheme("value_tiers", bins=5)
     plan = partitioned_segments.plan_segments_on_spark(customers, scheme=scheme)
