@@ -34,6 +34,8 @@ __all__ = [
     "segment_partition",
 ]
 
+#: points of the revenue concentration curve that `segment_on_spark` returns
+CONCENTRATION_POINTS = 100
 #: the text columns of a partition's segments (categorical in pandas, strings in parquet)
 TEXT_COLUMNS = ("rfm_cell", "segment", "segment_description", "tactic")
 
@@ -216,6 +218,9 @@ class PartitionedSegments:
         :func:`ccnb.rfm.score_ranges` of F.
     corner : pandas.Series
         :func:`ccnb.rfm.corner_share`.
+    concentration : pandas.DataFrame
+        :func:`ccnb.rfm.revenue_concentration`'s curve at `CONCENTRATION_POINTS` shares of
+        customers (``customer_share`` 0.01, 0.02 ... 1, ``revenue_share``), from (0, 0).
     top_share : float
         :func:`ccnb.rfm.top_share`: the best customers' share of net revenue.
     output : str
@@ -226,6 +231,7 @@ class PartitionedSegments:
     recency: pd.DataFrame
     frequency_ranges: pd.DataFrame
     corner: pd.Series
+    concentration: pd.DataFrame
     top_share: float
     output: str
 
@@ -360,8 +366,11 @@ def segment_on_spark(
         F.sum(F.when(in_corner, F.col("revenue")).otherwise(0)).alias("revenue"),
         F.sum("revenue").alias("all_revenue"),
     ).first()
+    shares = np.arange(1, CONCENTRATION_POINTS + 1) / CONCENTRATION_POINTS
+    curve = _concentration(segments, shares=[*shares, top], n_customers=plan.n_customers)
     return PartitionedSegments(
-        top_share=_top_share(segments, top=top, n_customers=plan.n_customers),
+        concentration=pd.DataFrame({"customer_share": shares, "revenue_share": curve[:-1]}),
+        top_share=float(curve[-1]),
         summary=summary,
         recency=recency,
         frequency_ranges=rfm._ranges_table(ranges, bins=plan.bins),
@@ -376,34 +385,39 @@ def segment_on_spark(
     )
 
 
-def _top_share(segments, *, top: float, n_customers: int) -> float:
-    """:func:`ccnb.rfm.top_share` from two order statistics and two sums.
+def _concentration(segments, *, shares: Sequence[float], n_customers: int) -> np.ndarray:
+    """The revenue concentration curve (:func:`ccnb.rfm.top_share`) at each of `shares`.
 
-    With revenue counted from 0 and sorted best first, the curve at ``top`` is the sum of the
-    best ``m = floor(top * n)`` values plus ``top * n - m`` of the next one, over the total.
-    The best ``m`` add up to the sum of the values above the ``m``-th largest ``e`` plus ``e``
-    for each of the ``m`` that are not above it (ties with ``e`` are worth ``e`` whichever
-    of them counts).
+    With revenue counted from 0 and sorted best first, the curve at ``t`` is the sum of the
+    best ``b = floor(t * n)`` values plus ``t * n - b`` of the next one, over the total. The
+    best ``b`` add up to the sum of the values above the ``b``-th largest ``e`` plus ``e``
+    for each of the ``b`` that are not above it (ties with ``e`` are worth ``e`` whichever of
+    them counts): two order statistics and two sums a share, all in two passes.
     """
     from pyspark.sql import functions as F
 
-    if not 0 < top <= 1:
-        raise ValueError(f"top must be a share of customers in (0, 1], got {top}")
+    shares = [float(t) for t in shares]
+    outside = [t for t in shares if not 0 < t <= 1]
+    if outside:
+        raise ValueError(f"shares of customers must be in (0, 1], got {outside}")
     n = n_customers
-    best = math.floor(top * n)
+    best = [math.floor(t * n) for t in shares]
     clipped = segments.select(F.greatest(F.col("revenue").cast("double"), F.lit(0.0)).alias("v"))
-    wanted = [p for p in (n - best, n - best - 1) if 0 <= p < n]
+    wanted = sorted({p for b in best for p in (n - b, n - b - 1) if 0 <= p < n})
     at = order_statistics_on_spark(clipped, value="v", positions=lambda _: wanted)
     value_at = dict(zip(at["position"], at["value"], strict=True))
-    edge = value_at.get(n - best, np.inf)
-    is_above = F.col("v") > edge
-    above, n_above, total = clipped.agg(
-        F.sum(F.when(is_above, F.col("v")).otherwise(0.0)),
-        F.sum(is_above.cast("long")),
-        F.sum("v"),
+    edges = [value_at.get(n - b, np.inf) for b in best]
+    sums = clipped.agg(
+        F.sum("v").alias("total"),
+        *(F.sum(F.when(F.col("v") > edge, F.col("v")).otherwise(0.0)) for edge in edges),
+        *(F.sum((F.col("v") > edge).cast("long")) for edge in edges),
     ).first()
+    total = sums[0]
     if not total or total <= 0:
         raise ValueError(f"revenue concentration needs positive total revenue; got {total:g}")
-    best_sum = above + (best - n_above) * edge if best else 0.0
-    following = value_at.get(n - best - 1, 0.0)
-    return float((best_sum + (top * n - best) * following) / total)
+    curve = []
+    for k, (t, b, edge) in enumerate(zip(shares, best, edges, strict=True)):
+        above, n_above = sums[1 + k], sums[1 + len(shares) + k]
+        best_sum = above + (b - n_above) * edge if b else 0.0
+        curve.append((best_sum + (t * n - b) * value_at.get(n - b - 1, 0.0)) / total)
+    return np.array(curve, dtype=np.float64)

@@ -624,6 +624,15 @@ def test_segments_on_spark_equal_the_whole_base_segmented_in_memory(spark, demo_
     )
     pd.testing.assert_series_equal(on_spark.corner, rfm.corner_share(expected, min_score=4))
     assert on_spark.top_share == pytest.approx(rfm.top_share(demo_summary, top=0.2), rel=1e-12)
+    curve = rfm.revenue_concentration(demo_summary)
+    at_points = np.interp(
+        on_spark.concentration["customer_share"],
+        np.concatenate([[0.0], curve["customer_share"]]),
+        np.concatenate([[0.0], curve["revenue_share"]]),
+    )
+    np.testing.assert_allclose(on_spark.concentration["revenue_share"], at_points, rtol=1e-12)
+    assert len(on_spark.concentration) == 100
+    assert on_spark.concentration["revenue_share"].iloc[-1] == pytest.approx(1.0, rel=1e-12)
     assert on_spark.summary["customers"].sum() == len(demo_summary) == plan.n_customers
 
 
@@ -641,7 +650,9 @@ def test_the_top_share_on_spark_is_the_concentration_curve_at_top(spark, top):
         }
     )
     customers = spark._session.createDataFrame(summary)
-    share = partitioned_segments._top_share(customers, top=top, n_customers=len(summary))
+    (share,) = partitioned_segments._concentration(
+        customers, shares=[top], n_customers=len(summary)
+    )
     # by hand: best first 90, 50, 20, 20, 20, 5, 0 of 205; 1/7 of the customers is the best one
     by_hand = {1 / 7: 90 / 205, 0.5: (90 + 50 + 20 + 0.5 * 20) / 205, 1.0: 1.0}[top]
     assert share == pytest.approx(by_hand, rel=1e-12)
