@@ -27,6 +27,10 @@ __all__ = ["KernelWarmer", "imported_modules"]
 
 #: seconds a kernel may take to start and answer
 START_TIMEOUT = 60
+#: how long one message to a starting kernel may wait to be sent, in milliseconds: a send to a
+#: kernel that died while starting (two processes took the same free port) could otherwise
+#: block for ever inside pyzmq, before jupyter_client checks that the kernel is alive
+SEND_TIMEOUT_MS = 5_000
 
 # Imports the modules in a function's own namespace and leaves no name behind.
 _WARM_UP = """\
@@ -98,8 +102,12 @@ async def _start(
 
 async def _warm_up(manager: Any, modules: list[str]) -> None:
     """Import ``modules`` in the kernel, silently; raise if it does not answer in time."""
+    import zmq
+
     client = manager.client()
     client.start_channels()
+    for channel in (client.shell_channel, client.control_channel, client.stdin_channel):
+        channel.socket.setsockopt(zmq.SNDTIMEO, SEND_TIMEOUT_MS)  # raises zmq.Again instead
     try:
         await client.wait_for_ready(timeout=START_TIMEOUT)
         message_id = client.execute(
