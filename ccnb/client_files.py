@@ -11,16 +11,14 @@ Definitions in docs/methodology.md, "Data quality".
 
 from __future__ import annotations
 
-import atexit
 import codecs
 import csv
 import gzip
-import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ccnb._process_folders import process_folder
 
 __all__ = [
     "ROW_COLUMN",
@@ -204,18 +202,6 @@ class CleanCsv:
     header: list[str] = field(default_factory=list)
 
 
-_WORK_DIR: list[Path] = []
-
-
-def _work_dir() -> Path:
-    """A folder for clean copies, removed when the process ends (or by the next run if killed)."""
-    if not _WORK_DIR:
-        folder = Path(tempfile.mkdtemp(prefix=f"ccnb-read-{os.getpid()}-"))
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        _WORK_DIR.append(folder)
-    return _WORK_DIR[0]
-
-
 def normalise_csv(
     path: str | Path, *, encoding: str, delimiter: str, skip_rows: int = 0
 ) -> CleanCsv:
@@ -239,7 +225,8 @@ def normalise_csv(
         header is kept when the extra fields are empty (trailing separators from Excel).
     """
     path = Path(path).expanduser()
-    target = _work_dir() / f"{len(list(_work_dir().iterdir()))}-{path.stem}.csv"
+    copies = process_folder("read")  # removed when the process ends (or by the next run)
+    target = copies / f"{len(list(copies.iterdir()))}-{path.stem}.csv"
     set_aside: list[tuple[int, str, str]] = []
     rows = 0
     with (

@@ -22,7 +22,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from ccnb._process_folders import process_folder
+from ccnb._process_folders import process_folder, process_prefix
 from ccnb.errors import EngineError
 from ccnb.params import EngineSettings
 
@@ -177,7 +177,7 @@ def _missing_pyspark(reason: str) -> str:
 
 def _start_quietly(builder, master: str):
     """Start Spark with the JVM's console output in a log file, not in notebooks and reports."""
-    log = tempfile.NamedTemporaryFile(prefix="ccnb-spark-", suffix=".log", delete=False)
+    log = tempfile.NamedTemporaryFile(prefix=process_prefix("spark"), suffix=".log", delete=False)
     sys.stdout.flush()
     sys.stderr.flush()
     saved = [os.dup(1), os.dup(2)]

@@ -9,6 +9,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ccnb._process_folders import pid_alive, remove_orphans
+
 _RUN_FILE = "run.json"
 
 
@@ -137,22 +139,14 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 _TEMPORARY = re.compile(r"^\..+\.(tmp|old|failed)-(\d+)$")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
-
-
 def remove_stale_temporaries(output_dir: Path) -> list[Path]:
     """Delete what killed runs left behind: staging folders and half-written files.
 
     Entries named ``.<name>.tmp-<pid>``, ``.<name>.old-<pid>`` or ``.<name>.failed-<pid>`` in
     ``output_dir`` and its client folders, whose process is no longer running, and table
-    caches ``ccnb-tables-<pid>-*`` of dead processes in the temporary directory.
+    every ``ccnb-<purpose>-<pid>-*`` temporary of a dead process in the system's temporary
+    directory (`ccnb._process_folders.remove_orphans`: table caches, DuckDB spill folders and
+    draws of killed kernels, Spark logs).
 
     Parameters
     ----------
@@ -164,8 +158,6 @@ def remove_stale_temporaries(output_dir: Path) -> list[Path]:
     list of pathlib.Path
         What was removed.
     """
-    import tempfile
-
     candidates = []
     if output_dir.is_dir():
         folders = [output_dir] + [p for p in output_dir.iterdir() if p.is_dir()]
@@ -174,14 +166,9 @@ def remove_stale_temporaries(output_dir: Path) -> list[Path]:
                 match = _TEMPORARY.match(entry.name)
                 if match:
                     candidates.append((entry, int(match.group(2))))
-    cache = re.compile(r"^ccnb-tables-(\d+)-")
-    for entry in Path(tempfile.gettempdir()).iterdir():
-        match = cache.match(entry.name)
-        if match:
-            candidates.append((entry, int(match.group(1))))
-    removed = []
+    removed = remove_orphans()
     for entry, pid in candidates:
-        if pid == os.getpid() or _pid_alive(pid):
+        if pid_alive(pid):
             continue
         if entry.is_dir():
             shutil.rmtree(entry, ignore_errors=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import ccnb
+from ccnb._process_folders import process_prefix
 from ccnb.analysis import CACHE_DIR_VARIABLE, MODEL_REASON_PREFIX, ClientAnalysis
 from ccnb.batch import charts, interrupts
 from ccnb.batch._jsonschema import import_without_iri_grammar
@@ -270,7 +271,7 @@ def run_client(
     record = _base_record(params_file, folder, started)
     run = ClientRun(params_file=str(params_file), folder=folder, client=folder)
     staging = tables = analysis = None
-    cache = Path(tempfile.mkdtemp(prefix=f"ccnb-tables-{os.getpid()}-"))
+    cache = Path(tempfile.mkdtemp(prefix=process_prefix("tables")))
     environment = dict(os.environ)
     notebooks = [Path(notebook).resolve() for notebook in notebooks]
     warmer = KernelWarmer(KERNEL_NAME, extra_arguments=KERNEL_ARGUMENTS)
