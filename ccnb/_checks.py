@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["did_you_mean", "require_columns", "require_frame"]
+__all__ = ["did_you_mean", "require_columns", "require_frame", "require_unique_ids"]
 
 
 def did_you_mean(word: str, options: Sequence[str], *, cutoff: float = 0.6) -> str:
@@ -68,3 +68,25 @@ def require_columns(table: Any, columns: Sequence[str], *, what: str, hint: str 
         f"{what} is missing {noun} {names}; columns are {present}"
         f"{did_you_mean(missing[0], present)}{f'; {hint}' if hint else ''}"
     )
+
+
+def require_unique_ids(rows: int, ids: int, *, what: str, hint: str = "") -> None:
+    """Raise a ValueError when ``rows`` rows hold only ``ids`` distinct customer ids.
+
+    For tables counted in an engine (Spark's ``count`` and ``countDistinct`` in the pass that
+    checks the rest), where the repeated ids themselves are not at hand.
+
+    Parameters
+    ----------
+    rows, ids : int
+        The table's rows and its distinct customer ids.
+    what : str
+        How the message names the table, e.g. ``"customers"``.
+    hint : str, optional
+        What to do about it, appended to the message.
+    """
+    if ids != rows:
+        raise ValueError(
+            f"{what} must have one row per customer; {rows - ids} rows repeat a customer id"
+            f"{f'. {hint}' if hint else ''}"
+        )

@@ -24,6 +24,8 @@ _NEWTON_LAST_STEP = 1e-8
 _MAX_SEARCH_STEPS = 500
 # The shadow price is resolved to 4 ulps: the bracket's ends end up this close, relatively.
 _MIN_STEP = 4 * np.finfo(float).eps
+#: shadow prices tried in one pass over customers kept elsewhere (`narrowed_bracket`)
+LEVELS_AT_ONCE = 64
 
 
 @runtime_checkable
@@ -320,6 +322,51 @@ def shadow_price_bracket(
         lo = _Trial(lo_level, None, lo_total - budget)
         hi = _Trial(hi_level, None, hi_total - budget)
     return _shrink_bracket(trial, lo, hi, tolerance=8 * np.finfo(float).eps * budget)
+
+
+def narrowed_bracket(total_spends, *, budget: float, start: float) -> tuple:
+    """A bracket of the shadow price from total spends at `LEVELS_AT_ONCE` prices a pass.
+
+    For customers kept elsewhere (Spark's partitions), where each call of ``total_spends``
+    (a sequence of prices to the customers' summed ``inverse_marginal`` at each) is a pass
+    over them; :func:`shadow_price_bracket` then finishes the search from the bracket.
+
+    From ``start`` (the most a first unit of spend is worth, where nobody is funded) levels
+    log-spaced over 40 orders of magnitude a pass, down while the total stays under the
+    budget (up while it exceeds it, when ``start`` is only a guess), until the budget is
+    crossed; then each pass cuts the bracket's log-width ``LEVELS_AT_ONCE - 1`` times, down
+    to ``1e-6``. Returns ``((lo, total at lo), (hi, total at hi))``: the total at ``lo`` at
+    least the budget, at ``hi`` below it.
+    """
+    step = 92.0  # 40 orders of magnitude, in log
+    at_start = (start, float(total_spends([start])[0]))
+    downwards = at_start[1] < budget
+    last, crossing = at_start, None
+    edge = math.log(start)
+    while crossing is None:
+        edge += -step if downwards else step
+        levels = np.exp(np.linspace(math.log(last[0]), edge, LEVELS_AT_ONCE))[1:]
+        if not np.isfinite(levels).all() or levels[-1] == 0:
+            raise RuntimeError("could not bracket the shadow price of the budget")
+        totals = total_spends(levels)
+        crossed = np.flatnonzero((totals >= budget) if downwards else (totals < budget))
+        if crossed.size:
+            crossing = (float(levels[crossed[0]]), float(totals[crossed[0]]))
+            if crossed[0] > 0:
+                last = (float(levels[crossed[0] - 1]), float(totals[crossed[0] - 1]))
+        else:
+            last = (float(levels[-1]), float(totals[-1]))
+    lo, hi = (crossing, last) if downwards else (last, crossing)
+    while math.log(hi[0] / lo[0]) > 1e-6:
+        levels = np.exp(np.linspace(math.log(lo[0]), math.log(hi[0]), LEVELS_AT_ONCE))[1:-1]
+        totals = total_spends(levels)
+        for level, total in zip(levels, totals, strict=True):
+            if total >= budget:
+                lo = (float(level), float(total))
+            else:
+                hi = (float(level), float(total))
+                break
+    return lo, hi
 
 
 def budget_weight(lo: _Trial, hi: _Trial, *, budget: float) -> float:

@@ -20,8 +20,13 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from ccnb._checks import require_columns
-from ccnb._response import ResponseCurve, budget_weight, shadow_price_bracket
+from ccnb._checks import require_columns, require_unique_ids
+from ccnb._response import (
+    ResponseCurve,
+    budget_weight,
+    narrowed_bracket,
+    shadow_price_bracket,
+)
 
 __all__ = [
     "STRATEGIES",
@@ -36,8 +41,6 @@ __all__ = [
 
 #: the strategies a partition can allocate on its own once planned (tiered: `plan_tiered`)
 STRATEGIES = ("customer_centric", "customer_focused")
-#: shadow prices tried in one pass over the customers while the bracket is narrowed
-LEVELS_AT_ONCE = 64
 
 
 @dataclass(frozen=True)
@@ -177,47 +180,6 @@ def _spend_at(batches, *, curve: ResponseCurve, max_lift: float, levels: Sequenc
         yield pd.DataFrame({"level": np.arange(len(levels)), "spend": spend})
 
 
-def _narrowed(total_spends, *, budget: float, start: float) -> tuple:
-    """A bracket of the shadow price, narrowed `LEVELS_AT_ONCE` levels a pass.
-
-    From ``start`` (the most a first unit of spend is worth, where nobody is funded) levels
-    log-spaced over 40 orders of magnitude a pass, down while the total stays under the
-    budget (up while it exceeds it, when ``start`` is only a guess), until the budget is
-    crossed; then each pass cuts the bracket's log-width ``LEVELS_AT_ONCE - 1`` times, down
-    to ``1e-6``. Returns ``((lo, total at lo), (hi, total at hi))``: the total at ``lo`` at
-    least the budget, at ``hi`` below it.
-    """
-    step = 92.0  # 40 orders of magnitude, in log
-    at_start = (start, float(total_spends([start])[0]))
-    downwards = at_start[1] < budget
-    last, crossing = at_start, None
-    edge = math.log(start)
-    while crossing is None:
-        edge += -step if downwards else step
-        levels = np.exp(np.linspace(math.log(last[0]), edge, LEVELS_AT_ONCE))[1:]
-        if not np.isfinite(levels).all() or levels[-1] == 0:
-            raise RuntimeError("could not bracket the shadow price of the budget")
-        totals = total_spends(levels)
-        crossed = np.flatnonzero((totals >= budget) if downwards else (totals < budget))
-        if crossed.size:
-            crossing = (float(levels[crossed[0]]), float(totals[crossed[0]]))
-            if crossed[0] > 0:
-                last = (float(levels[crossed[0] - 1]), float(totals[crossed[0] - 1]))
-        else:
-            last = (float(levels[-1]), float(totals[-1]))
-    lo, hi = (crossing, last) if downwards else (last, crossing)
-    while math.log(hi[0] / lo[0]) > 1e-6:
-        levels = np.exp(np.linspace(math.log(lo[0]), math.log(hi[0]), LEVELS_AT_ONCE))[1:-1]
-        totals = total_spends(levels)
-        for level, total in zip(levels, totals, strict=True):
-            if total >= budget:
-                lo = (float(level), float(total))
-            else:
-                hi = (float(level), float(total))
-                break
-    return lo, hi
-
-
 def plan_allocation_on_spark(
     customers,
     *,
@@ -272,10 +234,7 @@ def plan_allocation_on_spark(
         if n == 0:
             raise ValueError("customers is empty: there is nobody to allocate a budget to")
         ids = customers.agg(F.countDistinct("customer_id")).first()[0]
-        if ids != n:
-            raise ValueError(
-                f"customers must have one row per customer; {n - ids} rows repeat a customer id"
-            )
+        require_unique_ids(n, int(ids), what="customers")
         if stats["not_finite"].sum():
             raise ValueError(
                 f"rclv is missing or infinite for {int(stats['not_finite'].sum())} customers; "
@@ -315,7 +274,7 @@ def plan_allocation_on_spark(
             lambda level: total_spends([level])[0],
             budget=budget,
             start=start,
-            bracket=_narrowed(total_spends, budget=budget, start=start),
+            bracket=narrowed_bracket(total_spends, budget=budget, start=start),
         )
     finally:
         rclv.unpersist()

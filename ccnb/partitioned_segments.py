@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ccnb import rfm
-from ccnb._checks import require_columns
+from ccnb._checks import require_columns, require_unique_ids
 from ccnb.order_statistics import DEFAULT_ACCURACY, order_statistics_on_spark
 
 __all__ = [
@@ -83,7 +83,7 @@ def plan_segments(
     -------
     SegmentPlan
     """
-    rfm.score(summary, bins=bins)  # the same checks of the summary
+    bins = rfm.check_score_inputs(summary, bins=bins)
     edges = {
         key: tuple(rfm.score_edges(rfm.worst_first(summary, key), bins=bins))
         for key in rfm.SCORE_COLUMNS
@@ -140,11 +140,12 @@ def plan_segments_on_spark(
     n = int(counts["n"])
     if n == 0:
         raise ValueError("customers has no rows; RFM scores need at least one customer")
-    if counts["ids"] != n:
-        raise ValueError(
-            f"customers must have one row per customer; {n - counts['ids']} rows repeat a "
-            "customer id. Aggregate transactions with ccnb.summary first."
-        )
+    require_unique_ids(
+        n,
+        int(counts["ids"]),
+        what="customers",
+        hint="Aggregate transactions with ccnb.summary first.",
+    )
     missing = {name: int(counts[name]) for name in rfm.RFM_INPUTS if counts[name]}
     if missing:
         raise ValueError(f"customers has missing values: {missing}")

@@ -25,6 +25,7 @@ __all__ = [
     "SegmentRule",
     "SegmentScheme",
     "builtin_scheme",
+    "check_score_inputs",
     "corner_share",
     "revenue_concentration",
     "rules_from_params",
@@ -144,6 +145,31 @@ def score(summary: pd.DataFrame, *, bins: int = 5) -> pd.DataFrame:
     tie at the top can keep everyone below `bins`. Customers whose net revenue is zero
     or negative (returns only) are kept and score the lowest M.
     """
+    bins = check_score_inputs(summary, bins=bins)
+    edges = {key: score_edges(worst_first(summary, key), bins=bins) for key in SCORE_COLUMNS}
+    return score_by_edges(summary, edges=edges, bins=bins)
+
+
+def check_score_inputs(summary: pd.DataFrame, *, bins: int) -> int:
+    """Check what :func:`score` is given, without scoring; return ``bins`` as an int.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        The customer summary, as :func:`score` takes it.
+    bins : int
+        Score scale.
+
+    Returns
+    -------
+    int
+        ``bins``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`score` raises.
+    """
     bins = _check_bins(bins)
     _require_columns(summary, ("customer_id", *RFM_INPUTS), what="summary")
     if len(summary) == 0:
@@ -157,9 +183,7 @@ def score(summary: pd.DataFrame, *, bins: int = 5) -> pd.DataFrame:
             f"summary must have one row per customer; {int(duplicated.sum())} customer ids "
             f"repeat, e.g. {examples}. Aggregate transactions with ccnb.summary first."
         )
-
-    edges = {key: score_edges(worst_first(summary, key), bins=bins) for key in SCORE_COLUMNS}
-    return score_by_edges(summary, edges=edges, bins=bins)
+    return bins
 
 
 def worst_first(summary: pd.DataFrame, score: str) -> np.ndarray:

@@ -762,8 +762,12 @@ def test_the_shadow_price_searched_over_totals_alone_is_the_allocators(curve, st
     """What a partitioned allocation sees of the customers is the total spend at a few
     prices a pass; the price it finds is the one `customer_centric` finds with every
     customer in hand."""
-    from ccnb._response import budget_weight, equal_marginal_spend, shadow_price_bracket
-    from ccnb.partitioned_budget import _narrowed
+    from ccnb._response import (
+        budget_weight,
+        equal_marginal_spend,
+        narrowed_bracket,
+        shadow_price_bracket,
+    )
 
     rng = np.random.default_rng(11)
     base = np.concatenate([[2_500.0], rng.gamma(0.6, 120.0, 2_000), np.zeros(300)]) * 0.3
@@ -773,7 +777,7 @@ def test_the_shadow_price_searched_over_totals_alone_is_the_allocators(curve, st
         passes.append(len(levels))
         return np.array([curve.inverse_marginal(base, level).sum() for level in levels])
 
-    bracket = _narrowed(total_spends, budget=20_000.0, start=start)
+    bracket = narrowed_bracket(total_spends, budget=20_000.0, start=start)
     (lo_level, lo_total), (hi_level, hi_total) = bracket
     assert lo_level < hi_level and lo_total >= 20_000.0 > hi_total
     lo, hi = shadow_price_bracket(
