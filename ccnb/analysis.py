@@ -40,6 +40,7 @@ from ccnb.windows import AnalysisWindows, choose_windows
 
 if TYPE_CHECKING:
     from ccnb.data import ClientData
+    from ccnb.partitioned_segments import PartitionedSegments
     from ccnb.quality import DataQuality
 
 # Ibis/DuckDB and lifetimes load only when a table is computed, not when it is read from the
@@ -52,6 +53,7 @@ nps = lazy_module("ccnb.nps")
 summary = lazy_module("ccnb.summary")
 _periods = lazy_module("ccnb._periods")
 _data = lazy_module("ccnb.data")
+_engine = lazy_module("ccnb.engine")
 _value_ranking = lazy_module("ccnb.value_ranking")
 _orders = lazy_module("ccnb.orders")
 audit = lazy_module("ccnb.audit")
@@ -244,6 +246,16 @@ class _TableStore:
                 if isinstance(value, Unavailable):
                     self._unavailable[name] = value
         return self._unavailable.get(name)
+
+    def spill_folder(self) -> Path:
+        """Where Spark's executors write per-customer files: the folder, else a temporary one.
+
+        A temporary folder lives as long as this process, like the tables held in memory.
+        """
+        if self.folder is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            return self.folder
+        return process_folder("executors")
 
     def draws_folder(self) -> Path:
         """Where big predictions keep their draws: in the folder, else a temporary one.
@@ -641,21 +653,64 @@ class ClientAnalysis:
             business=self.params.business,
         )
 
+    @property
+    def _on_spark(self) -> bool:
+        """Whether the params run this client on Spark, where segments are made on executors."""
+        return self.params.engine.backend == "spark"
+
+    @_tracked_value
+    def _segments_on_executors(self) -> PartitionedSegments:
+        """Spark: the base scored and segmented where it is; the driver gets aggregates only.
+
+        The customers' RFM inputs stay in the engine (`summary.rfm_inputs_table`); the
+        executors write each customer's segment as parquet (`segments` reads it back only
+        when a per-customer table is asked for).
+        """
+        from ccnb import partitioned_segments
+
+        data = self.data
+        settings = self.params.rfm
+        customers = _engine.spark_frame(
+            summary.rfm_inputs_table(data.transactions, observation_end=self.observation_end),
+            connection=data.connection,
+        )
+        plan = partitioned_segments.plan_segments_on_spark(
+            customers, bins=settings.bins, scheme=self.segment_scheme
+        )
+        output = tempfile.mkdtemp(prefix="segments-", dir=self._store.spill_folder())
+        return partitioned_segments.segment_on_spark(
+            customers,
+            plan,
+            output=output,
+            lapsed_after_days=self.params.churn_window_days,
+            recent_days=self.params.early_repeat_days,
+            corner_score=settings.corner_score,
+            top=settings.concentration_top,
+        )
+
     @_stored_table
     def segments(self) -> pd.DataFrame:
         """RFM scores with segment, description and tactic per customer."""
         bins = self.params.rfm.bins
+        if self._on_spark:
+            from ccnb import partitioned_segments
+
+            return partitioned_segments.read_segments(self._segments_on_executors)
         scores = rfm.score(self.summary, bins=bins)
         return rfm.segment(scores, scheme=self.segment_scheme, bins=bins)
 
     @_stored_table
     def segment_summary(self) -> pd.DataFrame:
         """Segment sizes, revenue shares, medians and tactics."""
+        if self._on_spark:
+            return self._segments_on_executors.summary
         return rfm.segment_summary(self.segments, scheme=self.segment_scheme)
 
     @_stored_table
     def segment_recency(self) -> pd.DataFrame:
         """Per segment, how many customers lapsed (churn window) or bought recently."""
+        if self._on_spark:
+            return self._segments_on_executors.recency
         return rfm.segment_recency(
             self.segments,
             lapsed_after_days=self.params.churn_window_days,
@@ -665,21 +720,40 @@ class ClientAnalysis:
     @_stored_table
     def frequency_scores(self) -> pd.DataFrame:
         """The order counts each frequency score F covers (empty scores included)."""
+        if self._on_spark:
+            return self._segments_on_executors.frequency_ranges
         return rfm.score_ranges(self.segments, bins=self.params.rfm.bins, score="F")
+
+    @_stored_table
+    def rfm_grid(self) -> pd.DataFrame:
+        """Customers and net revenue in each cell of the R x F grid."""
+        if self._on_spark:
+            return self._segments_on_executors.grid
+        return rfm.score_grid(self.segments, bins=self.params.rfm.bins)
 
     @_stored_table
     def rfm_corner(self) -> pd.Series:
         """Share of customers and revenue in the R x F grid's top-right corner."""
+        if self._on_spark:
+            return self._segments_on_executors.corner
         return rfm.corner_share(self.segments, min_score=self.params.rfm.corner_score)
 
     @_stored_table
     def revenue_concentration(self) -> pd.DataFrame:
-        """Cumulative share of revenue against share of customers, best customers first."""
+        """Cumulative share of revenue against share of customers, best customers first.
+
+        Spark: the curve at 100 shares of customers (`partitioned_segments`), not one point
+        per customer.
+        """
+        if self._on_spark:
+            return self._segments_on_executors.concentration
         return rfm.revenue_concentration(self.summary)
 
     @_stored_table
     def top_customers_share(self) -> float:
         """Share of net revenue from the best `rfm.concentration_top` of customers."""
+        if self._on_spark:
+            return self._segments_on_executors.top_share
         return rfm.top_share(self.summary, top=self.params.rfm.concentration_top)
 
     @_stored_table

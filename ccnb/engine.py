@@ -37,6 +37,8 @@ __all__ = [
     "read_table",
     "register_frame",
     "row_position",
+    "is_spark",
+    "spark_frame",
     "spark_session",
     "value_at_first",
 ]
@@ -109,7 +111,7 @@ def keep(table: ir.Table) -> ir.Table:
         The kept table (release it with ``release()``).
     """
     kept = table.cache()
-    if _is_spark(kept._find_backend()):
+    if is_spark(kept._find_backend()):
         kept.count().execute()
     return kept
 
@@ -199,14 +201,35 @@ def _start_quietly(builder, master: str):
         log.close()
 
 
-def _is_spark(connection: ibis.BaseBackend | None) -> bool:
+def is_spark(connection: ibis.BaseBackend | None) -> bool:
+    """Whether ``connection`` is the Spark engine."""
     return connection is not None and connection.name == _SPARK
+
+
+def spark_frame(table: ir.Table, *, connection: ibis.BaseBackend):
+    """The Spark DataFrame of an Ibis table of the Spark engine: nothing runs or is collected.
+
+    Parameters
+    ----------
+    table : ibis.Table
+        A table expression of ``connection``.
+    connection : ibis.BaseBackend
+        The Spark engine.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        For the work Ibis does not express: pandas UDFs over partitions, writes by executors.
+    """
+    if not is_spark(connection):
+        raise ValueError(f"spark_frame needs the Spark engine, got {connection.name!r}")
+    return connection.raw_sql(connection.compile(table))
 
 
 def register_frame(connection: ibis.BaseBackend, frame: pd.DataFrame, *, name: str) -> ir.Table:
     """Hand a pandas frame to the engine as a table."""
     # Through a memtable: ibis 12 mis-quotes the temporary view when given the frame itself.
-    if _is_spark(connection):
+    if is_spark(connection):
         # A temporary view: a Spark "table" would be written to the warehouse directory.
         return connection.create_view(name, ibis.memtable(frame), overwrite=True)
     return connection.create_table(name, ibis.memtable(frame), overwrite=True)
@@ -295,7 +318,7 @@ def read_table(
     lower = file.name.lower()
     if not _is_url(path) and not file.exists():
         raise FileNotFoundError(f"data file {file} not found")
-    spark = _is_spark(connection)
+    spark = is_spark(connection)
     if table is not None or lower.endswith(_DUCKDB_SUFFIXES):
         if table is None:
             raise ValueError(f"{file} is a DuckDB database: name the table with `table:`")
@@ -390,7 +413,7 @@ def row_position(table: ir.Table, *, connection: ibis.BaseBackend | None = None)
     ibis.expr.types.IntegerColumn
         The position of each row in the source as read.
     """
-    if _is_spark(connection):
+    if is_spark(connection):
         # Spark numbers rows only in an explicit order; its row id follows the file order.
         return ibis.row_number().over(order_by=_spark_row_id())
     return ibis.row_number()
@@ -496,7 +519,7 @@ def parse_date_text(
     ibis.expr.types.DateValue
         The date, NULL where the text does not parse.
     """
-    if _is_spark(connection):
+    if is_spark(connection):
         if date_format:
             return _spark_try_to_timestamp(text, spark_date_pattern(date_format)).date()
         # Spark casts '2024' and '2024-05' to dates too; DuckDB (and ccnb) want a full date.

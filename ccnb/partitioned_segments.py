@@ -30,6 +30,7 @@ __all__ = [
     "SegmentPlan",
     "plan_segments",
     "plan_segments_on_spark",
+    "read_segments",
     "segment_on_spark",
     "segment_partition",
 ]
@@ -219,22 +220,28 @@ class PartitionedSegments:
         :func:`ccnb.rfm.score_ranges` of F.
     corner : pandas.Series
         :func:`ccnb.rfm.corner_share`.
+    grid : pandas.DataFrame
+        :func:`ccnb.rfm.score_grid`: customers and net revenue of each R x F cell.
     concentration : pandas.DataFrame
         :func:`ccnb.rfm.revenue_concentration`'s curve at `CONCENTRATION_POINTS` shares of
         customers (``customer_share`` 0.01, 0.02 ... 1, ``revenue_share``), from (0, 0).
     top_share : float
         :func:`ccnb.rfm.top_share`: the best customers' share of net revenue.
     output : str
-        Where the customers' segments were written (parquet).
+        Where the customers' segments were written (parquet; :func:`read_segments`).
+    plan : SegmentPlan
+        The plan the base was segmented by.
     """
 
     summary: pd.DataFrame
     recency: pd.DataFrame
     frequency_ranges: pd.DataFrame
     corner: pd.Series
+    grid: pd.DataFrame
     concentration: pd.DataFrame
     top_share: float
     output: str
+    plan: SegmentPlan
 
 
 def _spark_segments(batches, *, plan: SegmentPlan):
@@ -351,22 +358,22 @@ def segment_on_spark(
             index=pd.Index(names),
         )
     )
-    ranges = (
-        segments.groupBy("F")
+    # the R x F grid's cells: the grid, the F ranges and the corner all come from them
+    cells = (
+        segments.groupBy("R", "F")
         .agg(
             F.count(F.lit(1)).alias("customers"),
+            F.sum("revenue").alias("revenue"),
             F.min("orders").alias("low"),
             F.max("orders").alias("high"),
         )
         .toPandas()
-        .set_index("F")
+        .astype({"R": "int64", "F": "int64", "customers": "int64", "revenue": "float64"})
     )
-    in_corner = (F.col("R") >= corner_score) & (F.col("F") >= corner_score)
-    corner = segments.agg(
-        F.sum(in_corner.cast("long")).alias("customers"),
-        F.sum(F.when(in_corner, F.col("revenue")).otherwise(0)).alias("revenue"),
-        F.sum("revenue").alias("all_revenue"),
-    ).first()
+    ranges = cells.groupby("F").agg(
+        customers=("customers", "sum"), low=("low", "min"), high=("high", "max")
+    )
+    corner = cells[(cells["R"] >= corner_score) & (cells["F"] >= corner_score)]
     shares = np.arange(1, CONCENTRATION_POINTS + 1) / CONCENTRATION_POINTS
     curve = _concentration(segments, shares=[*shares, top], n_customers=plan.n_customers)
     return PartitionedSegments(
@@ -377,12 +384,14 @@ def segment_on_spark(
         frequency_ranges=rfm._ranges_table(ranges, bins=plan.bins),
         corner=rfm._corner_series(
             corner_score,
-            customers=int(corner["customers"] or 0),
-            revenue=float(corner["revenue"] or 0.0),
+            customers=int(corner["customers"].sum()),
+            revenue=float(corner["revenue"].sum()),
             all_customers=plan.n_customers,
-            all_revenue=float(corner["all_revenue"]),
+            all_revenue=float(cells["revenue"].sum()),
         ),
+        grid=rfm._grid_table(cells.set_index(["R", "F"])[["customers", "revenue"]], bins=plan.bins),
         output=output,
+        plan=plan,
     )
 
 
@@ -422,3 +431,28 @@ def _concentration(segments, *, shares: Sequence[float], n_customers: int) -> np
         best_sum = above + (b - n_above) * edge if b else 0.0
         curve.append((best_sum + (t * n - b) * value_at.get(n - b - 1, 0.0)) / total)
     return np.array(curve, dtype=np.float64)
+
+
+def read_segments(segmented: PartitionedSegments) -> pd.DataFrame:
+    """The customers' segments the executors wrote, as :func:`ccnb.rfm.segment` gives them.
+
+    Parameters
+    ----------
+    segmented : PartitionedSegments
+        From :func:`segment_on_spark`, with its output on a file system this process reads.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer sorted by ``customer_id``, with the scores, cells and texts as
+        the whole base segmented in memory has them (categorical text columns included).
+    """
+    written = pd.read_parquet(segmented.output)
+    empty = pd.DataFrame(
+        {
+            "customer_id": pd.Series(dtype=written["customer_id"].dtype),
+            **{column: pd.Series(dtype=written[column].dtype) for column in rfm.RFM_INPUTS},
+        }
+    )
+    dtypes = segment_partition(empty, segmented.plan).dtypes.to_dict()
+    return written.astype(dtypes).sort_values("customer_id", ignore_index=True)

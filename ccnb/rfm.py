@@ -33,6 +33,7 @@ __all__ = [
     "score",
     "score_by_edges",
     "score_edges",
+    "score_grid",
     "score_ranges",
     "segment",
     "segment_recency",
@@ -1291,6 +1292,36 @@ def corner_share(scores: pd.DataFrame, *, min_score: int = 4) -> pd.Series:
         all_customers=len(scores),
         all_revenue=scores["revenue"].sum(),
     )
+
+
+def score_grid(scores: pd.DataFrame, *, bins: int = 5) -> pd.DataFrame:
+    """Customers and net revenue in each cell of the R x F grid, empty cells included.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        `score` or `segment` output (``R``, ``F`` and ``revenue`` per customer).
+    bins : int, default 5
+        The score scale the scores were made with.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``bins * bins`` rows, R from `bins` down to 1, then F from 1 up to `bins` (the grid
+        read row by row with the most recent at the top): ``R``, ``F``, ``customers`` (int,
+        0 for a pair nobody has) and ``revenue`` (their net revenue, 0.0 when empty).
+    """
+    _require_columns(scores, ("R", "F", "revenue"), what="scores")
+    grouped = scores.groupby(["R", "F"])["revenue"].agg(customers="size", revenue="sum")
+    return _grid_table(grouped, bins=bins)
+
+
+def _grid_table(grouped: pd.DataFrame, *, bins: int) -> pd.DataFrame:
+    """`score_grid`'s table from ``customers`` and ``revenue`` indexed by (R, F)."""
+    levels = range(1, _check_bins(bins) + 1)
+    cells = pd.MultiIndex.from_product([levels[::-1], levels], names=["R", "F"])
+    table = grouped.reindex(cells).fillna({"customers": 0, "revenue": 0.0})
+    return table.astype({"customers": "int64", "revenue": "float64"}).reset_index()
 
 
 def _corner_series(

@@ -32,6 +32,7 @@ __all__ = [
     "first_purchase_values",
     "revenue_between",
     "repeat_purchases_by_period",
+    "rfm_inputs_table",
 ]
 
 TimeUnit = Literal["D", "W", "M"]
@@ -224,6 +225,57 @@ def customer_summary(
         A customer whose rows are all returns has no purchase day: kept (RFM counts them) with
         ``frequency`` 0, ``recency`` 0 and dates of their first and last rows.
     """
+    summary = _summary_table(
+        transactions, observation_end=observation_end, time_unit=time_unit, bucket=bucket
+    )
+    result = _settle_money(_sorted_frame(summary), ["repeat_value", "revenue"])
+    result.insert(
+        result.columns.get_loc("repeat_value"),
+        "monetary_value",
+        _mean_or_zero(result.pop("repeat_value"), result["frequency"]),
+    )
+    if customers is not None:
+        result = _with_channel(result, customers)
+    return result
+
+
+def rfm_inputs_table(transactions: ir.Table, *, observation_end: dt.date) -> ir.Table:
+    """The customer summary's RFM inputs as a table in the engine, never executed here.
+
+    For a base that stays where the data is (`ccnb.partitioned_segments` on Spark): the same
+    values as :func:`customer_summary`'s columns, net revenue settled to
+    ``MONEY_DECIMALS`` in the engine as the summary settles it in pandas.
+
+    Parameters
+    ----------
+    transactions : ibis.Table
+        Validated transactions.
+    observation_end : datetime.date
+        The date everything is measured at.
+
+    Returns
+    -------
+    ibis.Table
+        ``customer_id``, ``days_since_last``, ``orders``, ``revenue``: one row per customer,
+        in no particular order.
+    """
+    summary = _summary_table(transactions, observation_end=observation_end)
+    return summary.select(
+        "customer_id",
+        "days_since_last",
+        "orders",
+        revenue=summary.revenue.round(MONEY_DECIMALS) + 0.0,
+    )
+
+
+def _summary_table(
+    transactions: ir.Table,
+    *,
+    observation_end: dt.date,
+    time_unit: TimeUnit = "W",
+    bucket: Bucket = "day",
+) -> ir.Table:
+    """:func:`customer_summary` as an engine expression (``repeat_value``, not yet a mean)."""
     _check_unit(time_unit, bucket)
     cut = transactions.filter(transactions.date <= ibis.literal(observation_end))
     units = _units(time_unit, bucket)
@@ -282,15 +334,7 @@ def customer_summary(
         first_purchase=joined.first_purchase,
         last_purchase=joined.last_purchase,
     )
-    result = _settle_money(_sorted_frame(summary), ["repeat_value", "revenue"])
-    result.insert(
-        result.columns.get_loc("repeat_value"),
-        "monetary_value",
-        _mean_or_zero(result.pop("repeat_value"), result["frequency"]),
-    )
-    if customers is not None:
-        result = _with_channel(result, customers)
-    return result
+    return summary
 
 
 def _with_channel(summary: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:

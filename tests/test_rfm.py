@@ -537,3 +537,14 @@ def test_segment_recency_counts_lapsed_and_recent_customers_by_hand():
         assert row["median_days_since_last"] == group["days_since_last"].median()
         assert row["lapsed_share"] == pytest.approx((group["days_since_last"] >= 100).mean())
     assert table["segment"].tolist() == rfm.VALUE_TIERS.segment_names
+
+
+def test_score_grid_counts_and_totals_every_cell_by_hand():
+    """Four customers on a 3-level scale: two share cell R1-F1 (one returns-only), seven
+    pairs are empty and read 0, rows run R = 3, 2, 1 and columns F = 1, 2, 3."""
+    scores = pd.DataFrame({"R": [1, 1, 3, 2], "F": [1, 1, 2, 3], "revenue": [5.0, -1.0, 2.0, 4.0]})
+    grid = rfm.score_grid(scores, bins=3)
+    assert grid[["R", "F"]].to_numpy().tolist() == [[r, f] for r in (3, 2, 1) for f in (1, 2, 3)]
+    assert grid["customers"].tolist() == [0, 1, 0, 0, 0, 1, 2, 0, 0]
+    assert grid["revenue"].tolist() == [0.0, 2.0, 0.0, 0.0, 0.0, 4.0, 4.0, 0.0, 0.0]
+    assert grid["customers"].dtype == "int64"

@@ -590,50 +590,43 @@ def demo_summary() -> pd.DataFrame:
     return ClientAnalysis(load_params(os.path.join(ROOT, PARAMS["demo"]))).summary
 
 
-def test_segments_on_spark_equal_the_whole_base_segmented_in_memory(spark, demo_summary, tmp_path):
-    """The demo's 5,000 customers scored and segmented by the executors: every customer, the
-    segment summary with its medians, the F ranges and the corner equal `ccnb.rfm`'s."""
+def test_the_segmentation_on_spark_is_the_one_in_memory(spark, demo_summary):
+    """The demo's 5,000 customers analysed on Spark are scored and segmented by the executors
+    from RFM inputs that stay in the engine (the driver never holds the customer summary):
+    every customer, the segment summary with its medians, the recency table, the F ranges,
+    the R x F grid, the corner, the top share and the concentration curve equal the analysis
+    on DuckDB."""
     from ccnb import rfm
+    from ccnb.analysis import ClientAnalysis
 
-    customers = spark._session.createDataFrame(
-        demo_summary[["customer_id", *rfm.RFM_INPUTS]].astype({"customer_id": object})
-    ).repartition(3)
-    scheme = rfm.resolve_scheme("value_tiers", bins=5)
-    plan = partitioned_segments.plan_segments_on_spark(customers, scheme=scheme, accuracy=50)
-    in_memory = partitioned_segments.plan_segments(demo_summary, scheme=scheme)
-    assert plan == in_memory
-    output = str(tmp_path / "segments")
-    on_spark = partitioned_segments.segment_on_spark(
-        customers, plan, output=output, lapsed_after_days=180, recent_days=90
-    )
+    params = load_params(os.path.join(ROOT, "params/demo-spark.yaml"))
+    on_spark = ClientAnalysis(params)
+    on_spark._values["data"] = data.load_client(params, connection=spark)  # the module's Spark
+    in_memory = ClientAnalysis(load_params(os.path.join(ROOT, PARAMS["demo"])))
 
-    expected = rfm.segment(rfm.score(demo_summary), scheme=scheme)
-    written = pd.read_parquet(output).sort_values("customer_id", ignore_index=True)
-    expected = expected.sort_values("customer_id", ignore_index=True)
-    for column in expected.columns:
-        assert written[column].astype(str).tolist() == expected[column].astype(str).tolist()
-    pd.testing.assert_frame_equal(
-        on_spark.summary, rfm.segment_summary(expected, scheme=scheme), check_exact=False
+    assert on_spark._segments_on_executors.plan == partitioned_segments.plan_segments(
+        demo_summary, scheme=in_memory.segment_scheme
     )
+    pd.testing.assert_frame_equal(on_spark.segments, in_memory.segments)
     pd.testing.assert_frame_equal(
-        on_spark.recency,
-        rfm.segment_recency(expected, lapsed_after_days=180, recent_days=90),
+        on_spark.segment_summary, in_memory.segment_summary, check_exact=False
     )
-    pd.testing.assert_frame_equal(
-        on_spark.frequency_ranges, rfm.score_ranges(expected, bins=5, score="F")
-    )
-    pd.testing.assert_series_equal(on_spark.corner, rfm.corner_share(expected, min_score=4))
-    assert on_spark.top_share == pytest.approx(rfm.top_share(demo_summary, top=0.2), rel=1e-12)
-    curve = rfm.revenue_concentration(demo_summary)
+    for table in ("segment_recency", "frequency_scores", "rfm_grid"):
+        pd.testing.assert_frame_equal(getattr(on_spark, table), getattr(in_memory, table))
+    pd.testing.assert_series_equal(on_spark.rfm_corner, in_memory.rfm_corner)
+    assert on_spark.top_customers_share == pytest.approx(in_memory.top_customers_share, rel=1e-12)
+    curve, points = in_memory.revenue_concentration, on_spark.revenue_concentration
     at_points = np.interp(
-        on_spark.concentration["customer_share"],
+        points["customer_share"],
         np.concatenate([[0.0], curve["customer_share"]]),
         np.concatenate([[0.0], curve["revenue_share"]]),
     )
-    np.testing.assert_allclose(on_spark.concentration["revenue_share"], at_points, rtol=1e-12)
-    assert len(on_spark.concentration) == 100
-    assert on_spark.concentration["revenue_share"].iloc[-1] == pytest.approx(1.0, rel=1e-12)
-    assert on_spark.summary["customers"].sum() == len(demo_summary) == plan.n_customers
+    np.testing.assert_allclose(points["revenue_share"], at_points, rtol=1e-12)
+    assert len(points) == 100
+    assert points["revenue_share"].iloc[-1] == pytest.approx(1.0, rel=1e-12)
+    assert on_spark.segment_summary["customers"].sum() == len(demo_summary)
+    assert "summary" not in on_spark._values  # nothing here collected the customers
+    assert rfm.top_share(demo_summary, top=0.2) == in_memory.top_customers_share
 
 
 @pytest.mark.parametrize("top", [1 / 7, 0.5, 1.0])

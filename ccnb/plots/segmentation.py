@@ -36,10 +36,9 @@ __all__ = ["nps_by_segment", "revenue_concentration", "rfm_heatmap", "segment_sh
 
 @_themed
 def rfm_heatmap(
-    scores: pd.DataFrame,
+    grid: pd.DataFrame,
     *,
     value: str = "customers",
-    bins: int | None = None,
     frequency_scores: pd.DataFrame | None = None,
     currency: str | None = None,
     title: str | None = None,
@@ -53,14 +52,11 @@ def rfm_heatmap(
 
     Parameters
     ----------
-    scores : pandas.DataFrame
-        ``ccnb.rfm.score`` (or ``segment``) output: one row per customer with ``R``,
-        ``F`` and ``revenue``.
+    grid : pandas.DataFrame
+        ``ccnb.rfm.score_grid`` output: one row per (``R``, ``F``) pair of the scale, with
+        ``customers`` and ``revenue``.
     value : {"customers", "revenue"}
-        Count customers per cell, or total their net revenue.
-    bins : int, optional
-        The score scale (``ccnb.rfm.score``'s ``bins``); by default the highest score
-        present.
+        Show the customers or the net revenue of each cell.
     frequency_scores : pandas.DataFrame, optional
         ``ccnb.rfm.score_ranges(score="F")`` output: ``score``, ``customers``, ``low``,
         ``high``.
@@ -74,15 +70,12 @@ def rfm_heatmap(
     """
     if value not in ("customers", "revenue"):
         raise ValueError(f"value must be 'customers' or 'revenue'; got {value!r}")
-    frame = _require(scores, ["R", "F", "revenue"], what="rfm_heatmap", source="ccnb.rfm.score")
-    if bins is None:
-        bins = max(int(frame["R"].max()), int(frame["F"].max()))
-    if value == "customers":
-        grid = frame.groupby(["R", "F"]).size().unstack("F")
-    else:
-        grid = frame.groupby(["R", "F"])["revenue"].sum().unstack("F")
-    # Score pairs nobody has are a true zero, not a missing value.
-    grid = grid.reindex(index=range(bins, 0, -1), columns=range(1, bins + 1)).fillna(0)
+    frame = _require(
+        grid, ["R", "F", "customers", "revenue"], what="rfm_heatmap", source="ccnb.rfm.score_grid"
+    )
+    bins = int(frame["F"].max())
+    grid = frame.pivot(index="R", columns="F", values=value)
+    grid = grid.reindex(index=range(bins, 0, -1), columns=range(1, bins + 1))
     if frequency_scores is not None:
         grid.columns = [_orders_label(row) for row in frequency_scores.itertuples()]
     ax = _new_axes(ax, figsize=(8.0, 6.0))

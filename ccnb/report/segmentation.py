@@ -39,7 +39,7 @@ def _orders(row: pd.Series) -> str:
     return f"{low} order{'' if low == 1 else 's'}" if low == high else f"{low} to {high} orders"
 
 
-@_section(data="segments", options={"bins": "rfm.bins"})
+@_section(data="rfm_grid", options={"bins": "rfm.bins"})
 def rfm_grid(
     analysis: ClientAnalysis, *, value: str = "customers", bins: int | None = None
 ) -> Section:
@@ -54,7 +54,7 @@ def rfm_grid(
     bins : int, optional
         Score levels per dimension (``rfm.bins``).
     """
-    scores = analysis.segments
+    grid = analysis.rfm_grid
     corner = analysis.rfm_corner
     frequency = analysis.frequency_scores
     if value == "customers":
@@ -73,7 +73,7 @@ def rfm_grid(
                 f"{' and '.join(str(score) for score in empty)} "
                 f"{'is' if len(empty) == 1 else 'are'} empty: customers with the same number "
                 f"of orders share a score, and the {customers} with {_orders(single)} "
-                f"({percent(single['customers'] / len(scores))}) all score F = "
+                f"({percent(single['customers'] / grid['customers'].sum())}) all score F = "
                 f"{int(single['score'])}."
             )
     else:
@@ -83,9 +83,8 @@ def rfm_grid(
         )
     figure = _figure(
         plots.rfm_heatmap(
-            scores,
+            grid,
             value=value,
-            bins=analysis.params.rfm.bins,
             frequency_scores=frequency,
             currency=analysis.currency,
         )

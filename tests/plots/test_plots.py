@@ -543,7 +543,7 @@ def test_early_repeat_rate_by_cohort_and_by_channel():
 
 
 def test_rfm_heatmap_counts_customers_per_r_f_cell():
-    ax = drawn(plots.rfm_heatmap(scores_table(), bins=3))
+    ax = drawn(plots.rfm_heatmap(rfm.score_grid(scores_table(), bins=3)))
     cells = heatmap_cells(ax)
     assert cells.size == 9 and not np.ma.getmaskarray(cells).any()
     # Rows R = 3, 2, 1 (top down), columns F = 1, 2, 3; empty pairs are a real 0.
@@ -555,7 +555,9 @@ def test_rfm_heatmap_counts_customers_per_r_f_cell():
 
 
 def test_rfm_heatmap_of_revenue_uses_money_labels():
-    ax = drawn(plots.rfm_heatmap(scores_table(), value="revenue", currency="EUR"))
+    ax = drawn(
+        plots.rfm_heatmap(rfm.score_grid(scores_table(), bins=3), value="revenue", currency="EUR")
+    )
     assert np.asarray(heatmap_cells(ax)).reshape(3, 3)[0].tolist() == [20.0, 0.0, 5_030.0]
     assert texts(ax)[:3] == ["€20", "€0", "€5.03k"]
     bar = colorbar(ax)
@@ -572,7 +574,7 @@ def test_rfm_heatmap_of_real_scores_has_25_cells_summing_to_the_customers():
             "revenue": np.linspace(10, 200, 20),
         }
     )
-    ax = plots.rfm_heatmap(rfm.score(summary))
+    ax = plots.rfm_heatmap(rfm.score_grid(rfm.score(summary)))
     cells = heatmap_cells(ax)
     assert cells.size == 25 and cells.sum() == 20
 
@@ -994,7 +996,9 @@ FIGURES = {
             {"group": months("2024-01-01", 2), "eligible": [5, 5], "early_repeat_rate": [0.2, 0.3]}
         )
     ),
-    "rfm_heatmap": lambda: plots.rfm_heatmap(scores_table(), value="revenue", currency="EUR"),
+    "rfm_heatmap": lambda: plots.rfm_heatmap(
+        rfm.score_grid(scores_table(), bins=3), value="revenue", currency="EUR"
+    ),
     "segment_share_bars": lambda: plots.segment_share_bars(segment_summary_table()),
     "revenue_concentration": lambda: plots.revenue_concentration(concentration_table()),
     "nps_by_segment": lambda: plots.nps_by_segment(nps_table()),
