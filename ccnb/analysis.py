@@ -22,6 +22,7 @@ import json
 import os
 import pickle
 import tempfile
+import threading
 import time
 from functools import cached_property
 from pathlib import Path
@@ -546,20 +547,29 @@ class ClientAnalysis:
         tables = [name for name, value in vars(cls).items() if isinstance(value, _stored_table)]
         return [*cls.FIRST_TABLES, *(name for name in tables if name not in cls.FIRST_TABLES)]
 
-    def precompute(self) -> dict[str, str]:
+    def precompute(self, *, stop: threading.Event | None = None) -> dict[str, str]:
         """Compute every table now (and keep it in the cache folder when there is one).
 
         Other processes reading the same cache folder meanwhile wait for a table they miss
         rather than compute it too; if this call fails, they compute what is left themselves.
 
+        Parameters
+        ----------
+        stop : threading.Event, optional
+            Checked before each table: once set, the tables not yet computed are left (a batch
+            run sets it when its notebooks are done, so tables no notebook read are skipped).
+
         Returns
         -------
         dict of str to str
-            The tables this client cannot have, each with the sentence saying why.
+            The tables this client cannot have, each with the sentence saying why (among
+            those computed).
         """
         unavailable = {}
         with self._store.computing_every_table():
             for name in self.table_names():
+                if stop is not None and stop.is_set():
+                    break
                 try:
                     getattr(self, name)
                 except Unavailable as error:

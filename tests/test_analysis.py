@@ -43,6 +43,30 @@ def test_cached_tables_equal_computed_ones_and_need_no_data(cdnow_params, tmp_pa
     assert "data" not in again._values
 
 
+def test_precompute_stops_before_the_next_table_once_told(cdnow_params, tmp_path):
+    """A batch run stops the tables thread when its notebooks are done: the tables after that
+    point are neither computed nor stored (here the stop comes after the first three)."""
+    import threading
+
+    class AfterChecks(threading.Event):
+        def __init__(self, allowed: int) -> None:
+            super().__init__()
+            self.allowed = allowed
+
+        def is_set(self) -> bool:
+            self.allowed -= 1
+            return self.allowed < 0
+
+    analysis = ClientAnalysis(cdnow_params, cache_dir=tmp_path)
+    assert analysis.precompute(stop=AfterChecks(3)) == {}
+    (folder,) = tmp_path.iterdir()
+    stored = {path.stem for path in folder.glob("*.pickle")}
+    first = ClientAnalysis.table_names()[:3]
+    assert set(first) <= stored
+    assert "predictions" not in stored and "allocations" not in stored
+    assert len(stored) < len(ClientAnalysis.table_names())
+
+
 def test_every_table_is_listed_once_and_stored_in_one_folder(cdnow_params, tmp_path):
     analysis = ClientAnalysis(cdnow_params, cache_dir=tmp_path)
     names = ClientAnalysis.table_names()

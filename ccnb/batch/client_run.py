@@ -271,6 +271,7 @@ def run_client(
     record = _base_record(params_file, folder, started)
     run = ClientRun(params_file=str(params_file), folder=folder, client=folder)
     staging = tables = analysis = None
+    notebooks_done = threading.Event()
     cache = Path(tempfile.mkdtemp(prefix=process_prefix("tables")))
     environment = dict(os.environ)
     notebooks = [Path(notebook).resolve() for notebook in notebooks]
@@ -292,7 +293,11 @@ def run_client(
             if notebooks:  # its kernel starts while the data loads
                 warmer.start(notebooks[0])
             analysis = _stage_data(params, staging, cache, record=record)
-            tables = _compute_tables(analysis, record=record) if precompute else None
+            tables = (
+                _compute_tables(analysis, record=record, stop=notebooks_done)
+                if precompute
+                else None
+            )
             parameters = {"params_file": str(params_file.resolve())}
             if overrides:
                 parameters["overrides"] = overrides
@@ -314,6 +319,7 @@ def run_client(
             run.error = f"{type(error).__name__}: {_first_line(str(error))}"
             expected = isinstance(error, InputError)
             record["error_details"] = str(error) if expected else traceback.format_exc()
+        notebooks_done.set()  # the tables no notebook has read by now are not needed
         if tables is not None:
             tables.join()  # its timing goes into run.json
         if run.error or any(nb.failed for nb in run.notebooks):
@@ -334,6 +340,7 @@ def run_client(
             raise KeyboardInterrupt
         _publish(run, record, staging, output_dir / run.folder)
     finally:
+        notebooks_done.set()
         warmer.close()  # a kernel started and not used (the data failed to load, a stop)
         renderer.shutdown(wait=True, cancel_futures=True)
         if tables is not None and not interrupts.STOP.is_set():
@@ -455,18 +462,22 @@ def _stage_data(
     return analysis
 
 
-def _compute_tables(analysis: ClientAnalysis, *, record: dict[str, Any]) -> threading.Thread:
-    """Compute every table of the client once, in a thread, while the first kernel starts.
+def _compute_tables(
+    analysis: ClientAnalysis, *, record: dict[str, Any], stop: threading.Event
+) -> threading.Thread:
+    """Compute the client's tables once, in a thread, while the first kernel starts.
 
     The kernels wait for a table still being computed (see `ClientAnalysis.precompute`).
     An error is recorded and left to the notebook that needs the table, which then computes
-    it itself and shows the error in its cell.
+    it itself and shows the error in its cell. Once ``stop`` is set (the notebooks are done)
+    the tables not yet computed are skipped: a run of some notebooks (``--notebooks 00``)
+    does not wait for the others' models.
     """
 
     def compute() -> None:
         start = time.perf_counter()
         try:
-            record["tables"]["unavailable"] = analysis.precompute()
+            record["tables"]["unavailable"] = analysis.precompute(stop=stop)
         except Exception as error:  # reported by the notebook that needs the table
             record["tables"]["error"] = f"{type(error).__name__}: {_first_line(str(error))}"
         record["tables"]["seconds"] = round(time.perf_counter() - start, 2)
