@@ -24,6 +24,7 @@ import pickle
 import tempfile
 import threading
 import time
+import uuid
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -664,20 +665,40 @@ class ClientAnalysis:
         )
 
     @property
-    def _on_spark(self) -> bool:
-        """Whether the params run this client on Spark, where segments are made on executors."""
-        return self.params.engine.backend == "spark"
+    def _on_executors(self) -> bool:
+        """Whether this client's segments are made on Spark's executors.
+
+        See `_segments_on_executors`. Never for DuckDB, whose data is not loaded to say so.
+        """
+        return self.params.engine.backend == "spark" and self._segments_on_executors is not None
+
+    def _executor_output(self, name: str) -> str | None:
+        """A new folder where executors write a per-customer table the driver reads back.
+
+        In ``engine.work_dir``, else (local Spark) in the run's folder; None on a cluster
+        without a ``work_dir``, where the customers come to the driver instead.
+        """
+        work_dir = self.params.engine.work_dir
+        if work_dir is not None:
+            return f"{work_dir.rstrip('/')}/{name}-{uuid.uuid4().hex}"
+        if _engine.spark_is_local(self.data.connection):
+            return tempfile.mkdtemp(prefix=f"{name}-", dir=self._store.spill_folder())
+        return None
 
     @_tracked_value
-    def _segments_on_executors(self) -> PartitionedSegments:
+    def _segments_on_executors(self) -> PartitionedSegments | None:
         """Spark: the base scored and segmented where it is; the driver gets aggregates only.
 
         The customers' RFM inputs stay in the engine (`summary.rfm_inputs_table`); the
         executors write each customer's segment as parquet (`segments` reads it back only
-        when a per-customer table is asked for).
+        when a per-customer table is asked for). None when the executors have nowhere to
+        write that the driver reads (`_executor_output`).
         """
         from ccnb import partitioned_segments
 
+        output = self._executor_output("segments")
+        if output is None:
+            return None
         data = self.data
         settings = self.params.rfm
         customers = _engine.spark_frame(
@@ -687,7 +708,6 @@ class ClientAnalysis:
         plan = partitioned_segments.plan_segments_on_spark(
             customers, bins=settings.bins, scheme=self.segment_scheme
         )
-        output = tempfile.mkdtemp(prefix="segments-", dir=self._store.spill_folder())
         return partitioned_segments.segment_on_spark(
             customers,
             plan,
@@ -702,24 +722,27 @@ class ClientAnalysis:
     def segments(self) -> pd.DataFrame:
         """RFM scores with segment, description and tactic per customer."""
         bins = self.params.rfm.bins
-        if self._on_spark:
+        if self._on_executors:
             from ccnb import partitioned_segments
 
-            return partitioned_segments.read_segments(self._segments_on_executors)
+            return partitioned_segments.read_segments(
+                self._segments_on_executors,
+                session=_engine.spark_session_of(self.data.connection),
+            )
         scores = rfm.score(self.summary, bins=bins)
         return rfm.segment(scores, scheme=self.segment_scheme, bins=bins)
 
     @_stored_table
     def segment_summary(self) -> pd.DataFrame:
         """Segment sizes, revenue shares, medians and tactics."""
-        if self._on_spark:
+        if self._on_executors:
             return self._segments_on_executors.summary
         return rfm.segment_summary(self.segments, scheme=self.segment_scheme)
 
     @_stored_table
     def segment_recency(self) -> pd.DataFrame:
         """Per segment, how many customers lapsed (churn window) or bought recently."""
-        if self._on_spark:
+        if self._on_executors:
             return self._segments_on_executors.recency
         return rfm.segment_recency(
             self.segments,
@@ -730,21 +753,21 @@ class ClientAnalysis:
     @_stored_table
     def frequency_scores(self) -> pd.DataFrame:
         """The order counts each frequency score F covers (empty scores included)."""
-        if self._on_spark:
+        if self._on_executors:
             return self._segments_on_executors.frequency_ranges
         return rfm.score_ranges(self.segments, bins=self.params.rfm.bins, score="F")
 
     @_stored_table
     def rfm_grid(self) -> pd.DataFrame:
         """Customers and net revenue in each cell of the R x F grid."""
-        if self._on_spark:
+        if self._on_executors:
             return self._segments_on_executors.grid
         return rfm.score_grid(self.segments, bins=self.params.rfm.bins)
 
     @_stored_table
     def rfm_corner(self) -> pd.Series:
         """Share of customers and revenue in the R x F grid's top-right corner."""
-        if self._on_spark:
+        if self._on_executors:
             return self._segments_on_executors.corner
         return rfm.corner_share(self.segments, min_score=self.params.rfm.corner_score)
 
@@ -755,14 +778,14 @@ class ClientAnalysis:
         Spark: the curve at 100 shares of customers (`partitioned_segments`), not one point
         per customer.
         """
-        if self._on_spark:
+        if self._on_executors:
             return self._segments_on_executors.concentration
         return rfm.revenue_concentration(self.summary)
 
     @_stored_table
     def top_customers_share(self) -> float:
         """Share of net revenue from the best `rfm.concentration_top` of customers."""
-        if self._on_spark:
+        if self._on_executors:
             return self._segments_on_executors.top_share
         return rfm.top_share(self.summary, top=self.params.rfm.concentration_top)
 

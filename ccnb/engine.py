@@ -39,6 +39,8 @@ __all__ = [
     "row_position",
     "is_spark",
     "spark_frame",
+    "spark_is_local",
+    "spark_session_of",
     "spark_session",
     "value_at_first",
 ]
@@ -204,6 +206,18 @@ def _start_quietly(builder, master: str):
 def is_spark(connection: ibis.BaseBackend | None) -> bool:
     """Whether ``connection`` is the Spark engine."""
     return connection is not None and connection.name == _SPARK
+
+
+def spark_session_of(connection: ibis.BaseBackend):
+    """The Spark session behind the Spark engine's connection."""
+    if not is_spark(connection):
+        raise ValueError(f"the Spark engine is needed here, got {connection.name!r}")
+    return connection.raw_sql("SELECT 1").sparkSession
+
+
+def spark_is_local(connection: ibis.BaseBackend) -> bool:
+    """Whether the Spark engine's executors run on this machine (master ``local[...]``)."""
+    return spark_session_of(connection).sparkContext.master.startswith("local")
 
 
 def spark_frame(table: ir.Table, *, connection: ibis.BaseBackend):

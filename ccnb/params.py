@@ -545,11 +545,23 @@ class EngineSettings(_Model):
         default_factory=dict,
         description="Spark config entries, e.g. {spark.sql.shuffle.partitions: 8}.",
     )
+    work_dir: OptionalText = Field(
+        None,
+        description="Spark: a folder every executor and the driver reach (a path or URI, e.g. "
+        "'s3a://bucket/ccnb-work'), where the executors write per-customer tables (the "
+        "customers' segments) for the driver to read back; ccnb does not empty it. When null, "
+        "a local session uses a temporary folder of the run, and a cluster collects the "
+        "customers to the driver instead.",
+    )
 
     @model_validator(mode="after")
     def _options_match_backend(self) -> EngineSettings:
-        if self.backend == "duckdb" and (self.master is not None or self.config):
-            raise ValueError("`master` and `config` are Spark settings: set `backend: spark`")
+        if self.backend == "duckdb" and (
+            self.master is not None or self.config or self.work_dir is not None
+        ):
+            raise ValueError(
+                "`master`, `config` and `work_dir` are Spark settings: set `backend: spark`"
+            )
         if self.backend == "spark" and "memory_limit" in self.model_fields_set:
             raise ValueError(
                 "`memory_limit` is a DuckDB setting: with Spark set the driver's and executors' "

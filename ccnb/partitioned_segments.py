@@ -433,13 +433,16 @@ def _concentration(segments, *, shares: Sequence[float], n_customers: int) -> np
     return np.array(curve, dtype=np.float64)
 
 
-def read_segments(segmented: PartitionedSegments) -> pd.DataFrame:
+def read_segments(segmented: PartitionedSegments, *, session=None) -> pd.DataFrame:
     """The customers' segments the executors wrote, as :func:`ccnb.rfm.segment` gives them.
 
     Parameters
     ----------
     segmented : PartitionedSegments
-        From :func:`segment_on_spark`, with its output on a file system this process reads.
+        From :func:`segment_on_spark`.
+    session : pyspark.sql.SparkSession, optional
+        Read with Spark (any path or URI its executors wrote to); without it the output is
+        read with pandas, so it must be a local path.
 
     Returns
     -------
@@ -447,7 +450,10 @@ def read_segments(segmented: PartitionedSegments) -> pd.DataFrame:
         One row per customer sorted by ``customer_id``, with the scores, cells and texts as
         the whole base segmented in memory has them (categorical text columns included).
     """
-    written = pd.read_parquet(segmented.output)
+    if session is None:
+        written = pd.read_parquet(segmented.output)
+    else:
+        written = session.read.parquet(segmented.output).toPandas()
     empty = pd.DataFrame(
         {
             "customer_id": pd.Series(dtype=written["customer_id"].dtype),

@@ -97,6 +97,8 @@ def test_spark_settings_are_validated():
     assert settings.config == {"spark.ui.enabled": "false", "x": "2"}
     with pytest.raises(ValueError, match="set `backend: spark`"):
         EngineSettings(master="local[2]")
+    with pytest.raises(ValueError, match="`work_dir` are Spark settings"):
+        EngineSettings(work_dir="s3a://bucket/work")
     with pytest.raises(ValueError, match="`database` is a DuckDB file"):
         EngineSettings(backend="spark", database="sales.duckdb")
     with pytest.raises(ValueError, match="`memory_limit` is a DuckDB setting"):
@@ -628,6 +630,33 @@ def test_the_segmentation_on_spark_is_the_one_in_memory(spark, demo_summary):
     assert on_spark.segment_summary["customers"].sum() == len(demo_summary)
     assert "summary" not in on_spark._values  # nothing here collected the customers
     assert rfm.top_share(demo_summary, top=0.2) == in_memory.top_customers_share
+
+
+def test_on_a_cluster_without_a_work_dir_the_segments_are_made_on_the_driver(
+    spark, monkeypatch, tmp_path
+):
+    """The executors of a cluster cannot write to the driver's temporary folder: without
+    `engine.work_dir` the customers come to the driver, as before; with one, the executors
+    write there (a local folder standing in for shared storage)."""
+    from ccnb.analysis import ClientAnalysis
+
+    monkeypatch.setattr(engine, "spark_is_local", lambda connection: False)
+    params = load_params(os.path.join(ROOT, "params/demo-spark.yaml"))
+    loaded = data.load_client(params, connection=spark)
+    on_cluster = ClientAnalysis(params)
+    on_cluster._values["data"] = loaded
+    assert on_cluster._segments_on_executors is None
+    assert on_cluster.segment_summary["customers"].sum() == len(on_cluster.summary)
+    shared = tmp_path / "shared"
+    with_work_dir = ClientAnalysis(
+        params.model_copy(
+            update={"engine": params.engine.model_copy(update={"work_dir": str(shared)})}
+        )
+    )
+    with_work_dir._values["data"] = loaded
+    segmented = with_work_dir._segments_on_executors
+    assert segmented.output.startswith(f"{shared}/segments-")
+    assert "summary" not in with_work_dir._values
 
 
 @pytest.mark.parametrize("top", [1 / 7, 0.5, 1.0])
