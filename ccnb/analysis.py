@@ -775,7 +775,7 @@ class ClientAnalysis:
     def revenue_concentration(self) -> pd.DataFrame:
         """Cumulative share of revenue against share of customers, best customers first.
 
-        Spark: the curve at 100 shares of customers (`partitioned_segments`), not one point
+        Spark: the curve at 109 shares of customers (`partitioned_segments`), not one point
         per customer.
         """
         if self._on_executors:

@@ -35,8 +35,9 @@ __all__ = [
     "segment_partition",
 ]
 
-#: points of the revenue concentration curve that `segment_on_spark` returns
-CONCENTRATION_POINTS = 100
+#: shares of customers at which `segment_on_spark` gives the revenue concentration curve:
+#: every 0.1% up to 1% (where the curve is steepest), then every 1%
+CONCENTRATION_SHARES = np.concatenate([np.arange(1, 10) / 1_000, np.arange(1, 101) / 100])
 #: the text columns of a partition's segments (categorical in pandas, strings in parquet)
 TEXT_COLUMNS = ("rfm_cell", "segment", "segment_description", "tactic")
 
@@ -223,8 +224,9 @@ class PartitionedSegments:
     grid : pandas.DataFrame
         :func:`ccnb.rfm.score_grid`: customers and net revenue of each R x F cell.
     concentration : pandas.DataFrame
-        :func:`ccnb.rfm.revenue_concentration`'s curve at `CONCENTRATION_POINTS` shares of
-        customers (``customer_share`` 0.01, 0.02 ... 1, ``revenue_share``), from (0, 0).
+        :func:`ccnb.rfm.revenue_concentration`'s curve at `CONCENTRATION_SHARES` of the
+        customers (``customer_share`` 0.001 ... 0.009, 0.01, 0.02 ... 1, ``revenue_share``),
+        from (0, 0).
     top_share : float
         :func:`ccnb.rfm.top_share`: the best customers' share of net revenue.
     output : str
@@ -374,7 +376,7 @@ def segment_on_spark(
         customers=("customers", "sum"), low=("low", "min"), high=("high", "max")
     )
     corner = cells[(cells["R"] >= corner_score) & (cells["F"] >= corner_score)]
-    shares = np.arange(1, CONCENTRATION_POINTS + 1) / CONCENTRATION_POINTS
+    shares = CONCENTRATION_SHARES
     curve = _concentration(segments, shares=[*shares, top], n_customers=plan.n_customers)
     return PartitionedSegments(
         concentration=pd.DataFrame({"customer_share": shares, "revenue_share": curve[:-1]}),

@@ -625,7 +625,11 @@ def test_the_segmentation_on_spark_is_the_one_in_memory(spark, demo_summary):
         np.concatenate([[0.0], curve["revenue_share"]]),
     )
     np.testing.assert_allclose(points["revenue_share"], at_points, rtol=1e-12)
-    assert len(points) == 100
+    assert len(points) == 109 and points["customer_share"].iloc[[0, 9, -1]].tolist() == [
+        0.001,
+        0.01,
+        1.0,
+    ]
     assert points["revenue_share"].iloc[-1] == pytest.approx(1.0, rel=1e-12)
     assert on_spark.segment_summary["customers"].sum() == len(demo_summary)
     assert "summary" not in on_spark._values  # nothing here collected the customers
