@@ -614,7 +614,7 @@ def conditional_expected_purchases(fitter, t, frequency, recency, age) -> np.nda
     lifetimes' Pareto/NBD gives no finite value for a customer who bought on their last
     observed day, the exact value there is used (`_pareto_given_alive`).
     """
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):
         result = fitter.conditional_expected_number_of_purchases_up_to_time(
             t, frequency, recency, age
         )
@@ -634,7 +634,7 @@ def probability_alive(fitter, frequency, recency, age) -> np.ndarray:
     (recency = T and a high frequency: a difference of two equal hypergeometric terms); there
     the integral of the death times after the last purchase is empty and P(alive) is exactly 1.
     """
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):
         result = fitter.conditional_probability_alive(frequency, recency, age)
     result = np.asarray(result, dtype=float).reshape(-1)
     if isinstance(fitter, _lifetimes().ParetoNBDFitter):
@@ -665,7 +665,7 @@ def _pareto_given_alive(fitter, t, frequency, age) -> np.ndarray:
 
 def unconditional_expected_purchases(fitter, t) -> np.ndarray:
     """Expected repeat purchases of a new customer by age ``t`` (lifetimes)."""
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):
         result = fitter.expected_number_of_purchases_up_to_time(np.asarray(t, dtype=float))
     return np.asarray(result, dtype=float)
 

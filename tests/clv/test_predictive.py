@@ -239,8 +239,14 @@ def test_column_quantiles_equal_numpy(method, n_draws):
 
 def test_holdout_total_sums_the_predictive_distributions_draws(simulated):
     """The holdout total streams the same draws predictive_distribution keeps, summed per draw."""
+    import warnings
+
     _, frame, purchases, _ = simulated
+    filters = list(warnings.filters)
     total = clv.holdout_total(frame, purchases, n_draws=60, seed=4)
+    # its two threads call lifetimes without touching the process' warning filters
+    # (warnings.catch_warnings is not thread-safe on this Python)
+    assert warnings.filters == filters
     kept = clv.predictive_distribution(frame, purchases=purchases, n_draws=60, seed=4)
     parameter_only = clv.predictive_distribution(
         frame, purchases=purchases, n_draws=60, seed=4, own_randomness=False
