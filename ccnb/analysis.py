@@ -249,25 +249,18 @@ class _TableStore:
                     self._unavailable[name] = value
         return self._unavailable.get(name)
 
-    def spill_folder(self) -> Path:
-        """Where Spark's executors write per-customer files: the folder, else a temporary one.
+    def work_folder(self, purpose: str) -> Path:
+        """A folder for ``purpose``'s files: ``<folder>/<purpose>``, else a temporary one.
 
-        A temporary folder lives as long as this process, like the tables held in memory.
+        For big predictions' draws and what Spark's executors write. A temporary folder lives
+        as long as this process (removed at exit), like the tables held in memory. The folder
+        exists on return.
         """
-        if self.folder is not None:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            return self.folder
-        return process_folder("executors")
-
-    def draws_folder(self) -> Path:
-        """Where big predictions keep their draws: in the folder, else a temporary one.
-
-        A temporary folder lives as long as this process (removed at exit), like the tables
-        held in memory.
-        """
-        if self.folder is not None:
-            return self.folder / "draws"
-        return process_folder("draws")
+        if self.folder is None:
+            return process_folder(purpose)
+        folder = self.folder / purpose
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
     def _another_is_computing(self) -> bool:
         """A live process holds the marker (a marker left by a killed process is ignored)."""
@@ -682,7 +675,7 @@ class ClientAnalysis:
         if work_dir is not None:
             return f"{work_dir.rstrip('/')}/{name}-{uuid.uuid4().hex}"
         if _engine.spark_is_local(self.data.connection):
-            return tempfile.mkdtemp(prefix=f"{name}-", dir=self._store.spill_folder())
+            return tempfile.mkdtemp(prefix=f"{name}-", dir=self._store.work_folder("executors"))
         return None
 
     @_tracked_value
@@ -1242,7 +1235,7 @@ class ClientAnalysis:
         summary = self.summary
         folder = None
         if len(summary) > clv.IN_MEMORY_CUSTOMERS:
-            folder = self._store.draws_folder()
+            folder = self._store.work_folder("draws")
         return clv.predict(
             summary,
             purchases=self.purchase_model,
