@@ -1285,6 +1285,16 @@ class ClientAnalysis:
         return clv.prediction_summary(self.predictions)
 
     @_stored_table
+    def p_alive_histogram(self) -> clv.Histogram:
+        """Customers per 5-point bin of P(alive): what the P(alive) figure draws."""
+        return clv.p_alive_histogram(self.predictions.table)
+
+    @_stored_table
+    def rclv_histogram(self) -> clv.Histogram:
+        """Customers per bin of residual CLV (log-spaced when skewed): what its figure draws."""
+        return clv.rclv_histogram(self.predictions.table)
+
+    @_stored_table
     def naive_versus_model(self) -> pd.Series:
         """Mean naive CLV at the latest 12-month churn rate next to the mean rCLV."""
         window = self.windows.last

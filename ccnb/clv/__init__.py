@@ -16,6 +16,7 @@ Intervals, Model choice, CAC ceiling, Iso-value curves).
 ``holdout_total``      the holdout total against its interval; where in the calendar it missed
 ``retention``          customer equity if a year's retention were N points higher or lower
 ``cuts``               customer equity, CLV by group, iso-value curves
+``histograms``         customers per bin of P(alive) and of rCLV (what the figures draw)
 ``partitioned``        predictions a partition of customers at a time (Spark's executors)
 ``new_customers``      a newly acquired customer's value per channel, CAC ceiling, verdict
 ``activation``         the per-customer table for CRM activation
@@ -38,6 +39,7 @@ from ccnb.clv.fitting import (
     fit_spend,
     refit,
 )
+from ccnb.clv.histograms import Histogram, p_alive_histogram, rclv_histogram
 from ccnb.clv.holdout_total import holdout_total, likely_miss_cause, monthly_tracking_ratio
 from ccnb.clv.new_customers import NOT_BOUGHT_REASONS, VERDICTS, new_customer_value
 from ccnb.clv.prediction import UNITS_PER_MONTH, expected_purchases, predict, reprice
@@ -84,6 +86,7 @@ __all__ = [
     "DrawMatrix",
     "FitError",
     "FittedModel",
+    "Histogram",
     "InsufficientDataError",
     "PredictiveDistribution",
     "Predictions",
@@ -108,6 +111,8 @@ __all__ = [
     "interval_coverage",
     "fit_spend",
     "iso_value",
+    "p_alive_histogram",
+    "rclv_histogram",
     "naive_clv",
     "naive_versus_model",
     "new_customer_value",

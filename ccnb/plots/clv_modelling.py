@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,9 @@ from ccnb.plots._theme import (
     count_formatter,
     money_formatter,
 )
+
+if TYPE_CHECKING:
+    from ccnb.clv.histograms import Histogram
 
 __all__ = [
     "clv_by_group",
@@ -202,9 +206,8 @@ def conditional_expectations(
 
 @_themed
 def p_alive_hist(
-    predictions: pd.DataFrame,
+    histogram: Histogram,
     *,
-    bins: int = 20,
     title: str | None = None,
     ax: Axes | None = None,
 ) -> Axes:
@@ -212,10 +215,8 @@ def p_alive_hist(
 
     Parameters
     ----------
-    predictions : pandas.DataFrame
-        ``ccnb.clv.predict`` output: one row per customer with ``p_alive`` (0..1).
-    bins : int, default 20
-        Number of equal-width bins between 0% and 100%.
+    histogram : ccnb.clv.Histogram
+        ``ccnb.clv.p_alive_histogram`` output: customers per bin of P(alive) (0..1).
     {title}
     {ax}
 
@@ -223,14 +224,8 @@ def p_alive_hist(
     -------
     {returns_ax}
     """
-    frame = _require(predictions, ["p_alive"], what="p_alive_hist", source="ccnb.clv.predict")
     ax = _new_axes(ax)
-    ax.hist(
-        frame["p_alive"].dropna().to_numpy(dtype=float),
-        bins=np.linspace(0.0, 1.0, bins + 1),
-        color=_BLUE,
-        edgecolor="white",
-    )
+    _bars(ax, histogram)
     ax.set_xlim(0, 1)
     _percent(ax, "x")
     ax.yaxis.set_major_formatter(count_formatter())
@@ -243,31 +238,38 @@ def p_alive_hist(
     return ax
 
 
+def _bars(ax: Axes, histogram: Histogram) -> list:
+    """One bar per bin of ``histogram``, from its low to its high edge."""
+    bins = histogram.bins
+    low = bins["low"].to_numpy(dtype=float)
+    return ax.bar(
+        low,
+        bins["customers"].to_numpy(dtype=float),
+        width=bins["high"].to_numpy(dtype=float) - low,
+        align="edge",
+        color=_BLUE,
+        edgecolor="white",
+    ).patches
+
+
 @_themed
 def clv_distribution(
-    predictions: pd.DataFrame,
+    histogram: Histogram,
     *,
     currency: str | None = None,
-    log: bool | None = None,
-    bins: int = 40,
     title: str | None = None,
     ax: Axes | None = None,
 ) -> Axes:
-    """Histogram of residual CLV per customer, on a log axis when it is skewed.
+    """Histogram of residual CLV per customer, on a log axis when its bins are log-spaced.
 
-    On a log axis the smallest values (below 1/10,000 of the largest) are counted in
-    the first bar, and a note says how many.
+    On a log axis the customers below the first bin (too small to show) are counted in it:
+    the bar is grey and a note says how many.
 
     Parameters
     ----------
-    predictions : pandas.DataFrame
-        ``ccnb.clv.predict`` output: one row per customer with ``rclv``.
+    histogram : ccnb.clv.Histogram
+        ``ccnb.clv.rclv_histogram`` output: customers per bin of residual CLV.
     {currency}
-    log : bool, optional
-        Log-scaled value axis; by default when the values are positive and the 99th
-        percentile is more than 10 times the median.
-    bins : int, default 40
-        Number of bins.
     {title}
     {ax}
 
@@ -275,49 +277,32 @@ def clv_distribution(
     -------
     {returns_ax}
     """
-    frame = _require(predictions, ["rclv"], what="clv_distribution", source="ccnb.clv.predict")
-    values = frame["rclv"].dropna().to_numpy(dtype=float)
-    if len(values) == 0:
-        raise ValueError("clv_distribution needs at least one customer with an rclv value")
-    positive = values[values > 0]
-    if log is None:
-        log = len(positive) == len(values) and bool(
-            np.quantile(values, 0.99) > 10 * np.median(values)
-        )
     ax = _new_axes(ax)
-    if log:
-        if len(positive) == 0:
-            raise ValueError("clv_distribution(log=True) needs positive rclv values")
-        high = float(positive.max())
-        low = max(float(positive.min()), high / 1e4)
-        if low >= high:
-            low = high / 10
-        below = int((values < low).sum())
-        edges = np.geomspace(low, high, bins + 1)
-        # Display only: tiny values are stacked into the first bar so the axis stays readable.
-        _, _, patches = ax.hist(
-            np.clip(values, low, None), bins=edges, color=_BLUE, edgecolor="white"
-        )
+    patches = _bars(ax, histogram)
+    if histogram.log:
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())
-        if below:
+        if histogram.below:
             patches[0].set_facecolor(_GREY)
+            low = float(histogram.bins["low"].iloc[0])
             ax.text(
                 0.01,
                 0.97,
-                f"{below:,} customers below {_money_text(low, currency)} "
+                f"{histogram.below:,} customers below {_money_text(low, currency)} "
                 "are counted in the first (grey) bar",
                 transform=ax.transAxes,
                 va="top",
                 fontsize=11.5,
                 color=_INK,
             )
-    else:
-        ax.hist(values, bins=bins, color=_BLUE, edgecolor="white")
     _money(ax, "x", currency)
     ax.yaxis.set_major_formatter(count_formatter())
-    scale = ", log scale" if log else ""
-    unit = f" ({currency.upper()}{scale})" if currency else (f" ({scale[2:]})" if log else "")
+    scale = ", log scale" if histogram.log else ""
+    unit = (
+        f" ({currency.upper()}{scale})"
+        if currency
+        else (f" ({scale[2:]})" if histogram.log else "")
+    )
     _label(
         ax,
         title=title or "Residual CLV per customer",

@@ -451,7 +451,7 @@ def model_parameters(analysis: ClientAnalysis) -> Section:
     return Section(text=text, table=styled)
 
 
-@_section(data="predictions.table", model_note="brief")
+@_section(data="p_alive_histogram.bins", model_note="brief")
 def p_alive(analysis: ClientAnalysis) -> Section:
     """Distribution of P(alive)."""
     summary = analysis.prediction_summary
@@ -461,13 +461,12 @@ def p_alive(analysis: ClientAnalysis) -> Section:
         f"model-based churn (1 - P(alive)) of the whole base is "
         f"{percent(summary['model_churn'])}."
     )
-    return Section(text=text, figure=_figure(plots.p_alive_hist(analysis.predictions.table)))
+    return Section(text=text, figure=_figure(plots.p_alive_hist(analysis.p_alive_histogram)))
 
 
-@_section(data="predictions.table", model_note="brief")
+@_section(data="rclv_histogram.bins", model_note="brief")
 def clv_distribution(analysis: ClientAnalysis) -> Section:
     """Residual CLV per customer and customer equity."""
-    predictions = analysis.predictions.table
     summary = analysis.prediction_summary
     equity = analysis.customer_equity
     text = (
@@ -484,7 +483,7 @@ def clv_distribution(analysis: ClientAnalysis) -> Section:
         + " "
         + _own_intervals(analysis)
     )
-    figure = _figure(plots.clv_distribution(predictions, currency=analysis.currency))
+    figure = _figure(plots.clv_distribution(analysis.rclv_histogram, currency=analysis.currency))
     return Section(text=text, figure=figure)
 
 

@@ -12,7 +12,7 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from ccnb import plots, rfm
+from ccnb import clv, plots, rfm
 from ccnb.data import DataQuality, SourceQuality
 
 
@@ -432,7 +432,7 @@ def test_set_theme_is_idempotent_and_plots_leave_global_settings_alone():
 
 
 def test_new_figures_have_the_default_size_and_palette():
-    ax = plots.p_alive_hist(predictions_table())
+    ax = plots.p_alive_hist(clv.p_alive_histogram(predictions_table()))
     assert tuple(ax.figure.get_size_inches()) == pytest.approx((9.0, 5.0))
     assert to_hex(ax.patches[0].get_facecolor()) == plots.PALETTE[0]
     assert len(plots.PALETTE) >= 8
@@ -440,7 +440,7 @@ def test_new_figures_have_the_default_size_and_palette():
 
 def test_plot_functions_draw_on_a_given_axes():
     fig, (left, right) = plt.subplots(1, 2)
-    assert plots.p_alive_hist(predictions_table(), ax=right) is right
+    assert plots.p_alive_hist(clv.p_alive_histogram(predictions_table()), ax=right) is right
     assert not left.patches and right.patches
 
 
@@ -747,24 +747,41 @@ def test_conditional_expectations_actual_vs_each_model():
 
 
 def test_p_alive_hist_counts_every_customer_in_20_bins():
-    ax = drawn(plots.p_alive_hist(predictions_table()))
+    ax = drawn(plots.p_alive_hist(clv.p_alive_histogram(predictions_table())))
     heights = bar_heights(ax)
     assert len(heights) == 20 and sum(heights) == 200
     assert tick_texts(ax.xaxis)[-1] == "100%"
     assert ax.get_ylabel() == "Customers" and "(%)" in ax.get_xlabel()
 
 
-def test_clv_distribution_switches_to_log_for_skewed_values():
-    ax = drawn(plots.clv_distribution(predictions_table(), currency="USD", bins=30))
+def test_clv_distribution_draws_log_spaced_bins_on_a_log_axis():
+    histogram = clv.rclv_histogram(predictions_table(), bins=30)
+    ax = drawn(plots.clv_distribution(histogram, currency="USD"))
     assert ax.get_xscale() == "log"
     heights = bar_heights(ax)
-    assert len(heights) == 30 and sum(heights) == 200
+    assert heights == histogram.bins["customers"].tolist() and sum(heights) == 200
     assert "5 customers below" in texts(ax)[0]  # the five tiny values sit in the first bar
+    assert to_hex(ax.patches[0].get_facecolor()) != to_hex(ax.patches[1].get_facecolor())
     assert all(label.startswith("$") for label in tick_texts(ax.xaxis))
     assert "USD" in ax.get_xlabel()
     even = pd.DataFrame({"rclv": np.linspace(10, 20, 50)})
-    ax = plots.clv_distribution(even, bins=10)
-    assert ax.get_xscale() == "linear" and sum(bar_heights(ax)) == 50
+    ax = plots.clv_distribution(clv.rclv_histogram(even, bins=10))
+    assert ax.get_xscale() == "linear" and sum(bar_heights(ax)) == 50 and not texts(ax)
+
+
+def test_the_histograms_draw_the_bars_matplotlib_draws_from_every_customer():
+    """The figures from the binned counts are the figures drawn from the customers before."""
+    table = predictions_table()
+    for plot, histogram, values in (
+        (plots.p_alive_hist, clv.p_alive_histogram(table), table["p_alive"]),
+        (plots.clv_distribution, clv.rclv_histogram(table, log=False), table["rclv"]),
+    ):
+        edges = [*histogram.bins["low"], histogram.bins["high"].iloc[-1]]
+        _, reference = plt.subplots()
+        reference.hist(values, bins=edges)
+        drawn_bars = [[p.get_x(), p.get_width(), p.get_height()] for p in plot(histogram).patches]
+        expected = [[p.get_x(), p.get_width(), p.get_height()] for p in reference.patches]
+        np.testing.assert_allclose(drawn_bars, expected, rtol=0, atol=1e-12)
 
 
 def test_clv_by_group_sorted_bars_with_intervals():
@@ -1011,8 +1028,10 @@ FIGURES = {
     "cohort_by_channel": lambda: plots.cohort_by_channel(channel_cohort_table()),
     "holdout_tracking": lambda: plots.holdout_tracking({"bgnbd": tracking_table()}),
     "conditional_expectations": lambda: plots.conditional_expectations(expectations_table()),
-    "p_alive_hist": lambda: plots.p_alive_hist(predictions_table()),
-    "clv_distribution": lambda: plots.clv_distribution(predictions_table(), currency="EUR"),
+    "p_alive_hist": lambda: plots.p_alive_hist(clv.p_alive_histogram(predictions_table())),
+    "clv_distribution": lambda: plots.clv_distribution(
+        clv.rclv_histogram(predictions_table()), currency="EUR"
+    ),
     "clv_by_group": lambda: plots.clv_by_group(clv_by_table(), currency="EUR"),
     "new_customer_value": lambda: plots.new_customer_value(new_customer_table(), currency="EUR"),
     "iso_value": lambda: plots.iso_value(iso_table(), currency="EUR"),
