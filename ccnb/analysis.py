@@ -1041,6 +1041,14 @@ class ClientAnalysis:
         )
 
     @_stored_table
+    def channel_repeat_gap(self) -> pd.Series:
+        """The channels with the highest and lowest first-year repeat share, and their gap."""
+        try:
+            return cohorts.repeat_share_gap(self.cohort_by_channel)
+        except ValueError as error:
+            raise Unavailable(f"The acquisition channels cannot be compared: {error}.") from None
+
+    @_stored_table
     def cohort_evolution(self) -> pd.DataFrame:
         """Lens 3: each acquisition cohort by age (`audit.cohort_period`).
 

@@ -36,6 +36,7 @@ __all__ = [
     "assign_cohorts",
     "cohort_by_channel",
     "layer_cake",
+    "repeat_share_gap",
     "newest_layer_share",
     "retention_at_age",
     "retention_triangle",
@@ -419,6 +420,67 @@ def cohort_by_channel(
         "acquisition_cost_per_customer",
     ]
     return result.sort_values(output_keys, ignore_index=True)[columns]
+
+
+def repeat_share_gap(table: pd.DataFrame, *, confidence: float = 0.95) -> pd.Series:
+    """The channels whose customers came back most and least often, and whether that is chance.
+
+    The gap is the difference of the two repeat shares; its interval is the normal
+    approximation for a difference of two independent proportions,
+    ``gap +/- z * sqrt(p1 (1 - p1) / n1 + p2 (1 - p2) / n2)`` over the eligible customers.
+    The gap is ``clear`` when the interval excludes 0: a difference that size is unlikely
+    from chance alone between channels that bring the same customers.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`cohort_by_channel` with ``period=None``: ``acquisition_channel``,
+        ``eligible``, ``repeat_share``. Channels without an eligible customer are left out.
+    confidence : float, default 0.95
+        Confidence of the gap's interval.
+
+    Returns
+    -------
+    pandas.Series
+        ``best_channel``, ``best_share``, ``best_eligible``, ``worst_channel``,
+        ``worst_share``, ``worst_eligible``, ``gap``, ``gap_low``, ``gap_high``, ``clear``
+        and ``confidence``.
+
+    Raises
+    ------
+    ValueError
+        Fewer than two channels have an eligible customer.
+    """
+    from scipy import stats
+
+    judged = table[table["eligible"] > 0]
+    if len(judged) < 2:
+        raise ValueError(
+            f"{len(judged)} acquisition channel(s) with customers observed for the whole "
+            "horizon; a comparison needs two"
+        )
+    best = judged.loc[judged["repeat_share"].idxmax()]
+    worst = judged.loc[judged["repeat_share"].idxmin()]
+    gap = float(best["repeat_share"] - worst["repeat_share"])
+    variance = sum(
+        row["repeat_share"] * (1 - row["repeat_share"]) / row["eligible"] for row in (best, worst)
+    )
+    half = float(stats.norm.ppf(0.5 + confidence / 2) * np.sqrt(variance))
+    return pd.Series(
+        {
+            "best_channel": str(best["acquisition_channel"]),
+            "best_share": float(best["repeat_share"]),
+            "best_eligible": int(best["eligible"]),
+            "worst_channel": str(worst["acquisition_channel"]),
+            "worst_share": float(worst["repeat_share"]),
+            "worst_eligible": int(worst["eligible"]),
+            "gap": gap,
+            "gap_low": gap - half,
+            "gap_high": gap + half,
+            "clear": bool(gap - half > 0),
+            "confidence": float(confidence),
+        }
+    )
 
 
 def _check_season(season_months: Sequence[int]) -> tuple[int, ...]:

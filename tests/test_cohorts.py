@@ -579,3 +579,25 @@ def test_seasonal_and_layer_cake_match_pandas_reference(synthetic):
     np.testing.assert_allclose(observed.loc[expected.index].to_numpy(), expected.to_numpy())
     assert observed.drop(expected.index).eq(0.0).all()
     assert cake["period"].max() == pd.Timestamp("2023-07-01")
+
+
+def test_repeat_share_gap_compares_the_extremes_with_the_interval_of_their_difference():
+    table = pd.DataFrame(
+        {
+            "acquisition_channel": ["A", "B", "C", "D"],
+            "eligible": [100, 400, 50, 0],
+            "repeat_share": [0.5, 0.3, 0.4, np.nan],
+        }
+    )
+    gap = cohorts.repeat_share_gap(table)
+    assert (gap["best_channel"], gap["worst_channel"]) == ("A", "B")
+    # sqrt(0.5 * 0.5 / 100 + 0.3 * 0.7 / 400) = sqrt(0.003025) = 0.055; z(97.5%) = 1.959964
+    assert gap["gap"] == pytest.approx(0.2)
+    assert gap["gap_low"] == pytest.approx(0.2 - 1.959964 * 0.055, abs=1e-6)
+    assert gap["gap_high"] == pytest.approx(0.2 + 1.959964 * 0.055, abs=1e-6)
+    assert gap["clear"]
+    # the same shares over 10 customers each: +-0.42, so chance alone could give the gap
+    small = table.assign(eligible=[10, 10, 0, 0])
+    assert not cohorts.repeat_share_gap(small)["clear"]
+    with pytest.raises(ValueError, match="a comparison needs two"):
+        cohorts.repeat_share_gap(table.assign(eligible=[10, 0, 0, 0]))

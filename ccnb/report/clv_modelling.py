@@ -31,6 +31,7 @@ from ccnb.report._section import (
     _section,
     _styled,
 )
+from ccnb.rfm import NET_ZERO_SEGMENT
 from ccnb.windows import date_range_label
 
 __all__ = [
@@ -608,6 +609,16 @@ def clv_by_segment(analysis: ClientAnalysis) -> Section:
         f"{money(top['rclv_mean'], analysis.currency)} each on average from here on and hold "
         f"{percent(top['share_of_equity'])} of customer equity."
     )
+    net_zero = table[table["segment"] == NET_ZERO_SEGMENT]
+    if len(net_zero) and net_zero["n_customers"].iloc[0] > 0:
+        row = net_zero.iloc[0]
+        text += (
+            f" The model values the {count(row['n_customers'], 'customer')} of the segment "
+            f"{escape_md(NET_ZERO_SEGMENT)} at {money(row['rclv_mean'], analysis.currency)} "
+            "each, as if they kept what they buy next; so far their returns and cancellations "
+            "have equalled or exceeded their purchases, so that value holds only if they start "
+            "keeping what they buy, and the budget allocation leaves them out."
+        )
     figure = _figure(plots.clv_by_group(table, currency=analysis.currency))
     return Section(text=text, figure=figure)
 

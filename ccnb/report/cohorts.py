@@ -7,6 +7,7 @@ import pandas as pd
 from ccnb import plots
 from ccnb.analysis import ClientAnalysis, Unavailable
 from ccnb.formatting import (
+    count,
     day_label,
     escape_md,
     in_words,
@@ -223,14 +224,7 @@ def seasonal(
 def channel_cohorts(analysis: ClientAnalysis) -> Section:
     """First-year repeat share and revenue per customer by acquisition channel."""
     table = analysis.cohort_by_channel
-    best = table.loc[table["repeat_share"].idxmax()]
-    worst = table.loc[table["repeat_share"].idxmin()]
-    text = (
-        f"Within a year of their first purchase, {percent(best['repeat_share'])} of customers "
-        f"won through {escape_md(best['acquisition_channel'])} bought again, against "
-        f"{percent(worst['repeat_share'])} through {escape_md(worst['acquisition_channel'])}, "
-        "the channel that brings the most one-and-done customers."
-    )
+    text = _channel_gap_text(analysis.channel_repeat_gap)
     shown = table[
         [
             "acquisition_channel",
@@ -257,18 +251,51 @@ def channel_cohorts(analysis: ClientAnalysis) -> Section:
     return Section(text=text, table=styled)
 
 
+def _channel_gap_text(gap: pd.Series) -> str:
+    """The best and the worst channel's repeat shares, and whether the gap is more than chance."""
+    best, worst = escape_md(gap["best_channel"]), escape_md(gap["worst_channel"])
+    shares = (
+        f"Within a year of their first purchase, {percent(gap['best_share'])} of customers won "
+        f"through {best} bought again, against {percent(gap['worst_share'])} through {worst}"
+    )
+    interval = (
+        f"{percent(gap['confidence'])} interval of the gap: {_points(gap['gap_low'])} to "
+        f"{_points(gap['gap_high'])} points"
+    )
+    if gap["clear"]:
+        return f"{shares}: {worst} brings the most one-and-done customers ({interval})."
+    return (
+        f"{shares}, a gap chance alone could give at these sizes ({interval}, "
+        f"{count(gap['best_eligible'])} and {count(gap['worst_eligible'])} customers): no "
+        "channel clearly brings more one-and-done customers."
+    )
+
+
+def _points(share: float) -> str:
+    return f"{100 * share:+.1f}"
+
+
 @_section
 def next_steps_cohorts(analysis: ClientAnalysis) -> Section:
     """Actions from the cohort views."""
     lines = []
     try:
-        table = analysis.cohort_by_channel
-        worst = table.loc[table["repeat_share"].idxmin()]
-        lines.append(
-            f"Find out why customers from {escape_md(worst['acquisition_channel'])} rarely "
-            f"return ({percent(worst['repeat_share'])} repeat within a year) before buying more "
-            "of them: test a follow-up message timed to their first weeks."
-        )
+        gap = analysis.channel_repeat_gap
+        if gap["clear"]:
+            lines.append(
+                f"Find out why customers from {escape_md(gap['worst_channel'])} come back "
+                f"least often ({percent(gap['worst_share'])} bought again within a year, "
+                f"against {percent(gap['best_share'])} from "
+                f"{escape_md(gap['best_channel'])}) before buying more of them: test a "
+                "follow-up message timed to their first weeks."
+            )
+        else:
+            lines.append(
+                "Customers from every channel come back at rates too close to tell apart at "
+                "these sizes, so judge the channels on their cost and first-year revenue, and "
+                "look for what brings a customer back in the first order itself (delivery, "
+                "product, follow-up)."
+            )
     except Unavailable:
         lines.append(
             "Add the acquisition channel of each customer (a customers table) to see which "

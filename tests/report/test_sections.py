@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 import ccnb
-from ccnb import budget, clv, nps, report, rfm
+from ccnb import budget, clv, cohorts, nps, report, rfm
 from ccnb.analysis import CACHE_DIR_VARIABLE, ClientAnalysis, Unavailable
 from ccnb.batch.exports import EXPORT_DIR_VARIABLE
 from ccnb.formatting import (
@@ -34,6 +34,7 @@ from ccnb.formatting import (
     signed_percent,
 )
 from ccnb.report import Section
+from ccnb.report import cohorts as report_cohorts
 from ccnb.report._section import MODEL_NEEDED
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -753,11 +754,34 @@ def test_channel_cohorts(demo):
     section = demo.available("channel_cohorts")
     assert f"{percent(best['repeat_share'])} of customers won through" in section.text
     assert (
-        f"{percent(worst['repeat_share'])} through {escape_md(worst['acquisition_channel'])}"
+        f"{percent(worst['repeat_share'])} through {escape_md(worst['acquisition_channel'])}: "
+        f"{escape_md(worst['acquisition_channel'])} brings the most one-and-done customers "
+        "(95% interval of the gap: +"
     ) in section.text
+    # the generator's truth: Referral customers are the most loyal, Social ads the least
+    assert (best["acquisition_channel"], worst["acquisition_channel"]) == ("Referral", "Social ads")
+    advice = demo.available("next_steps_cohorts").text
+    assert (
+        f"come back least often ({percent(worst['repeat_share'])} bought again within a year, "
+        f"against {percent(best['repeat_share'])} from Referral)"
+    ) in advice
     html = _html(section)
     for row in table.itertuples():
         assert money(row.revenue_per_customer, "EUR") in html
+
+
+def test_a_channel_gap_within_chance_is_not_called_a_difference():
+    table = pd.DataFrame(
+        {
+            "acquisition_channel": ["Search", "Email"],
+            "eligible": [12, 15],
+            "repeat_share": [0.5, 0.4],
+        }
+    )
+    text = report_cohorts._channel_gap_text(cohorts.repeat_share_gap(table))
+    assert "a gap chance alone could give at these sizes" in text
+    assert "12 and 15 customers): no channel clearly brings more one-and-done" in text
+    assert "brings the most one-and-done" not in text
 
 
 # --- CLV --------------------------------------------------------------------------------------
@@ -830,6 +854,26 @@ def test_clv_by_segment_names_the_most_valuable_segment(client):
         f"{money(top['rclv_mean'], client.analysis.currency)} each"
     )
     assert f"hold {percent(top['share_of_equity'])} of customer equity" in text
+    net_zero = table[table["segment"] == rfm.NET_ZERO_SEGMENT]
+    caveat = "so that value holds only if they start keeping what they buy"
+    assert (caveat in text) == bool(len(net_zero) and net_zero["n_customers"].iloc[0] > 0)
+
+
+def test_the_net_zero_segments_model_value_comes_with_its_returns(demo):
+    table = demo.analysis.clv_by_segment.set_index("segment")
+    row = table.loc[rfm.NET_ZERO_SEGMENT]
+    text = demo.available("clv_by_segment").text
+    assert (
+        f"The model values the {count(row['n_customers'], 'customer')} of the segment "
+        f"Net zero or negative at {money(row['rclv_mean'], 'EUR')} each"
+    ) in text
+    assert row["n_customers"] == (demo.analysis.segments["segment"] == rfm.NET_ZERO_SEGMENT).sum()
+    # the allocation indeed leaves every one of them out
+    allocated = set(demo.analysis.allocated_customers["customer_id"])
+    members = demo.analysis.segments.loc[
+        demo.analysis.segments["segment"] == rfm.NET_ZERO_SEGMENT, "customer_id"
+    ]
+    assert not allocated & set(members)
 
 
 def _true_new_customer_value(channel: str, params) -> float:
