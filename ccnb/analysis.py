@@ -1634,7 +1634,7 @@ class ClientAnalysis:
 
     @property
     def recommended_strategy(self) -> str:
-        """The plan to run: the segment rule (tiered) when it pays back, else the optimum."""
+        """The recommended plan: the segment rule (tiered) when it pays back, else the optimum."""
         plans = self.strategy_comparison.set_index("strategy")
         tiered = "customer-centric (tiered)"
         return tiered if plans.loc[tiered, "roi"] >= 0 else "customer-centric (optimal)"

@@ -214,7 +214,14 @@ def tiered_plan(analysis: ClientAnalysis) -> Section:
     rules = analysis.tier_rules.set_index("source")
     chosen = rules[rules["recommended"]].iloc[0]
     optimal = analysis.strategy_comparison.set_index("strategy").loc["customer-centric (optimal)"]
-    opening = "The rule to run" if chosen["roi"] >= 0 else "The best segment rule"
+    testable = bool(_feasible(analysis.test_plan))
+    opening = (
+        "The rule to run"
+        if chosen["roi"] >= 0 and testable
+        else "The segment rule the model prefers"
+        if chosen["roi"] >= 0
+        else "The best segment rule"
+    )
     text = (
         f"{opening}: a fixed spend per head for each segment of active customers (bought "
         f"in the last {analysis.params.churn_window_days} days, with positive net revenue: "
@@ -248,6 +255,11 @@ def tiered_plan(analysis: ClientAnalysis) -> Section:
         text += (
             " Even the best segment rule loses money under these assumptions: do not run one; "
             "spend customer by customer or spend less."
+        )
+    elif not testable:
+        text += (
+            " Its gain rests on the assumed lift alone: no holdout test at these sizes can "
+            "detect it (see the test plan), so treat this rule as a trial, not a measured result."
         )
     frame = plan.reset_index()[["segment", "customers", "spend_per_head", "spend", "added_value"]]
     frame["optimal_funded"] = plan["optimal_funded"].to_numpy()
@@ -345,7 +357,7 @@ def test_plan(analysis: ClientAnalysis) -> Section:
     text = (
         f"The test compares revenue per customer over the {window} days after the spend, "
         f"customers who get it against a random {percent(settings.holdout_share)} held out. "
-        f"The plan to run ({_PLAN_NAMES[analysis.recommended_strategy]}) is expected to add "
+        f"The recommended plan ({_PLAN_NAMES[analysis.recommended_strategy]}) is expected to add "
         f"{money(pooled['absolute_lift'], currency)} per customer "
         f"it spends on in those {window} days ({signed_percent(pooled['lift'], digits=1)} on "
         f"the {money(pooled['mean_revenue'], currency)} each of them bought for in the last "
@@ -500,7 +512,7 @@ def budget_export(analysis: ClientAnalysis) -> Section:
     held = int((assignment["group"] == "holdout").sum())
     text = (
         f"The optimal spend per customer is exported as `allocation.csv`, and a seeded "
-        f"random assignment of the {count(len(assignment))} customers the plan to run spends "
+        f"random assignment of the {count(len(assignment))} customers the recommended plan spends "
         f"on ({count(held)} held out) as `test_assignment.csv`."
     )
     if not _feasible(analysis.test_plan):

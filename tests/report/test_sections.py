@@ -784,6 +784,17 @@ def test_a_channel_gap_within_chance_is_not_called_a_difference():
     assert "brings the most one-and-done" not in text
 
 
+def test_a_rule_no_test_can_confirm_is_not_called_the_rule_to_run(cdnow):
+    analysis = cdnow.analysis
+    # CDNOW: the tiered rule pays back under the assumptions, but no group is big enough
+    assert analysis.recommended_strategy == "customer-centric (tiered)"
+    assert not analysis.test_plan["big_enough"].any()
+    text = cdnow.available("tiered_plan").text
+    assert text.startswith("The segment rule the model prefers: a fixed spend per head")
+    assert "The rule to run" not in text
+    assert "no holdout test at these sizes can detect it (see the test plan)" in text
+
+
 # --- CLV --------------------------------------------------------------------------------------
 
 
@@ -1302,7 +1313,7 @@ def test_budget_export_holds_out_the_planned_customers(demo):
     plan = demo.analysis.test_plan
     assert held == plan.loc[plan["segment"] != "all treated", "holdout_size"].sum()
     treated = len(demo.analysis.treated_customers)
-    assert f"assignment of the {count(treated)} customers the plan to run spends on " in (
+    assert f"assignment of the {count(treated)} customers the recommended plan spends on " in (
         demo.available("budget_export").text
     )
     assert f"({count(held)} held out)" in demo.available("budget_export").text
