@@ -324,7 +324,12 @@ def next_steps_overview(analysis: ClientAnalysis) -> Section:
         lines.append(
             f"Over {window} the active base {_base_change(flow)}. "
             + (
-                "Retention comes first: see the segments to act on."
+                "No customer was acquired in that time (a closed panel, or acquisition has "
+                f"stopped), so only the {count(flow['reactivated'])} who came back refilled "
+                "it: if acquisition stopped, that is the first question; the segments show "
+                "whom to keep meanwhile."
+                if shrinking and flow["new"] == 0
+                else "Retention comes first: see the segments to act on."
                 if shrinking
                 else "Keep acquisition efficient: compare each channel's acquisition cost "
                 "with its CAC ceiling (CLV notebook)."

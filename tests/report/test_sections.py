@@ -795,6 +795,16 @@ def test_a_rule_no_test_can_confirm_is_not_called_the_rule_to_run(cdnow):
     assert "no holdout test at these sizes can detect it (see the test plan)" in text
 
 
+def test_a_base_without_new_customers_is_not_read_as_a_retention_failure(cdnow, demo):
+    flow = cdnow.analysis.window_flows.iloc[-1]
+    assert flow["new"] == 0 and flow["closing"] < flow["opening"]  # CDNOW: a closed panel
+    text = cdnow.available("next_steps_overview").text
+    assert "No customer was acquired in that time (a closed panel, or acquisition has" in text
+    assert f"only the {count(flow['reactivated'])} who came back refilled it" in text
+    assert "Retention comes first" not in text
+    assert "No customer was acquired" not in demo.available("next_steps_overview").text
+
+
 # --- CLV --------------------------------------------------------------------------------------
 
 
