@@ -1802,3 +1802,29 @@ class ClientAnalysis:
             budget=settings.new_customer_budget,
             min_value_per_cost=settings.acquisition_threshold,
         )
+
+    @_stored_table
+    def acquisition_history(self) -> pd.DataFrame:
+        """The acquisition plan's new customers per channel against the last window's.
+
+        The KPI page's latest window (a year when the data allows): the customers each
+        channel brought in it (`cohorts.new_customers_by_channel`) next to the plan's
+        (`budget.acquisition_against_history`); ``start`` and ``end`` say which days.
+        """
+        plan = self.acquisition_plan
+        window, flow = self.windows.last, self.window_flows.iloc[-1]
+        if window.days < 365 or not flow["base_known"]:
+            raise Unavailable(
+                f"The data does not show a whole year of acquisitions ({window.label}), so the "
+                "plan's new customers cannot be set against the channels' history."
+            )
+        acquired = cohorts.new_customers_by_channel(
+            self.data.transactions,
+            self._require_customers(),
+            start=window.start,
+            end=window.end,
+            acquired_from=self._acquired_from,
+        )
+        by_channel = acquired.set_index("acquisition_channel")["new_customers"]
+        table = budget.acquisition_against_history(plan.table, by_channel.to_dict())
+        return table.assign(start=window.start, end=window.end)

@@ -41,6 +41,7 @@ __all__ = [
     "assign_holdout",
     "best_allocation",
     "break_even_budget",
+    "acquisition_against_history",
     "centric_gain",
     "compare",
     "customer_centric",
@@ -995,6 +996,41 @@ def assign_holdout(
 
 
 # --------------------------------------------------------------------------- acquisition
+
+
+#: a channel's planned new customers are flagged above this many times what it brought in
+#: the last year of the data
+HISTORY_STRETCH = 1.5
+
+
+def acquisition_against_history(
+    plan: pd.DataFrame, acquired: Mapping[str, int], *, stretch: float = HISTORY_STRETCH
+) -> pd.DataFrame:
+    """The new customers an acquisition plan buys per channel, next to what it brought before.
+
+    Parameters
+    ----------
+    plan : pandas.DataFrame
+        ``AcquisitionPlan.table``: ``channel``, ``capacity``, ``new_customers``.
+    acquired : mapping of str to int
+        The customers each channel brought in a past year of the data (absent: none).
+    stretch : float, default 1.5
+        A channel whose planned new customers exceed ``stretch`` times the past year's is
+        ``beyond_history``: the plan counts on more than the channel has shown it brings.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per channel of the plan: ``channel``, ``capacity``, ``new_customers``
+        (planned), ``acquired``, ``ratio`` (planned / acquired; inf when none was acquired,
+        NaN when neither) and ``beyond_history``.
+    """
+    table = plan[["channel", "capacity", "new_customers"]].reset_index(drop=True)
+    table["acquired"] = [int(acquired.get(name, 0)) for name in table["channel"]]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        table["ratio"] = table["new_customers"] / table["acquired"].astype(float)
+    table["beyond_history"] = table["new_customers"] > stretch * table["acquired"]
+    return table
 
 
 def allocate_acquisition(

@@ -36,6 +36,7 @@ __all__ = [
     "assign_cohorts",
     "cohort_by_channel",
     "layer_cake",
+    "new_customers_by_channel",
     "repeat_share_gap",
     "newest_layer_share",
     "retention_at_age",
@@ -420,6 +421,51 @@ def cohort_by_channel(
         "acquisition_cost_per_customer",
     ]
     return result.sort_values(output_keys, ignore_index=True)[columns]
+
+
+def new_customers_by_channel(
+    transactions: Any,
+    customers: Any,
+    *,
+    start: Any,
+    end: Any,
+    acquired_from: Any = None,
+) -> pd.DataFrame:
+    """Customers acquired between ``start`` and ``end`` (inclusive), per acquisition channel.
+
+    A customer is acquired on their first purchase day; with ``acquired_from`` (the end of the
+    warm-up) a customer first seen before it is the existing base, never an acquisition.
+
+    Parameters
+    ----------
+    transactions : ibis.Table or pandas.DataFrame
+        Validated transactions.
+    customers : pandas.DataFrame or ibis.Table
+        Customers table with ``customer_id`` and ``acquisition_channel``; customers missing
+        from it count under ``"unknown"``.
+    start, end : date-like
+        The period.
+    acquired_from : date-like, optional
+        The first day a first purchase counts as an acquisition.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``acquisition_channel``, ``new_customers`` (int64), one row per channel with an
+        acquisition, sorted by channel.
+    """
+    end = _periods.observation_end_stamp(end)
+    tx = _periods.transactions_table(transactions, end)
+    start = pd.Timestamp(start)
+    if acquired_from is not None:
+        start = max(start, pd.Timestamp(acquired_from))
+    firsts = _periods.first_purchases(tx, acquired_from=start)
+    firsts = _periods.with_channel(firsts, customers)
+    counts = firsts.group_by("acquisition_channel").aggregate(new_customers=firsts.count())
+    result = _periods.execute(counts)
+    result["acquisition_channel"] = result["acquisition_channel"].astype("str")
+    result["new_customers"] = result["new_customers"].astype("int64")
+    return result.sort_values("acquisition_channel", ignore_index=True)
 
 
 def repeat_share_gap(table: pd.DataFrame, *, confidence: float = 0.95) -> pd.Series:

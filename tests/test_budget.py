@@ -787,3 +787,22 @@ def test_the_shadow_price_searched_over_totals_alone_is_the_allocators(curve, st
     _, expected = equal_marginal_spend(base, 20_000.0, curve)
     assert hi.level - weight * (hi.level - lo.level) == pytest.approx(expected, rel=1e-12)
     assert len(passes) <= 15
+
+
+def test_acquisition_against_history_flags_plans_beyond_what_a_channel_brought():
+    plan = pd.DataFrame(
+        {
+            "channel": ["Referral", "Search", "Display", "Idle"],
+            "capacity": [600.0, np.nan, 100.0, np.nan],
+            "new_customers": [600.0, 300.0, 100.0, 0.0],
+        }
+    )
+    table = budget.acquisition_against_history(plan, {"Referral": 189, "Search": 250})
+    assert table["acquired"].tolist() == [189, 250, 0, 0]
+    # 600 / 189 = 3.17 > 1.5; 300 / 250 = 1.2 within; 100 from a channel that brought none
+    assert table["ratio"].iloc[:3].tolist() == pytest.approx([600 / 189, 1.2, math.inf])
+    assert np.isnan(table["ratio"].iloc[3])
+    assert table["beyond_history"].tolist() == [True, False, True, False]
+    assert budget.acquisition_against_history(plan, {"Referral": 189}, stretch=4.0)[
+        "beyond_history"
+    ].tolist() == [False, True, True, False]

@@ -601,3 +601,18 @@ def test_repeat_share_gap_compares_the_extremes_with_the_interval_of_their_diffe
     assert not cohorts.repeat_share_gap(small)["clear"]
     with pytest.raises(ValueError, match="a comparison needs two"):
         cohorts.repeat_share_gap(table.assign(eligible=[10, 0, 0, 0]))
+
+
+def test_new_customers_by_channel_counts_first_purchases_in_the_period(shop, shop_customers):
+    # first purchases: A 01-10 search, B 01-25 social, C 02-03, D 03-15, F 06-10 (unknown);
+    # E buys first after the end
+    counted = cohorts.new_customers_by_channel(shop, shop_customers, start="2023-01-20", end=END)
+    assert counted.to_dict("list") == {
+        "acquisition_channel": ["social", "unknown"],
+        "new_customers": [1, 3],
+    }
+    # the warm-up's existing base is never an acquisition: from March only D and F
+    later = cohorts.new_customers_by_channel(
+        shop, shop_customers, start="2023-01-20", end=END, acquired_from="2023-03-01"
+    )
+    assert later.to_dict("list") == {"acquisition_channel": ["unknown"], "new_customers": [2]}

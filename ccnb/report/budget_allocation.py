@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ccnb import plots
-from ccnb.analysis import TREATED_POOL, ClientAnalysis
+from ccnb.analysis import TREATED_POOL, ClientAnalysis, Unavailable
 from ccnb.batch import exports
 from ccnb.formatting import count, escape_md, in_words, money, percent, signed_percent
 from ccnb.report._section import (
@@ -19,6 +19,7 @@ from ccnb.report._section import (
     _styled,
     likely_too_high,
 )
+from ccnb.windows import date_range_label
 
 __all__ = [
     "acquisition",
@@ -437,6 +438,32 @@ def _capacity_clause(funded: pd.DataFrame) -> str:
     )
 
 
+def _history_period(history: pd.DataFrame) -> str:
+    return date_range_label(history["start"].iloc[0], history["end"].iloc[0])
+
+
+def _history_check(analysis: ClientAnalysis) -> str:
+    """A sentence per funded channel whose planned new customers exceed what it brought."""
+    try:
+        history = analysis.acquisition_history
+    except Unavailable:
+        return ""
+    period = _history_period(history)
+    stretched = history[history["beyond_history"] & (history["new_customers"] > 0)]
+    sentences = [
+        f" The plan counts on {count(row.new_customers)} new customers from "
+        f"{escape_md(row.channel)}, "
+        + (
+            f"{row.ratio:.1f} times the {count(row.acquired)} it brought in {period}"
+            if row.acquired
+            else f"and it brought none in {period}"
+        )
+        + ": check with the channel that it can bring them before spending on it."
+        for row in stretched.itertuples()
+    ]
+    return "".join(sentences)
+
+
 @_section(data="acquisition_plan", model_note="brief")
 def acquisition(analysis: ClientAnalysis) -> Section:
     """Acquisition budget across the paid channels, best new-customer value per cost first."""
@@ -469,24 +496,42 @@ def acquisition(analysis: ClientAnalysis) -> Section:
             else "."
         )
         + (f" Never bought: {'; '.join(unpaid)}." if unpaid else "")
+        + _history_check(analysis)
     )
+    too_high = likely_too_high(analysis)
+    if too_high and len(funded):
+        text += (
+            " A new customer's value comes from the same model as the residual CLV, likely "
+            f"too high {too_high}: a channel near the {settings.acquisition_threshold:g}x "
+            "threshold may not clear it."
+        )
+    shown = plan.table[
+        [
+            "channel",
+            "mean_clv",
+            "cac",
+            "capacity",
+            "value_per_cost",
+            "spend",
+            "new_customers",
+            "expected_value",
+        ]
+    ]
+    labels = {}
+    try:
+        history = analysis.acquisition_history
+    except Unavailable:
+        pass
+    else:
+        column = f"new customers in {_history_period(history)}"
+        shown = shown.assign(**{column: history["acquired"].to_numpy()})
+        labels[column] = column
     styled = _styled(
-        plan.table[
-            [
-                "channel",
-                "mean_clv",
-                "cac",
-                "capacity",
-                "value_per_cost",
-                "spend",
-                "new_customers",
-                "expected_value",
-            ]
-        ],
+        shown,
         name="acquisition",
         currency=analysis.currency,
         money_columns=("mean_clv", "cac", "spend", "expected_value"),
-        count_columns=("capacity",),
+        count_columns=("capacity", *labels),
         decimals={"value_per_cost": 2, "new_customers": 0},
         labels={
             "mean_clv": "new customer's value",

@@ -805,6 +805,29 @@ def test_a_base_without_new_customers_is_not_read_as_a_retention_failure(cdnow, 
     assert "No customer was acquired" not in demo.available("next_steps_overview").text
 
 
+def test_the_acquisition_plan_is_set_against_what_each_channel_brought(demo):
+    analysis = demo.analysis
+    window = analysis.windows.last
+    # the generator's customers: Referral customers whose first purchase is in the window
+    transactions = ccnb.datasets.load_demo("transactions")
+    customers = ccnb.datasets.load_demo("customers").set_index("customer_id")
+    amount = pd.to_numeric(transactions["amount"], errors="coerce")  # a few broken rows
+    purchases = transactions.assign(date=pd.to_datetime(transactions["date"], errors="coerce"))
+    firsts = purchases[amount > 0].dropna(subset=["date"]).groupby("customer_id")["date"].min()
+    firsts = firsts[(firsts >= window.start) & (firsts <= window.end)]
+    referral = int((customers.loc[firsts.index, "acquisition_channel"] == "Referral").sum())
+    history = analysis.acquisition_history.set_index("channel")
+    assert history.loc["Referral", "acquired"] == referral
+    planned = int(history.loc["Referral", "new_customers"])
+    text = demo.available("acquisition").text
+    assert (
+        f"The plan counts on {count(planned)} new customers from Referral, "
+        f"{planned / referral:.1f} times the {count(referral)} it brought in {window.label}: "
+        "check with the channel"
+    ) in text
+    assert "A new customer's value comes from the same model as the residual CLV" in text
+
+
 # --- CLV --------------------------------------------------------------------------------------
 
 
