@@ -15,6 +15,7 @@ starts, and a kernel waits for a table still being computed.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime as dt
 import hashlib
@@ -34,7 +35,7 @@ import pandas as pd
 
 from ccnb import budget, rfm
 from ccnb._lazy import lazy_module
-from ccnb._process_folders import process_folder
+from ccnb._process_folders import process_folder, process_prefix
 from ccnb.errors import ModelUnavailable, Unavailable
 from ccnb.formatting import day_label
 from ccnb.params import Params, with_overrides
@@ -355,6 +356,7 @@ class ClientAnalysis:
         self._stack: list[str] = []  # the values being computed, innermost last
         self._params_read: dict[str, set[str]] = {}  # value -> top-level params it read
         self._used_by: dict[str, set[str]] = {}  # value -> values computed from it
+        self._shared_folder: str | None = None  # this analysis' folder in engine.work_dir
 
     @classmethod
     def for_params(cls, params: Params, *, cache_dir: str | Path | None = None) -> ClientAnalysis:
@@ -673,10 +675,33 @@ class ClientAnalysis:
         """
         work_dir = self.params.engine.work_dir
         if work_dir is not None:
-            return f"{work_dir.rstrip('/')}/{name}-{uuid.uuid4().hex}"
+            if self._shared_folder is None:
+                prefix = process_prefix("executors")
+                self._shared_folder = f"{work_dir.rstrip('/')}/{prefix}{uuid.uuid4().hex}"
+                # a workshop session's analysis is not closed by anyone: its files go at exit
+                atexit.register(self.remove_shared_files)
+            return f"{self._shared_folder}/{name}-{uuid.uuid4().hex}"
         if _engine.spark_is_local(self.data.connection):
             return tempfile.mkdtemp(prefix=f"{name}-", dir=self._store.work_folder("executors"))
         return None
+
+    def remove_shared_files(self) -> None:
+        """Delete what Spark's executors wrote for this analysis in ``engine.work_dir``.
+
+        For the end of the analysis: `ccnb run` calls it when a client's run ends, and a
+        process calls it at a normal exit; a killed kernel leaves its folder
+        (``ccnb-executors-<pid>-...``), safe to delete once that process is gone. The tables
+        already computed stay; per-customer tables not yet read back can no longer be. A
+        failure to delete (storage unreachable) is ignored: the folder is only left behind.
+        """
+        folder, self._shared_folder = self._shared_folder, None
+        if folder is None:
+            return
+        atexit.unregister(self.remove_shared_files)
+        try:
+            _engine.remove_spark_path(self.data.connection, folder)
+        except Exception:  # cleanup must never fail a run or an exit
+            pass
 
     @_tracked_value
     def _segments_on_executors(self) -> PartitionedSegments | None:

@@ -220,6 +220,30 @@ def spark_is_local(connection: ibis.BaseBackend) -> bool:
     return spark_session_of(connection).sparkContext.master.startswith("local")
 
 
+def remove_spark_path(connection: ibis.BaseBackend, path: str) -> bool:
+    """Delete a file or folder (recursively) wherever Spark reaches it: a path or any URI.
+
+    Through the file system Spark's Hadoop configuration gives for ``path`` (``s3a://``,
+    ``hdfs://``, a local folder), so what the executors wrote on shared storage goes too.
+
+    Parameters
+    ----------
+    connection : ibis.BaseBackend
+        The Spark engine.
+    path : str
+        What to delete.
+
+    Returns
+    -------
+    bool
+        Whether something was deleted (False when nothing was there).
+    """
+    session = spark_session_of(connection)
+    hadoop_path = session._jvm.org.apache.hadoop.fs.Path(path)
+    system = hadoop_path.getFileSystem(session._jsc.hadoopConfiguration())
+    return bool(system.delete(hadoop_path, True))
+
+
 def spark_frame(table: ir.Table, *, connection: ibis.BaseBackend):
     """The Spark DataFrame of an Ibis table of the Spark engine: nothing runs or is collected.
 

@@ -549,7 +549,8 @@ class EngineSettings(_Model):
         None,
         description="Spark: a folder every executor and the driver reach (a path or URI, e.g. "
         "'s3a://bucket/ccnb-work'), where the executors write per-customer tables (the "
-        "customers' segments) for the driver to read back; ccnb does not empty it. When null, "
+        "customers' segments) for the driver to read back, each analysis in its own folder "
+        "`ccnb-executors-<pid>-...`, removed when the run (or the process) ends. When null, "
         "a local session uses a temporary folder of the run, and a cluster collects the "
         "customers to the driver instead.",
     )

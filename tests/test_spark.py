@@ -659,8 +659,16 @@ def test_on_a_cluster_without_a_work_dir_the_segments_are_made_on_the_driver(
     )
     with_work_dir._values["data"] = loaded
     segmented = with_work_dir._segments_on_executors
-    assert segmented.output.startswith(f"{shared}/segments-")
+    (folder,) = shared.iterdir()  # this analysis' own folder, named by its process
+    assert folder.name.startswith(f"ccnb-executors-{os.getpid()}-")
+    assert segmented.output.startswith(f"{folder}/segments-")
     assert "summary" not in with_work_dir._values
+    segments = with_work_dir.segments  # read back from the executors' files
+    assert len(segments) == on_cluster.segment_summary["customers"].sum()
+    with_work_dir.remove_shared_files()  # what `ccnb run` does when the client's run ends
+    assert not any(shared.iterdir())
+    pd.testing.assert_frame_equal(with_work_dir.segments, segments)  # computed tables stay
+    with_work_dir.remove_shared_files()  # nothing left to remove: no error
 
 
 @pytest.mark.parametrize("top", [1 / 7, 0.5, 1.0])

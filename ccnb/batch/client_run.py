@@ -345,6 +345,8 @@ def run_client(
         renderer.shutdown(wait=True, cancel_futures=True)
         if tables is not None and not interrupts.STOP.is_set():
             tables.join()  # before its folder goes (a stopped run does not wait for it)
+        if analysis is not None:
+            analysis.remove_shared_files()  # what Spark's executors wrote in engine.work_dir
         os.environ.clear()  # the caller's environment, without the kernels' variables
         os.environ.update(environment)
         shutil.rmtree(cache, ignore_errors=True)

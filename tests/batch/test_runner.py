@@ -487,11 +487,17 @@ def test_removed_active_content_is_reported_as_a_warning():
 
 def test_tables_are_computed_once_before_the_kernels_start(workspace, tmp_path, monkeypatch):
     """The notebooks read the tables `ClientAnalysis.precompute` stored; the cache goes away."""
+    # loaded here before the temporary folder moves: this process' own engine folders stay
+    customers = load_client(load_params(workspace["acme"])).quality.transactions.customers
     temporary = tmp_path / "tmp"
     temporary.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temporary))
     notebooks = notebook_dir(tmp_path / "notebooks", **{"01_cached": "cached.ipynb"})
     environment = dict(os.environ)
+    removals = []
+    monkeypatch.setattr(
+        client_run.ClientAnalysis, "remove_shared_files", lambda analysis: removals.append(analysis)
+    )
     run = client_run.run_client(
         workspace["acme"],
         notebooks=[notebooks / "01_cached.ipynb"],
@@ -508,10 +514,10 @@ def test_tables_are_computed_once_before_the_kernels_start(workspace, tmp_path, 
     assert all(reason.strip() for reason in tables["unavailable"].values())
     executed = nbformat.read(tmp_path / "outputs" / "acme" / "01_cached.ipynb", as_version=4)
     printed = "".join(output.get("text", "") for output in executed.cells[-1].outputs)
-    customers = load_client(load_params(workspace["acme"])).quality.transactions.customers
     assert f"customers: {customers}\n" in printed, printed
     assert "data loaded in this kernel: False" in printed, printed
     assert list(temporary.iterdir()) == []
+    assert len(removals) == 1  # what Spark's executors wrote in engine.work_dir goes too
     # the kernels' variables (cache and export folders) do not outlive the run
     assert dict(os.environ) == environment
 
