@@ -475,7 +475,10 @@ def load_transactions(
     if mapping["order_id"]:
         order_text = order_id.lower().re_search(client_files.TOTALS_PATTERN).fill_null(False)
         totals = totals | order_text
-    totals = totals | (customer_id.isnull() & date.isnull() & amount.notnull())
+    # a line with an amount and neither a customer nor a date: the sum of the lines above (a
+    # date that is there but unreadable makes it a broken line, counted as such)
+    blank_date = _text(raw[mapping["date"]]).isnull()
+    totals = totals | (customer_id.isnull() & blank_date & amount.notnull())
     checks = [
         (totals, "totals_row"),
         (customer_id.isnull(), "missing_customer_id"),

@@ -375,3 +375,14 @@ def test_duckdb_gets_its_memory_limit_and_a_spill_folder_outside_the_working_dir
     assert settings["enable_progress_bar"] == "false"
     assert "ccnb-duckdb-spill-" in settings["temp_directory"]
     assert not Path(settings["temp_directory"]).resolve().is_relative_to(Path.cwd().resolve())
+
+
+def test_a_line_without_customer_or_date_is_a_total_but_an_unreadable_date_is_not(tmp_path):
+    sales = SALES + ",,,1210.00,\nO9,,2024-13-45,20.00,web\n"
+    client = make_client(tmp_path, sales=sales)
+    rejected = client.quality.rejected_rows.set_index("row")
+    # rows 10 and 11 of the file: the blank line's sum, and a line with a broken date
+    assert rejected.loc[10, "reason"] == "totals_row"
+    assert rejected.loc[11, "reason"] == "missing_customer_id"
+    assert rejected.loc[11, "order_date"] == "2024-13-45"
+    assert_accounted(client)
