@@ -512,6 +512,7 @@ class ClientAnalysis:
         copy._stack = []
         copy._params_read = {name: set(read) for name, read in self._params_read.items()}
         copy._used_by = {name: set(users) for name, users in self._used_by.items()}
+        copy._shared_folder = None  # its own: either may remove its files first
         copy.use_params(params)
         return copy
 

@@ -830,7 +830,11 @@ def with_overrides(params: Params, /, **overrides: Any) -> Params:
     ParamsError
         When the result is not valid; the message names the key and the closest valid one.
     """
-    raw = _merge(params.model_dump(mode="python"), overrides)
+    raw = params.model_dump(mode="python")
+    # the engine's checks read which settings were given (a DuckDB `memory_limit` left at its
+    # default is no error on Spark): only those go round again
+    raw["engine"] = params.engine.model_dump(mode="python", exclude_unset=True)
+    raw = _merge(raw, overrides)
     try:
         updated = Params.model_validate(raw)
     except ValidationError as error:

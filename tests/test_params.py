@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from ccnb.params import Params, ParamsError, load_params
+from ccnb.params import Params, ParamsError, load_params, with_overrides
 
 MINIMAL = """
 client: Acme Shoes
@@ -148,3 +148,13 @@ def test_custom_segment_rules_load_and_are_validated(tmp_path):
         load_params(write(tmp_path, MINIMAL + rules.replace("R: [4, 5]", "r: [4, 5]")))
     with pytest.raises(ParamsError, match="needs a non-empty `rules`"):
         load_params(write(tmp_path, MINIMAL + "rfm:\n  scheme: custom\n"))
+
+
+def test_overrides_of_a_spark_client_keep_its_engine_valid():
+    """A what-if on a Spark client: the DuckDB memory limit left at its default stays unset."""
+    spark_params = load_params(Path(__file__).parents[1] / "params" / "demo-spark.yaml")
+    changed = with_overrides(spark_params, rfm={"bins": 4})
+    assert changed.rfm.bins == 4 and changed.engine == spark_params.engine
+    assert "memory_limit" not in changed.engine.model_fields_set
+    with pytest.raises(ParamsError, match="`memory_limit` is a DuckDB setting"):
+        with_overrides(spark_params, engine={"memory_limit": "4GB"})

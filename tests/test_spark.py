@@ -665,6 +665,11 @@ def test_on_a_cluster_without_a_work_dir_the_segments_are_made_on_the_driver(
     assert "summary" not in with_work_dir._values
     segments = with_work_dir.segments  # read back from the executors' files
     assert len(segments) == on_cluster.segment_summary["customers"].sum()
+    scenario = with_work_dir.what_if(rfm={"bins": 4})  # a workshop's what-if segments anew
+    assert scenario.segment_summary["customers"].sum() == len(segments)
+    assert {path.name[:14] for path in shared.iterdir()} == {"ccnb-executors"}
+    assert len(list(shared.iterdir())) == 2  # each analysis its own folder
+    scenario.remove_shared_files()
     with_work_dir.remove_shared_files()  # what `ccnb run` does when the client's run ends
     assert not any(shared.iterdir())
     pd.testing.assert_frame_equal(with_work_dir.segments, segments)  # computed tables stay
