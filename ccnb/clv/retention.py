@@ -214,6 +214,7 @@ def retention_scenarios(
     if base:
         total = float(predictions.table["rclv"].sum())
         table["equity"] *= total / base
+        table.loc[table["change_points"] == 0, "equity"] = total  # no -0.00 from the scaling
         base = total
     table["equity_change"] = table["equity"] - base
     table["equity_change_pct"] = table["equity_change"] / base if base else np.nan

@@ -216,13 +216,7 @@ def tiered_plan(analysis: ClientAnalysis) -> Section:
     chosen = rules[rules["recommended"]].iloc[0]
     optimal = analysis.strategy_comparison.set_index("strategy").loc["customer-centric (optimal)"]
     testable = bool(_feasible(analysis.test_plan))
-    opening = (
-        "The rule to run"
-        if chosen["roi"] >= 0 and testable
-        else "The segment rule the model prefers"
-        if chosen["roi"] >= 0
-        else "The best segment rule"
-    )
+    opening = "The rule to run" if chosen["roi"] >= 0 and testable else "The best segment rule"
     text = (
         f"{opening}: a fixed spend per head for each segment of active customers (bought "
         f"in the last {analysis.params.churn_window_days} days, with positive net revenue: "
@@ -452,13 +446,14 @@ def _history_check(analysis: ClientAnalysis) -> str:
     stretched = history[history["beyond_history"] & (history["new_customers"] > 0)]
     sentences = [
         f" The plan counts on {count(row.new_customers)} new customers from "
-        f"{escape_md(row.channel)}, "
+        f"{escape_md(row.channel)} over the budget's period, "
         + (
             f"{row.ratio:.1f} times the {count(row.acquired)} it brought in {period}"
             if row.acquired
             else f"and it brought none in {period}"
         )
-        + ": check with the channel that it can bring them before spending on it."
+        + ": if that period is a year, check with the channel that it can bring them before "
+        "spending on it."
         for row in stretched.itertuples()
     ]
     return "".join(sentences)
@@ -501,9 +496,9 @@ def acquisition(analysis: ClientAnalysis) -> Section:
     too_high = likely_too_high(analysis)
     if too_high and len(funded):
         text += (
-            " A new customer's value comes from the same model as the residual CLV, likely "
-            f"too high {too_high}: a channel near the {settings.acquisition_threshold:g}x "
-            "threshold may not clear it."
+            " A new customer's value comes from the same kind of model as the residual CLV, "
+            f"likely too high {too_high}: so may the plan's expected value be, and a channel "
+            f"near the {settings.acquisition_threshold:g}x threshold may not clear it."
         )
     shown = plan.table[
         [

@@ -458,9 +458,10 @@ def p_alive(analysis: ClientAnalysis) -> Section:
     summary = analysis.prediction_summary
     text = (
         f"The model puts {percent(summary['alive_share'])} of customers at a "
-        f"{percent(summary['alive_threshold'])} or better chance of still being active; the "
-        f"model-based churn (1 - P(alive)) of the whole base is "
-        f"{percent(summary['model_churn'])}."
+        f"{percent(summary['alive_threshold'])} or better chance of still being active on "
+        f"{day_label(analysis.observation_end)}; the model-based churn of the whole base (1 - "
+        f"P(alive): the share of all customers ever seen that it believes have left by then, "
+        f"not a yearly rate) is {percent(summary['model_churn'])}."
     )
     return Section(text=text, figure=_figure(plots.p_alive_hist(analysis.p_alive_histogram)))
 
@@ -615,9 +616,9 @@ def clv_by_segment(analysis: ClientAnalysis) -> Section:
         text += (
             f" The model values the {count(row['n_customers'], 'customer')} of the segment "
             f"{escape_md(NET_ZERO_SEGMENT)} at {money(row['rclv_mean'], analysis.currency)} "
-            "each, as if they kept what they buy next; so far their returns and cancellations "
-            "have equalled or exceeded their purchases, so that value holds only if they start "
-            "keeping what they buy, and the budget allocation leaves them out."
+            "each, as if they kept what they buy next, while so far their returns and "
+            "cancellations have equalled or exceeded their purchases; the budget allocation "
+            "spends nothing on them."
         )
     figure = _figure(plots.clv_by_group(table, currency=analysis.currency))
     return Section(text=text, figure=figure)

@@ -259,15 +259,18 @@ def _channel_gap_text(gap: pd.Series) -> str:
         f"through {best} bought again, against {percent(gap['worst_share'])} through {worst}"
     )
     interval = (
-        f"{percent(gap['confidence'])} interval of the gap: {_points(gap['gap_low'])} to "
-        f"{_points(gap['gap_high'])} points"
+        f"{percent(gap['confidence'])} interval of the gap from the numbers of customers alone: "
+        f"{_points(gap['gap_low'])} to {_points(gap['gap_high'])} points"
     )
     if gap["clear"]:
-        return f"{shares}: {worst} brings the most one-and-done customers ({interval})."
+        return (
+            f"{shares}, the lowest share of any channel: a gap of {_points(gap['gap'])} points "
+            f"({interval}), too large for chance."
+        )
     return (
         f"{shares}, a gap chance alone could give at these sizes ({interval}, "
         f"{count(gap['best_eligible'])} and {count(gap['worst_eligible'])} customers): no "
-        "channel clearly brings more one-and-done customers."
+        "channel clearly brings a higher share of one-and-done customers."
     )
 
 
@@ -301,8 +304,16 @@ def next_steps_cohorts(analysis: ClientAnalysis) -> Section:
             "Add the acquisition channel of each customer (a customers table) to see which "
             "channels bring customers who stay."
         )
-    lines.append(
-        "Watch the newest cohorts' first-year revenue per customer each quarter: a drop is "
-        "the earliest sign that acquisition is bringing in less valuable customers."
-    )
+    flow = analysis.window_flows.iloc[-1]
+    if flow["base_known"] and flow["new"] == 0:
+        lines.append(
+            f"No cohort was added in {analysis.windows.last.label}: there is no new cohort to "
+            "watch until acquisition starts again, and the cohorts above age without "
+            "replacement."
+        )
+    else:
+        lines.append(
+            "Watch the newest cohorts' first-year revenue per customer each quarter: a drop is "
+            "the earliest sign that acquisition is bringing in less valuable customers."
+        )
     return Section(text=_bullets(lines))

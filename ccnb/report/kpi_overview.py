@@ -306,9 +306,9 @@ def equity_headline(analysis: ClientAnalysis) -> Section:
         f"{percent(analysis.params.discount_rate_annual)} a year), is "
         f"{money(equity.value, analysis.currency)} ("
         + _equity_interval(analysis)
-        + f"); the top 10% of customers hold {percent(top)} of it. Their residual CLV averages "
-        f"{money(analysis.prediction_summary['rclv_mean'], analysis.currency)}. "
-        + _equity_interval_meaning(analysis, see=MODEL_CHECK_ELSEWHERE)
+        + f"); the top 10% of customers hold {percent(top)} of it. Residual CLV averages "
+        f"{money(analysis.prediction_summary['rclv_mean'], analysis.currency)} per customer "
+        "over all of them. " + _equity_interval_meaning(analysis, see=MODEL_CHECK_ELSEWHERE)
     )
     return Section(text=text)
 
@@ -325,9 +325,9 @@ def next_steps_overview(analysis: ClientAnalysis) -> Section:
             f"Over {window} the active base {_base_change(flow)}. "
             + (
                 "No customer was acquired in that time (a closed panel, or acquisition has "
-                f"stopped), so only the {count(flow['reactivated'])} who came back refilled "
-                "it: if acquisition stopped, that is the first question; the segments show "
-                "whom to keep meanwhile."
+                f"stopped), so the {count(flow['reactivated'])} who came back were all that "
+                f"could offset the {count(flow['lapsed'])} who lapsed. If acquisition stopped, "
+                "that is the first question; the segments show whom to keep meanwhile."
                 if shrinking and flow["new"] == 0
                 else "Retention comes first: see the segments to act on."
                 if shrinking

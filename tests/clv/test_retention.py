@@ -96,6 +96,7 @@ def test_retention_scenarios_by_hand(fitted):
     base = table.set_index("change_points")
     # exactly the rCLV total (and so the customer equity every page shows), not float32 margins
     assert base.loc[0, "equity"] == predictions.table["rclv"].sum()
+    assert base.loc[0, "equity_change"] == 0 and not np.signbit(base.loc[0, "equity_change"])
     month = UNITS_PER_MONTH["W"]
     middles = (np.arange(24) + 0.5) * month
     survival = clv.survival_if_alive(

@@ -150,7 +150,7 @@ SHARED_FIGURES = {
         rf"worth {_MONEY} \(90% interval",
     ],
     "mean residual CLV": [
-        rf"Their residual CLV averages {_MONEY}\.",
+        rf"Residual CLV averages {_MONEY} per customer over all of them\.",
         rf"lets customers lapse, is {_MONEY}\.",
     ],
     "active customers at observation end": [

@@ -522,7 +522,7 @@ def test_equity_headline(client):
     assert f"{money(equity.low, currency)} to {money(equity.high, currency)});" in text
     assert f"hold {percent(equity.top_decile_share)} of it" in text
     mean = client.analysis.predictions.table["rclv"].mean()
-    assert f"Their residual CLV averages {money(mean, currency)}." in text
+    assert f"Residual CLV averages {money(mean, currency)} per customer over all of them." in text
     assert f"the {count(len(client.analysis.summary))} customers in the data (active or" in text
     assert f"next {client.analysis.params.horizon_months} months" in text
 
@@ -753,11 +753,13 @@ def test_channel_cohorts(demo):
     worst = table.loc[table["repeat_share"].idxmin()]
     section = demo.available("channel_cohorts")
     assert f"{percent(best['repeat_share'])} of customers won through" in section.text
+    gap = best["repeat_share"] - worst["repeat_share"]
     assert (
-        f"{percent(worst['repeat_share'])} through {escape_md(worst['acquisition_channel'])}: "
-        f"{escape_md(worst['acquisition_channel'])} brings the most one-and-done customers "
-        "(95% interval of the gap: +"
+        f"{percent(worst['repeat_share'])} through {escape_md(worst['acquisition_channel'])}, "
+        f"the lowest share of any channel: a gap of +{100 * gap:.1f} points (95% interval of "
+        "the gap from the numbers of customers alone: +"
     ) in section.text
+    assert section.text.endswith("points), too large for chance.")
     # the generator's truth: Referral customers are the most loyal, Social ads the least
     assert (best["acquisition_channel"], worst["acquisition_channel"]) == ("Referral", "Social ads")
     advice = demo.available("next_steps_cohorts").text
@@ -780,8 +782,8 @@ def test_a_channel_gap_within_chance_is_not_called_a_difference():
     )
     text = report_cohorts._channel_gap_text(cohorts.repeat_share_gap(table))
     assert "a gap chance alone could give at these sizes" in text
-    assert "12 and 15 customers): no channel clearly brings more one-and-done" in text
-    assert "brings the most one-and-done" not in text
+    assert "12 and 15 customers): no channel clearly brings a higher share of one-and-done" in text
+    assert "too large for chance" not in text
 
 
 def test_a_rule_no_test_can_confirm_is_not_called_the_rule_to_run(cdnow):
@@ -790,7 +792,7 @@ def test_a_rule_no_test_can_confirm_is_not_called_the_rule_to_run(cdnow):
     assert analysis.recommended_strategy == "customer-centric (tiered)"
     assert not analysis.test_plan["big_enough"].any()
     text = cdnow.available("tiered_plan").text
-    assert text.startswith("The segment rule the model prefers: a fixed spend per head")
+    assert text.startswith("The best segment rule: a fixed spend per head")
     assert "The rule to run" not in text
     assert "no holdout test at these sizes can detect it (see the test plan)" in text
 
@@ -800,7 +802,12 @@ def test_a_base_without_new_customers_is_not_read_as_a_retention_failure(cdnow, 
     assert flow["new"] == 0 and flow["closing"] < flow["opening"]  # CDNOW: a closed panel
     text = cdnow.available("next_steps_overview").text
     assert "No customer was acquired in that time (a closed panel, or acquisition has" in text
-    assert f"only the {count(flow['reactivated'])} who came back refilled it" in text
+    assert (
+        f"so the {count(flow['reactivated'])} who came back were all that could offset the "
+        f"{count(flow['lapsed'])} who lapsed"
+    ) in text
+    cohorts_advice = cdnow.available("next_steps_cohorts").text
+    assert "No cohort was added in" in cohorts_advice and "Watch the newest" not in cohorts_advice
     assert "Retention comes first" not in text
     assert "No customer was acquired" not in demo.available("next_steps_overview").text
 
@@ -821,11 +828,11 @@ def test_the_acquisition_plan_is_set_against_what_each_channel_brought(demo):
     planned = int(history.loc["Referral", "new_customers"])
     text = demo.available("acquisition").text
     assert (
-        f"The plan counts on {count(planned)} new customers from Referral, "
-        f"{planned / referral:.1f} times the {count(referral)} it brought in {window.label}: "
-        "check with the channel"
+        f"The plan counts on {count(planned)} new customers from Referral over the budget's "
+        f"period, {planned / referral:.1f} times the {count(referral)} it brought in "
+        f"{window.label}: if that period is a year, check with the channel"
     ) in text
-    assert "A new customer's value comes from the same model as the residual CLV" in text
+    assert "A new customer's value comes from the same kind of model as the residual CLV" in text
 
 
 # --- CLV --------------------------------------------------------------------------------------
@@ -875,7 +882,10 @@ def test_p_alive_and_rclv_spread(client):
     p_alive = client.available("p_alive").text
     assert f"puts {percent((predictions['p_alive'] >= 0.5).mean())} of customers" in p_alive
     assert "at a 50% or better chance" in p_alive
-    assert f"whole base is {percent(1 - predictions['p_alive'].mean())}." in p_alive
+    assert f"not a yearly rate) is {percent(1 - predictions['p_alive'].mean())}." in p_alive
+    assert (
+        f"chance of still being active on {day_label(client.analysis.observation_end)};" in p_alive
+    )
     spread = client.available("clv_distribution").text
     rclv = predictions["rclv"]
     assert (
@@ -899,7 +909,7 @@ def test_clv_by_segment_names_the_most_valuable_segment(client):
     )
     assert f"hold {percent(top['share_of_equity'])} of customer equity" in text
     net_zero = table[table["segment"] == rfm.NET_ZERO_SEGMENT]
-    caveat = "so that value holds only if they start keeping what they buy"
+    caveat = "as if they kept what they buy next, while so far their returns and cancellations"
     assert (caveat in text) == bool(len(net_zero) and net_zero["n_customers"].iloc[0] > 0)
 
 
