@@ -28,7 +28,7 @@ from ccnb import (
     partitioned_segments,
     summary,
 )
-from ccnb.clv import partitioned
+from ccnb.clv import histograms, partitioned, partitioned_summary
 from ccnb.clv.cuts import top_decile_share
 from ccnb.params import EngineSettings, Params, ParamsError
 from ccnb.windows import choose_windows
@@ -528,6 +528,30 @@ def test_partitioned_predictions_on_spark_equal_the_partitions_run_one_by_one(sp
         table.reset_index(drop=True).dropna(axis=1, how="all"),
         check_dtype=False,
     )
+    # the whole base at a glance, from the executors' files: as pandas gives it from the table
+    predicted = spark._session.read.parquet(os.path.join(output, "kind=customer"))
+    glance = partitioned_summary.prediction_summary_on_spark(predicted)
+    rclv, p_alive = table["rclv"], table["p_alive"]
+    assert glance["customers"] == len(table)
+    assert glance["rclv_median"] == rclv.median()  # exact order statistics
+    assert (glance["rclv_min"], glance["rclv_max"]) == (rclv.min(), rclv.max())
+    assert glance["rclv_mean"] == pytest.approx(rclv.mean(), rel=1e-12)
+    assert glance["model_churn"] == pytest.approx(1 - p_alive.mean(), rel=1e-12)
+    for name, expected_share in (
+        ("alive_share", (p_alive >= 0.5).mean()),
+        ("low_zero_share", (table["rclv_low"] <= 0).mean()),
+        ("likely_none_share", (table["p_no_purchase"] > 0.5).mean()),
+    ):
+        assert glance[name] == pytest.approx(expected_share, rel=1e-12)
+    assert partitioned_summary.rclv_spread_on_spark(predicted) == histograms.rclv_spread(
+        rclv.to_numpy()
+    )
+    for log in (None, True, False):  # CDNOW's rCLV is skewed, but not all positive: linear
+        by_spark = partitioned_summary.histograms_on_spark(predicted, log=log)
+        in_memory = (clv.p_alive_histogram(table), clv.rclv_histogram(table, log=log))
+        for on_executors, on_driver in zip(by_spark, in_memory, strict=True):
+            pd.testing.assert_frame_equal(on_executors.bins, on_driver.bins)
+            assert (on_executors.log, on_executors.below) == (on_driver.log, on_driver.below)
 
 
 # --- segments where the customers are -------------------------------------------------------

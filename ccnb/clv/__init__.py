@@ -18,6 +18,7 @@ Intervals, Model choice, CAC ceiling, Iso-value curves).
 ``cuts``               customer equity, CLV by group, iso-value curves
 ``histograms``         customers per bin of P(alive) and of rCLV (what the figures draw)
 ``partitioned``        predictions a partition of customers at a time (Spark's executors)
+``partitioned_summary`` the whole base's spread and histograms from the executors' predictions
 ``new_customers``      a newly acquired customer's value per channel, CAC ceiling, verdict
 ``activation``         the per-customer table for CRM activation
 ``results``            the result objects (fitted model, validation, predictions, equity)
