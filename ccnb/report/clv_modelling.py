@@ -701,7 +701,7 @@ def cac_ceiling(analysis: ClientAnalysis) -> Section:
             "cac_ceiling": "CAC ceiling",
             "mean_acquisition_cost": "actual CAC",
             "value_per_cost": "value per unit of cost",
-            "payback_months": "payback (months)",
+            "payback_months": "payback (months; 0: the first purchase pays the cost)",
         },
     )
     figure = _figure(plots.new_customer_value(table, currency=currency))

@@ -984,6 +984,7 @@ def test_cac_ceiling_section_gives_each_channel_its_verdict(demo):
     target = demo.analysis.params.budget.target_ltv_cac
     section = demo.available("cac_ceiling")
     assert f"over the target {target:g}:1 ratio" in section.text
+    assert "payback (months; 0: the first purchase pays the cost)" in _html(section)
     for row in table.itertuples():
         assert row.cac_ceiling == pytest.approx(row.new_customer_value / target)
         assert (
@@ -1281,6 +1282,8 @@ def test_test_plan_sentence(client):
     # the test's window against the ROI's horizon: a detected lift is not the ROI reached
     months = client.analysis.params.horizon_months
     assert f"It sees {window} days of revenue, not the {months} months of margin" in text
+    # the confidence and power size the test; they are not a property of the expected gain
+    assert "The test is sized to detect a lift at 95% confidence with 80% power." in text
     # neither the demo's nor CDNOW's plan is detectable: said, with what it would take
     assert not plan["big_enough"].any()
     assert "No group is large enough to detect it" in text
