@@ -26,9 +26,10 @@ import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -95,6 +96,19 @@ _UNCLEAR = {
     "purchases": "how often customers buy and when they stop",
     "spend": "how much the spend per purchase differs from one customer to the next",
 }
+
+
+@dataclass(frozen=True)
+class _ExecutorPredictions:
+    """Predictions Spark's executors made: the plan they ran, their totals and their table.
+
+    ``predicted`` is the Spark table of the customers' predictions the executors wrote (no
+    customer is on the driver until a per-customer table is asked for).
+    """
+
+    plan: Any
+    totals: Any
+    predicted: Any
 
 
 def _model_unavailable(
@@ -1259,7 +1273,7 @@ class ClientAnalysis:
         concentration = _value_ranking.ranking_summary(self.value_ranking)
         return pd.concat([concentration, pd.Series({"start": start, "end": end})])
 
-    @_stored_table
+    @_tracked_value
     def _forecast(self) -> clv.Predictions:
         """Predictions at a gross margin of 100%: what a margin change re-prices.
 
@@ -1282,14 +1296,80 @@ class ClientAnalysis:
             draws_folder=folder,
         )
 
+    @_tracked_value
+    def _predictions_on_executors(self) -> _ExecutorPredictions | None:
+        """Spark: every customer's draws made where the customer is; the driver gets totals.
+
+        The customers' model inputs stay in the engine (`summary.btyd_inputs_table`), joined
+        to the segments the executors wrote; the plan's draws are checked on the distinct
+        purchase patterns only (`clv.partitioned.plan_predictions`). The executors write each
+        customer's predictions and bounds, and return totals per segment and draw
+        (`clv.partitioned.predict_on_spark`). None when the segments are not made on the
+        executors (`_segments_on_executors`).
+        """
+        from ccnb.clv import partitioned
+
+        if not self._on_executors:
+            return None
+        segmented = self._segments_on_executors
+        output = self._executor_output("predictions")
+        data, settings = self.data, self.params
+        inputs = _engine.spark_frame(
+            summary.btyd_inputs_table(
+                data.transactions,
+                observation_end=self.observation_end,
+                time_unit=settings.time_unit,
+                bucket=settings.bucket,
+            ),
+            connection=data.connection,
+        )
+        session = inputs.sparkSession
+        segments = session.read.parquet(segmented.output).select("customer_id", "segment")
+        customers = inputs.join(segments, on="customer_id", how="left")
+        patterns = inputs.select("frequency", "recency", "T").distinct().toPandas()
+        plan = partitioned.plan_predictions(
+            patterns,
+            purchases=self.purchase_model,
+            spend=self.spend_model,
+            gross_margin=settings.gross_margin,
+            discount_rate_annual=settings.discount_rate_annual,
+            horizon_months=settings.horizon_months,
+            time_unit=settings.time_unit,
+            group_by="segment",
+            seed=settings.seed,
+        )
+        totals = partitioned.predict_on_spark(customers, plan, output=output)
+        predicted = session.read.parquet(output).where("kind = 'customer'")
+        return _ExecutorPredictions(plan=plan, totals=totals, predicted=predicted)
+
     @_stored_table
     def predictions(self) -> clv.Predictions:
         """P(alive), expected purchases and spend, rCLV with interval, and the draws behind it.
 
         The forecast at a 100% margin re-priced at the params' margin (`clv.reprice`), so a
-        margin change neither refits nor draws again.
+        margin change neither refits nor draws again. On Spark's executors
+        (`_predictions_on_executors`) the driver computes the point values alone and reads
+        each customer's bounds back; the draws stay with the executors' totals.
         """
-        return clv.reprice(self._forecast, gross_margin=self.params.gross_margin)
+        run = self._predictions_on_executors
+        if run is None:
+            return clv.reprice(self._forecast, gross_margin=self.params.gross_margin)
+        from ccnb.clv import partitioned
+
+        settings = self.params
+        point = clv.predict(
+            self.summary,
+            purchases=self.purchase_model,
+            spend=self.spend_model,
+            gross_margin=settings.gross_margin,
+            discount_rate_annual=settings.discount_rate_annual,
+            horizon_months=settings.horizon_months,
+            time_unit=settings.time_unit,
+            n_draws=0,
+            seed=settings.seed,
+        )
+        bounds = run.predicted.select("customer_id", *partitioned.INTERVAL_COLUMNS).toPandas()
+        return partitioned.with_partition_intervals(point, bounds, run.plan)
 
     @_stored_table
     def retention_scenarios(self) -> pd.DataFrame:
@@ -1310,22 +1390,45 @@ class ClientAnalysis:
 
     @_stored_table
     def customer_equity(self) -> clv.CustomerEquity:
-        """Sum of rCLV with its interval."""
+        """Sum of rCLV with its interval (on Spark's executors, from their totals)."""
+        run = self._predictions_on_executors
+        if run is not None:
+            return run.totals.customer_equity()
         return clv.customer_equity(self.predictions)
 
     @_stored_table
     def prediction_summary(self) -> pd.Series:
         """Mean, spread of rCLV and the share of customers likely alive."""
+        run = self._predictions_on_executors
+        if run is not None:
+            from ccnb.clv import partitioned_summary
+
+            return partitioned_summary.prediction_summary_on_spark(run.predicted)
         return clv.prediction_summary(self.predictions)
+
+    @property
+    def _histograms_on_executors(self) -> tuple[clv.Histogram, clv.Histogram] | None:
+        run = self._predictions_on_executors
+        if run is None:
+            return None
+        from ccnb.clv import partitioned_summary
+
+        return partitioned_summary.histograms_on_spark(run.predicted)
 
     @_stored_table
     def p_alive_histogram(self) -> clv.Histogram:
         """Customers per 5-point bin of P(alive): what the P(alive) figure draws."""
+        histograms = self._histograms_on_executors
+        if histograms is not None:
+            return histograms[0]
         return clv.p_alive_histogram(self.predictions.table)
 
     @_stored_table
     def rclv_histogram(self) -> clv.Histogram:
         """Customers per bin of residual CLV (log-spaced when skewed): what its figure draws."""
+        histograms = self._histograms_on_executors
+        if histograms is not None:
+            return histograms[1]
         return clv.rclv_histogram(self.predictions.table)
 
     @_stored_table
@@ -1359,7 +1462,10 @@ class ClientAnalysis:
 
     @_stored_table
     def clv_by_segment(self) -> pd.DataFrame:
-        """Residual CLV per RFM segment with intervals."""
+        """Residual CLV per RFM segment with intervals (on Spark's executors, their totals)."""
+        run = self._predictions_on_executors
+        if run is not None:
+            return run.totals.clv_by_group()
         return clv.clv_by(self.predictions, by="segment", segments=self.segments)
 
     @_stored_table

@@ -268,6 +268,49 @@ def rfm_inputs_table(transactions: ir.Table, *, observation_end: dt.date) -> ir.
     )
 
 
+def btyd_inputs_table(
+    transactions: ir.Table,
+    *,
+    observation_end: dt.date,
+    time_unit: TimeUnit = "W",
+    bucket: Bucket = "day",
+) -> ir.Table:
+    """The customer summary's model inputs as a table in the engine, never executed here.
+
+    For predictions made where the customers are (`ccnb.clv.partitioned.predict_on_spark`):
+    :func:`customer_summary`'s ``frequency``, ``recency``, ``T`` and ``monetary_value`` (the
+    repeat purchases' value settled to ``MONEY_DECIMALS`` in the engine, then its mean).
+
+    Parameters
+    ----------
+    transactions : ibis.Table
+        Validated transactions.
+    observation_end : datetime.date
+        The date everything is measured at.
+    time_unit, bucket
+        As :func:`customer_summary`'s.
+
+    Returns
+    -------
+    ibis.Table
+        ``customer_id``, ``frequency``, ``recency``, ``T``, ``monetary_value``: one row per
+        customer, in no particular order.
+    """
+    summary = _summary_table(
+        transactions, observation_end=observation_end, time_unit=time_unit, bucket=bucket
+    )
+    repeat_value = summary.repeat_value.round(MONEY_DECIMALS) + 0.0
+    return summary.select(
+        "customer_id",
+        "frequency",
+        "recency",
+        "T",
+        monetary_value=ibis.cases(
+            (summary.frequency > 0, repeat_value / summary.frequency), else_=0.0
+        ),
+    )
+
+
 def _summary_table(
     transactions: ir.Table,
     *,

@@ -660,6 +660,64 @@ def test_the_segmentation_on_spark_is_the_one_in_memory(spark, demo_summary):
     assert rfm.top_share(demo_summary, top=0.2) == in_memory.top_customers_share
 
 
+def test_the_clv_tables_on_spark_come_from_the_executors(spark):
+    """The demo's predictions on Spark: the executors draw every customer's futures and return
+    totals per segment and draw; the driver computes the point values only. Point values, the
+    segments' means, equity and the histograms equal the analysis on DuckDB; the intervals,
+    made from other streams of the same draws' distribution, agree within Monte Carlo error."""
+    from ccnb.analysis import ClientAnalysis
+
+    params = load_params(os.path.join(ROOT, "params/demo-spark.yaml"))
+    on_spark = ClientAnalysis(params)
+    on_spark._values["data"] = data.load_client(params, connection=spark)
+    in_memory = ClientAnalysis(load_params(os.path.join(ROOT, PARAMS["demo"])))
+    run = on_spark._predictions_on_executors
+    assert run is not None and run.plan.group_by == ("segment",)
+    assert "_forecast" not in on_spark._values  # no draw was made on the driver
+
+    ours, theirs = on_spark.predictions, in_memory.predictions
+    point = ["customer_id", "p_alive", "p_no_purchase", "expected_purchases", "expected_spend"]
+    pd.testing.assert_frame_equal(
+        ours.table[[*point, "rclv", "decile"]],
+        theirs.table[[*point, "rclv", "decile"]],
+        check_exact=False,
+        rtol=1e-9,
+    )
+    assert ours.settings["n_draws"] == theirs.settings["n_draws"] == 200
+    width = (theirs.table["rclv_high"] - theirs.table["rclv_low"]).mean()
+    for bound in ("rclv_low", "rclv_high", "rclv_param_low", "rclv_param_high"):
+        gap = (ours.table[bound] - theirs.table[bound]).abs().mean()
+        assert gap < 0.05 * width, bound
+    # the parameter-only bounds use the same parameter draws: equal to the expansion's error
+    np.testing.assert_allclose(
+        ours.table["rclv_param_low"], theirs.table["rclv_param_low"], rtol=1e-6, atol=1e-9
+    )
+
+    equity, expected = on_spark.customer_equity, in_memory.customer_equity
+    assert equity.value == pytest.approx(expected.value, rel=1e-9)
+    assert equity.top_decile_share == pytest.approx(expected.top_decile_share, rel=1e-9)
+    for edge in ("low", "high"):
+        assert getattr(equity, edge) == pytest.approx(getattr(expected, edge), rel=0.02)
+    by_segment = on_spark.clv_by_segment.set_index("segment")
+    by_segment_expected = in_memory.clv_by_segment.set_index("segment")
+    pd.testing.assert_series_equal(
+        by_segment["n_customers"], by_segment_expected["n_customers"], check_dtype=False
+    )
+    for column in ("rclv_mean", "rclv_sum", "share_of_equity"):
+        np.testing.assert_allclose(by_segment[column], by_segment_expected[column], rtol=1e-9)
+    summary_ours, summary_theirs = on_spark.prediction_summary, in_memory.prediction_summary
+    for name, value in summary_theirs.items():
+        tolerance = 0.02 if name == "low_zero_share" else 1e-9  # a per-customer bound
+        assert summary_ours[name] == pytest.approx(value, rel=tolerance, abs=1e-12), name
+    for name in ("p_alive_histogram", "rclv_histogram"):
+        pd.testing.assert_frame_equal(
+            getattr(on_spark, name).bins, getattr(in_memory, name).bins, check_exact=False
+        )
+    pd.testing.assert_frame_equal(
+        on_spark.retention_scenarios, in_memory.retention_scenarios, check_exact=False
+    )
+
+
 def test_on_a_cluster_without_a_work_dir_the_segments_are_made_on_the_driver(
     spark, monkeypatch, tmp_path
 ):

@@ -35,7 +35,7 @@ from ccnb.clv.prediction import (
     _settings,
 )
 from ccnb.clv.predictive import OWN_RANDOMNESS_STREAM, _spend_model_mean
-from ccnb.clv.results import CustomerEquity, FittedModel
+from ccnb.clv.results import CustomerEquity, FittedModel, Predictions
 from ccnb.order_statistics import order_statistics_on_spark
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "predict_on_spark",
     "predict_partition",
     "spark_partition_of_customer",
+    "with_partition_intervals",
 ]
 
 #: customers per partition that `predict_on_spark` aims at: a partition's two kinds of draws
@@ -62,6 +63,16 @@ CUSTOMER_COLUMNS = (
     "purchases_high",
     "expected_spend",
     "rclv",
+    "rclv_low",
+    "rclv_high",
+    "rclv_param_low",
+    "rclv_param_high",
+)
+
+#: the per-customer bounds, which come from each customer's own draws
+INTERVAL_COLUMNS = (
+    "purchases_low",
+    "purchases_high",
     "rclv_low",
     "rclv_high",
     "rclv_param_low",
@@ -494,3 +505,48 @@ def predict_on_spark(
     )
     share = top / total if total and total > 0 else np.nan
     return combine_partitions(plan, totals, top_decile_share=share)
+
+
+def with_partition_intervals(
+    point: Predictions, intervals: pd.DataFrame, plan: PredictionPlan
+) -> Predictions:
+    """The whole base's point predictions with each customer's bounds from its partition.
+
+    The point values (P(alive), expected purchases and spend, rCLV, decile, monthly margins)
+    depend on the customer and the fits only, so the driver computes them without draws
+    (:func:`ccnb.clv.predict` with ``n_draws=0``); the bounds need the customer's draws,
+    which the executors made (:func:`predict_on_spark`). The result has no draws: group
+    totals and their intervals are the partitions' (:class:`PartitionedPredictions`).
+
+    Parameters
+    ----------
+    point : Predictions
+        :func:`ccnb.clv.predict` of the whole base with ``n_draws=0``, at the plan's settings.
+    intervals : pandas.DataFrame
+        ``customer_id`` and ``INTERVAL_COLUMNS`` of every customer (the executors' table).
+    plan : PredictionPlan
+        The plan the partitions ran: its settings (draws used) become the result's.
+
+    Returns
+    -------
+    Predictions
+    """
+    columns = list(point.table.columns)
+    table = point.table.drop(columns=list(INTERVAL_COLUMNS)).merge(
+        intervals[["customer_id", *INTERVAL_COLUMNS]],
+        on="customer_id",
+        how="left",
+        validate="one_to_one",
+    )
+    missing = int(table["rclv_low"].isna().sum())
+    if missing and plan.n_draws:
+        raise ValueError(f"{missing} customer(s) have no bounds in the partitions' table")
+    return Predictions(
+        table=table[columns],
+        rclv_draws=point.rclv_draws,
+        rclv_parameter_draws=point.rclv_parameter_draws,
+        monthly_margin=point.monthly_margin,
+        new_customer_value=point.new_customer_value,
+        new_customer_draws=plan.new_customer_draws,
+        settings={**point.settings, **plan.settings},
+    )
