@@ -1325,8 +1325,14 @@ class ClientAnalysis:
         )
         session = inputs.sparkSession
         segments = session.read.parquet(segmented.output).select("customer_id", "segment")
-        customers = inputs.join(segments, on="customer_id", how="left")
-        patterns = inputs.select("frequency", "recency", "T").distinct().toPandas()
+        # written once by the executors: the patterns, the count and the prediction would
+        # each compute the summary from the transactions again
+        inputs_output = self._executor_output("model-inputs")
+        inputs.join(segments, on="customer_id", how="left").write.mode("overwrite").parquet(
+            inputs_output
+        )
+        customers = session.read.parquet(inputs_output)
+        patterns = customers.select("frequency", "recency", "T").distinct().toPandas()
         plan = partitioned.plan_predictions(
             patterns,
             purchases=self.purchase_model,
