@@ -1412,30 +1412,26 @@ class ClientAnalysis:
             return partitioned_summary.prediction_summary_on_spark(run.predicted)
         return clv.prediction_summary(self.predictions)
 
-    @property
-    def _histograms_on_executors(self) -> tuple[clv.Histogram, clv.Histogram] | None:
+    @_tracked_value
+    def _histograms(self) -> tuple[clv.Histogram, clv.Histogram]:
+        """P(alive)'s and residual CLV's histograms, from one pass on Spark's executors."""
         run = self._predictions_on_executors
-        if run is None:
-            return None
-        from ccnb.clv import partitioned_summary
+        if run is not None:
+            from ccnb.clv import partitioned_summary
 
-        return partitioned_summary.histograms_on_spark(run.predicted)
+            return partitioned_summary.histograms_on_spark(run.predicted)
+        table = self.predictions.table
+        return clv.p_alive_histogram(table), clv.rclv_histogram(table)
 
     @_stored_table
     def p_alive_histogram(self) -> clv.Histogram:
         """Customers per 5-point bin of P(alive): what the P(alive) figure draws."""
-        histograms = self._histograms_on_executors
-        if histograms is not None:
-            return histograms[0]
-        return clv.p_alive_histogram(self.predictions.table)
+        return self._histograms[0]
 
     @_stored_table
     def rclv_histogram(self) -> clv.Histogram:
         """Customers per bin of residual CLV (log-spaced when skewed): what its figure draws."""
-        histograms = self._histograms_on_executors
-        if histograms is not None:
-            return histograms[1]
-        return clv.rclv_histogram(self.predictions.table)
+        return self._histograms[1]
 
     @_stored_table
     def naive_versus_model(self) -> pd.Series:
