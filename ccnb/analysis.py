@@ -1273,6 +1273,17 @@ class ClientAnalysis:
         concentration = _value_ranking.ranking_summary(self.value_ranking)
         return pd.concat([concentration, pd.Series({"start": start, "end": end})])
 
+    @property
+    def _prediction_options(self) -> dict:
+        """The params every prediction of the customers takes, whichever path makes it."""
+        settings = self.params
+        return {
+            "discount_rate_annual": settings.discount_rate_annual,
+            "horizon_months": settings.horizon_months,
+            "time_unit": settings.time_unit,
+            "seed": settings.seed,
+        }
+
     @_tracked_value
     def _forecast(self) -> clv.Predictions:
         """Predictions at a gross margin of 100%: what a margin change re-prices.
@@ -1289,10 +1300,7 @@ class ClientAnalysis:
             purchases=self.purchase_model,
             spend=self.spend_model,
             gross_margin=1.0,
-            discount_rate_annual=self.params.discount_rate_annual,
-            horizon_months=self.params.horizon_months,
-            time_unit=self.params.time_unit,
-            seed=self.params.seed,
+            **self._prediction_options,
             draws_folder=folder,
         )
 
@@ -1338,11 +1346,8 @@ class ClientAnalysis:
             purchases=self.purchase_model,
             spend=self.spend_model,
             gross_margin=settings.gross_margin,
-            discount_rate_annual=settings.discount_rate_annual,
-            horizon_months=settings.horizon_months,
-            time_unit=settings.time_unit,
             group_by="segment",
-            seed=settings.seed,
+            **self._prediction_options,
         )
         totals = partitioned.predict_on_spark(customers, plan, output=output)
         predicted = session.read.parquet(output).where("kind = 'customer'")
@@ -1362,17 +1367,13 @@ class ClientAnalysis:
             return clv.reprice(self._forecast, gross_margin=self.params.gross_margin)
         from ccnb.clv import partitioned
 
-        settings = self.params
         point = clv.predict(
             self.summary,
             purchases=self.purchase_model,
             spend=self.spend_model,
-            gross_margin=settings.gross_margin,
-            discount_rate_annual=settings.discount_rate_annual,
-            horizon_months=settings.horizon_months,
-            time_unit=settings.time_unit,
+            gross_margin=self.params.gross_margin,
             n_draws=0,
-            seed=settings.seed,
+            **self._prediction_options,
         )
         bounds = run.predicted.select("customer_id", *partitioned.INTERVAL_COLUMNS).toPandas()
         return partitioned.with_partition_intervals(point, bounds, run.plan)
