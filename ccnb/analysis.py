@@ -43,6 +43,8 @@ from ccnb.params import Params, with_overrides
 from ccnb.windows import AnalysisWindows, choose_windows
 
 if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
     from ccnb.data import ClientData
     from ccnb.partitioned_segments import PartitionedSegments
     from ccnb.quality import DataQuality
@@ -654,13 +656,26 @@ class ClientAnalysis:
     @_stored_table
     def summary(self) -> pd.DataFrame:
         """One row per customer: RFM and BTYD inputs (see `ccnb.summary.customer_summary`)."""
-        return summary.customer_summary(
+        return summary.collect_summary(self._summary_in_engine, customers=self.data.customers)
+
+    @_tracked_value
+    def _summary_in_engine(self) -> ir.Table:
+        """The customer summary's engine expression; on Spark kept there, computed once.
+
+        On Spark the driver's summary, the segments' RFM inputs and the predictions' model
+        inputs all read it: without the cache each would aggregate the transactions again
+        (the segments' order statistics alone make several passes).
+        """
+        settings = self.params
+        table = summary.summary_table(
             self.data.transactions,
             observation_end=self.observation_end,
-            time_unit=self.params.time_unit,
-            bucket=self.params.bucket,
-            customers=self.data.customers,
+            time_unit=settings.time_unit,
+            bucket=settings.bucket,
         )
+        if settings.engine.backend == "spark":
+            return _engine.keep(table)
+        return table
 
     @property
     def segment_scheme(self) -> rfm.SegmentScheme:
@@ -735,7 +750,7 @@ class ClientAnalysis:
         data = self.data
         settings = self.params.rfm
         customers = _engine.spark_frame(
-            summary.rfm_inputs_table(data.transactions, observation_end=self.observation_end),
+            summary.rfm_inputs_table(self._summary_in_engine),
             connection=data.connection,
         )
         plan = partitioned_segments.plan_segments_on_spark(
@@ -1321,20 +1336,14 @@ class ClientAnalysis:
             return None
         segmented = self._segments_on_executors
         output = self._executor_output("predictions")
-        data, settings = self.data, self.params
+        settings = self.params
         inputs = _engine.spark_frame(
-            summary.btyd_inputs_table(
-                data.transactions,
-                observation_end=self.observation_end,
-                time_unit=settings.time_unit,
-                bucket=settings.bucket,
-            ),
-            connection=data.connection,
+            summary.btyd_inputs_table(self._summary_in_engine), connection=self.data.connection
         )
         session = inputs.sparkSession
         segments = session.read.parquet(segmented.output).select("customer_id", "segment")
         # written once by the executors: the patterns, the count and the prediction would
-        # each compute the summary from the transactions again
+        # each join the kept summary to the segments' files again
         inputs_output = self._executor_output("model-inputs")
         inputs.join(segments, on="customer_id", how="left").write.mode("overwrite").parquet(
             inputs_output

@@ -27,12 +27,15 @@ from ccnb._periods import is_purchase
 
 __all__ = [
     "DAYS_PER_UNIT",
+    "btyd_inputs_table",
     "calibration_holdout",
+    "collect_summary",
     "customer_summary",
     "first_purchase_values",
     "revenue_between",
     "repeat_purchases_by_period",
     "rfm_inputs_table",
+    "summary_table",
 ]
 
 TimeUnit = Literal["D", "W", "M"]
@@ -225,10 +228,31 @@ def customer_summary(
         A customer whose rows are all returns has no purchase day: kept (RFM counts them) with
         ``frequency`` 0, ``recency`` 0 and dates of their first and last rows.
     """
-    summary = _summary_table(
+    table = summary_table(
         transactions, observation_end=observation_end, time_unit=time_unit, bucket=bucket
     )
-    result = _settle_money(_sorted_frame(summary), ["repeat_value", "revenue"])
+    return collect_summary(table, customers=customers)
+
+
+def collect_summary(table: ir.Table, *, customers: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The customer summary of :func:`summary_table`'s expression, as :func:`customer_summary`.
+
+    For an engine that keeps the summary (`ccnb.engine.keep`) because other steps read it
+    where it is too.
+
+    Parameters
+    ----------
+    table : ibis.Table
+        :func:`summary_table`'s expression, kept or not.
+    customers : pandas.DataFrame, optional
+        Customers table; adds ``acquisition_channel``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`customer_summary`'s frame.
+    """
+    result = _settle_money(_sorted_frame(table), ["repeat_value", "revenue"])
     result.insert(
         result.columns.get_loc("repeat_value"),
         "monetary_value",
@@ -239,7 +263,7 @@ def customer_summary(
     return result
 
 
-def rfm_inputs_table(transactions: ir.Table, *, observation_end: dt.date) -> ir.Table:
+def rfm_inputs_table(table: ir.Table) -> ir.Table:
     """The customer summary's RFM inputs as a table in the engine, never executed here.
 
     For a base that stays where the data is (`ccnb.partitioned_segments` on Spark): the same
@@ -248,10 +272,9 @@ def rfm_inputs_table(transactions: ir.Table, *, observation_end: dt.date) -> ir.
 
     Parameters
     ----------
-    transactions : ibis.Table
-        Validated transactions.
-    observation_end : datetime.date
-        The date everything is measured at.
+    table : ibis.Table
+        :func:`summary_table`'s expression (whatever its time unit: these columns are in
+        days, orders and money).
 
     Returns
     -------
@@ -259,22 +282,15 @@ def rfm_inputs_table(transactions: ir.Table, *, observation_end: dt.date) -> ir.
         ``customer_id``, ``days_since_last``, ``orders``, ``revenue``: one row per customer,
         in no particular order.
     """
-    summary = _summary_table(transactions, observation_end=observation_end)
-    return summary.select(
+    return table.select(
         "customer_id",
         "days_since_last",
         "orders",
-        revenue=summary.revenue.round(MONEY_DECIMALS) + 0.0,
+        revenue=table.revenue.round(MONEY_DECIMALS) + 0.0,
     )
 
 
-def btyd_inputs_table(
-    transactions: ir.Table,
-    *,
-    observation_end: dt.date,
-    time_unit: TimeUnit = "W",
-    bucket: Bucket = "day",
-) -> ir.Table:
+def btyd_inputs_table(table: ir.Table) -> ir.Table:
     """The customer summary's model inputs as a table in the engine, never executed here.
 
     For predictions made where the customers are (`ccnb.clv.partitioned.predict_on_spark`):
@@ -283,12 +299,8 @@ def btyd_inputs_table(
 
     Parameters
     ----------
-    transactions : ibis.Table
-        Validated transactions.
-    observation_end : datetime.date
-        The date everything is measured at.
-    time_unit, bucket
-        As :func:`customer_summary`'s.
+    table : ibis.Table
+        :func:`summary_table`'s expression, in the time unit the models were fitted in.
 
     Returns
     -------
@@ -296,29 +308,41 @@ def btyd_inputs_table(
         ``customer_id``, ``frequency``, ``recency``, ``T``, ``monetary_value``: one row per
         customer, in no particular order.
     """
-    summary = _summary_table(
-        transactions, observation_end=observation_end, time_unit=time_unit, bucket=bucket
-    )
-    repeat_value = summary.repeat_value.round(MONEY_DECIMALS) + 0.0
-    return summary.select(
+    repeat_value = table.repeat_value.round(MONEY_DECIMALS) + 0.0
+    return table.select(
         "customer_id",
         "frequency",
         "recency",
         "T",
-        monetary_value=ibis.cases(
-            (summary.frequency > 0, repeat_value / summary.frequency), else_=0.0
-        ),
+        monetary_value=ibis.cases((table.frequency > 0, repeat_value / table.frequency), else_=0.0),
     )
 
 
-def _summary_table(
+def summary_table(
     transactions: ir.Table,
     *,
     observation_end: dt.date,
     time_unit: TimeUnit = "W",
     bucket: Bucket = "day",
 ) -> ir.Table:
-    """:func:`customer_summary` as an engine expression (``repeat_value``, not yet a mean)."""
+    """:func:`customer_summary` as an engine expression: nothing runs here.
+
+    Keep it in the engine (`ccnb.engine.keep`) when several steps read it: the driver's
+    summary (:func:`collect_summary`), the RFM inputs (:func:`rfm_inputs_table`) and the model
+    inputs (:func:`btyd_inputs_table`) then aggregate the transactions once.
+
+    Parameters
+    ----------
+    transactions, observation_end, time_unit, bucket
+        As :func:`customer_summary` takes them.
+
+    Returns
+    -------
+    ibis.Table
+        :func:`customer_summary`'s columns before it settles money, with ``repeat_value``
+        (the repeat purchase days' net value) in place of ``monetary_value``; one row per
+        customer, in no particular order.
+    """
     _check_unit(time_unit, bucket)
     cut = transactions.filter(transactions.date <= ibis.literal(observation_end))
     units = _units(time_unit, bucket)

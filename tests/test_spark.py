@@ -660,13 +660,23 @@ def test_the_segmentation_on_spark_is_the_one_in_memory(spark, demo_summary):
     assert rfm.top_share(demo_summary, top=0.2) == in_memory.top_customers_share
 
 
-def test_the_clv_tables_on_spark_come_from_the_executors(spark):
+def test_the_clv_tables_on_spark_come_from_the_executors(spark, monkeypatch):
     """The demo's predictions on Spark: the executors draw every customer's futures and return
     totals per segment and draw; the driver computes the point values only. Point values, the
     segments' means, equity and the histograms equal the analysis on DuckDB; the intervals,
-    made from other streams of the same draws' distribution, agree within Monte Carlo error."""
+    made from other streams of the same draws' distribution, agree within Monte Carlo error.
+    The customer summary the driver reads, the segments' inputs and the models' inputs come
+    from one aggregation of the transactions, kept in Spark."""
     from ccnb.analysis import ClientAnalysis
 
+    summary_tables = []
+    original = summary.summary_table
+
+    def counted(*args, **kwargs):
+        summary_tables.append(original(*args, **kwargs))
+        return summary_tables[-1]
+
+    monkeypatch.setattr(summary, "summary_table", counted)
     params = load_params(os.path.join(ROOT, "params/demo-spark.yaml"))
     on_spark = ClientAnalysis(params)
     on_spark._values["data"] = data.load_client(params, connection=spark)
@@ -675,7 +685,11 @@ def test_the_clv_tables_on_spark_come_from_the_executors(spark):
     assert run is not None and run.plan.group_by == ("segment",)
     assert "_forecast" not in on_spark._values  # no draw was made on the driver
 
-    ours, theirs = on_spark.predictions, in_memory.predictions
+    ours = on_spark.predictions
+    assert len(summary_tables) == 1
+    catalog = engine.spark_session_of(spark).catalog
+    assert catalog.isCached(on_spark._summary_in_engine.get_name())  # not a plan run again
+    theirs = in_memory.predictions
     point = ["customer_id", "p_alive", "p_no_purchase", "expected_purchases", "expected_spend"]
     pd.testing.assert_frame_equal(
         ours.table[[*point, "rclv", "decile"]],
