@@ -102,13 +102,13 @@ _UNCLEAR = {
 
 @dataclass(frozen=True)
 class _ExecutorPredictions:
-    """Predictions Spark's executors made: the plan they ran, their totals and their table.
+    """Predictions Spark's executors made: their totals and their table.
 
-    ``predicted`` is the Spark table of the customers' predictions the executors wrote (no
-    customer is on the driver until a per-customer table is asked for).
+    ``totals`` (a `clv.partitioned.PartitionedPredictions`) carry the settings the executors
+    ran, with the draws used; ``predicted`` is the Spark table of the customers' predictions
+    they wrote (no customer is on the driver until a per-customer table is asked for).
     """
 
-    plan: Any
     totals: Any
     predicted: Any
 
@@ -1324,9 +1324,10 @@ class ClientAnalysis:
         """Spark: every customer's draws made where the customer is; the driver gets totals.
 
         The customers' model inputs stay in the engine (`summary.btyd_inputs_table`), joined
-        to the segments the executors wrote; the plan's draws are checked on the distinct
-        purchase patterns only (`clv.partitioned.plan_predictions`). The executors write each
-        customer's predictions and bounds, and return totals per segment and draw
+        to the segments the executors wrote. The plan (`clv.partitioned.plan_predictions`)
+        checks a new customer's value under each draw; each partition checks its customers, a
+        draw invalid anywhere being dropped and the prediction made again. The executors write
+        each customer's predictions and bounds, and return totals per segment and draw
         (`clv.partitioned.predict_on_spark`). None when the segments are not made on the
         executors (`_segments_on_executors`).
         """
@@ -1342,16 +1343,16 @@ class ClientAnalysis:
         )
         session = inputs.sparkSession
         segments = session.read.parquet(segmented.output).select("customer_id", "segment")
-        # written once by the executors: the patterns, the count and the prediction would
-        # each join the kept summary to the segments' files again
+        # written once by the executors: the count and the prediction would each join the
+        # kept summary to the segments' files again
         inputs_output = self._executor_output("model-inputs")
         inputs.join(segments, on="customer_id", how="left").write.mode("overwrite").parquet(
             inputs_output
         )
         customers = session.read.parquet(inputs_output)
-        patterns = customers.select("frequency", "recency", "T").distinct().toPandas()
+        # no patterns: checking each under every draw here would be the executors' work again
         plan = partitioned.plan_predictions(
-            patterns,
+            None,
             purchases=self.purchase_model,
             spend=self.spend_model,
             gross_margin=settings.gross_margin,
@@ -1360,7 +1361,7 @@ class ClientAnalysis:
         )
         totals = partitioned.predict_on_spark(customers, plan, output=output)
         predicted = session.read.parquet(output).where("kind = 'customer'")
-        return _ExecutorPredictions(plan=plan, totals=totals, predicted=predicted)
+        return _ExecutorPredictions(totals=totals, predicted=predicted)
 
     @_stored_table
     def predictions(self) -> clv.Predictions:
@@ -1385,7 +1386,7 @@ class ClientAnalysis:
             **self._prediction_options,
         )
         bounds = run.predicted.select("customer_id", *partitioned.INTERVAL_COLUMNS).toPandas()
-        return partitioned.with_partition_intervals(point, bounds, run.plan)
+        return partitioned.with_partition_intervals(point, bounds, run.totals)
 
     @_stored_table
     def retention_scenarios(self) -> pd.DataFrame:

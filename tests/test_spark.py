@@ -554,6 +554,71 @@ def test_partitioned_predictions_on_spark_equal_the_partitions_run_one_by_one(sp
             assert (on_executors.log, on_executors.below) == (on_driver.log, on_driver.below)
 
 
+def test_a_draw_the_executors_find_invalid_is_dropped_and_the_partitions_predict_again(
+    spark, tmp_path, monkeypatch
+):
+    """A plan without patterns holding draws invalid for the customers (a spend model near
+    q = 1 with a wide covariance, its draws' own check switched off to make such a plan): the
+    executors' result is the one under the plan checked on the patterns."""
+    import dataclasses
+
+    summary = lifetimes.datasets.load_cdnow_summary_data_with_monetary_value().reset_index()
+    summary["customer_id"] = summary["customer_id"].astype(str)
+    purchases = clv.fit_purchases(summary, model="bgnbd")
+    spend = clv.fit_spend(summary)
+    params = spend.params_.copy()
+    params["q"] = 1.3
+    wide = dataclasses.replace(
+        spend, params_=params, log_params_covariance_=spend.log_params_covariance_ * 400
+    )
+    options = dict(
+        purchases=purchases,
+        spend=wide,
+        gross_margin=0.3,
+        discount_rate_annual=0.1,
+        horizon_months=12,
+        time_unit="W",
+        n_draws=60,
+        seed=7,
+    )
+    checked = partitioned.plan_predictions(summary[["frequency", "recency", "T"]], **options)
+    with monkeypatch.context() as patched:
+        patched.setattr(partitioned, "_is_valid_draw", lambda values, new_customer: True)
+        unchecked = partitioned.plan_predictions(None, **options)
+    assert unchecked.n_draws == 60 > checked.n_draws > 0
+    customers = spark._session.createDataFrame(summary)
+    output = str(tmp_path / "predictions")
+    on_spark = partitioned.predict_on_spark(customers, unchecked, output=output, partitions=2)
+
+    which = customers.select(
+        "customer_id", partitioned.spark_partition_of_customer(2).alias("partition")
+    ).toPandas()
+    summary = summary.merge(which, on="customer_id")
+    one_by_one = [
+        partitioned.predict_partition(summary[summary["partition"] == k], checked, stream=k)
+        for k in range(2)
+    ]
+    table = pd.concat([table for table, _ in one_by_one]).sort_values("customer_id")
+    expected = partitioned.combine_partitions(
+        checked,
+        pd.concat([totals for _, totals in one_by_one]),
+        top_decile_share=top_decile_share(table["rclv"]),
+    )
+    assert on_spark.settings["n_draws"] == checked.n_draws
+    np.testing.assert_array_equal(on_spark.new_customer_draws, checked.new_customer_draws)
+    np.testing.assert_allclose(on_spark.rclv_draws, expected.rclv_draws, rtol=1e-9)
+    np.testing.assert_allclose(
+        on_spark.rclv_parameter_draws, expected.rclv_parameter_draws, rtol=1e-9
+    )
+    written = pd.read_parquet(os.path.join(output, "kind=customer"))
+    written = written.sort_values("customer_id", ignore_index=True)
+    pd.testing.assert_frame_equal(  # the first pass' bounds were replaced
+        written[table.columns].dropna(axis=1, how="all"),
+        table.reset_index(drop=True).dropna(axis=1, how="all"),
+        check_dtype=False,
+    )
+
+
 # --- segments where the customers are -------------------------------------------------------
 
 
@@ -682,7 +747,7 @@ def test_the_clv_tables_on_spark_come_from_the_executors(spark, monkeypatch):
     on_spark._values["data"] = data.load_client(params, connection=spark)
     in_memory = ClientAnalysis(load_params(os.path.join(ROOT, PARAMS["demo"])))
     run = on_spark._predictions_on_executors
-    assert run is not None and run.plan.group_by == ("segment",)
+    assert run is not None and run.totals.group_by == ("segment",)
     assert "_forecast" not in on_spark._values  # no draw was made on the driver
 
     ours = on_spark.predictions

@@ -835,7 +835,8 @@ class PathExpansion:
         The polynomial is evaluated for a chunk of draws at once (one matrix product) into a
         reused buffer: fresh memory for every chunk costs more in page faults than the maths.
         """
-        size = max(1, min(len(z), self.CHUNK_VALUES // self.coefficients.shape[1]))
+        values_per_draw = max(1, self.coefficients.shape[1])  # no rows: a plan's empty patterns
+        size = max(1, min(len(z), self.CHUNK_VALUES // values_per_draw))
         buffer = np.empty((size, self.coefficients.shape[1]))
         for start in range(0, len(z), size):
             features = _expansion_features(z[start : start + size])

@@ -2,8 +2,10 @@
 
 A client too big for one machine keeps its customers in the engine. The driver plans the
 prediction once (`plan_predictions`: the fits' parameter draws, and which of them are valid
-for every customer, checked on the distinct purchase patterns only); each partition of
-customers is predicted on its own under those same draws (`predict_partition`) and gives back
+for every customer, checked on the distinct purchase patterns, or left to the partitions:
+`predict_on_spark` then predicts again without a draw any partition found invalid); each
+partition of customers is predicted on its own under those same draws (`predict_partition`)
+and gives back
 its customers' table and, per group and draw, its totals; adding the partitions' totals
 (`combine_partitions`) gives customer equity and CLV by group with the intervals of
 :func:`ccnb.clv.predict`. `predict_on_spark` runs the partitions as a Spark job and writes the
@@ -14,7 +16,7 @@ Definitions in docs/methodology.md, "Predictions in partitions".
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import numpy as np
@@ -43,6 +45,7 @@ __all__ = [
     "PartitionedPredictions",
     "PredictionPlan",
     "combine_partitions",
+    "invalid_draws",
     "plan_predictions",
     "predict_on_spark",
     "predict_partition",
@@ -119,9 +122,24 @@ class PredictionPlan:
         """Valid parameter draws every partition uses."""
         return len(self.parameters)
 
+    def without_draws(self, draws) -> PredictionPlan:
+        """The plan without the given draws (positions among its parameter sets).
+
+        For draws a partition found invalid for one of its customers (NaN totals from
+        :func:`predict_partition`); the draws left keep their order.
+        """
+        keep = np.ones(self.n_draws, dtype=bool)
+        keep[np.asarray(draws, dtype=int)] = False
+        return replace(
+            self,
+            parameters=self.parameters.subset(keep),
+            new_customer_draws=self.new_customer_draws[keep],
+            settings={**self.settings, "n_draws": int(keep.sum())},
+        )
+
 
 def plan_predictions(
-    patterns: pd.DataFrame,
+    patterns: pd.DataFrame | None,
     *,
     purchases: FittedModel,
     spend: FittedModel | None = None,
@@ -143,11 +161,19 @@ def plan_predictions(
     depends only on the customer's (frequency, recency, T): checking the distinct patterns
     is checking every customer, without the customers.
 
+    Checking the patterns evaluates each distinct pattern under every draw on the driver,
+    about as much work as the partitions' own expectations. Without patterns only a new
+    customer's value is checked here, and the partitions check their customers: a draw
+    invalid for a customer (a parameter past a singularity of the model, which the draws
+    from the fits' asymptotic normal rarely reach) makes that partition's totals NaN for the
+    draw, and the prediction is made again without it (:func:`predict_on_spark` does so).
+
     Parameters
     ----------
-    patterns : pandas.DataFrame
+    patterns : pandas.DataFrame or None
         ``frequency``, ``recency``, ``T`` of every distinct pattern in the base (repeats are
-        fine), e.g. the engine's ``SELECT DISTINCT``.
+        fine), e.g. the engine's ``SELECT DISTINCT``; None leaves the check to the partitions
+        (see above).
     purchases, spend : FittedModel
         As in :func:`ccnb.clv.predict`.
     mean_observed_spend : float, optional
@@ -165,6 +191,8 @@ def plan_predictions(
     _check_options(gross_margin=gross_margin, interval=interval)
     if spend is None and mean_observed_spend is None:
         raise ValueError("without a spend model, give mean_observed_spend (the base's)")
+    if patterns is None:  # a new customer's value only; the partitions check their customers
+        patterns = pd.DataFrame({name: np.empty(0) for name in ("frequency", "recency", "T")})
     _require_columns(patterns, ["frequency", "recency", "T"], "plan_predictions")
     inputs = _clv_inputs(
         *(patterns[name].to_numpy(float) for name in ("frequency", "recency", "T")),
@@ -236,7 +264,10 @@ def predict_partition(
         ranks the whole base) and the ``group_by`` columns, in ``customer_id`` order.
     totals : pandas.DataFrame
         The ``group_by`` columns and ``draw``, ``n_customers``, ``rclv_sum``,
-        ``rclv_draw_sum``, ``rclv_expected_draw_sum`` (see ``TOTAL_COLUMNS``).
+        ``rclv_draw_sum``, ``rclv_expected_draw_sum`` (see ``TOTAL_COLUMNS``). A draw that
+        is invalid for one of the partition's customers (possible only under a plan made
+        without patterns) has NaN sums, and the table's bounds are made without it: predict
+        again under ``plan.without_draws``.
     """
     _require_columns(customers, ["customer_id", *plan.group_by], "predict_partition")
     customers = customers.sort_values("customer_id", kind="stable").reset_index(drop=True)
@@ -259,22 +290,30 @@ def predict_partition(
         own_rng=np.random.default_rng([settings["seed"], OWN_RANDOMNESS_STREAM, stream]),
         folder=None,
     )
-    if len(draws.parameter) != plan.n_draws:
-        raise RuntimeError(
-            "a parameter draw the plan found valid for every pattern is invalid in this "
-            "partition: were the plan's patterns those of the whole base?"
-        )
-    realised, expected = np.asarray(draws.predictive), np.asarray(draws.parameter)
     table = _customer_table(point, draws, settings["interval"])
     for column in plan.group_by:
         table[column] = customers[column].to_numpy()
-    return table, _group_totals(table, realised, expected, plan.group_by)
+    realised, expected = np.asarray(draws.predictive), np.asarray(draws.parameter)
+    totals = _group_totals(
+        table, realised, expected, plan.group_by, kept=draws.kept, n_draws=plan.n_draws
+    )
+    return table, totals
 
 
-def _group_totals(table, realised, expected, group_by) -> pd.DataFrame:
-    """Per group: the point totals (draw -1), then each draw's realised and expected sums."""
+def _group_totals(table, realised, expected, group_by, *, kept, n_draws) -> pd.DataFrame:
+    """Per group: the point totals (draw -1), then each draw's realised and expected sums.
+
+    ``realised`` and ``expected`` hold the ``kept`` draws (positions among ``n_draws``); a
+    draw not kept (invalid for one of the partition's customers) sums to NaN.
+    """
     keys = [table[column] for column in group_by] or [np.zeros(len(table), dtype=int)]
-    rclv, n_draws = table["rclv"].to_numpy(), realised.shape[0]
+    rclv = table["rclv"].to_numpy()
+
+    def sums(draws: np.ndarray, members: np.ndarray) -> np.ndarray:
+        by_draw = np.full(n_draws, np.nan)
+        by_draw[kept] = draws[:, members].sum(axis=1, dtype=float)
+        return np.r_[0.0, by_draw]
+
     frames = []
     for key, members in table.groupby(keys, dropna=False, sort=True).indices.items():
         frame = pd.DataFrame(
@@ -282,8 +321,8 @@ def _group_totals(table, realised, expected, group_by) -> pd.DataFrame:
                 "draw": np.arange(-1, n_draws),
                 "n_customers": [len(members)] + [0] * n_draws,
                 "rclv_sum": [float(rclv[members].sum())] + [0.0] * n_draws,
-                "rclv_draw_sum": np.r_[0.0, realised[:, members].sum(axis=1, dtype=float)],
-                "rclv_expected_draw_sum": np.r_[0.0, expected[:, members].sum(axis=1, dtype=float)],
+                "rclv_draw_sum": sums(realised, members),
+                "rclv_expected_draw_sum": sums(expected, members),
             }
         )
         values = key if isinstance(key, tuple) else (key,)
@@ -368,6 +407,24 @@ class PartitionedPredictions:
         return frame.reindex(columns=[*columns, "share_of_equity"])
 
 
+def invalid_draws(totals: pd.DataFrame) -> np.ndarray:
+    """The draws some partition found invalid for one of its customers (NaN sums), sorted.
+
+    Parameters
+    ----------
+    totals : pandas.DataFrame
+        Partitions' totals (:func:`predict_partition`'s), before or after adding them up.
+
+    Returns
+    -------
+    numpy.ndarray
+        Draw positions among the plan's, for :meth:`PredictionPlan.without_draws`.
+    """
+    sums = totals[["rclv_draw_sum", "rclv_expected_draw_sum"]]
+    invalid = (totals["draw"] >= 0) & sums.isna().any(axis=1)
+    return np.unique(totals.loc[invalid, "draw"].to_numpy(int))
+
+
 def combine_partitions(
     plan: PredictionPlan, totals: pd.DataFrame, *, top_decile_share: float
 ) -> PartitionedPredictions:
@@ -386,7 +443,18 @@ def combine_partitions(
     Returns
     -------
     PartitionedPredictions
+
+    Raises
+    ------
+    ValueError
+        If a draw is invalid in a partition (see :func:`invalid_draws`).
     """
+    invalid = invalid_draws(totals)
+    if len(invalid):
+        raise ValueError(
+            f"draws {invalid.tolist()} are invalid for some customers: predict every partition "
+            "again under plan.without_draws(those draws)"
+        )
     keys = list(plan.group_by) or [np.zeros(len(totals), dtype=int)]
     summed = totals.groupby([*keys, totals["draw"]], dropna=False, sort=True)[
         ["n_customers", "rclv_sum", "rclv_draw_sum", "rclv_expected_draw_sum"]
@@ -444,13 +512,16 @@ def predict_on_spark(
     with pyarrow); the totals (groups x draws rows per partition) to ``output/kind=total``
     and added up on the driver. The top decile's edge is the k-th largest rCLV
     (k = ceil(customers / 10)), an exact order statistic (:mod:`ccnb.order_statistics`).
+    Under a plan made without patterns, a draw a partition found invalid is dropped and every
+    partition predicted again (once: a draw's validity does not depend on the customers' own
+    randomness); the result's settings say the draws used.
 
     Parameters
     ----------
     customers : pyspark.sql.DataFrame
         The base's summary, as :func:`predict_partition` takes it.
     plan : PredictionPlan
-        From :func:`plan_predictions` on the same base's patterns.
+        From :func:`plan_predictions` on the same base's patterns, or without patterns.
     output : str
         Folder (a path or URI the executors can write) for the parquet output; replaced.
     partitions : int, optional
@@ -480,14 +551,34 @@ def predict_on_spark(
     needed = ["customer_id", "frequency", "recency", "T", *plan.group_by]
     if plan.spend is not None:
         needed.append("monetary_value")
-    rows = (
-        customers.select(*dict.fromkeys(needed))
-        .withColumn("_partition", spark_partition_of_customer(partitions))
-        .groupBy("_partition")
-        .applyInPandas(partial(_spark_rows, plan=plan, columns=schema.fieldNames()), schema)
+    partitioned = customers.select(*dict.fromkeys(needed)).withColumn(
+        "_partition", spark_partition_of_customer(partitions)
     )
-    rows.write.mode("overwrite").partitionBy("kind").parquet(output)
-    written = customers.sparkSession.read.parquet(output)
+    for attempt in range(2):
+        rows = partitioned.groupBy("_partition").applyInPandas(
+            partial(_spark_rows, plan=plan, columns=schema.fieldNames()), schema
+        )
+        rows.write.mode("overwrite").partitionBy("kind").parquet(output)
+        written = customers.sparkSession.read.parquet(output)
+        # a partition's NaN sum (an invalid draw) arrives as null, which Spark's sum skips
+        unsummable = F.col("rclv_draw_sum").isNull() | F.isnan("rclv_draw_sum")
+        totals = (
+            written.where(F.col("kind") == "total")
+            .groupBy(*plan.group_by, "draw")
+            .agg(
+                *(F.sum(name).alias(name) for name in TOTAL_COLUMNS[1:]),
+                F.max(unsummable.cast("int")).alias("_invalid"),
+            )
+            .toPandas()
+        )
+        invalid_here = totals.pop("_invalid").to_numpy() == 1
+        totals.loc[invalid_here, ["rclv_draw_sum", "rclv_expected_draw_sum"]] = np.nan
+        invalid = invalid_draws(totals)
+        if not len(invalid):
+            break
+        if attempt:
+            raise RuntimeError(f"draws {invalid.tolist()} stayed invalid without them")
+        plan = plan.without_draws(invalid)
     predicted = written.where(F.col("kind") == "customer")
     k = math.ceil(n_customers / 10)
     # the k-th largest rCLV, exactly, without sorting the customers on one executor
@@ -497,18 +588,12 @@ def predict_on_spark(
     top, total = predicted.agg(
         F.sum(F.when(F.col("rclv") >= edge, F.col("rclv")).otherwise(0.0)), F.sum("rclv")
     ).first()
-    totals = (
-        written.where(F.col("kind") == "total")
-        .groupBy(*plan.group_by, "draw")
-        .agg(*(F.sum(name).alias(name) for name in TOTAL_COLUMNS[1:]))
-        .toPandas()
-    )
     share = top / total if total and total > 0 else np.nan
     return combine_partitions(plan, totals, top_decile_share=share)
 
 
 def with_partition_intervals(
-    point: Predictions, intervals: pd.DataFrame, plan: PredictionPlan
+    point: Predictions, intervals: pd.DataFrame, run: PartitionedPredictions
 ) -> Predictions:
     """The whole base's point predictions with each customer's bounds from its partition.
 
@@ -524,8 +609,9 @@ def with_partition_intervals(
         :func:`ccnb.clv.predict` of the whole base with ``n_draws=0``, at the plan's settings.
     intervals : pandas.DataFrame
         ``customer_id`` and ``INTERVAL_COLUMNS`` of every customer (the executors' table).
-    plan : PredictionPlan
-        The plan the partitions ran: its settings (draws used) become the result's.
+    run : PartitionedPredictions
+        The partitions' totals (:func:`predict_on_spark`'s, :func:`combine_partitions`'s):
+        their settings (the draws used) become the result's.
 
     Returns
     -------
@@ -539,7 +625,7 @@ def with_partition_intervals(
         validate="one_to_one",
     )
     missing = int(table["rclv_low"].isna().sum())
-    if missing and plan.n_draws:
+    if missing and run.settings["n_draws"]:
         raise ValueError(f"{missing} customer(s) have no bounds in the partitions' table")
     return Predictions(
         table=table[columns],
@@ -547,6 +633,6 @@ def with_partition_intervals(
         rclv_parameter_draws=point.rclv_parameter_draws,
         monthly_margin=point.monthly_margin,
         new_customer_value=point.new_customer_value,
-        new_customer_draws=plan.new_customer_draws,
-        settings={**point.settings, **plan.settings},
+        new_customer_draws=run.new_customer_draws,
+        settings={**point.settings, **run.settings},
     )

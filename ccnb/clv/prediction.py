@@ -524,12 +524,15 @@ class _Draws:
     predictive: DrawMatrix  # rCLV realised: the draw's parameters and one draw of each future
     purchases: DrawMatrix  # purchases over the horizon in that same future (uint16)
     new_customer: np.ndarray  # a new customer's value under each parameter draw
+    kept: np.ndarray  # each row's position among the parameter sets (the invalid left out)
 
     @classmethod
     def empty(cls, n_customers: int) -> _Draws:
         """No draws (predict with n_draws=0)."""
         nothing = DrawMatrix(np.empty((0, n_customers), dtype=np.float32))
-        return cls(nothing, nothing, DrawMatrix(nothing, dtype=np.uint16), np.empty(0))
+        return cls(
+            nothing, nothing, DrawMatrix(nothing, dtype=np.uint16), np.empty(0), np.empty(0, int)
+        )
 
 
 @dataclass(frozen=True)
@@ -670,6 +673,7 @@ def _rclv_draws(
         predictive=predictive.finish(),
         purchases=purchase_counts.finish(),
         new_customer=new_customer[valid],
+        kept=np.flatnonzero(valid),
     )
 
 

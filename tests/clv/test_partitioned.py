@@ -169,13 +169,9 @@ def test_a_partition_gives_the_same_draws_in_any_row_order(customers, plan):
 
 
 def test_a_draw_invalid_for_any_customer_is_dropped_as_predict_drops_it(
-    customers, purchases, spend
+    customers, purchases, wide_spend
 ):
-    """A spend model close to q = 1 with a wide covariance: some draws have no mean spend."""
-    covariance = spend.log_params_covariance_ * 400
-    params = spend.params_.copy()
-    params["q"] = 1.3
-    wide = dataclasses.replace(spend, params_=params, log_params_covariance_=covariance)
+    wide = wide_spend
     whole = clv.predict(customers, purchases=purchases, spend=wide, **OPTIONS)
     plan = plan_for(customers, purchases, wide)
     assert 0 < plan.n_draws == whole.settings["n_draws"] < 200
@@ -184,6 +180,63 @@ def test_a_draw_invalid_for_any_customer_is_dropped_as_predict_drops_it(
     reference = clv.customer_equity(whole, uncertainty="parameter")
     equity = combined.customer_equity(uncertainty="parameter")
     assert (equity.low, equity.high) == pytest.approx((reference.low, reference.high), rel=1e-6)
+
+
+@pytest.fixture(scope="module")
+def wide_spend(spend):
+    """A spend model close to q = 1 with a wide covariance: some draws have no mean spend."""
+    params = spend.params_.copy()
+    params["q"] = 1.3
+    covariance = spend.log_params_covariance_ * 400
+    return dataclasses.replace(spend, params_=params, log_params_covariance_=covariance)
+
+
+def unchecked_plan(customers, purchases, spend, monkeypatch):
+    """Every draw, valid or not: what a plan without patterns gives when the invalid draws
+    are invalid for the customers only (the draws' own check is switched off to make one)."""
+    with monkeypatch.context() as patched:
+        patched.setattr(partitioned, "_is_valid_draw", lambda values, new_customer: True)
+        return partitioned.plan_predictions(
+            None, purchases=purchases, spend=spend, group_by="segment", **OPTIONS
+        )
+
+
+def test_a_plan_without_patterns_checks_a_new_customers_value(customers, purchases, wide_spend):
+    checked = plan_for(customers, purchases, wide_spend)
+    without_patterns = partitioned.plan_predictions(
+        None, purchases=purchases, spend=wide_spend, group_by="segment", **OPTIONS
+    )
+    # here a draw is invalid through its mean spend, which a new customer's value shows
+    assert without_patterns.n_draws == checked.n_draws < 200
+    np.testing.assert_array_equal(without_patterns.new_customer_draws, checked.new_customer_draws)
+
+
+def test_partitions_name_the_draws_invalid_for_their_customers_and_predict_again_without_them(
+    customers, purchases, wide_spend, monkeypatch
+):
+    checked = plan_for(customers, purchases, wide_spend)
+    unchecked = unchecked_plan(customers, purchases, wide_spend, monkeypatch)
+    assert unchecked.n_draws == 200
+    part = pd.util.hash_array(customers["customer_id"].to_numpy()) % 2
+    totals = pd.concat(
+        [
+            partitioned.predict_partition(customers[part == k], unchecked, stream=k)[1]
+            for k in (0, 1)
+        ]
+    )
+    invalid = partitioned.invalid_draws(totals)
+    assert len(invalid) == 200 - checked.n_draws
+    with pytest.raises(ValueError, match="invalid for some customers"):
+        partitioned.combine_partitions(unchecked, totals, top_decile_share=0.5)
+    again = unchecked.without_draws(invalid)
+    assert again.settings["n_draws"] == checked.n_draws
+    np.testing.assert_array_equal(again.parameters.purchase, checked.parameters.purchase)
+    np.testing.assert_array_equal(again.parameters.spend, checked.parameters.spend)
+    np.testing.assert_array_equal(again.new_customer_draws, checked.new_customer_draws)
+    ours = run_in_partitions(customers, again, n_partitions=2)
+    theirs = run_in_partitions(customers, checked, n_partitions=2)
+    pd.testing.assert_frame_equal(ours[0], theirs[0])
+    np.testing.assert_array_equal(ours[1].rclv_draws, theirs[1].rclv_draws)
 
 
 def test_without_a_spend_model_the_plan_carries_the_bases_mean_spend(customers, purchases):
