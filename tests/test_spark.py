@@ -478,13 +478,48 @@ def test_nanosecond_parquet_on_spark_says_how_to_write_it(spark, tmp_path):
         engine.read_table(spark, str(path), name="nanos")
 
 
-def test_partitioned_predictions_on_spark_equal_the_partitions_run_one_by_one(spark, tmp_path):
-    """CDNOW's summary (lifetimes' own) predicted by the executors; the driver gets totals only."""
+@pytest.fixture(scope="module")
+def cdnow_fitted():
+    """CDNOW's summary (lifetimes' own) with a segment, and its BG/NBD and Gamma-Gamma fits."""
     summary = lifetimes.datasets.load_cdnow_summary_data_with_monetary_value().reset_index()
     summary["customer_id"] = summary["customer_id"].astype(str)
     summary["segment"] = np.where(summary["frequency"] > 0, "repeat", "one-time")
-    purchases = clv.fit_purchases(summary, model="bgnbd")
-    spend = clv.fit_spend(summary)
+    return summary, clv.fit_purchases(summary, model="bgnbd"), clv.fit_spend(summary)
+
+
+def _one_by_one(spark, summary: pd.DataFrame, plan, *, partitions: int):
+    """The customers' table and the combined totals of Spark's partitions run in memory."""
+    which = (
+        spark._session.createDataFrame(summary[["customer_id"]])
+        .select("customer_id", partitioned.spark_partition_of_customer(partitions).alias("part"))
+        .toPandas()
+    )
+    summary = summary.merge(which, on="customer_id")
+    results = [
+        partitioned.predict_partition(summary[summary["part"] == k], plan, stream=k)
+        for k in range(partitions)
+    ]
+    table = pd.concat([table for table, _ in results]).sort_values("customer_id")
+    combined = partitioned.combine_partitions(
+        plan,
+        pd.concat([totals for _, totals in results]),
+        top_decile_share=top_decile_share(table["rclv"]),
+    )
+    return table.reset_index(drop=True), combined
+
+
+def _written_customers(output: str, columns) -> pd.DataFrame:
+    """The customers' table the executors wrote, in customer order, without all-empty columns."""
+    written = pd.read_parquet(os.path.join(output, "kind=customer"))
+    written = written.sort_values("customer_id", ignore_index=True)
+    return written[columns].dropna(axis=1, how="all")
+
+
+def test_partitioned_predictions_on_spark_equal_the_partitions_run_one_by_one(
+    spark, tmp_path, cdnow_fitted
+):
+    """CDNOW's summary (lifetimes' own) predicted by the executors; the driver gets totals only."""
+    summary, purchases, spend = cdnow_fitted
     plan = partitioned.plan_predictions(
         summary[["frequency", "recency", "T"]],
         purchases=purchases,
@@ -499,21 +534,7 @@ def test_partitioned_predictions_on_spark_equal_the_partitions_run_one_by_one(sp
     customers = spark._session.createDataFrame(summary)
     output = str(tmp_path / "predictions")
     on_spark = partitioned.predict_on_spark(customers, plan, output=output, partitions=3)
-
-    which = customers.select(
-        "customer_id", partitioned.spark_partition_of_customer(3).alias("partition")
-    ).toPandas()
-    summary = summary.merge(which, on="customer_id")
-    one_by_one = [
-        partitioned.predict_partition(summary[summary["partition"] == k], plan, stream=k)
-        for k in range(3)
-    ]
-    table = pd.concat([table for table, _ in one_by_one]).sort_values("customer_id")
-    expected = partitioned.combine_partitions(
-        plan,
-        pd.concat([totals for _, totals in one_by_one]),
-        top_decile_share=top_decile_share(table["rclv"]),
-    )
+    table, expected = _one_by_one(spark, summary, plan, partitions=3)
     assert len(on_spark.groups) == 2
     pd.testing.assert_frame_equal(on_spark.groups, expected.groups, check_exact=False)
     np.testing.assert_allclose(on_spark.rclv_draws, expected.rclv_draws, rtol=1e-9)
@@ -521,11 +542,9 @@ def test_partitioned_predictions_on_spark_equal_the_partitions_run_one_by_one(sp
         on_spark.rclv_parameter_draws, expected.rclv_parameter_draws, rtol=1e-9
     )
     assert on_spark.top_decile_share == pytest.approx(expected.top_decile_share, rel=1e-12)
-    written = pd.read_parquet(os.path.join(output, "kind=customer"))
-    written = written.sort_values("customer_id", ignore_index=True)
     pd.testing.assert_frame_equal(
-        written[table.columns].dropna(axis=1, how="all"),
-        table.reset_index(drop=True).dropna(axis=1, how="all"),
+        _written_customers(output, table.columns),
+        table.dropna(axis=1, how="all"),
         check_dtype=False,
     )
     # the whole base at a glance, from the executors' files: as pandas gives it from the table
@@ -555,17 +574,14 @@ def test_partitioned_predictions_on_spark_equal_the_partitions_run_one_by_one(sp
 
 
 def test_a_draw_the_executors_find_invalid_is_dropped_and_the_partitions_predict_again(
-    spark, tmp_path, monkeypatch
+    spark, tmp_path, monkeypatch, cdnow_fitted
 ):
     """A plan without patterns holding draws invalid for the customers (a spend model near
     q = 1 with a wide covariance, its draws' own check switched off to make such a plan): the
     executors' result is the one under the plan checked on the patterns."""
     import dataclasses
 
-    summary = lifetimes.datasets.load_cdnow_summary_data_with_monetary_value().reset_index()
-    summary["customer_id"] = summary["customer_id"].astype(str)
-    purchases = clv.fit_purchases(summary, model="bgnbd")
-    spend = clv.fit_spend(summary)
+    summary, purchases, spend = cdnow_fitted
     params = spend.params_.copy()
     params["q"] = 1.3
     wide = dataclasses.replace(
@@ -580,6 +596,7 @@ def test_a_draw_the_executors_find_invalid_is_dropped_and_the_partitions_predict
         time_unit="W",
         n_draws=60,
         seed=7,
+        group_by="segment",
     )
     checked = partitioned.plan_predictions(summary[["frequency", "recency", "T"]], **options)
     with monkeypatch.context() as patched:
@@ -589,32 +606,16 @@ def test_a_draw_the_executors_find_invalid_is_dropped_and_the_partitions_predict
     customers = spark._session.createDataFrame(summary)
     output = str(tmp_path / "predictions")
     on_spark = partitioned.predict_on_spark(customers, unchecked, output=output, partitions=2)
-
-    which = customers.select(
-        "customer_id", partitioned.spark_partition_of_customer(2).alias("partition")
-    ).toPandas()
-    summary = summary.merge(which, on="customer_id")
-    one_by_one = [
-        partitioned.predict_partition(summary[summary["partition"] == k], checked, stream=k)
-        for k in range(2)
-    ]
-    table = pd.concat([table for table, _ in one_by_one]).sort_values("customer_id")
-    expected = partitioned.combine_partitions(
-        checked,
-        pd.concat([totals for _, totals in one_by_one]),
-        top_decile_share=top_decile_share(table["rclv"]),
-    )
+    table, expected = _one_by_one(spark, summary, checked, partitions=2)
     assert on_spark.settings["n_draws"] == checked.n_draws
     np.testing.assert_array_equal(on_spark.new_customer_draws, checked.new_customer_draws)
     np.testing.assert_allclose(on_spark.rclv_draws, expected.rclv_draws, rtol=1e-9)
     np.testing.assert_allclose(
         on_spark.rclv_parameter_draws, expected.rclv_parameter_draws, rtol=1e-9
     )
-    written = pd.read_parquet(os.path.join(output, "kind=customer"))
-    written = written.sort_values("customer_id", ignore_index=True)
     pd.testing.assert_frame_equal(  # the first pass' bounds were replaced
-        written[table.columns].dropna(axis=1, how="all"),
-        table.reset_index(drop=True).dropna(axis=1, how="all"),
+        _written_customers(output, table.columns),
+        table.dropna(axis=1, how="all"),
         check_dtype=False,
     )
 
