@@ -5,11 +5,11 @@ prediction once (`plan_predictions`: the fits' parameter draws, and which of the
 for every customer, checked on the distinct purchase patterns, or left to the partitions:
 `predict_on_spark` then predicts again without a draw any partition found invalid); each
 partition of customers is predicted on its own under those same draws (`predict_partition`)
-and gives back
-its customers' table and, per group and draw, its totals; adding the partitions' totals
-(`combine_partitions`) gives customer equity and CLV by group with the intervals of
-:func:`ccnb.clv.predict`. `predict_on_spark` runs the partitions as a Spark job and writes the
-customers' table as parquet from the executors, so the driver never holds a customer.
+and gives back its customers' table and, per group and draw, its totals; adding the
+partitions' totals (`combine_partitions`) gives customer equity and CLV by group with the
+intervals of :func:`ccnb.clv.predict`. `predict_on_spark` runs the partitions as a Spark job
+and writes the customers' table as parquet from the executors, so the driver never holds a
+customer.
 Definitions in docs/methodology.md, "Predictions in partitions".
 """
 
@@ -554,14 +554,14 @@ def predict_on_spark(
     partitioned = customers.select(*dict.fromkeys(needed)).withColumn(
         "_partition", spark_partition_of_customer(partitions)
     )
+    # a partition's NaN sum (an invalid draw) arrives as null, which Spark's sum skips
+    unsummable = F.col("rclv_draw_sum").isNull() | F.isnan("rclv_draw_sum")
     for attempt in range(2):
         rows = partitioned.groupBy("_partition").applyInPandas(
             partial(_spark_rows, plan=plan, columns=schema.fieldNames()), schema
         )
         rows.write.mode("overwrite").partitionBy("kind").parquet(output)
         written = customers.sparkSession.read.parquet(output)
-        # a partition's NaN sum (an invalid draw) arrives as null, which Spark's sum skips
-        unsummable = F.col("rclv_draw_sum").isNull() | F.isnan("rclv_draw_sum")
         totals = (
             written.where(F.col("kind") == "total")
             .groupBy(*plan.group_by, "draw")
