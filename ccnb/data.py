@@ -109,7 +109,7 @@ class _Raw:
         if client_files.ROW_COLUMN in self.table.columns:
             position = self.table[client_files.ROW_COLUMN].cast("int64")
             return self.table.mutate(**{_ROW: position}).drop(client_files.ROW_COLUMN)
-        return self.table.mutate(**{_ROW: engine.row_position(self.table, connection=connection)})
+        return engine.with_row_positions(self.table, name=_ROW, connection=connection)
 
 
 def _read(
@@ -493,6 +493,14 @@ def load_transactions(
         checks.append((date > ibis.literal(observation_end), "after_observation_end"))
     if returns == "exclude":
         checks.append((amount < 0, "return"))
+    if mapping["order_id"] is not None:
+        # Exact duplicates (every source column equal) are only recognisable with an order id;
+        # without one, two identical lines may be two real purchases. Checked last: a copy
+        # rejected for another reason is counted under that one.
+        copy_number = ibis.row_number().over(
+            group_by=[raw[column] for column in raw_columns], order_by=raw[_ROW]
+        )
+        checks.append((copy_number > 0, "duplicate"))
     parsed = raw.mutate(
         **_parsed(
             customer_id=customer_id,
@@ -505,23 +513,6 @@ def load_transactions(
         ),
         **{_REASON: ibis.cases(*checks, else_=ibis.null("string"))},
     ).cache()
-    kept = [parsed]  # the engine's copies of the file, released once the valid rows are kept
-    if mapping["order_id"] is not None:
-        # Exact duplicates (every source column equal) are only recognisable with an order id;
-        # without one, two identical lines may be two real purchases.
-        copy_number = ibis.row_number().over(
-            group_by=[parsed[column] for column in raw_columns], order_by=parsed[_ROW]
-        )
-        parsed = parsed.mutate(
-            **{
-                _REASON: ibis.cases(
-                    (parsed[_REASON].isnull() & (copy_number > 0), "duplicate"),
-                    else_=parsed[_REASON],
-                )
-            }
-        ).cache()
-        kept.append(parsed)
-
     counts = _accounting(parsed)
     rows_used = counts.pop("used", 0)
     _check_dates(counts, rows_used, label, source.columns.date, parsed, source.date_format)
@@ -536,8 +527,7 @@ def load_transactions(
     if pseudonym_key is not None:
         valid = privacy.pseudonymize_ids(valid, key=pseudonym_key, connection=connection)
     transactions = engine.keep(valid)
-    for copy in kept:
-        copy.release()
+    parsed.release()  # the engine's copy of the file, once the valid rows are kept
     span = transactions.agg(
         first=transactions.date.min(),
         last=transactions.date.max(),

@@ -15,7 +15,9 @@ import re
 import shutil
 import sys
 import tempfile
+import uuid
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import ibis
@@ -36,13 +38,13 @@ __all__ = [
     "parse_date_text",
     "read_table",
     "register_frame",
-    "row_position",
     "is_spark",
     "spark_frame",
     "spark_is_local",
     "spark_session_of",
     "spark_session",
     "value_at_first",
+    "with_row_positions",
 ]
 
 _CSV_SUFFIXES = (".csv", ".txt", ".tsv", ".csv.gz", ".txt.gz", ".tsv.gz")
@@ -95,7 +97,9 @@ def connect(settings: EngineSettings | None = None) -> ibis.BaseBackend:
     return connection
 
 
-def keep(table: ir.Table) -> ir.Table:
+def keep(
+    table: ir.Table, *, grouped_by: str | None = None, ordered_by: Sequence[str] = ()
+) -> ir.Table:
     """The table computed once and kept in the engine, so that what it came from can go.
 
     DuckDB writes a cached table at once; Spark caches lazily, so the table is counted here to
@@ -106,14 +110,31 @@ def keep(table: ir.Table) -> ir.Table:
     ----------
     table
         An expression of the engine.
+    grouped_by
+        A column whose rows are kept together: on Spark in one partition (hashed on it), so
+        that later groupings and windows on this column, alone or with others, read the rows
+        where they are instead of moving every row again; on DuckDB first in the order.
+    ordered_by
+        The order of the rows kept (on Spark within each partition).
 
     Returns
     -------
     ibis.expr.types.Table
         The kept table (release it with ``release()``).
     """
+    connection = table._find_backend()
+    order = [grouped_by, *ordered_by] if grouped_by else list(ordered_by)
+    if is_spark(connection) and grouped_by:
+        frame = spark_frame(table, connection=connection)
+        frame = frame.repartition(grouped_by).sortWithinPartitions(*order)
+        # The view stays: dropping it would drop the cache built on it. A name, no data.
+        name = f"ccnb_grouped_{uuid.uuid4().hex}"
+        frame.createOrReplaceTempView(name)
+        table = connection.table(name)
+    elif order:
+        table = table.order_by(order)
     kept = table.cache()
-    if is_spark(kept._find_backend()):
+    if is_spark(connection):
         kept.count().execute()
     return kept
 
@@ -433,28 +454,56 @@ def read_sheet(path: Path, *, sheet: str | None = None, skip_rows: int = 0) -> p
 
 @ibis.udf.scalar.builtin(name="monotonically_increasing_id")
 def _spark_row_id() -> int:
-    """Spark's row id: increasing in file order (partition index, then position in it)."""
+    """Spark's row id: the partition index times 2**33 plus the position in the partition."""
 
 
-def row_position(table: ir.Table, *, connection: ibis.BaseBackend | None = None) -> ir.IntegerValue:
-    """A 0-based row position in source order, as a window expression over ``table``.
+#: Spark's row id keeps a row's position within its partition in the lower 33 bits
+_SPARK_POSITION_BITS = 33
+
+
+def with_row_positions(
+    table: ir.Table, *, name: str, connection: ibis.BaseBackend | None = None
+) -> ir.Table:
+    """The table with each row's 0-based position in source order as column ``name``.
 
     Parameters
     ----------
     table
         The raw table as read.
+    name
+        The new column's name.
     connection
         The engine holding ``table``.
 
     Returns
     -------
-    ibis.expr.types.IntegerColumn
-        The position of each row in the source as read.
+    ibis.expr.types.Table
+        ``table`` and the position of each row in the source as read.
+
+    Notes
+    -----
+    Spark numbers rows only in an explicit order, and a window over a whole file runs in one
+    task. Its row id follows the file order within and across partitions, so the position is
+    the id's place in its partition plus the rows of the partitions before: one count per
+    partition, read first, and no row moves.
     """
-    if is_spark(connection):
-        # Spark numbers rows only in an explicit order; its row id follows the file order.
-        return ibis.row_number().over(order_by=_spark_row_id())
-    return ibis.row_number()
+    if not is_spark(connection):
+        return table.mutate(**{name: ibis.row_number()})
+    row_id = _spark_row_id()
+    partition = (row_id >> _SPARK_POSITION_BITS).cast("int32")
+    with_ids = table.mutate(
+        _ccnb_partition=partition, _ccnb_in_partition=row_id & (2**_SPARK_POSITION_BITS - 1)
+    )
+    sizes = with_ids.group_by("_ccnb_partition").agg(rows=with_ids.count()).execute()
+    rows = dict(zip(sizes["_ccnb_partition"].astype(int), sizes["rows"].astype(int), strict=True))
+    offsets, before = [], 0
+    for index in range(max(rows, default=-1) + 1):
+        offsets.append(before)
+        before += rows.get(index, 0)
+    offset = ibis.literal(offsets or [0], type="array<int64>")[with_ids._ccnb_partition]
+    return with_ids.mutate(**{name: offset + with_ids._ccnb_in_partition}).drop(
+        "_ccnb_partition", "_ccnb_in_partition"
+    )
 
 
 @ibis.udf.agg.builtin(name="arg_min")

@@ -40,8 +40,8 @@ def mark_purchases(transactions: ir.Table) -> tuple[ir.Table, OrderNetting]:
     Returns
     -------
     transactions : ibis.Table
-        The same rows and columns plus ``purchase``, kept in the engine (cached) and ordered
-        by customer and date: ``amount >= 0`` in an order whose lines
+        The same rows and columns plus ``purchase``, kept in the engine (cached) by customer
+        in date order (`ccnb.engine.keep`): ``amount >= 0`` in an order whose lines
         (with the returns matched to it) net to more than zero; rows without an order id:
         ``amount >= 0``.
     netting : OrderNetting
@@ -146,8 +146,8 @@ def mark_purchases(transactions: ir.Table) -> tuple[ir.Table, OrderNetting]:
 
 
 def _materialised(table: ir.Table) -> ir.Table:
-    """The table kept in the engine, ordered by customer and date (every later step reads it)."""
-    return engine.keep(table.order_by(["customer_id", "date"]))
+    """The table kept in the engine, by customer in date order (every later step reads it)."""
+    return engine.keep(table, grouped_by="customer_id", ordered_by=["date"])
 
 
 def large_orders(transactions: ir.Table, *, multiple: float = 10.0) -> pd.Series:

@@ -435,8 +435,18 @@ def test_engine_reads_keep_the_source_row_order(spark, tmp_path):
     frame = pd.DataFrame({"value": [str(n) for n in range(2000, 0, -1)]})
     path = tmp_path / "rows.csv"
     frame.to_csv(path, index=False)
-    raw = engine.read_table(spark, str(path), name="rows")
-    ordered = raw.mutate(row=engine.row_position(raw, connection=spark)).execute()
+    session = spark._session
+    # small splits: the file is read in several partitions, whose rows number on from the last
+    session.conf.set("spark.sql.files.maxPartitionBytes", "2k")
+    session.conf.set("spark.sql.files.openCostInBytes", "0")
+    try:
+        raw = engine.read_table(spark, str(path), name="rows")
+        partitions = engine.spark_frame(raw, connection=spark).rdd.getNumPartitions()
+        ordered = engine.with_row_positions(raw, name="row", connection=spark).execute()
+    finally:
+        session.conf.unset("spark.sql.files.maxPartitionBytes")
+        session.conf.unset("spark.sql.files.openCostInBytes")
+    assert partitions > 3
     ordered = ordered.sort_values("row", ignore_index=True)
     assert ordered["row"].tolist() == list(range(2000))
     assert ordered["value"].tolist() == frame["value"].tolist()
