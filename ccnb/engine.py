@@ -113,9 +113,11 @@ def keep(
     grouped_by
         A column whose rows are kept together: on Spark in one partition (hashed on it), so
         that later groupings and windows on this column, alone or with others, read the rows
-        where they are instead of moving every row again; on DuckDB first in the order.
+        where they are instead of moving every row again. DuckDB, on one machine, has no
+        partitions: there it only leads ``ordered_by``.
     ordered_by
-        The order of the rows kept (on Spark within each partition).
+        The order of the rows kept (on Spark within each partition): by ``grouped_by`` first,
+        then these columns.
 
     Returns
     -------
@@ -123,10 +125,11 @@ def keep(
         The kept table (release it with ``release()``).
     """
     connection = table._find_backend()
-    order = [grouped_by, *ordered_by] if grouped_by else list(ordered_by)
+    order = [grouped_by, *ordered_by] if grouped_by and ordered_by else list(ordered_by)
     if is_spark(connection) and grouped_by:
-        frame = spark_frame(table, connection=connection)
-        frame = frame.repartition(grouped_by).sortWithinPartitions(*order)
+        frame = spark_frame(table, connection=connection).repartition(grouped_by)
+        if order:
+            frame = frame.sortWithinPartitions(*order)
         # The view stays: dropping it would drop the cache built on it. A name, no data.
         name = f"ccnb_grouped_{uuid.uuid4().hex}"
         frame.createOrReplaceTempView(name)

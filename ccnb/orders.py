@@ -110,13 +110,16 @@ def mark_purchases(transactions: ir.Table) -> tuple[ir.Table, OrderNetting]:
         step=matched.step,
     )
     other_lines = t.filter(t.amount >= 0)
-    keyed = other_lines.select(
-        *t.columns, order_key=other_lines.order_id, step=ibis.null("string")
-    ).union(keyed_returns)
-    order = [keyed.customer_id, keyed.order_key]
-    # materialised once: the purchase flag and both counts below read it
-    keyed = keyed.mutate(net=keyed.amount.sum().over(group_by=order)).cache()
-    purchase = (keyed.amount >= 0) & (keyed.order_key.isnull() | (keyed.net > 0))
+    # kept once, each customer's lines together: the purchase flag and both counts below read
+    # it, and on Spark its orders' nets and the result need no further shuffle
+    keyed = engine.keep(
+        other_lines.select(
+            *t.columns, order_key=other_lines.order_id, step=ibis.null("string")
+        ).union(keyed_returns),
+        grouped_by="customer_id",
+    )
+    order_net = keyed.amount.sum().over(group_by=[keyed.customer_id, keyed.order_key])
+    purchase = (keyed.amount >= 0) & (keyed.order_key.isnull() | (order_net > 0))
     result = _materialised(keyed.select(*t.columns, purchase=purchase))
     net = keyed.group_by(["customer_id", "order_key"]).agg(
         net=keyed.amount.sum(),
