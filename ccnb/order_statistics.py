@@ -112,21 +112,10 @@ def _brackets(rows, targets: pd.DataFrame, *, by: list[str], accuracy: int) -> p
 
 def _read_brackets(rows, brackets: pd.DataFrame, *, by: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Each target's exact value where its bracket holds it, and which brackets missed."""
-    from pyspark.sql import functions as F
-
-    table = brackets[[*by, "low", "high"]].assign(_target=np.arange(len(brackets)))
-    targets = F.broadcast(rows.sparkSession.createDataFrame(table))
-    joined = rows.join(targets, on=by, how="inner") if by else rows.crossJoin(targets)
-    inside = (F.col("_value") >= F.col("low")) & (F.col("_value") <= F.col("high"))
-    counted = (
-        joined.groupBy(
-            "_target",
-            F.when(F.col("_value") < F.col("low"), -1).when(inside, 0).otherwise(1).alias("side"),
-            F.when(inside, F.col("_value")).alias("at"),
-        )
-        .count()
-        .toPandas()
-    )
+    if by:
+        counted = _counted_in_groups(rows, brackets, by=by)
+    else:
+        counted = _counted_in_table(rows, brackets)
     values = np.full(len(brackets), np.nan)
     for target, group in counted.groupby("_target"):
         below = int(group.loc[group["side"] == -1, "count"].sum())
@@ -138,3 +127,69 @@ def _read_brackets(rows, brackets: pd.DataFrame, *, by: list[str]) -> tuple[np.n
             first_past = np.searchsorted(cumulative, position, side="right")
             values[target] = held["at"].to_numpy()[first_past]
     return values, np.isnan(values)
+
+
+def _counted_in_groups(rows, brackets: pd.DataFrame, *, by: list[str]) -> pd.DataFrame:
+    """Per target (``_target``): its rows below its bracket (``side`` -1) and each value in it."""
+    from pyspark.sql import functions as F
+
+    table = brackets[[*by, "low", "high"]].assign(_target=np.arange(len(brackets)))
+    targets = F.broadcast(rows.sparkSession.createDataFrame(table))
+    joined = rows.join(targets, on=by, how="inner")
+    inside = (F.col("_value") >= F.col("low")) & (F.col("_value") <= F.col("high"))
+    return (
+        joined.groupBy(
+            "_target",
+            F.when(F.col("_value") < F.col("low"), -1).when(inside, 0).otherwise(1).alias("side"),
+            F.when(inside, F.col("_value")).alias("at"),
+        )
+        .count()
+        .toPandas()
+    )
+
+
+def _counted_in_table(rows, brackets: pd.DataFrame) -> pd.DataFrame:
+    """`_counted_in_groups` for a whole table: one pass, no row repeated per target.
+
+    The brackets' ends cut the values into intervals (Spark ML's ``Bucketizer``: a binary
+    search per row); one aggregate counts the rows of each interval and returns the distinct
+    values of the intervals some bracket covers. A target's rows below are those of the
+    intervals under its bracket's low end.
+    """
+    from pyspark.ml.feature import Bucketizer
+    from pyspark.sql import functions as F
+
+    lows = brackets["low"].to_numpy(dtype=float)
+    # a bracket holds its high end: the intervals it covers end just above it
+    ends = np.nextafter(brackets["high"].to_numpy(dtype=float), np.inf)
+    # 0 cuts too: Bucketizer wants three splits at least, and an extra cut changes no count
+    cuts = np.unique(np.concatenate([lows, ends, [0.0]]))
+    splits = np.concatenate([[-np.inf], cuts[np.isfinite(cuts)], [np.inf]])
+    starts, stops = splits[:-1], splits[1:]  # interval k: [starts[k], stops[k])
+    covered = np.zeros(len(starts), dtype=bool)
+    for low, end in zip(lows, ends, strict=True):
+        covered |= (starts >= low) & (stops <= end)
+    interval = F.col("_interval").cast("int")
+    counted = (
+        Bucketizer(
+            splits=splits.tolist(), inputCol="_value", outputCol="_interval", handleInvalid="keep"
+        )
+        .transform(rows)
+        .groupBy(
+            interval.alias("interval"),
+            F.when(interval.isin(np.flatnonzero(covered).tolist()), F.col("_value")).alias("at"),
+        )
+        .count()
+        .toPandas()
+    )
+    in_interval = counted.groupby("interval")["count"].sum()
+    in_interval = in_interval.reindex(range(len(starts)), fill_value=0).to_numpy()
+    below_interval = np.concatenate([[0], np.cumsum(in_interval)])
+    held = counted[counted["at"].notna()]
+    frames = []
+    for target, (low, end) in enumerate(zip(lows, ends, strict=True)):
+        below = below_interval[np.searchsorted(starts, low)] if np.isfinite(low) else 0
+        inside = held[(held["at"] >= low) & (held["at"] < end)]
+        frames.append(pd.DataFrame({"_target": [target], "side": [-1], "count": [below]}))
+        frames.append(inside.assign(_target=target, side=0)[["_target", "side", "at", "count"]])
+    return pd.concat(frames, ignore_index=True)
