@@ -213,6 +213,24 @@ def test_validated_transactions_are_the_same(both):
     _same(*rows)
 
 
+def test_the_validated_rows_are_kept_with_each_customer_in_one_partition(both):
+    """Per-customer groupings and windows on the kept rows read them where they are."""
+    _, on_spark, _ = both
+    tx = on_spark.transactions
+    per_customer = tx.group_by("customer_id").agg(rows=tx.count(), revenue=tx.amount.sum())
+    per_order = tx.group_by(["customer_id", "order_id"]).agg(rows=tx.count())
+    first_date = tx.mutate(first=tx.date.min().over(group_by="customer_id"))
+    for table in (per_customer, per_order, first_date):
+        frame = engine.spark_frame(table, connection=on_spark.connection)
+        plan = frame._jdf.queryExecution().executedPlan().toString()
+        # The printed plan goes on into the cached relation's own plan (which did shuffle,
+        # once, when the rows were kept): only the steps above the cache scan are this query's.
+        this_query, cached = plan.split("InMemoryRelation", 1)
+        assert "InMemoryTableScan" in this_query
+        assert "Exchange" not in this_query
+        assert "Exchange hashpartitioning(customer_id" in cached
+
+
 @pytest.mark.parametrize(("time_unit", "bucket"), [("W", "day"), ("M", "period")])
 def test_customer_summary_is_the_same(both, time_unit, bucket):
     params, on_spark, on_duckdb = both
