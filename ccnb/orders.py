@@ -61,13 +61,15 @@ def mark_purchases(transactions: ir.Table) -> tuple[ir.Table, OrderNetting]:
     rule = "order_and_product" if by_product else "order"
 
     # only the return lines need an identity (to attach each to at most one order): the
-    # sold lines keep their own order id, so the sort that numbers lines covers returns only
+    # sold lines keep their own order id. A return is (customer, its number among the
+    # customer's returns), numbered within each customer so that no step gathers every
+    # return in one place (on Spark a window without groups runs in a single task)
     returned = (
         t.filter(t.amount < 0)
         .mutate(
             **{
                 _LINE: ibis.row_number().over(
-                    order_by=[t.customer_id, t.date, t.order_id, t.amount]
+                    group_by=t.customer_id, order_by=[t.date, t.order_id, t.amount]
                 )
             }
         )
@@ -78,10 +80,10 @@ def mark_purchases(transactions: ir.Table) -> tuple[ir.Table, OrderNetting]:
     by_id = returned.join(
         orders,
         (returned.customer_id == orders.sold_customer) & (returned.order_id == orders.sold_order),
-    ).select(_LINE, order_key=returned.order_id, step=ibis.literal("order_id"))
+    ).select("customer_id", _LINE, order_key=returned.order_id, step=ibis.literal("order_id"))
     matched = by_id
     if by_product:
-        rest = returned.anti_join(by_id, _LINE).filter(returned.product.notnull())
+        rest = returned.anti_join(by_id, ["customer_id", _LINE]).filter(returned.product.notnull())
         candidates = sold.select(
             sold_customer=sold.customer_id,
             sold_product=sold.product,
@@ -95,16 +97,20 @@ def mark_purchases(transactions: ir.Table) -> tuple[ir.Table, OrderNetting]:
             & (candidates.sold_date <= rest.date),
         )
         latest = ibis.row_number().over(
-            group_by=joined[_LINE],
+            group_by=[joined.customer_id, joined[_LINE]],
             order_by=[ibis.desc(joined.sold_date), ibis.desc(joined.sold_order)],
         )
         ranked = joined.mutate(rank=latest)
         by_product_match = ranked.filter(ranked.rank == 0).select(
-            _LINE, order_key=ranked.sold_order, step=ibis.literal("product")
+            "customer_id", _LINE, order_key=ranked.sold_order, step=ibis.literal("product")
         )
         matched = by_id.union(by_product_match)
-    matched = matched.rename(matched_line=_LINE)
-    keyed_returns = returned.left_join(matched, returned[_LINE] == matched.matched_line).select(
+    matched = matched.rename(matched_customer="customer_id", matched_line=_LINE)
+    keyed_returns = returned.left_join(
+        matched,
+        (returned.customer_id == matched.matched_customer)
+        & (returned[_LINE] == matched.matched_line),
+    ).select(
         *t.columns,
         order_key=ibis.coalesce(matched.order_key, returned.order_id),
         step=matched.step,
