@@ -124,7 +124,8 @@ def keep(
     ibis.expr.types.Table
         The kept table (release it with ``release()``).
     """
-    connection = table._find_backend()
+    # a table of pandas frames only (memtables) is kept by ibis's default backend, DuckDB
+    connection = table._find_backend(use_default=True)
     order = [grouped_by, *ordered_by] if grouped_by and ordered_by else list(ordered_by)
     if is_spark(connection) and grouped_by:
         frame = spark_frame(table, connection=connection).repartition(grouped_by)

@@ -242,6 +242,36 @@ def test_the_product_lens_by_first_category(shop):
     assert result.transitions.loc["Toys"].to_dict() == {"Books": 0.5, "Garden": 0.0, "Toys": 0.5}
 
 
+def test_a_days_category_is_its_largest_and_ties_go_alphabetically():
+    """a: 2024-01-01 X 10 and Y 10 (a tie: X), 2024-02-01 Z 5. b: 2024-01-05 Y 5 and a line
+    without a category 20: "(none)". c: 2024-01-03 X 5 + 6 = 11 against Y 10: X; 2024-03-01
+    Y 1. Only a's first day (2024-01-01) is by 2024-01-02, a year before the end: value 25."""
+    lines = [
+        ("a", "2024-01-01", 10.0, "X"),
+        ("a", "2024-01-01", 10.0, "Y"),
+        ("a", "2024-02-01", 5.0, "Z"),
+        ("b", "2024-01-05", 5.0, "Y"),
+        ("b", "2024-01-05", 20.0, None),
+        ("c", "2024-01-03", 5.0, "X"),
+        ("c", "2024-01-03", 6.0, "X"),
+        ("c", "2024-01-03", 10.0, "Y"),
+        ("c", "2024-03-01", 1.0, "Y"),
+    ]
+    frame = pd.DataFrame(lines, columns=["customer_id", "date", "amount", "category"])
+    frame["date"] = pd.to_datetime(frame["date"])
+    rclv = pd.Series({"a": 10.0, "b": 4.0, "c": 30.0})
+    result = audit.product_lens(frame, observation_end="2024-12-31", rclv=rclv)
+    categories = result.categories.set_index("category")
+    assert list(categories.index) == ["X", "(none)"]
+    assert categories["new_customers"].to_dict() == {"X": 2, "(none)": 1}
+    assert categories["observed_customers"].to_dict() == {"X": 1, "(none)": 0}
+    assert categories.loc["X", "value_12m"] == 25.0
+    assert np.isnan(categories.loc["(none)", "value_12m"])
+    assert categories["rclv"].to_dict() == {"X": 20.0, "(none)": 4.0}
+    assert categories["revenue_share"].to_dict() == pytest.approx({"X": 21 / 72, "(none)": 20 / 72})
+    assert result.transition_counts.to_dict(orient="index") == {"X": {"Y": 1, "Z": 1}}
+
+
 def test_the_demo_product_lens_finds_the_category_of_the_best_customers():
     """The generator gives each customer a favourite category by their true value (lambda x
     mean spend): the lens, which sees only the transactions, must rank first the category

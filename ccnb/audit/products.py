@@ -13,11 +13,12 @@ import numpy as np
 import pandas as pd
 
 from ccnb._lazy import lazy_module
-from ccnb.audit._activity import _table, first_purchase_days
+from ccnb.audit._activity import _table
 
 # the engine loads on first use: unpickling a stored audit result must not import it
 ibis = lazy_module("ibis")
 _periods = lazy_module("ccnb._periods")
+_engine = lazy_module("ccnb.engine")
 
 __all__ = ["ProductLens", "product_lens"]
 
@@ -88,43 +89,45 @@ def product_lens(
         raise ValueError("the transactions have no category column")
     end = _periods.observation_end_stamp(observation_end)
     date = table.date if table.date.type().is_date() else table.date.cast("date")
-    rows = table.mutate(date=date, customer_id=table.customer_id.cast("string"))
+    rows = table.mutate(
+        date=date,
+        customer_id=table.customer_id.cast("string"),
+        category=table.category.fill_null("(none)"),
+    )
     rows = rows.filter(rows.date <= _periods.date_literal(end))
     revenue = rows.group_by("category").agg(revenue=rows.amount.cast("float64").sum()).to_pandas()
-    purchases = rows.filter(_periods.is_purchase(rows))
-    lines = purchases.join(first_purchase_days(purchases), ["customer_id", "date"])
-    by_category = (
-        lines.group_by(["customer_id", "rank", "date", "category"])
-        .agg(value=lines.amount.cast("float64").sum())
-        .to_pandas()
-    )
-    by_category["category"] = by_category["category"].fillna("(none)")
-    chosen = by_category.sort_values(
-        ["customer_id", "rank", "value", "category"], ascending=[True, True, False, True]
-    ).drop_duplicates(["customer_id", "rank"])
-    first = chosen[chosen["rank"] == 0].set_index("customer_id")
-    second = chosen[chosen["rank"] == 1].set_index("customer_id")["category"]
-    first["date"] = pd.to_datetime(first["date"])
-    if acquired_from is not None:
-        first = first[first["date"] >= pd.Timestamp(acquired_from)]
-    first = first.assign(next_category=second.reindex(first.index))
-
     observed_through = pd.Timestamp(end) - pd.Timedelta(days=VALUE_DAYS - 1)
-    observed = first[first["date"] <= observed_through]
-    value = _value_after_first(rows, observed["date"])
-    first["value_12m"] = value.reindex(first.index)
-    first["rclv"] = np.nan if rclv is None else rclv.reindex(first.index).to_numpy()
-    grouped = first.groupby("category")
-    categories = pd.DataFrame(
-        {
-            "new_customers": grouped.size(),
-            "observed_customers": grouped["value_12m"].count(),
-            "value_12m": grouped["value_12m"].mean(),
-            "rclv": grouped["rclv"].mean(),
-        }
+    # every step per customer stays in the engine: what comes back is a row per category
+    # (and, to average the predictions, each new customer's first category)
+    customers = _first_categories(rows, acquired_from=acquired_from)
+    value = _value_after_first(
+        rows, customers.filter(customers.first_day <= _periods.date_literal(observed_through))
     )
-    categories["first_purchase_share"] = categories["new_customers"] / len(first)
-    revenue = revenue.assign(category=revenue["category"].fillna("(none)")).set_index("category")
+    # kept: the categories, the predictions' average and the transitions each read it
+    customers = _engine.keep(
+        customers.left_join(value, "customer_id").select(*customers.columns, value_12m=value.value)
+    )
+    categories = (
+        customers.group_by("category")
+        .agg(
+            new_customers=customers.count(),
+            observed_customers=customers.value_12m.count(),
+            value_12m=customers.value_12m.mean(),
+        )
+        .to_pandas()
+        .set_index("category")
+        .sort_index()
+    )
+    if rclv is None:
+        categories["rclv"] = np.nan
+    else:
+        first = customers.select("customer_id", "category").to_pandas()
+        by_category = rclv.reindex(first["customer_id"]).groupby(first["category"].to_numpy())
+        categories["rclv"] = by_category.mean().reindex(categories.index)
+    categories["first_purchase_share"] = (
+        categories["new_customers"] / categories["new_customers"].sum()
+    )
+    revenue = revenue.set_index("category")
     total = revenue["revenue"].sum()
     categories["revenue_share"] = (revenue["revenue"] / total).reindex(categories.index)
     categories = categories.sort_values(["value_12m", "new_customers"], ascending=False)
@@ -137,10 +140,22 @@ def product_lens(
         "rclv",
     ]
     categories = categories[columns].rename_axis("category").reset_index()
-    repeaters = first.dropna(subset=["next_category"])
-    counts = pd.crosstab(repeaters["category"], repeaters["next_category"])
-    counts = counts.rename_axis(index="first category", columns="next category")
+    repeaters = customers.filter(customers.next_category.notnull())
+    pairs = (
+        repeaters.group_by(["category", "next_category"])
+        .agg(customers=repeaters.count())
+        .to_pandas()
+    )
+    counts = (
+        pairs.pivot(index="category", columns="next_category", values="customers")
+        .fillna(0)
+        .astype("int64")
+        .sort_index()
+        .sort_index(axis=1)
+        .rename_axis(index="first category", columns="next category")
+    )
     shares = counts.div(counts.sum(axis=1), axis=0)
+    customers.release()
     return ProductLens(
         categories=categories,
         transitions=shares,
@@ -149,20 +164,45 @@ def product_lens(
     )
 
 
-def _value_after_first(rows, first_day: pd.Series) -> pd.Series:
-    """Net revenue of each customer in the `VALUE_DAYS` days from their first purchase day."""
-    if first_day.empty:
-        return pd.Series(dtype="float64")
-    starts = ibis.memtable(
-        pd.DataFrame({"customer_id": first_day.index.astype(str), "first_day": first_day.values})
+def _first_categories(rows, *, acquired_from: Any) -> Any:
+    """Each new customer's first purchase day, its category and the next purchase day's.
+
+    An engine table: ``customer_id``, ``first_day``, ``category``, ``next_category`` (null
+    for a customer with one purchase day). A day's category is the one with the most net
+    purchase value that day (ties: alphabetical).
+    """
+    purchases = rows.filter(_periods.is_purchase(rows))
+    # the day's rank among the customer's purchase days (0 for the first), one window over
+    # each customer's rows: no join, and on Spark no rows moved (they are kept by customer)
+    day = ibis.dense_rank().over(group_by=purchases.customer_id, order_by=purchases.date)
+    lines = purchases.mutate(rank=day)
+    lines = lines.filter(lines["rank"] < 2)
+    daily = lines.group_by(["customer_id", "rank", "date", "category"]).agg(
+        value=lines.amount.cast("float64").sum()
     )
-    starts = starts.mutate(first_day=starts.first_day.cast("date"))
-    joined = rows.join(starts, "customer_id")
+    pick = ibis.row_number().over(
+        group_by=[daily.customer_id, daily["rank"]],
+        order_by=[ibis.desc(daily.value), daily.category],
+    )
+    chosen = daily.mutate(pick=pick)
+    chosen = chosen.filter(chosen.pick == 0)
+    first = chosen.filter(chosen["rank"] == 0).select("customer_id", "category", first_day="date")
+    if acquired_from is not None:
+        first = first.filter(first.first_day >= _periods.date_literal(pd.Timestamp(acquired_from)))
+    second = chosen.filter(chosen["rank"] == 1).select(
+        next_customer=chosen.customer_id, next_category=chosen.category
+    )
+    return first.left_join(second, first.customer_id == second.next_customer).select(
+        "customer_id", "first_day", "category", "next_category"
+    )
+
+
+def _value_after_first(rows, first: Any) -> Any:
+    """Net revenue of each customer of ``first`` in the `VALUE_DAYS` days from ``first_day``."""
+    starts = first.select(start_customer=first.customer_id, first_day=first.first_day)
+    joined = rows.join(starts, rows.customer_id == starts.start_customer)
     within = joined.filter(
         (joined.date >= joined.first_day)
         & (joined.date < joined.first_day + ibis.interval(days=VALUE_DAYS))
     )
-    frame = (
-        within.group_by("customer_id").agg(value=within.amount.cast("float64").sum()).to_pandas()
-    )
-    return frame.set_index("customer_id")["value"]
+    return within.group_by("customer_id").agg(value=within.amount.cast("float64").sum())
