@@ -1,7 +1,7 @@
-"""Per-customer activity the audit's lenses share: revenue and orders per customer and period.
+"""Per-customer activity the audit's lenses share: revenue and orders per customer and window.
 
 Transaction-level work runs in the engine (portable Ibis); the results are one row per
-customer and window (or calendar period), small enough for pandas.
+customer (and window), small enough for pandas.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 ibis = lazy_module("ibis")
 _periods = lazy_module("ccnb._periods")
 
-__all__ = ["customer_periods", "customer_window", "first_purchase_days", "first_seen"]
+__all__ = ["customer_window", "first_purchase_days", "first_seen"]
 
 
 def _with_keys(table: ir.Table, observation_end: Any) -> ir.Table:
@@ -107,34 +107,6 @@ def first_seen(transactions: Any, *, observation_end: Any) -> pd.DataFrame:
     for column in ("first_transaction", "first_purchase"):
         frame[column] = pd.to_datetime(frame[column]).astype("datetime64[ns]")
     return frame.sort_values("customer_id", ignore_index=True)
-
-
-def customer_periods(transactions: Any, *, observation_end: Any, period: str) -> pd.DataFrame:
-    """Revenue and orders per customer and calendar period, up to ``observation_end``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per customer and period with a transaction: ``customer_id``, ``period``
-        (the period's integer index, see ``ccnb._periods``), ``revenue``, ``orders`` (with
-        a purchase line) and ``bought``.
-    """
-    _periods.check_period(period)
-    table = _with_keys(_table(transactions), observation_end)
-    table = table.mutate(period=_periods.period_index(table.date, period))
-    purchase_order = ibis.cases((table.purchase, table.order_key), else_=ibis.null("string"))
-    frame = (
-        table.group_by(["customer_id", "period"])
-        .agg(
-            revenue=table.amount.sum(),
-            orders=purchase_order.nunique(),
-            bought=table.purchase.any(),
-        )
-        .to_pandas()
-    )
-    return frame.astype(
-        {"period": "int64", "revenue": "float64", "orders": "int64", "bought": "bool"}
-    ).sort_values(["customer_id", "period"], ignore_index=True)
 
 
 def _table(transactions: Any) -> ir.Table:

@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 
 from ccnb._lazy import lazy_module
-from ccnb.audit._activity import customer_periods, first_seen
+from ccnb.audit._activity import _table, _with_keys
 
 # the engine loads on first use: unpickling a stored audit result must not import it
+ibis = lazy_module("ibis")
 _periods = lazy_module("ccnb._periods")
 
 __all__ = ["FACTORS", "cohort_comparison", "cohort_evolution"]
@@ -55,24 +56,39 @@ def cohort_evolution(
     """
     _periods.check_period(period)
     end = _periods.observation_end_stamp(observation_end)
-    firsts = first_seen(transactions, observation_end=end).dropna(subset=["first_purchase"])
-    start = _periods.first_whole_period(acquired_from, period)
-    if start is not None:
-        firsts = firsts[firsts["first_purchase"] >= start]
     last = _periods.last_index(end, period, complete_only=True)
-    firsts["cohort"] = [_periods.index_of(day, period) for day in firsts["first_purchase"]]
-    firsts = firsts[firsts["cohort"] <= last]
-    activity = customer_periods(transactions, observation_end=end, period=period)
-    cells = activity.merge(firsts[["customer_id", "cohort"]], on="customer_id")
-    cells = cells[(cells["period"] >= cells["cohort"]) & (cells["period"] <= last)]
-    cells = cells.assign(
-        age=cells["period"] - cells["cohort"],
-        active=cells["bought"].astype("int64"),
+    start = _periods.first_whole_period(acquired_from, period)
+    # per customer and period in the engine, each row with its customer's cohort: only the
+    # cohort x age cells come back (on Spark no rows move: they are kept by customer)
+    rows = _with_keys(_table(transactions), end)
+    purchase_day = ibis.cases((rows.purchase, rows.date), else_=ibis.null("date"))
+    rows = rows.mutate(
+        first_purchase=purchase_day.min().over(group_by=rows.customer_id),
+        period=_periods.period_index(rows.date, period),
     )
-    table = cells.groupby(["cohort", "age"]).agg(
-        active=("active", "sum"), orders=("orders", "sum"), revenue=("revenue", "sum")
+    rows = rows.filter(rows.first_purchase.notnull())
+    if start is not None:
+        rows = rows.filter(rows.first_purchase >= _periods.date_literal(start))
+    rows = rows.mutate(cohort=_periods.period_index(rows.first_purchase, period))
+    rows = rows.filter((rows.cohort <= last) & (rows.period >= rows.cohort) & (rows.period <= last))
+    purchase_order = ibis.cases((rows.purchase, rows.order_key), else_=ibis.null("string"))
+    activity = rows.group_by(["customer_id", "cohort", "period"]).agg(
+        revenue=rows.amount.sum(), orders=purchase_order.nunique(), bought=rows.purchase.any()
     )
-    sizes = firsts.groupby("cohort").size().rename("size")
+    activity = activity.mutate(age=activity.period - activity.cohort)
+    cells = (
+        activity.group_by(["cohort", "age"])
+        .agg(
+            active=activity.bought.cast("int64").sum(),
+            orders=activity.orders.sum(),
+            revenue=activity.revenue.sum(),
+        )
+        .to_pandas()
+        .astype({"cohort": "int64", "age": "int64", "active": "int64", "orders": "int64"})
+    )
+    # every customer of a cohort is active at age 0: their first purchase is in it
+    sizes = cells[cells["age"] == 0].set_index("cohort")["active"].rename("size").sort_index()
+    table = cells.set_index(["cohort", "age"])
     full = pd.MultiIndex.from_tuples(
         [(cohort, age) for cohort in sizes.index for age in range(last - cohort + 1)],
         names=["cohort", "age"],
