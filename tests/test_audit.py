@@ -99,6 +99,15 @@ def test_lens_2_flows_and_a_bridge_that_adds_up_exactly(shop):
     assert result.same_customer_growth == pytest.approx(-50 / 275)
 
 
+def test_a_bridge_between_periods_without_customers_is_all_zero(shop):
+    result = audit.revenue_bridge(
+        shop, previous=("2019-01-01", "2019-12-31"), current=("2020-01-01", "2020-12-31")
+    )
+    assert result.flows["customers"].tolist() == [0, 0, 0, 0]
+    assert result.bridge["amount"].abs().sum() == 0
+    assert np.isnan(result.same_customer_growth)
+
+
 def test_lenses_3_and_4_cohorts_by_age_and_their_factors(shop):
     """Cohort 2023 (A, E): age 0 revenue 170 (2 orders), age 1 A's 50 (1 order), age 2 A 100
     (2 orders) + E 90 = 190 (3 orders). Cohort 2024 (B, C, G, I): age 0 345 from 5 orders (G

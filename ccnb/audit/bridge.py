@@ -11,7 +11,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ccnb.audit._activity import customer_window, first_seen
+from ccnb._lazy import lazy_module
+from ccnb.audit._activity import _table, _with_keys
+
+# the engine loads on first use: unpickling a stored audit result must not import it
+ibis = lazy_module("ibis")
+_periods = lazy_module("ccnb._periods")
 
 __all__ = ["BRIDGE_STEPS", "FLOW_STATUSES", "RevenueBridge", "revenue_bridge"]
 
@@ -81,59 +86,61 @@ def revenue_bridge(
     current = (pd.Timestamp(current[0]), pd.Timestamp(current[1]))
     if previous[1] >= current[0]:
         raise ValueError("the previous period must end before the current one starts")
-    before = customer_window(transactions, start=previous[0], end=previous[1])
-    now = customer_window(transactions, start=current[0], end=current[1])
-    firsts = first_seen(transactions, observation_end=current[1]).set_index("customer_id")
-    both = pd.merge(
-        before[["customer_id", "revenue"]],
-        now[["customer_id", "revenue"]],
-        on="customer_id",
-        how="outer",
-        suffixes=("_previous", "_current"),
+    # one pass over each customer's rows in the engine; only a row per status comes back
+    rows = _with_keys(_table(transactions), current[1])
+    in_previous = (rows.date >= _periods.date_literal(previous[0])) & (
+        rows.date <= _periods.date_literal(previous[1])
     )
-    in_previous = both["revenue_previous"].notna()
-    in_current = both["revenue_current"].notna()
-    first = both["customer_id"].map(firsts["first_transaction"])
-    status = np.select(
-        [
-            in_previous & in_current,
-            in_previous,
-            first >= current[0],
-        ],
-        ["retained", "lost", "new"],
-        default="reactivated",
+    in_current = rows.date >= _periods.date_literal(current[0])
+    customers = rows.group_by("customer_id").agg(
+        in_previous=in_previous.any(),
+        in_current=in_current.any(),
+        revenue_previous=rows.amount.sum(where=in_previous).fill_null(0.0),
+        revenue_current=rows.amount.sum(where=in_current).fill_null(0.0),
+        first_transaction=rows.date.min(),
     )
-    both["status"] = status
-    both = both.fillna({"revenue_previous": 0.0, "revenue_current": 0.0})
-    flows = (
-        both.groupby("status")
+    customers = customers.filter(customers.in_previous | customers.in_current)
+    status = ibis.cases(
+        (customers.in_previous & customers.in_current, "retained"),
+        (customers.in_previous, "lost"),
+        (customers.first_transaction >= _periods.date_literal(current[0]), "new"),
+        else_="reactivated",
+    )
+    change = customers.revenue_current - customers.revenue_previous
+    by_status = (
+        customers.group_by(status=status)
         .agg(
-            customers=("customer_id", "size"),
-            previous_revenue=("revenue_previous", "sum"),
-            current_revenue=("revenue_current", "sum"),
+            customers=customers.count(),
+            previous_revenue=customers.revenue_previous.sum(),
+            current_revenue=customers.revenue_current.sum(),
+            spending_less=change.sum(where=change < 0),
+            spending_more=change.sum(where=change > 0),
         )
-        .reindex(list(FLOW_STATUSES), fill_value=0)
-        .rename_axis("status")
-        .reset_index()
+        .to_pandas()
+        .set_index("status")
+        .reindex(list(FLOW_STATUSES))
+        .fillna(0.0)
+        .astype({"customers": "int64"})
     )
-    retained = both[both["status"] == "retained"]
-    change = retained["revenue_current"] - retained["revenue_previous"]
-    flow = flows.set_index("status")
+    flows = by_status[["customers", "previous_revenue", "current_revenue"]]
+    flows = flows.rename_axis("status").reset_index()
+    retained = by_status.loc["retained"]
     amounts = [
-        both["revenue_previous"].sum(),
-        -flow.loc["lost", "previous_revenue"],
-        change[change < 0].sum(),
-        change[change > 0].sum(),
-        flow.loc["reactivated", "current_revenue"],
-        flow.loc["new", "current_revenue"],
-        both["revenue_current"].sum(),
+        by_status["previous_revenue"].sum(),
+        -by_status.loc["lost", "previous_revenue"],
+        retained["spending_less"],
+        retained["spending_more"],
+        by_status.loc["reactivated", "current_revenue"],
+        by_status.loc["new", "current_revenue"],
+        by_status["current_revenue"].sum(),
     ]
     bridge = pd.DataFrame({"step": list(BRIDGE_STEPS), "amount": np.asarray(amounts, float)})
-    base = retained["revenue_previous"].sum()
+    base = retained["previous_revenue"]
+    growth = retained["spending_less"] + retained["spending_more"]
     return RevenueBridge(
         flows=flows,
         bridge=bridge,
-        same_customer_growth=float(change.sum() / base) if base > 0 else float("nan"),
+        same_customer_growth=float(growth / base) if base > 0 else float("nan"),
         previous=previous,
         current=current,
     )
