@@ -11,7 +11,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ccnb.audit._activity import customer_window, first_seen
+from ccnb._lazy import lazy_module
+from ccnb.audit._activity import _table, _with_keys
+
+# the engine loads on first use: unpickling a stored audit result must not import it
+ibis = lazy_module("ibis")
+_periods = lazy_module("ccnb._periods")
 
 __all__ = ["BaseHealth", "base_health"]
 
@@ -78,34 +83,55 @@ def base_health(
     BaseHealth
     """
     start, end = pd.Timestamp(start), pd.Timestamp(end)
-    window = customer_window(transactions, start=start, end=end)
-    firsts = first_seen(transactions, observation_end=end).set_index("customer_id")
-    first = window["customer_id"].map(firsts["first_purchase"])
-    layer = first.dt.year.astype("Int64").astype("string")
-    if acquired_from is not None:
-        layer = layer.mask(first < pd.Timestamp(acquired_from), EXISTING_BASE)
-    window["layer"] = layer.fillna(NO_PURCHASE)
-    total = window["revenue"].sum()
-    layers = window.groupby("layer").agg(
-        customers=("customer_id", "size"), revenue=("revenue", "sum")
+    # one pass over each customer's rows in the engine; only a row per layer comes back
+    rows = _with_keys(_table(transactions), end)
+    in_window = rows.date >= _periods.date_literal(start)
+    purchase_day = ibis.cases((rows.purchase, rows.date), else_=ibis.null("date"))
+    customers = rows.group_by("customer_id").agg(
+        in_window=in_window.any(),
+        revenue=rows.amount.sum(where=in_window).fill_null(0.0),
+        first=purchase_day.min(),
     )
-    order = sorted(
-        layers.index,
-        key=lambda name: (name != EXISTING_BASE, name == NO_PURCHASE, name),
-    )
-    layers = layers.loc[order].rename_axis("layer").reset_index()
-    layers["share"] = layers["revenue"] / total if total else np.nan
+    customers = customers.filter(customers.in_window)
+    first = customers.first
+    layer = first.year().cast("string")
     # new: first purchase in the period, and not one of the warm-up's existing base; unknown:
     # first seen in the period, but inside the warm-up, where first seen is not acquired
-    in_period = (first >= start).to_numpy()
-    is_new = in_period.copy()
+    in_period = (first >= _periods.date_literal(start)).fill_null(False)
+    is_new = in_period
     if acquired_from is not None:
-        is_new &= (first >= pd.Timestamp(acquired_from)).to_numpy()
+        acquired = _periods.date_literal(pd.Timestamp(acquired_from))
+        layer = ibis.cases((first < acquired, EXISTING_BASE), else_=layer)
+        is_new = in_period & (first >= acquired).fill_null(False)
+    layer = ibis.cases((first.isnull(), NO_PURCHASE), else_=layer)
     is_unknown = in_period & ~is_new
-    new_share, unknown_share = (
-        float(window.loc[rows, "revenue"].sum() / total) if total else float("nan")
-        for rows in (is_new, is_unknown)
+    by_layer = (
+        customers.group_by(layer=layer)
+        .agg(
+            customers=customers.count(),
+            revenue=customers.revenue.sum(),
+            new_revenue=customers.revenue.sum(where=is_new),
+            unknown_revenue=customers.revenue.sum(where=is_unknown),
+            anyone_new=is_new.any(),
+            anyone_in_period=in_period.any(),
+        )
+        .to_pandas()
+        .set_index("layer")
     )
+    total = by_layer["revenue"].sum()
+    order = sorted(
+        by_layer.index,
+        key=lambda name: (name != EXISTING_BASE, name == NO_PURCHASE, name),
+    )
+    layers = by_layer.loc[order, ["customers", "revenue"]].rename_axis("layer").reset_index()
+    layers = layers.astype({"layer": "string", "customers": "int64", "revenue": "float64"})
+    layers["share"] = layers["revenue"] / total if total else np.nan
+    new_share, unknown_share = (
+        float(by_layer[column].fillna(0.0).sum() / total) if total else float("nan")
+        for column in ("new_revenue", "unknown_revenue")
+    )
+    is_new = by_layer["anyone_new"].fillna(False).astype(bool)
+    in_period = by_layer["anyone_in_period"].fillna(False).astype(bool)
     lowest = _verdict(new_share, anyone_new=bool(is_new.any()))
     highest = _verdict(new_share + unknown_share, anyone_new=bool(in_period.any()))
     verdict = lowest if lowest == highest else "undetermined"
