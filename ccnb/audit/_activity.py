@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 ibis = lazy_module("ibis")
 _periods = lazy_module("ccnb._periods")
 
-__all__ = ["customer_window", "first_purchase_days", "first_seen"]
+__all__ = ["customer_window", "first_purchase_days"]
 
 
 def _with_keys(table: ir.Table, observation_end: Any) -> ir.Table:
@@ -86,27 +86,6 @@ def customer_window(transactions: Any, *, start: Any, end: Any) -> pd.DataFrame:
     return frame.astype({"revenue": "float64", "orders": "int64", "bought": "bool"}).sort_values(
         "customer_id", ignore_index=True
     )
-
-
-def first_seen(transactions: Any, *, observation_end: Any) -> pd.DataFrame:
-    """Each customer's first transaction and first purchase up to ``observation_end``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``customer_id``, ``first_transaction`` and ``first_purchase`` (NaT for a customer
-        with returns only), datetime64[ns].
-    """
-    table = _with_keys(_table(transactions), observation_end)
-    purchase_day = ibis.cases((table.purchase, table.date), else_=ibis.null("date"))
-    frame = (
-        table.group_by("customer_id")
-        .agg(first_transaction=table.date.min(), first_purchase=purchase_day.min())
-        .to_pandas()
-    )
-    for column in ("first_transaction", "first_purchase"):
-        frame[column] = pd.to_datetime(frame[column]).astype("datetime64[ns]")
-    return frame.sort_values("customer_id", ignore_index=True)
 
 
 def _table(transactions: Any) -> ir.Table:
