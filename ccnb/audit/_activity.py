@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 ibis = lazy_module("ibis")
 _periods = lazy_module("ccnb._periods")
 
-__all__ = ["customer_window", "first_purchase_days"]
+__all__ = ["customer_window", "first_purchase_days", "first_purchase_lines"]
 
 
 def _with_keys(table: ir.Table, observation_end: Any) -> ir.Table:
@@ -41,15 +41,24 @@ def _with_keys(table: ir.Table, observation_end: Any) -> ir.Table:
     return selected.filter(selected.date <= end)
 
 
+def first_purchase_lines(purchases: ir.Table) -> ir.Table:
+    """The purchase rows of each customer's first two purchase days, with their ``rank``.
+
+    ``purchases`` holds purchase rows only (``customer_id``, ``date``, ...); ``rank`` is 0 on
+    the first day with a purchase, 1 on the next one. One window over each customer's rows
+    (on Spark, where the rows are kept by customer, nothing moves).
+    """
+    day = ibis.dense_rank().over(group_by=purchases.customer_id, order_by=purchases.date)
+    ranked = purchases.mutate(rank=day)
+    return ranked.filter(ranked["rank"] < 2)
+
+
 def first_purchase_days(purchases: ir.Table) -> ir.Table:
     """Each customer's first two distinct purchase days: ``customer_id``, ``date``, ``rank``.
 
-    ``purchases`` holds purchase rows only (``customer_id``, ``date``); ``rank`` is 0 for
-    the first day with a purchase, 1 for the next one.
+    The days of `first_purchase_lines`.
     """
-    days = purchases.select("customer_id", "date").distinct()
-    ranked = days.mutate(rank=ibis.row_number().over(group_by=days.customer_id, order_by=days.date))
-    return ranked.filter(ranked["rank"] < 2)
+    return first_purchase_lines(purchases).select("customer_id", "date", "rank").distinct()
 
 
 def customer_window(transactions: Any, *, start: Any, end: Any) -> pd.DataFrame:

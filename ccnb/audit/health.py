@@ -130,10 +130,10 @@ def base_health(
         float(by_layer[column].fillna(0.0).sum() / total) if total else float("nan")
         for column in ("new_revenue", "unknown_revenue")
     )
-    is_new = by_layer["anyone_new"].fillna(False).astype(bool)
-    in_period = by_layer["anyone_in_period"].fillna(False).astype(bool)
-    lowest = _verdict(new_share, anyone_new=bool(is_new.any()))
-    highest = _verdict(new_share + unknown_share, anyone_new=bool(in_period.any()))
+    anyone_new = bool(by_layer["anyone_new"].fillna(False).any())
+    anyone_in_period = bool(by_layer["anyone_in_period"].fillna(False).any())
+    lowest = _verdict(new_share, anyone_new=anyone_new)
+    highest = _verdict(new_share + unknown_share, anyone_new=anyone_in_period)
     verdict = lowest if lowest == highest else "undetermined"
     return BaseHealth(
         layers=layers,

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ccnb._lazy import lazy_module
-from ccnb.audit._activity import _table
+from ccnb.audit._activity import _table, first_purchase_lines
 
 # the engine loads on first use: unpickling a stored audit result must not import it
 ibis = lazy_module("ibis")
@@ -171,12 +171,7 @@ def _first_categories(rows, *, acquired_from: Any) -> Any:
     for a customer with one purchase day). A day's category is the one with the most net
     purchase value that day (ties: alphabetical).
     """
-    purchases = rows.filter(_periods.is_purchase(rows))
-    # the day's rank among the customer's purchase days (0 for the first), one window over
-    # each customer's rows: no join, and on Spark no rows moved (they are kept by customer)
-    day = ibis.dense_rank().over(group_by=purchases.customer_id, order_by=purchases.date)
-    lines = purchases.mutate(rank=day)
-    lines = lines.filter(lines["rank"] < 2)
+    lines = first_purchase_lines(rows.filter(_periods.is_purchase(rows)))
     daily = lines.group_by(["customer_id", "rank", "date", "category"]).agg(
         value=lines.amount.cast("float64").sum()
     )
