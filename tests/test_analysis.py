@@ -225,3 +225,39 @@ def test_a_failed_fit_is_tried_once_and_kept_with_its_reason(steady_buyers_expor
     assert (str(kept), kept.reason, kept.detail) == (str(failure), failure.reason, failure.detail)
     assert kept.detail.startswith("FitError: no candidate converged")
     assert "data" not in reader._values
+
+
+#: tables with a row per customer: a section that only words a total must not read one
+PER_CUSTOMER_TABLES = {
+    "summary",
+    "segments",
+    "predictions",
+    "calibration",
+    "activation",
+    "value_ranking",
+    "budget_customers",
+    "allocated_customers",
+}
+
+
+def test_equity_and_its_interval_are_worded_without_reading_every_customer(cdnow_params, tmp_path):
+    """The KPI page and the CLV page's value sections read customer equity's own interval,
+    not the per-customer predictions (a million rows in each kernel of a big client)."""
+    from ccnb import report
+
+    ClientAnalysis(cdnow_params, cache_dir=tmp_path).precompute()
+    analysis = ClientAnalysis(cdnow_params, cache_dir=tmp_path)
+    sections = [
+        report.equity_headline(analysis),
+        report.naive_versus_model(analysis),
+        report.next_steps_overview(analysis),
+        report.clv_distribution(analysis),
+        report.retention_value(analysis),
+        report.clv_by_segment(analysis),
+        report.next_steps_clv(analysis),
+    ]
+    text = " ".join(section.text for section in sections)
+    level = analysis.customer_equity.interval
+    assert f"{100 * level:.0f}% interval" in text
+    assert f"{100 * (1 - level) / 2:.0f}%" in text  # each customer's own bounds' tail
+    assert not PER_CUSTOMER_TABLES & set(analysis._values), set(analysis._values)

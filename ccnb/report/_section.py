@@ -187,10 +187,8 @@ def _styled(
 def _equity_interval(analysis: ClientAnalysis) -> str:
     """Customer equity's interval bounds, e.g. "90% interval €185k to €210k"."""
     equity, currency = analysis.customer_equity, analysis.currency
-    level = analysis.predictions.settings["interval"]
-    return (
-        f"{percent(level)} interval {money(equity.low, currency)} to {money(equity.high, currency)}"
-    )
+    low, high = money(equity.low, currency), money(equity.high, currency)
+    return f"{percent(equity.interval)} interval {low} to {high}"
 
 
 #: where a report points to the holdout check: on the CLV page itself, and from elsewhere

@@ -492,7 +492,7 @@ def clv_distribution(analysis: ClientAnalysis) -> Section:
 def _own_intervals(analysis: ClientAnalysis) -> str:
     """What a single customer's interval says: wide, and from 0 for whoever may buy nothing."""
     summary = analysis.prediction_summary
-    tail = percent((1 - analysis.predictions.settings["interval"]) / 2)
+    tail = percent((1 - analysis.customer_equity.interval) / 2)
     months = analysis.params.horizon_months
     share = summary["low_zero_share"]
     if share >= 1:
@@ -809,7 +809,7 @@ def clv_export(analysis: ClientAnalysis) -> Section:
     exports.export(activation, "clv")
     return Section(
         text=f"P(alive), P(no purchase), expected purchases and residual CLV with its "
-        f"{percent(analysis.predictions.settings['interval'])} predictive interval for "
+        f"{percent(analysis.customer_equity.interval)} predictive interval for "
         f"{count(len(activation))} customers are exported as `clv.csv`: the interval is the "
         "customer's own range, and a lower bound of 0 means the customer may buy nothing more."
     )
