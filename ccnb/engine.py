@@ -94,6 +94,9 @@ def connect(settings: EngineSettings | None = None) -> ibis.BaseBackend:
     connection.raw_sql(f"SET temp_directory = '{process_folder('duckdb-spill')}'")
     # its bar goes to the terminal (or a notebook's output) on queries over two seconds
     connection.raw_sql("SET enable_progress_bar = false")
+    # freed memory goes back to the system in the background, not when a later query frees
+    # more: the worker's resident size between tables, which the kernels' memory adds to
+    connection.raw_sql("SET allocator_background_threads = true")
     return connection
 
 
