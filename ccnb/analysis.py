@@ -823,12 +823,13 @@ class ClientAnalysis:
     def revenue_concentration(self) -> pd.DataFrame:
         """Cumulative share of revenue against share of customers, best customers first.
 
-        Spark: the curve at 109 shares of customers (`partitioned_segments`), not one point
-        per customer.
+        The curve at `rfm.CONCENTRATION_SHARES` (109 shares of customers, what the chart
+        draws), not one point per customer; on Spark's executors from their two passes
+        (`partitioned_segments`).
         """
         if self._on_executors:
             return self._segments_on_executors.concentration
-        return rfm.revenue_concentration(self.summary)
+        return rfm.concentration_curve(self.summary)
 
     @_stored_table
     def top_customers_share(self) -> float:

@@ -35,9 +35,6 @@ __all__ = [
     "segment_partition",
 ]
 
-#: shares of customers at which `segment_on_spark` gives the revenue concentration curve:
-#: every 0.1% up to 1% (where the curve is steepest), then every 1%
-CONCENTRATION_SHARES = np.concatenate([np.arange(1, 10) / 1_000, np.arange(1, 101) / 100])
 #: the text columns of a partition's segments (categorical in pandas, strings in parquet)
 TEXT_COLUMNS = ("rfm_cell", "segment", "segment_description", "tactic")
 
@@ -224,7 +221,7 @@ class PartitionedSegments:
     grid : pandas.DataFrame
         :func:`ccnb.rfm.score_grid`: customers and net revenue of each R x F cell.
     concentration : pandas.DataFrame
-        :func:`ccnb.rfm.revenue_concentration`'s curve at `CONCENTRATION_SHARES` of the
+        :func:`ccnb.rfm.concentration_curve` at `ccnb.rfm.CONCENTRATION_SHARES` of the
         customers (``customer_share`` 0.001 ... 0.009, 0.01, 0.02 ... 1, ``revenue_share``),
         from (0, 0).
     top_share : float
@@ -376,7 +373,7 @@ def segment_on_spark(
         customers=("customers", "sum"), low=("low", "min"), high=("high", "max")
     )
     corner = cells[(cells["R"] >= corner_score) & (cells["F"] >= corner_score)]
-    shares = CONCENTRATION_SHARES
+    shares = rfm.CONCENTRATION_SHARES
     curve = _concentration(segments, shares=[*shares, top], n_customers=plan.n_customers)
     return PartitionedSegments(
         concentration=pd.DataFrame({"customer_share": shares, "revenue_share": curve[:-1]}),

@@ -25,7 +25,9 @@ __all__ = [
     "SegmentRule",
     "SegmentScheme",
     "builtin_scheme",
+    "CONCENTRATION_SHARES",
     "check_score_inputs",
+    "concentration_curve",
     "corner_share",
     "revenue_concentration",
     "rules_from_params",
@@ -1260,10 +1262,57 @@ def top_share(summary: pd.DataFrame, *, top: float = 0.2) -> float:
     """
     if not 0 < top <= 1:
         raise ValueError(f"top must be a share of customers in (0, 1], got {top}")
+    return float(concentration_curve(summary, shares=[top])["revenue_share"].iloc[0])
+
+
+#: shares of customers at which `concentration_curve` reads the curve by default: every 0.1%
+#: up to 1% (where the curve is steepest), then every 1%
+CONCENTRATION_SHARES = np.concatenate([np.arange(1, 10) / 1_000, np.arange(1, 101) / 100])
+
+
+def concentration_curve(
+    summary: pd.DataFrame, *, shares: Sequence[float] = CONCENTRATION_SHARES
+) -> pd.DataFrame:
+    """The revenue concentration curve at given shares of customers: what a chart draws.
+
+    Each share is read as :func:`top_share` reads it: on the curve of
+    :func:`revenue_concentration`, linearly between two customers and from (0, 0), so the
+    boundary customer counts pro rata. A chart of a million customers needs no more points
+    than the default 109, and the curve at ``rfm.concentration_top`` is the report's top
+    share.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        One row per customer with ``customer_id`` and ``revenue``.
+    shares : sequence of float, default CONCENTRATION_SHARES
+        Shares of customers, best first, each in (0, 1].
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per share, in the order given: ``customer_share`` (the share) and
+        ``revenue_share`` (the share of net revenue the best ``customer_share`` of customers
+        bring).
+
+    Raises
+    ------
+    ValueError
+        If a share is outside (0, 1], or as :func:`revenue_concentration`.
+    """
+    shares = np.asarray(shares, dtype=np.float64)
+    outside = shares[~((shares > 0) & (shares <= 1))]
+    if outside.size:
+        raise ValueError(f"shares of customers must be in (0, 1], got {outside.tolist()}")
     curve = revenue_concentration(summary)
     customer_share = np.concatenate([[0.0], curve["customer_share"].to_numpy()])
     revenue_share = np.concatenate([[0.0], curve["revenue_share"].to_numpy()])
-    return float(np.interp(top, customer_share, revenue_share))
+    return pd.DataFrame(
+        {
+            "customer_share": shares,
+            "revenue_share": np.interp(shares, customer_share, revenue_share),
+        }
+    )
 
 
 def corner_share(scores: pd.DataFrame, *, min_score: int = 4) -> pd.Series:

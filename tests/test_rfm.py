@@ -511,6 +511,26 @@ def test_top_share():
         rfm.top_share(CUSTOMERS, top=20)
 
 
+def test_the_concentration_curve_at_shares_reads_the_customers_curve_pro_rata():
+    """Ten customers (400, 100, 70, 60, 50, 20, 20, 10, 0, -5 counted as 0; total 730): at
+    15% of them the best one and half of the second, at 20% the best two, at 100% all."""
+    curve = rfm.concentration_curve(CUSTOMERS, shares=[0.05, 0.15, 0.2, 0.55, 1.0])
+    assert curve["customer_share"].tolist() == [0.05, 0.15, 0.2, 0.55, 1.0]
+    assert curve["revenue_share"].tolist() == pytest.approx(
+        [200 / 730, 450 / 730, 500 / 730, (680 + 0.5 * 20) / 730, 1.0]
+    )
+    default = rfm.concentration_curve(CUSTOMERS)
+    assert len(default) == 109
+    assert default["customer_share"].iloc[[0, 8, 9, 10, -1]].tolist() == pytest.approx(
+        [0.001, 0.009, 0.01, 0.02, 1.0]
+    )
+    # the chart's point at the report's share is the top share the report quotes
+    assert default["customer_share"].iloc[28] == pytest.approx(0.2)
+    assert default["revenue_share"].iloc[28] == pytest.approx(rfm.top_share(CUSTOMERS, top=0.2))
+    with pytest.raises(ValueError, match=r"\(0, 1\]"):
+        rfm.concentration_curve(CUSTOMERS, shares=[0.5, 0.0])
+
+
 def test_concentration_needs_positive_revenue():
     with pytest.raises(ValueError, match="positive total revenue"):
         rfm.revenue_concentration(CUSTOMERS.assign(revenue=-1.0))

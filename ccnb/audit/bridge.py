@@ -127,7 +127,7 @@ def revenue_bridge(
     retained = by_status.loc["retained"]
     amounts = [
         by_status["previous_revenue"].sum(),
-        -by_status.loc["lost", "previous_revenue"],
+        0.0 - by_status.loc["lost", "previous_revenue"],  # 0, not -0, when nobody is lost
         retained["spending_less"],
         retained["spending_more"],
         by_status.loc["reactivated", "current_revenue"],

@@ -174,8 +174,9 @@ def revenue_concentration(
     Parameters
     ----------
     curve : pandas.DataFrame
-        ``ccnb.rfm.revenue_concentration`` output: ``customer_share`` and
-        ``revenue_share`` (fractions), one row per customer, best first.
+        ``customer_share`` and ``revenue_share`` (fractions), best first: the curve at a
+        few shares of customers (``ccnb.rfm.concentration_curve``) or one row per customer
+        (``ccnb.rfm.revenue_concentration``).
     top : float, default 0.2
         Share of customers at which to mark the curve (the "top 20%").
     {title}
@@ -200,7 +201,7 @@ def revenue_concentration(
     ax.plot(
         [0, 1], [0, 1], color=_GREY, linestyle="--", linewidth=1.5, label="every customer equal"
     )
-    # Reading the drawn curve at `top` (straight segments between customers).
+    # Reading the drawn curve at `top` (straight segments between its points).
     top_revenue = float(np.interp(top, x, y))
     ax.plot([top, top, 0], [0, top_revenue, top_revenue], color=_ORANGE, linestyle=":", lw=1.5)
     ax.plot([top], [top_revenue], marker="o", ms=10, color=_ORANGE, linestyle="none")

@@ -176,8 +176,10 @@ def concentration(analysis: ClientAnalysis) -> Section:
         f"{percent(analysis.top_customers_share)} of net revenue; the steeper the curve above "
         "the diagonal, the more the business depends on a few customers."
     )
-    curve = analysis.revenue_concentration
-    return Section(text=text, figure=_figure(plots.revenue_concentration(curve)))
+    figure = plots.revenue_concentration(
+        analysis.revenue_concentration, top=analysis.params.rfm.concentration_top
+    )
+    return Section(text=text, figure=_figure(figure))
 
 
 @_section(data="nps_by_segment")
