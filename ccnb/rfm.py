@@ -1278,8 +1278,8 @@ def concentration_curve(
     Each share is read as :func:`top_share` reads it: on the curve of
     :func:`revenue_concentration`, linearly between two customers and from (0, 0), so the
     boundary customer counts pro rata. A chart of a million customers needs no more points
-    than the default 109, and the curve at ``rfm.concentration_top`` is the report's top
-    share.
+    than the default 109; at the params' ``rfm.concentration_top`` (20%, one of them) the
+    curve is the top share the segmentation report quotes.
 
     Parameters
     ----------
