@@ -60,14 +60,16 @@ def money(value: float, currency: str | None = None, *, compact: bool = False) -
     Returns
     -------
     str
-        The formatted amount; '–' for a missing value.
+        The formatted amount; '–' for a missing value. A negative amount that rounds to zero
+        shows without its sign.
     """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    sign = "-" if value < 0 else ""
     body = _compact(abs(value)) if compact else f"{abs(value):,.2f}"
     if not compact and abs(value) >= 1000:
         body = f"{abs(value):,.0f}"
+    # an amount that rounds to nothing has no sign: '€0.00', not '-€0.00'
+    sign = "-" if value < 0 and any(digit in body for digit in "123456789") else ""
     return f"{sign}{currency_symbol(currency)}{body}"
 
 

@@ -39,6 +39,12 @@ def test_full_money_and_shares():
     assert money(1234.5, "EUR") == "€1,234"
     assert money(12.5, "USD") == "$12.50"
     assert money(-7, "CHF") == "-CHF 7.00"
+    # an amount that rounds to nothing shows no sign ('-€0.00' reads as a loss); a cent does
+    assert money(-0.004, "EUR") == "€0.00" and money(-0.0, "EUR") == "€0.00"
+    assert money(-0.01, "EUR") == "-€0.01"
+    assert (
+        money(-0.004, "EUR", compact=True) == "€0" and money(-0.3, "EUR", compact=True) == "-€0.3"
+    )
     assert money(float("nan"), "EUR") == "–"
     assert currency_symbol("eur") == "€" and currency_symbol(None) == ""
     assert percent(0.256) == "26%" and percent(0.256, digits=1) == "25.6%"
