@@ -1267,7 +1267,9 @@ def top_share(summary: pd.DataFrame, *, top: float = 0.2) -> float:
 
 #: shares of customers at which `concentration_curve` reads the curve by default: every 0.1%
 #: up to 1% (where the curve is steepest), then every 1%
-CONCENTRATION_SHARES = np.concatenate([np.arange(1, 10) / 1_000, np.arange(1, 101) / 100])
+CONCENTRATION_SHARES = tuple(
+    float(share) for share in np.concatenate([np.arange(1, 10) / 1_000, np.arange(1, 101) / 100])
+)
 
 
 def concentration_curve(
