@@ -261,3 +261,18 @@ def test_equity_and_its_interval_are_worded_without_reading_every_customer(cdnow
     assert f"{100 * level:.0f}% interval" in text
     assert f"{100 * (1 - level) / 2:.0f}%" in text  # each customer's own bounds' tail
     assert not PER_CUSTOMER_TABLES & set(analysis._values), set(analysis._values)
+
+
+def test_the_tiered_plan_counts_the_segmentation_pages_customers_without_reading_them(
+    cdnow_params, tmp_path
+):
+    """The budget page's rule sentence names the customers on the segmentation page: the
+    segment summary's sizes, not the per-customer segments (a million rows at scale)."""
+    from ccnb import report
+
+    ClientAnalysis(cdnow_params, cache_dir=tmp_path).precompute()
+    analysis = ClientAnalysis(cdnow_params, cache_dir=tmp_path)
+    text = report.tiered_plan(analysis).text
+    assert not PER_CUSTOMER_TABLES & set(analysis._values), set(analysis._values)
+    customers = ClientAnalysis(cdnow_params, cache_dir=tmp_path).segments
+    assert f"of the {len(customers):,} customers on the segmentation page" in text
