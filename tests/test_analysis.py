@@ -240,13 +240,22 @@ PER_CUSTOMER_TABLES = {
 }
 
 
-def test_equity_and_its_interval_are_worded_without_reading_every_customer(cdnow_params, tmp_path):
+@pytest.fixture(scope="module")
+def stored_cdnow(cdnow_params, tmp_path_factory):
+    """A cache folder holding every CDNOW table, computed once for the tests that read it."""
+    folder = tmp_path_factory.mktemp("stored-cdnow")
+    ClientAnalysis(cdnow_params, cache_dir=folder).precompute()
+    return folder
+
+
+def test_equity_and_its_interval_are_worded_without_reading_every_customer(
+    cdnow_params, stored_cdnow
+):
     """The KPI page and the CLV page's value sections read customer equity's own interval,
     not the per-customer predictions (a million rows in each kernel of a big client)."""
     from ccnb import report
 
-    ClientAnalysis(cdnow_params, cache_dir=tmp_path).precompute()
-    analysis = ClientAnalysis(cdnow_params, cache_dir=tmp_path)
+    analysis = ClientAnalysis(cdnow_params, cache_dir=stored_cdnow)
     sections = [
         report.equity_headline(analysis),
         report.naive_versus_model(analysis),
@@ -264,15 +273,14 @@ def test_equity_and_its_interval_are_worded_without_reading_every_customer(cdnow
 
 
 def test_the_tiered_plan_counts_the_segmentation_pages_customers_without_reading_them(
-    cdnow_params, tmp_path
+    cdnow_params, stored_cdnow
 ):
     """The budget page's rule sentence names the customers on the segmentation page: the
     segment summary's sizes, not the per-customer segments (a million rows at scale)."""
     from ccnb import report
 
-    ClientAnalysis(cdnow_params, cache_dir=tmp_path).precompute()
-    analysis = ClientAnalysis(cdnow_params, cache_dir=tmp_path)
+    analysis = ClientAnalysis(cdnow_params, cache_dir=stored_cdnow)
     text = report.tiered_plan(analysis).text
     assert not PER_CUSTOMER_TABLES & set(analysis._values), set(analysis._values)
-    customers = ClientAnalysis(cdnow_params, cache_dir=tmp_path).segments
+    customers = ClientAnalysis(cdnow_params, cache_dir=stored_cdnow).segments
     assert f"of the {len(customers):,} customers on the segmentation page" in text
