@@ -39,6 +39,7 @@ from ccnb._lazy import lazy_module
 from ccnb._process_folders import process_folder, process_prefix
 from ccnb.errors import ModelUnavailable, Unavailable
 from ccnb.formatting import day_label
+from ccnb.order_statistics import quantile_of_counts
 from ccnb.params import Params, with_overrides
 from ccnb.windows import AnalysisWindows, choose_windows
 
@@ -844,9 +845,12 @@ class ClientAnalysis:
         survey = self._require_survey()
         columns = ["customer_id", "segment"]
         joined = survey.merge(self.segments[columns], on="customer_id", how="left")
-        if "acquisition_channel" in self.summary:
-            channels = self.summary[["customer_id", "acquisition_channel"]]
-            joined = joined.merge(channels, on="customer_id", how="left")
+        customers = self.data.customers
+        if customers is not None:
+            # the summary's channel (``summary._with_channel``) for respondents in the base
+            channels = customers.set_index("customer_id")["acquisition_channel"]
+            channel = joined["customer_id"].map(channels).fillna("unknown").astype("string")
+            joined["acquisition_channel"] = channel.where(joined["segment"].notna())
         return joined
 
     @_stored_table
@@ -1222,12 +1226,33 @@ class ClientAnalysis:
             observation_end=self.observation_end,
         )
 
+    def _customer_patterns(self, *columns: str) -> pd.DataFrame:
+        """The customers' distinct values of ``columns`` and how many share each (``customers``).
+
+        What a fit or a quantile of the base needs. On Spark counted where the summary is
+        kept (`summary.customer_patterns`), so no customer comes to the driver; elsewhere
+        from the customer summary.
+        """
+        if self.params.engine.backend == "spark":
+            inputs = summary.btyd_inputs_table(self._summary_in_engine)
+            return summary.customer_patterns(inputs, columns=columns)
+        counted = self.summary.groupby(list(columns), sort=True).size()
+        return counted.rename("customers").reset_index()
+
+    @_tracked_value
+    def _purchase_patterns(self) -> pd.DataFrame:
+        """``frequency``, ``recency``, ``T`` and ``customers``: the base's purchase patterns."""
+        return self._customer_patterns("frequency", "recency", "T")
+
     @_stored_table
     def purchase_model(self) -> clv.FittedModel:
         """The chosen purchase model refitted on the whole history."""
         try:
             return clv.fit_purchases(
-                self.summary, model=self.validation.chosen, seed=self.params.seed
+                self._purchase_patterns,
+                model=self.validation.chosen,
+                seed=self.params.seed,
+                weights="customers",
             )
         except (clv.InsufficientDataError, clv.FitError) as error:
             raise _model_unavailable(
@@ -1237,8 +1262,9 @@ class ClientAnalysis:
     @_stored_table
     def spend_model(self) -> clv.FittedModel:
         """Gamma-Gamma spend model on repeat buyers."""
+        patterns = self._customer_patterns("frequency", "monetary_value")
         try:
-            return clv.fit_spend(self.summary, seed=self.params.seed)
+            return clv.fit_spend(patterns, seed=self.params.seed, weights="customers")
         except (clv.InsufficientDataError, clv.FitError) as error:
             raise _model_unavailable(
                 error,
@@ -1522,8 +1548,12 @@ class ClientAnalysis:
     def iso_value(self) -> pd.DataFrame:
         """Residual CLV over a frequency x recency grid at the median customer age."""
         grid = self.params.iso_value
-        age = float(self.summary["T"].median())
-        top_frequency = self.summary["frequency"].quantile(grid.frequency_quantile)
+        patterns = self._purchase_patterns
+        counts = patterns["customers"]
+        age = quantile_of_counts(patterns["T"], counts, quantile=0.5)
+        top_frequency = quantile_of_counts(
+            patterns["frequency"], counts, quantile=grid.frequency_quantile
+        )
         return clv.iso_value(
             self.purchase_model,
             self.spend_model,

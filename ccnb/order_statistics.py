@@ -14,16 +14,70 @@ partitions".
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["DEFAULT_ACCURACY", "order_statistics_on_spark"]
+__all__ = ["DEFAULT_ACCURACY", "order_statistics_on_spark", "quantile_of_counts"]
 
 #: ``percentile_approx``'s accuracy: a bracket holds about ``6 n / accuracy`` values
 #: (60,000 of a hundred million customers)
 DEFAULT_ACCURACY = 10_000
+
+
+def numpy_position(n: int, quantile: float) -> float:
+    """The position numpy gives ``quantile`` among ``n`` sorted values (method ``linear``).
+
+    ``(n - 1) * quantile``, as numpy computes it (its general Hyndman-Fan formula gives the
+    same number in exact arithmetic, not always in floating point).
+    """
+    return (n - 1) * quantile
+
+
+def numpy_lerp(low: float, high: float, weight: float) -> float:
+    """The interpolation numpy makes between two neighbours (exact at both ends)."""
+    difference = high - low
+    return high - difference * (1 - weight) if weight >= 0.5 else low + difference * weight
+
+
+def quantile_of_counts(values, counts, *, quantile: float) -> float:
+    """``numpy.quantile(numpy.repeat(values, counts), quantile)``, without repeating the values.
+
+    For a base held as distinct values and how many customers share each (e.g.
+    `ccnb.summary.customer_patterns`): the two order statistics around the quantile's
+    position are read off the cumulative counts.
+
+    Parameters
+    ----------
+    values : array-like
+        Distinct (or not) values, in any order, without NaN.
+    counts : array-like
+        How many times each value occurs (whole numbers >= 0, at least one > 0).
+    quantile : float
+        In [0, 1].
+
+    Returns
+    -------
+    float
+    """
+    if not 0 <= quantile <= 1:
+        raise ValueError(f"quantile must be in [0, 1], got {quantile}")
+    values = np.asarray(values, dtype=float)
+    counts = np.asarray(counts, dtype=np.int64)
+    order = np.argsort(values, kind="stable")
+    values, ends = values[order], np.cumsum(counts[order])
+    n = int(ends[-1]) if len(ends) else 0
+    if n == 0:
+        raise ValueError("quantile_of_counts needs at least one counted value")
+    index = numpy_position(n, quantile)
+    below = math.floor(index)
+
+    def value_at(position: int) -> float:
+        return float(values[np.searchsorted(ends, position, side="right")])
+
+    return numpy_lerp(value_at(below), value_at(min(below + 1, n - 1)), index - below)
 
 
 def order_statistics_on_spark(

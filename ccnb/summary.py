@@ -16,6 +16,7 @@ without the return-only days.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Literal
 
 import ibis
@@ -30,6 +31,7 @@ __all__ = [
     "btyd_inputs_table",
     "calibration_holdout",
     "collect_summary",
+    "customer_patterns",
     "customer_summary",
     "first_purchase_values",
     "revenue_between",
@@ -316,6 +318,35 @@ def btyd_inputs_table(table: ir.Table) -> ir.Table:
         "T",
         monetary_value=ibis.cases((table.frequency > 0, repeat_value / table.frequency), else_=0.0),
     )
+
+
+def customer_patterns(table: ir.Table, *, columns: Sequence[str]) -> pd.DataFrame:
+    """The distinct values of ``columns`` among the customers, and how many customers share each.
+
+    What a model fit needs of a base that stays where the data is: a BTYD fit is a sum over
+    customers of a term that depends on (``frequency``, ``recency``, ``T``) alone, so the
+    engine groups the customers and only the distinct patterns come back
+    (`ccnb.clv.fit_purchases` and `ccnb.clv.fit_spend` with ``weights="customers"``).
+
+    Parameters
+    ----------
+    table : ibis.Table
+        One row per customer, e.g. :func:`btyd_inputs_table`'s.
+    columns : sequence of str
+        The columns whose combinations are counted.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``columns`` and ``customers`` (int64), one row per distinct combination, sorted by
+        ``columns`` in order.
+    """
+    columns = list(columns)
+    if not columns:
+        raise ValueError("customer_patterns needs at least one column")
+    grouped = table.group_by(columns).agg(customers=table.count())
+    frame = grouped.to_pyarrow().to_pandas()
+    return frame.sort_values(columns, ignore_index=True)
 
 
 def summary_table(

@@ -284,3 +284,27 @@ def test_the_tiered_plan_counts_the_segmentation_pages_customers_without_reading
     assert not PER_CUSTOMER_TABLES & set(analysis._values), set(analysis._values)
     customers = ClientAnalysis(cdnow_params, cache_dir=stored_cdnow).segments
     assert f"of the {len(customers):,} customers on the segmentation page" in text
+
+
+def test_survey_answers_carry_the_summarys_channel_without_reading_the_summary():
+    """Each answer gets its customer's segment and the channel the customer summary gives
+    (``unknown`` for a customer the customers table does not list, none for a respondent who
+    is not a customer), from the customers table rather than the per-customer summary."""
+    analysis = ClientAnalysis(ccnb.load_params("params/demo.yaml"))
+    customers = analysis.data.customers
+    unlisted = customers["customer_id"].iloc[0]
+    analysis.data.customers = customers[customers["customer_id"] != unlisted]
+    survey = analysis.data.survey
+    stranger = survey.iloc[[0]].assign(customer_id="not-a-customer")
+    listed = survey.iloc[[1]].assign(customer_id=unlisted)
+    analysis.data.survey = pd.concat([survey, stranger, listed], ignore_index=True)
+    joined = analysis.survey_with_segments
+    assert "survey_with_segments" in analysis._used_by["segments"]
+    assert "survey_with_segments" not in analysis._used_by["summary"]  # read by the segments
+    base = analysis.summary[["customer_id", "acquisition_channel"]]
+    assert unlisted in set(base["customer_id"])
+    expected = analysis.data.survey.merge(base, on="customer_id", how="left")
+    pd.testing.assert_series_equal(joined["acquisition_channel"], expected["acquisition_channel"])
+    assert joined["acquisition_channel"].iloc[-2] is pd.NA
+    assert joined["acquisition_channel"].iloc[-1] == "unknown"
+    assert joined["segment"].notna().sum() == len(joined) - 1

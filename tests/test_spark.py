@@ -821,6 +821,34 @@ def test_the_clv_tables_on_spark_come_from_the_executors(spark, monkeypatch):
     )
 
 
+def test_the_whole_history_fits_on_spark_read_counted_patterns_not_the_customers(spark):
+    """On Spark the purchase and spend models are fitted on the customers' distinct patterns,
+    counted where the summary is kept: the same fits as the analysis on DuckDB, and the same
+    iso-value grid (its median age and frequency quantile read off the counts), without the
+    customer summary coming to the driver."""
+    from ccnb.analysis import ClientAnalysis
+
+    params = load_params(os.path.join(ROOT, "params/demo-spark.yaml"))
+    on_spark = ClientAnalysis(params)
+    on_spark._values["data"] = data.load_client(params, connection=spark)
+    in_memory = ClientAnalysis(load_params(os.path.join(ROOT, PARAMS["demo"])))
+    for name in ("purchase_model", "spend_model"):
+        ours, theirs = getattr(on_spark, name), getattr(in_memory, name)
+        assert ours.name == theirs.name
+        pd.testing.assert_series_equal(ours.params_, theirs.params_, rtol=1e-9)
+        assert (ours.n_customers_, ours.n_unique_) == (theirs.n_customers_, theirs.n_unique_)
+        assert ours.log_likelihood_ == pytest.approx(theirs.log_likelihood_, rel=1e-12)
+    assert on_spark.spend_model.excluded_ == in_memory.spend_model.excluded_
+    assert on_spark.spend_model.correlation_ == pytest.approx(
+        in_memory.spend_model.correlation_, rel=1e-9
+    )
+    pd.testing.assert_frame_equal(
+        on_spark.iso_value, in_memory.iso_value, check_exact=False, rtol=1e-9
+    )
+    assert "summary" not in on_spark._values
+    assert "summary" in in_memory._values  # DuckDB's fits condense the summary it holds
+
+
 def test_on_a_cluster_without_a_work_dir_the_segments_are_made_on_the_driver(
     spark, monkeypatch, tmp_path
 ):

@@ -7,11 +7,14 @@ import pytest
 from lifetimes.utils import calibration_and_holdout_data, summary_data_from_transaction_data
 
 from ccnb.summary import (
+    btyd_inputs_table,
     calibration_holdout,
+    customer_patterns,
     customer_summary,
     first_purchase_values,
     repeat_purchases_by_period,
     revenue_between,
+    summary_table,
 )
 
 BTYD = ["frequency", "recency", "T", "monetary_value"]
@@ -116,6 +119,25 @@ def test_money_that_cancels_is_plus_zero():
     summary = customer_summary(engine_table(frame), observation_end=dt.date(2024, 1, 31))
     revenue = summary["revenue"].to_numpy()
     assert revenue[0] == 0 and not np.signbit(revenue[0])
+
+
+def test_customer_patterns_count_the_customers_by_hand(tiny):
+    """Weekly BTYD inputs at 2024-01-31: A bought on three days (frequency 2, recency 4 weeks,
+    T 30/7), B once on 15 January (T 16/7), C has returns only (T 21/7, no purchase): three
+    patterns of one customer each; by frequency alone, two customers share frequency 0."""
+    end = dt.date(2024, 1, 31)
+    inputs = btyd_inputs_table(summary_table(tiny, observation_end=end))
+    patterns = customer_patterns(inputs, columns=["frequency", "recency", "T"])
+    assert patterns.to_dict("list") == {
+        "frequency": [0.0, 0.0, 2.0],
+        "recency": [0.0, 0.0, 4.0],
+        "T": [16 / 7, 21 / 7, 30 / 7],
+        "customers": [1, 1, 1],
+    }
+    by_frequency = customer_patterns(inputs, columns=["frequency"])
+    assert by_frequency.to_dict("list") == {"frequency": [0.0, 2.0], "customers": [2, 1]}
+    with pytest.raises(ValueError, match="at least one column"):
+        customer_patterns(inputs, columns=[])
 
 
 def test_observation_end_cuts_later_rows(tiny):

@@ -128,10 +128,13 @@ PURCHASE_MODELS = ("bgnbd", "mbgnbd", "paretonbd")
 # condensing to unique rows
 
 
-def condense(columns: dict[str, np.ndarray]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+def condense(
+    columns: dict[str, np.ndarray], *, weights: np.ndarray | None = None
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Unique rows of ``columns`` with their counts and the row of each input.
 
-    Returns ``(unique, counts, inverse)`` with ``unique.iloc[inverse]`` equal to the input; the
+    Returns ``(unique, counts, inverse)`` with ``unique.iloc[inverse]`` equal to the input
+    and ``counts`` the rows' ``weights`` summed per unique row (default one per row); the
     unique rows are sorted lexicographically (as ``numpy.unique(..., axis=0)``, which is an
     order of magnitude slower on a million rows). Each column is coded by its sorted distinct
     values (a hash table, no sort of every row) and the codes are combined column by column;
@@ -146,7 +149,8 @@ def condense(columns: dict[str, np.ndarray]) -> tuple[pd.DataFrame, np.ndarray, 
         group, keys = pd.factorize(group.astype(np.int64) * len(uniques) + codes, sort=True)
         rows = [row[keys // len(uniques)] for row in rows] + [uniques[keys % len(uniques)]]
     unique = pd.DataFrame(dict(zip(names, rows, strict=True)))
-    return unique, np.bincount(group).astype(float), group.astype(np.intp)
+    counts = np.bincount(group, weights=weights).astype(float)
+    return unique, counts, group.astype(np.intp)
 
 
 # ---------------------------------------------------------------------------------------------

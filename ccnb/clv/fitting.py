@@ -94,14 +94,39 @@ def _check_btyd(frame, frequency, recency, age, names) -> None:
             )
 
 
-def _check_minimums(label: str, frequency: np.ndarray) -> None:
-    if len(frequency) < MIN_CUSTOMERS:
-        raise InsufficientDataError(label, "customers", MIN_CUSTOMERS, len(frequency))
-    repeat = int(np.sum(frequency > 0))
+def _customer_weights(frame: pd.DataFrame, weights: str | None, where: str) -> np.ndarray:
+    """How many customers each row stands for: the ``weights`` column, else one each."""
+    if weights is None:
+        return np.ones(len(frame))
+    _require_columns(frame, [weights], where)
+    counts = frame[weights].to_numpy(dtype=float)
+    if not np.all(np.isfinite(counts) & (counts >= 1) & (counts == np.round(counts))):
+        raise ValueError(f"{weights!r} must count customers: whole numbers >= 1")
+    return counts
+
+
+def _check_minimums(label: str, frequency: np.ndarray, weights: np.ndarray) -> None:
+    customers = int(weights.sum())
+    if customers < MIN_CUSTOMERS:
+        raise InsufficientDataError(label, "customers", MIN_CUSTOMERS, customers)
+    repeat = int(weights[frequency > 0].sum())
     if repeat < MIN_REPEAT_BUYERS:
         raise InsufficientDataError(
             label, "repeat buyers (frequency > 0)", MIN_REPEAT_BUYERS, repeat
         )
+
+
+def _weighted_correlation(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> float:
+    """Pearson correlation of ``x`` and ``y`` over the customers ``weights`` counts.
+
+    NaN when either does not vary. Equal to ``numpy.corrcoef`` on the customers' own rows.
+    """
+    dx = x - np.average(x, weights=weights)
+    dy = y - np.average(y, weights=weights)
+    sxx, syy = np.sum(weights * dx * dx), np.sum(weights * dy * dy)
+    if not (sxx > 0 and syy > 0):
+        return float("nan")
+    return float(np.sum(weights * dx * dy) / np.sqrt(sxx * syy))
 
 
 def _to_fitted(model_fit: _btyd.ModelFit, n_customers: int, penalizer: float) -> FittedModel:
@@ -134,6 +159,7 @@ def fit_purchases(
     penalizer: float = 0.0,
     n_starts: int | None = None,
     seed: int = 0,
+    weights: str | None = None,
 ) -> FittedModel:
     """Fit a purchase model (BG/NBD, MBG/NBD or Pareto/NBD) with lifetimes' likelihood.
 
@@ -164,6 +190,10 @@ def fit_purchases(
         ridges).
     seed : int
         Seed for the extra starting points.
+    weights : str, optional
+        Column counting the customers each row stands for, when ``data`` holds distinct
+        patterns rather than customers (``ccnb.summary.customer_patterns``, made where the
+        data is); the fit equals the fit on the customers the patterns count.
 
     Returns
     -------
@@ -181,17 +211,20 @@ def fit_purchases(
         raise ValueError(f"model must be one of {PURCHASE_MODELS}, got {model!r}")
     spec = _btyd.MODEL_SPECS[model]
     frequency, recency, age = _btyd_inputs(data, "fit_purchases")
-    _check_minimums(spec.label, frequency)
+    counts = _customer_weights(data, weights, "fit_purchases")
+    _check_minimums(spec.label, frequency, counts)
     if np.max(age) <= 0:
         raise ValueError("every customer has T == 0: nothing was observed after first purchases")
-    rows, weights, _ = _btyd.condense({"frequency": frequency, "recency": recency, "T": age})
+    rows, pattern_counts, _ = _btyd.condense(
+        {"frequency": frequency, "recency": recency, "T": age}, weights=counts
+    )
     starts = _DEFAULT_STARTS[model] if n_starts is None else int(n_starts)
     if starts < 1:
         raise ValueError(f"n_starts must be >= 1, got {n_starts}")
     model_fit = _btyd.fit_model(
-        spec, rows, weights, penalizer=penalizer, n_starts=starts, seed=seed
+        spec, rows, pattern_counts, penalizer=penalizer, n_starts=starts, seed=seed
     )
-    fitted = _to_fitted(model_fit, len(frequency), penalizer)
+    fitted = _to_fitted(model_fit, counts.sum(), penalizer)
     if not fitted.converged_:
         raise FitError(fitted)
     return fitted
@@ -203,6 +236,7 @@ def fit_spend(
     penalizer: float = 0.0,
     n_starts: int = 1,
     seed: int = 0,
+    weights: str | None = None,
 ) -> FittedModel:
     """Fit the Gamma-Gamma spend model on repeat buyers with positive spend.
 
@@ -224,6 +258,9 @@ def fit_spend(
         :func:`fit_purchases`).
     seed : int
         Seed for the extra starting points.
+    weights : str, optional
+        Column counting the customers each row stands for (distinct patterns, as
+        :func:`fit_purchases` takes them); exclusions and the correlation count them.
 
     Returns
     -------
@@ -244,36 +281,35 @@ def fit_spend(
         _require_columns(data, names, "fit_spend")
     frequency = data[names[0]].to_numpy(float)
     spend = data[names[1]].to_numpy(float)
+    counts = _customer_weights(data, weights, "fit_spend")
     no_repeat = ~(frequency > 0)
     non_positive = ~no_repeat & ~(spend > 0)  # includes missing spend
     used = ~no_repeat & ~non_positive
     excluded = {
-        "no_repeat_purchase": int(no_repeat.sum()),
-        "non_positive_spend": int(non_positive.sum()),
+        "no_repeat_purchase": int(counts[no_repeat].sum()),
+        "non_positive_spend": int(counts[non_positive].sum()),
     }
     spec = _btyd.MODEL_SPECS["gammagamma"]
-    if used.sum() < MIN_SPEND_CUSTOMERS:
+    n_used = int(counts[used].sum())
+    if n_used < MIN_SPEND_CUSTOMERS:
         raise InsufficientDataError(
-            spec.label,
-            "repeat buyers with positive spend",
-            MIN_SPEND_CUSTOMERS,
-            int(used.sum()),
+            spec.label, "repeat buyers with positive spend", MIN_SPEND_CUSTOMERS, n_used
         )
-    rows, weights, _ = _btyd.condense({"frequency": frequency[used], "monetary_value": spend[used]})
-    model_fit = _btyd.fit_model(
-        spec, rows, weights, penalizer=penalizer, n_starts=n_starts, seed=seed
+    frequency, spend, counts = frequency[used], spend[used], counts[used]
+    rows, pattern_counts, _ = _btyd.condense(
+        {"frequency": frequency, "monetary_value": spend}, weights=counts
     )
-    fitted = _to_fitted(model_fit, int(used.sum()), penalizer)
+    model_fit = _btyd.fit_model(
+        spec, rows, pattern_counts, penalizer=penalizer, n_starts=n_starts, seed=seed
+    )
+    fitted = _to_fitted(model_fit, n_used, penalizer)
     if fitted.params_["q"] <= 1:
         problem = "q <= 1, so the population mean spend v * p / (q - 1) is undefined"
         fitted.converged_ = False
         fitted.convergence_ = (
             problem if fitted.convergence_ == "converged" else f"{fitted.convergence_}; {problem}"
         )
-    if np.std(frequency[used]) > 0 and np.std(spend[used]) > 0:
-        correlation = float(np.corrcoef(frequency[used], spend[used])[0, 1])
-    else:
-        correlation = float("nan")
+    correlation = _weighted_correlation(frequency, spend, counts)
     fitted.excluded_ = excluded
     fitted.correlation_ = correlation
     fitted.independence_ok_ = bool(abs(correlation) <= INDEPENDENCE_THRESHOLD)

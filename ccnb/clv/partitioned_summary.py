@@ -24,28 +24,17 @@ from ccnb.clv.histograms import (
     p_alive_edges,
     rclv_edges,
 )
-from ccnb.order_statistics import order_statistics_on_spark
+from ccnb.order_statistics import numpy_lerp, numpy_position, order_statistics_on_spark
 
 __all__ = ["histograms_on_spark", "prediction_summary_on_spark", "rclv_spread_on_spark"]
-
-
-def _virtual_index(n: int, quantile: float) -> float:
-    """The position numpy gives ``quantile`` among ``n`` sorted values (method ``linear``)."""
-    return n * quantile + (1 + quantile * (1 - 1 - 1)) - 1
 
 
 def _positions(n: int, quantiles: tuple[float, ...]) -> list[int]:
     wanted = set()
     for quantile in quantiles:
-        below = math.floor(_virtual_index(n, quantile))
+        below = math.floor(numpy_position(n, quantile))
         wanted |= {below, min(below + 1, n - 1)}
     return sorted(wanted)
-
-
-def _lerp(low: float, high: float, weight: float) -> float:
-    """The interpolation numpy makes between two neighbours (exact at both ends)."""
-    difference = high - low
-    return high - difference * (1 - weight) if weight >= 0.5 else low + difference * weight
 
 
 def _quantiles_on_spark(table, column: str, quantiles: tuple[float, ...]) -> dict[float, float]:
@@ -57,9 +46,11 @@ def _quantiles_on_spark(table, column: str, quantiles: tuple[float, ...]) -> dic
     value_at = dict(zip(found["position"], found["value"], strict=True))
     result = {}
     for quantile in quantiles:
-        index = _virtual_index(n, quantile)
+        index = numpy_position(n, quantile)
         below = math.floor(index)
-        result[quantile] = _lerp(value_at[below], value_at[min(below + 1, n - 1)], index - below)
+        result[quantile] = numpy_lerp(
+            value_at[below], value_at[min(below + 1, n - 1)], index - below
+        )
     return result
 
 

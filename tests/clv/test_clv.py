@@ -334,6 +334,67 @@ def test_weighted_fit_equals_unweighted_lifetimes_on_synthetic_data():
     assert fitted.log_likelihood_ == pytest.approx(theirs_ll, rel=1e-9)
 
 
+def _patterns(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The customers' distinct values of ``columns`` counted, as the engine returns them."""
+    counted = frame.groupby(columns, sort=True).size().rename("customers").reset_index()
+    return counted.sample(frac=1.0, random_state=0)  # order must not matter
+
+
+@pytest.mark.parametrize("model", ["bgnbd", "paretonbd"])
+def test_a_fit_on_counted_patterns_is_the_fit_on_the_customers(summary, model):
+    """What the engine sends back on Spark: distinct patterns and how many customers share
+    each; lifetimes fitted on every customer is the independent check."""
+    patterns = _patterns(summary, ["frequency", "recency", "T"])
+    assert len(patterns) == 1218  # of 2,357 customers
+    ours = clv.fit_purchases(patterns, model=model, weights="customers")
+    on_rows = clv.fit_purchases(summary, model=model)
+    assert ours.n_customers_ == on_rows.n_customers_ == len(summary) == 2357
+    assert ours.n_unique_ == on_rows.n_unique_ == len(patterns)
+    pd.testing.assert_series_equal(ours.params_, on_rows.params_, rtol=1e-12)
+    assert ours.log_likelihood_ == pytest.approx(on_rows.log_likelihood_, rel=1e-12)
+    if model == "bgnbd":
+        theirs = lifetimes.BetaGeoFitter().fit(
+            summary["frequency"], summary["recency"], summary["T"]
+        )
+        assert relative_difference(ours.params_, theirs.params_) < 1e-4
+
+
+def test_a_spend_fit_on_counted_patterns_counts_the_customers(summary, spend):
+    """Gamma-Gamma on (frequency, monetary value) patterns: the customers without a repeat
+    purchase are excluded by their count, the correlation is the customers' own."""
+    patterns = _patterns(summary, ["frequency", "monetary_value"])
+    ours = clv.fit_spend(patterns, weights="customers")
+    assert ours.excluded_ == {"no_repeat_purchase": 1218, "non_positive_spend": 0}
+    assert ours.n_customers_ == spend.n_customers_ == 2357 - 1218
+    pd.testing.assert_series_equal(ours.params_, spend.params_, rtol=1e-12)
+    repeat = summary[summary["frequency"] > 0]
+    expected_r = np.corrcoef(repeat["frequency"], repeat["monetary_value"])[0, 1]
+    assert ours.correlation_ == pytest.approx(expected_r, rel=1e-12)
+    assert spend.correlation_ == pytest.approx(expected_r, rel=1e-12)
+
+
+def test_counted_patterns_are_checked_against_their_minimums_by_count():
+    """Minimums count customers, not rows: 49 customers on one row are too few; a count that
+    is not a whole number of customers is refused."""
+    one_row = pd.DataFrame({"frequency": [2.0], "recency": [3.0], "T": [9.0], "customers": [49]})
+    with pytest.raises(clv.InsufficientDataError, match="at least 50 customers") as error:
+        clv.fit_purchases(one_row, weights="customers")
+    assert error.value.observed == 49
+    two_rows = pd.DataFrame(
+        {"frequency": [0.0, 2.0], "recency": [0.0, 3.0], "T": [9.0, 9.0], "customers": [100, 19]}
+    )
+    with pytest.raises(clv.InsufficientDataError, match="at least 20 repeat buyers") as error:
+        clv.fit_purchases(two_rows, weights="customers")
+    assert error.value.observed == 19
+    for bad in (0, 1.5, -1):
+        with pytest.raises(ValueError, match="'customers' must count customers"):
+            clv.fit_spend(
+                two_rows.assign(monetary_value=5.0, customers=[100, bad]), weights="customers"
+            )
+    with pytest.raises(ValueError, match="customers"):
+        clv.fit_purchases(two_rows.drop(columns="customers"), weights="customers")
+
+
 def test_bgnbd_standard_errors_match_lifetimes_and_finite_differences(validation, calibration):
     ours = validation.fitted["bgnbd"]
     theirs = lifetimes_fit("bgnbd", calibration)
