@@ -1396,28 +1396,42 @@ class ClientAnalysis:
 
         The forecast at a 100% margin re-priced at the params' margin (`clv.reprice`), so a
         margin change neither refits nor draws again. On Spark's executors
-        (`_predictions_on_executors`) the driver computes the point values alone and reads
-        each customer's bounds back; the draws stay with the executors' totals.
+        (`_predictions_on_executors`) every customer's values are the executors' (read back
+        here, ranked into deciles); the draws stay with the executors' totals.
         """
         run = self._predictions_on_executors
         if run is None:
             return clv.reprice(self._forecast, gross_margin=self.params.gross_margin)
         from ccnb.clv import partitioned
 
-        point = clv.predict(
-            self.summary,
-            purchases=self.purchase_model,
-            spend=self.spend_model,
-            gross_margin=self.params.gross_margin,
-            n_draws=0,
-            **self._prediction_options,
-        )
-        bounds = run.predicted.select("customer_id", *partitioned.INTERVAL_COLUMNS).toPandas()
-        return partitioned.with_partition_intervals(point, bounds, run.totals)
+        horizon = self.params.horizon_months
+        columns = ["customer_id", *partitioned.CUSTOMER_COLUMNS]
+        table = run.predicted.select(*columns, *partitioned.margin_columns(horizon)).toPandas()
+        return partitioned.predictions_from_partitions(table, run.totals)
 
     @_stored_table
     def retention_scenarios(self) -> pd.DataFrame:
-        """Customer equity if the one-year retention were N points higher or lower."""
+        """Customer equity if the one-year retention were N points higher or lower.
+
+        On Spark's executors from the customers' sums per purchase pattern, scaled to the
+        executors' customer equity: no customer comes to the driver.
+        """
+        run = self._predictions_on_executors
+        if run is not None:
+            from ccnb.clv import partitioned_summary
+
+            settings = self.params
+            return clv.retention_scenarios_of_patterns(
+                partitioned_summary.retention_patterns_on_spark(
+                    run.predicted, horizon_months=settings.horizon_months
+                ),
+                self.purchase_model,
+                equity=self.customer_equity.value,
+                discount_rate_annual=settings.discount_rate_annual,
+                horizon_months=settings.horizon_months,
+                time_unit=settings.time_unit,
+                changes=settings.retention_changes,
+            )
         return clv.retention_scenarios(
             self.predictions, self._survival_paths, changes=self.params.retention_changes
         )

@@ -750,10 +750,12 @@ def test_the_segmentation_on_spark_is_the_one_in_memory(spark, demo_summary):
 
 
 def test_the_clv_tables_on_spark_come_from_the_executors(spark, monkeypatch):
-    """The demo's predictions on Spark: the executors draw every customer's futures and return
-    totals per segment and draw; the driver computes the point values only. Point values, the
-    segments' means, equity and the histograms equal the analysis on DuckDB; the intervals,
-    made from other streams of the same draws' distribution, agree within Monte Carlo error.
+    """The demo's predictions on Spark: the executors predict every customer, write their
+    values and return totals per segment and draw; the driver reads the customers' values
+    back and ranks them into deciles, without the customer summary. Point values, monthly
+    margins, the segments' means, equity and the histograms equal the analysis on DuckDB; the
+    intervals, made from other streams of the same draws' distribution, agree within Monte
+    Carlo error.
     The customer summary the driver reads, the segments' inputs and the models' inputs come
     from one aggregation of the transactions, kept in Spark."""
     from ccnb.analysis import ClientAnalysis
@@ -775,6 +777,7 @@ def test_the_clv_tables_on_spark_come_from_the_executors(spark, monkeypatch):
     assert "_forecast" not in on_spark._values  # no draw was made on the driver
 
     ours = on_spark.predictions
+    assert "summary" not in on_spark._values  # neither the fits nor the predictions read it
     assert len(summary_tables) == 1
     catalog = engine.spark_session_of(spark).catalog
     assert catalog.isCached(on_spark._summary_in_engine.get_name())  # not a plan run again
@@ -787,6 +790,9 @@ def test_the_clv_tables_on_spark_come_from_the_executors(spark, monkeypatch):
         rtol=1e-9,
     )
     assert ours.settings["n_draws"] == theirs.settings["n_draws"] == 200
+    np.testing.assert_allclose(ours.monthly_margin, theirs.monthly_margin, rtol=1e-6)
+    assert ours.monthly_margin.shape == (5000, params.horizon_months)
+    assert ours.new_customer_value == pytest.approx(theirs.new_customer_value, rel=1e-9)
     width = (theirs.table["rclv_high"] - theirs.table["rclv_low"]).mean()
     for bound in ("rclv_low", "rclv_high", "rclv_param_low", "rclv_param_high"):
         gap = (ours.table[bound] - theirs.table[bound]).abs().mean()
@@ -819,6 +825,9 @@ def test_the_clv_tables_on_spark_come_from_the_executors(spark, monkeypatch):
     pd.testing.assert_frame_equal(
         on_spark.retention_scenarios, in_memory.retention_scenarios, check_exact=False
     )
+    # from the executors' sums per pattern: no survival path per customer on the driver
+    assert "_survival_paths" not in on_spark._values
+    assert "summary" not in on_spark._values
 
 
 def test_the_whole_history_fits_on_spark_read_counted_patterns_not_the_customers(spark):

@@ -43,7 +43,13 @@ from ccnb.clv.fitting import (
 from ccnb.clv.histograms import Histogram, p_alive_histogram, rclv_histogram
 from ccnb.clv.holdout_total import holdout_total, likely_miss_cause, monthly_tracking_ratio
 from ccnb.clv.new_customers import NOT_BOUGHT_REASONS, VERDICTS, new_customer_value
-from ccnb.clv.prediction import UNITS_PER_MONTH, expected_purchases, predict, reprice
+from ccnb.clv.prediction import (
+    UNITS_PER_MONTH,
+    expected_purchases,
+    margin_columns,
+    predict,
+    reprice,
+)
 from ccnb.clv.predictive import (
     future_purchases,
     future_spend,
@@ -63,6 +69,7 @@ from ccnb.clv.retention import (
     DEFAULT_RETENTION_CHANGES,
     SurvivalPaths,
     retention_scenarios,
+    retention_scenarios_of_patterns,
     survival_if_alive,
     survival_paths,
 )
@@ -114,6 +121,7 @@ __all__ = [
     "iso_value",
     "p_alive_histogram",
     "rclv_histogram",
+    "margin_columns",
     "naive_clv",
     "naive_versus_model",
     "new_customer_value",
@@ -123,6 +131,7 @@ __all__ = [
     "refit",
     "reprice",
     "retention_scenarios",
+    "retention_scenarios_of_patterns",
     "simple_clv",
     "survival_if_alive",
     "survival_paths",

@@ -28,13 +28,17 @@ from ccnb.clv.prediction import (
     _check_options,
     _clv_inputs,
     _customer_table,
+    _deciles,
     _draw_sums,
+    _Draws,
     _is_valid_draw,
+    _monthly_margin,
     _parameter_draws,
     _ParameterDraws,
     _point_predictions,
     _rclv_draws,
     _settings,
+    margin_columns,
 )
 from ccnb.clv.predictive import OWN_RANDOMNESS_STREAM, _spend_model_mean
 from ccnb.clv.results import CustomerEquity, FittedModel, Predictions
@@ -49,8 +53,8 @@ __all__ = [
     "plan_predictions",
     "predict_on_spark",
     "predict_partition",
+    "predictions_from_partitions",
     "spark_partition_of_customer",
-    "with_partition_intervals",
 ]
 
 #: customers per partition that `predict_on_spark` aims at: a partition's two kinds of draws
@@ -72,15 +76,9 @@ CUSTOMER_COLUMNS = (
     "rclv_param_high",
 )
 
-#: the per-customer bounds, which come from each customer's own draws
-INTERVAL_COLUMNS = (
-    "purchases_low",
-    "purchases_high",
-    "rclv_low",
-    "rclv_high",
-    "rclv_param_low",
-    "rclv_param_high",
-)
+
+#: the customer's inputs a partition's table keeps: the pattern survival depends on
+PATTERN_COLUMNS = ("frequency", "T")
 
 #: a partition's totals per group: ``draw`` -1 carries the customers and their summed rCLV,
 #: draws 0.. carry the realised and the expected rCLV summed under that draw
@@ -261,7 +259,9 @@ def predict_partition(
     -------
     table : pandas.DataFrame
         ``customer_id``, the columns of :func:`ccnb.clv.predict`'s table but the decile (which
-        ranks the whole base) and the ``group_by`` columns, in ``customer_id`` order.
+        ranks the whole base), each customer's monthly margins
+        (:func:`ccnb.clv.margin_columns`), ``frequency`` and ``T`` (``PATTERN_COLUMNS``) and
+        the ``group_by`` columns, in ``customer_id`` order.
     totals : pandas.DataFrame
         The ``group_by`` columns and ``draw``, ``n_customers``, ``rclv_sum``,
         ``rclv_draw_sum``, ``rclv_expected_draw_sum`` (see ``TOTAL_COLUMNS``). A draw that
@@ -291,6 +291,13 @@ def predict_partition(
         folder=None,
     )
     table = _customer_table(point, draws, settings["interval"])
+    margins = _monthly_margin(
+        settings["gross_margin"] * point.expected_spend, point.monthly, point.inputs.row_of_customer
+    )
+    for month, column in enumerate(margin_columns(settings["horizon_months"])):
+        table[column] = margins[:, month]
+    for column in PATTERN_COLUMNS:  # what the retention scenarios group the customers by
+        table[column] = customers[column].to_numpy(float)
     for column in plan.group_by:
         table[column] = customers[column].to_numpy()
     realised, expected = np.asarray(draws.predictive), np.asarray(draws.parameter)
@@ -541,6 +548,11 @@ def predict_on_spark(
         [
             T.StructField("customer_id", source["customer_id"]),
             *(T.StructField(name, T.DoubleType()) for name in CUSTOMER_COLUMNS),
+            *(
+                T.StructField(name, T.FloatType())
+                for name in margin_columns(plan.settings["horizon_months"])
+            ),
+            *(T.StructField(name, T.DoubleType()) for name in PATTERN_COLUMNS),
             *(T.StructField(name, source[name]) for name in plan.group_by),
             T.StructField("draw", T.IntegerType()),
             T.StructField("n_customers", T.LongType()),
@@ -592,47 +604,43 @@ def predict_on_spark(
     return combine_partitions(plan, totals, top_decile_share=share)
 
 
-def with_partition_intervals(
-    point: Predictions, intervals: pd.DataFrame, run: PartitionedPredictions
-) -> Predictions:
-    """The whole base's point predictions with each customer's bounds from its partition.
+def predictions_from_partitions(table: pd.DataFrame, run: PartitionedPredictions) -> Predictions:
+    """The whole base's per-customer predictions from the partitions' tables, without draws.
 
-    The point values (P(alive), expected purchases and spend, rCLV, decile, monthly margins)
-    depend on the customer and the fits only, so the driver computes them without draws
-    (:func:`ccnb.clv.predict` with ``n_draws=0``); the bounds need the customer's draws,
-    which the executors made (:func:`predict_on_spark`). The result has no draws: group
-    totals and their intervals are the partitions' (:class:`PartitionedPredictions`).
+    Every value of a customer (P(alive), expected purchases and spend, rCLV, its bounds from
+    the customer's own draws, the monthly margins) is the partition's; the decile ranks the
+    whole base, so it is given here. Group totals and their intervals are the partitions'
+    (:class:`PartitionedPredictions`): the result has no draws.
 
     Parameters
     ----------
-    point : Predictions
-        :func:`ccnb.clv.predict` of the whole base with ``n_draws=0``, at the plan's settings.
-    intervals : pandas.DataFrame
-        ``customer_id`` and ``INTERVAL_COLUMNS`` of every customer (the executors' table).
+    table : pandas.DataFrame
+        Every customer's row of the partitions' tables (:func:`predict_partition`'s, e.g.
+        read back from :func:`predict_on_spark`'s output): ``customer_id``, the prediction
+        columns and the monthly margins (:func:`margin_columns`), in any order.
     run : PartitionedPredictions
-        The partitions' totals (:func:`predict_on_spark`'s, :func:`combine_partitions`'s):
-        their settings (the draws used) become the result's.
+        The partitions' totals: their settings (the draws used) and a new customer's value
+        become the result's.
 
     Returns
     -------
     Predictions
+        As :func:`ccnb.clv.predict` gives it, in ``customer_id`` order, without draws.
     """
-    columns = list(point.table.columns)
-    table = point.table.drop(columns=list(INTERVAL_COLUMNS)).merge(
-        intervals[["customer_id", *INTERVAL_COLUMNS]],
-        on="customer_id",
-        how="left",
-        validate="one_to_one",
-    )
-    missing = int(table["rclv_low"].isna().sum())
-    if missing and run.settings["n_draws"]:
-        raise ValueError(f"{missing} customer(s) have no bounds in the partitions' table")
+    margins = margin_columns(run.settings["horizon_months"])
+    _require_columns(table, ["customer_id", *CUSTOMER_COLUMNS, *margins], "the partitions' table")
+    table = table.sort_values("customer_id", kind="stable", ignore_index=True)
+    if table["customer_id"].duplicated().any():
+        raise ValueError("a customer has several rows in the partitions' table")
+    customers = table[["customer_id", *CUSTOMER_COLUMNS]].copy()
+    customers["decile"] = _deciles(customers["rclv"].to_numpy())
+    nothing = _Draws.empty(len(customers))
     return Predictions(
-        table=table[columns],
-        rclv_draws=point.rclv_draws,
-        rclv_parameter_draws=point.rclv_parameter_draws,
-        monthly_margin=point.monthly_margin,
-        new_customer_value=point.new_customer_value,
+        table=customers,
+        rclv_draws=nothing.predictive,
+        rclv_parameter_draws=nothing.parameter,
+        monthly_margin=table[margins].to_numpy(np.float32),
+        new_customer_value=run.new_customer_value,
         new_customer_draws=run.new_customer_draws,
-        settings={**point.settings, **run.settings},
+        settings=dict(run.settings),
     )

@@ -24,9 +24,15 @@ from ccnb.clv.histograms import (
     p_alive_edges,
     rclv_edges,
 )
+from ccnb.clv.prediction import margin_columns
 from ccnb.order_statistics import numpy_lerp, numpy_position, order_statistics_on_spark
 
-__all__ = ["histograms_on_spark", "prediction_summary_on_spark", "rclv_spread_on_spark"]
+__all__ = [
+    "histograms_on_spark",
+    "prediction_summary_on_spark",
+    "rclv_spread_on_spark",
+    "retention_patterns_on_spark",
+]
 
 
 def _positions(n: int, quantiles: tuple[float, ...]) -> list[int]:
@@ -228,3 +234,32 @@ def prediction_summary_on_spark(predicted, *, alive_threshold: float = 0.5) -> p
         },
         dtype=object,
     )
+
+
+def retention_patterns_on_spark(predicted, *, horizon_months: int) -> pd.DataFrame:
+    """The customers' sums per (frequency, T) pattern that the retention scenarios read.
+
+    For `ccnb.clv.retention_scenarios_of_patterns`: each pattern's summed P(alive) and
+    summed expected margin per month, added up in the engine; only the patterns come back.
+
+    Parameters
+    ----------
+    predicted : pyspark.sql.DataFrame
+        The customers' predictions as `ccnb.clv.partitioned.predict_on_spark` writes them
+        (``frequency``, ``T``, ``p_alive`` and the monthly margins).
+    horizon_months : int
+        The predictions' horizon.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``frequency``, ``T``, ``p_alive`` and `ccnb.clv.margin_columns`, one row per pattern,
+        sorted by frequency and T.
+    """
+    from pyspark.sql import functions as F
+
+    months = margin_columns(horizon_months)
+    sums = predicted.groupBy("frequency", "T").agg(
+        *(F.sum(F.col(name).cast("double")).alias(name) for name in ["p_alive", *months])
+    )
+    return sums.toPandas().sort_values(["frequency", "T"], ignore_index=True)

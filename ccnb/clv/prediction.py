@@ -27,7 +27,7 @@ from ccnb.clv.predictive import (
 )
 from ccnb.clv.results import FittedModel, Predictions
 
-__all__ = ["expected_purchases", "predict", "reprice"]
+__all__ = ["expected_purchases", "margin_columns", "predict", "reprice"]
 
 
 #: model time units per month, for time_unit D (days), W (days / 7), M (days / (365.25 / 12))
@@ -253,6 +253,16 @@ def _settings(purchases, spend, **options) -> dict:
         "purchase_model": purchases.name,
         "spend_model": None if spend is None else spend.name,
     }
+
+
+def margin_columns(horizon_months: int) -> list[str]:
+    """The columns of a table that holds ``Predictions.monthly_margin`` (a month each).
+
+    ``margin_month_1`` to ``margin_month_<horizon_months>``: each customer's (or a group's
+    summed) expected margin in that month of the horizon, undiscounted. Tables of
+    predictions made where the customers are carry them (`ccnb.clv.partitioned`).
+    """
+    return [f"margin_month_{month}" for month in range(1, int(horizon_months) + 1)]
 
 
 #: customers per block when spreading the monthly path to every customer

@@ -12,15 +12,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ccnb._checks import require_columns
 from ccnb.clv import _btyd
 from ccnb.clv.fitting import _btyd_inputs
-from ccnb.clv.prediction import UNITS_PER_MONTH, _monthly_discount
+from ccnb.clv.prediction import UNITS_PER_MONTH, _monthly_discount, margin_columns
 from ccnb.clv.results import FittedModel, Predictions
 
 __all__ = [
     "DEFAULT_RETENTION_CHANGES",
     "SurvivalPaths",
     "retention_scenarios",
+    "retention_scenarios_of_patterns",
     "survival_if_alive",
     "survival_paths",
 ]
@@ -179,19 +181,101 @@ def retention_scenarios(
     inverse = survival.pattern_of_customer
     if len(inverse) != len(predictions) or survival.monthly.shape[1] != horizon:
         raise ValueError("survival and predictions must hold the same customers and horizon")
-    a_year, monthly_survival = survival.a_year, survival.monthly
-    weight = predictions.table["p_alive"].to_numpy(float)
-    today = float(weight @ a_year / weight.sum())
-    discount = _monthly_discount(horizon, settings["discount_rate_annual"])
-    margin = predictions.monthly_margin
-    # discounted margin summed per pattern: survival depends only on (frequency, T)
-    discounted = np.column_stack(
-        [
-            np.bincount(inverse, weights=margin[:, k], minlength=len(monthly_survival))
-            * discount[k]
-            for k in range(horizon)
-        ]
+    patterns = len(survival.monthly)
+    weight = np.bincount(
+        inverse, weights=predictions.table["p_alive"].to_numpy(float), minlength=patterns
     )
+    a_year = np.zeros(patterns)
+    a_year[inverse] = survival.a_year
+    margin = predictions.monthly_margin
+    # margin summed per pattern: survival depends only on (frequency, T)
+    margins = np.column_stack(
+        [np.bincount(inverse, weights=margin[:, k], minlength=patterns) for k in range(horizon)]
+    )
+    return _scenarios(
+        weight,
+        a_year,
+        survival.monthly,
+        margins * _monthly_discount(horizon, settings["discount_rate_annual"]),
+        equity=float(predictions.table["rclv"].sum()),
+        changes=changes,
+    )
+
+
+def retention_scenarios_of_patterns(
+    patterns: pd.DataFrame,
+    purchases: FittedModel,
+    *,
+    equity: float,
+    discount_rate_annual: float,
+    horizon_months: int,
+    time_unit: str,
+    changes: Sequence[float] = DEFAULT_RETENTION_CHANGES,
+) -> pd.DataFrame:
+    """:func:`retention_scenarios` from the customers' sums per (frequency, T) pattern.
+
+    What a base kept where the data is gives back (e.g. the executors' predictions grouped by
+    pattern, `ccnb.clv.partitioned_summary.retention_patterns_on_spark`): a customer's
+    survival depends on the pattern alone, so the scenarios need only each pattern's summed
+    P(alive) and summed monthly margins. Equal to :func:`retention_scenarios` of the same
+    customers.
+
+    Parameters
+    ----------
+    patterns : pandas.DataFrame
+        One row per distinct (``frequency``, ``T``): ``p_alive`` (summed over its customers)
+        and the summed expected margin of each month of the horizon (undiscounted; columns
+        `ccnb.clv.prediction.margin_columns`).
+    purchases : FittedModel
+        The purchase model the predictions were made with.
+    equity : float
+        Today's customer equity (the sum of the customers' rCLV) the scenarios are scaled to,
+        so that every page gives the same number.
+    discount_rate_annual, horizon_months, time_unit
+        The predictions' settings.
+    changes : sequence of float
+        As for :func:`retention_scenarios`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`retention_scenarios`.
+    """
+    months = margin_columns(horizon_months)
+    require_columns(patterns, ["frequency", "T", "p_alive", *months], what="the patterns")
+    month = UNITS_PER_MONTH[time_unit]
+    middles = (np.arange(int(horizon_months)) + 0.5) * month
+    survival = survival_if_alive(
+        purchases,
+        patterns["frequency"].to_numpy(float),
+        patterns["T"].to_numpy(float),
+        np.append(middles, 12 * month),
+    )
+    return _scenarios(
+        patterns["p_alive"].to_numpy(float),
+        survival[:, -1],
+        survival[:, :-1],
+        patterns[months].to_numpy(float) * _monthly_discount(horizon_months, discount_rate_annual),
+        equity=float(equity),
+        changes=changes,
+    )
+
+
+def _scenarios(
+    weight: np.ndarray,
+    a_year: np.ndarray,
+    monthly_survival: np.ndarray,
+    discounted: np.ndarray,
+    *,
+    equity: float,
+    changes: Sequence[float],
+) -> pd.DataFrame:
+    """The scenarios from sums per (frequency, T) pattern.
+
+    ``weight`` is the summed P(alive), ``a_year`` and ``monthly_survival`` the survival a year
+    on and at each month's middle, ``discounted`` the summed discounted margin of each month.
+    """
+    today = float(weight @ a_year / weight.sum())
 
     def retained(factor: float) -> float:
         return float(weight @ a_year**factor / weight.sum())
@@ -205,17 +289,16 @@ def retention_scenarios(
                 f"{target:.1%}, outside (0, 100%)"
             )
         factor = 1.0 if change == 0 else _hazard_factor(retained, target)
-        equity = float(np.sum(discounted * monthly_survival ** (factor - 1)))
-        records.append((change, target, factor, equity))
+        value = float(np.sum(discounted * monthly_survival ** (factor - 1)))
+        records.append((change, target, factor, value))
     table = pd.DataFrame(records, columns=["change_points", "retention", "hazard_factor", "equity"])
     base = float(table.loc[table["change_points"] == 0, "equity"].iloc[0])
     # today's equity is the sum of the rCLVs (the margins above are float32: a million
     # customers' rounding shows in the euros), so every page gives the same number
     if base:
-        total = float(predictions.table["rclv"].sum())
-        table["equity"] *= total / base
-        table.loc[table["change_points"] == 0, "equity"] = total  # no -0.00 from the scaling
-        base = total
+        table["equity"] *= equity / base
+        table.loc[table["change_points"] == 0, "equity"] = equity  # no -0.00 from the scaling
+        base = equity
     table["equity_change"] = table["equity"] - base
     table["equity_change_pct"] = table["equity_change"] / base if base else np.nan
     return table

@@ -113,6 +113,29 @@ def test_partitions_give_each_customer_predicts_values(parts, whole):
         np.testing.assert_allclose(table[column], expected[column], rtol=1e-6, err_msg=column)
 
 
+def test_the_partitions_tables_are_predicts_per_customer_predictions(parts, whole):
+    """Read back in any order, the partitions' rows give predict's table (deciles ranked over
+    the whole base), its monthly margins and a new customer's value, without draws."""
+    table, combined = parts
+    result = partitioned.predictions_from_partitions(
+        table.sample(frac=1.0, random_state=3), combined
+    )
+    order = whole.table["customer_id"].argsort(kind="stable").to_numpy()
+    expected = whole.table.iloc[order].reset_index(drop=True)
+    assert result.table.columns.tolist() == whole.table.columns.tolist()
+    assert result.table["customer_id"].tolist() == expected["customer_id"].tolist()
+    for column in [*AT_THE_ESTIMATES, "decile"]:
+        np.testing.assert_allclose(result.table[column], expected[column], rtol=1e-6)
+    assert result.monthly_margin.dtype == np.float32
+    np.testing.assert_allclose(result.monthly_margin, whole.monthly_margin[order], rtol=1e-6)
+    assert result.monthly_margin.shape == (2357, OPTIONS["horizon_months"])
+    assert result.new_customer_value == pytest.approx(whole.new_customer_value, rel=1e-12)
+    assert np.asarray(result.rclv_draws).shape == (0, 2357)
+    assert result.settings["n_draws"] == 200
+    with pytest.raises(ValueError, match="several rows"):
+        partitioned.predictions_from_partitions(pd.concat([table, table.head(1)]), combined)
+
+
 def test_partition_totals_are_predicts_draws_summed_per_group(parts, whole, customers):
     _, combined = parts
     segment = customers.set_index("customer_id")["segment"].reindex(whole.table["customer_id"])

@@ -115,6 +115,43 @@ def test_retention_scenarios_by_hand(fitted):
     assert base.loc[2, "hazard_factor"] < 1 < base.loc[-3, "hazard_factor"]
 
 
+def test_scenarios_of_summed_patterns_are_the_customers_scenarios(fitted):
+    """What the executors send back, each (frequency, T)'s summed P(alive) and monthly
+    margins, gives the scenarios of the customers themselves."""
+    _, purchases, frame = fitted
+    summary = summary_of(frame)
+    summary["T"] = np.ceil(summary["T"])  # whole weeks, so that customers share patterns
+    predictions, paths = priced(purchases, summary, horizon_months=24)
+    expected = clv.retention_scenarios(predictions, paths, changes=[-3, 2])
+    months = clv.margin_columns(24)
+    customers = pd.DataFrame(predictions.monthly_margin.astype(float), columns=months).assign(
+        frequency=summary["frequency"].to_numpy(),
+        T=summary["T"].to_numpy(),
+        p_alive=predictions.table["p_alive"].to_numpy(),
+    )
+    patterns = customers.groupby(["frequency", "T"], as_index=False).sum()
+    assert len(patterns) < len(customers) / 2
+    ours = clv.retention_scenarios_of_patterns(
+        patterns.sample(frac=1.0, random_state=2),
+        purchases,
+        equity=float(predictions.table["rclv"].sum()),
+        discount_rate_annual=0.1,
+        horizon_months=24,
+        time_unit="W",
+        changes=[-3, 2],
+    )
+    pd.testing.assert_frame_equal(ours, expected, rtol=1e-9)
+    with pytest.raises(ValueError, match="margin_month_24"):
+        clv.retention_scenarios_of_patterns(
+            patterns.drop(columns="margin_month_24"),
+            purchases,
+            equity=1.0,
+            discount_rate_annual=0.1,
+            horizon_months=24,
+            time_unit="W",
+        )
+
+
 def test_a_change_past_certainty_is_refused(fitted):
     _, purchases, frame = fitted
     predictions, paths = priced(purchases, summary_of(frame), horizon_months=12)
