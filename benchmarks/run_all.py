@@ -742,6 +742,7 @@ def bench_spark_predict(*, client: dict) -> None:
             flush=True,
         )
         _bench_spark_segments(work, size=size)
+        _bench_spark_fits(work, size=size)
         _bench_spark_budget(work, size=size)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -769,6 +770,41 @@ def _bench_spark_segments(work: Path, *, size: str) -> None:
         f"{spark['python_peak_rss_mb']:,.0f} MB as Spark's driver "
         f"({driver['python_peak_rss_mb'] / spark['python_peak_rss_mb']:.1f}x); time on Spark "
         f"{spark['seconds'] / driver['seconds']:.2f}x the driver's",
+        flush=True,
+    )
+
+
+def _bench_spark_fits(work: Path, *, size: str) -> None:
+    """The big client's whole-history fits on Spark: the collected customers against the
+    customers' distinct patterns counted by Spark."""
+    results = {}
+    for where in ("driver", "spark"):
+        arguments = [work / "summary.parquet", work / f"fits-{where}"]
+        row = results[where] = _run_at_scale(
+            "fits_at_scale.py",
+            where,
+            arguments,
+            work=work,
+            task="BG/NBD and Gamma-Gamma fits",
+            size=size,
+        )
+        source = "collected customers" if where == "driver" else "patterns counted by Spark"
+        print(
+            f"  fits on {source:<26} {size:<20} {row['seconds']:6.1f} s  Python process "
+            f"peak {row['python_peak_rss_mb']:,.0f} MB, whole tree {row['tree']:,.0f} MB; "
+            f"{row['rows_to_driver']:,} rows to the driver",
+            flush=True,
+        )
+    driver, spark = results["driver"], results["spark"]
+    for name in ("purchase_params", "spend_params"):
+        np.testing.assert_allclose(spark[name], driver[name], rtol=1e-9, err_msg=name)
+    if spark["spend_excluded"] != driver["spend_excluded"]:
+        raise AssertionError(f"fits differ: driver {driver}, spark {spark}")
+    print(
+        f"  same parameters; Python process peak {driver['python_peak_rss_mb']:,.0f} MB with "
+        f"the customers collected, {spark['python_peak_rss_mb']:,.0f} MB with the patterns "
+        f"({driver['python_peak_rss_mb'] / spark['python_peak_rss_mb']:.1f}x); time "
+        f"{driver['seconds'] / spark['seconds']:.2f}x",
         flush=True,
     )
 
