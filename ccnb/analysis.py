@@ -1719,7 +1719,12 @@ class ClientAnalysis:
 
         The customer flow's definition: a purchase (not only returns) fewer than
         ``churn_window_days`` days before ``observation_end``, so the count is the KPI page's.
+        On Spark's executors the engine joins the active customers to the segments and
+        predictions the executors wrote: only the active customers come to the driver.
         """
+        run = self._predictions_on_executors
+        if run is not None:
+            return self._budget_customers_on_executors(run)
         summary = self.summary
         active = (summary["orders"] > 0) & (
             summary["days_since_last"] < self.params.churn_window_days
@@ -1730,6 +1735,27 @@ class ClientAnalysis:
             self.predictions.table[["customer_id", "rclv", "p_alive"]], on="customer_id"
         )
         return table.reset_index(drop=True)
+
+    def _budget_customers_on_executors(self, run: _ExecutorPredictions) -> pd.DataFrame:
+        """`budget_customers` joined in Spark, in ``customer_id`` order as the summary's."""
+        from pyspark.sql import functions as F
+
+        inputs = _engine.spark_frame(
+            summary.rfm_inputs_table(self._summary_in_engine), connection=self.data.connection
+        )
+        active = inputs.where(
+            (F.col("orders") > 0) & (F.col("days_since_last") < self.params.churn_window_days)
+        )
+        segments = run.predicted.sparkSession.read.parquet(self._segments_on_executors.output)
+        table = (
+            active.select("customer_id", "revenue")
+            .join(segments.select("customer_id", "segment"), on="customer_id")
+            .join(run.predicted.select("customer_id", "rclv", "p_alive"), on="customer_id")
+            .toPandas()
+        )
+        names = self.segment_scheme.segment_names  # as `rfm.segment` gives the segment
+        table["segment"] = pd.Categorical(table["segment"], categories=names, ordered=True)
+        return table.sort_values("customer_id", ignore_index=True)
 
     @property
     def allocated_customers(self) -> pd.DataFrame:

@@ -755,9 +755,9 @@ def test_the_clv_tables_on_spark_come_from_the_executors(spark, monkeypatch):
     back and ranks them into deciles, without the customer summary. Point values, monthly
     margins, the segments' means, equity and the histograms equal the analysis on DuckDB; the
     intervals, made from other streams of the same draws' distribution, agree within Monte
-    Carlo error.
-    The customer summary the driver reads, the segments' inputs and the models' inputs come
-    from one aggregation of the transactions, kept in Spark."""
+    Carlo error. The budget's active customers are joined in Spark. The segments' inputs, the
+    models' inputs and the fits' patterns come from one aggregation of the transactions, kept
+    in Spark; the customer summary never comes to the driver."""
     from ccnb.analysis import ClientAnalysis
 
     summary_tables = []
@@ -827,6 +827,10 @@ def test_the_clv_tables_on_spark_come_from_the_executors(spark, monkeypatch):
     )
     # from the executors' sums per pattern: no survival path per customer on the driver
     assert "_survival_paths" not in on_spark._values
+    # the budget's active customers joined in Spark to the executors' segments and values
+    pd.testing.assert_frame_equal(
+        on_spark.budget_customers, in_memory.budget_customers, check_exact=False, rtol=1e-9
+    )
     assert "summary" not in on_spark._values
 
 
