@@ -1406,8 +1406,8 @@ class ClientAnalysis:
 
         horizon = self.params.horizon_months
         columns = ["customer_id", *partitioned.CUSTOMER_COLUMNS]
-        table = run.predicted.select(*columns, *partitioned.margin_columns(horizon)).toPandas()
-        return partitioned.predictions_from_partitions(table, run.totals)
+        table = run.predicted.select(*columns, *partitioned.margin_columns(horizon))
+        return partitioned.predictions_from_partitions(_engine.spark_pandas(table), run.totals)
 
     @_stored_table
     def retention_scenarios(self) -> pd.DataFrame:
@@ -1747,11 +1747,10 @@ class ClientAnalysis:
             (F.col("orders") > 0) & (F.col("days_since_last") < self.params.churn_window_days)
         )
         segments = run.predicted.sparkSession.read.parquet(self._segments_on_executors.output)
-        table = (
+        table = _engine.spark_pandas(
             active.select("customer_id", "revenue")
             .join(segments.select("customer_id", "segment"), on="customer_id")
             .join(run.predicted.select("customer_id", "rclv", "p_alive"), on="customer_id")
-            .toPandas()
         )
         names = self.segment_scheme.segment_names  # as `rfm.segment` gives the segment
         table["segment"] = pd.Categorical(table["segment"], categories=names, ordered=True)

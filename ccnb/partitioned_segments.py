@@ -452,7 +452,8 @@ def read_segments(segmented: PartitionedSegments, *, session=None) -> pd.DataFra
     if session is None:
         written = pd.read_parquet(segmented.output)
     else:
-        written = session.read.parquet(segmented.output).toPandas()
+        # through Arrow: PySpark's toPandas builds a Python row per customer
+        written = session.read.parquet(segmented.output).toArrow().to_pandas()
     empty = pd.DataFrame(
         {
             "customer_id": pd.Series(dtype=written["customer_id"].dtype),

@@ -629,17 +629,21 @@ def predictions_from_partitions(table: pd.DataFrame, run: PartitionedPredictions
     """
     margins = margin_columns(run.settings["horizon_months"])
     _require_columns(table, ["customer_id", *CUSTOMER_COLUMNS, *margins], "the partitions' table")
-    table = table.sort_values("customer_id", kind="stable", ignore_index=True)
-    if table["customer_id"].duplicated().any():
+    # the customers' order taken column by column: no copy of the whole table at once
+    order = table["customer_id"].argsort(kind="stable").to_numpy()
+    customers = table[["customer_id", *CUSTOMER_COLUMNS]].iloc[order].reset_index(drop=True)
+    if customers["customer_id"].duplicated().any():
         raise ValueError("a customer has several rows in the partitions' table")
-    customers = table[["customer_id", *CUSTOMER_COLUMNS]].copy()
     customers["decile"] = _deciles(customers["rclv"].to_numpy())
+    monthly_margin = np.empty((len(table), len(margins)), dtype=np.float32)
+    for month, column in enumerate(margins):
+        monthly_margin[:, month] = table[column].to_numpy(np.float32)[order]
     nothing = _Draws.empty(len(customers))
     return Predictions(
         table=customers,
         rclv_draws=nothing.predictive,
         rclv_parameter_draws=nothing.parameter,
-        monthly_margin=table[margins].to_numpy(np.float32),
+        monthly_margin=monthly_margin,
         new_customer_value=run.new_customer_value,
         new_customer_draws=run.new_customer_draws,
         settings=dict(run.settings),

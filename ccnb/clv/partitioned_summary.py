@@ -262,4 +262,5 @@ def retention_patterns_on_spark(predicted, *, horizon_months: int) -> pd.DataFra
     sums = predicted.groupBy("frequency", "T").agg(
         *(F.sum(F.col(name).cast("double")).alias(name) for name in ["p_alive", *months])
     )
-    return sums.toPandas().sort_values(["frequency", "T"], ignore_index=True)
+    # through Arrow: PySpark's toPandas builds a Python row per pattern
+    return sums.toArrow().to_pandas().sort_values(["frequency", "T"], ignore_index=True)
