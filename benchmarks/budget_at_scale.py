@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from predict_at_scale import local_spark, record_run
+from predict_at_scale import local_spark, run_where
 
 COLUMNS = ["customer_id", "rclv", "segment"]
 #: the params' defaults (budget.max_lift, budget.spend_scale) and the big client's budget
@@ -56,11 +56,5 @@ def _rounded(by_segment) -> dict:
     return {str(key): [round(v, 2) for v in row] for key, row in by_segment.iterrows()}
 
 
-def main(argv: list[str]) -> None:
-    where, predictions, work, result_path = argv
-    run = on_driver if where == "driver" else on_spark
-    record_run(run, [Path(predictions), Path(work)], result_path)
-
-
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_where(sys.argv[1:], on_driver=on_driver, on_spark=on_spark)

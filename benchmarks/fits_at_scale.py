@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from predict_at_scale import local_spark, record_run
+from predict_at_scale import local_spark, run_where
 
 COLUMNS = ["customer_id", "frequency", "recency", "T", "monetary_value"]
 
@@ -54,11 +54,5 @@ def _result(purchases, spend, *, rows: int) -> dict:
     }
 
 
-def main(argv: list[str]) -> None:
-    where, summary_path, work, result_path = argv
-    run = on_driver if where == "driver" else on_spark
-    record_run(run, [Path(summary_path), Path(work)], result_path)
-
-
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_where(sys.argv[1:], on_driver=on_driver, on_spark=on_spark)

@@ -86,6 +86,14 @@ def record_run(run, arguments: list[Path], result_path: str) -> None:
     Path(result_path).write_text(json.dumps(result))
 
 
+def run_where(argv: list[str], *, on_driver, on_spark) -> None:
+    """A two-way script's command line, ``{driver,spark} INPUT WORK_DIR RESULT.json``: run
+    the chosen side on the input and the work folder and record it (:func:`record_run`)."""
+    where, source, work, result_path = argv
+    run = on_driver if where == "driver" else on_spark
+    record_run(run, [Path(source), Path(work)], result_path)
+
+
 def main(argv: list[str]) -> None:
     where, summary_path, models_path, work, result_path = argv
     purchases, spend = pickle.loads(Path(models_path).read_bytes())
