@@ -1236,7 +1236,8 @@ class ClientAnalysis:
         if self.params.engine.backend == "spark":
             inputs = summary.btyd_inputs_table(self._summary_in_engine)
             return summary.customer_patterns(inputs, columns=columns)
-        counted = self.summary.groupby(list(columns), sort=True).size()
+        # missing values are a pattern too, as in the engine (the fits count and refuse them)
+        counted = self.summary.groupby(list(columns), sort=True, dropna=False).size()
         return counted.rename("customers").reset_index()
 
     @_tracked_value

@@ -371,6 +371,11 @@ def test_a_spend_fit_on_counted_patterns_counts_the_customers(summary, spend):
     expected_r = np.corrcoef(repeat["frequency"], repeat["monetary_value"])[0, 1]
     assert ours.correlation_ == pytest.approx(expected_r, rel=1e-12)
     assert spend.correlation_ == pytest.approx(expected_r, rel=1e-12)
+    # a pattern without a spend (three customers) is excluded by its count, as a row would be
+    unknown = pd.DataFrame({"frequency": [2.0], "monetary_value": [np.nan], "customers": [3]})
+    with_unknown = clv.fit_spend(pd.concat([patterns, unknown]), weights="customers")
+    assert with_unknown.excluded_ == {"no_repeat_purchase": 1218, "non_positive_spend": 3}
+    pd.testing.assert_series_equal(with_unknown.params_, spend.params_, rtol=1e-12)
 
 
 def test_counted_patterns_are_checked_against_their_minimums_by_count():
