@@ -42,6 +42,17 @@ def numpy_lerp(low: float, high: float, weight: float) -> float:
     return high - difference * (1 - weight) if weight >= 0.5 else low + difference * weight
 
 
+def numpy_quantile(value_at: Callable[[int], float], n: int, quantile: float) -> float:
+    """``numpy.quantile`` of ``n`` sorted values read through ``value_at(position)``.
+
+    The two order statistics around the quantile's position, interpolated as numpy does;
+    ``value_at`` is asked for those two positions only.
+    """
+    index = numpy_position(n, quantile)
+    below = math.floor(index)
+    return numpy_lerp(value_at(below), value_at(min(below + 1, n - 1)), index - below)
+
+
 def quantile_of_counts(values, counts, *, quantile: float) -> float:
     """``numpy.quantile(numpy.repeat(values, counts), quantile)``, without repeating the values.
 
@@ -71,13 +82,11 @@ def quantile_of_counts(values, counts, *, quantile: float) -> float:
     n = int(ends[-1]) if len(ends) else 0
     if n == 0:
         raise ValueError("quantile_of_counts needs at least one counted value")
-    index = numpy_position(n, quantile)
-    below = math.floor(index)
 
     def value_at(position: int) -> float:
         return float(values[np.searchsorted(ends, position, side="right")])
 
-    return numpy_lerp(value_at(below), value_at(min(below + 1, n - 1)), index - below)
+    return numpy_quantile(value_at, n, quantile)
 
 
 def order_statistics_on_spark(

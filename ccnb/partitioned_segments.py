@@ -452,8 +452,9 @@ def read_segments(segmented: PartitionedSegments, *, session=None) -> pd.DataFra
     if session is None:
         written = pd.read_parquet(segmented.output)
     else:
-        # through Arrow: PySpark's toPandas builds a Python row per customer
-        written = session.read.parquet(segmented.output).toArrow().to_pandas()
+        from ccnb.engine import spark_pandas
+
+        written = spark_pandas(session.read.parquet(segmented.output))
     empty = pd.DataFrame(
         {
             "customer_id": pd.Series(dtype=written["customer_id"].dtype),

@@ -25,7 +25,7 @@ from ccnb.clv.histograms import (
     rclv_edges,
 )
 from ccnb.clv.prediction import margin_columns
-from ccnb.order_statistics import numpy_lerp, numpy_position, order_statistics_on_spark
+from ccnb.order_statistics import numpy_position, numpy_quantile, order_statistics_on_spark
 
 __all__ = [
     "histograms_on_spark",
@@ -50,14 +50,7 @@ def _quantiles_on_spark(table, column: str, quantiles: tuple[float, ...]) -> dic
     )
     n = int(found["n"].iloc[0])
     value_at = dict(zip(found["position"], found["value"], strict=True))
-    result = {}
-    for quantile in quantiles:
-        index = numpy_position(n, quantile)
-        below = math.floor(index)
-        result[quantile] = numpy_lerp(
-            value_at[below], value_at[min(below + 1, n - 1)], index - below
-        )
-    return result
+    return {quantile: numpy_quantile(value_at.__getitem__, n, quantile) for quantile in quantiles}
 
 
 def _median_on_spark(table, column: str) -> float:
@@ -262,5 +255,6 @@ def retention_patterns_on_spark(predicted, *, horizon_months: int) -> pd.DataFra
     sums = predicted.groupBy("frequency", "T").agg(
         *(F.sum(F.col(name).cast("double")).alias(name) for name in ["p_alive", *months])
     )
-    # through Arrow: PySpark's toPandas builds a Python row per pattern
-    return sums.toArrow().to_pandas().sort_values(["frequency", "T"], ignore_index=True)
+    from ccnb.engine import spark_pandas
+
+    return spark_pandas(sums).sort_values(["frequency", "T"], ignore_index=True)
