@@ -564,6 +564,10 @@ class ClientAnalysis:
     def precompute(self, *, stop: threading.Event | None = None) -> dict[str, str]:
         """Compute every table now (and keep it in the cache folder when there is one).
 
+        Except what no report reads for this client (`_read_by_no_report`): the value
+        ranking when the models fit, and on Spark's executors the customer summary. They are
+        computed when asked for.
+
         Other processes reading the same cache folder meanwhile wait for a table they miss
         rather than compute it too; if this call fails, they compute what is left themselves.
 
@@ -584,12 +588,28 @@ class ClientAnalysis:
             for name in self.table_names():
                 if stop is not None and stop.is_set():
                     break
+                if self._read_by_no_report(name):
+                    continue
                 try:
                     getattr(self, name)
                 except Unavailable as error:
                     unavailable[name] = str(error)
                 self._forget_stored_tables()
         return unavailable
+
+    #: what the reports show in place of the customer-value models when a fit fails
+    MODEL_FALLBACK_TABLES = ("value_ranking", "value_ranking_summary")
+
+    def _read_by_no_report(self, name: str) -> bool:
+        """Whether :meth:`precompute` leaves ``name`` to whoever asks for it.
+
+        The value ranking when every model fit (`model_failures`: the fits come earlier in
+        :meth:`table_names`); on Spark's executors the customer summary and the survival paths,
+        which no other table reads there (each customer's values are the executors').
+        """
+        if name in self.MODEL_FALLBACK_TABLES:
+            return not self.model_failures()
+        return name in ("summary", "_survival_paths") and self._on_executors
 
     def _forget_stored_tables(self) -> None:
         """With a cache folder, drop the tables already kept there from memory.
@@ -1488,7 +1508,11 @@ class ClientAnalysis:
 
     @_stored_table
     def naive_versus_model(self) -> pd.Series:
-        """Mean naive CLV at the latest 12-month churn rate next to the mean rCLV."""
+        """Mean naive CLV at the latest 12-month churn rate next to the mean rCLV.
+
+        On Spark the naive annual revenue is averaged where the summary is kept, and the
+        mean rCLV is the prediction summary's: no customer comes to the driver.
+        """
         window = self.windows.last
         flow = self.window_flows.iloc[-1]
         if window.days < 365:
@@ -1508,11 +1532,17 @@ class ClientAnalysis:
                 f"No customer of the base lapsed in {window.label}, so the simple formula's "
                 "lifespan (1 / churn rate) has no end."
             )
+        end = self.observation_end
+        if self.params.engine.backend == "spark":  # from the summary kept there
+            kept = self._summary_in_engine
+            annual = clv.naive_annual_revenue_in_engine(kept, observation_end=end)
+        else:
+            naive = clv.naive_clv(self.summary, annual_churn_rate=rate, observation_end=end)
+            annual = naive["naive_annual_revenue"].mean()
         return clv.naive_versus_model(
-            self.summary,
-            self.predictions,
+            naive_annual_revenue=annual,
+            rclv=self.prediction_summary["rclv_mean"],
             annual_churn_rate=rate,
-            observation_end=self.observation_end,
         )
 
     @_stored_table
@@ -1727,25 +1757,46 @@ class ClientAnalysis:
         if run is not None:
             return self._budget_customers_on_executors(run)
         summary = self.summary
-        active = (summary["orders"] > 0) & (
-            summary["days_since_last"] < self.params.churn_window_days
-        )
-        table = summary.loc[active, ["customer_id", "revenue"]]
+        table = summary.loc[self._is_active(summary), ["customer_id", "revenue"]]
         table = table.merge(self.segments[["customer_id", "segment"]], on="customer_id")
         table = table.merge(
             self.predictions.table[["customer_id", "rclv", "p_alive"]], on="customer_id"
         )
         return table.reset_index(drop=True)
 
+    def _is_active(self, customers):
+        """Whether each customer is active: a purchase within the churn window (the flow's).
+
+        ``customers`` is the customer summary, in pandas or in the engine.
+        """
+        window = self.params.churn_window_days
+        return (customers["orders"] > 0) & (customers["days_since_last"] < window)
+
+    @property
+    def _active_in_engine(self) -> ir.Table:
+        """The active customers of the summary kept in the engine (`_is_active`)."""
+        kept = self._summary_in_engine
+        return kept.filter(self._is_active(kept))
+
+    @_tracked_value
+    def _active_model_inputs(self) -> pd.DataFrame:
+        """The active customers' ``customer_id``, ``frequency``, ``recency`` and ``T``.
+
+        What the test plan's expected purchases read; on Spark only these customers' inputs
+        come to the driver, not the customer summary.
+        """
+        columns = ["customer_id", "frequency", "recency", "T"]
+        if self.params.engine.backend == "spark":
+            inputs = summary.btyd_inputs_table(self._active_in_engine).select(*columns)
+            frame = _engine.spark_frame(inputs, connection=self.data.connection)
+            return _engine.spark_pandas(frame).sort_values("customer_id", ignore_index=True)
+        customers = self.summary
+        return customers.loc[self._is_active(customers), columns].reset_index(drop=True)
+
     def _budget_customers_on_executors(self, run: _ExecutorPredictions) -> pd.DataFrame:
         """`budget_customers` joined in Spark, in ``customer_id`` order as the summary's."""
-        from pyspark.sql import functions as F
-
-        inputs = _engine.spark_frame(
-            summary.rfm_inputs_table(self._summary_in_engine), connection=self.data.connection
-        )
-        active = inputs.where(
-            (F.col("orders") > 0) & (F.col("days_since_last") < self.params.churn_window_days)
+        active = _engine.spark_frame(
+            summary.rfm_inputs_table(self._active_in_engine), connection=self.data.connection
         )
         segments = run.predicted.sparkSession.read.parquet(self._segments_on_executors.output)
         table = _engine.spark_pandas(
@@ -1951,7 +2002,9 @@ class ClientAnalysis:
         start = end - dt.timedelta(days=window - 1)
         observed = summary.revenue_between(self.data.transactions, start=start, end=end)
         periods = window / summary.DAYS_PER_UNIT[self.params.time_unit]
-        expected = clv.expected_purchases(self.purchase_model, self.summary, periods=periods)
+        expected = clv.expected_purchases(
+            self.purchase_model, self._active_model_inputs, periods=periods
+        )
         plan = self.allocations[self.recommended_strategy].table
         table = self.treated_customers[["customer_id", "segment"]].merge(
             observed, on="customer_id", how="left"

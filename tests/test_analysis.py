@@ -227,6 +227,28 @@ def test_a_failed_fit_is_tried_once_and_kept_with_its_reason(steady_buyers_expor
     assert "data" not in reader._values
 
 
+def test_precompute_leaves_the_value_ranking_unless_a_model_failed(
+    cdnow_params, steady_buyers_export, tmp_path
+):
+    """The value ranking replaces the models only when a fit fails: the tables thread does
+    not rank a base whose models fit (a pass over every customer for nothing), and a workshop
+    user who asks still gets it."""
+
+    def stored(params, folder):
+        ClientAnalysis(params, cache_dir=folder).precompute()
+        (kept,) = folder.iterdir()
+        return {path.stem for path in kept.glob("*.pickle")}
+
+    fitted = stored(cdnow_params, tmp_path / "cdnow")
+    assert {"customer_equity", "summary"} <= fitted
+    assert not set(ClientAnalysis.MODEL_FALLBACK_TABLES) & fitted
+    analysis = ClientAnalysis(cdnow_params, cache_dir=tmp_path / "cdnow")
+    assert not analysis.model_failures()
+    assert len(analysis.value_ranking) == 2357
+    failed = stored(ccnb.load_params(steady_buyers_export()), tmp_path / "steady")
+    assert set(ClientAnalysis.MODEL_FALLBACK_TABLES) <= failed
+
+
 #: tables with a row per customer: a section that only words a total must not read one
 PER_CUSTOMER_TABLES = {
     "summary",

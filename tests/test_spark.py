@@ -755,9 +755,10 @@ def test_the_clv_tables_on_spark_come_from_the_executors(spark, monkeypatch):
     back and ranks them into deciles, without the customer summary. Point values, monthly
     margins, the segments' means, equity and the histograms equal the analysis on DuckDB; the
     intervals, made from other streams of the same draws' distribution, agree within Monte
-    Carlo error. The budget's active customers are joined in Spark. The segments' inputs, the
-    models' inputs and the fits' patterns come from one aggregation of the transactions, kept
-    in Spark; the customer summary never comes to the driver."""
+    Carlo error. The budget's active customers are joined in Spark, the simple formula's mean
+    is averaged there and the test plan reads the active customers' inputs only. The
+    segments' inputs, the models' inputs and the fits' patterns come from one aggregation of
+    the transactions, kept in Spark; the customer summary never comes to the driver."""
     from ccnb.analysis import ClientAnalysis
 
     summary_tables = []
@@ -831,6 +832,15 @@ def test_the_clv_tables_on_spark_come_from_the_executors(spark, monkeypatch):
     pd.testing.assert_frame_equal(
         on_spark.budget_customers, in_memory.budget_customers, check_exact=False, rtol=1e-9
     )
+    # the simple formula's mean annual revenue averaged in Spark, the mean rCLV the executors'
+    pd.testing.assert_series_equal(
+        on_spark.naive_versus_model, in_memory.naive_versus_model, check_exact=False, rtol=1e-12
+    )
+    # the test plan's expected purchases from the active customers' inputs only
+    pd.testing.assert_frame_equal(
+        on_spark.test_customers, in_memory.test_customers, check_exact=False, rtol=1e-9
+    )
+    assert len(on_spark._active_model_inputs) == len(in_memory.budget_customers)
     assert "summary" not in on_spark._values
 
 

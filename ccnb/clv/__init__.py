@@ -73,7 +73,12 @@ from ccnb.clv.retention import (
     survival_if_alive,
     survival_paths,
 )
-from ccnb.clv.simple import naive_clv, naive_versus_model, simple_clv
+from ccnb.clv.simple import (
+    naive_annual_revenue_in_engine,
+    naive_clv,
+    naive_versus_model,
+    simple_clv,
+)
 from ccnb.clv.validation import (
     conditional_expectations,
     holdout_by_decile,
@@ -122,6 +127,7 @@ __all__ = [
     "p_alive_histogram",
     "rclv_histogram",
     "margin_columns",
+    "naive_annual_revenue_in_engine",
     "naive_clv",
     "naive_versus_model",
     "new_customer_value",

@@ -6,14 +6,20 @@ Definitions in docs/methodology.md, Simple CLV.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ccnb.clv.fitting import _require_columns
-from ccnb.clv.results import Predictions
 
-__all__ = ["naive_clv", "naive_versus_model", "simple_clv"]
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+#: days in a year of :func:`naive_clv`'s years observed
+DAYS_PER_YEAR = 365.25
+
+__all__ = ["naive_annual_revenue_in_engine", "naive_clv", "naive_versus_model", "simple_clv"]
 
 
 def simple_clv(annual_revenue, lifespan_years, acquisition_cost):
@@ -112,7 +118,7 @@ def naive_clv(
     days_observed = (end - first) / pd.Timedelta(days=1)
     if np.any(days_observed < 0):
         raise ValueError("observation_end is before some customers' first_purchase")
-    years = np.maximum(days_observed / 365.25, min_years_observed)
+    years = np.maximum(days_observed / DAYS_PER_YEAR, min_years_observed)
     groups = summary[by] if by is not None else pd.Series("all", index=summary.index)
     churn = _per_group(annual_churn_rate, groups, "annual_churn_rate")
     if np.any((churn <= 0) | (churn > 1)):
@@ -158,42 +164,76 @@ def naive_clv(
     return table[columns].reset_index()
 
 
+def naive_annual_revenue_in_engine(
+    table: ir.Table, *, observation_end, min_years_observed: float = 1.0
+) -> float:
+    """The mean of :func:`naive_clv`'s ``naive_annual_revenue``, computed where the summary is.
+
+    For a customer summary kept in an engine (Spark), so that no customer comes to the
+    driver: each customer's net revenue (settled to ``ccnb.summary.MONEY_DECIMALS`` as the
+    summary settles it) over the years from their first purchase to ``observation_end``, at
+    least ``min_years_observed``, averaged over the customers in the engine.
+
+    Parameters
+    ----------
+    table : ibis.Table
+        ``ccnb.summary.summary_table``'s expression (``revenue``, ``first_purchase``).
+    observation_end : date-like
+        End of observation.
+    min_years_observed : float, default 1.0
+        Floor on the years observed per customer.
+
+    Returns
+    -------
+    float
+        Equal to ``naive_clv(...)["naive_annual_revenue"].mean()`` of the collected summary,
+        to the engine's summation order.
+    """
+    import ibis  # here: a kernel reading stored tables never imports the engine
+
+    from ccnb.summary import MONEY_DECIMALS
+
+    days = ibis.literal(pd.Timestamp(observation_end).date()).delta(
+        table.first_purchase, unit="day"
+    )
+    years = ibis.greatest(days.cast("float64") / DAYS_PER_YEAR, float(min_years_observed))
+    revenue = table.revenue.round(MONEY_DECIMALS) + 0.0
+    return float((revenue / years).mean().execute())
+
+
 def naive_versus_model(
-    summary: pd.DataFrame,
-    predictions: Predictions,
-    *,
-    annual_churn_rate: float,
-    observation_end=None,
+    *, naive_annual_revenue: float, rclv: float, annual_churn_rate: float
 ) -> pd.Series:
     """The mean naive CLV per customer next to the mean model-based residual CLV.
 
     Parameters
     ----------
-    summary : pandas.DataFrame
-        Customer summary, as for :func:`naive_clv`.
-    predictions : Predictions
-        Output of ``ccnb.clv.predict``.
+    naive_annual_revenue : float
+        Mean over the customers of :func:`naive_clv`'s ``naive_annual_revenue`` (or
+        :func:`naive_annual_revenue_in_engine`).
+    rclv : float
+        Mean residual CLV of the same customers (``ccnb.clv.prediction_summary``'s
+        ``rclv_mean``).
     annual_churn_rate : float
         Share of customers lost per year, in (0, 1].
-    observation_end : date-like, optional
-        As for :func:`naive_clv`.
 
     Returns
     -------
     pandas.Series
         ``annual_churn_rate``, ``naive_lifespan_years`` (1 / churn rate),
-        ``naive_annual_revenue`` (mean over the customers of :func:`naive_clv`'s annual
-        revenue), ``naive_clv`` (mean of :func:`naive_clv` over the customers: revenue, no
-        margin, no discounting; the annual revenue times the lifespan) and ``rclv`` (mean
-        residual CLV of the predictions).
+        ``naive_annual_revenue``, ``naive_clv`` (the mean of :func:`naive_clv` over the
+        customers: revenue, no margin, no discounting; the annual revenue times the lifespan)
+        and ``rclv``.
     """
-    naive = naive_clv(summary, annual_churn_rate=annual_churn_rate, observation_end=observation_end)
+    if not 0 < annual_churn_rate <= 1:
+        raise ValueError(f"annual_churn_rate must be in (0, 1], got {annual_churn_rate!r}")
+    lifespan = 1 / float(annual_churn_rate)
     return pd.Series(
         {
             "annual_churn_rate": float(annual_churn_rate),
-            "naive_lifespan_years": 1 / float(annual_churn_rate),
-            "naive_annual_revenue": naive["naive_annual_revenue"].mean(),
-            "naive_clv": naive["naive_clv"].mean(),
-            "rclv": predictions.table["rclv"].mean(),
+            "naive_lifespan_years": lifespan,
+            "naive_annual_revenue": float(naive_annual_revenue),
+            "naive_clv": simple_clv(float(naive_annual_revenue), lifespan, 0.0),
+            "rclv": float(rclv),
         }
     )

@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 import autograd
+import ibis
 import lifetimes
 import lifetimes.datasets
 import numpy as np
@@ -233,6 +234,34 @@ def test_naive_clv_per_customer_by_hand():
         observation_end="2022-01-01",
     )
     np.testing.assert_allclose(explicit["naive_clv"], [800.0, 600.0])
+
+
+def test_naive_annual_revenue_in_engine_is_the_mean_of_naive_clvs():
+    # A: 800 over 4 years = 200 a year; B: 150 over 184 days, floored to a year: mean 175
+    customers = naive_summary()[["customer_id", "revenue", "first_purchase"]]
+    # dates, as the summary's engine expression has them
+    table = ibis.memtable(customers.assign(first_purchase=customers["first_purchase"].dt.date))
+    assert clv.naive_annual_revenue_in_engine(table, observation_end="2022-01-01") == pytest.approx(
+        175.0, rel=1e-12
+    )
+    # with no floor B's 184 days count as 184 / 365.25 years
+    unfloored = clv.naive_annual_revenue_in_engine(
+        table, observation_end="2022-01-01", min_years_observed=0.0
+    )
+    assert unfloored == pytest.approx((200.0 + 150.0 / (184 / 365.25)) / 2, rel=1e-12)
+
+
+def test_naive_versus_model_by_hand():
+    compared = clv.naive_versus_model(naive_annual_revenue=175.0, rclv=42.0, annual_churn_rate=0.25)
+    assert compared.to_dict() == {
+        "annual_churn_rate": 0.25,
+        "naive_lifespan_years": 4.0,
+        "naive_annual_revenue": 175.0,
+        "naive_clv": 700.0,
+        "rclv": 42.0,
+    }
+    with pytest.raises(ValueError, match="annual_churn_rate"):
+        clv.naive_versus_model(naive_annual_revenue=175.0, rclv=42.0, annual_churn_rate=0.0)
 
 
 def test_naive_clv_by_channel_pools_customer_years():
