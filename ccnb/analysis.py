@@ -1553,9 +1553,13 @@ class ClientAnalysis:
             return run.totals.clv_by_group()
         return clv.clv_by(self.predictions, by="segment", segments=self.segments)
 
-    @_stored_table
+    @_tracked_value
     def first_purchase_values(self) -> pd.DataFrame:
-        """Each customer's first purchase day and what they spent on it."""
+        """Each customer's first purchase day and what they spent on it.
+
+        Not a stored table: only `new_customer_value` reads it, and that table is stored, so
+        a client without a customers table never ranks its customers' first days.
+        """
         return summary.first_purchase_values(
             self.data.transactions, observation_end=self.observation_end
         )

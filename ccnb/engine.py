@@ -293,6 +293,29 @@ def spark_frame(table: ir.Table, *, connection: ibis.BaseBackend):
     return connection.raw_sql(connection.compile(table))
 
 
+def to_arrow(table: ir.Table):
+    """The rows of ``table`` as an Arrow table, on either engine.
+
+    Ibis' Spark backend collects through PySpark's ``toPandas`` (a Python row per record
+    unless the session switches Arrow on) and converts that to Arrow again; Spark's own
+    ``toArrow`` does neither. For the per-customer tables the driver collects.
+
+    Parameters
+    ----------
+    table : ibis.Table
+        What to collect.
+
+    Returns
+    -------
+    pyarrow.Table
+        Its columns in the engine's Arrow types.
+    """
+    connection = table._find_backend(use_default=True)
+    if is_spark(connection):
+        return spark_frame(table, connection=connection).toArrow()
+    return table.to_pyarrow()
+
+
 def spark_pandas(frame) -> pd.DataFrame:
     """A Spark DataFrame collected to pandas through Arrow.
 
