@@ -1570,9 +1570,7 @@ class ClientAnalysis:
         customers = self._require_customers()
         settings = self.params.budget
         return clv.new_customer_value(
-            self.summary,
-            self.first_purchase_values,
-            customers,
+            self._channel_inputs(customers),
             pooled=self.purchase_model,
             spend=self.spend_model,
             gross_margin=self.params.gross_margin,
@@ -1583,6 +1581,23 @@ class ClientAnalysis:
             unpaid_channels=tuple(self.unpaid_channels),
             seed=self.params.seed,
         )
+
+    def _channel_inputs(self, customers: pd.DataFrame) -> clv.ChannelInputs:
+        """Each channel's totals and purchase patterns (`clv.ChannelInputs`).
+
+        On Spark aggregated where the summary is kept, the customers table joined to it there;
+        else from the customer summary.
+        """
+        if self.params.engine.backend != "spark":
+            return clv.channel_inputs(self.summary, self.first_purchase_values, customers)
+        connection = self.data.connection
+        channels = _engine.register_frame(
+            connection, clv.channel_table(customers), name=f"ccnb_channels_{uuid.uuid4().hex}"
+        )
+        first_values = summary.first_purchase_values_table(
+            self.data.transactions, observation_end=self.observation_end
+        )
+        return clv.channel_inputs_in_engine(self._summary_in_engine, first_values, channels)
 
     @property
     def unpaid_channels(self) -> list[str]:

@@ -34,6 +34,7 @@ __all__ = [
     "customer_patterns",
     "customer_summary",
     "first_purchase_values",
+    "first_purchase_values_table",
     "revenue_between",
     "repeat_purchases_by_period",
     "rfm_inputs_table",
@@ -579,6 +580,30 @@ def repeat_purchases_by_period(
     )
 
 
+def first_purchase_values_table(transactions: ir.Table, *, observation_end: dt.date) -> ir.Table:
+    """:func:`first_purchase_values` as an engine expression: nothing runs here.
+
+    Parameters
+    ----------
+    transactions, observation_end
+        As :func:`first_purchase_values` takes them.
+
+    Returns
+    -------
+    ibis.Table
+        ``customer_id``, ``first_purchase`` (a date) and ``first_value`` (the engine's
+        number type), one row per customer with a purchase, in no particular order.
+    """
+    rows = transactions.filter(transactions.date <= ibis.literal(observation_end))
+    purchases = rows.filter(is_purchase(rows))
+    firsts = purchases.group_by("customer_id").aggregate(first_purchase=purchases.date.min())
+    joined = rows.join(firsts, "customer_id")
+    on_first_day = joined.filter(joined.date == joined.first_purchase)
+    return on_first_day.group_by(["customer_id", "first_purchase"]).aggregate(
+        first_value=on_first_day.amount.sum()
+    )
+
+
 def first_purchase_values(transactions: ir.Table, *, observation_end: dt.date) -> pd.DataFrame:
     """What each customer spent on their first purchase day, net of that day's returns.
 
@@ -599,14 +624,7 @@ def first_purchase_values(transactions: ir.Table, *, observation_end: dt.date) -
         ``customer_id`` (str), ``first_purchase`` (datetime64[ns]), ``first_value``
         (float64), one row per customer with a purchase, sorted by ``customer_id``.
     """
-    rows = transactions.filter(transactions.date <= ibis.literal(observation_end))
-    purchases = rows.filter(is_purchase(rows))
-    firsts = purchases.group_by("customer_id").aggregate(first_purchase=purchases.date.min())
-    joined = rows.join(firsts, "customer_id")
-    on_first_day = joined.filter(joined.date == joined.first_purchase)
-    values = on_first_day.group_by(["customer_id", "first_purchase"]).aggregate(
-        first_value=on_first_day.amount.sum()
-    )
+    values = first_purchase_values_table(transactions, observation_end=observation_end)
     table = engine.to_arrow(values).to_pandas()
     table = table.assign(
         customer_id=table["customer_id"].astype(str),

@@ -756,7 +756,8 @@ def test_the_clv_tables_on_spark_come_from_the_executors(spark, monkeypatch):
     margins, the segments' means, equity and the histograms equal the analysis on DuckDB; the
     intervals, made from other streams of the same draws' distribution, agree within Monte
     Carlo error. The budget's active customers are joined in Spark, the simple formula's mean
-    is averaged there and the test plan reads the active customers' inputs only. The
+    is averaged there, the test plan reads the active customers' inputs only and a new
+    customer's value per channel reads the channels' totals and patterns counted there. The
     segments' inputs, the models' inputs and the fits' patterns come from one aggregation of
     the transactions, kept in Spark; the customer summary never comes to the driver."""
     from ccnb.analysis import ClientAnalysis
@@ -841,6 +842,12 @@ def test_the_clv_tables_on_spark_come_from_the_executors(spark, monkeypatch):
         on_spark.test_customers, in_memory.test_customers, check_exact=False, rtol=1e-9
     )
     assert len(on_spark._active_model_inputs) == len(in_memory.budget_customers)
+    # a new customer's value per channel: the channels' totals and patterns aggregated in
+    # Spark, the customers table joined to the kept summary there
+    pd.testing.assert_frame_equal(
+        on_spark.new_customer_value, in_memory.new_customer_value, check_exact=False, rtol=1e-9
+    )
+    assert "first_purchase_values" not in on_spark._values
     assert "summary" not in on_spark._values
 
 

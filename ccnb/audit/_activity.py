@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 # the engine loads on first use: unpickling a stored audit result must not import it
 ibis = lazy_module("ibis")
+engine = lazy_module("ccnb.engine")
 _periods = lazy_module("ccnb._periods")
 
 __all__ = ["customer_window", "first_purchase_days", "first_purchase_lines"]
@@ -83,15 +84,10 @@ def customer_window(transactions: Any, *, start: Any, end: Any) -> pd.DataFrame:
     table = _with_keys(_table(transactions), end)
     table = table.filter(table.date >= _periods.date_literal(pd.Timestamp(start)))
     purchase_order = ibis.cases((table.purchase, table.order_key), else_=ibis.null("string"))
-    frame = (
-        table.group_by("customer_id")
-        .agg(
-            revenue=table.amount.sum(),
-            orders=purchase_order.nunique(),
-            bought=table.purchase.any(),
-        )
-        .to_pandas()
+    per_customer = table.group_by("customer_id").agg(
+        revenue=table.amount.sum(), orders=purchase_order.nunique(), bought=table.purchase.any()
     )
+    frame = engine.to_arrow(per_customer).to_pandas()
     return frame.astype({"revenue": "float64", "orders": "int64", "bought": "bool"}).sort_values(
         "customer_id", ignore_index=True
     )

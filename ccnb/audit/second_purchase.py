@@ -18,6 +18,7 @@ from ccnb.audit._activity import _table, _with_keys, first_purchase_days
 
 # the engine loads on first use: unpickling a stored audit result must not import it
 ibis = lazy_module("ibis")
+engine = lazy_module("ccnb.engine")
 _periods = lazy_module("ccnb._periods")
 
 __all__ = ["repeat_curve", "repeat_timing", "second_purchases"]
@@ -59,18 +60,15 @@ def second_purchases(
     end = _periods.observation_end_stamp(observation_end)
     table = _with_keys(_table(transactions), end)
     firsts = first_purchase_days(table.filter(table.purchase))
-    frame = (
-        firsts.group_by("customer_id")
-        .agg(
-            first_purchase=ibis.cases(
-                (firsts["rank"] == 0, firsts.date), else_=ibis.null("date")
-            ).min(),
-            second_purchase=ibis.cases(
-                (firsts["rank"] == 1, firsts.date), else_=ibis.null("date")
-            ).min(),
-        )
-        .to_pandas()
+    days = firsts.group_by("customer_id").agg(
+        first_purchase=ibis.cases(
+            (firsts["rank"] == 0, firsts.date), else_=ibis.null("date")
+        ).min(),
+        second_purchase=ibis.cases(
+            (firsts["rank"] == 1, firsts.date), else_=ibis.null("date")
+        ).min(),
     )
+    frame = engine.to_arrow(days).to_pandas()  # a row per customer
     for column in ("first_purchase", "second_purchase"):
         frame[column] = pd.to_datetime(frame[column]).astype("datetime64[ns]")
     if acquired_from is not None:

@@ -42,7 +42,15 @@ from ccnb.clv.fitting import (
 )
 from ccnb.clv.histograms import Histogram, p_alive_histogram, rclv_histogram
 from ccnb.clv.holdout_total import holdout_total, likely_miss_cause, monthly_tracking_ratio
-from ccnb.clv.new_customers import NOT_BOUGHT_REASONS, VERDICTS, new_customer_value
+from ccnb.clv.new_customers import (
+    NOT_BOUGHT_REASONS,
+    VERDICTS,
+    ChannelInputs,
+    channel_inputs,
+    channel_inputs_in_engine,
+    channel_table,
+    new_customer_value,
+)
 from ccnb.clv.prediction import (
     UNITS_PER_MONTH,
     expected_purchases,
@@ -95,6 +103,7 @@ __all__ = [
     "UNITS_PER_MONTH",
     "DEFAULT_RETENTION_CHANGES",
     "IN_MEMORY_CUSTOMERS",
+    "ChannelInputs",
     "CustomerEquity",
     "DrawMatrix",
     "FitError",
@@ -108,6 +117,9 @@ __all__ = [
     "NOT_BOUGHT_REASONS",
     "VERDICTS",
     "activation_table",
+    "channel_inputs",
+    "channel_inputs_in_engine",
+    "channel_table",
     "clv_by",
     "conditional_expectations",
     "holdout_by_decile",

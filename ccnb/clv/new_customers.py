@@ -10,6 +10,9 @@ channel's existing customers is not a stand-in: many of them lapsed long ago.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
@@ -19,7 +22,19 @@ from ccnb.clv.prediction import _month_edges, _monthly_discount, _spend_model_me
 from ccnb.clv.results import FittedModel
 from ccnb.errors import FitError, InsufficientDataError
 
-__all__ = ["NOT_BOUGHT_REASONS", "UNKNOWN_CHANNEL", "VERDICTS", "new_customer_value"]
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+__all__ = [
+    "NOT_BOUGHT_REASONS",
+    "UNKNOWN_CHANNEL",
+    "VERDICTS",
+    "ChannelInputs",
+    "channel_inputs",
+    "channel_inputs_in_engine",
+    "channel_table",
+    "new_customer_value",
+]
 
 #: channel of customers the customers table does not name
 UNKNOWN_CHANNEL = "unknown"
@@ -68,10 +83,157 @@ def _future_purchases(fitter, edges: np.ndarray) -> np.ndarray:
     return np.diff(cumulative, prepend=0.0)
 
 
+@dataclass(frozen=True)
+class ChannelInputs:
+    """What a new customer's value per channel reads of the base: totals and patterns.
+
+    Attributes
+    ----------
+    channels : pandas.DataFrame
+        One row per acquisition channel (``"unknown"`` for customers the customers table does
+        not name), sorted by name: ``acquisition_channel``, ``customers`` (with a purchase),
+        ``repeat_buyers``, ``repeat_spend`` (the repeat buyers' mean value of a repeat
+        purchase, NaN without one), ``first_value`` (mean first-purchase value) and
+        ``mean_acquisition_cost`` (mean of the known costs, NaN when none).
+    patterns : pandas.DataFrame
+        ``acquisition_channel``, ``frequency``, ``recency``, ``T`` and ``customers``: the
+        channel's distinct purchase patterns and how many customers share each, what a
+        channel's fit reads (``ccnb.clv.fit_purchases`` with ``weights="customers"``).
+    """
+
+    channels: pd.DataFrame
+    patterns: pd.DataFrame
+
+
+#: the columns of a channel's purchase pattern
+_PATTERN = ["acquisition_channel", "frequency", "recency", "T"]
+
+
+def channel_table(customers: pd.DataFrame) -> pd.DataFrame:
+    """The customers table's ``customer_id`` (text), channel and cost (a number, else NaN).
+
+    Parameters
+    ----------
+    customers : pandas.DataFrame
+        ``customer_id``, ``acquisition_channel`` and optionally ``acquisition_cost``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id``, ``acquisition_channel``, ``acquisition_cost`` (float64).
+    """
+    table = customers[["customer_id", "acquisition_channel"]].copy()
+    table["acquisition_cost"] = (
+        pd.to_numeric(customers["acquisition_cost"], errors="coerce").astype("float64")
+        if "acquisition_cost" in customers
+        else np.nan
+    )
+    table["customer_id"] = table["customer_id"].astype(str)
+    return table
+
+
+def channel_inputs(
+    summary: pd.DataFrame, first_values: pd.DataFrame, customers: pd.DataFrame
+) -> ChannelInputs:
+    """Each channel's totals and purchase patterns, from per-customer tables in memory.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        Customer summary over the whole history (``customer_id``, ``frequency``,
+        ``recency``, ``T``, ``monetary_value``), in the model's time unit.
+    first_values : pandas.DataFrame
+        ``ccnb.summary.first_purchase_values`` output (``customer_id``, ``first_value``);
+        customers absent from it (no purchase) are left out.
+    customers : pandas.DataFrame
+        ``customer_id``, ``acquisition_channel`` and optionally ``acquisition_cost``.
+
+    Returns
+    -------
+    ChannelInputs
+    """
+    own = summary.drop(columns=["acquisition_channel", "acquisition_cost"], errors="ignore")
+    frame = own.merge(channel_table(customers), on="customer_id", how="left")
+    frame = frame.merge(first_values[["customer_id", "first_value"]], on="customer_id")
+    channel = frame["acquisition_channel"].astype(object).fillna(UNKNOWN_CHANNEL).astype(str)
+    frame["acquisition_channel"] = channel
+    repeat = frame["frequency"] > 0
+    grouped = frame.groupby(channel, sort=True)
+    channels = pd.DataFrame(
+        {
+            "customers": grouped.size(),
+            "repeat_buyers": repeat.groupby(channel, sort=True).sum(),
+            "repeat_spend": frame["monetary_value"].where(repeat).groupby(channel).mean(),
+            "first_value": grouped["first_value"].mean(),
+            "mean_acquisition_cost": grouped["acquisition_cost"].mean(),
+        }
+    )
+    channels = channels.rename_axis("acquisition_channel").reset_index()
+    patterns = frame.groupby(_PATTERN, sort=True, dropna=False).size()
+    return ChannelInputs(channels, patterns.rename("customers").reset_index())
+
+
+def channel_inputs_in_engine(
+    summary: ir.Table, first_values: ir.Table, customers: ir.Table
+) -> ChannelInputs:
+    """:func:`channel_inputs` computed where the customers are: only totals come back.
+
+    For a customer summary kept in an engine (Spark): the channels' totals and their distinct
+    purchase patterns are aggregated there.
+
+    Parameters
+    ----------
+    summary : ibis.Table
+        ``ccnb.summary.summary_table``'s expression, in the model's time unit.
+    first_values : ibis.Table
+        ``ccnb.summary.first_purchase_values_table``'s expression.
+    customers : ibis.Table
+        :func:`channel_table` of the customers table, in the same engine.
+
+    Returns
+    -------
+    ChannelInputs
+        Equal to :func:`channel_inputs` of the collected tables, means to the engine's
+        summation order.
+    """
+    import ibis  # here: a kernel reading stored tables never imports the engine
+
+    from ccnb import engine
+    from ccnb.summary import btyd_inputs_table
+
+    inputs = btyd_inputs_table(summary)
+    joined = inputs.join(first_values, "customer_id").left_join(
+        customers, inputs.customer_id == customers.customer_id
+    )
+    base = joined.select(
+        acquisition_channel=joined.acquisition_channel.fill_null(UNKNOWN_CHANNEL),
+        frequency=joined.frequency,
+        recency=joined.recency,
+        T=joined.T,
+        monetary_value=joined.monetary_value,
+        first_value=joined.first_value.cast("float64"),
+        acquisition_cost=joined.acquisition_cost.cast("float64"),
+    )
+    repeat = base.frequency > 0
+    totals = base.group_by("acquisition_channel").agg(
+        customers=base.count(),
+        repeat_buyers=repeat.cast("int64").sum(),
+        repeat_spend=base.monetary_value.mean(where=repeat),
+        first_value=base.first_value.mean(),
+        mean_acquisition_cost=base.acquisition_cost.mean(),
+    )
+    channels = engine.to_arrow(totals).to_pandas()
+    channels = channels.astype({"customers": "int64", "repeat_buyers": "int64"})
+    counted = base.group_by(_PATTERN).agg(customers=ibis._.count())
+    patterns = engine.to_arrow(counted).to_pandas().astype({"customers": "int64"})
+    return ChannelInputs(
+        channels.sort_values("acquisition_channel", ignore_index=True),
+        patterns.sort_values(_PATTERN, ignore_index=True),
+    )
+
+
 def new_customer_value(
-    summary: pd.DataFrame,
-    first_values: pd.DataFrame,
-    customers: pd.DataFrame,
+    inputs: ChannelInputs,
     *,
     pooled: FittedModel,
     spend: FittedModel | float,
@@ -87,13 +249,9 @@ def new_customer_value(
 
     Parameters
     ----------
-    summary : pandas.DataFrame
-        Customer summary over the whole history (``customer_id``, ``frequency``,
-        ``recency``, ``T``, ``monetary_value``), in ``time_unit``.
-    first_values : pandas.DataFrame
-        ``ccnb.summary.first_purchase_values`` output (``customer_id``, ``first_value``).
-    customers : pandas.DataFrame
-        ``customer_id``, ``acquisition_channel`` and optionally ``acquisition_cost``.
+    inputs : ChannelInputs
+        Each channel's customers and purchase patterns (:func:`channel_inputs`, or
+        :func:`channel_inputs_in_engine` where the customers are).
     pooled : FittedModel
         The chosen purchase model fitted on every customer: its kind is fitted per channel,
         and it stands in for channels too small for their own fit.
@@ -138,40 +296,30 @@ def new_customer_value(
     )
     edges = _month_edges(horizon_months, time_unit)
     discount = _monthly_discount(horizon_months, discount_rate_annual)
-    channels = customers[["customer_id", "acquisition_channel"]].copy()
-    channels["acquisition_cost"] = (
-        pd.to_numeric(customers["acquisition_cost"], errors="coerce")
-        if "acquisition_cost" in customers
-        else np.nan
-    )
-    channels["customer_id"] = channels["customer_id"].astype(str)
-    own = summary.drop(columns=["acquisition_channel", "acquisition_cost"], errors="ignore")
-    frame = own.merge(channels, on="customer_id", how="left")
-    frame = frame.merge(first_values[["customer_id", "first_value"]], on="customer_id")
-    frame["acquisition_channel"] = (
-        frame["acquisition_channel"].astype(object).fillna(UNKNOWN_CHANNEL).astype(str)
-    )
+    patterns = inputs.patterns.groupby("acquisition_channel", sort=False)
     records = []
-    for channel, group in frame.groupby("acquisition_channel", sort=False):
-        repeaters = group[group["frequency"] > 0]
+    for row in inputs.channels.itertuples(index=False):
+        channel = row.acquisition_channel
         model, fitted = "pooled", pooled
-        if len(group) >= MIN_CUSTOMERS and len(repeaters) >= MIN_REPEAT_BUYERS:
+        if row.customers >= MIN_CUSTOMERS and row.repeat_buyers >= MIN_REPEAT_BUYERS:
             try:
-                fitted = fit_purchases(group, model=pooled.name, seed=seed)
+                fitted = fit_purchases(
+                    patterns.get_group(channel),
+                    model=pooled.name,
+                    seed=seed,
+                    weights="customers",
+                )
                 model = "channel fit"
             except (FitError, InsufficientDataError):
                 fitted = pooled
         monthly = _future_purchases(fitted.fitter, edges)
         repeat_spend = (
-            float(repeaters["monetary_value"].mean())
-            if len(repeaters) >= MIN_REPEAT_BUYERS
-            else float(mean_spend)
+            float(row.repeat_spend) if row.repeat_buyers >= MIN_REPEAT_BUYERS else float(mean_spend)
         )
-        first_margin = gross_margin * float(group["first_value"].mean())
+        first_margin = gross_margin * float(row.first_value)
         future = gross_margin * repeat_spend * float(discount @ monthly)
         value = first_margin + future
-        costs = group["acquisition_cost"].dropna()
-        cost = float(costs.mean()) if len(costs) else np.nan
+        cost = float(row.mean_acquisition_cost)
         has_cost = bool(np.isfinite(cost) and cost > 0)
         if not has_cost:
             not_bought_because = NOT_BOUGHT_REASONS[0]
@@ -182,8 +330,8 @@ def new_customer_value(
         records.append(
             {
                 "acquisition_channel": channel,
-                "customers": len(group),
-                "repeat_buyers": len(repeaters),
+                "customers": int(row.customers),
+                "repeat_buyers": int(row.repeat_buyers),
                 "model": model,
                 "first_purchase_margin": first_margin,
                 "expected_repeat_purchases": float(monthly.sum()),

@@ -1024,10 +1024,9 @@ def test_new_customer_value_ceiling_verdict_and_payback_by_hand():
             "acquisition_cost": [100.0, 120.0, np.nan, 2000.0],
         }
     )
+    inputs = clv.channel_inputs(summary, first_values, customers)
     table = clv.new_customer_value(
-        summary,
-        first_values,
-        customers,
+        inputs,
         pooled=linear_model(1.0 / WEEKS_PER_MONTH),
         spend=100.0,
         gross_margin=0.4,
@@ -1057,6 +1056,31 @@ def test_new_customer_value_ceiling_verdict_and_payback_by_hand():
     assert pd.isna(unknown["verdict"]) and not unknown["paid"]
     assert unknown["not_bought_because"] == "no cost recorded"
     assert np.isnan(unknown["payback_months"])
+    # what the channels' rows read: totals by hand, and the patterns a channel fit weighs
+    channels = inputs.channels.set_index("acquisition_channel")
+    assert channels.loc["search", ["customers", "repeat_buyers"]].tolist() == [2, 2]
+    assert channels.loc["search", "first_value"] == pytest.approx(60.0)
+    assert channels.loc["tv", "repeat_buyers"] == 0 and np.isnan(channels.loc["tv", "repeat_spend"])
+    assert np.isnan(channels.loc["unknown", "mean_acquisition_cost"])
+    assert inputs.patterns.to_dict("records")[0] == {
+        "acquisition_channel": "search",
+        "frequency": 1,
+        "recency": 2.0,
+        "T": 8.0,
+        "customers": 2,
+    }
+    # the same inputs aggregated in an engine (DuckDB here; Spark in tests/test_spark.py)
+    engine_summary = ibis.memtable(
+        summary.assign(
+            repeat_value=summary["monetary_value"] * summary["frequency"],
+            frequency=summary["frequency"].astype(float),
+        ).drop(columns="monetary_value")
+    )
+    in_engine = clv.channel_inputs_in_engine(
+        engine_summary, ibis.memtable(first_values), ibis.memtable(clv.channel_table(customers))
+    )
+    pd.testing.assert_frame_equal(in_engine.channels, inputs.channels, check_dtype=False)
+    pd.testing.assert_frame_equal(in_engine.patterns, inputs.patterns, check_dtype=False)
 
 
 def test_new_customer_verdicts_and_payback():
