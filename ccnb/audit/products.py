@@ -121,7 +121,8 @@ def product_lens(
     if rclv is None:
         categories["rclv"] = np.nan
     else:
-        first = customers.select("customer_id", "category").to_pandas()
+        # a row per new customer: through Arrow, not a Python row each on Spark
+        first = _engine.to_arrow(customers.select("customer_id", "category")).to_pandas()
         by_category = rclv.reindex(first["customer_id"]).groupby(first["category"].to_numpy())
         categories["rclv"] = by_category.mean().reindex(categories.index)
     categories["first_purchase_share"] = (
