@@ -1026,7 +1026,8 @@ def load_client(params: Params, *, connection: ibis.BaseBackend | None = None) -
         rejected_frames.append(rejected)
     if params.filter:
         # the customers and survey of the population: those with a transaction in it
-        members = set(transactions.select("customer_id").distinct().execute()["customer_id"])
+        ids = engine.to_arrow(transactions.select("customer_id").distinct())
+        members = set(ids.column("customer_id").to_pylist())
         if customers is not None:
             customers, sources[1] = _within(customers, sources[1], members)
         if survey is not None:

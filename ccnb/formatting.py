@@ -12,6 +12,7 @@ import string
 import pandas as pd
 
 __all__ = [
+    "MONEY_DECIMALS",
     "count",
     "currency_symbol",
     "day_label",
@@ -23,6 +24,10 @@ __all__ = [
     "period_label",
     "signed_percent",
 ]
+
+MONEY_DECIMALS = 6
+"""Money sums are rounded to a millionth of the currency unit when they leave the engine
+(`ccnb.summary`), and before an amount is rounded for display (:func:`money`)."""
 
 _SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "INR": "₹"}
 _SUFFIXES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k"))
@@ -65,9 +70,13 @@ def money(value: float, currency: str | None = None, *, compact: bool = False) -
     """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    body = _compact(abs(value)) if compact else f"{abs(value):,.2f}"
-    if not compact and abs(value) >= 1000:
-        body = f"{abs(value):,.0f}"
+    # settled to a millionth first: a sum of cents that is exactly on a half (17,742.50) is
+    # shown the same whichever order the engine added it in (17,742.500000000004 or
+    # 17,742.499999999996 would round apart)
+    amount = round(abs(float(value)), MONEY_DECIMALS)
+    body = _compact(amount) if compact else f"{amount:,.2f}"
+    if not compact and amount >= 1000:
+        body = f"{amount:,.0f}"
     # an amount that rounds to nothing has no sign: '€0.00', not '-€0.00'
     sign = "-" if value < 0 and any(digit in body for digit in "123456789") else ""
     return f"{sign}{currency_symbol(currency)}{body}"

@@ -11,6 +11,8 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from ccnb import engine
+
 __all__ = [
     "AMOUNT_OUTLIER_FACTOR",
     "CUSTOMER_MATCH_MINIMUM",
@@ -75,7 +77,8 @@ def customer_match(transactions: ir.Table, customers: pd.DataFrame) -> str | Non
         The warning with both match rates and the likely fix; None when at least
         ``CUSTOMER_MATCH_MINIMUM`` of the transaction customers are in the table.
     """
-    buyers = pd.Index(transactions.select("customer_id").distinct().execute()["customer_id"])
+    ids = engine.to_arrow(transactions.select("customer_id").distinct())  # one per customer
+    buyers = pd.Index(ids.column("customer_id").to_pylist())
     listed = pd.Index(customers["customer_id"].dropna().unique())
     if buyers.empty or listed.empty:
         return None

@@ -25,6 +25,7 @@ import pandas as pd
 
 from ccnb import engine
 from ccnb._periods import is_purchase
+from ccnb.formatting import MONEY_DECIMALS
 
 __all__ = [
     "DAYS_PER_UNIT",
@@ -148,10 +149,6 @@ def _repeated_lines(rows: ir.Table) -> ir.Table:
     orders = lines.group_by(["customer_id", "order_id"]).agg(lines=lines.count())
     repeated = orders.filter(orders.lines > 1)
     return repeated.group_by("customer_id").agg(repeated_lines=(repeated.lines - 1).sum())
-
-
-MONEY_DECIMALS = 6
-"""Money sums are rounded to a millionth of the currency unit when they leave the engine."""
 
 
 def _settle_money(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
