@@ -604,12 +604,13 @@ class ClientAnalysis:
         """Whether :meth:`precompute` leaves ``name`` to whoever asks for it.
 
         The value ranking when every model fit (`model_failures`: the fits come earlier in
-        :meth:`table_names`); on Spark's executors the customer summary and the survival paths,
-        which no other table reads there (each customer's values are the executors').
+        :meth:`table_names`); on Spark's executors the customer summary, the survival paths and
+        the predictions read back whole, which no other table reads there (each customer's
+        values are the executors', and each table reads the columns it needs from them).
         """
         if name in self.MODEL_FALLBACK_TABLES:
             return not self.model_failures()
-        return name in ("summary", "_survival_paths") and self._on_executors
+        return name in ("summary", "_survival_paths", "predictions") and self._on_executors
 
     def _forget_stored_tables(self) -> None:
         """With a cache folder, drop the tables already kept there from memory.
@@ -1633,8 +1634,27 @@ class ClientAnalysis:
 
     @_stored_table
     def activation(self) -> pd.DataFrame:
-        """Per-customer CLV table for CRM activation."""
-        return clv.activation_table(self.predictions, self.segments)
+        """Per-customer CLV table for CRM activation.
+
+        On Spark's executors from a dozen of their columns read back, not the whole
+        `predictions` (whose 36 monthly margins per customer no report reads there).
+        """
+        run = self._predictions_on_executors
+        if run is None:
+            return clv.activation_table(self.predictions, self.segments)
+        from ccnb.clv import partitioned
+
+        columns = run.predicted.select("customer_id", *partitioned.CUSTOMER_COLUMNS)
+        customers = partitioned.customer_table_from_partitions(_engine.spark_pandas(columns))
+        return clv.activation_table(customers, self.segments)
+
+    def _predicted_values(self, column: str) -> pd.Series:
+        """One prediction column by ``customer_id`` (on Spark, that column read back alone)."""
+        run = self._predictions_on_executors
+        if run is None:
+            return self.predictions.table.set_index("customer_id")[column]
+        values = _engine.spark_pandas(run.predicted.select("customer_id", column))
+        return values.set_index("customer_id")[column]
 
     # --- customer-base audit -------------------------------------------------------------
 
@@ -1746,7 +1766,7 @@ class ClientAnalysis:
                 "repeat buyers go next."
             )
         try:
-            rclv = self.predictions.table.set_index("customer_id")["rclv"]
+            rclv = self._predicted_values("rclv")
         except Unavailable:
             rclv = None
         return audit.product_lens(
@@ -2029,7 +2049,7 @@ class ClientAnalysis:
             observed, on="customer_id", how="left"
         )
         table["revenue"] = table["revenue"].fillna(0.0)
-        spend = self.predictions.table.set_index("customer_id")["expected_spend"]
+        spend = self._predicted_values("expected_spend")
         table["expected_revenue"] = (
             table["customer_id"].map(expected).to_numpy() * table["customer_id"].map(spend)
         ).astype("float64")

@@ -441,7 +441,7 @@ def read_segments(segmented: PartitionedSegments, *, session=None) -> pd.DataFra
         From :func:`segment_on_spark`.
     session : pyspark.sql.SparkSession, optional
         Read with Spark (any path or URI its executors wrote to); without it the output is
-        read with pandas, so it must be a local path.
+        read with Arrow, so it must be a local path.
 
     Returns
     -------
@@ -449,17 +449,29 @@ def read_segments(segmented: PartitionedSegments, *, session=None) -> pd.DataFra
         One row per customer sorted by ``customer_id``, with the scores, cells and texts as
         the whole base segmented in memory has them (categorical text columns included).
     """
-    if session is None:
-        written = pd.read_parquet(segmented.output)
-    else:
-        from ccnb.engine import spark_pandas
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
 
-        written = spark_pandas(session.read.parquet(segmented.output))
-    empty = pd.DataFrame(
-        {
-            "customer_id": pd.Series(dtype=written["customer_id"].dtype),
-            **{column: pd.Series(dtype=written[column].dtype) for column in rfm.RFM_INPUTS},
-        }
-    )
+    if session is None:
+        written = pq.read_table(segmented.output)
+    else:
+        written = session.read.parquet(segmented.output).toArrow()
+    empty = written.schema.empty_table().to_pandas()[["customer_id", *rfm.RFM_INPUTS]]
     dtypes = segment_partition(empty, segmented.plan).dtypes.to_dict()
-    return written.astype(dtypes).sort_values("customer_id", ignore_index=True)
+    # the texts (segment, description, tactic) become categories in Arrow: a million
+    # customers' descriptions as strings would take hundreds of MB on their way to pandas
+    for name, dtype in dtypes.items():
+        if isinstance(dtype, pd.CategoricalDtype) and name in written.column_names:
+            position = written.schema.get_field_index(name)
+            encoded = pc.dictionary_encode(written.column(name))
+            written = written.set_column(position, name, encoded)
+    frame = written.to_pandas()
+    for name, dtype in dtypes.items():
+        if isinstance(dtype, pd.CategoricalDtype) and name in frame:
+            # in the plan's order: Arrow's dictionary keeps the order of first appearance, and
+            # `astype` leaves an unordered categorical as it is when only the order differs
+            wanted = dtype.categories
+            if wanted is None:
+                wanted = frame[name].cat.categories.sort_values()
+            frame[name] = frame[name].cat.set_categories(wanted, ordered=dtype.ordered)
+    return frame.astype(dtypes).sort_values("customer_id", ignore_index=True)

@@ -95,11 +95,12 @@ def pseudonymize_ids(
     """Replace an id column of an engine table by its pseudonyms (each distinct id hashed once).
 
     The distinct ids are hashed in Python (the engines have no keyed hash) and joined back:
-    time and memory grow with customers, not rows.
+    time and memory grow with customers, not rows. The ids come back through Arrow
+    (`engine.to_arrow`), not a Python row per customer.
     """
     from ccnb import engine
 
-    distinct = table.select(column).distinct().execute()[column]
+    distinct = engine.to_arrow(table.select(column).distinct()).column(column).to_pandas()
     lookup = pd.DataFrame(
         {"_ccnb_id": distinct, "_ccnb_pseudonym": pseudonymize(distinct, key=key)}
     )

@@ -729,6 +729,9 @@ def test_the_segmentation_on_spark_is_the_one_in_memory(spark, demo_summary):
         demo_summary, scheme=in_memory.segment_scheme
     )
     pd.testing.assert_frame_equal(on_spark.segments, in_memory.segments)
+    # the executors' files read without Spark: the same table, texts as categories
+    segmented = on_spark._segments_on_executors
+    pd.testing.assert_frame_equal(partitioned_segments.read_segments(segmented), in_memory.segments)
     pd.testing.assert_frame_equal(
         on_spark.segment_summary, in_memory.segment_summary, check_exact=False
     )
@@ -777,14 +780,31 @@ def test_the_clv_tables_on_spark_come_from_the_executors(spark, monkeypatch):
     run = on_spark._predictions_on_executors
     assert run is not None and run.totals.group_by == ("segment",)
     assert "_forecast" not in on_spark._values  # no draw was made on the driver
+    assert len(summary_tables) == 1  # the fits' and the predictions' inputs, aggregated once
+
+    # what the reports read per customer comes from the executors' columns, not the whole
+    # predictions read back: the CRM export, the test plan's expected spend, the product lens
+    activation = on_spark.activation
+    point = ["customer_id", "p_alive", "p_no_purchase", "expected_purchases", "expected_spend"]
+    shown = ["segment", *point, "rclv", "decile"]
+    pd.testing.assert_frame_equal(
+        activation[shown], in_memory.activation[shown], check_exact=False, rtol=1e-9
+    )
+    pd.testing.assert_frame_equal(
+        on_spark.test_customers, in_memory.test_customers, check_exact=False, rtol=1e-9
+    )
+    lens, lens_expected = on_spark.product_lens, in_memory.product_lens
+    pd.testing.assert_frame_equal(
+        lens.categories, lens_expected.categories, check_exact=False, rtol=1e-9
+    )
+    assert "predictions" not in on_spark._values
+    assert on_spark._read_by_no_report("predictions")  # nor the run's tables thread
 
     ours = on_spark.predictions
     assert "summary" not in on_spark._values  # neither the fits nor the predictions read it
-    assert len(summary_tables) == 1
     catalog = engine.spark_session_of(spark).catalog
     assert catalog.isCached(on_spark._summary_in_engine.get_name())  # not a plan run again
     theirs = in_memory.predictions
-    point = ["customer_id", "p_alive", "p_no_purchase", "expected_purchases", "expected_spend"]
     pd.testing.assert_frame_equal(
         ours.table[[*point, "rclv", "decile"]],
         theirs.table[[*point, "rclv", "decile"]],
@@ -838,9 +858,6 @@ def test_the_clv_tables_on_spark_come_from_the_executors(spark, monkeypatch):
         on_spark.naive_versus_model, in_memory.naive_versus_model, check_exact=False, rtol=1e-12
     )
     # the test plan's expected purchases from the active customers' inputs only
-    pd.testing.assert_frame_equal(
-        on_spark.test_customers, in_memory.test_customers, check_exact=False, rtol=1e-9
-    )
     assert len(on_spark._active_model_inputs) == len(in_memory.budget_customers)
     # a new customer's value per channel: the channels' totals and patterns aggregated in
     # Spark, the customers table joined to the kept summary there

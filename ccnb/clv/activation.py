@@ -11,7 +11,7 @@ __all__ = ["activation_table"]
 
 
 def activation_table(
-    predictions: Predictions,
+    predictions: Predictions | pd.DataFrame,
     segments: pd.DataFrame,
     *,
     segment_col: str = "segment",
@@ -20,8 +20,9 @@ def activation_table(
 
     Parameters
     ----------
-    predictions : Predictions
-        Output of :func:`predict`.
+    predictions : Predictions or pandas.DataFrame
+        Output of :func:`predict`, or its per-customer table (``Predictions.table``; on
+        Spark :func:`ccnb.clv.partitioned.customer_table_from_partitions`).
     segments : pandas.DataFrame
         ``customer_id`` (column or index) and ``segment_col``.
     segment_col : str
@@ -36,7 +37,8 @@ def activation_table(
         ``decile``; sorted by rclv descending then customer_id, with a fresh RangeIndex
         (write with ``to_csv(index=False)``).
     """
-    frame = _with_groups(predictions.table, segment_col, segments, "activation_table")
+    table = predictions.table if isinstance(predictions, Predictions) else predictions
+    frame = _with_groups(table, segment_col, segments, "activation_table")
     frame = frame.rename(columns={segment_col: "segment"})
     columns = ["customer_id", "segment", "p_alive", "p_no_purchase", "expected_purchases"]
     columns += ["expected_spend"]

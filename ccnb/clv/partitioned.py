@@ -49,6 +49,7 @@ __all__ = [
     "PartitionedPredictions",
     "PredictionPlan",
     "combine_partitions",
+    "customer_table_from_partitions",
     "invalid_draws",
     "plan_predictions",
     "predict_on_spark",
@@ -604,6 +605,41 @@ def predict_on_spark(
     return combine_partitions(plan, totals, top_decile_share=share)
 
 
+def customer_table_from_partitions(table: pd.DataFrame) -> pd.DataFrame:
+    """Every customer's values from the partitions' tables, ranked into deciles.
+
+    The per-customer table of :func:`predictions_from_partitions`, without the monthly
+    margins: what a per-customer export needs, read from a dozen columns of the
+    partitions' tables rather than all of them.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Every customer's row of the partitions' tables: ``customer_id`` and
+        :data:`CUSTOMER_COLUMNS`, in any order; other columns are ignored.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id``, :data:`CUSTOMER_COLUMNS` and ``decile`` (1 highest rCLV, ranked over
+        every customer of ``table``), in ``customer_id`` order: :func:`ccnb.clv.predict`'s
+        table.
+    """
+    return _ranked_customers(table)[1]
+
+
+def _ranked_customers(table: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """The order that sorts ``table`` by customer, and its customer columns so sorted."""
+    _require_columns(table, ["customer_id", *CUSTOMER_COLUMNS], "the partitions' table")
+    # the customers' order taken column by column: no copy of the whole table at once
+    order = table["customer_id"].argsort(kind="stable").to_numpy()
+    customers = table[["customer_id", *CUSTOMER_COLUMNS]].iloc[order].reset_index(drop=True)
+    if customers["customer_id"].duplicated().any():
+        raise ValueError("a customer has several rows in the partitions' table")
+    customers["decile"] = _deciles(customers["rclv"].to_numpy())
+    return order, customers
+
+
 def predictions_from_partitions(table: pd.DataFrame, run: PartitionedPredictions) -> Predictions:
     """The whole base's per-customer predictions from the partitions' tables, without draws.
 
@@ -628,13 +664,8 @@ def predictions_from_partitions(table: pd.DataFrame, run: PartitionedPredictions
         As :func:`ccnb.clv.predict` gives it, in ``customer_id`` order, without draws.
     """
     margins = margin_columns(run.settings["horizon_months"])
-    _require_columns(table, ["customer_id", *CUSTOMER_COLUMNS, *margins], "the partitions' table")
-    # the customers' order taken column by column: no copy of the whole table at once
-    order = table["customer_id"].argsort(kind="stable").to_numpy()
-    customers = table[["customer_id", *CUSTOMER_COLUMNS]].iloc[order].reset_index(drop=True)
-    if customers["customer_id"].duplicated().any():
-        raise ValueError("a customer has several rows in the partitions' table")
-    customers["decile"] = _deciles(customers["rclv"].to_numpy())
+    _require_columns(table, margins, "the partitions' table")
+    order, customers = _ranked_customers(table)
     monthly_margin = np.empty((len(table), len(margins)), dtype=np.float32)
     for month, column in enumerate(margins):
         monthly_margin[:, month] = table[column].to_numpy(np.float32)[order]

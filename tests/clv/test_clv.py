@@ -1143,6 +1143,8 @@ def test_activation_table_is_sorted_and_complete(predictions):
     assert table["rclv"].is_monotonic_decreasing
     assert (table["segment"] == "High-Value").sum() == 100
     assert table.attrs == {}
+    # from the per-customer table alone (what Spark's executors give back): the same rows
+    pd.testing.assert_frame_equal(clv.activation_table(predictions.table, segments), table)
 
 
 def test_lifetimes_filters_do_not_leak():

@@ -134,6 +134,14 @@ def test_the_partitions_tables_are_predicts_per_customer_predictions(parts, whol
     assert result.settings["n_draws"] == 200
     with pytest.raises(ValueError, match="several rows"):
         partitioned.predictions_from_partitions(pd.concat([table, table.head(1)]), combined)
+    # what an export reads: the same table from the customer columns alone
+    customer_columns = table[["customer_id", *partitioned.CUSTOMER_COLUMNS]]
+    pd.testing.assert_frame_equal(
+        partitioned.customer_table_from_partitions(
+            customer_columns.sample(frac=1.0, random_state=5)
+        ),
+        result.table,
+    )
 
 
 def test_partition_totals_are_predicts_draws_summed_per_group(parts, whole, customers):
