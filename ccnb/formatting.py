@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import string
+from decimal import ROUND_HALF_UP, Decimal
 
 import pandas as pd
 
@@ -28,6 +29,8 @@ __all__ = [
 MONEY_DECIMALS = 6
 """Money sums are rounded to a millionth of the currency unit when they leave the engine
 (`ccnb.summary`), and before an amount is rounded for display (:func:`money`)."""
+
+_WHOLE, _CENT = Decimal("1"), Decimal("0.01")  # what `money` shows from 1,000 and below
 
 _SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "INR": "₹"}
 _SUFFIXES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k"))
@@ -50,7 +53,11 @@ def _compact(magnitude: float) -> str:
 
 
 def money(value: float, currency: str | None = None, *, compact: bool = False) -> str:
-    """Format an amount of money: ``money(1234.5, "EUR")`` -> '€1,234.50'.
+    """Format an amount of money: ``money(12.345, "EUR")`` -> '€12.35'.
+
+    From 1,000 in whole units: ``money(1234.5, "EUR")`` -> '€1,235'. A half rounds away
+    from zero, as Excel's ROUND does, after the amount is settled to `MONEY_DECIMALS` (so
+    a sum added in another order shows the same).
 
     Parameters
     ----------
@@ -72,11 +79,16 @@ def money(value: float, currency: str | None = None, *, compact: bool = False) -
         return "–"
     # settled to a millionth first: a sum of cents that is exactly on a half (17,742.50) is
     # shown the same whichever order the engine added it in (17,742.500000000004 or
-    # 17,742.499999999996 would round apart)
+    # 17,742.499999999996 would round apart); then a half rounds up, as Excel's ROUND does
+    # with the exports' unrounded values, whatever the float's binary digits (2.675)
     amount = round(abs(float(value)), MONEY_DECIMALS)
-    body = _compact(amount) if compact else f"{amount:,.2f}"
-    if not compact and amount >= 1000:
-        body = f"{amount:,.0f}"
+    if compact:
+        body = _compact(amount)
+    else:
+        shown = Decimal(repr(amount)).quantize(_CENT, rounding=ROUND_HALF_UP)
+        if shown >= 1000:  # whole units from 1,000
+            shown = Decimal(repr(amount)).quantize(_WHOLE, rounding=ROUND_HALF_UP)
+        body = f"{shown:,}"
     # an amount that rounds to nothing has no sign: '€0.00', not '-€0.00'
     sign = "-" if value < 0 and any(digit in body for digit in "123456789") else ""
     return f"{sign}{currency_symbol(currency)}{body}"

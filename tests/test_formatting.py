@@ -37,7 +37,7 @@ def test_compact_money(value, currency, expected):
 
 
 def test_full_money_and_shares():
-    assert money(1234.5, "EUR") == "€1,234"
+    assert money(1234.5, "EUR") == "€1,235"
     assert money(12.5, "USD") == "$12.50"
     assert money(-7, "CHF") == "-CHF 7.00"
     # an amount that rounds to nothing shows no sign ('-€0.00' reads as a loss); a cent does
@@ -52,8 +52,13 @@ def test_full_money_and_shares():
     half = 17742.5
     assert np.nextafter(half, np.inf) != half != np.nextafter(half, -np.inf)
     shown = {money(value, "EUR") for value in np.nextafter(half, [-np.inf, np.inf])}
-    assert shown == {money(half, "EUR")} == {"€17,742"}
-    assert money(np.nextafter(2.125, np.inf), "EUR") == money(2.125, "EUR") == "€2.12"
+    assert shown == {money(half, "EUR")} == {"€17,743"}
+    # a half rounds up (away from zero), as Excel's ROUND of the exported value: whatever the
+    # float's binary digits (2.675 is stored just below, 2.125 exactly)
+    assert money(np.nextafter(2.125, -np.inf), "EUR") == money(2.125, "EUR") == "€2.13"
+    assert money(2.675, "EUR") == "€2.68" and money(-2.675, "EUR") == "-€2.68"
+    assert money(188.955, "USD") == money((188.37 + 189.54) / 2, "USD") == "$188.96"
+    assert money(999.995, "EUR") == "€1,000" and money(1234.5, "EUR") == "€1,235"
     assert currency_symbol("eur") == "€" and currency_symbol(None) == ""
     assert percent(0.256) == "26%" and percent(0.256, digits=1) == "25.6%"
     assert signed_percent(0.05) == "+5%" and signed_percent(-0.123, digits=1) == "-12.3%"

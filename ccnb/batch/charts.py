@@ -108,7 +108,9 @@ def render_slides(folder: Path | None = None, *, notebook: str | None = None) ->
     written = []
     for pending in sorted(folder.glob(pattern)):
         figure, settings = _load_pending(pending)
-        with mpl.rc_context(settings):
+        # a fixed salt for the SVG's element ids and no date: the same figure gives the same
+        # bytes, so a re-run that changed nothing leaves the chart pack as it was
+        with mpl.rc_context({**settings, "svg.hashsalt": "ccnb"}):
             figure.set_size_inches(*_SLIDE_INCHES)
             for text in figure.findobj(Text):
                 text.set_fontsize(text.get_fontsize() * _TEXT_SCALE)
@@ -116,7 +118,7 @@ def render_slides(folder: Path | None = None, *, notebook: str | None = None) ->
             png = folder / pending.name.replace(_PENDING, ".png")
             figure.savefig(png, dpi=_DPI)
             figure.set_layout_engine("none")  # the SVG keeps the PNG's layout, not redone
-            figure.savefig(png.with_suffix(".svg"))
+            figure.savefig(png.with_suffix(".svg"), metadata={"Date": None})
         pending.unlink()
         written.append(png)
     return written
