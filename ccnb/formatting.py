@@ -14,6 +14,7 @@ import pandas as pd
 
 __all__ = [
     "MONEY_DECIMALS",
+    "PERCENT_DECIMALS",
     "count",
     "currency_symbol",
     "day_label",
@@ -30,7 +31,19 @@ MONEY_DECIMALS = 6
 """Money sums are rounded to a millionth of the currency unit when they leave the engine
 (`ccnb.summary`), and before an amount is rounded for display (:func:`money`)."""
 
-_WHOLE, _CENT = Decimal("1"), Decimal("0.01")  # what `money` shows from 1,000 and below
+#: a percentage is settled to this many decimals before it is rounded for display
+PERCENT_DECIMALS = 9
+
+
+def _half_up(value: float, places: int, *, settle: int) -> Decimal:
+    """``value`` settled to ``settle`` decimals, then rounded half away from zero to ``places``.
+
+    As Excel's ROUND and its display do, whatever the float's binary digits (2.675 is stored
+    just below, 0.125 exactly); the settling makes a sum added in another order round alike.
+    """
+    settled = Decimal(repr(round(value, settle)))
+    return settled.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
 
 _SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "INR": "₹"}
 _SUFFIXES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k"))
@@ -81,13 +94,15 @@ def money(value: float, currency: str | None = None, *, compact: bool = False) -
     # shown the same whichever order the engine added it in (17,742.500000000004 or
     # 17,742.499999999996 would round apart); then a half rounds up, as Excel's ROUND does
     # with the exports' unrounded values, whatever the float's binary digits (2.675)
-    amount = round(abs(float(value)), MONEY_DECIMALS)
+    amount = abs(float(value))
     if compact:
-        body = _compact(amount)
+        body = _compact(round(amount, MONEY_DECIMALS))
+    elif not math.isfinite(amount):
+        body = f"{amount:,.2f}"
     else:
-        shown = Decimal(repr(amount)).quantize(_CENT, rounding=ROUND_HALF_UP)
+        shown = _half_up(amount, 2, settle=MONEY_DECIMALS)
         if shown >= 1000:  # whole units from 1,000
-            shown = Decimal(repr(amount)).quantize(_WHOLE, rounding=ROUND_HALF_UP)
+            shown = _half_up(amount, 0, settle=MONEY_DECIMALS)
         body = f"{shown:,}"
     # an amount that rounds to nothing has no sign: '€0.00', not '-€0.00'
     sign = "-" if value < 0 and any(digit in body for digit in "123456789") else ""
@@ -97,27 +112,35 @@ def money(value: float, currency: str | None = None, *, compact: bool = False) -
 def percent(share: float, *, digits: int = 0) -> str:
     """Format a share in [0, 1] as a percentage: ``percent(0.256)`` -> '26%'.
 
-    A small negative share that rounds to zero shows as '0%', not '-0%'.
+    A half rounds away from zero, as Excel shows a percentage (``percent(0.125)`` -> '13%'),
+    after the percentage is settled to `PERCENT_DECIMALS`. A small negative share that
+    rounds to zero shows as '0%', not '-0%'.
     """
     if share is None or (isinstance(share, float) and math.isnan(share)):
         return "–"
-    shown = f"{100 * share:.{digits}f}"
-    return f"{shown.lstrip('-') if float(shown) == 0 else shown}%"
+    value = 100 * float(share)
+    if not math.isfinite(value):
+        return f"{value:.{digits}f}%"
+    shown = _half_up(value, digits, settle=PERCENT_DECIMALS)
+    return f"{abs(shown) if shown == 0 else shown}%"
 
 
 def signed_percent(share: float, *, digits: int = 0) -> str:
     """A change as a signed percentage: ``signed_percent(0.05)`` -> '+5%'.
 
     A change that rounds to zero gets up to two more decimals rather than read '-0%' (an ROI
-    of -0.3% is a loss: '-0.3%'); exactly zero, or under 0.005 points, is '0%'.
+    of -0.3% is a loss: '-0.3%'); exactly zero, or under 0.005 points, is '0%'. Halves round
+    away from zero, as in :func:`percent`.
     """
     if share is None or (isinstance(share, float) and math.isnan(share)):
         return "–"
-    value = 100 * share
+    value = 100 * float(share)
+    if not math.isfinite(value):
+        return f"{value:+.{digits}f}%"
     for places in (digits, digits + 1, digits + 2):
-        text = f"{value:+.{places}f}"
-        if float(text) != 0:
-            return f"{text}%"
+        shown = _half_up(value, places, settle=PERCENT_DECIMALS)
+        if shown != 0:
+            return f"{shown:+}%"
     return f"{0:.{digits}f}%"
 
 

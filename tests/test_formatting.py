@@ -61,6 +61,11 @@ def test_full_money_and_shares():
     assert money(999.995, "EUR") == "€1,000" and money(1234.5, "EUR") == "€1,235"
     assert currency_symbol("eur") == "€" and currency_symbol(None) == ""
     assert percent(0.256) == "26%" and percent(0.256, digits=1) == "25.6%"
+    # a half rounds up, as Excel shows the exported share: 1/8 is 13%, 0.145 (stored just
+    # below) 15%, 2/3 rounds as usual
+    assert percent(1 / 8) == "13%" and percent(0.145) == "15%" and percent(2 / 3) == "67%"
+    assert percent(0.0125, digits=1) == "1.3%" and percent(-0.125) == "-13%"
+    assert signed_percent(0.125) == "+13%" and signed_percent(-0.145) == "-15%"
     assert signed_percent(0.05) == "+5%" and signed_percent(-0.123, digits=1) == "-12.3%"
     # near zero: the sign is kept with the digits that show it, never '-0%'
     assert signed_percent(-0.003) == "-0.3%" and signed_percent(0.0004) == "+0.04%"
