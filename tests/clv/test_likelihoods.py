@@ -169,6 +169,22 @@ def test_pareto_nbd_coarse_rule_is_close(cdnow):
     assert coarse.evaluate(theta, order=0)[0] == pytest.approx(fine[0], rel=1e-8)
 
 
+@pytest.mark.parametrize("theta", PARETO[:2])
+def test_pareto_nbd_in_blocks_of_pairs_is_the_same(theta, cdnow):
+    """The tail integrals computed a few distinct (x, t) pairs at a time, as a big calibration
+    period's are (`PAIR_BLOCK`), give the same value, gradient and Hessian as all at once."""
+    frequency, recency, age, _ = cdnow
+    weights = np.ones(len(frequency))
+    whole = _likelihoods.ParetoNBD(frequency, recency, age, weights)
+    assert len(whole.pair_frequency) < _likelihoods.PAIR_BLOCK  # one block
+    blocks = _likelihoods.ParetoNBD(frequency, recency, age, weights, pair_block=97)
+    assert len(blocks.pair_frequency) > 9 * 97  # ten blocks, the last one short
+    for ours, reference in zip(
+        blocks.evaluate(theta, order=2), whole.evaluate(theta, order=2), strict=True
+    ):
+        np.testing.assert_allclose(ours, reference, rtol=1e-13, atol=0)
+
+
 def test_pareto_nbd_is_finite_on_long_histories_in_weeks():
     """lifetimes' form fails on 260-week histories in weeks; ccnb's equals its scaled value.
 
