@@ -564,9 +564,9 @@ class ClientAnalysis:
     def precompute(self, *, stop: threading.Event | None = None) -> dict[str, str]:
         """Compute every table now (and keep it in the cache folder when there is one).
 
-        Except what no report reads for this client (`_read_by_no_report`): the value
-        ranking when the models fit, and on Spark's executors the customer summary. They are
-        computed when asked for.
+        Except what no report reads for this client (`_read_by_no_report`: the value ranking
+        while the models fit; on Spark's executors the customer summary, the survival paths
+        and the whole predictions). They are computed when asked for.
 
         Other processes reading the same cache folder meanwhile wait for a table they miss
         rather than compute it too; if this call fails, they compute what is left themselves.

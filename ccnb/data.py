@@ -1026,8 +1026,7 @@ def load_client(params: Params, *, connection: ibis.BaseBackend | None = None) -
         rejected_frames.append(rejected)
     if params.filter:
         # the customers and survey of the population: those with a transaction in it
-        ids = engine.to_arrow(transactions.select("customer_id").distinct())
-        members = set(ids.column("customer_id").to_pylist())
+        members = set(engine.distinct_values(transactions, "customer_id"))
         if customers is not None:
             customers, sources[1] = _within(customers, sources[1], members)
         if survey is not None:

@@ -316,6 +316,24 @@ def to_arrow(table: ir.Table):
     return table.to_pyarrow()
 
 
+def distinct_values(table: ir.Table, column: str) -> pd.Series:
+    """The distinct values of ``table[column]``, collected through Arrow (`to_arrow`).
+
+    Parameters
+    ----------
+    table : ibis.Table
+        Where to read them.
+    column : str
+        Which column (e.g. ``customer_id``: one value per customer).
+
+    Returns
+    -------
+    pandas.Series
+        Each distinct value once, in no particular order.
+    """
+    return to_arrow(table.select(column).distinct()).column(column).to_pandas()
+
+
 def spark_pandas(frame) -> pd.DataFrame:
     """A Spark DataFrame collected to pandas through Arrow.
 

@@ -470,8 +470,5 @@ def read_segments(segmented: PartitionedSegments, *, session=None) -> pd.DataFra
         if isinstance(dtype, pd.CategoricalDtype) and name in frame:
             # in the plan's order: Arrow's dictionary keeps the order of first appearance, and
             # `astype` leaves an unordered categorical as it is when only the order differs
-            wanted = dtype.categories
-            if wanted is None:
-                wanted = frame[name].cat.categories.sort_values()
-            frame[name] = frame[name].cat.set_categories(wanted, ordered=dtype.ordered)
+            frame[name] = frame[name].cat.set_categories(dtype.categories, ordered=dtype.ordered)
     return frame.astype(dtypes).sort_values("customer_id", ignore_index=True)

@@ -77,8 +77,7 @@ def customer_match(transactions: ir.Table, customers: pd.DataFrame) -> str | Non
         The warning with both match rates and the likely fix; None when at least
         ``CUSTOMER_MATCH_MINIMUM`` of the transaction customers are in the table.
     """
-    ids = engine.to_arrow(transactions.select("customer_id").distinct())  # one per customer
-    buyers = pd.Index(ids.column("customer_id").to_pylist())
+    buyers = pd.Index(engine.distinct_values(transactions, "customer_id"))
     listed = pd.Index(customers["customer_id"].dropna().unique())
     if buyers.empty or listed.empty:
         return None

@@ -100,7 +100,7 @@ def pseudonymize_ids(
     """
     from ccnb import engine
 
-    distinct = engine.to_arrow(table.select(column).distinct()).column(column).to_pandas()
+    distinct = engine.distinct_values(table, column)
     lookup = pd.DataFrame(
         {"_ccnb_id": distinct, "_ccnb_pseudonym": pseudonymize(distinct, key=key)}
     )

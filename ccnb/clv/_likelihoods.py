@@ -285,9 +285,16 @@ class ParetoNBD:
     n_params = 4
 
     def __init__(
-        self, frequency, recency, age, weights, *, coarse: bool = False, pair_block: int = 0
+        self,
+        frequency,
+        recency,
+        age,
+        weights,
+        *,
+        coarse: bool = False,
+        pair_block: int = PAIR_BLOCK,
     ):
-        self.pair_block = pair_block or PAIR_BLOCK
+        self.pair_block = pair_block
         self.frequency = np.asarray(frequency, dtype=float)
         self.recency = np.asarray(recency, dtype=float)
         self.age = np.asarray(age, dtype=float)

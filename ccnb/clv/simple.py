@@ -170,7 +170,7 @@ def naive_annual_revenue_in_engine(
     """The mean of :func:`naive_clv`'s ``naive_annual_revenue``, computed where the summary is.
 
     For a customer summary kept in an engine (Spark), so that no customer comes to the
-    driver: each customer's net revenue (settled to ``ccnb.summary.MONEY_DECIMALS`` as the
+    driver: each customer's net revenue (settled to ``ccnb.formatting.MONEY_DECIMALS`` as the
     summary settles it) over the years from their first purchase to ``observation_end``, at
     least ``min_years_observed``, averaged over the customers in the engine.
 
@@ -191,7 +191,7 @@ def naive_annual_revenue_in_engine(
     """
     import ibis  # here: a kernel reading stored tables never imports the engine
 
-    from ccnb.summary import MONEY_DECIMALS
+    from ccnb.formatting import MONEY_DECIMALS
 
     days = ibis.literal(pd.Timestamp(observation_end).date()).delta(
         table.first_purchase, unit="day"
