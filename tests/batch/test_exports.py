@@ -1,6 +1,7 @@
 import pandas as pd
 import pytest
 
+from ccnb.batch import exports
 from ccnb.batch.exports import EXPORT_DIR_VARIABLE, export, spreadsheet_safe
 
 
@@ -37,9 +38,42 @@ def test_export_refuses_names_that_are_not_plain_file_names(frame, name):
         export(frame, name)
 
 
-def test_export_needs_a_dataframe():
+def test_export_needs_a_dataframe(monkeypatch, tmp_path):
     with pytest.raises(TypeError, match="DataFrame"):
-        export([1, 2], "kpis")
+        export(42, "kpis")
+    monkeypatch.setenv(EXPORT_DIR_VARIABLE, str(tmp_path))
+    with pytest.raises(TypeError, match="DataFrames"):
+        export([pd.DataFrame({"a": [1]}), [1, 2]], "kpis")
+    assert list(tmp_path.iterdir()) == []  # the block written first is not left as a file
+
+
+def test_export_writes_blocks_of_rows_as_one_table(monkeypatch, tmp_path):
+    """A table's blocks (e.g. parquet row groups) and a frame longer than one block of the
+    writer make the same file as the whole frame written at once."""
+    monkeypatch.setenv(EXPORT_DIR_VARIABLE, str(tmp_path))
+    monkeypatch.setattr(exports, "CSV_BLOCK_ROWS", 2)
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["C1", "=C2", "C3", "C4", "@C5"],
+            "segment": pd.Categorical(["Gold", "-Lapsed", "Gold", None, "-Lapsed"]),
+            "rclv": [1.0, 2.5, 1 / 3, -0.0, 1e7],
+        }
+    )
+    expected = (
+        "customer_id,segment,rclv\n"
+        "C1,Gold,1\n'=C2,'-Lapsed,2.5\nC3,Gold,0.333333333333\nC4,,-0\n'@C5,'-Lapsed,10000000\n"
+    )
+    assert export(frame, "whole").read_text() == expected
+    blocks = [frame.iloc[:3], frame.iloc[3:3], frame.iloc[3:]]
+    assert export(iter(blocks), "blocks").read_text() == expected
+    assert export(frame.iloc[:0], "empty").read_text() == "customer_id,segment,rclv\n"
+    with pytest.raises(ValueError, match="no block"):
+        export(iter([]), "nothing")
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "blocks.csv",
+        "empty.csv",
+        "whole.csv",
+    ]
 
 
 @pytest.mark.parametrize(
