@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from ccnb.data import ClientData
     from ccnb.partitioned_segments import PartitionedSegments
     from ccnb.quality import DataQuality
+    from ccnb.table_files import TableFiles
 
 # Ibis/DuckDB and lifetimes load only when a table is computed, not when it is read from the
 # cache (see ccnb._lazy).
@@ -63,6 +64,7 @@ _data = lazy_module("ccnb.data")
 _engine = lazy_module("ccnb.engine")
 _value_ranking = lazy_module("ccnb.value_ranking")
 _orders = lazy_module("ccnb.orders")
+_table_files = lazy_module("ccnb.table_files")
 audit = lazy_module("ccnb.audit")
 
 __all__ = ["CACHE_DIR_VARIABLE", "ClientAnalysis", "Unavailable", "default_calibration_end"]
@@ -565,8 +567,8 @@ class ClientAnalysis:
         """Compute every table now (and keep it in the cache folder when there is one).
 
         Except what no report reads for this client (`_read_by_no_report`: the value ranking
-        while the models fit; on Spark's executors the customer summary, the survival paths
-        and the whole predictions). They are computed when asked for.
+        while the models fit; on Spark's executors the customer summary, the segments, the
+        survival paths and the whole predictions). They are computed when asked for.
 
         Other processes reading the same cache folder meanwhile wait for a table they miss
         rather than compute it too; if this call fails, they compute what is left themselves.
@@ -604,13 +606,15 @@ class ClientAnalysis:
         """Whether :meth:`precompute` leaves ``name`` to whoever asks for it.
 
         The value ranking when every model fit (`model_failures`: the fits come earlier in
-        :meth:`table_names`); on Spark's executors the customer summary, the survival paths and
-        the predictions read back whole, which no other table reads there (each customer's
-        values are the executors', and each table reads the columns it needs from them).
+        :meth:`table_names`); on Spark's executors the customer summary, the segments, the
+        survival paths and the predictions read back whole, which no other table reads there
+        (each customer's values are the executors', and each table reads the columns it needs
+        from them).
         """
         if name in self.MODEL_FALLBACK_TABLES:
             return not self.model_failures()
-        return name in ("summary", "_survival_paths", "predictions") and self._on_executors
+        read_back_whole = ("summary", "segments", "_survival_paths", "predictions")
+        return name in read_back_whole and self._on_executors
 
     def _forget_stored_tables(self) -> None:
         """With a cache folder, drop the tables already kept there from memory.
@@ -803,6 +807,43 @@ class ClientAnalysis:
         return rfm.segment(scores, scheme=self.segment_scheme, bins=bins)
 
     @_stored_table
+    def segment_rows(self) -> TableFiles:
+        """Every customer's CRM export row (`ccnb.rfm.CRM_COLUMNS`) as parquet files.
+
+        In ``customer_id`` order, read a block of rows at a time by the export
+        (`TableFiles.blocks`). On Spark's executors the segments they wrote, sorted and written
+        by Spark: the driver never holds the customers' rows.
+        """
+        columns = list(rfm.CRM_COLUMNS)
+        if self._on_executors:
+            output = self._executor_output("segment_rows")
+            written = _engine.spark_session_of(self.data.connection).read.parquet(
+                self._segments_on_executors.output
+            )
+            written.select(*columns).orderBy("customer_id").write.parquet(output, mode="overwrite")
+            return _table_files.table_files_in(output, columns=columns)
+        folder = tempfile.mkdtemp(prefix="segment_rows-", dir=self._store.work_folder("tables"))
+        return _table_files.write_table_files(self.segments[columns], folder)
+
+    def _customer_segments(self, customer_ids: pd.Series | None = None) -> pd.DataFrame:
+        """``customer_id`` and ``segment`` of every customer (or of ``customer_ids``' at least).
+
+        On Spark's executors those two columns read back from what they wrote (of those
+        customers only), not the whole `segments`.
+        """
+        columns = ["customer_id", "segment"]
+        if not self._on_executors:
+            return self.segments[columns]
+        from ccnb import partitioned_segments
+
+        return partitioned_segments.read_segments(
+            self._segments_on_executors,
+            session=_engine.spark_session_of(self.data.connection),
+            columns=columns[1:],
+            customer_ids=None if customer_ids is None else customer_ids.dropna().unique(),
+        )
+
+    @_stored_table
     def segment_summary(self) -> pd.DataFrame:
         """Segment sizes, revenue shares, medians and tactics."""
         if self._on_executors:
@@ -864,8 +905,8 @@ class ClientAnalysis:
     def survey_with_segments(self) -> pd.DataFrame:
         """Survey answers joined to each customer's segment and channel."""
         survey = self._require_survey()
-        columns = ["customer_id", "segment"]
-        joined = survey.merge(self.segments[columns], on="customer_id", how="left")
+        segments = self._customer_segments(survey["customer_id"])
+        joined = survey.merge(segments, on="customer_id", how="left")
         customers = self.data.customers
         if customers is not None:
             # the summary's channel (``summary._with_channel``) for respondents in the base
@@ -1637,16 +1678,17 @@ class ClientAnalysis:
         """Per-customer CLV table for CRM activation.
 
         On Spark's executors from a dozen of their columns read back, not the whole
-        `predictions` (whose 36 monthly margins per customer no report reads there).
+        `predictions` (whose 36 monthly margins per customer no report reads there), and the
+        customers' segment without the rest of `segments`.
         """
         run = self._predictions_on_executors
         if run is None:
-            return clv.activation_table(self.predictions, self.segments)
+            return clv.activation_table(self.predictions, self._customer_segments())
         from ccnb.clv import partitioned
 
         columns = run.predicted.select("customer_id", *partitioned.CUSTOMER_COLUMNS)
         customers = partitioned.customer_table_from_partitions(_engine.spark_pandas(columns))
-        return clv.activation_table(customers, self.segments)
+        return clv.activation_table(customers, self._customer_segments())
 
     def _predicted_values(self, column: str) -> pd.Series:
         """One prediction column by ``customer_id`` (on Spark, that column read back alone)."""

@@ -432,7 +432,13 @@ def _concentration(segments, *, shares: Sequence[float], n_customers: int) -> np
     return np.array(curve, dtype=np.float64)
 
 
-def read_segments(segmented: PartitionedSegments, *, session=None) -> pd.DataFrame:
+def read_segments(
+    segmented: PartitionedSegments,
+    *,
+    session=None,
+    columns: Sequence[str] | None = None,
+    customer_ids: Sequence[str] | None = None,
+) -> pd.DataFrame:
     """The customers' segments the executors wrote, as :func:`ccnb.rfm.segment` gives them.
 
     Parameters
@@ -442,6 +448,11 @@ def read_segments(segmented: PartitionedSegments, *, session=None) -> pd.DataFra
     session : pyspark.sql.SparkSession, optional
         Read with Spark (any path or URI its executors wrote to); without it the output is
         read with Arrow, so it must be a local path.
+    columns : sequence of str, optional
+        Only these columns (with ``customer_id``, which is always read), e.g. the segment of
+        each customer without the scores and texts.
+    customer_ids : sequence of str, optional
+        Only these customers (e.g. a survey's respondents); the others are not read.
 
     Returns
     -------
@@ -453,21 +464,37 @@ def read_segments(segmented: PartitionedSegments, *, session=None) -> pd.DataFra
     import pyarrow.parquet as pq
 
     if session is None:
-        written = pq.read_table(segmented.output)
+        schema = pq.ParquetDataset(segmented.output).schema
     else:
-        written = session.read.parquet(segmented.output).toArrow()
-    empty = written.schema.empty_table().to_pandas()[["customer_id", *rfm.RFM_INPUTS]]
+        written = session.read.parquet(segmented.output)
+        schema = written.limit(0).toArrow().schema
+    empty = schema.empty_table().to_pandas()[["customer_id", *rfm.RFM_INPUTS]]
     dtypes = segment_partition(empty, segmented.plan).dtypes.to_dict()
+    names = list(dtypes) if columns is None else ["customer_id", *columns]
+    names = list(dict.fromkeys(names))
+    if session is None:
+        filters = None if customer_ids is None else [("customer_id", "in", list(customer_ids))]
+        written = pq.read_table(segmented.output, columns=names, filters=filters)
+    else:
+        written = written.select(*names)
+        if customer_ids is not None:
+            wanted = session.createDataFrame(
+                [(value,) for value in dict.fromkeys(customer_ids)],
+                schema=written.select("customer_id").schema,
+            )
+            written = written.join(wanted, on="customer_id", how="inner")
+        written = written.toArrow()
+    dtypes = {name: dtypes[name] for name in names}
     # the texts (segment, description, tactic) become categories in Arrow: a million
     # customers' descriptions as strings would take hundreds of MB on their way to pandas
     for name, dtype in dtypes.items():
-        if isinstance(dtype, pd.CategoricalDtype) and name in written.column_names:
+        if isinstance(dtype, pd.CategoricalDtype):
             position = written.schema.get_field_index(name)
             encoded = pc.dictionary_encode(written.column(name))
             written = written.set_column(position, name, encoded)
     frame = written.to_pandas()
     for name, dtype in dtypes.items():
-        if isinstance(dtype, pd.CategoricalDtype) and name in frame:
+        if isinstance(dtype, pd.CategoricalDtype):
             # in the plan's order: Arrow's dictionary keeps the order of first appearance, and
             # `astype` leaves an unordered categorical as it is when only the order differs
             frame[name] = frame[name].cat.set_categories(dtype.categories, ordered=dtype.ordered)

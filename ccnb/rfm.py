@@ -51,6 +51,15 @@ RFM_INPUTS = ("days_since_last", "orders", "revenue")
 SCORE_COLUMNS = ("R", "F", "M")
 #: The summary column each score ranks.
 SCORE_INPUT = {"R": "days_since_last", "F": "orders", "M": "revenue"}
+#: A segmented customer's columns in the CRM export (``segments.csv``), in order.
+CRM_COLUMNS = (
+    "customer_id",
+    "segment",
+    *SCORE_COLUMNS,
+    "rfm_cell",
+    *RFM_INPUTS,
+    "tactic",
+)
 
 _RULE_KEYS = ("name", "description", "tactic", "R", "F", "M", "orders", "days_since_last")
 

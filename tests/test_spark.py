@@ -26,8 +26,11 @@ from ccnb import (
     load_params,
     order_statistics,
     partitioned_segments,
+    report,
     summary,
+    table_files,
 )
+from ccnb.batch import exports
 from ccnb.clv import histograms, partitioned, partitioned_summary
 from ccnb.clv.cuts import top_decile_share
 from ccnb.params import EngineSettings, Params, ParamsError
@@ -752,7 +755,7 @@ def test_the_segmentation_on_spark_is_the_one_in_memory(spark, demo_summary):
     assert rfm.top_share(demo_summary, top=0.2) == in_memory.top_customers_share
 
 
-def test_the_clv_tables_on_spark_come_from_the_executors(spark, monkeypatch):
+def test_the_clv_tables_on_spark_come_from_the_executors(spark, monkeypatch, tmp_path):
     """The demo's predictions on Spark: the executors predict every customer, write their
     values and return totals per segment and draw; the driver reads the customers' values
     back and ranks them into deciles, without the customer summary. Point values, monthly
@@ -797,6 +800,22 @@ def test_the_clv_tables_on_spark_come_from_the_executors(spark, monkeypatch):
     pd.testing.assert_frame_equal(
         lens.categories, lens_expected.categories, check_exact=False, rtol=1e-9
     )
+    # the segments' CRM export is the executors' files sorted by Spark and streamed into the
+    # CSV, the survey's respondents read their segment alone: the segments never come whole
+    monkeypatch.setattr(exports, "CSV_BLOCK_ROWS", 700)  # several blocks per file
+    for name, analysis in (("spark", on_spark), ("duckdb", in_memory)):
+        monkeypatch.setenv(exports.EXPORT_DIR_VARIABLE, str(tmp_path / name))
+        report.segment_export(analysis)
+    written = {
+        name: (tmp_path / name / "segments.csv").read_bytes() for name in ("spark", "duckdb")
+    }
+    assert written["spark"] == written["duckdb"]
+    assert written["spark"].count(b"\n") == 5000 + 1
+    assert on_spark.segment_rows.rows == 5000
+    pd.testing.assert_frame_equal(on_spark.survey_with_segments, in_memory.survey_with_segments)
+    assert on_spark.survey_with_segments["segment"].notna().sum() > 100
+    assert "segments" not in on_spark._values
+    assert on_spark._read_by_no_report("segments")
     assert "predictions" not in on_spark._values
     assert on_spark._read_by_no_report("predictions")  # nor the run's tables thread
 
@@ -866,6 +885,32 @@ def test_the_clv_tables_on_spark_come_from_the_executors(spark, monkeypatch):
     )
     assert "first_purchase_values" not in on_spark._values
     assert "summary" not in on_spark._values
+
+
+def test_a_table_spark_sorted_reads_back_in_order_a_block_at_a_time(spark, tmp_path):
+    """The part files of a sorted Spark table, read by name, give its rows in sort order."""
+    session = engine.spark_session_of(spark)
+    ids = [f"C{number:05d}" for number in np.random.default_rng(3).permutation(2_000)]
+    frame = session.createDataFrame(
+        [(value, len(value)) for value in ids], "customer_id string, n long"
+    )
+    output = str(tmp_path / "sorted")
+    conf = {"spark.sql.adaptive.enabled": "false", "spark.sql.shuffle.partitions": "4"}
+    before = {key: session.conf.get(key) for key in conf}
+    for key, value in conf.items():
+        session.conf.set(key, value)
+    try:
+        frame.orderBy("customer_id").write.parquet(output, mode="overwrite")
+    finally:
+        for key, value in before.items():
+            session.conf.set(key, value)
+    files = table_files.table_files_in(output, columns=["customer_id", "n"])
+    assert len(files.files) == 4 and files.rows == 2_000
+    blocks = list(files.blocks(rows_per_block=300))
+    assert max(len(block) for block in blocks) == 300
+    read = pd.concat(blocks, ignore_index=True)
+    assert read["customer_id"].tolist() == sorted(ids)
+    assert files.columns == ("customer_id", "n")
 
 
 def test_the_whole_history_fits_on_spark_read_counted_patterns_not_the_customers(spark):

@@ -136,7 +136,9 @@ def _row_blocks(table: pd.DataFrame | Iterable[pd.DataFrame]) -> Iterator[pd.Dat
     frames = [table] if isinstance(table, pd.DataFrame) else table
     for frame in frames:
         if not isinstance(frame, pd.DataFrame):
-            raise TypeError(f"a table's blocks must be pandas DataFrames, got {type(frame).__name__}")
+            raise TypeError(
+                f"a table's blocks must be pandas DataFrames, got {type(frame).__name__}"
+            )
         yield frame.iloc[:CSV_BLOCK_ROWS]
         for start in range(CSV_BLOCK_ROWS, len(frame), CSV_BLOCK_ROWS):
             yield frame.iloc[start : start + CSV_BLOCK_ROWS]
@@ -211,8 +213,7 @@ def export(
         isinstance(table, (str, bytes)) or not isinstance(table, Iterable)
     ):
         raise TypeError(
-            f"export {name!r} needs a pandas DataFrame or blocks of one, got "
-            f"{type(table).__name__}"
+            f"export {name!r} needs a pandas DataFrame or blocks of one, got {type(table).__name__}"
         )
     folder = export_dir()
     if folder is None:

@@ -216,25 +216,15 @@ def _nps_with_interval(row: pd.Series) -> str:
     )
 
 
-@_section(data="segments")
+@_section  # its table is `analysis.segments`: not read here, the export streams its files
 def segment_export(analysis: ClientAnalysis) -> Section:
-    """Write the per-customer segments for CRM activation."""
-    columns = [
-        "customer_id",
-        "segment",
-        "R",
-        "F",
-        "M",
-        "rfm_cell",
-        "days_since_last",
-        "orders",
-        "revenue",
-        "tactic",
-    ]
-    exports.export(analysis.segments[columns], "segments")
+    """Write the per-customer segments for CRM activation (streamed from their files)."""
+    if exports.export_dir() is not None:  # a workshop exports nothing: no files are made
+        exports.export(analysis.segment_rows.blocks(), "segments")
+    customers = int(analysis.segment_summary["customers"].sum())
     return Section(
-        text=f"The segment of each of the {count(len(analysis.segments))} customers is exported "
-        "as `segments.csv` for CRM activation."
+        text=f"The segment of each of the {count(customers)} customers is exported as "
+        "`segments.csv` for CRM activation."
     )
 
 
