@@ -699,7 +699,7 @@ class ClientAnalysis:
             time_unit=settings.time_unit,
             bucket=settings.bucket,
         )
-        if settings.engine.backend == "spark":
+        if self._on_spark:
             return _engine.keep(table)
         return table
 
@@ -716,12 +716,17 @@ class ClientAnalysis:
         )
 
     @property
+    def _on_spark(self) -> bool:
+        """Whether this client's data is in Spark (``engine.backend: spark``)."""
+        return self.params.engine.backend == "spark"
+
+    @property
     def _on_executors(self) -> bool:
         """Whether this client's segments are made on Spark's executors.
 
         See `_segments_on_executors`. Never for DuckDB, whose data is not loaded to say so.
         """
-        return self.params.engine.backend == "spark" and self._segments_on_executors is not None
+        return self._on_spark and self._segments_on_executors is not None
 
     def _executor_output(self, name: str) -> str | None:
         """A new folder where executors write a per-customer table the driver reads back.
@@ -1295,7 +1300,7 @@ class ClientAnalysis:
         kept (`summary.customer_patterns`), so no customer comes to the driver; elsewhere
         from the customer summary.
         """
-        if self.params.engine.backend == "spark":
+        if self._on_spark:
             inputs = summary.btyd_inputs_table(self._summary_in_engine)
             return summary.customer_patterns(inputs, columns=columns)
         # missing values are a pattern too, as in the engine (the fits count and refuse them)
@@ -1575,7 +1580,7 @@ class ClientAnalysis:
                 "lifespan (1 / churn rate) has no end."
             )
         end = self.observation_end
-        if self.params.engine.backend == "spark":  # from the summary kept there
+        if self._on_spark:  # from the summary kept there
             kept = self._summary_in_engine
             annual = clv.naive_annual_revenue_in_engine(kept, observation_end=end)
         else:
@@ -1867,7 +1872,7 @@ class ClientAnalysis:
         come to the driver, not the customer summary.
         """
         columns = ["customer_id", "frequency", "recency", "T"]
-        if self.params.engine.backend == "spark":
+        if self._on_spark:
             inputs = summary.btyd_inputs_table(self._active_in_engine).select(*columns)
             frame = _engine.spark_frame(inputs, connection=self.data.connection)
             return _engine.spark_pandas(frame).sort_values("customer_id", ignore_index=True)
