@@ -568,7 +568,8 @@ class ClientAnalysis:
 
         Except what no report reads for this client (`_read_by_no_report`: the value ranking
         while the models fit; on Spark's executors the customer summary, the segments, the
-        survival paths and the whole predictions). They are computed when asked for.
+        survival paths, the whole predictions and the activation table). They are computed
+        when asked for.
 
         Other processes reading the same cache folder meanwhile wait for a table they miss
         rather than compute it too; if this call fails, they compute what is left themselves.
@@ -607,13 +608,13 @@ class ClientAnalysis:
 
         The value ranking when every model fit (`model_failures`: the fits come earlier in
         :meth:`table_names`); on Spark's executors the customer summary, the segments, the
-        survival paths and the predictions read back whole, which no other table reads there
-        (each customer's values are the executors', and each table reads the columns it needs
-        from them).
+        survival paths, the predictions and the activation table read back whole, which no
+        other table reads there (each customer's values are the executors', each table reads
+        the columns it needs from them, and the exports stream what Spark wrote).
         """
         if name in self.MODEL_FALLBACK_TABLES:
             return not self.model_failures()
-        read_back_whole = ("summary", "segments", "_survival_paths", "predictions")
+        read_back_whole = ("summary", "segments", "_survival_paths", "predictions", "activation")
         return name in read_back_whole and self._on_executors
 
     def _forget_stored_tables(self) -> None:
@@ -1694,6 +1695,24 @@ class ClientAnalysis:
         columns = run.predicted.select("customer_id", *partitioned.CUSTOMER_COLUMNS)
         customers = partitioned.customer_table_from_partitions(_engine.spark_pandas(columns))
         return clv.activation_table(customers, self._customer_segments())
+
+    @_stored_table
+    def clv_rows(self) -> TableFiles:
+        """`activation`'s rows as parquet files, highest rCLV first (the CLV export's).
+
+        Read a block of rows at a time by the export (`TableFiles.blocks`). On Spark's
+        executors made by Spark from their values and segments (`clv.partitioned.
+        activation_on_spark`): the driver never holds the customers' rows.
+        """
+        run = self._predictions_on_executors
+        if run is None:
+            folder = tempfile.mkdtemp(prefix="clv_rows-", dir=self._store.work_folder("tables"))
+            return _table_files.write_table_files(self.activation, folder)
+        from ccnb.clv import activation, partitioned
+
+        output = self._executor_output("clv_rows")
+        partitioned.activation_on_spark(run.predicted, output=output)  # with their segments
+        return _table_files.table_files_in(output, columns=activation.CRM_COLUMNS)
 
     def _predicted_values(self, column: str) -> pd.Series:
         """One prediction column by ``customer_id`` (on Spark, that column read back alone)."""

@@ -65,6 +65,7 @@ API_MODULES = [
             "ccnb.batch.client_run",
             "ccnb.batch.scaffold",
             "ccnb.batch.exports",
+            "ccnb.table_files",
             "ccnb.batch.workbook",
             "ccnb.batch.charts",
             "ccnb.batch.interrupts",

@@ -32,7 +32,9 @@ from ccnb import (
 )
 from ccnb.batch import exports
 from ccnb.clv import histograms, partitioned, partitioned_summary
+from ccnb.clv.activation import CRM_COLUMNS
 from ccnb.clv.cuts import top_decile_share
+from ccnb.clv.prediction import _deciles
 from ccnb.params import EngineSettings, Params, ParamsError
 from ccnb.windows import choose_windows
 
@@ -816,6 +818,20 @@ def test_the_clv_tables_on_spark_come_from_the_executors(spark, monkeypatch, tmp
     assert on_spark.survey_with_segments["segment"].notna().sum() > 100
     assert "segments" not in on_spark._values
     assert on_spark._read_by_no_report("segments")
+    # the CLV export: ranked into deciles by order statistics, joined and sorted by Spark,
+    # the same rows as the activation table the driver ranked from the same values
+    streamed = pd.concat(on_spark.clv_rows.blocks(rows_per_block=1_500), ignore_index=True)
+    assert len(on_spark.clv_rows.files) >= 1 and len(streamed) == 5000
+    pd.testing.assert_frame_equal(
+        streamed.astype({"segment": object}), activation.astype({"segment": object})
+    )
+    assert on_spark.customer_equity.n_customers == on_spark.clv_rows.rows
+    for name, analysis in (("spark", on_spark), ("duckdb", in_memory)):
+        monkeypatch.setenv(exports.EXPORT_DIR_VARIABLE, str(tmp_path / name))
+        report.clv_export(analysis)
+    clv_files = [pd.read_csv(tmp_path / name / "clv.csv")[shown] for name in ("spark", "duckdb")]
+    pd.testing.assert_frame_equal(*clv_files, check_exact=False, rtol=1e-9)  # bounds: see below
+    assert on_spark._read_by_no_report("activation")
     assert "predictions" not in on_spark._values
     assert on_spark._read_by_no_report("predictions")  # nor the run's tables thread
 
@@ -911,6 +927,29 @@ def test_a_table_spark_sorted_reads_back_in_order_a_block_at_a_time(spark, tmp_p
     read = pd.concat(blocks, ignore_index=True)
     assert read["customer_id"].tolist() == sorted(ids)
     assert files.columns == ("customer_id", "n")
+
+
+@pytest.mark.parametrize("rclv", [[5.0, 5.0, 3.0, 1.0, 1.0, 1.0, 0.0], [2.0], [0.0] * 12])
+def test_the_clv_export_on_spark_ranks_deciles_as_the_driver_does(spark, tmp_path, rclv):
+    """Fewer customers than deciles, ties, all equal: the deciles of nine order statistics
+    are the rank's, and the rows are sorted highest rCLV first, then by customer."""
+    session = engine.spark_session_of(spark)
+    rows = [
+        (f"C{number}", None if number == 1 else "Gold", *([0.5] * 4), value, 0.0, 1.0, 0.0, 1.0)
+        for number, value in enumerate(rclv)
+    ]
+    columns = ["customer_id", "segment", "p_alive", "p_no_purchase", "expected_purchases"]
+    columns += ["expected_spend", "rclv", "rclv_low", "rclv_high", "purchases_low"]
+    columns += ["purchases_high"]
+    predicted = session.createDataFrame(rows, columns)
+    partitioned.activation_on_spark(predicted, output=str(tmp_path / "clv"))
+    written = table_files.table_files_in(str(tmp_path / "clv"), columns=CRM_COLUMNS)
+    streamed = pd.concat(written.blocks(), ignore_index=True)
+    expected = pd.DataFrame(rows, columns=columns).assign(decile=_deciles(np.array(rclv)))
+    expected = expected.sort_values(["rclv", "customer_id"], ascending=[False, True])
+    assert streamed["customer_id"].tolist() == expected["customer_id"].tolist()
+    assert streamed["decile"].tolist() == expected["decile"].tolist()
+    assert streamed["segment"].isna().sum() == (len(rclv) > 1)
 
 
 def test_the_whole_history_fits_on_spark_read_counted_patterns_not_the_customers(spark):

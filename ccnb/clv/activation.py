@@ -7,7 +7,21 @@ import pandas as pd
 from ccnb.clv.cuts import _with_groups
 from ccnb.clv.results import Predictions
 
-__all__ = ["activation_table"]
+__all__ = ["CRM_COLUMNS", "activation_table"]
+
+#: the activation table's columns, in order (the CLV export's ``clv.csv``)
+CRM_COLUMNS = (
+    "customer_id",
+    "segment",
+    "p_alive",
+    "p_no_purchase",
+    "expected_purchases",
+    "expected_spend",
+    "rclv",
+    "rclv_low",
+    "rclv_high",
+    "decile",
+)
 
 
 def activation_table(
@@ -40,8 +54,5 @@ def activation_table(
     table = predictions.table if isinstance(predictions, Predictions) else predictions
     frame = _with_groups(table, segment_col, segments, "activation_table")
     frame = frame.rename(columns={segment_col: "segment"})
-    columns = ["customer_id", "segment", "p_alive", "p_no_purchase", "expected_purchases"]
-    columns += ["expected_spend"]
-    columns += ["rclv", "rclv_low", "rclv_high", "decile"]
-    table = frame[columns].sort_values(["rclv", "customer_id"], ascending=[False, True])
+    table = frame[list(CRM_COLUMNS)].sort_values(["rclv", "customer_id"], ascending=[False, True])
     return table.reset_index(drop=True)

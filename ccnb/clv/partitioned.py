@@ -22,6 +22,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
+from ccnb.clv.activation import CRM_COLUMNS
 from ccnb.clv.cuts import UNCERTAINTY, equity_from_totals, total_bounds
 from ccnb.clv.fitting import _require_columns
 from ccnb.clv.prediction import (
@@ -48,6 +49,7 @@ __all__ = [
     "PARTITION_CUSTOMERS",
     "PartitionedPredictions",
     "PredictionPlan",
+    "activation_on_spark",
     "combine_partitions",
     "customer_table_from_partitions",
     "invalid_draws",
@@ -638,6 +640,50 @@ def _ranked_customers(table: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
         raise ValueError("a customer has several rows in the partitions' table")
     customers["decile"] = _deciles(customers["rclv"].to_numpy())
     return order, customers
+
+
+def activation_on_spark(predicted, *, output: str, segments=None) -> None:
+    """Write the CRM export's table of the partitions' customers with Spark, ranked and sorted.
+
+    :func:`ccnb.clv.activation_table`'s rows, made where the customers are: each customer's
+    decile from nine exact order statistics of the rCLV (a customer is in decile ``d + 1``
+    or lower when their rCLV is below the ``ceil(d n / 10)``-th largest, which is the
+    decile of their rank), the segment joined, and the rows sorted by Spark, highest rCLV
+    first, then by ``customer_id``.
+
+    Parameters
+    ----------
+    predicted : pyspark.sql.DataFrame
+        The partitions' tables (:func:`predict_on_spark`'s output read back): ``customer_id``
+        and :data:`CUSTOMER_COLUMNS`, one row per customer, and ``segment`` unless
+        ``segments`` is given.
+    output : str
+        Folder (a path or URI the executors write) for the table as parquet, replaced: its
+        part files in name order are the sorted rows (`ccnb.table_files.table_files_in`).
+    segments : pyspark.sql.DataFrame, optional
+        ``customer_id`` and ``segment``, joined to ``predicted`` (a customer without a row
+        gets no segment).
+    """
+    from pyspark.sql import functions as F
+
+    edges = order_statistics_on_spark(
+        predicted, value="rclv", positions=lambda n: [n - _decile_rank(d, n) for d in range(1, 10)]
+    )["value"]
+    decile = F.lit(1)
+    for edge in edges:
+        decile = decile + (F.col("rclv") < F.lit(float(edge))).cast("int")
+    table = predicted
+    if segments is not None:
+        columns = [name for name in predicted.columns if name != "segment"]
+        segment = segments.select("customer_id", "segment")
+        table = predicted.select(*columns).join(segment, "customer_id", "left")
+    table = table.withColumn("decile", decile.cast("long")).select(*CRM_COLUMNS)
+    table.orderBy(F.desc("rclv"), F.asc("customer_id")).write.parquet(output, mode="overwrite")
+
+
+def _decile_rank(decile: int, n: int) -> int:
+    """The rank (1 the highest) below which a customer's decile is above ``decile``."""
+    return -(-decile * n // 10)
 
 
 def predictions_from_partitions(table: pd.DataFrame, run: PartitionedPredictions) -> Predictions:

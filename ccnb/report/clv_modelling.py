@@ -793,11 +793,11 @@ def naive_versus_model(analysis: ClientAnalysis) -> Section:
     return Section(text=text)
 
 
-@_section(data="activation", model_note="brief")
+@_section(model_note="brief")  # its table is `analysis.activation`: the export streams its files
 def clv_export(analysis: ClientAnalysis) -> Section:
     """Write the per-customer CLV table for CRM activation (else the value ranking)."""
     try:
-        activation = analysis.activation
+        equity = analysis.customer_equity
     except ModelUnavailable:
         ranking = analysis.value_ranking
         exports.export(ranking, "value_ranking")
@@ -806,12 +806,13 @@ def clv_export(analysis: ClientAnalysis) -> Section:
             f"from history of {count(len(ranking))} customers is exported as "
             "`value_ranking.csv` instead."
         )
-    exports.export(activation, "clv")
+    if exports.export_dir() is not None:  # a workshop exports nothing: no files are made
+        exports.export(analysis.clv_rows.blocks(), "clv")
     return Section(
         text=f"P(alive), P(no purchase), expected purchases and residual CLV with its "
-        f"{percent(analysis.customer_equity.interval)} predictive interval for "
-        f"{count(len(activation))} customers are exported as `clv.csv`: the interval is the "
-        "customer's own range, and a lower bound of 0 means the customer may buy nothing more."
+        f"{percent(equity.interval)} predictive interval for {count(equity.n_customers)} "
+        "customers are exported as `clv.csv`: the interval is the customer's own range, and a "
+        "lower bound of 0 means the customer may buy nothing more."
     )
 
 
