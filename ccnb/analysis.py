@@ -828,14 +828,23 @@ class ClientAnalysis:
             )
             written.select(*columns).orderBy("customer_id").write.parquet(output, mode="overwrite")
             return _table_files.table_files_in(output, columns=columns)
-        folder = tempfile.mkdtemp(prefix="segment_rows-", dir=self._store.work_folder("tables"))
-        return _table_files.write_table_files(self.segments[columns], folder)
+        return _table_files.write_table_files(
+            self.segments[columns], self._files_folder("segments")
+        )
+
+    def _files_folder(self, name: str) -> str:
+        """A new folder for a table kept as files (`ccnb.table_files`), in the store's.
+
+        In the cache folder when there is one (the kernels read the files there), else a
+        temporary folder removed when this process ends.
+        """
+        return tempfile.mkdtemp(prefix=f"{name}-", dir=self._store.work_folder("tables"))
 
     def _customer_segments(self, customer_ids: pd.Series | None = None) -> pd.DataFrame:
-        """``customer_id`` and ``segment`` of every customer (or of ``customer_ids``' at least).
+        """``customer_id`` and ``segment`` of every customer, or at least of ``customer_ids``.
 
-        On Spark's executors those two columns read back from what they wrote (of those
-        customers only), not the whole `segments`.
+        On Spark's executors those two columns are read back from what they wrote, for
+        ``customer_ids`` only when given, not the whole `segments`.
         """
         columns = ["customer_id", "segment"]
         if not self._on_executors:
@@ -1701,13 +1710,12 @@ class ClientAnalysis:
         """`activation`'s rows as parquet files, highest rCLV first (the CLV export's).
 
         Read a block of rows at a time by the export (`TableFiles.blocks`). On Spark's
-        executors made by Spark from their values and segments (`clv.partitioned.
-        activation_on_spark`): the driver never holds the customers' rows.
+        executors made by Spark from their values and segments
+        (`clv.partitioned.activation_on_spark`): the driver never holds the customers' rows.
         """
         run = self._predictions_on_executors
         if run is None:
-            folder = tempfile.mkdtemp(prefix="clv_rows-", dir=self._store.work_folder("tables"))
-            return _table_files.write_table_files(self.activation, folder)
+            return _table_files.write_table_files(self.activation, self._files_folder("clv"))
         from ccnb.clv import activation, partitioned
 
         output = self._executor_output("clv_rows")

@@ -642,27 +642,24 @@ def _ranked_customers(table: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     return order, customers
 
 
-def activation_on_spark(predicted, *, output: str, segments=None) -> None:
+def activation_on_spark(predicted, *, output: str) -> None:
     """Write the CRM export's table of the partitions' customers with Spark, ranked and sorted.
 
     :func:`ccnb.clv.activation_table`'s rows, made where the customers are: each customer's
-    decile from nine exact order statistics of the rCLV (a customer is in decile ``d + 1``
-    or lower when their rCLV is below the ``ceil(d n / 10)``-th largest, which is the
-    decile of their rank), the segment joined, and the rows sorted by Spark, highest rCLV
-    first, then by ``customer_id``.
+    decile from nine exact order statistics of the rCLV (a customer is in a decile after
+    ``d`` when their rCLV is below the ``ceil(d n / 10)``-th largest of the ``n``, which is
+    the decile of their rank), and the rows sorted by Spark, highest rCLV first, then by
+    ``customer_id``.
 
     Parameters
     ----------
     predicted : pyspark.sql.DataFrame
-        The partitions' tables (:func:`predict_on_spark`'s output read back): ``customer_id``
-        and :data:`CUSTOMER_COLUMNS`, one row per customer, and ``segment`` unless
-        ``segments`` is given.
+        The partitions' tables (:func:`predict_on_spark`'s output read back, grouped by
+        segment): ``customer_id``, ``segment`` and :data:`CUSTOMER_COLUMNS`, one row per
+        customer.
     output : str
         Folder (a path or URI the executors write) for the table as parquet, replaced: its
         part files in name order are the sorted rows (`ccnb.table_files.table_files_in`).
-    segments : pyspark.sql.DataFrame, optional
-        ``customer_id`` and ``segment``, joined to ``predicted`` (a customer without a row
-        gets no segment).
     """
     from pyspark.sql import functions as F
 
@@ -672,17 +669,12 @@ def activation_on_spark(predicted, *, output: str, segments=None) -> None:
     decile = F.lit(1)
     for edge in edges:
         decile = decile + (F.col("rclv") < F.lit(float(edge))).cast("int")
-    table = predicted
-    if segments is not None:
-        columns = [name for name in predicted.columns if name != "segment"]
-        segment = segments.select("customer_id", "segment")
-        table = predicted.select(*columns).join(segment, "customer_id", "left")
-    table = table.withColumn("decile", decile.cast("long")).select(*CRM_COLUMNS)
+    table = predicted.withColumn("decile", decile.cast("long")).select(*CRM_COLUMNS)
     table.orderBy(F.desc("rclv"), F.asc("customer_id")).write.parquet(output, mode="overwrite")
 
 
 def _decile_rank(decile: int, n: int) -> int:
-    """The rank (1 the highest) below which a customer's decile is above ``decile``."""
+    """How many of ``n`` customers are above one in a decile after ``decile``, at least."""
     return -(-decile * n // 10)
 
 
