@@ -1722,13 +1722,22 @@ class ClientAnalysis:
         partitioned.activation_on_spark(run.predicted, output=output)  # with their segments
         return _table_files.table_files_in(output, columns=activation.CRM_COLUMNS)
 
-    def _predicted_values(self, column: str) -> pd.Series:
-        """One prediction column by ``customer_id`` (on Spark, that column read back alone)."""
+    def _predicted_values(self, column: str, *, active_only: bool = False) -> pd.Series:
+        """One prediction column by ``customer_id``, of every customer or at least the active.
+
+        On Spark that column is read back alone, and with ``active_only`` for the active
+        customers only (`_is_active`), joined to them in Spark.
+        """
         run = self._predictions_on_executors
         if run is None:
             return self.predictions.table.set_index("customer_id")[column]
-        values = _engine.spark_pandas(run.predicted.select("customer_id", column))
-        return values.set_index("customer_id")[column]
+        values = run.predicted.select("customer_id", column)
+        if active_only:
+            active = self._active_in_engine.select("customer_id")
+            values = values.join(
+                _engine.spark_frame(active, connection=self.data.connection), on="customer_id"
+            )
+        return _engine.spark_pandas(values).set_index("customer_id")[column]
 
     # --- customer-base audit -------------------------------------------------------------
 
@@ -2123,7 +2132,7 @@ class ClientAnalysis:
             observed, on="customer_id", how="left"
         )
         table["revenue"] = table["revenue"].fillna(0.0)
-        spend = self._predicted_values("expected_spend")
+        spend = self._predicted_values("expected_spend", active_only=True)  # the treated are active
         table["expected_revenue"] = (
             table["customer_id"].map(expected).to_numpy() * table["customer_id"].map(spend)
         ).astype("float64")
@@ -2149,7 +2158,7 @@ class ClientAnalysis:
     def treated_customers(self) -> pd.DataFrame:
         """The customers the recommended plan spends on: the test's population."""
         plan = self.allocations[self.recommended_strategy].table
-        treated = set(plan.loc[plan["spend"] > 0, "customer_id"])
+        treated = plan.loc[plan["spend"] > 0, "customer_id"]
         customers = self.allocated_customers
         return customers[customers["customer_id"].isin(treated)].reset_index(drop=True)
 
