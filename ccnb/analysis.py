@@ -1849,7 +1849,13 @@ class ClientAnalysis:
                 "repeat buyers go next."
             )
         try:
-            rclv = self._predicted_values("rclv")
+            run = self._predictions_on_executors
+            if run is None:
+                rclv = self._predicted_values("rclv")
+            else:  # averaged by first category in Spark: no customer comes to the driver
+                rclv = _engine.spark_table(
+                    run.predicted.select("customer_id", "rclv"), connection=self.data.connection
+                )
         except Unavailable:
             rclv = None
         return audit.product_lens(

@@ -136,9 +136,7 @@ def keep(
         if order:
             frame = frame.sortWithinPartitions(*order)
         # The view stays: dropping it would drop the cache built on it. A name, no data.
-        name = f"ccnb_grouped_{uuid.uuid4().hex}"
-        frame.createOrReplaceTempView(name)
-        table = connection.table(name)
+        table = spark_table(frame, connection=connection)
     elif order:
         table = table.order_by(order)
     kept = table.cache()
@@ -291,6 +289,28 @@ def spark_frame(table: ir.Table, *, connection: ibis.BaseBackend):
     if not is_spark(connection):
         raise ValueError(f"spark_frame needs the Spark engine, got {connection.name!r}")
     return connection.raw_sql(connection.compile(table))
+
+
+def spark_table(frame, *, connection: ibis.BaseBackend) -> ir.Table:
+    """An Ibis table of a Spark DataFrame, to join it to the engine's tables: nothing runs.
+
+    Parameters
+    ----------
+    frame : pyspark.sql.DataFrame
+        A DataFrame of ``connection``'s session (e.g. what the executors wrote, read back).
+    connection : ibis.BaseBackend
+        The Spark engine.
+
+    Returns
+    -------
+    ibis.Table
+        A table over a new temporary view of ``frame`` (a name, no data).
+    """
+    if not is_spark(connection):
+        raise ValueError(f"spark_table needs the Spark engine, got {connection.name!r}")
+    name = f"ccnb_frame_{uuid.uuid4().hex}"
+    frame.createOrReplaceTempView(name)
+    return connection.table(name)
 
 
 def to_arrow(table: ir.Table):

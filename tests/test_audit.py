@@ -23,6 +23,7 @@ Revenue: 2024 = 50 + 200 + 60 + 60 + 25 = 395; 2025 = 100 + 100 + 70 + 90 + 10 +
 = 650.
 """
 
+import ibis
 import numpy as np
 import pandas as pd
 import pytest
@@ -280,6 +281,19 @@ def test_a_days_category_is_its_largest_and_ties_go_alphabetically():
     assert categories["rclv"].to_dict() == {"X": 20.0, "(none)": 4.0}
     assert categories["revenue_share"].to_dict() == pytest.approx({"X": 21 / 72, "(none)": 20 / 72})
     assert result.transition_counts.to_dict(orient="index") == {"X": {"Y": 1, "Z": 1}}
+    # the rCLV as a table of the engine (Spark's executors' values): averaged there, the same;
+    # a customer without a value is left out of the mean (c: X's mean is a's alone)
+    for values, expected in ((rclv, {"X": 20.0, "(none)": 4.0}), (rclv.drop("c"), None)):
+        table = ibis.memtable(values.rename("rclv").rename_axis("customer_id").reset_index())
+        in_engine = audit.product_lens(frame, observation_end="2024-12-31", rclv=table)
+        in_pandas = audit.product_lens(frame, observation_end="2024-12-31", rclv=values)
+        pd.testing.assert_frame_equal(in_engine.categories, in_pandas.categories)
+        if expected is not None:
+            assert in_engine.categories.set_index("category")["rclv"].to_dict() == expected
+    assert in_engine.categories.set_index("category")["rclv"].to_dict() == {
+        "X": 10.0,
+        "(none)": 4.0,
+    }
 
 
 def test_the_demo_product_lens_finds_the_category_of_the_best_customers():

@@ -802,6 +802,7 @@ def test_the_clv_tables_on_spark_come_from_the_executors(spark, monkeypatch, tmp
     pd.testing.assert_frame_equal(
         lens.categories, lens_expected.categories, check_exact=False, rtol=1e-9
     )
+    assert lens.categories["rclv"].notna().all()  # averaged by category in Spark
     # the segments' CRM export is the executors' files sorted by Spark and streamed into the
     # CSV, the survey's respondents read their segment alone: the segments never come whole
     monkeypatch.setattr(exports, "CSV_BLOCK_ROWS", 700)  # several blocks per file

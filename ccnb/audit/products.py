@@ -77,8 +77,10 @@ def product_lens(
     acquired_from : date-like, optional
         Customers first seen before this day (the existing base) are left out of the first
         categories (their first purchase in the data is not their first).
-    rclv : pandas.Series, optional
-        Residual CLV by customer id.
+    rclv : pandas.Series or ibis.Table, optional
+        Residual CLV by customer id; or a table of the transactions' engine with
+        ``customer_id`` and ``rclv``, joined to the new customers and averaged by category
+        there (no row per customer comes back).
 
     Returns
     -------
@@ -120,11 +122,16 @@ def product_lens(
     )
     if rclv is None:
         categories["rclv"] = np.nan
-    else:
+    elif isinstance(rclv, pd.Series):
         # a row per new customer: through Arrow, not a Python row each on Spark
         first = _engine.to_arrow(customers.select("customer_id", "category")).to_pandas()
         by_category = rclv.reindex(first["customer_id"]).groupby(first["category"].to_numpy())
         categories["rclv"] = by_category.mean().reindex(categories.index)
+    else:
+        values = rclv.select("customer_id", value=rclv.rclv.cast("float64"))
+        joined = customers.select("customer_id", "category").left_join(values, "customer_id")
+        by_category = joined.group_by("category").agg(rclv=joined.value.mean()).to_pandas()
+        categories["rclv"] = by_category.set_index("category")["rclv"].reindex(categories.index)
     categories["first_purchase_share"] = (
         categories["new_customers"] / categories["new_customers"].sum()
     )
