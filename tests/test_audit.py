@@ -82,6 +82,32 @@ def test_lens_1_deciles_lorenz_and_one_time_buyers(shop):
     assert result.lorenz["revenue_share"].iloc[-1] == pytest.approx(1)
 
 
+def test_lens_1_draws_the_lorenz_curve_of_many_buyers_at_every_tenth_of_a_percent():
+    """5,000 buyers, one order each: the curve at share k / 1,000 is the lowest 5k buyers'
+    revenue over the total (a buyer's point, the curve being straight between them); the Gini
+    is the per-buyer one, (2 sum_i i x_(i)) / (n sum x) - (n + 1) / n with x ascending."""
+    revenue = np.random.default_rng(5).gamma(0.6, 80.0, 5_000).round(2) + 0.01
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"C{number:05d}" for number in range(5_000)],
+            "order_id": [f"O{number:05d}" for number in range(5_000)],
+            "date": pd.Timestamp("2025-06-01"),
+            "amount": revenue,
+        }
+    )
+    result = audit.customer_differences(frame, start=CURRENT[0], end=CURRENT[1], gross_margin=0.4)
+    lorenz = result.lorenz
+    assert len(lorenz) == audit.LORENZ_POINTS == 1_001
+    ascending = np.sort(revenue)
+    k = np.arange(1_001)
+    np.testing.assert_allclose(lorenz["customer_share"], k / 1_000)
+    lowest = np.concatenate([[0.0], np.cumsum(ascending)])[5 * k]
+    np.testing.assert_allclose(lorenz["revenue_share"], lowest / ascending.sum(), atol=1e-12)
+    n = len(ascending)
+    gini = 2 * np.sum(np.arange(1, n + 1) * ascending) / (n * ascending.sum()) - (n + 1) / n
+    assert result.gini == pytest.approx(gini, rel=1e-12)
+
+
 def test_lens_2_flows_and_a_bridge_that_adds_up_exactly(shop):
     """Retained A, B, I (275 -> 225); lost C, G (120); new D, F, H, J (335); reactivated E
     (first seen 2023, nothing in 2024: 90). Bridge: 395 - 120 - 100 (B) + 50 (A) + 90 + 335

@@ -16,7 +16,7 @@ The questions a client asks first, one module per lens; everything public re-exp
 
 from ccnb.audit.bridge import BRIDGE_STEPS, FLOW_STATUSES, RevenueBridge, revenue_bridge
 from ccnb.audit.cohort_lenses import FACTORS, cohort_comparison, cohort_evolution
-from ccnb.audit.differences import CustomerDifferences, customer_differences
+from ccnb.audit.differences import LORENZ_POINTS, CustomerDifferences, customer_differences
 from ccnb.audit.health import BaseHealth, base_health
 from ccnb.audit.products import ProductLens, product_lens
 from ccnb.audit.second_purchase import repeat_curve, repeat_timing, second_purchases
@@ -25,6 +25,7 @@ __all__ = [
     "BRIDGE_STEPS",
     "FACTORS",
     "FLOW_STATUSES",
+    "LORENZ_POINTS",
     "BaseHealth",
     "CustomerDifferences",
     "ProductLens",
