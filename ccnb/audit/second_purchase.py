@@ -109,7 +109,8 @@ def repeat_curve(days: Sequence[int] | np.ndarray, repeated: Sequence[bool]) -> 
     days = np.asarray(days, dtype="int64")
     repeated = np.asarray(repeated, dtype=bool)
     event_days, repeats = np.unique(days[repeated], return_counts=True)
-    at_risk = np.array([(days >= day).sum() for day in event_days], dtype="int64")
+    # customers observed at least each event day: one sort, not a pass over them per day
+    at_risk = (len(days) - np.searchsorted(np.sort(days), event_days, side="left")).astype("int64")
     survival = np.cumprod(1 - repeats / at_risk) if len(event_days) else np.array([])
     return pd.DataFrame(
         {
