@@ -567,7 +567,8 @@ class ClientAnalysis:
         """Compute every table now (and keep it in the cache folder when there is one).
 
         Except what no report reads for this client (`_read_by_no_report`: the value ranking
-        while the models fit; on Spark's executors the customer summary, the segments, the
+        while the models fit; the new customers' second purchases, which the reports read
+        counted; on Spark's executors the customer summary, the segments, the
         survival paths, the whole predictions and the activation table). They are computed
         when asked for.
 
@@ -602,18 +603,23 @@ class ClientAnalysis:
 
     #: what the reports show in place of the customer-value models when a fit fails
     MODEL_FALLBACK_TABLES = ("value_ranking", "value_ranking_summary")
+    #: a row per customer for a workshop to look at, which no report reads
+    WORKSHOP_TABLES = ("second_purchases",)
 
     def _read_by_no_report(self, name: str) -> bool:
         """Whether :meth:`precompute` leaves ``name`` to whoever asks for it.
 
         The value ranking when every model fit (`model_failures`: the fits come earlier in
-        :meth:`table_names`); on Spark's executors the customer summary, the segments, the
+        :meth:`table_names`); the per-customer tables only a workshop reads
+        (`WORKSHOP_TABLES`); on Spark's executors the customer summary, the segments, the
         survival paths, the predictions and the activation table read back whole, which no
         other table reads there (each customer's values are the executors', each table reads
         the columns it needs from them, and the exports stream what Spark wrote).
         """
         if name in self.MODEL_FALLBACK_TABLES:
             return not self.model_failures()
+        if name in self.WORKSHOP_TABLES:
+            return True
         read_back_whole = ("summary", "segments", "_survival_paths", "predictions", "activation")
         return name in read_back_whole and self._on_executors
 
@@ -1645,7 +1651,7 @@ class ClientAnalysis:
         On Spark aggregated where the summary is kept, the customers table joined to it there;
         else from the customer summary.
         """
-        if self.params.engine.backend != "spark":
+        if not self._on_spark:
             return clv.channel_inputs(self.summary, self.first_purchase_values, customers)
         connection = self.data.connection
         channels = _engine.register_frame(
@@ -1794,23 +1800,35 @@ class ClientAnalysis:
 
     @_stored_table
     def second_purchases(self) -> pd.DataFrame:
-        """Each new customer's days to a second purchase (censored when none yet)."""
-        table = audit.second_purchases(
+        """Each new customer's days to a second purchase (censored when none yet).
+
+        For a workshop: the reports read `second_purchase_counts`, counted in the engine.
+        """
+        return self._acquired_after_warm_up(audit.second_purchases)
+
+    @_stored_table
+    def second_purchase_counts(self) -> pd.DataFrame:
+        """New customers per cohort, channel and days to a second purchase (censored or not)."""
+        return self._acquired_after_warm_up(audit.second_purchase_counts)
+
+    def _acquired_after_warm_up(self, make):
+        """``make`` (a second-purchase function of `ccnb.audit`) of this client's new customers."""
+        found = make(
             self.data.transactions,
             observation_end=self.observation_end,
             acquired_from=self._acquired_from,
             customers=self.data.customers,
         )
-        if table.empty:
+        if found.empty:
             raise Unavailable("No customer was acquired after the warm-up.")
-        return table
+        return found
 
     @_stored_table
     def repeat_timing(self) -> pd.DataFrame:
         """Shares repeating within `audit.repeat_days`, overall, by cohort year and channel."""
         days = self.params.audit.repeat_days
         minimum = self.params.early_repeat_min_eligible
-        second = self.second_purchases
+        second = self.second_purchase_counts
         tables = [audit.repeat_timing(second, days=days).assign(by="all")]
         for by in ("cohort", "channel"):
             if second[by].nunique() < 2:  # one group would repeat "all"
@@ -1822,17 +1840,19 @@ class ClientAnalysis:
     @_stored_table
     def repeat_curves(self) -> pd.DataFrame:
         """Kaplan-Meier share repeating by day, for everyone and by acquisition channel."""
-        second = self.second_purchases
+        second = self.second_purchase_counts
         groups = [("all", second)]
         if second["channel"].nunique() > 1:
             groups += [
                 (name, group)
                 for name, group in second.groupby("channel")
-                if len(group) >= self.params.early_repeat_min_eligible
+                if group["customers"].sum() >= self.params.early_repeat_min_eligible
             ]
         return pd.concat(
             [
-                audit.repeat_curve(group["days"], group["repeated"]).assign(group=str(name))
+                audit.repeat_curve(
+                    group["days"], group["repeated"], customers=group["customers"]
+                ).assign(group=str(name))
                 for name, group in groups
             ],
             ignore_index=True,

@@ -360,3 +360,32 @@ def test_the_audit_reconciles_with_the_kpi_overview():
     current = cohorts[cohorts["calendar_period"] == analysis.windows.last.start]
     outside = layers.drop(index=[str(y) for y in current["cohort"].dt.year], errors="ignore")
     assert current["revenue"].sum() + outside.sum() == pytest.approx(revenue[-1], abs=1e-6)
+
+
+def test_second_purchases_counted_in_the_engine_time_the_repeats_as_every_customer_does():
+    """The demo, with its acquisition channels: the counts per (cohort, channel, days,
+    repeated) add up to the per-customer table's groups, and the repeat timing and the
+    Kaplan-Meier curves made from them are the per-customer ones, whole and by group."""
+    import ccnb
+
+    analysis = ccnb.ClientAnalysis(ccnb.load_params("params/demo.yaml"), cache_dir=None)
+    second = analysis.second_purchases
+    counts = analysis.second_purchase_counts
+    keys = ["cohort", "channel", "days", "repeated"]
+    expected = second.groupby(keys).size().rename("customers").reset_index()
+    pd.testing.assert_frame_equal(counts, expected, check_dtype=False)
+    assert counts["customers"].sum() == len(second) and second["channel"].nunique() > 1
+    for by in (None, "cohort", "channel"):
+        pd.testing.assert_frame_equal(
+            audit.repeat_timing(counts, by=by, min_customers=30),
+            audit.repeat_timing(second, by=by, min_customers=30),
+        )
+    for name, group in second.groupby("channel"):
+        counted = counts[counts["channel"] == name]
+        pd.testing.assert_frame_equal(
+            audit.repeat_curve(
+                counted["days"], counted["repeated"], customers=counted["customers"]
+            ),
+            audit.repeat_curve(group["days"], group["repeated"]),
+        )
+    assert analysis._read_by_no_report("second_purchases")  # the reports read the counts

@@ -373,6 +373,9 @@ def _audit_tables(client: data.ClientData, params: Params) -> dict[str, pd.DataF
         "layers": audit.base_health(tx, start=current.start, end=current.end).layers,
         "cohorts": audit.cohort_evolution(tx, observation_end=end),
         "second": audit.second_purchases(tx, observation_end=end, customers=client.customers),
+        "second_counts": audit.second_purchase_counts(
+            tx, observation_end=end, customers=client.customers
+        ),
     }
     if len(windows.comparison) == 2:
         previous = windows.comparison[0]

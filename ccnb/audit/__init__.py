@@ -19,7 +19,12 @@ from ccnb.audit.cohort_lenses import FACTORS, cohort_comparison, cohort_evolutio
 from ccnb.audit.differences import LORENZ_POINTS, CustomerDifferences, customer_differences
 from ccnb.audit.health import BaseHealth, base_health
 from ccnb.audit.products import ProductLens, product_lens
-from ccnb.audit.second_purchase import repeat_curve, repeat_timing, second_purchases
+from ccnb.audit.second_purchase import (
+    repeat_curve,
+    repeat_timing,
+    second_purchase_counts,
+    second_purchases,
+)
 
 __all__ = [
     "BRIDGE_STEPS",
@@ -38,5 +43,6 @@ __all__ = [
     "repeat_curve",
     "repeat_timing",
     "revenue_bridge",
+    "second_purchase_counts",
     "second_purchases",
 ]
