@@ -829,14 +829,17 @@ class ClientAnalysis:
         columns = list(rfm.CRM_COLUMNS)
         if self._on_executors:
             output = self._executor_output("segment_rows")
-            written = _engine.spark_session_of(self.data.connection).read.parquet(
-                self._segments_on_executors.output
-            )
-            written.select(*columns).orderBy("customer_id").write.parquet(output, mode="overwrite")
+            written = self._executor_segments().select(*columns)
+            written.orderBy("customer_id").write.parquet(output, mode="overwrite")
             return _table_files.table_files_in(output, columns=columns)
         return _table_files.write_table_files(
             self.segments[columns], self._files_folder("segments")
         )
+
+    def _executor_segments(self):
+        """The customers' segments the executors wrote, as a Spark table (nothing is read)."""
+        session = _engine.spark_session_of(self.data.connection)
+        return session.read.parquet(self._segments_on_executors.output)
 
     def _files_folder(self, name: str) -> str:
         """A new folder for a table kept as files (`ccnb.table_files`), in the store's.
@@ -1446,14 +1449,13 @@ class ClientAnalysis:
 
         if not self._on_executors:
             return None
-        segmented = self._segments_on_executors
         output = self._executor_output("predictions")
         settings = self.params
         inputs = _engine.spark_frame(
             summary.btyd_inputs_table(self._summary_in_engine), connection=self.data.connection
         )
         session = inputs.sparkSession
-        segments = session.read.parquet(segmented.output).select("customer_id", "segment")
+        segments = self._executor_segments().select("customer_id", "segment")
         # written once by the executors: the count and the prediction would each join the
         # kept summary to the segments' files again
         inputs_output = self._executor_output("model-inputs")
@@ -1946,7 +1948,7 @@ class ClientAnalysis:
         active = _engine.spark_frame(
             summary.rfm_inputs_table(self._active_in_engine), connection=self.data.connection
         )
-        segments = run.predicted.sparkSession.read.parquet(self._segments_on_executors.output)
+        segments = self._executor_segments()
         table = _engine.spark_pandas(
             active.select("customer_id", "revenue")
             .join(segments.select("customer_id", "segment"), on="customer_id")
