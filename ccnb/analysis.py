@@ -1730,21 +1730,19 @@ class ClientAnalysis:
         partitioned.activation_on_spark(run.predicted, output=output)  # with their segments
         return _table_files.table_files_in(output, columns=activation.CRM_COLUMNS)
 
-    def _predicted_values(self, column: str, *, active_only: bool = False) -> pd.Series:
-        """One prediction column by ``customer_id``, of every customer or at least the active.
+    def _active_predicted_values(self, column: str) -> pd.Series:
+        """One prediction column by ``customer_id``, of the active customers at least.
 
-        On Spark that column is read back alone, and with ``active_only`` for the active
-        customers only (`_is_active`), joined to them in Spark.
+        On Spark that column read back alone for the active customers (`_is_active`), joined
+        to them in Spark; elsewhere the predictions' column, every customer's.
         """
         run = self._predictions_on_executors
         if run is None:
             return self.predictions.table.set_index("customer_id")[column]
-        values = run.predicted.select("customer_id", column)
-        if active_only:
-            active = self._active_in_engine.select("customer_id")
-            values = values.join(
-                _engine.spark_frame(active, connection=self.data.connection), on="customer_id"
-            )
+        active = self._active_in_engine.select("customer_id")
+        values = run.predicted.select("customer_id", column).join(
+            _engine.spark_frame(active, connection=self.data.connection), on="customer_id"
+        )
         return _engine.spark_pandas(values).set_index("customer_id")[column]
 
     # --- customer-base audit -------------------------------------------------------------
@@ -1873,7 +1871,7 @@ class ClientAnalysis:
         try:
             run = self._predictions_on_executors
             if run is None:
-                rclv = self._predicted_values("rclv")
+                rclv = self.predictions.table.set_index("customer_id")["rclv"]
             else:  # averaged by first category in Spark: no customer comes to the driver
                 rclv = _engine.spark_table(
                     run.predicted.select("customer_id", "rclv"), connection=self.data.connection
@@ -2160,7 +2158,7 @@ class ClientAnalysis:
             observed, on="customer_id", how="left"
         )
         table["revenue"] = table["revenue"].fillna(0.0)
-        spend = self._predicted_values("expected_spend", active_only=True)  # the treated are active
+        spend = self._active_predicted_values("expected_spend")  # the treated are active
         table["expected_revenue"] = (
             table["customer_id"].map(expected).to_numpy() * table["customer_id"].map(spend)
         ).astype("float64")
