@@ -37,6 +37,7 @@ import pandas as pd
 from ccnb import budget, rfm
 from ccnb._lazy import lazy_module
 from ccnb._process_folders import process_folder, process_prefix
+from ccnb.customer_sample import CustomerSample, plan_sample
 from ccnb.errors import ModelUnavailable, Unavailable
 from ccnb.formatting import day_label
 from ccnb.order_statistics import quantile_of_counts
@@ -1229,10 +1230,23 @@ class ClientAnalysis:
     # --- CLV models ---------------------------------------------------------------------------
 
     @_stored_table
+    def validation_sample(self) -> CustomerSample:
+        """The calibration period's customers the purchase models are validated on.
+
+        All of them, or a seeded random sample of about ``params.validation_customers`` when
+        more bought by the calibration end: the validation's counts and fits grow with the
+        customers, its verdict does not need every one of them.
+        """
+        bought = summary.calibration_purchases(
+            self.data.transactions, calibration_end=self.calibration_end
+        )
+        return plan_sample(bought, at_most=self.params.validation_customers, seed=self.params.seed)
+
+    @_stored_table
     def calibration(self) -> pd.DataFrame:
-        """Calibration-period inputs and holdout outcomes per customer."""
+        """Calibration-period inputs and holdout outcomes per validated customer."""
         return summary.calibration_holdout(
-            self.data.transactions,
+            self.validation_sample.rows_in(self.data.transactions),
             calibration_end=self.calibration_end,
             observation_end=self.observation_end,
             time_unit=self.params.time_unit,
@@ -1241,9 +1255,9 @@ class ClientAnalysis:
 
     @_stored_table
     def repeat_purchases(self) -> pd.DataFrame:
-        """Actual repeat purchases per period of the calibration cohort."""
+        """Actual repeat purchases per period of the validated calibration cohort."""
         return summary.repeat_purchases_by_period(
-            self.data.transactions,
+            self.validation_sample.rows_in(self.data.transactions),
             calibration_end=self.calibration_end,
             observation_end=self.observation_end,
             time_unit=self.params.time_unit,

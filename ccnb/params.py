@@ -601,6 +601,13 @@ class Params(_Model):
         description="End of the model calibration period; the rest is the holdout. "
         "When null, the last third of the observed history is held out.",
     )
+    validation_customers: int | None = Field(
+        100_000,
+        ge=1_000,
+        description="The purchase models are validated on a seeded random sample of about "
+        "this many of the customers who bought in the calibration period, when more did; "
+        "null validates on all of them. The CLV figures always come from every customer.",
+    )
     time_unit: Literal["D", "W", "M"] = Field("W", description="BTYD period: day, week, month.")
     bucket: Literal["day", "period"] = Field(
         "day",

@@ -31,6 +31,7 @@ __all__ = [
     "DAYS_PER_UNIT",
     "btyd_inputs_table",
     "calibration_holdout",
+    "calibration_purchases",
     "collect_summary",
     "customer_patterns",
     "customer_summary",
@@ -439,6 +440,17 @@ def _with_channel(summary: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFram
         summary["customer_id"].map(channels).fillna("unknown").astype("string")
     )
     return summary
+
+
+def calibration_purchases(transactions: ir.Table, *, calibration_end: dt.date) -> ir.Table:
+    """The purchase rows up to ``calibration_end``: their customers are the calibration cohort.
+
+    The customers of `calibration_holdout` and of `repeat_purchases_by_period`, e.g. to draw
+    the validation's sample from (`ccnb.customer_sample.plan_sample`).
+    """
+    return transactions.filter(
+        (transactions.date <= ibis.literal(calibration_end)) & is_purchase(transactions)
+    )
 
 
 def calibration_holdout(

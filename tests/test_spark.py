@@ -20,6 +20,7 @@ from ccnb import (
     churn,
     clv,
     cohorts,
+    customer_sample,
     data,
     engine,
     kpi,
@@ -279,6 +280,28 @@ def test_calibration_holdout_is_the_same(both):
     ]
     pd.testing.assert_frame_equal(*tracking)
     assert tracking[0].attrs == tracking[1].attrs
+
+
+def test_the_validation_sample_is_the_same_customers(both):
+    params, on_spark, on_duckdb = both
+    samples, calibrations = [], []
+    for client in (on_spark, on_duckdb):
+        bought = summary.calibration_purchases(
+            client.transactions, calibration_end=params.calibration_end
+        )
+        sample = customer_sample.plan_sample(bought, at_most=1_000, seed=params.seed)
+        samples.append(sample)
+        calibrations.append(
+            summary.calibration_holdout(
+                sample.rows_in(client.transactions),
+                calibration_end=params.calibration_end,
+                observation_end=client.observation_end,
+                time_unit=params.time_unit,
+            )
+        )
+    assert samples[0] == samples[1] and not samples[0].is_whole
+    assert len(calibrations[0]) == samples[0].sampled
+    pd.testing.assert_frame_equal(*calibrations, check_exact=True)
 
 
 def _cohort_tables(client: data.ClientData, params: Params) -> dict[str, pd.DataFrame]:

@@ -63,9 +63,10 @@ def model_validation(analysis: ClientAnalysis) -> Section:
     table = result.table
     chosen = table.loc[result.chosen]
     text = (
-        f"Each model was fitted on purchases up to {day_label(analysis.calibration_end)} and asked "
-        f"to predict the {count(chosen['holdout_actual'])} repeat purchases that followed up to "
-        f"{day_label(analysis.observation_end)}. The chosen model, "
+        _sample_sentence(analysis)
+        + f"Each model was fitted on purchases up to {day_label(analysis.calibration_end)} and "
+        f"asked to predict the {count(chosen['holdout_actual'])} repeat purchases that followed "
+        f"up to {day_label(analysis.observation_end)}. The chosen model, "
         f"**{escape_md(chosen['label'])}** (smallest holdout error per customer; models within "
         "1% of it count as tied and the smaller total error decides), predicted "
         f"{count(chosen['holdout_predicted'])} "
@@ -111,6 +112,25 @@ def model_validation(analysis: ClientAnalysis) -> Section:
         },
     )
     return Section(text=text, table=styled)
+
+
+def _sample_sentence(analysis: ClientAnalysis) -> str:
+    """Whom the validation counts when it ran on a sample of the calibration customers, or ''."""
+    sample = analysis.validation_sample
+    if sample.is_whole:
+        return ""
+    return (
+        f"The models were validated on a random sample of {count(sample.sampled)} of the "
+        f"{count(sample.population)} customers who bought by "
+        f"{day_label(analysis.calibration_end)} (a re-run draws the same customers): enough "
+        "to judge the models, at a cost that does not grow with the base. Every count in this "
+        "validation is the sample's; the CLV figures further on come from every customer. "
+    )
+
+
+def _validated_customers(analysis: ClientAnalysis) -> str:
+    """'the customers', or 'the sampled customers' when the validation ran on a sample."""
+    return "the customers" if analysis.validation_sample.is_whole else "the sampled customers"
 
 
 def _not_compared(table: pd.DataFrame) -> str:
@@ -262,7 +282,8 @@ def tracking(analysis: ClientAnalysis) -> Section:
     chosen = result.tracking[result.chosen]
     last = chosen.iloc[-1]
     text = (
-        f"Cumulative repeat purchases of the customers acquired before the calibration end: by "
+        f"Cumulative repeat purchases of {_validated_customers(analysis)} acquired before the "
+        "calibration end: by "
         f"the end of the holdout the chosen model expected {count(last['expected_cumulative'])} "
         f"against {count(last['actual_cumulative'])} actual. Lines that stay together after "
         "the grey line at the calibration end mean the model forecasts well."
@@ -290,8 +311,9 @@ def holdout_deciles(analysis: ClientAnalysis) -> Section:
     table = analysis.holdout_deciles.set_index("decile")
     top, bottom = table.loc[table.index.min()], table[table.index > 5]
     start = analysis.calibration_end + dt.timedelta(days=1)
+    ranked = "Customers" if analysis.validation_sample.is_whole else "The sampled customers"
     text = (
-        f"Customers ranked by the chosen model's prediction for the holdout "
+        f"{ranked} ranked by the chosen model's prediction for the holdout "
         f"({date_range_label(start, analysis.observation_end)}): the top 10% were expected "
         f"to make {top['predicted_mean']:.2f} repeat purchases each and made "
         f"{top['actual_mean']:.2f}; the bottom half were expected to make "
@@ -363,7 +385,8 @@ def purchase_probability(analysis: ClientAnalysis) -> Section:
     table, scores = analysis.purchase_reliability
     text = (
         f"The chosen model also gives each customer a probability of buying at least once in "
-        f"the holdout; {percent(scores['bought_share'])} of the customers did. Its Brier score "
+        f"the holdout; {percent(scores['bought_share'])} of {_validated_customers(analysis)} "
+        "did. Its Brier score "
         f"is {scores['brier']:.3f} (0 is perfect; predicting "
         f"{percent(scores['bought_share'])} for everyone scores "
         f"{scores['base_rate_brier']:.3f}). In each band of probability the share who bought "
