@@ -108,6 +108,57 @@ def test_lens_1_draws_the_lorenz_curve_of_many_buyers_at_every_tenth_of_a_percen
     assert result.gini == pytest.approx(gini, rel=1e-12)
 
 
+def test_lens_1_ranked_in_the_engine_equals_every_buyer_ranked_by_hand():
+    """2,345 buyers (not a multiple of ten) with tied revenues, some net negative, and 30
+    customers with returns only: deciles cut by position with ties broken by id, the Lorenz
+    curve at every 0.1% interpolated between buyers' points, the Gini and top shares, each
+    computed here from every buyer sorted in pandas."""
+    rng = np.random.default_rng(11)
+    n = 2_345
+    revenue = rng.choice([-20.0, 0.0, 15.0, 40.0, 40.0, 99.5, 250.0], n) + rng.integers(0, 3, n)
+    orders = rng.integers(1, 14, n)
+    ids = rng.permutation([f"K{number:05d}" for number in range(n)])
+    rows = []
+    for customer, total, count in zip(ids, revenue, orders, strict=True):
+        # the first order carries the revenue: sums in any order are exact, ties stay ties
+        rows += [(customer, f"{customer}-{k}", total if k == 0 else 0.0) for k in range(count)]
+    frame = pd.DataFrame(rows, columns=["customer_id", "order_id", "amount"])
+    frame["purchase"] = True
+    returns = pd.DataFrame(
+        {
+            "customer_id": [f"R{k:02d}" for k in range(30)],
+            "order_id": [f"R{k:02d}" for k in range(30)],
+            "amount": -5.0,
+            "purchase": False,
+        }
+    )
+    frame = pd.concat([frame, returns], ignore_index=True).assign(date=pd.Timestamp("2025-06-01"))
+    result = audit.customer_differences(frame, start=CURRENT[0], end=CURRENT[1], gross_margin=0.4)
+
+    buyers = pd.DataFrame({"customer_id": ids, "revenue": revenue, "orders": orders})
+    buyers = buyers.sort_values(["revenue", "customer_id"], ascending=[False, True])
+    buyers["decile"] = np.arange(n) * 10 // n + 1
+    by_decile = buyers.groupby("decile")
+    deciles = result.deciles.set_index("decile")
+    assert deciles["customers"].tolist() == by_decile.size().tolist()
+    assert deciles["orders"].tolist() == by_decile["orders"].sum().tolist()
+    np.testing.assert_allclose(deciles["revenue"], by_decile["revenue"].sum(), rtol=1e-12)
+    ascending = np.sort(buyers["revenue"].clip(lower=0).to_numpy())
+    cumulative = np.concatenate([[0.0], np.cumsum(ascending)]) / ascending.sum()
+    shares = np.linspace(0, 1, audit.LORENZ_POINTS)
+    expected = np.interp(shares, np.arange(n + 1) / n, cumulative)
+    np.testing.assert_allclose(result.lorenz["revenue_share"], expected, atol=1e-12)
+    gini = 1 - np.sum(cumulative[1:] + cumulative[:-1]) / n
+    assert result.gini == pytest.approx(gini, rel=1e-12)
+    assert result.top_10_share == pytest.approx(ascending[-235:].sum() / ascending.sum())
+    assert result.top_20_share == pytest.approx(ascending[-469:].sum() / ascending.sum())
+    assert result.buyers == n and result.returns_only == 30
+    assert result.returns_only_revenue == pytest.approx(-150.0)
+    assert result.one_time_share == pytest.approx((orders == 1).mean())
+    shown = np.minimum(orders, 10)
+    assert result.orders.tolist() == [int((shown == k).sum()) for k in range(1, 11)]
+
+
 def test_lens_2_flows_and_a_bridge_that_adds_up_exactly(shop):
     """Retained A, B, I (275 -> 225); lost C, G (120); new D, F, H, J (335); reactivated E
     (first seen 2023, nothing in 2024: 90). Bridge: 395 - 120 - 100 (B) + 50 (A) + 90 + 335

@@ -390,9 +390,13 @@ def _audit_tables(client: data.ClientData, params: Params) -> dict[str, pd.DataF
     differences = audit.customer_differences(
         tx, start=current.start, end=current.end, gross_margin=params.gross_margin
     )
+    scalars = ["gini", "top_10_share", "top_20_share", "one_time_share", "buyers"]
     tables = {
         "deciles": differences.deciles,
         "lorenz": differences.lorenz,
+        "differences": pd.DataFrame(
+            [[getattr(differences, name) for name in scalars]], columns=scalars
+        ).assign(orders=[differences.orders.tolist()]),
         "layers": audit.base_health(tx, start=current.start, end=current.end).layers,
         "cohorts": audit.cohort_evolution(tx, observation_end=end),
         "second": audit.second_purchases(tx, observation_end=end, customers=client.customers),

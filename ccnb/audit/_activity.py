@@ -1,7 +1,7 @@
 """Per-customer activity the audit's lenses share: revenue and orders per customer and window.
 
-Transaction-level work runs in the engine (portable Ibis); the results are one row per
-customer (and window), small enough for pandas.
+Transaction-level work runs in the engine (portable Ibis): tables of one row per customer (and
+window) that the lenses aggregate there.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 
 # the engine loads on first use: unpickling a stored audit result must not import it
 ibis = lazy_module("ibis")
-engine = lazy_module("ccnb.engine")
 _periods = lazy_module("ccnb._periods")
 
 __all__ = ["customer_window", "first_purchase_days", "first_purchase_lines"]
@@ -62,7 +61,7 @@ def first_purchase_days(purchases: ir.Table) -> ir.Table:
     return first_purchase_lines(purchases).select("customer_id", "date", "rank").distinct()
 
 
-def customer_window(transactions: Any, *, start: Any, end: Any) -> pd.DataFrame:
+def customer_window(transactions: Any, *, start: Any, end: Any) -> ir.Table:
     """Each customer with a transaction in ``[start, end]``: revenue, orders, a purchase.
 
     Parameters
@@ -75,7 +74,7 @@ def customer_window(transactions: Any, *, start: Any, end: Any) -> pd.DataFrame:
 
     Returns
     -------
-    pandas.DataFrame
+    ibis.expr.types.Table
         One row per customer with any transaction in the window: ``customer_id``,
         ``revenue`` (net, returns included: the KPI page's revenue), ``orders`` (distinct
         orders with a purchase line: the KPI page's orders) and ``bought`` (at least one
@@ -84,12 +83,10 @@ def customer_window(transactions: Any, *, start: Any, end: Any) -> pd.DataFrame:
     table = _with_keys(_table(transactions), end)
     table = table.filter(table.date >= _periods.date_literal(pd.Timestamp(start)))
     purchase_order = ibis.cases((table.purchase, table.order_key), else_=ibis.null("string"))
-    per_customer = table.group_by("customer_id").agg(
-        revenue=table.amount.sum(), orders=purchase_order.nunique(), bought=table.purchase.any()
-    )
-    frame = engine.to_arrow(per_customer).to_pandas()
-    return frame.astype({"revenue": "float64", "orders": "int64", "bought": "bool"}).sort_values(
-        "customer_id", ignore_index=True
+    return table.group_by("customer_id").agg(
+        revenue=table.amount.sum(),
+        orders=purchase_order.nunique().cast("int64"),
+        bought=table.purchase.any(),
     )
 
 
