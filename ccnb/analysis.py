@@ -1514,17 +1514,16 @@ class ClientAnalysis:
         """Customer equity if the one-year retention were N points higher or lower.
 
         On Spark's executors from the customers' sums per purchase pattern, scaled to the
-        executors' customer equity: no customer comes to the driver.
+        executors' customer equity: no customer, and no pattern's monthly margins, come to
+        the driver.
         """
         run = self._predictions_on_executors
         if run is not None:
             from ccnb.clv import partitioned_summary
 
             settings = self.params
-            return clv.retention_scenarios_of_patterns(
-                partitioned_summary.retention_patterns_on_spark(
-                    run.predicted, horizon_months=settings.horizon_months
-                ),
+            return partitioned_summary.retention_scenarios_on_spark(
+                run.predicted,
                 self.purchase_model,
                 equity=self.customer_equity.value,
                 discount_rate_annual=settings.discount_rate_annual,

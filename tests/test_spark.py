@@ -686,6 +686,42 @@ def test_a_draw_the_executors_find_invalid_is_dropped_and_the_partitions_predict
 # --- segments where the customers are -------------------------------------------------------
 
 
+def test_retention_scenarios_on_spark_equal_those_of_the_patterns_in_memory(spark, cdnow_fitted):
+    """CDNOW's customers summed per (frequency, T) in Spark, in four partitions: the factors
+    solved on the driver and each partition's equity added up give the scenarios of the same
+    patterns computed in memory."""
+    summary, purchases, _ = cdnow_fitted
+    predictions = clv.predict(
+        summary,
+        purchases=purchases,
+        gross_margin=0.3,
+        discount_rate_annual=0.1,
+        horizon_months=24,
+        time_unit="W",
+        n_draws=0,
+    )
+    months = clv.margin_columns(24)
+    customers = pd.DataFrame(predictions.monthly_margin.astype(float), columns=months).assign(
+        frequency=summary["frequency"].to_numpy(float),
+        T=summary["T"].to_numpy(float),
+        p_alive=predictions.table["p_alive"].to_numpy(float),
+    )
+    settings = {
+        "equity": float(predictions.table["rclv"].sum()),
+        "discount_rate_annual": 0.1,
+        "horizon_months": 24,
+        "time_unit": "W",
+        "changes": [-5, -1, 2],
+    }
+    patterns = customers.groupby(["frequency", "T"], as_index=False).sum()
+    expected = clv.retention_scenarios_of_patterns(patterns, purchases, **settings)
+    on_spark = partitioned_summary.retention_scenarios_on_spark(
+        spark._session.createDataFrame(customers).repartition(4), purchases, **settings
+    )
+    pd.testing.assert_frame_equal(on_spark, expected, rtol=1e-9)
+    assert on_spark["change_points"].tolist() == [-5, -1, 0, 2]
+
+
 def _tied_values(seed: int, n: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     return pd.DataFrame(

@@ -24,14 +24,20 @@ from ccnb.clv.histograms import (
     p_alive_edges,
     rclv_edges,
 )
-from ccnb.clv.prediction import margin_columns
+from ccnb.clv.prediction import UNITS_PER_MONTH, _monthly_discount, margin_columns
+from ccnb.clv.retention import (
+    scenario_factors,
+    scenario_table,
+    scenario_values,
+    survival_if_alive,
+)
 from ccnb.order_statistics import numpy_position, numpy_quantile, order_statistics_on_spark
 
 __all__ = [
     "histograms_on_spark",
     "prediction_summary_on_spark",
     "rclv_spread_on_spark",
-    "retention_patterns_on_spark",
+    "retention_scenarios_on_spark",
 ]
 
 
@@ -229,32 +235,91 @@ def prediction_summary_on_spark(predicted, *, alive_threshold: float = 0.5) -> p
     )
 
 
-def retention_patterns_on_spark(predicted, *, horizon_months: int) -> pd.DataFrame:
-    """The customers' sums per (frequency, T) pattern that the retention scenarios read.
+def retention_scenarios_on_spark(
+    predicted,
+    purchases,
+    *,
+    equity: float,
+    discount_rate_annual: float,
+    horizon_months: int,
+    time_unit: str,
+    changes,
+) -> pd.DataFrame:
+    """`ccnb.clv.retention_scenarios_of_patterns` of the executors' predictions, in Spark.
 
-    For `ccnb.clv.retention_scenarios_of_patterns`: each pattern's summed P(alive) and
-    summed expected margin per month, added up in the engine; only the patterns come back.
+    The customers are summed per (frequency, T) pattern in Spark. The driver reads each
+    pattern's summed P(alive) and frequency and T (three numbers per pattern) to find each
+    change's hazard factor from the survival a year on; each partition of patterns then
+    computes its monthly survival and its equity under every factor (`ccnb.clv.retention.
+    scenario_values`), and the driver adds the partitions' values. No pattern's monthly
+    margins come back.
 
     Parameters
     ----------
     predicted : pyspark.sql.DataFrame
         The customers' predictions as `ccnb.clv.partitioned.predict_on_spark` writes them
         (``frequency``, ``T``, ``p_alive`` and the monthly margins).
-    horizon_months : int
-        The predictions' horizon.
+    purchases : FittedModel
+        The purchase model the predictions were made with.
+    equity, discount_rate_annual, horizon_months, time_unit, changes
+        As for `ccnb.clv.retention_scenarios_of_patterns`.
 
     Returns
     -------
     pandas.DataFrame
-        ``frequency``, ``T``, ``p_alive`` and `ccnb.clv.margin_columns`, one row per pattern,
-        sorted by frequency and T.
+        As `ccnb.clv.retention_scenarios`.
     """
     from pyspark.sql import functions as F
+
+    from ccnb.engine import spark_pandas
 
     months = margin_columns(horizon_months)
     sums = predicted.groupBy("frequency", "T").agg(
         *(F.sum(F.col(name).cast("double")).alias(name) for name in ["p_alive", *months])
     )
-    from ccnb.engine import spark_pandas
+    sums = sums.cache()
+    try:
+        weights = spark_pandas(sums.select("frequency", "T", "p_alive"))
+        month = UNITS_PER_MONTH[time_unit]
+        a_year = survival_if_alive(
+            purchases,
+            weights["frequency"].to_numpy(float),
+            weights["T"].to_numpy(float),
+            [12 * month],
+        )[:, 0]
+        factors = scenario_factors(weights["p_alive"].to_numpy(float), a_year, changes=changes)
+        del weights, a_year
+        values = (
+            sums.mapInPandas(
+                partial(
+                    _partition_values,
+                    purchases=purchases,
+                    middles=(np.arange(int(horizon_months)) + 0.5) * month,
+                    discount=_monthly_discount(horizon_months, discount_rate_annual),
+                    months=months,
+                    factors=factors["hazard_factor"].to_numpy(float),
+                ),
+                "scenario long, value double",
+            )
+            .groupBy("scenario")
+            .agg(F.sum("value").alias("value"))
+            .toPandas()
+            .set_index("scenario")["value"]
+            .reindex(range(len(factors)), fill_value=0.0)
+        )
+    finally:
+        sums.unpersist()
+    return scenario_table(factors, values.to_numpy(float), equity=equity)
 
-    return spark_pandas(sums).sort_values(["frequency", "T"], ignore_index=True)
+
+def _partition_values(batches, *, purchases, middles, discount, months, factors):
+    """One partition's equity under each hazard factor, as (scenario, value) rows."""
+    values = np.zeros(len(factors))
+    for batch in batches:
+        if batch.empty:
+            continue
+        survival = survival_if_alive(
+            purchases, batch["frequency"].to_numpy(float), batch["T"].to_numpy(float), middles
+        )
+        values += scenario_values(survival, batch[months].to_numpy(float) * discount, factors)
+    yield pd.DataFrame({"scenario": np.arange(len(factors)), "value": values})

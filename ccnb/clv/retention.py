@@ -23,6 +23,9 @@ __all__ = [
     "SurvivalPaths",
     "retention_scenarios",
     "retention_scenarios_of_patterns",
+    "scenario_factors",
+    "scenario_table",
+    "scenario_values",
     "survival_if_alive",
     "survival_paths",
 ]
@@ -215,10 +218,11 @@ def retention_scenarios_of_patterns(
     """:func:`retention_scenarios` from the customers' sums per (frequency, T) pattern.
 
     What a base kept where the data is gives back (e.g. the executors' predictions grouped by
-    pattern, `ccnb.clv.partitioned_summary.retention_patterns_on_spark`): a customer's
-    survival depends on the pattern alone, so the scenarios need only each pattern's summed
-    P(alive) and summed monthly margins. Equal to :func:`retention_scenarios` of the same
-    customers.
+    pattern): a customer's survival depends on the pattern alone, so the scenarios need only
+    each pattern's summed P(alive) and summed monthly margins. Equal to
+    :func:`retention_scenarios` of the same customers; on Spark,
+    `ccnb.clv.partitioned_summary.retention_scenarios_on_spark` computes the same where the
+    patterns are.
 
     Parameters
     ----------
@@ -275,6 +279,33 @@ def _scenarios(
     ``weight`` is the summed P(alive), ``a_year`` and ``monthly_survival`` the survival a year
     on and at each month's middle, ``discounted`` the summed discounted margin of each month.
     """
+    factors = scenario_factors(weight, a_year, changes=changes)
+    values = scenario_values(monthly_survival, discounted, factors["hazard_factor"])
+    return scenario_table(factors, values, equity=equity)
+
+
+def scenario_factors(
+    weight: np.ndarray, a_year: np.ndarray, *, changes: Sequence[float]
+) -> pd.DataFrame:
+    """Each change's one-year retention and the hazard factor that gives it.
+
+    Parameters
+    ----------
+    weight, a_year : numpy.ndarray
+        Per (frequency, T) pattern: the customers' summed P(alive) and the survival a year on.
+    changes : sequence of float
+        Retention changes in percentage points; 0 is always included.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per change, ascending: ``change_points``, ``retention``, ``hazard_factor``.
+
+    Raises
+    ------
+    ValueError
+        When a change would take retention to 0 or beyond 100%.
+    """
     today = float(weight @ a_year / weight.sum())
 
     def retained(factor: float) -> float:
@@ -289,9 +320,30 @@ def _scenarios(
                 f"{target:.1%}, outside (0, 100%)"
             )
         factor = 1.0 if change == 0 else _hazard_factor(retained, target)
-        value = float(np.sum(discounted * monthly_survival ** (factor - 1)))
-        records.append((change, target, factor, value))
-    table = pd.DataFrame(records, columns=["change_points", "retention", "hazard_factor", "equity"])
+        records.append((change, target, factor))
+    return pd.DataFrame(records, columns=["change_points", "retention", "hazard_factor"])
+
+
+def scenario_values(
+    monthly_survival: np.ndarray, discounted: np.ndarray, hazard_factors
+) -> np.ndarray:
+    """The equity of some patterns under each hazard factor (before scaling to today's equity).
+
+    ``monthly_survival`` and ``discounted`` hold, per pattern and month, the survival at the
+    month's middle and the customers' summed discounted margin. A sum over patterns: the
+    values of blocks of patterns add up to the value of all of them.
+    """
+    return np.array(
+        [
+            float(np.sum(discounted * monthly_survival ** (factor - 1)))
+            for factor in np.asarray(hazard_factors, dtype=float)
+        ]
+    )
+
+
+def scenario_table(factors: pd.DataFrame, values, *, equity: float) -> pd.DataFrame:
+    """The scenarios' table: each change's equity, scaled so that today's is ``equity``."""
+    table = factors.assign(equity=np.asarray(values, dtype=float))
     base = float(table.loc[table["change_points"] == 0, "equity"].iloc[0])
     # today's equity is the sum of the rCLVs (the margins above are float32: a million
     # customers' rounding shows in the euros), so every page gives the same number
