@@ -113,7 +113,9 @@ def customer_differences(
         window.release()
 
 
-def _differences(window: ir.Table, *, gross_margin: float, start: Any, end: Any):
+def _differences(
+    window: ir.Table, *, gross_margin: float, start: Any, end: Any
+) -> CustomerDifferences:
     totals = window.aggregate(
         buyers=window.bought.sum(),
         returns_only=(~window.bought).sum(),
