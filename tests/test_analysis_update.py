@@ -10,7 +10,15 @@ from ccnb.errors import ParamsError
 
 PARAMS = Path(__file__).resolve().parents[1] / "params" / "demo.yaml"
 #: the tables behind every model: a what-if on money must never refit them
-FITS = {"data", "summary", "calibration", "validation", "purchase_model", "spend_model"}
+FITS = {
+    "data",
+    "summary",
+    "validation_sample",
+    "calibration",
+    "validation",
+    "purchase_model",
+    "spend_model",
+}
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +49,16 @@ def test_a_margin_change_reprices_without_refitting(analysis):
     assert analysis.purchase_model is fitted  # the same object: not refitted
     # rCLV is linear in the margin: the same draws, re-priced
     assert analysis.customer_equity.value == pytest.approx(equity * 0.42 / margin, rel=1e-6)
+
+
+def test_a_smaller_validation_sample_validates_again_and_keeps_the_segments(analysis):
+    stale = analysis.update(validation_customers=1_000)
+    assert {"validation_sample", "calibration", "repeat_purchases", "validation"} <= set(stale)
+    assert not {"data", "summary", "segments", "quality"} & set(stale)
+    assert len(analysis.calibration) == analysis.validation_sample.sampled < 1_100
+    analysis.update(validation_customers=100_000)
+    assert analysis.validation_sample.is_whole
+    assert len(analysis.calibration) == 3_492 and analysis.validation.chosen  # as before
 
 
 def test_a_time_unit_change_refits(analysis):
