@@ -11,7 +11,13 @@ from ccnb import load_params
 from ccnb.analysis import ClientAnalysis
 from ccnb.customer_sample import CustomerSample, plan_sample
 from ccnb.params import ParamsError, with_overrides
-from ccnb.report import holdout_deciles, model_validation, purchase_probability, tracking
+from ccnb.report import (
+    conditional_expectations,
+    holdout_deciles,
+    model_validation,
+    purchase_probability,
+    tracking,
+)
 
 IDS = [f"C{number:05d}" for number in range(20_000)]
 
@@ -113,8 +119,30 @@ def test_the_report_says_the_validation_counts_a_sample(demo_whole_and_sampled):
     assert "sampled customers" in tracking(sampled).text
     assert "of the sampled customers did" in purchase_probability(sampled).text
     assert holdout_deciles(sampled).text.startswith("The sampled customers ranked")
-    for section in (model_validation, tracking, purchase_probability, holdout_deciles):
-        assert "sample" not in section(whole).text
+    assert conditional_expectations(sampled).text.startswith("For the sampled customers")
+    # a chart on a slide, without the page's text, names the sample in its title
+    titles = {
+        section: section(sampled).figure.axes[0].get_title()
+        for section in (tracking, conditional_expectations)
+    }
+    assert (
+        titles[tracking]
+        == f"Repeat purchases of {sample.sampled:,} sampled customers: actual vs model"
+    )
+    assert titles[conditional_expectations] == (
+        f"Holdout vs calibration purchases of {sample.sampled:,} sampled customers"
+    )
+    for section in (
+        model_validation,
+        tracking,
+        conditional_expectations,
+        purchase_probability,
+        holdout_deciles,
+    ):
+        shown = section(whole)
+        assert "sample" not in shown.text
+        if shown.figure is not None:
+            assert "sample" not in shown.figure.axes[0].get_title()
 
 
 def test_the_bound_is_validated():

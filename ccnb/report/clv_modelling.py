@@ -288,20 +288,34 @@ def tracking(analysis: ClientAnalysis) -> Section:
         f"against {count(last['actual_cumulative'])} actual. Lines that stay together after "
         "the grey line at the calibration end mean the model forecasts well."
     )
-    figure = _figure(plots.holdout_tracking(result.tracking, time_unit=analysis.params.time_unit))
+    title = _sampled_title(analysis, "Repeat purchases of {} sampled customers: actual vs model")
+    figure = _figure(
+        plots.holdout_tracking(result.tracking, time_unit=analysis.params.time_unit, title=title)
+    )
     return Section(text=text, figure=figure)
+
+
+def _sampled_title(analysis: ClientAnalysis, title: str) -> str | None:
+    """A validation chart's title naming the sample (``title`` with its size), else None.
+
+    A chart pasted on a slide without the page's text still says whose purchases it counts.
+    """
+    sample = analysis.validation_sample
+    return None if sample.is_whole else title.format(count(sample.sampled))
 
 
 @_section(data="validation", model_note="none")
 def conditional_expectations(analysis: ClientAnalysis) -> Section:
     """Actual vs predicted holdout purchases by calibration frequency."""
     result = analysis.validation
+    grouped = "customers" if analysis.validation_sample.is_whole else "the sampled customers"
     text = (
-        "For customers grouped by how often they repeated during calibration, the mean number "
+        f"For {grouped} grouped by how often they repeated during calibration, the mean number "
         "of holdout purchases against the model's conditional expectation (the Fader-Hardie "
         "check): points near the actual line mean the model ranks customers well."
     )
-    figure = _figure(plots.conditional_expectations(result.conditional_expectations))
+    title = _sampled_title(analysis, "Holdout vs calibration purchases of {} sampled customers")
+    figure = _figure(plots.conditional_expectations(result.conditional_expectations, title=title))
     return Section(text=text, figure=figure)
 
 
