@@ -128,9 +128,9 @@ def _sample_sentence(analysis: ClientAnalysis) -> str:
     )
 
 
-def _validated_customers(analysis: ClientAnalysis) -> str:
-    """'the customers', or 'the sampled customers' when the validation ran on a sample."""
-    return "the customers" if analysis.validation_sample.is_whole else "the sampled customers"
+def _validated_customers(analysis: ClientAnalysis, whole: str = "the customers") -> str:
+    """``whole``, or 'the sampled customers' when the validation ran on a sample."""
+    return whole if analysis.validation_sample.is_whole else "the sampled customers"
 
 
 def _not_compared(table: pd.DataFrame) -> str:
@@ -308,7 +308,7 @@ def _sampled_title(analysis: ClientAnalysis, title: str) -> str | None:
 def conditional_expectations(analysis: ClientAnalysis) -> Section:
     """Actual vs predicted holdout purchases by calibration frequency."""
     result = analysis.validation
-    grouped = "customers" if analysis.validation_sample.is_whole else "the sampled customers"
+    grouped = _validated_customers(analysis, whole="customers")
     text = (
         f"For {grouped} grouped by how often they repeated during calibration, the mean number "
         "of holdout purchases against the model's conditional expectation (the Fader-Hardie "
@@ -325,7 +325,7 @@ def holdout_deciles(analysis: ClientAnalysis) -> Section:
     table = analysis.holdout_deciles.set_index("decile")
     top, bottom = table.loc[table.index.min()], table[table.index > 5]
     start = analysis.calibration_end + dt.timedelta(days=1)
-    ranked = "Customers" if analysis.validation_sample.is_whole else "The sampled customers"
+    ranked = _validated_customers(analysis, whole="customers").capitalize()
     text = (
         f"{ranked} ranked by the chosen model's prediction for the holdout "
         f"({date_range_label(start, analysis.observation_end)}): the top 10% were expected "
