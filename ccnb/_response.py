@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -338,8 +339,59 @@ def narrowed_bracket(total_spends, *, budget: float, start: float) -> tuple:
     to ``1e-6``. Returns ``((lo, total at lo), (hi, total at hi))``: the total at ``lo`` at
     least the budget, at ``hi`` below it.
     """
+    (bracket,) = narrowed_brackets(
+        lambda requests: {0: total_spends(requests[0])}, budgets=[budget], starts=[start]
+    )
+    return bracket
+
+
+def narrowed_brackets(
+    total_spends, *, budgets: Sequence[float], starts: Sequence[float], width: float = 1e-6
+) -> list[tuple]:
+    """:func:`narrowed_bracket` for many budget problems, one pass over the customers each step.
+
+    Parameters
+    ----------
+    total_spends : callable
+        ``total_spends(requests)``, ``requests`` a dict of problem index to the prices to try
+        for it: the same keys, each to the summed ``inverse_marginal`` of that problem's
+        customers at its prices. One call is one pass over the customers; problems whose
+        search has ended are left out of the requests.
+    budgets, starts : sequence of float
+        Each problem's budget (> 0) and first price, as :func:`narrowed_bracket` takes them.
+    width : float, default 1e-6
+        The search ends when a bracket's log-width is at most this (>= 1e-13: a pass's
+        prices are then still distinct floats).
+
+    Returns
+    -------
+    list of ((float, float), (float, float))
+        Each problem's ``((lo, total at lo), (hi, total at hi))``.
+    """
+    searches = {
+        index: _bracket_search(float(budget), float(start), width=width)
+        for index, (budget, start) in enumerate(zip(budgets, starts, strict=True))
+    }
+    brackets: dict[int, tuple] = {}
+    requests = {index: next(search) for index, search in searches.items()}
+    while requests:
+        totals = total_spends(requests)
+        pending = {}
+        for index, levels in requests.items():
+            try:
+                pending[index] = searches[index].send(
+                    np.asarray(totals[index], dtype=float).reshape(len(levels))
+                )
+            except StopIteration as done:
+                brackets[index] = done.value
+        requests = pending
+    return [brackets[index] for index in range(len(searches))]
+
+
+def _bracket_search(budget: float, start: float, *, width: float):
+    """`narrowed_bracket`'s steps: yields the prices of each pass, is sent their totals."""
     step = 92.0  # 40 orders of magnitude, in log
-    at_start = (start, float(total_spends([start])[0]))
+    at_start = (start, float((yield np.array([start]))[0]))
     downwards = at_start[1] < budget
     last, crossing = at_start, None
     edge = math.log(start)
@@ -348,7 +400,7 @@ def narrowed_bracket(total_spends, *, budget: float, start: float) -> tuple:
         levels = np.exp(np.linspace(math.log(last[0]), edge, LEVELS_AT_ONCE))[1:]
         if not np.isfinite(levels).all() or levels[-1] == 0:
             raise RuntimeError("could not bracket the shadow price of the budget")
-        totals = total_spends(levels)
+        totals = yield levels
         crossed = np.flatnonzero((totals >= budget) if downwards else (totals < budget))
         if crossed.size:
             crossing = (float(levels[crossed[0]]), float(totals[crossed[0]]))
@@ -357,9 +409,9 @@ def narrowed_bracket(total_spends, *, budget: float, start: float) -> tuple:
         else:
             last = (float(levels[-1]), float(totals[-1]))
     lo, hi = (crossing, last) if downwards else (last, crossing)
-    while math.log(hi[0] / lo[0]) > 1e-6:
+    while math.log(hi[0] / lo[0]) > width:
         levels = np.exp(np.linspace(math.log(lo[0]), math.log(hi[0]), LEVELS_AT_ONCE))[1:-1]
-        totals = total_spends(levels)
+        totals = yield levels
         for level, total in zip(levels, totals, strict=True):
             if total >= budget:
                 lo = (float(level), float(total))

@@ -688,22 +688,39 @@ def sensitivity(
             for grid_budget in grid_budgets:
                 spend, shadow_price = equal_marginal_spend(base, grid_budget, response)
                 even_spend = grid_budget / len(rclv)
-                gain = _gain(
-                    float(response.value(base, even_spend).sum()),
-                    float(response.value(base, spend).sum()),
-                )
                 rows.append(
-                    {
-                        "max_lift": max_lift,
-                        "spend_scale": spend_scale,
-                        "budget": grid_budget,
-                        **gain.to_dict(),
-                        "focused_roi": _roi(gain["focused_value"], grid_budget),
-                        "centric_roi": _roi(gain["centric_value"], grid_budget),
-                        "shadow_price": shadow_price,
-                    }
+                    _sensitivity_row(
+                        max_lift=max_lift,
+                        spend_scale=spend_scale,
+                        budget=grid_budget,
+                        focused_value=float(response.value(base, even_spend).sum()),
+                        centric_value=float(response.value(base, spend).sum()),
+                        shadow_price=shadow_price,
+                    )
                 )
     return pd.DataFrame(rows)
+
+
+def _sensitivity_row(
+    *,
+    max_lift: float,
+    spend_scale: float,
+    budget: float,
+    focused_value: float,
+    centric_value: float,
+    shadow_price: float,
+) -> dict:
+    """One grid point of :func:`sensitivity` from the two plans' total added values."""
+    gain = _gain(focused_value, centric_value)
+    return {
+        "max_lift": max_lift,
+        "spend_scale": spend_scale,
+        "budget": budget,
+        **gain.to_dict(),
+        "focused_roi": _roi(gain["focused_value"], budget),
+        "centric_roi": _roi(gain["centric_value"], budget),
+        "shadow_price": shadow_price,
+    }
 
 
 def sensitivity_summary(

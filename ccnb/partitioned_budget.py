@@ -13,7 +13,7 @@ customers. Definitions in docs/methodology.md, "Allocations in partitions".
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 
@@ -23,8 +23,10 @@ import pandas as pd
 from ccnb._checks import require_columns, require_unique_ids
 from ccnb._response import (
     ResponseCurve,
+    _Trial,
     budget_weight,
     narrowed_bracket,
+    narrowed_brackets,
     shadow_price_bracket,
 )
 
@@ -36,6 +38,7 @@ __all__ = [
     "allocate_partition",
     "plan_allocation_on_spark",
     "plan_tiered",
+    "sensitivity_on_spark",
     "tiers_from_totals",
 ]
 
@@ -481,3 +484,224 @@ def plan_tiered(
         by=by,
         unfunded_segments=tuple(notes),
     )
+
+
+# --------------------------------------------------------------------------- sensitivity
+
+#: a shadow price of the sensitivity grid is searched until its bracket is this narrow (log)
+GRID_PRICE_WIDTH = 1e-12
+
+
+def _grid_bases(frame: pd.DataFrame, cells: Sequence[tuple[ResponseCurve, float]]):
+    rclv = np.maximum(frame["rclv"].to_numpy(dtype=np.float64), 0.0)
+    return [rclv * max_lift for _, max_lift in cells]
+
+
+def _grid_first_units(batches, *, cells: Sequence[tuple[ResponseCurve, float]]):
+    for frame in batches:
+        rows = []
+        for index, base in enumerate(_grid_bases(frame, cells)):
+            first_unit = cells[index][0].marginal(base[base > 0], 0.0)
+            finite = first_unit[np.isfinite(first_unit)]
+            rows.append(
+                (
+                    index,
+                    len(base),
+                    int((base > 0).sum()),
+                    float(finite.max()) if finite.size else -math.inf,
+                    float(first_unit.max()) if first_unit.size else -math.inf,
+                )
+            )
+        yield pd.DataFrame(
+            rows, columns=["cell", "customers", "fundable", "first_unit", "any_first_unit"]
+        )
+
+
+def _grid_spends(batches, *, cells, requests: Mapping[int, tuple[int, Sequence[float]]]):
+    for frame in batches:
+        bases = _grid_bases(frame, cells)
+        rows = [
+            (problem, position, float(cells[cell][0].inverse_marginal(bases[cell], level).sum()))
+            for problem, (cell, levels) in requests.items()
+            for position, level in enumerate(levels)
+        ]
+        yield pd.DataFrame(rows, columns=["problem", "position", "spend"])
+
+
+def _grid_values(batches, *, cells, solved: Mapping[int, tuple]):
+    for frame in batches:
+        bases = _grid_bases(frame, cells)
+        rows = []
+        for problem, (cell, even_spend, lo, hi, weight) in solved.items():
+            curve, base = cells[cell][0], bases[cell]
+            if math.isnan(lo):  # a budget of 0: nothing spent
+                spend = np.zeros_like(base)
+            else:
+                at_hi = curve.inverse_marginal(base, hi)
+                spend = at_hi + weight * (curve.inverse_marginal(base, lo) - at_hi)
+            rows.append(
+                (
+                    problem,
+                    float(curve.value(base, even_spend).sum()),
+                    float(curve.value(base, spend).sum()),
+                )
+            )
+        yield pd.DataFrame(rows, columns=["problem", "focused_value", "centric_value"])
+
+
+def _solve_grid(rclv, *, cells, problems, stats: pd.DataFrame) -> dict[int, tuple]:
+    """Each grid problem's ``(cell, even spend, lo, hi, weight)``; lo is NaN for budget 0."""
+    solved, searched = {}, {}
+    for problem, (cell, grid_budget) in enumerate(problems):
+        even_spend = grid_budget / int(stats.loc[cell, "customers"])
+        if grid_budget == 0:
+            solved[problem] = (cell, even_spend, math.nan, math.nan, math.nan)
+            continue
+        if not stats.loc[cell, "fundable"]:
+            raise ValueError(
+                "every customer has rCLV 0, so no spend adds value and there is no optimal "
+                "allocation; check the CLV model output or use the customer-focused split"
+            )
+        start = float(stats.loc[cell, "first_unit"])
+        searched[problem] = start if math.isfinite(start) and start > 0 else 1.0
+    order = list(searched)
+
+    def total_spends(requests: Mapping[int, Sequence[float]]) -> dict[int, np.ndarray]:
+        asked = {
+            order[index]: (problems[order[index]][0], list(levels))
+            for index, levels in requests.items()
+        }
+        sums = _summed(
+            rclv,
+            partial(_grid_spends, cells=cells, requests=asked),
+            "problem long, position long, spend double",
+            ["problem", "position"],
+        )["spend"]
+        return {
+            index: sums.loc[order[index]].reindex(range(len(levels))).to_numpy()
+            for index, levels in requests.items()
+        }
+
+    brackets = narrowed_brackets(
+        total_spends,
+        budgets=[problems[problem][1] for problem in order],
+        starts=[searched[problem] for problem in order],
+        width=GRID_PRICE_WIDTH,
+    )
+    for problem, ((lo, total_lo), (hi, total_hi)) in zip(order, brackets, strict=True):
+        cell, grid_budget = problems[problem]
+        weight = budget_weight(
+            _Trial(lo, None, total_lo - grid_budget),
+            _Trial(hi, None, total_hi - grid_budget),
+            budget=grid_budget,
+        )
+        even_spend = grid_budget / int(stats.loc[cell, "customers"])
+        solved[problem] = (cell, even_spend, lo, hi, weight)
+    return solved
+
+
+def _summed(frame, function: Callable, schema: str, keys: Sequence[str]) -> pd.DataFrame:
+    """The partitions' rows of ``function`` summed by ``keys`` on the driver (few rows)."""
+    return frame.mapInPandas(function, schema).toPandas().groupby(list(keys)).sum()
+
+
+def sensitivity_on_spark(
+    customers,
+    *,
+    budget: float,
+    max_lifts: Iterable[float],
+    spend_scales: Iterable[float],
+    budgets: Iterable[float] | None = None,
+    curve: str | Callable[[float], ResponseCurve] = "exponential",
+) -> pd.DataFrame:
+    """:func:`ccnb.budget.sensitivity` of a Spark table of customers, summed by its partitions.
+
+    Every grid point's shadow price is searched as :func:`plan_allocation_on_spark` searches
+    one, all points in the same passes over the customers (`narrowed_brackets`), down to a
+    bracket `GRID_PRICE_WIDTH` wide in log; one more pass sums each point's added values
+    with the spend interpolated inside its bracket to spend the budget exactly.
+
+    Parameters
+    ----------
+    customers : pyspark.sql.DataFrame
+        One row per customer with ``customer_id`` and ``rclv``.
+    budget, max_lifts, spend_scales, budgets, curve
+        As :func:`ccnb.budget.sensitivity` takes them.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`ccnb.budget.sensitivity`'s grid: the same values to about 1e-12 relative
+        (the shadow price to the bracket's width).
+    """
+    from pyspark.sql import functions as F
+
+    from ccnb.budget import (
+        _check_allocation_options,
+        _check_budget,
+        _curve_family,
+        _sensitivity_row,
+    )
+
+    require_columns(customers, ("customer_id", "rclv"), what="customers")
+    make_curve = _curve_family(curve)
+    grid_budgets = sorted({float(budget), *(float(value) for value in budgets or ())})
+    for value in grid_budgets:
+        _check_budget(value)
+    spend_scales, max_lifts = list(spend_scales), list(max_lifts)
+    cells = [
+        (make_curve(spend_scale), max_lift)
+        for spend_scale in spend_scales
+        for max_lift in max_lifts
+    ]
+    for response, max_lift in cells:
+        _check_allocation_options(budget=0.0, curve=response, max_lift=max_lift)
+    rclv = customers.select(F.col("rclv").cast("double").alias("rclv")).cache()
+    try:
+        stats = (
+            rclv.mapInPandas(
+                partial(_grid_first_units, cells=cells),
+                "cell long, customers long, fundable long, first_unit double, "
+                "any_first_unit double",
+            )
+            .toPandas()
+            .groupby("cell")
+            .agg(
+                customers=("customers", "sum"),
+                fundable=("fundable", "sum"),
+                first_unit=("first_unit", "max"),
+                any_first_unit=("any_first_unit", "max"),
+            )
+        )
+        if not stats["customers"].iloc[0]:
+            raise ValueError("customers is empty: there is nobody to allocate a budget to")
+        problems = [(cell, value) for cell in range(len(cells)) for value in grid_budgets]
+        solved = _solve_grid(rclv, cells=cells, problems=problems, stats=stats)
+        values = _summed(
+            rclv,
+            partial(_grid_values, cells=cells, solved=solved),
+            "problem long, focused_value double, centric_value double",
+            ["problem"],
+        )
+    finally:
+        rclv.unpersist()
+    rows = []
+    for problem, (cell, grid_budget) in enumerate(problems):
+        max_lift = cells[cell][1]
+        _, _, lo, hi, weight = solved[problem]
+        shadow_price = (
+            max(float(stats.loc[cell, "any_first_unit"]), 0.0)
+            if math.isnan(lo)
+            else hi - weight * (hi - lo)
+        )
+        rows.append(
+            _sensitivity_row(
+                max_lift=max_lift,
+                spend_scale=spend_scales[cell // len(max_lifts)],
+                budget=grid_budget,
+                focused_value=float(values.loc[problem, "focused_value"]),
+                centric_value=float(values.loc[problem, "centric_value"]),
+                shadow_price=shadow_price,
+            )
+        )
+    return pd.DataFrame(rows)

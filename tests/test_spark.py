@@ -1256,3 +1256,36 @@ def test_a_tiered_plan_on_spark_equals_the_tiers_of_the_optimum_in_memory(spark,
     assert tiered_plan.notes == expected.notes
     assert on_spark.by_group.set_index("segment").loc["Low", "spend"] == 0
     assert on_spark.by_group["spend"].sum() == pytest.approx(20_000.0, rel=1e-12)
+
+
+@pytest.mark.parametrize("curve", ["exponential", "hill"])
+def test_the_sensitivity_grid_on_spark_equals_the_grid_in_memory(spark, curve):
+    """Every grid point, a budget of 0 included, is `ccnb.budget.sensitivity`'s: the values
+    to 1e-10, the shadow price to its bracket's width."""
+    from ccnb import budget as budget_module
+    from ccnb import partitioned_budget
+
+    frame = _rclv_customers(8, 3_000)
+    customers = spark._session.createDataFrame(frame.astype({"customer_id": object})).repartition(3)
+    family = {
+        "exponential": "exponential",
+        "hill": lambda scale: budget_module.HillResponse(scale, shape=0.7),
+    }[curve]
+    options = dict(
+        budget=20_000.0,
+        max_lifts=[0.1, 0.3],
+        spend_scales=[10.0, 40.0, 160.0],
+        budgets=[0.0, 5_000.0],
+        curve=family,
+    )
+    on_spark = partitioned_budget.sensitivity_on_spark(customers, **options)
+    expected = budget_module.sensitivity(frame, **options)
+    assert len(on_spark) == 18
+    pd.testing.assert_frame_equal(
+        on_spark.drop(columns="shadow_price"),
+        expected.drop(columns="shadow_price"),
+        check_exact=False,
+        rtol=1e-10,
+        atol=1e-9,
+    )
+    np.testing.assert_allclose(on_spark["shadow_price"], expected["shadow_price"], rtol=1e-11)
