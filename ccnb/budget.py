@@ -500,17 +500,29 @@ def compare(allocations: Mapping[str, Allocation | pd.DataFrame], *, budget: flo
         - ``roi``: ``(added_value - spend) / spend`` (NaN when nothing is spent);
         - ``value_per_unit``: ``added_value / spend``.
     """
-    rows = []
+    sums = {}
     for strategy, allocation in allocations.items():
         allocation = _table(allocation)
         _require_columns(allocation, ["spend", "added_value"], what=f"allocation {strategy!r}")
-        spend = float(allocation["spend"].sum())
-        added_value = float(allocation["added_value"].sum())
+        sums[strategy] = {
+            "customers": len(allocation),
+            "customers_reached": int((allocation["spend"] > 0).sum()),
+            "spend": float(allocation["spend"].sum()),
+            "added_value": float(allocation["added_value"].sum()),
+        }
+    return _comparison(sums, budget=budget)
+
+
+def _comparison(sums: Mapping[str, Mapping[str, float]], *, budget: float) -> pd.DataFrame:
+    """`compare`'s table from each strategy's customers, reach, spend and added value."""
+    rows = []
+    for strategy, total in sums.items():
+        spend, added_value = total["spend"], total["added_value"]
         rows.append(
             {
                 "strategy": strategy,
-                "customers": len(allocation),
-                "customers_reached": int((allocation["spend"] > 0).sum()),
+                "customers": int(total["customers"]),
+                "customers_reached": int(total["customers_reached"]),
                 "spend": spend,
                 "unspent": budget - spend,
                 "added_value": added_value,
@@ -565,14 +577,27 @@ def allocation_by_decile(
         rclv_max=("rclv", "max"),
         equity=("rclv", "sum"),
     )
+    customer_ids = pd.Index(customers["customer_id"])
+    by_strategy = {
+        strategy: _align_allocation(_table(allocation), customer_ids, strategy=strategy)
+        .groupby(deciles["decile"].to_numpy())
+        .sum()
+        for strategy, allocation in allocations.items()
+    }
+    return _decile_table(summary, by_strategy)
+
+
+def _decile_table(summary: pd.DataFrame, by_strategy: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """`allocation_by_decile`'s table from the deciles' sums and each strategy's by decile.
+
+    ``summary`` holds ``customers``, ``rclv_min``, ``rclv_max`` and ``equity`` by decile;
+    each of ``by_strategy`` the strategy's ``spend`` and ``added_value`` by decile.
+    """
+    summary = summary.copy()
     equity = summary.pop("equity")
     summary["equity_share"] = equity / equity.sum() if equity.sum() > 0 else np.nan
-
-    customer_ids = pd.Index(customers["customer_id"])
     tables = []
-    for strategy, allocation in allocations.items():
-        aligned = _align_allocation(_table(allocation), customer_ids, strategy=strategy)
-        by_decile = aligned.groupby(deciles["decile"].to_numpy()).sum()
+    for strategy, by_decile in by_strategy.items():
         total_spend = by_decile["spend"].sum()
         table = summary.assign(
             strategy=strategy,
@@ -614,13 +639,21 @@ def centric_gain(
     focused, centric = _table(focused), _table(centric)
     for name, allocation in {"focused": focused, "centric": centric}.items():
         _require_columns(allocation, ["spend", "added_value"], what=name)
-    focused_spend, centric_spend = focused["spend"].sum(), centric["spend"].sum()
+    return _spent_alike_gain(
+        spends=(float(focused["spend"].sum()), float(centric["spend"].sum())),
+        values=(float(focused["added_value"].sum()), float(centric["added_value"].sum())),
+    )
+
+
+def _spent_alike_gain(*, spends: tuple[float, float], values: tuple[float, float]) -> pd.Series:
+    """`centric_gain` from the two plans' total spends and added values."""
+    focused_spend, centric_spend = spends
     if not math.isclose(focused_spend, centric_spend, rel_tol=1e-9, abs_tol=1e-9):
         raise ValueError(
             f"the allocations spend different totals ({focused_spend:.6g} vs "
             f"{centric_spend:.6g}); compare allocations of the same budget"
         )
-    return _gain(float(focused["added_value"].sum()), float(centric["added_value"].sum()))
+    return _gain(*values)
 
 
 # --------------------------------------------------------------------------- sensitivity

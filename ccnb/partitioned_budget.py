@@ -36,8 +36,13 @@ __all__ = [
     "PartitionedAllocation",
     "allocate_on_spark",
     "allocate_partition",
+    "centric_gain_of_totals",
+    "comparison_of_totals",
+    "deciles_of_totals",
     "plan_allocation_on_spark",
     "plan_tiered",
+    "plan_totals_on_spark",
+    "ranked_by_rclv",
     "sensitivity_on_spark",
     "tiers_from_totals",
 ]
@@ -705,3 +710,191 @@ def sensitivity_on_spark(
             )
         )
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- totals
+
+
+def ranked_by_rclv(customers):
+    """A Spark table of customers with ``decile``, as :func:`ccnb.budget.allocation_by_decile`.
+
+    Customers are ranked by rCLV (negatives as 0), highest first, ties by ``customer_id``
+    (the order of the in-memory table), and cut into ten groups of equal size: decile
+    ``position * 10 div customers + 1``. The rank is one ordered window over every
+    customer (one Spark task), as the audit's ranking of buyers.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    require_columns(customers, ("customer_id", "rclv"), what="customers")
+    count = customers.count()
+    clipped = F.greatest(F.col("rclv").cast("double"), F.lit(0.0))
+    order = Window.orderBy(clipped.desc(), F.col("customer_id").asc())
+    return (
+        customers.withColumn("_position", F.row_number().over(order) - 1)
+        .withColumn("decile", F.expr(f"_position * 10 div {count} + 1"))
+        .drop("_position")
+    )
+
+
+_TOTALS_SCHEMA = (
+    "strategy string, {by} string, decile long, customers long, funded long, spend double, "
+    "added_value double, rclv double, equity double, rclv_min double, rclv_max double"
+)
+
+
+def _plan_totals(batches, *, plans: Mapping[str, AllocationPlan], by: str):
+    for frame in batches:
+        clipped = np.maximum(frame["rclv"].to_numpy(dtype=np.float64), 0.0)
+        groups = pd.DataFrame(
+            {
+                by: frame[by].astype(object),
+                "decile": frame["decile"].to_numpy(),
+                "rclv": frame["rclv"].to_numpy(dtype=np.float64),
+                "equity": clipped,
+            }
+        )
+        for strategy, plan in plans.items():
+            allocated = allocate_partition(frame[["customer_id", "rclv", by]], plan)
+            totals = (
+                groups.assign(
+                    funded=(allocated["spend"] > 0).to_numpy(dtype=np.int64),
+                    spend=allocated["spend"].to_numpy(),
+                    added_value=allocated["added_value"].to_numpy(),
+                )
+                .groupby([by, "decile"], dropna=False)
+                .agg(
+                    customers=("rclv", "size"),
+                    funded=("funded", "sum"),
+                    spend=("spend", "sum"),
+                    added_value=("added_value", "sum"),
+                    rclv=("rclv", "sum"),
+                    equity=("equity", "sum"),
+                    rclv_min=("equity", "min"),
+                    rclv_max=("equity", "max"),
+                )
+                .reset_index()
+            )
+            totals.insert(0, "strategy", strategy)
+            yield totals.astype({"strategy": object, by: object})
+
+
+def plan_totals_on_spark(
+    customers, plans: Mapping[str, AllocationPlan], *, by: str = "segment"
+) -> pd.DataFrame:
+    """Several plans of one Spark table of customers, totalled by segment and rCLV decile.
+
+    One pass over the customers: each partition gives its customers their spend under each
+    plan (`allocate_partition`) and sums by segment and decile; the driver gets those sums.
+
+    Parameters
+    ----------
+    customers : pyspark.sql.DataFrame
+        One row per customer: ``customer_id``, ``rclv``, the `by` column and ``decile``
+        (:func:`ranked_by_rclv`).
+    plans : mapping of str to AllocationPlan
+        Strategy name -> a plan of these customers.
+    by : str, default "segment"
+        The segment column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per strategy, segment and decile (in that order): ``customers``, ``funded``
+        (spend > 0), ``spend``, ``added_value``, ``rclv`` (summed as given), ``equity``
+        (rCLV summed with negatives as 0) and ``rclv_min``, ``rclv_max`` (negatives as 0).
+    """
+    require_columns(customers, ("customer_id", "rclv", by, "decile"), what="customers")
+    source = customers.select(
+        "customer_id", customers["rclv"].cast("double").alias("rclv"), by, "decile"
+    )
+    sums = source.mapInPandas(
+        partial(_plan_totals, plans=dict(plans), by=by), _TOTALS_SCHEMA.format(by=by)
+    ).toPandas()
+    keys = ["strategy", by, "decile"]
+    totals = sums.groupby(keys, dropna=False, sort=False).agg(
+        customers=("customers", "sum"),
+        funded=("funded", "sum"),
+        spend=("spend", "sum"),
+        added_value=("added_value", "sum"),
+        rclv=("rclv", "sum"),
+        equity=("equity", "sum"),
+        rclv_min=("rclv_min", "min"),
+        rclv_max=("rclv_max", "max"),
+    )
+    order = {strategy: position for position, strategy in enumerate(plans)}
+    totals = totals.reset_index()
+    totals["_order"] = totals["strategy"].map(order)
+    return totals.sort_values(["_order", by, "decile"], ignore_index=True).drop(columns="_order")
+
+
+def _strategy_totals(totals: pd.DataFrame, strategy: str) -> pd.DataFrame:
+    chosen = totals[totals["strategy"] == strategy]
+    if chosen.empty:
+        raise ValueError(f"no totals for strategy {strategy!r}")
+    return chosen
+
+
+def comparison_of_totals(
+    totals: pd.DataFrame, strategies: Mapping[str, str], *, budget: float
+) -> pd.DataFrame:
+    """:func:`ccnb.budget.compare` from :func:`plan_totals_on_spark`'s totals.
+
+    Parameters
+    ----------
+    totals : pandas.DataFrame
+        From :func:`plan_totals_on_spark`.
+    strategies : mapping of str to str
+        Name in the table -> the strategy's name in `totals`, in the table's order.
+    budget : float
+        As :func:`ccnb.budget.compare` takes it.
+    """
+    from ccnb.budget import _comparison
+
+    sums = {}
+    for name, strategy in strategies.items():
+        chosen = _strategy_totals(totals, strategy)
+        sums[name] = {
+            "customers": int(chosen["customers"].sum()),
+            "customers_reached": int(chosen["funded"].sum()),
+            "spend": float(chosen["spend"].sum()),
+            "added_value": float(chosen["added_value"].sum()),
+        }
+    return _comparison(sums, budget=budget)
+
+
+def centric_gain_of_totals(totals: pd.DataFrame, *, focused: str, centric: str) -> pd.Series:
+    """:func:`ccnb.budget.centric_gain` of two strategies in `plan_totals_on_spark`'s totals."""
+    from ccnb.budget import _spent_alike_gain
+
+    chosen = [_strategy_totals(totals, strategy) for strategy in (focused, centric)]
+    return _spent_alike_gain(
+        spends=tuple(float(table["spend"].sum()) for table in chosen),
+        values=tuple(float(table["added_value"].sum()) for table in chosen),
+    )
+
+
+def deciles_of_totals(totals: pd.DataFrame, strategies: Mapping[str, str]) -> pd.DataFrame:
+    """:func:`ccnb.budget.allocation_by_decile` from `plan_totals_on_spark`'s totals.
+
+    Parameters
+    ----------
+    totals : pandas.DataFrame
+        From :func:`plan_totals_on_spark`.
+    strategies : mapping of str to str
+        Name in the table -> the strategy's name in `totals`.
+    """
+    from ccnb.budget import _decile_table
+
+    first = _strategy_totals(totals, next(iter(strategies.values())))
+    summary = first.groupby("decile").agg(
+        customers=("customers", "sum"),
+        rclv_min=("rclv_min", "min"),
+        rclv_max=("rclv_max", "max"),
+        equity=("equity", "sum"),
+    )
+    by_strategy = {
+        name: _strategy_totals(totals, strategy).groupby("decile")[["spend", "added_value"]].sum()
+        for name, strategy in strategies.items()
+    }
+    return _decile_table(summary, by_strategy)

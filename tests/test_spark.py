@@ -1289,3 +1289,56 @@ def test_the_sensitivity_grid_on_spark_equals_the_grid_in_memory(spark, curve):
         atol=1e-9,
     )
     np.testing.assert_allclose(on_spark["shadow_price"], expected["shadow_price"], rtol=1e-11)
+
+
+def test_plans_totalled_on_spark_give_the_in_memory_comparison_deciles_and_gain(
+    spark, tmp_path
+):
+    """One pass over the partitions totals three plans by segment and rCLV decile; the
+    comparison, the deciles (ties at rCLV 0 across the cuts) and the gain made from those
+    totals equal `ccnb.budget`'s from every customer's allocation."""
+    from ccnb import budget as budget_module
+    from ccnb import partitioned_budget
+
+    frame = _rclv_customers(9, 2_345)
+    customers = spark._session.createDataFrame(frame.astype({"customer_id": object})).repartition(4)
+    options = dict(budget=25_000.0, curve=budget_module.HillResponse(40.0, 0.7), max_lift=0.3)
+    plans = {
+        name: partitioned_budget.plan_allocation_on_spark(customers, strategy=name, **options)
+        for name in ("customer_focused", "customer_centric")
+    }
+    per_head = {"High": 30.0, "Medium": 10.0, "Low": 0.0}
+    sizes = partitioned_budget.allocate_on_spark(
+        customers, plans["customer_focused"], output=str(tmp_path / "sizes")
+    )
+    plans["tiered"] = partitioned_budget.plan_tiered(sizes, spend_per_head=per_head, **options)
+    ranked = partitioned_budget.ranked_by_rclv(customers)
+    totals = partitioned_budget.plan_totals_on_spark(ranked, plans)
+    assert list(totals["strategy"].unique()) == ["customer_focused", "customer_centric", "tiered"]
+
+    in_memory = {
+        "focused": budget_module.customer_focused(frame, **options),
+        "optimal": budget_module.customer_centric(frame, **options),
+        "tiered": budget_module.tiered(frame, spend_per_head=per_head, **options),
+    }
+    names = {"focused": "customer_focused", "optimal": "customer_centric", "tiered": "tiered"}
+    pd.testing.assert_frame_equal(
+        partitioned_budget.comparison_of_totals(totals, names, budget=25_000.0),
+        budget_module.compare(in_memory, budget=25_000.0),
+        check_exact=False,
+        rtol=1e-10,
+    )
+    pd.testing.assert_frame_equal(
+        partitioned_budget.deciles_of_totals(totals, names),
+        budget_module.allocation_by_decile(frame, in_memory),
+        check_exact=False,
+        rtol=1e-10,
+        atol=1e-9,
+    )
+    pd.testing.assert_series_equal(
+        partitioned_budget.centric_gain_of_totals(
+            totals, focused="customer_focused", centric="customer_centric"
+        ),
+        budget_module.centric_gain(in_memory["focused"], in_memory["optimal"]),
+        rtol=1e-10,
+    )
