@@ -8,6 +8,7 @@ assignment) and the acquisition side of the CAC ceiling (fund channels whose CLV
 
 from __future__ import annotations
 
+import hashlib
 import math
 import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -915,10 +916,7 @@ def test_plan(
           the planned groups to detect the effect, if the effect grows in proportion to the
           window and the spread with its square root (1 when already big enough).
     """
-    _check_probability("alpha", alpha)
-    _check_probability("power", power)
-    if holdout_share is not None:
-        _check_probability("holdout_share", holdout_share)
+    _check_test_options(alpha=alpha, power=power, holdout_share=holdout_share)
     if (lift is None) == (effect is None):
         raise ValueError("give either lift (relative) or effect (a column), not both")
     if lift is not None and not (_is_real(lift) and lift > 0):
@@ -954,7 +952,42 @@ def test_plan(
         )
         .reset_index()
     )
-    if pool is None or by is not None:
+    return _plan_of_tiers(
+        stats,
+        tier_column=tier_column,
+        ordered=pool is None or by is not None,
+        pool=pool,
+        lift=lift,
+        alpha=alpha,
+        power=power,
+        holdout_share=holdout_share,
+    )
+
+
+def _check_test_options(*, alpha: float, power: float, holdout_share: float | None) -> None:
+    _check_probability("alpha", alpha)
+    _check_probability("power", power)
+    if holdout_share is not None:
+        _check_probability("holdout_share", holdout_share)
+
+
+def _plan_of_tiers(
+    stats: pd.DataFrame,
+    *,
+    tier_column: str,
+    ordered: bool,
+    pool: str | None,
+    lift: float | None,
+    alpha: float,
+    power: float,
+    holdout_share: float | None,
+) -> pd.DataFrame:
+    """`test_plan`'s table from each tier's sums.
+
+    ``stats`` holds each tier's ``customers``, ``mean_revenue``, ``sd_revenue`` (``ddof=1``)
+    and ``mean_effect``; `ordered`: the tiers are sorted by name, the pool last.
+    """
+    if ordered:
         order = [name for name in stats[tier_column] if name != pool]
         order = sorted(order, key=str) + ([pool] if pool is not None else [])
         stats = stats.set_index(tier_column).loc[order].reset_index()
@@ -1001,10 +1034,11 @@ def assign_holdout(
 
     In each stratum of ``n`` customers exactly ``round(n * holdout_share)`` (halves
     round up) are held out. The draw depends only on the seed and on the set of
-    (customer, stratum) pairs, not on row order: customers are put in ``customer_id``
-    order, each gets a uniform random key from ``numpy.random.default_rng(seed)``, and
-    the smallest keys of each stratum form its holdout. Customers with a missing
-    stratum form a stratum of their own.
+    (customer, stratum) pairs, not on row order nor on the engine: each customer's key is
+    the first 16 hex digits of ``md5("<seed>:holdout:<customer_id>")`` (`holdout_key`),
+    and the smallest keys of each stratum (ties by ``customer_id``) form its holdout, as
+    :func:`ccnb.partitioned_budget.assign_holdout_on_spark` draws them. Customers with a
+    missing stratum form a stratum of their own.
 
     Parameters
     ----------
@@ -1013,7 +1047,7 @@ def assign_holdout(
     holdout_share : float
         Share of each stratum held out, 0 < h < 1.
     seed : int
-        Seed of the random generator; the same seed gives the same split.
+        Seed of the draw; the same seed gives the same split.
     by : str or None, default "segment"
         Column to stratify on; None for a simple random split of exact size.
 
@@ -1026,14 +1060,15 @@ def assign_holdout(
     _check_probability("holdout_share", holdout_share)
     _require_columns(customers, ["customer_id"] + ([by] if by else []), what="customers")
     _check_unique_ids(customers)
-    count = len(customers)
     strata = customers[by] if by else pd.Series(0, index=customers.index)
     codes, _ = pd.factorize(strata, use_na_sentinel=False)
 
-    keys = np.empty(count)
-    id_order = np.argsort(customers["customer_id"].astype(str).to_numpy(), kind="stable")
-    keys[id_order] = np.random.default_rng(seed).random(count)
-    rank_in_stratum = pd.Series(keys).groupby(codes).rank(method="first").to_numpy()
+    ids = customers["customer_id"].astype(str).to_numpy()
+    keys = np.array([holdout_key(seed, customer_id) for customer_id in ids])
+    order = np.lexsort((ids, keys, codes))  # by stratum, then key, then id
+    rank_in_stratum = np.empty(len(ids), dtype=np.int64)
+    starts = np.searchsorted(codes[order], codes[order], side="left")
+    rank_in_stratum[order] = np.arange(len(ids)) - starts + 1
     stratum_sizes = np.bincount(codes)
     holdout_sizes = np.floor(stratum_sizes * holdout_share + 0.5)
     is_holdout = rank_in_stratum <= holdout_sizes[codes]
@@ -1043,6 +1078,19 @@ def assign_holdout(
         result[by] = customers[by].to_numpy()
     result["group"] = np.where(is_holdout, "holdout", "treatment")
     return pd.DataFrame(result)
+
+
+#: hex digits of a customer's holdout key (`holdout_key`)
+HOLDOUT_KEY_DIGITS = 16
+
+
+def holdout_key(seed: int, customer_id: str) -> str:
+    """A customer's key in :func:`assign_holdout`'s draw: 16 hex digits of an MD5.
+
+    Every engine computes the same MD5, so the draw is the same on each.
+    """
+    salted = f"{seed}:holdout:{customer_id}".encode()
+    return hashlib.md5(salted).hexdigest()[:HOLDOUT_KEY_DIGITS]
 
 
 # --------------------------------------------------------------------------- acquisition

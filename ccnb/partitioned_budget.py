@@ -36,6 +36,7 @@ __all__ = [
     "PartitionedAllocation",
     "allocate_on_spark",
     "allocate_partition",
+    "assign_holdout_on_spark",
     "centric_gain_of_totals",
     "comparison_of_totals",
     "deciles_of_totals",
@@ -44,6 +45,7 @@ __all__ = [
     "plan_totals_on_spark",
     "ranked_by_rclv",
     "sensitivity_on_spark",
+    "test_plan_on_spark",
     "tiers_from_totals",
 ]
 
@@ -898,3 +900,164 @@ def deciles_of_totals(totals: pd.DataFrame, strategies: Mapping[str, str]) -> pd
         for name, strategy in strategies.items()
     }
     return _decile_table(summary, by_strategy)
+
+
+# --------------------------------------------------------------------------- test plan
+
+
+def _tier_moments(batches, *, plan: AllocationPlan, by: str, outcome: str, expected: str, pool):
+    for frame in batches:
+        allocated = allocate_partition(frame[["customer_id", "rclv", by]], plan)
+        treated = (allocated["spend"] > 0).to_numpy()
+        rclv = frame["rclv"].to_numpy(dtype=np.float64)
+        added = allocated["added_value"].to_numpy()
+        with np.errstate(divide="ignore", invalid="ignore"):  # rCLV <= 0: no relative lift
+            relative = np.where(rclv > 0, added / rclv, 0.0)
+        tiers = pd.DataFrame(
+            {
+                "tier": frame[by].astype(object).to_numpy(),
+                "outcome": frame[outcome].to_numpy(dtype=np.float64),
+                "effect": frame[expected].to_numpy(dtype=np.float64) * relative,
+            }
+        )[treated]
+        if pool is not None:
+            pooled = tiers[tiers["effect"] > 0].assign(tier=pool)
+            tiers = pd.concat([tiers, pooled], ignore_index=True)
+        grouped = tiers.groupby("tier", sort=False, dropna=False)
+        moments = grouped.agg(
+            customers=("outcome", "size"),
+            mean=("outcome", "mean"),
+            effect=("effect", "sum"),
+        )
+        centred = tiers["outcome"] - tiers["tier"].map(moments["mean"]).to_numpy()
+        moments["m2"] = (centred**2).groupby(tiers["tier"].to_numpy(), dropna=False).sum()
+        yield moments.reset_index().astype({"tier": object})
+
+
+def _combined_moments(moments: pd.DataFrame) -> pd.DataFrame:
+    """Each tier's count, mean, ``ddof=1`` deviation and mean effect from the partitions'.
+
+    Chan et al.'s pairwise update: the squared deviations about each part's own mean plus
+    the parts' spread about the whole mean.
+    """
+    rows = []
+    for tier, parts in moments.groupby("tier", sort=False, dropna=False):
+        count = int(parts["customers"].sum())
+        mean = float((parts["customers"] * parts["mean"]).sum() / count)
+        m2 = float(parts["m2"].sum() + (parts["customers"] * (parts["mean"] - mean) ** 2).sum())
+        rows.append(
+            {
+                "tier": tier,
+                "customers": count,
+                "mean_revenue": mean,
+                "sd_revenue": math.sqrt(m2 / (count - 1)) if count > 1 else math.nan,
+                "mean_effect": float(parts["effect"].sum()) / count,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def test_plan_on_spark(
+    customers,
+    plan: AllocationPlan,
+    *,
+    outcome: str,
+    expected: str,
+    by: str = "segment",
+    alpha: float = 0.05,
+    power: float = 0.8,
+    holdout_share: float | None = None,
+    pool: str | None = None,
+) -> pd.DataFrame:
+    """:func:`ccnb.budget.test_plan` of the customers a plan spends on, from partition sums.
+
+    Each partition gives its customers their spend under `plan`, keeps those it spends on,
+    and sums each tier's outcome moments and the plan's expected effect, ``expected *
+    added_value / rclv`` (0 where rCLV <= 0), as the analysis' ``test_customers`` makes it;
+    the driver combines the moments and plans the test.
+
+    Parameters
+    ----------
+    customers : pyspark.sql.DataFrame
+        The plan's customers: ``customer_id``, ``rclv``, `by`, `outcome` and `expected`.
+    plan : AllocationPlan
+        The plan tested.
+    outcome : str
+        Column of the outcome per customer (revenue in the test window).
+    expected : str
+        Column of the expected outcome without the plan's spend.
+    by, alpha, power, holdout_share, pool
+        As :func:`ccnb.budget.test_plan` takes them (``effect`` given, so the pool holds
+        the customers with a positive effect).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`ccnb.budget.test_plan`'s table.
+    """
+    from ccnb.budget import _check_test_options, _plan_of_tiers
+
+    _check_test_options(alpha=alpha, power=power, holdout_share=holdout_share)
+    require_columns(customers, ("customer_id", "rclv", by, outcome, expected), what="customers")
+    source = customers.select(
+        "customer_id",
+        customers["rclv"].cast("double").alias("rclv"),
+        by,
+        customers[outcome].cast("double").alias(outcome),
+        customers[expected].cast("double").alias(expected),
+    )
+    moments = source.mapInPandas(
+        partial(_tier_moments, plan=plan, by=by, outcome=outcome, expected=expected, pool=pool),
+        "tier string, customers long, mean double, effect double, m2 double",
+    ).toPandas()
+    stats = _combined_moments(moments).rename(columns={"tier": by})
+    return _plan_of_tiers(
+        stats,
+        tier_column=by,
+        ordered=True,
+        pool=pool,
+        lift=None,
+        alpha=alpha,
+        power=power,
+        holdout_share=holdout_share,
+    )
+
+
+test_plan_on_spark.__test__ = False  # a planning function, not a test
+
+
+def assign_holdout_on_spark(customers, *, holdout_share: float, seed: int, by: str = "segment"):
+    """:func:`ccnb.budget.assign_holdout` of a Spark table of customers, drawn by Spark.
+
+    The same keys (`ccnb.budget.holdout_key`: an MD5 every engine computes alike) and the
+    same rule: in each stratum the ``round(n * holdout_share)`` smallest keys (ties by
+    ``customer_id``) are held out, so the split is the in-memory one.
+
+    Parameters
+    ----------
+    customers : pyspark.sql.DataFrame
+        One row per customer with ``customer_id`` and `by`.
+    holdout_share, seed, by
+        As :func:`ccnb.budget.assign_holdout` takes them.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        ``customer_id``, `by` and ``group`` ("treatment" or "holdout"), unordered.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    from ccnb.budget import HOLDOUT_KEY_DIGITS, _check_probability
+
+    _check_probability("holdout_share", holdout_share)
+    require_columns(customers, ("customer_id", by), what="customers")
+    salted = F.concat(F.lit(f"{seed}:holdout:"), F.col("customer_id").cast("string"))
+    key = F.substring(F.md5(salted), 1, HOLDOUT_KEY_DIGITS)
+    stratum = Window.partitionBy(by)
+    rank = F.row_number().over(stratum.orderBy(key, F.col("customer_id")))
+    size = F.count(F.lit(1)).over(stratum)
+    held = rank <= F.floor(size * F.lit(float(holdout_share)) + F.lit(0.5))
+    return customers.select(
+        "customer_id", by, F.when(held, "holdout").otherwise("treatment").alias("group")
+    )

@@ -1,3 +1,4 @@
+import hashlib
 import math
 
 import numpy as np
@@ -674,6 +675,13 @@ def test_assign_holdout_exact_counts_and_deterministic():
     plain = assign_holdout(customers, holdout_share=0.25, seed=1, by=None)
     assert plain.columns.tolist() == ["customer_id", "group"]
     assert (plain["group"] == "holdout").sum() == 36  # 144 * 0.25
+    # the holdout is the 36 smallest MD5 keys of "<seed>:holdout:<id>", worked with hashlib
+    keys = {
+        customer: hashlib.md5(f"1:holdout:{customer}".encode()).hexdigest()
+        for customer in customers["customer_id"]
+    }
+    smallest = sorted(keys, key=keys.get)[:36]
+    assert set(plain.loc[plain["group"] == "holdout", "customer_id"]) == set(smallest)
 
 
 def test_assign_holdout_matches_test_plan_sizes():

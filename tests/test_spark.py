@@ -1291,9 +1291,7 @@ def test_the_sensitivity_grid_on_spark_equals_the_grid_in_memory(spark, curve):
     np.testing.assert_allclose(on_spark["shadow_price"], expected["shadow_price"], rtol=1e-11)
 
 
-def test_plans_totalled_on_spark_give_the_in_memory_comparison_deciles_and_gain(
-    spark, tmp_path
-):
+def test_plans_totalled_on_spark_give_the_in_memory_comparison_deciles_and_gain(spark, tmp_path):
     """One pass over the partitions totals three plans by segment and rCLV decile; the
     comparison, the deciles (ties at rCLV 0 across the cuts) and the gain made from those
     totals equal `ccnb.budget`'s from every customer's allocation."""
@@ -1342,3 +1340,51 @@ def test_plans_totalled_on_spark_give_the_in_memory_comparison_deciles_and_gain(
         budget_module.centric_gain(in_memory["focused"], in_memory["optimal"]),
         rtol=1e-10,
     )
+
+
+def test_the_test_plan_and_holdout_on_spark_are_the_in_memory_ones(spark):
+    """The test plan from the partitions' moments (tiers, a one-customer tier, the pool of
+    positive effects) and the holdout drawn by Spark equal `ccnb.budget`'s."""
+    from ccnb import budget as budget_module
+    from ccnb import partitioned_budget
+
+    rng = np.random.default_rng(10)
+    frame = _rclv_customers(10, 1_500)
+    frame.loc[7, ["segment", "rclv"]] = ["Lone", 1_500.0]  # a funded tier of one: no deviation
+    frame["window_revenue"] = np.where(rng.random(1_500) < 0.6, 0.0, rng.gamma(1.5, 40.0, 1_500))
+    frame["expected_revenue"] = rng.gamma(2.0, 15.0, 1_500)
+    customers = spark._session.createDataFrame(frame.astype({"customer_id": object})).repartition(3)
+    options = dict(budget=15_000.0, curve=budget_module.ExponentialResponse(40.0), max_lift=0.3)
+    plan = partitioned_budget.plan_allocation_on_spark(
+        customers, strategy="customer_centric", **options
+    )
+    settings = dict(alpha=0.05, power=0.8, holdout_share=0.2, pool="all treated")
+    on_spark = partitioned_budget.test_plan_on_spark(
+        customers, plan, outcome="window_revenue", expected="expected_revenue", **settings
+    )
+
+    allocation = budget_module.customer_centric(frame, **options).table
+    treated = allocation[allocation["spend"] > 0].copy()
+    relative = (treated["added_value"] / treated["rclv"]).where(treated["rclv"] > 0, 0.0)
+    treated["effect"] = treated["expected_revenue"] * relative
+    expected = budget_module.test_plan(
+        treated.rename(columns={"window_revenue": "outcome"}),
+        effect="effect",
+        outcome="outcome",
+        **settings,
+    )
+    assert on_spark.set_index("segment").loc["Lone", "customers"] == 1
+    pd.testing.assert_frame_equal(
+        on_spark, expected, check_exact=False, check_dtype=False, rtol=1e-9
+    )
+
+    holdout = partitioned_budget.assign_holdout_on_spark(
+        customers, holdout_share=0.2, seed=5
+    ).toPandas()
+    in_memory = budget_module.assign_holdout(frame, holdout_share=0.2, seed=5)
+    pd.testing.assert_frame_equal(
+        holdout.sort_values("customer_id", ignore_index=True),
+        in_memory.sort_values("customer_id", ignore_index=True),
+        check_dtype=False,
+    )
+    assert (holdout["group"] == "holdout").sum() == in_memory["group"].eq("holdout").sum()
