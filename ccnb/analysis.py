@@ -117,6 +117,21 @@ class _ExecutorPredictions:
     predicted: Any
 
 
+@dataclass(frozen=True)
+class _ExecutorBudget:
+    """The budget's customers kept in Spark, written once: the driver holds none of them.
+
+    ``customers`` is the Spark table of the customers the budget is spread over (active, with
+    positive net revenue): ``customer_id``, ``revenue``, ``segment``, ``rclv`` and ``decile``
+    (`partitioned_budget.ranked_by_rclv`); ``active`` and ``allocated`` count the active
+    customers and those.
+    """
+
+    customers: Any
+    active: int
+    allocated: int
+
+
 def _model_unavailable(
     error: Exception,
     *,
@@ -570,8 +585,8 @@ class ClientAnalysis:
         Except what no report reads for this client (`_read_by_no_report`: the value ranking
         while the models fit; the new customers' second purchases, which the reports read
         counted; on Spark's executors the customer summary, the segments, the
-        survival paths, the whole predictions and the activation table). They are computed
-        when asked for.
+        survival paths, the whole predictions, the activation table and the budget's tables of
+        customers). They are computed when asked for.
 
         Other processes reading the same cache folder meanwhile wait for a table they miss
         rather than compute it too; if this call fails, they compute what is left themselves.
@@ -606,6 +621,16 @@ class ClientAnalysis:
     MODEL_FALLBACK_TABLES = ("value_ranking", "value_ranking_summary")
     #: a row per customer for a workshop to look at, which no report reads
     WORKSHOP_TABLES = ("second_purchases",)
+    #: the budget's tables of customers: on Spark's executors the reports read what the
+    #: partitions summed and wrote instead (`_budget_on_executors`)
+    BUDGET_CUSTOMER_TABLES = (
+        "budget_customers",
+        "optimal_allocation",
+        "allocations",
+        "tier_rule_candidates",
+        "test_customers",
+        "test_assignment",
+    )
 
     def _read_by_no_report(self, name: str) -> bool:
         """Whether :meth:`precompute` leaves ``name`` to whoever asks for it.
@@ -613,15 +638,23 @@ class ClientAnalysis:
         The value ranking when every model fit (`model_failures`: the fits come earlier in
         :meth:`table_names`); the per-customer tables only a workshop reads
         (`WORKSHOP_TABLES`); on Spark's executors the customer summary, the segments, the
-        survival paths, the predictions and the activation table read back whole, which no
-        other table reads there (each customer's values are the executors', each table reads
-        the columns it needs from them, and the exports stream what Spark wrote).
+        survival paths, the predictions, the activation table and the budget's tables of
+        customers (`BUDGET_CUSTOMER_TABLES`) read back whole, which no other table reads there
+        (each customer's values are the executors', each table reads the columns it needs
+        from them or sums them in Spark, and the exports stream what Spark wrote).
         """
         if name in self.MODEL_FALLBACK_TABLES:
             return not self.model_failures()
         if name in self.WORKSHOP_TABLES:
             return True
-        read_back_whole = ("summary", "segments", "_survival_paths", "predictions", "activation")
+        read_back_whole = (
+            "summary",
+            "segments",
+            "_survival_paths",
+            "predictions",
+            "activation",
+            *self.BUDGET_CUSTOMER_TABLES,
+        )
         return name in read_back_whole and self._on_executors
 
     def _forget_stored_tables(self) -> None:
@@ -1979,6 +2012,125 @@ class ClientAnalysis:
         customers = self.budget_customers
         return customers[customers["revenue"] > 0].reset_index(drop=True)
 
+    @_stored_table
+    def budget_customer_counts(self) -> pd.Series:
+        """``active`` customers (`budget_customers`) and those ``allocated`` to.
+
+        On Spark's executors counted there (`_budget_on_executors`).
+        """
+        spread = self._budget_on_executors
+        if spread is not None:
+            return pd.Series({"active": spread.active, "allocated": spread.allocated})
+        return pd.Series(
+            {"active": len(self.budget_customers), "allocated": len(self.allocated_customers)}
+        )
+
+    @_tracked_value
+    def _budget_on_executors(self) -> _ExecutorBudget | None:
+        """Spark: the active customers joined to their segment and rCLV in Spark, written once.
+
+        The customers with positive net revenue (`allocated_customers`') are ranked by rCLV
+        into deciles (one ordered window) and written for the budget's passes
+        (`partitioned_budget`). None when the predictions are not the executors'.
+        """
+        from pyspark.sql import functions as F
+
+        from ccnb import partitioned_budget
+
+        run = self._predictions_on_executors
+        if run is None:
+            return None
+        active = _engine.spark_frame(
+            summary.rfm_inputs_table(self._active_in_engine), connection=self.data.connection
+        )
+        joined = (
+            active.select("customer_id", "revenue")
+            .join(self._executor_segments().select("customer_id", "segment"), on="customer_id")
+            .join(run.predicted.select("customer_id", "rclv"), on="customer_id")
+        )
+        counts = joined.agg(
+            F.count(F.lit(1)).alias("active"),
+            F.sum((F.col("revenue") > 0).cast("long")).alias("allocated"),
+        ).first()
+        output = self._executor_output("budget-customers")
+        ranked = partitioned_budget.ranked_by_rclv(joined.where(F.col("revenue") > 0))
+        ranked.write.mode("overwrite").parquet(output)
+        return _ExecutorBudget(
+            customers=joined.sparkSession.read.parquet(output),
+            active=int(counts["active"]),
+            allocated=int(counts["allocated"] or 0),
+        )
+
+    @_tracked_value
+    def _optimum_on_executors(self):
+        """Spark: the customer-centric optimum planned and allocated by the partitions.
+
+        The customers' allocation is written (sorted by customer) for the export; the driver
+        gets the plan and the totals by segment (`partitioned_budget.allocate_on_spark`).
+        """
+        from ccnb import partitioned_budget
+
+        settings = self.params.budget
+        customers = self._budget_on_executors.customers
+        plan = partitioned_budget.plan_allocation_on_spark(
+            customers,
+            strategy="customer_centric",
+            budget=settings.total,
+            curve=self.curve,
+            max_lift=settings.max_lift,
+        )
+        output = self._executor_output("allocation")
+        return partitioned_budget.allocate_on_spark(customers, plan, output=output)
+
+    @_tracked_value
+    def _plans_on_executors(self) -> dict:
+        """Spark: the plans of `allocations` and `tier_rule_candidates`, by their names.
+
+        ``"customer-focused"``, ``"customer-centric (optimal)"`` and the segment rules
+        ``"optimum"`` (the optimum's own, rounded to `_tier_step`) and ``"params"``
+        (``budget.tier_spend``), planned from the optimum's totals by segment.
+        """
+        from ccnb import partitioned_budget
+
+        settings = self.params.budget
+        options = {"budget": settings.total, "curve": self.curve, "max_lift": settings.max_lift}
+        optimum = self._optimum_on_executors
+        derived = partitioned_budget.tiers_from_totals(optimum, round_to=self._tier_step)
+        plans = {
+            "customer-focused": partitioned_budget.plan_allocation_on_spark(
+                self._budget_on_executors.customers, strategy="customer_focused", **options
+            ),
+            "customer-centric (optimal)": optimum.plan,
+            "optimum": partitioned_budget.plan_tiered(
+                optimum, spend_per_head=derived["spend_per_head"].to_dict(), **options
+            ),
+        }
+        if settings.tier_spend:
+            plans["params"] = partitioned_budget.plan_tiered(
+                optimum, spend_per_head=settings.tier_spend, **options
+            )
+        return plans
+
+    @_tracked_value
+    def _plan_totals(self) -> pd.DataFrame:
+        """Spark: every plan of `_plans_on_executors` totalled by segment and decile, one pass."""
+        from ccnb import partitioned_budget
+
+        return partitioned_budget.plan_totals_on_spark(
+            self._budget_on_executors.customers, self._plans_on_executors
+        )
+
+    @property
+    def _strategy_names(self) -> dict[str, str]:
+        """Spark: each strategy of `allocations` -> its plan's name in `_plan_totals`."""
+        rules = self.tier_rules
+        best = rules.loc[rules["recommended"], "source"].iloc[0]
+        return {
+            "customer-focused": "customer-focused",
+            "customer-centric (optimal)": "customer-centric (optimal)",
+            "customer-centric (tiered)": best,
+        }
+
     def _allocate(self, allocator, **options) -> budget.Allocation:
         settings = self.params.budget
         return allocator(
@@ -2012,8 +2164,13 @@ class ClientAnalysis:
     @_tracked_value
     def _tier_step(self) -> float | None:
         """Rounding step of the optimum's segment rule (`budget.tier_rounding_step`)."""
-        means = budget.tiers_from_optimum(self.optimal_allocation, round_to=None)["mean_spend"]
-        return budget.tier_rounding_step(float(means.max()))
+        if self._budget_on_executors is not None:
+            from ccnb import partitioned_budget
+
+            tiers = partitioned_budget.tiers_from_totals(self._optimum_on_executors, round_to=None)
+        else:
+            tiers = budget.tiers_from_optimum(self.optimal_allocation, round_to=None)
+        return budget.tier_rounding_step(float(tiers["mean_spend"].max()))
 
     @_stored_table
     def tier_rule_candidates(self) -> dict[str, budget.Allocation]:
@@ -2036,29 +2193,66 @@ class ClientAnalysis:
         (a dict of the amounts after scaling to the budget), ``added_value``, ``roi`` and
         ``recommended``.
         """
-        candidates = self.tier_rule_candidates
-        table = budget.compare(candidates, budget=self.params.budget.total)
+        if self._budget_on_executors is not None:
+            table, per_head = self._tier_rules_of_totals()
+        else:
+            candidates = self.tier_rule_candidates
+            table = budget.compare(candidates, budget=self.params.budget.total)
+            per_head = {
+                source: budget.spend_per_head(plan).to_dict() for source, plan in candidates.items()
+            }
         table = table.rename(columns={"strategy": "source"})
-        table["spend_per_head"] = [
-            budget.spend_per_head(candidates[source]).to_dict() for source in table["source"]
-        ]
+        table["spend_per_head"] = [per_head[source] for source in table["source"]]
         table["step"] = [
             self._tier_step if source == "optimum" else np.nan for source in table["source"]
         ]
-        table["recommended"] = table["source"] == budget.best_allocation(candidates)
+        values = dict(zip(table["source"], table["added_value"], strict=True))
+        table["recommended"] = table["source"] == budget._most_valuable(values)
         return table
+
+    def _tier_rules_of_totals(self) -> tuple[pd.DataFrame, dict[str, dict]]:
+        """Spark: `tier_rules`' comparison and spend per head by segment, from `_plan_totals`."""
+        from ccnb import partitioned_budget
+
+        totals = self._plan_totals
+        sources = [name for name in ("optimum", "params") if name in self._plans_on_executors]
+        table = partitioned_budget.comparison_of_totals(
+            totals, {source: source for source in sources}, budget=self.params.budget.total
+        )
+        order = self.segment_scheme.segment_names  # the order `budget.spend_per_head` gives
+        per_head = {}
+        for source in sources:
+            by_segment = totals[totals["strategy"] == source].groupby("segment")
+            means = by_segment["spend"].sum() / by_segment["customers"].sum()
+            per_head[source] = means.reindex([n for n in order if n in means.index]).to_dict()
+        return table, per_head
 
     @_stored_table
     def strategy_comparison(self) -> pd.DataFrame:
         """Spend, reach, added value and return of each strategy."""
+        if self._budget_on_executors is not None:
+            from ccnb import partitioned_budget
+
+            return partitioned_budget.comparison_of_totals(
+                self._plan_totals, self._strategy_names, budget=self.params.budget.total
+            )
         return budget.compare(self.allocations, budget=self.params.budget.total)
 
     @_stored_table
     def centric_gain(self) -> pd.Series:
         """Value the optimal customer-centric plan adds over the customer-focused one."""
-        return budget.centric_gain(
-            self.allocations["customer-focused"], self.allocations["customer-centric (optimal)"]
-        )
+        return self._gain_over_focused("customer-centric (optimal)")
+
+    def _gain_over_focused(self, strategy: str) -> pd.Series:
+        """`budget.centric_gain` of a strategy of `allocations` over the customer-focused one."""
+        if self._budget_on_executors is not None:
+            from ccnb import partitioned_budget
+
+            names = self._strategy_names
+            return partitioned_budget.centric_gain_of_totals(
+                self._plan_totals, focused=names["customer-focused"], centric=names[strategy]
+            )
+        return budget.centric_gain(self.allocations["customer-focused"], self.allocations[strategy])
 
     @property
     def recommended_strategy(self) -> str:
@@ -2070,13 +2264,18 @@ class ClientAnalysis:
     @_stored_table
     def recommended_gain(self) -> pd.Series:
         """Value the recommended plan adds over the customer-focused one (`centric_gain`)."""
-        return budget.centric_gain(
-            self.allocations["customer-focused"], self.allocations[self.recommended_strategy]
-        )
+        return self._gain_over_focused(self.recommended_strategy)
 
     @_stored_table
     def break_even_budget(self) -> float:
         """Budget beyond which the last unit spent optimally returns less than it costs."""
+        spread = self._budget_on_executors
+        if spread is not None:
+            from ccnb import partitioned_budget
+
+            return partitioned_budget.break_even_on_spark(
+                spread.customers, curve=self.curve, max_lift=self.params.budget.max_lift
+            )
         return budget.break_even_budget(
             self.allocated_customers, curve=self.curve, max_lift=self.params.budget.max_lift
         )
@@ -2084,6 +2283,10 @@ class ClientAnalysis:
     @_stored_table
     def allocation_deciles(self) -> pd.DataFrame:
         """Budget share per rCLV decile by strategy, next to the share of customer equity."""
+        if self._budget_on_executors is not None:
+            from ccnb import partitioned_budget
+
+            return partitioned_budget.deciles_of_totals(self._plan_totals, self._strategy_names)
         return budget.allocation_by_decile(self.allocated_customers, self.allocations)
 
     @_stored_table
@@ -2094,11 +2297,29 @@ class ClientAnalysis:
         ``spend_per_head`` and ``spend`` of the tiered plan, its ``added_value``, and
         ``optimal_funded`` (customers the optimal plan spends on) with ``optimal_spend``.
         """
-        tiered = self.allocations["customer-centric (tiered)"].table
-        optimum = budget.tiers_from_optimum(self.allocations["customer-centric (optimal)"])
-        table = tiered.groupby("segment", observed=True).agg(
-            customers=("spend", "size"), spend=("spend", "sum"), added_value=("added_value", "sum")
-        )
+        if self._budget_on_executors is not None:
+            from ccnb import partitioned_budget
+
+            totals = self._plan_totals
+            tiered_totals = totals[
+                totals["strategy"] == self._strategy_names["customer-centric (tiered)"]
+            ]
+            table = tiered_totals.groupby("segment")[["customers", "spend", "added_value"]].sum()
+            names = self.segment_scheme.segment_names  # the in-memory table's categories
+            present = [name for name in names if name in table.index]
+            table = table.reindex(present)
+            table.index = pd.CategoricalIndex(
+                present, categories=names, ordered=True, name="segment"
+            )
+            optimum = partitioned_budget.tiers_from_totals(self._optimum_on_executors)
+        else:
+            tiered = self.allocations["customer-centric (tiered)"].table
+            optimum = budget.tiers_from_optimum(self.allocations["customer-centric (optimal)"])
+            table = tiered.groupby("segment", observed=True).agg(
+                customers=("spend", "size"),
+                spend=("spend", "sum"),
+                added_value=("added_value", "sum"),
+            )
         table["spend_per_head"] = table["spend"] / table["customers"]
         table["optimal_funded"] = optimum["funded_customers"].reindex(table.index).fillna(0)
         table["optimal_spend"] = (optimum["mean_spend"] * optimum["customers"]).reindex(table.index)
@@ -2125,6 +2346,17 @@ class ClientAnalysis:
                 ),
             }
         )
+        spread = self._budget_on_executors
+        if spread is not None:
+            from ccnb import partitioned_budget
+
+            return partitioned_budget.sensitivity_on_spark(
+                spread.customers,
+                budget=settings.total,
+                max_lifts=lifts,
+                spend_scales=scales,
+                curve=self._curve_family,
+            )
         return budget.sensitivity(
             self.allocated_customers,
             budget=settings.total,
@@ -2184,14 +2416,70 @@ class ClientAnalysis:
     def test_plan(self) -> pd.DataFrame:
         """Per segment and pooled over the treated, whether a test detects the plan's effect."""
         settings = self.params.budget
-        return budget.test_plan(
-            self.test_customers,
-            effect="effect",
-            alpha=settings.test_alpha,
-            power=settings.test_power,
-            holdout_share=settings.holdout_share,
-            pool=TREATED_POOL,
+        options = {
+            "alpha": settings.test_alpha,
+            "power": settings.test_power,
+            "holdout_share": settings.holdout_share,
+            "pool": TREATED_POOL,
+        }
+        if self._budget_on_executors is not None:
+            from ccnb import partitioned_budget
+
+            return partitioned_budget.test_plan_on_spark(
+                self._test_inputs_on_executors,
+                self._recommended_plan,
+                outcome="window_revenue",
+                expected="expected_revenue",
+                **options,
+            )
+        return budget.test_plan(self.test_customers, effect="effect", **options)
+
+    @property
+    def _recommended_plan(self):
+        """Spark: the recommended strategy's plan (`recommended_strategy`)."""
+        return self._plans_on_executors[self._strategy_names[self.recommended_strategy]]
+
+    @_tracked_value
+    def _test_inputs_on_executors(self):
+        """Spark: the budget's customers with the test's outcome and expectation, written once.
+
+        As `test_customers` makes them: ``window_revenue`` (net revenue in the last
+        ``test_window_days``, 0 without a row there) and ``expected_revenue`` (the purchase
+        model's expected purchases over a window of that length, computed by the partitions,
+        times the expected spend the executors predicted).
+        """
+        from pyspark.sql import functions as F
+
+        from ccnb.clv import partitioned
+
+        spread, run = self._budget_on_executors, self._predictions_on_executors
+        connection = self.data.connection
+        window = self.params.budget.test_window_days
+        end = self.observation_end
+        start = end - dt.timedelta(days=window - 1)
+        observed = _engine.spark_frame(
+            summary.revenue_between_table(self.data.transactions, start=start, end=end),
+            connection=connection,
+        ).withColumnRenamed("revenue", "window_revenue")
+        inputs = _engine.spark_frame(
+            summary.btyd_inputs_table(self._active_in_engine), connection=connection
         )
+        expected = partitioned.expected_purchases_on_spark(
+            inputs,
+            purchases=self.purchase_model,
+            periods=window / summary.DAYS_PER_UNIT[self.params.time_unit],
+        )
+        table = (
+            spread.customers.select("customer_id", "rclv", "segment")
+            .join(observed, on="customer_id", how="left")
+            .fillna(0.0, subset=["window_revenue"])
+            .join(expected, on="customer_id")
+            .join(run.predicted.select("customer_id", "expected_spend"), on="customer_id")
+            .withColumn("expected_revenue", F.col("expected_purchases") * F.col("expected_spend"))
+        )
+        output = self._executor_output("test-inputs")
+        table.write.mode("overwrite").parquet(output)
+        return table.sparkSession.read.parquet(output)
 
     @property
     def treated_customers(self) -> pd.DataFrame:
@@ -2209,6 +2497,44 @@ class ClientAnalysis:
             holdout_share=self.params.budget.holdout_share,
             seed=self.params.seed,
         )
+
+    @_stored_table
+    def test_assignment_rows(self) -> TableFiles:
+        """`test_assignment` as parquet files in customer order, for its export.
+
+        On Spark's executors drawn by Spark from the customers the recommended plan funds
+        (`partitioned_budget.assign_holdout_on_spark`): the driver holds none of them.
+        """
+        spread = self._budget_on_executors
+        if spread is None:
+            return _table_files.write_table_files(
+                self.test_assignment, self._files_folder("test_assignment")
+            )
+        from ccnb import partitioned_budget
+
+        funded = partitioned_budget.funded_on_spark(
+            spread.customers, self._recommended_plan, columns=["customer_id", "segment"]
+        )
+        assigned = partitioned_budget.assign_holdout_on_spark(
+            funded, holdout_share=self.params.budget.holdout_share, seed=self.params.seed
+        )
+        output = self._executor_output("test-assignment")
+        assigned.orderBy("customer_id").write.mode("overwrite").parquet(output)
+        return _table_files.table_files_in(output, columns=("customer_id", "segment", "group"))
+
+    @_stored_table
+    def allocation_rows(self) -> TableFiles:
+        """The optimal allocation's export rows as parquet files, in customer order.
+
+        ``customer_id``, ``segment``, ``rclv``, ``spend`` and ``added_value``; on Spark's
+        executors the files they wrote (`_optimum_on_executors`).
+        """
+        columns = ["customer_id", "segment", "rclv", "spend", "added_value"]
+        if self._budget_on_executors is None:
+            return _table_files.write_table_files(
+                self.optimal_allocation.table[columns], self._files_folder("allocation")
+            )
+        return _table_files.table_files_in(self._optimum_on_executors.output, columns=columns)
 
     @_stored_table
     def acquisition_plan(self) -> budget.AcquisitionPlan:

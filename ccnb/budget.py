@@ -445,7 +445,13 @@ def best_allocation(candidates: Mapping[str, Allocation]) -> str:
     """
     if not candidates:
         raise ValueError("best_allocation needs at least one candidate")
-    values = {name: float(plan.table["added_value"].sum()) for name, plan in candidates.items()}
+    return _most_valuable(
+        {name: float(plan.table["added_value"].sum()) for name, plan in candidates.items()}
+    )
+
+
+def _most_valuable(values: Mapping[str, float]) -> str:
+    """`best_allocation` from each candidate's total added value (the first on a tie)."""
     return max(values, key=lambda name: (values[name], -list(values).index(name)))
 
 

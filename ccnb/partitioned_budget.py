@@ -37,6 +37,8 @@ __all__ = [
     "allocate_on_spark",
     "allocate_partition",
     "assign_holdout_on_spark",
+    "break_even_on_spark",
+    "funded_on_spark",
     "centric_gain_of_totals",
     "comparison_of_totals",
     "deciles_of_totals",
@@ -347,7 +349,8 @@ def allocate_on_spark(
         From :func:`plan_allocation_on_spark`.
     output : str
         Folder (a path or URI the executors can write) for the customers' allocation as
-        parquet (their columns plus ``spend``, ``added_value``, ``marginal_value``); replaced.
+        parquet (their columns plus ``spend``, ``added_value``, ``marginal_value``), sorted
+        by ``customer_id`` across the files in name order; replaced.
     group_by : sequence of str, default ("segment",)
         Columns to total by.
 
@@ -369,9 +372,10 @@ def allocate_on_spark(
             T.StructField("marginal_value", T.DoubleType()),
         ]
     )
-    source.mapInPandas(partial(_spark_allocation, plan=plan), schema).write.mode(
-        "overwrite"
-    ).parquet(output)
+    # in customer order, as the in-memory allocation's rows: the export streams the files
+    source.mapInPandas(partial(_spark_allocation, plan=plan), schema).orderBy(
+        "customer_id"
+    ).write.mode("overwrite").parquet(output)
     written = customers.sparkSession.read.parquet(output)
     by_group = (
         written.groupBy(*group_by)
@@ -1061,3 +1065,55 @@ def assign_holdout_on_spark(customers, *, holdout_share: float, seed: int, by: s
     return customers.select(
         "customer_id", by, F.when(held, "holdout").otherwise("treatment").alias("group")
     )
+
+
+def break_even_on_spark(customers, *, curve: ResponseCurve, max_lift: float) -> float:
+    """:func:`ccnb.budget.break_even_budget` of a Spark table of customers: one pass.
+
+    The optimal allocation's total at shadow price 1, summed by the partitions.
+    """
+    from pyspark.sql import functions as F
+
+    from ccnb.budget import _check_allocation_options
+
+    require_columns(customers, ("customer_id", "rclv"), what="customers")
+    _check_allocation_options(budget=0.0, curve=curve, max_lift=max_lift)
+    rclv = customers.select(F.col("rclv").cast("double").alias("rclv"))
+    spends = rclv.mapInPandas(
+        partial(_spend_at, curve=curve, max_lift=max_lift, levels=[1.0]),
+        "level long, spend double",
+    ).toPandas()
+    return float(spends["spend"].sum())
+
+
+def _funded(batches, *, plan: AllocationPlan, columns: Sequence[str]):
+    for frame in batches:
+        allocated = allocate_partition(frame[["customer_id", "rclv", plan.by]], plan)
+        kept = frame.loc[(allocated["spend"] > 0).to_numpy(), list(columns)]
+        text = kept.select_dtypes(include=["str", "category"]).columns
+        yield kept.astype(dict.fromkeys(text, object))
+
+
+def funded_on_spark(customers, plan: AllocationPlan, *, columns: Sequence[str]):
+    """The customers of a Spark table that `plan` spends on (spend > 0), as a Spark table.
+
+    Parameters
+    ----------
+    customers : pyspark.sql.DataFrame
+        The plan's customers: ``customer_id``, ``rclv``, the plan's segment column and
+        `columns`.
+    plan : AllocationPlan
+        The plan.
+    columns : sequence of str
+        The columns kept.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        `columns` of the funded customers (lazy: each partition allocates its own).
+    """
+    needed = list(dict.fromkeys(["customer_id", "rclv", plan.by, *columns]))
+    require_columns(customers, needed, what="customers")
+    source = customers.select(*needed)
+    schema = source.select(*columns).schema
+    return source.mapInPandas(partial(_funded, plan=plan, columns=list(columns)), schema)

@@ -38,6 +38,7 @@ __all__ = [
     "first_purchase_values",
     "first_purchase_values_table",
     "revenue_between",
+    "revenue_between_table",
     "repeat_purchases_by_period",
     "rfm_inputs_table",
     "summary_table",
@@ -643,6 +644,14 @@ def first_purchase_values(transactions: ir.Table, *, observation_end: dt.date) -
     return table.sort_values("customer_id", ignore_index=True)
 
 
+def revenue_between_table(transactions: ir.Table, *, start: dt.date, end: dt.date) -> ir.Table:
+    """:func:`revenue_between` kept in the engine: ``customer_id`` and ``revenue``, unordered."""
+    rows = transactions.filter(
+        (transactions.date >= ibis.literal(start)) & (transactions.date <= ibis.literal(end))
+    )
+    return rows.group_by("customer_id").aggregate(revenue=rows.amount.sum())
+
+
 def revenue_between(transactions: ir.Table, *, start: dt.date, end: dt.date) -> pd.DataFrame:
     """Net revenue per customer of the rows dated from ``start`` to ``end`` (inclusive).
 
@@ -659,11 +668,7 @@ def revenue_between(transactions: ir.Table, *, start: dt.date, end: dt.date) -> 
         ``customer_id`` (str) and ``revenue`` (float64) for every customer with a row in the
         window, sorted by ``customer_id``; customers without one are absent (revenue 0).
     """
-    rows = transactions.filter(
-        (transactions.date >= ibis.literal(start)) & (transactions.date <= ibis.literal(end))
-    )
-    revenue = rows.group_by("customer_id").aggregate(revenue=rows.amount.sum())
-    table = engine.to_arrow(revenue).to_pandas()
+    table = engine.to_arrow(revenue_between_table(transactions, start=start, end=end)).to_pandas()
     table = table.assign(
         customer_id=table["customer_id"].astype(str),
         revenue=table["revenue"].astype("float64") + 0.0,

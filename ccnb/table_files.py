@@ -34,7 +34,7 @@ class TableFiles:
     rows : int
         Rows in all the files.
     columns : tuple of str
-        The table's columns, in order.
+        The table's columns, in order: what `blocks` reads of the files (which may hold more).
     """
 
     files: tuple[str, ...]
@@ -59,10 +59,13 @@ class TableFiles:
         for name in self.files:
             filesystem, path = fs.FileSystem.from_uri(_uri(name))
             with filesystem.open_input_file(path) as handle:
-                for batch in pq.ParquetFile(handle).iter_batches(batch_size=rows_per_block):
+                batches = pq.ParquetFile(handle).iter_batches(
+                    batch_size=rows_per_block, columns=list(self.columns)
+                )
+                for batch in batches:
                     if batch.num_rows:
                         given = True
-                        yield batch.to_pandas()
+                        yield batch.to_pandas()[list(self.columns)]  # in the table's order
         if not given:
             yield pd.DataFrame(columns=list(self.columns))
 

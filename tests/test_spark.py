@@ -1388,3 +1388,70 @@ def test_the_test_plan_and_holdout_on_spark_are_the_in_memory_ones(spark):
         check_dtype=False,
     )
     assert (holdout["group"] == "holdout").sum() == in_memory["group"].eq("holdout").sum()
+
+
+def test_the_budget_page_on_spark_is_summed_by_the_partitions(spark, monkeypatch, tmp_path):
+    """The demo's budget page on Spark: the plans, the comparison, the segment rules, the
+    deciles, the sensitivity grid, the break-even budget and the test plan come from passes
+    over the partitions, and the two exports from the files Spark wrote; every table and both
+    CSVs equal the analysis on DuckDB's, and no table of the budget's customers comes to the
+    driver."""
+    from ccnb.analysis import ClientAnalysis
+
+    params = load_params(os.path.join(ROOT, "params/demo-spark.yaml"))
+    on_spark = ClientAnalysis(params)
+    on_spark._values["data"] = data.load_client(params, connection=spark)
+    in_memory = ClientAnalysis(load_params(os.path.join(ROOT, PARAMS["demo"])))
+
+    pd.testing.assert_series_equal(
+        on_spark.budget_customer_counts, in_memory.budget_customer_counts
+    )
+    for name in (
+        "strategy_comparison",
+        "allocation_deciles",
+        "sensitivity",
+        "test_plan",
+    ):
+        pd.testing.assert_frame_equal(
+            getattr(on_spark, name),
+            getattr(in_memory, name),
+            check_exact=False,
+            check_dtype=False,
+            rtol=1e-9,
+            atol=1e-9,
+            obj=name,
+        )
+    rules, rules_expected = on_spark.tier_rules, in_memory.tier_rules
+    pd.testing.assert_frame_equal(
+        rules.drop(columns="spend_per_head"),
+        rules_expected.drop(columns="spend_per_head"),
+        check_exact=False,
+        rtol=1e-9,
+    )
+    for ours, theirs in zip(rules["spend_per_head"], rules_expected["spend_per_head"], strict=True):
+        assert list(ours) == list(theirs)  # the segments in the scheme's order
+        np.testing.assert_allclose(list(ours.values()), list(theirs.values()), rtol=1e-9)
+    pd.testing.assert_frame_equal(
+        on_spark.tier_plan, in_memory.tier_plan, check_exact=False, check_dtype=False, rtol=1e-9
+    )
+    for name in ("centric_gain", "recommended_gain"):
+        pd.testing.assert_series_equal(
+            getattr(on_spark, name), getattr(in_memory, name), check_exact=False, rtol=1e-9
+        )
+    assert on_spark.recommended_strategy == in_memory.recommended_strategy
+    assert on_spark.break_even_budget == pytest.approx(in_memory.break_even_budget, rel=1e-12)
+    for name, analysis in (("spark", on_spark), ("duckdb", in_memory)):
+        monkeypatch.setenv(exports.EXPORT_DIR_VARIABLE, str(tmp_path / name))
+        section = report.budget_export(analysis)
+        assert "held out" in section.text
+    for export in ("allocation", "test_assignment"):
+        files = [pd.read_csv(tmp_path / name / f"{export}.csv") for name in ("spark", "duckdb")]
+        pd.testing.assert_frame_equal(*files, check_exact=False, rtol=1e-9)
+    assignment = pd.read_csv(tmp_path / "spark" / "test_assignment.csv")
+    plan = on_spark.test_plan.set_index("segment").drop(index="all treated")
+    assert len(assignment) == plan["customers"].sum()
+    assert (assignment["group"] == "holdout").sum() == plan["holdout_size"].sum()
+    # the budget's customers never came to the driver
+    for name in ClientAnalysis.BUDGET_CUSTOMER_TABLES:
+        assert name not in on_spark._values, name
+        assert on_spark._read_by_no_report(name)

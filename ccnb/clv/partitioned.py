@@ -39,6 +39,7 @@ from ccnb.clv.prediction import (
     _point_predictions,
     _rclv_draws,
     _settings,
+    expected_purchases,
     margin_columns,
 )
 from ccnb.clv.predictive import OWN_RANDOMNESS_STREAM, _spend_model_mean
@@ -52,6 +53,7 @@ __all__ = [
     "activation_on_spark",
     "combine_partitions",
     "customer_table_from_partitions",
+    "expected_purchases_on_spark",
     "invalid_draws",
     "plan_predictions",
     "predict_on_spark",
@@ -716,4 +718,41 @@ def predictions_from_partitions(table: pd.DataFrame, run: PartitionedPredictions
         new_customer_value=run.new_customer_value,
         new_customer_draws=run.new_customer_draws,
         settings=dict(run.settings),
+    )
+
+
+def _expected_purchases_of(batches, *, purchases: FittedModel, periods: float):
+    for frame in batches:
+        values = expected_purchases(purchases, frame, periods=periods)
+        yield pd.DataFrame(
+            {
+                "customer_id": frame["customer_id"].astype(object).to_numpy(),
+                "expected_purchases": values.to_numpy(dtype=np.float64),
+            }
+        )
+
+
+def expected_purchases_on_spark(inputs, *, purchases: FittedModel, periods: float):
+    """:func:`ccnb.clv.expected_purchases` of a Spark table of customers, by its partitions.
+
+    Parameters
+    ----------
+    inputs : pyspark.sql.DataFrame
+        ``customer_id``, ``frequency``, ``recency`` and ``T`` in the model's time unit.
+    purchases : FittedModel
+        Purchase model.
+    periods : float
+        Horizon in model time units.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        ``customer_id`` and ``expected_purchases`` (lazy: each partition computes its own).
+    """
+    if periods < 0:
+        raise ValueError(f"periods must be >= 0, got {periods}")
+    columns = ["customer_id", "frequency", "recency", "T"]
+    return inputs.select(*columns).mapInPandas(
+        partial(_expected_purchases_of, purchases=purchases, periods=float(periods)),
+        "customer_id string, expected_purchases double",
     )

@@ -34,15 +34,16 @@ __all__ = [
 ]
 
 
-@_section(data="allocated_customers")
+@_section(data="budget_customer_counts")
 def budget_assumptions(analysis: ClientAnalysis) -> Section:
     """The assumptions the allocation rests on."""
     settings = analysis.params.budget
-    active, allocated = analysis.budget_customers, analysis.allocated_customers
-    left_out = len(active) - len(allocated)
+    counts = analysis.budget_customer_counts
+    active, allocated = int(counts["active"]), int(counts["allocated"])
+    left_out = active - allocated
     rows = [
         ["Budget", money(settings.total, analysis.currency)],
-        ["Active customers (bought in the churn window)", count(len(active))],
+        ["Active customers (bought in the churn window)", count(active)],
         ["Of whom with no positive net revenue (left out)", count(left_out)],
         ["Response curve", settings.response_curve],
         ["Largest lift (share of rCLV spending can add)", percent(settings.max_lift)],
@@ -55,12 +56,12 @@ def budget_assumptions(analysis: ClientAnalysis) -> Section:
     text = f"The allocation spreads {money(settings.total, analysis.currency)} over "
     if left_out:
         text += (
-            f"{count(len(allocated))} of the {count(len(active))} active customers: the "
+            f"{count(allocated)} of the {count(active)} active customers: the "
             f"{count(left_out)} whose returns and cancellations equal or exceed their "
             "purchases are left out. "
         )
     else:
-        text += f"{count(len(active))} active customers. "
+        text += f"{count(active)} active customers. "
     text += (
         f"Spending on a customer is assumed to add at most {percent(settings.max_lift)} of "
         "their residual CLV, with diminishing returns; these are assumptions to test, not "
@@ -158,7 +159,8 @@ def allocation_deciles(analysis: ClientAnalysis) -> Section:
     everyone = analysis.customer_equity.top_decile_share
     text = (
         f"The customer-centric plan puts {percent(top['budget_share'])} of the budget on the "
-        f"top 10% by residual CLV of the {count(len(analysis.allocated_customers))} customers "
+        f"top 10% by residual CLV of the {count(analysis.budget_customer_counts['allocated'])} "
+        "customers "
         f"the budget is spread over, who hold {percent(top['equity_share'])} of their equity "
         "(among "
         f"all customers, as on the CLV page, the top 10% hold {percent(everyone)}); the "
@@ -541,20 +543,19 @@ def acquisition(analysis: ClientAnalysis) -> Section:
     return Section(text=text, table=styled)
 
 
-@_section(data="allocations", model_note="brief")
+@_section(data="test_plan", model_note="brief")
 def budget_export(analysis: ClientAnalysis) -> Section:
     """Write the allocation and the test assignment for activation."""
-    centric = analysis.allocations["customer-centric (optimal)"].table
-    exports.export(
-        centric[["customer_id", "segment", "rclv", "spend", "added_value"]], "allocation"
-    )
-    assignment = analysis.test_assignment
-    exports.export(assignment, "test_assignment")
-    held = int((assignment["group"] == "holdout").sum())
+    if exports.export_dir() is not None:  # a workshop exports nothing: no files are made
+        exports.export(analysis.allocation_rows.blocks(), "allocation")
+        exports.export(analysis.test_assignment_rows.blocks(), "test_assignment")
+    # the assignment's groups per segment are the test plan's (the same rounding)
+    tiers = analysis.test_plan[analysis.test_plan["segment"] != TREATED_POOL]
     text = (
         f"The optimal spend per customer is exported as `allocation.csv`, and a seeded "
-        f"random assignment of the {count(len(assignment))} customers the recommended plan spends "
-        f"on ({count(held)} held out) as `test_assignment.csv`."
+        f"random assignment of the {count(int(tiers['customers'].sum()))} customers the "
+        f"recommended plan spends on ({count(int(tiers['holdout_size'].sum()))} held out) as "
+        "`test_assignment.csv`."
     )
     if not _feasible(analysis.test_plan):
         text += (
