@@ -2350,15 +2350,11 @@ class ClientAnalysis:
         if spread is not None:
             from ccnb import partitioned_budget
 
-            return partitioned_budget.sensitivity_on_spark(
-                spread.customers,
-                budget=settings.total,
-                max_lifts=lifts,
-                spend_scales=scales,
-                curve=self._curve_family,
-            )
-        return budget.sensitivity(
-            self.allocated_customers,
+            grid, customers = partitioned_budget.sensitivity_on_spark, spread.customers
+        else:
+            grid, customers = budget.sensitivity, self.allocated_customers
+        return grid(
+            customers,
             budget=settings.total,
             max_lifts=lifts,
             spend_scales=scales,
