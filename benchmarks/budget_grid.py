@@ -52,9 +52,7 @@ def main() -> None:
         base.to_parquet(path, index=False)
         session = local_spark()
         start = time.perf_counter()
-        on_spark = partitioned_budget.sensitivity_on_spark(
-            session.read.parquet(str(path)), **GRID
-        )
+        on_spark = partitioned_budget.sensitivity_on_spark(session.read.parquet(str(path)), **GRID)
         spark_seconds = time.perf_counter() - start
     gap = max(
         float(np.max(np.abs(on_spark[column] / in_memory[column] - 1)))
