@@ -2033,13 +2033,13 @@ class ClientAnalysis:
         into deciles (one ordered window) and written for the budget's passes
         (`partitioned_budget`). None when the predictions are not the executors'.
         """
+        run = self._predictions_on_executors
+        if run is None:
+            return None
         from pyspark.sql import functions as F
 
         from ccnb import partitioned_budget
 
-        run = self._predictions_on_executors
-        if run is None:
-            return None
         active = _engine.spark_frame(
             summary.rfm_inputs_table(self._active_in_engine), connection=self.data.connection
         )

@@ -1455,3 +1455,11 @@ def test_the_budget_page_on_spark_is_summed_by_the_partitions(spark, monkeypatch
     for name in ClientAnalysis.BUDGET_CUSTOMER_TABLES:
         assert name not in on_spark._values, name
         assert on_spark._read_by_no_report(name)
+    # a workshop's budget move plans again over the customers Spark already wrote
+    forgotten = on_spark.update(budget={"total": 8_000})
+    in_memory.update(budget={"total": 8_000})
+    assert "_budget_on_executors" not in forgotten and "_optimum_on_executors" in forgotten
+    pd.testing.assert_frame_equal(
+        on_spark.strategy_comparison, in_memory.strategy_comparison, check_exact=False, rtol=1e-9
+    )
+    assert on_spark.strategy_comparison["spend"].tolist() == pytest.approx([8_000.0] * 3)
