@@ -1989,18 +1989,24 @@ class ClientAnalysis:
 
     def _budget_customers_on_executors(self, run: _ExecutorPredictions) -> pd.DataFrame:
         """`budget_customers` joined in Spark, in ``customer_id`` order as the summary's."""
-        active = _engine.spark_frame(
-            summary.rfm_inputs_table(self._active_in_engine), connection=self.data.connection
-        )
-        segments = self._executor_segments()
-        table = _engine.spark_pandas(
-            active.select("customer_id", "revenue")
-            .join(segments.select("customer_id", "segment"), on="customer_id")
-            .join(run.predicted.select("customer_id", "rclv", "p_alive"), on="customer_id")
-        )
+        table = _engine.spark_pandas(self._active_on_executors(run, "rclv", "p_alive"))
         names = self.segment_scheme.segment_names  # as `rfm.segment` gives the segment
         table["segment"] = pd.Categorical(table["segment"], categories=names, ordered=True)
         return table.sort_values("customer_id", ignore_index=True)
+
+    def _active_on_executors(self, run: _ExecutorPredictions, *values: str):
+        """Spark: the active customers' revenue, segment and the executors' ``values`` columns.
+
+        A Spark table, joined there (nothing is read).
+        """
+        active = _engine.spark_frame(
+            summary.rfm_inputs_table(self._active_in_engine), connection=self.data.connection
+        )
+        return (
+            active.select("customer_id", "revenue")
+            .join(self._executor_segments().select("customer_id", "segment"), on="customer_id")
+            .join(run.predicted.select("customer_id", *values), on="customer_id")
+        )
 
     @property
     def allocated_customers(self) -> pd.DataFrame:
@@ -2040,14 +2046,7 @@ class ClientAnalysis:
 
         from ccnb import partitioned_budget
 
-        active = _engine.spark_frame(
-            summary.rfm_inputs_table(self._active_in_engine), connection=self.data.connection
-        )
-        joined = (
-            active.select("customer_id", "revenue")
-            .join(self._executor_segments().select("customer_id", "segment"), on="customer_id")
-            .join(run.predicted.select("customer_id", "rclv"), on="customer_id")
-        )
+        joined = self._active_on_executors(run, "rclv")
         counts = joined.agg(
             F.count(F.lit(1)).alias("active"),
             F.sum((F.col("revenue") > 0).cast("long")).alias("allocated"),
@@ -2219,13 +2218,20 @@ class ClientAnalysis:
         table = partitioned_budget.comparison_of_totals(
             totals, {source: source for source in sources}, budget=self.params.budget.total
         )
-        order = self.segment_scheme.segment_names  # the order `budget.spend_per_head` gives
         per_head = {}
         for source in sources:
             by_segment = totals[totals["strategy"] == source].groupby("segment")
             means = by_segment["spend"].sum() / by_segment["customers"].sum()
-            per_head[source] = means.reindex([n for n in order if n in means.index]).to_dict()
+            per_head[source] = means.reindex(self._in_scheme_order(means.index)).to_dict()
         return table, per_head
+
+    def _in_scheme_order(self, segments) -> list[str]:
+        """The segments among ``segments``, in the scheme's order.
+
+        The order of the in-memory tables, whose segments are categories of the scheme.
+        """
+        present = set(segments)
+        return [name for name in self.segment_scheme.segment_names if name in present]
 
     @_stored_table
     def strategy_comparison(self) -> pd.DataFrame:
@@ -2305,11 +2311,10 @@ class ClientAnalysis:
                 totals["strategy"] == self._strategy_names["customer-centric (tiered)"]
             ]
             table = tiered_totals.groupby("segment")[["customers", "spend", "added_value"]].sum()
-            names = self.segment_scheme.segment_names  # the in-memory table's categories
-            present = [name for name in names if name in table.index]
+            present = self._in_scheme_order(table.index)
             table = table.reindex(present)
             table.index = pd.CategoricalIndex(
-                present, categories=names, ordered=True, name="segment"
+                present, categories=self.segment_scheme.segment_names, ordered=True, name="segment"
             )
             optimum = partitioned_budget.tiers_from_totals(self._optimum_on_executors)
         else:
@@ -2386,11 +2391,8 @@ class ClientAnalysis:
         plan's spend (`recommended_strategy`) is expected to add to it, the response curve's
         relative lift ``added_value / rclv`` applied to the expected revenue.
         """
-        window = self.params.budget.test_window_days
-        end = self.observation_end
-        start = end - dt.timedelta(days=window - 1)
+        start, end, periods = self._test_window
         observed = summary.revenue_between(self.data.transactions, start=start, end=end)
-        periods = window / summary.DAYS_PER_UNIT[self.params.time_unit]
         expected = clv.expected_purchases(
             self.purchase_model, self._active_model_inputs, periods=periods
         )
@@ -2431,6 +2433,20 @@ class ClientAnalysis:
         return budget.test_plan(self.test_customers, effect="effect", **options)
 
     @property
+    def _test_window(self) -> tuple[dt.date, dt.date, float]:
+        """The test's outcome window: its first and last day, and its length in model units.
+
+        The last ``test_window_days`` of the data.
+        """
+        window = self.params.budget.test_window_days
+        end = self.observation_end
+        return (
+            end - dt.timedelta(days=window - 1),
+            end,
+            window / summary.DAYS_PER_UNIT[self.params.time_unit],
+        )
+
+    @property
     def _recommended_plan(self):
         """Spark: the recommended strategy's plan (`recommended_strategy`)."""
         return self._plans_on_executors[self._strategy_names[self.recommended_strategy]]
@@ -2450,9 +2466,7 @@ class ClientAnalysis:
 
         spread, run = self._budget_on_executors, self._predictions_on_executors
         connection = self.data.connection
-        window = self.params.budget.test_window_days
-        end = self.observation_end
-        start = end - dt.timedelta(days=window - 1)
+        start, end, periods = self._test_window
         observed = _engine.spark_frame(
             summary.revenue_between_table(self.data.transactions, start=start, end=end),
             connection=connection,
@@ -2463,7 +2477,7 @@ class ClientAnalysis:
         expected = partitioned.expected_purchases_on_spark(
             inputs,
             purchases=self.purchase_model,
-            periods=window / summary.DAYS_PER_UNIT[self.params.time_unit],
+            periods=periods,
         )
         table = (
             spread.customers.select("customer_id", "rclv", "segment")

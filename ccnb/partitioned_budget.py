@@ -266,13 +266,9 @@ def plan_allocation_on_spark(
         if budget == 0:
             largest = stats["any_first_unit"].max()
             return replace(plan, shadow_price=max(float(largest), 0.0))
-        if not stats["fundable"].sum():
-            raise ValueError(
-                "every customer has rCLV 0, so no spend adds value and there is no optimal "
-                "allocation; check the CLV model output or use the customer-focused split"
-            )
-        start = float(stats["first_unit"].max())
-        start = start if math.isfinite(start) and start > 0 else 1.0
+        start = _search_start(
+            fundable=int(stats["fundable"].sum()), first_unit=float(stats["first_unit"].max())
+        )
 
         def total_spends(levels: Sequence[float]) -> np.ndarray:
             spends = rclv.mapInPandas(
@@ -562,19 +558,14 @@ def _grid_values(batches, *, cells, solved: Mapping[int, tuple]):
 
 def _solve_grid(rclv, *, cells, problems, stats: pd.DataFrame) -> dict[int, tuple]:
     """Each grid problem's ``(cell, even spend, lo, hi, weight)``; lo is NaN for budget 0."""
-    solved, searched = {}, {}
-    for problem, (cell, grid_budget) in enumerate(problems):
-        even_spend = grid_budget / int(stats.loc[cell, "customers"])
-        if grid_budget == 0:
-            solved[problem] = (cell, even_spend, math.nan, math.nan, math.nan)
-            continue
-        if not stats.loc[cell, "fundable"]:
-            raise ValueError(
-                "every customer has rCLV 0, so no spend adds value and there is no optimal "
-                "allocation; check the CLV model output or use the customer-focused split"
-            )
-        start = float(stats.loc[cell, "first_unit"])
-        searched[problem] = start if math.isfinite(start) and start > 0 else 1.0
+    searched = {
+        problem: _search_start(
+            fundable=int(stats.loc[cell, "fundable"]),
+            first_unit=float(stats.loc[cell, "first_unit"]),
+        )
+        for problem, (cell, grid_budget) in enumerate(problems)
+        if grid_budget > 0
+    }
     order = list(searched)
 
     def total_spends(requests: Mapping[int, Sequence[float]]) -> dict[int, np.ndarray]:
@@ -599,16 +590,34 @@ def _solve_grid(rclv, *, cells, problems, stats: pd.DataFrame) -> dict[int, tupl
         starts=[searched[problem] for problem in order],
         width=GRID_PRICE_WIDTH,
     )
-    for problem, ((lo, total_lo), (hi, total_hi)) in zip(order, brackets, strict=True):
-        cell, grid_budget = problems[problem]
+    found = dict(zip(order, brackets, strict=True))
+    solved = {}
+    for problem, (cell, grid_budget) in enumerate(problems):
+        even_spend = grid_budget / int(stats.loc[cell, "customers"])
+        if problem not in found:  # a budget of 0: nothing to search
+            solved[problem] = (cell, even_spend, math.nan, math.nan, math.nan)
+            continue
+        (lo, total_lo), (hi, total_hi) = found[problem]
         weight = budget_weight(
             _Trial(lo, None, total_lo - grid_budget),
             _Trial(hi, None, total_hi - grid_budget),
             budget=grid_budget,
         )
-        even_spend = grid_budget / int(stats.loc[cell, "customers"])
         solved[problem] = (cell, even_spend, lo, hi, weight)
     return solved
+
+
+def _search_start(*, fundable: int, first_unit: float) -> float:
+    """The first shadow price tried: the most a first unit is worth (1 when none is finite).
+
+    Raises when no customer can be funded (every rCLV 0), as the in-memory allocator does.
+    """
+    if not fundable:
+        raise ValueError(
+            "every customer has rCLV 0, so no spend adds value and there is no optimal "
+            "allocation; check the CLV model output or use the customer-focused split"
+        )
+    return first_unit if math.isfinite(first_unit) and first_unit > 0 else 1.0
 
 
 def _summed(frame, function: Callable, schema: str, keys: Sequence[str]) -> pd.DataFrame:
